@@ -1,0 +1,80 @@
+"""The root command group and the pieces every command shares."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from curate import __version__
+from curate.errors import CurateError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+class UserError(click.ClickException):
+    """A usage, config or I/O problem: one line on stderr, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def handle_errors(func: F) -> F:
+    """Turn library ``CurateError``s into a one-line message with exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CurateError as exc:
+            raise UserError(str(exc)) from exc
+        except BrokenPipeError:
+            # `curate ... | head` closes stdout early; that is not an error.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_OK)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def echo_err(message: str) -> None:
+    """Progress, logs and human summaries go to stderr; stdout is for data / JSON."""
+    click.echo(message, err=True)
+
+
+def seed_option(func: F) -> F:
+    return click.option(
+        "--seed", type=int, default=0, show_default=True, help="Random seed (written to reports)."
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print a JSON report on stdout."
+    )(func)
+
+
+def rejects_option(func: F) -> F:
+    return click.option(
+        "--rejects",
+        type=click.Path(dir_okay=False),
+        help="Write every dropped record (line, reason, record) to this JSONL file.",
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="curate")
+def main() -> None:
+    """Audit, clean, deduplicate and split LLM fine-tuning data, then fine-tune on it.
+
+    Example:
+
+        curate run sample_data/sample.jsonl -o out/
+    """

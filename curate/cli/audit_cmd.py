@@ -1,0 +1,1 @@
+"""`curate audit`: registered on ``main`` when implemented."""

@@ -1,0 +1,1 @@
+"""`curate convert`: registered on ``main`` when implemented."""

@@ -1,0 +1,1 @@
+"""`curate dedup`: registered on ``main`` when implemented."""

@@ -1,0 +1,1 @@
+"""`curate eval`: registered on ``main`` when implemented."""

@@ -1,0 +1,1 @@
+"""`curate run`: registered on ``main`` when implemented."""

@@ -1,0 +1,1 @@
+"""`curate split`: registered on ``main`` when implemented."""

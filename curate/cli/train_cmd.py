@@ -1,0 +1,1 @@
+"""`curate train`: registered on ``main`` when implemented."""

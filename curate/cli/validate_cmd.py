@@ -1,0 +1,1 @@
+"""`curate validate`: registered on ``main`` when implemented."""

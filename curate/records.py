@@ -1,0 +1,432 @@
+"""Streaming readers and atomic writers for fine-tuning data.
+
+Every input line ends up somewhere: a ``Record`` (parsed object), a ``BadLine`` (a line that
+could not become a record, with a reason code), or a counted blank line. Nothing is skipped
+silently. Readers stream: memory does not grow with the file (one line, or one array element,
+at a time).
+
+Supported inputs: JSONL (``.jsonl``/``.json`` with one object per line), ``.gz`` of those,
+a top-level JSON array (``[{...}, {...}]``, as most Alpaca/ShareGPT exports are), Parquet,
+a Hugging Face dataset folder written by ``save_to_disk``, and ``-`` for stdin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from curate.errors import InputError
+
+BOM = b"\xef\xbb\xbf"
+ARRAY_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One parsed input record.
+
+    Attributes:
+        source: the input path as given (``-`` for stdin).
+        line: 1-based position in the source: the physical line for JSONL, the element
+            index + 1 for a JSON array, the row number + 1 for Parquet / HF datasets.
+        data: the parsed JSON object (never mutated by stages; they build new records).
+        text_line: for JSON arrays, the physical line where the element starts (else == line).
+    """
+
+    source: str
+    line: int
+    data: Any
+    text_line: int = 0
+
+    @property
+    def ref(self) -> str:
+        """``source:line``, the human handle used in reports."""
+        return f"{self.source}:{self.line}"
+
+    @property
+    def id(self) -> str:
+        """The record's own ``id`` field when it has one, else ``source:line``."""
+        if isinstance(self.data, dict):
+            value = self.data.get("id")
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                return str(value)
+        return self.ref
+
+    def with_data(self, data: Any) -> Record:
+        """A new record at the same position with other data (for conversions)."""
+        return Record(self.source, self.line, data, self.text_line)
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line that could not become a record.
+
+    ``reason`` is a stable code: ``json_decode``, ``invalid_utf8``, ``too_deep``,
+    ``not_an_object``.
+    """
+
+    source: str
+    line: int
+    reason: str
+    message: str
+    raw: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """Counts kept while reading, so a manifest can prove nothing was lost."""
+
+    format: str = "unknown"
+    physical_lines: int = 0
+    blank_lines: int = 0
+    records: int = 0
+    bad_lines: int = 0
+    blank_line_numbers: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "container": self.format,
+            "physical_lines": self.physical_lines,
+            "blank_lines": self.blank_lines,
+            "records": self.records,
+            "bad_lines": self.bad_lines,
+        }
+
+
+MAX_BLANK_LINE_NUMBERS = 1000
+RAW_PREVIEW = 200
+
+
+def _parse_line(raw: bytes) -> tuple[Any, str, str]:
+    """Parse one JSONL line. Returns (value, reason, message); reason is '' on success."""
+    try:
+        return orjson.loads(raw), "", ""
+    except orjson.JSONDecodeError as exc:
+        msg = str(exc)
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as uexc:
+            return None, "invalid_utf8", f"invalid UTF-8 at byte {uexc.start}"
+        if "recursion" in msg.lower() or "depth limit" in msg.lower():
+            return None, "too_deep", "JSON nested deeper than 1024 levels"
+        return None, "json_decode", msg
+
+
+def _preview(raw: bytes) -> str:
+    return raw[:RAW_PREVIEW].decode("utf-8", errors="replace")
+
+
+class RecordReader:
+    """Iterate the records of one input, yielding ``Record`` or ``BadLine`` objects.
+
+    After iteration, ``stats`` holds the counts. Raises ``InputError`` when the input
+    cannot be opened at all (missing file, unknown container).
+
+    Example:
+        reader = RecordReader("data.jsonl")
+        for item in reader:
+            ...
+        print(reader.stats.blank_lines)
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        self.stats = ReadStats()
+        if self.path != "-":
+            p = Path(self.path)
+            if not p.exists():
+                raise InputError(f"{self.path}: no such file or directory")
+            if p.is_dir() and not _is_hf_dataset_dir(p):
+                raise InputError(
+                    f"{self.path}: is a directory but not a Hugging Face dataset "
+                    "(no dataset_info.json / dataset_dict.json)"
+                )
+
+    def __iter__(self) -> Iterator[Record | BadLine]:
+        if self.path == "-":
+            yield from self._read_text_stream(sys.stdin.buffer)
+            return
+        p = Path(self.path)
+        if p.is_dir():
+            yield from self._read_hf(p)
+        elif p.suffix == ".parquet":
+            yield from self._read_parquet(p)
+        else:
+            opener = gzip.open if p.suffix == ".gz" else open
+            try:
+                with opener(p, "rb") as fh:
+                    yield from self._read_text_stream(fh)
+            except (OSError, EOFError) as exc:
+                raise InputError(f"{self.path}: cannot read: {exc}") from exc
+
+    def records(self) -> Iterator[Record]:
+        """Only the records, raising ``InputError`` on the first bad line (for strict callers)."""
+        for item in self:
+            if isinstance(item, BadLine):
+                raise InputError(f"{item.ref}: {item.reason}: {item.message}")
+            yield item
+
+    # -- JSONL / JSON array ------------------------------------------------------------
+
+    def _read_text_stream(self, fh: IO[bytes]) -> Iterator[Record | BadLine]:
+        buffered = fh if isinstance(fh, io.BufferedReader) else io.BufferedReader(fh)  # type: ignore[arg-type]
+        head = buffered.peek(4096)[:4096]
+        start = BOM if head.startswith(BOM) else b""
+        first = head[len(start) :].lstrip()[:1]
+        if start:
+            buffered.read(len(BOM))
+        if first == b"[":
+            self.stats.format = "json_array"
+            yield from self._read_array(buffered)
+        else:
+            self.stats.format = "jsonl"
+            yield from self._read_jsonl(buffered)
+
+    def _read_jsonl(self, fh: IO[bytes]) -> Iterator[Record | BadLine]:
+        stats = self.stats
+        for lineno, raw in enumerate(fh, start=1):
+            stats.physical_lines = lineno
+            if not raw.strip():
+                stats.blank_lines += 1
+                if len(stats.blank_line_numbers) < MAX_BLANK_LINE_NUMBERS:
+                    stats.blank_line_numbers.append(lineno)
+                continue
+            value, reason, message = _parse_line(raw)
+            if reason:
+                stats.bad_lines += 1
+                yield BadLine(self.path, lineno, reason, message, _preview(raw))
+            elif not isinstance(value, dict):
+                stats.bad_lines += 1
+                yield BadLine(
+                    self.path,
+                    lineno,
+                    "not_an_object",
+                    f"expected a JSON object, got {type(value).__name__}",
+                    _preview(raw),
+                )
+            else:
+                stats.records += 1
+                yield Record(self.path, lineno, value, lineno)
+
+    def _read_array(self, fh: IO[bytes]) -> Iterator[Record | BadLine]:
+        """Stream the elements of a top-level JSON array without loading the whole file.
+
+        Elements are decoded one at a time with ``raw_decode`` on a growing buffer; the
+        physical line of each element is tracked for messages.
+        """
+        decoder = json.JSONDecoder()
+        reader = io.TextIOWrapper(fh, encoding="utf-8", errors="strict", newline="")
+        buf = ""
+        pos = 0
+        line = 1  # physical line at buf[pos]
+        eof = False
+        index = 0
+        stats = self.stats
+
+        def fill() -> bool:
+            nonlocal buf, pos, eof
+            if eof:
+                return False
+            try:
+                chunk = reader.read(ARRAY_CHUNK)
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{self.path}: invalid UTF-8 in JSON array: {exc}") from exc
+            if not chunk:
+                eof = True
+                return False
+            buf = buf[pos:] + chunk
+            pos = 0
+            return True
+
+        def skip_ws() -> None:
+            nonlocal pos, line
+            while True:
+                while pos < len(buf) and buf[pos] in " \t\r\n":
+                    if buf[pos] == "\n":
+                        line += 1
+                    pos += 1
+                if pos < len(buf) or not fill():
+                    return
+
+        skip_ws()
+        assert buf[pos] == "["
+        pos += 1
+        expect_value = True
+        while True:
+            skip_ws()
+            if pos >= len(buf):
+                stats.bad_lines += 1
+                yield BadLine(self.path, index + 1, "json_decode", "unterminated JSON array")
+                break
+            ch = buf[pos]
+            if ch == "]":
+                pos += 1
+                break
+            if ch == "," and not expect_value:
+                pos += 1
+                expect_value = True
+                continue
+            start_line = line
+            while True:
+                try:
+                    value, end = decoder.raw_decode(buf, pos)
+                    break
+                except RecursionError:
+                    value, end = _TOO_DEEP, -1
+                    break
+                except json.JSONDecodeError as exc:
+                    if fill():
+                        continue
+                    value, end = exc, -1
+                    break
+            if end == -1:
+                stats.bad_lines += 1
+                if value is _TOO_DEEP:
+                    reason, message = "too_deep", "JSON nested too deeply"
+                else:
+                    err = value
+                    err_line = start_line + buf.count("\n", pos, err.pos)
+                    reason = "json_decode"
+                    message = f"{err.msg} (file line {err_line}); the rest of the array is unreadable"
+                yield BadLine(self.path, index + 1, reason, message, buf[pos : pos + RAW_PREVIEW])
+                break
+            line += buf.count("\n", pos, end)
+            pos = end
+            index += 1
+            expect_value = False
+            if isinstance(value, dict):
+                stats.records += 1
+                yield Record(self.path, index, value, start_line)
+            else:
+                stats.bad_lines += 1
+                yield BadLine(
+                    self.path,
+                    index,
+                    "not_an_object",
+                    f"array element {index} is a {type(value).__name__}, not an object",
+                )
+            if pos > ARRAY_CHUNK:
+                buf = buf[pos:]
+                pos = 0
+        stats.physical_lines = line
+
+    # -- columnar ----------------------------------------------------------------------
+
+    def _read_parquet(self, p: Path) -> Iterator[Record | BadLine]:
+        import pyarrow.parquet as pq
+
+        self.stats.format = "parquet"
+        try:
+            pf = pq.ParquetFile(p)
+        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+            raise InputError(f"{self.path}: not a readable Parquet file: {exc}") from exc
+        row = 0
+        for batch in pf.iter_batches(batch_size=1024):
+            for obj in batch.to_pylist():
+                row += 1
+                self.stats.records += 1
+                yield Record(self.path, row, _plain(obj), row)
+        self.stats.physical_lines = row
+
+    def _read_hf(self, p: Path) -> Iterator[Record | BadLine]:
+        import datasets
+
+        self.stats.format = "hf_dataset"
+        try:
+            ds = datasets.load_from_disk(str(p))
+        except (FileNotFoundError, ValueError) as exc:
+            raise InputError(f"{self.path}: cannot load dataset: {exc}") from exc
+        splits = ds.items() if isinstance(ds, datasets.DatasetDict) else [("", ds)]
+        row = 0
+        for split_name, split in splits:
+            source = f"{self.path}[{split_name}]" if split_name else self.path
+            for i, obj in enumerate(split, start=1):
+                row += 1
+                self.stats.records += 1
+                yield Record(source, i, _plain(obj), i)
+        self.stats.physical_lines = row
+
+
+class _TooDeep:
+    pass
+
+
+_TOO_DEEP = _TooDeep()
+
+
+def _plain(obj: Any) -> Any:
+    """Drop the ``None`` fill that columnar formats add for keys a row did not have."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _is_hf_dataset_dir(p: Path) -> bool:
+    return (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists()
+
+
+def read_records(path: str | os.PathLike[str]) -> Iterator[Record | BadLine]:
+    """Shorthand for ``iter(RecordReader(path))``."""
+    return iter(RecordReader(path))
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
+
+    A crash or exception leaves ``path`` untouched (old content or absent), never half
+    written. ``path == "-"`` writes to stdout instead.
+    """
+    if str(path) == "-":
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        yield stream
+        stream.flush()
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def dumps_line(obj: Any) -> bytes:
+    """One JSONL line, deterministic (no key sorting: we keep the record's own order)."""
+    return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def write_jsonl(path: str | os.PathLike[str], objects: Iterable[Any]) -> int:
+    """Atomically write objects as JSONL; returns the number of lines written."""
+    n = 0
+    with atomic_writer(path, "wb") as fh:
+        for obj in objects:
+            fh.write(dumps_line(obj))
+            n += 1
+    return n
