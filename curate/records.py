@@ -302,7 +302,9 @@ class RecordReader:
                     err = value
                     err_line = start_line + buf.count("\n", pos, err.pos)
                     reason = "json_decode"
-                    message = f"{err.msg} (file line {err_line}); the rest of the array is unreadable"
+                    message = (
+                        f"{err.msg} (file line {err_line}); the rest of the array is unreadable"
+                    )
                 yield BadLine(self.path, index + 1, reason, message, buf[pos : pos + RAW_PREVIEW])
                 break
             line += buf.count("\n", pos, end)

@@ -88,4 +88,6 @@ def collect(step: Callable[[Record], Decision], records: Iterable[Record]) -> St
     """Run a per-record step over all records and gather a ``StageResult``."""
     dropped: list[Dropped] = []
     kept = list(stream(step, records, dropped.append))
-    return StageResult(kept=kept, dropped=dropped, stats={"reasons": dict(Counter(d.reason for d in dropped))})
+    return StageResult(
+        kept=kept, dropped=dropped, stats={"reasons": dict(Counter(d.reason for d in dropped))}
+    )

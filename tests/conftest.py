@@ -1,4 +1,4 @@
-"""Fixtures shared by every test package. Area-specific fixtures live in tests/<area>/conftest.py."""
+"""Fixtures shared by all tests. Area fixtures live in tests/<area>/conftest.py."""
 
 from __future__ import annotations
 

@@ -4,8 +4,6 @@ Each command lives in its own module and registers itself on ``main``; this is t
 package that imports click or prints.
 """
 
-from curate.cli.app import main
-
 # Importing a command module registers its commands on ``main``.
 from curate.cli import (  # noqa: E402,F401  (import for registration)
     audit_cmd,
@@ -17,5 +15,6 @@ from curate.cli import (  # noqa: E402,F401  (import for registration)
     train_cmd,
     validate_cmd,
 )
+from curate.cli.app import main
 
 __all__ = ["main"]

@@ -56,9 +56,9 @@ def seed_option(func: F) -> F:
 
 
 def json_option(func: F) -> F:
-    return click.option(
-        "--json", "as_json", is_flag=True, help="Print a JSON report on stdout."
-    )(func)
+    return click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")(
+        func
+    )
 
 
 def rejects_option(func: F) -> F:

@@ -1,0 +1,74 @@
+"""Token counts: exact with a local Hugging Face tokenizer (through its chat template), or a
+clearly labelled estimate when none is given.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from curate.chat import message_text
+
+# A rough BPE rule of thumb: ~4 characters per token for Latin-script text, about one token
+# per character for CJK and other wide scripts, plus a few tokens of chat-format overhead
+# per message.
+_WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\u3040-\u30ff\uff00-\uffef]")
+PER_MESSAGE_OVERHEAD = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """Estimated token count of ``text`` (no tokenizer needed)."""
+    if not text:
+        return 0
+    wide = len(_WIDE.findall(text))
+    narrow = len(text) - wide
+    return wide + math.ceil(narrow / 4)
+
+
+class TokenCounter:
+    """Counts tokens exactly (``tokenizer_path`` given) or by estimate.
+
+    Attributes:
+        exact: True when a real tokenizer is used; reports label estimates as such.
+        method: ``"tokenizer:<path>"`` or ``"estimate"``, for reports.
+    """
+
+    def __init__(self, tokenizer_path: str | None = None) -> None:
+        self.tokenizer = None
+        self.exact = tokenizer_path is not None
+        self.method = f"tokenizer:{tokenizer_path}" if tokenizer_path else "estimate"
+        if tokenizer_path:
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+
+    def count_text(self, text: str) -> int:
+        if self.tokenizer is None:
+            return estimate_tokens(text)
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_messages(self, messages: Sequence[Mapping[str, Any]]) -> int:
+        """Tokens of a whole conversation; exact counts render it through the chat template."""
+        if self.tokenizer is not None and getattr(self.tokenizer, "chat_template", None):
+            ids = self.tokenizer.apply_chat_template(
+                [_plain_message(m) for m in messages], tokenize=True, return_dict=False
+            )
+            return len(ids)
+        return sum(self.count_text(message_text(m)) + PER_MESSAGE_OVERHEAD for m in messages)
+
+    def count_by_role(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+        """Content tokens per role (no template overhead)."""
+        out: dict[str, int] = {}
+        for m in messages:
+            role = str(m.get("role"))
+            out[role] = out.get(role, 0) + self.count_text(message_text(m))
+        return out
+
+
+def _plain_message(m: Mapping[str, Any]) -> dict[str, Any]:
+    msg = dict(m)
+    if msg.get("content") is None:
+        msg["content"] = ""
+    return msg
