@@ -131,6 +131,13 @@ def _preview(raw: bytes) -> str:
     return raw[:RAW_PREVIEW].decode("utf-8", errors="replace")
 
 
+def _text(raw: bytes) -> str:
+    return raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
+
+
+_WS = frozenset(b" \t\r\n\f\v")
+
+
 class RecordReader:
     """Iterate the records of one input, yielding ``Record`` or ``BadLine`` objects.
 
@@ -199,29 +206,36 @@ class RecordReader:
 
     def _read_jsonl(self, fh: IO[bytes]) -> Iterator[Record | BadLine]:
         stats = self.stats
+        path = self.path
+        loads = orjson.loads
         for lineno, raw in enumerate(fh, start=1):
             stats.physical_lines = lineno
-            if not raw.strip():
+            # Only a line that starts with whitespace can be blank: skip the copy strip() makes.
+            if raw[0] in _WS and not raw.strip():
                 stats.blank_lines += 1
                 if len(stats.blank_line_numbers) < MAX_BLANK_LINE_NUMBERS:
                     stats.blank_line_numbers.append(lineno)
                 continue
-            value, reason, message = _parse_line(raw)
-            if reason:
+            try:
+                value = loads(raw)
+            except orjson.JSONDecodeError:
+                _, reason, message = _parse_line(raw)
                 stats.bad_lines += 1
-                yield BadLine(self.path, lineno, reason, message, _preview(raw))
-            elif not isinstance(value, dict):
+                # The whole line goes to rejects, so nothing is lost (bad bytes become U+FFFD).
+                yield BadLine(path, lineno, reason, message, _text(raw))
+                continue
+            if type(value) is dict:
+                stats.records += 1
+                yield Record(path, lineno, value, lineno)
+            else:
                 stats.bad_lines += 1
                 yield BadLine(
-                    self.path,
+                    path,
                     lineno,
                     "not_an_object",
                     f"expected a JSON object, got {type(value).__name__}",
-                    _preview(raw),
+                    _text(raw),
                 )
-            else:
-                stats.records += 1
-                yield Record(self.path, lineno, value, lineno)
 
     def _read_array(self, fh: IO[bytes]) -> Iterator[Record | BadLine]:
         """Stream the elements of a top-level JSON array without loading the whole file.
@@ -326,6 +340,9 @@ class RecordReader:
                 buf = buf[pos:]
                 pos = 0
         stats.physical_lines = line
+        # Hand the byte stream back to its owner (the `with` in __iter__): a wrapper left to
+        # the garbage collector raises ResourceWarning, an error under pytest.
+        reader.detach()
 
     # -- columnar ----------------------------------------------------------------------
 

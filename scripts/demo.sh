@@ -8,4 +8,4 @@ OUT=${OUT:-demo_out}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 .venv/bin/curate validate sample_data/sample.jsonl --rejects "$OUT/invalid.jsonl" || true
-.venv/bin/curate convert sample_data/sample.jsonl -o "$OUT/converted.jsonl"
+.venv/bin/curate convert sample_data/sample.jsonl -o "$OUT/converted.jsonl" --rejects "$OUT/convert_rejects.jsonl" || true

@@ -1,1 +1,61 @@
-"""`curate convert`: registered on ``main`` when implemented."""
+"""`curate convert`: Alpaca / ShareGPT / prompt-completion -> chat JSONL."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from curate.cli.app import UserError, echo_err, handle_errors, json_option, main, rejects_option
+from curate.formats import FORMATS
+
+
+@main.command("convert")
+@click.argument("path", type=click.Path(allow_dash=True))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Chat JSONL to write (atomically; - for stdout).",
+)
+@click.option(
+    "--from",
+    "from_format",
+    type=click.Choice(FORMATS),
+    help="Input format (default: the shape of the first record).",
+)
+@rejects_option
+@json_option
+@handle_errors
+def convert(
+    path: str, output: str, from_format: str | None, rejects: str | None, as_json: bool
+) -> None:
+    """Convert the records of PATH to OpenAI chat JSONL ({"messages": [...]} + metadata).
+
+    Chat records pass through unchanged; extra fields are kept. Records that cannot be
+    converted (unknown_format, conversion_error) and unreadable lines go to --rejects.
+    Anything the chat format cannot hold is counted under conversion_notes. Exit code: 0 all
+    converted, 1 some rejected, 2 usage or I/O error.
+
+    Example:
+
+    \b
+        curate convert sharegpt.json -o chat.jsonl --rejects rejected.jsonl
+    """
+    from curate.formats import convert_file
+
+    if as_json and output == "-":
+        raise UserError("--json and -o - both write to stdout; pick one")
+    report = convert_file(path, output, from_format, rejects)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    stats = report["stats"]
+    echo_err(
+        f"curate convert: {report['records']:,} records ({report['format']}) -> "
+        f"{report['converted']:,} chat records in {output}; {stats['rejected_count']:,} rejected"
+        + (f" {stats['rejected_by_reason']}" if stats["rejected_count"] else "")
+    )
+    if stats["conversion_notes"]:
+        echo_err(f"conversion notes (not representable in chat): {stats['conversion_notes']}")
+    click.get_current_context().exit(1 if stats["rejected_count"] else 0)

@@ -1,1 +1,143 @@
-"""`curate validate`: registered on ``main`` when implemented."""
+"""`curate validate`: does every record parse, is it a valid conversation, how long is it?"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import click
+
+from curate.cli.app import handle_errors, json_option, main, rejects_option
+from curate.formats import FORMATS
+
+MAX_LINES_SHOWN = 5
+
+
+@main.command("validate")
+@click.argument("path", type=click.Path(allow_dash=True))
+@click.option(
+    "--schema",
+    type=click.Path(dir_okay=False),
+    help="Validate against this JSON Schema file instead of the bundled chat schema "
+    "(structural chat checks still run on records with messages).",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Path(),
+    help="Local Hugging Face tokenizer folder: exact token counts through its chat template "
+    "(default: a labelled estimate).",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    help="Warn (over_max_tokens) about records longer than this many tokens.",
+)
+@click.option(
+    "--from",
+    "from_format",
+    type=click.Choice(FORMATS),
+    help="Input format (default: the shape of the first record). Non-chat input is converted "
+    "to chat first, then validated.",
+)
+@rejects_option
+@json_option
+@handle_errors
+def validate(
+    path: str,
+    schema: str | None,
+    tokenizer: str | None,
+    max_tokens: int | None,
+    from_format: str | None,
+    rejects: str | None,
+    as_json: bool,
+) -> None:
+    """Check that every record of PATH parses and is a valid chat conversation.
+
+    PATH is JSONL, .jsonl.gz, a JSON array, Parquet, a Hugging Face dataset folder, or - for
+    stdin. Alpaca, ShareGPT and prompt/completion records are converted to chat first. Exit
+    code: 0 all valid, 1 invalid records found, 2 usage or I/O error.
+
+    Example:
+
+    \b
+        curate validate sample_data/sample.jsonl --max-tokens 512 --rejects invalid.jsonl
+    """
+    from curate.validate import validate_file
+
+    report = validate_file(path, schema, tokenizer, max_tokens, from_format, rejects)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    _print_summary(report.as_dict(), rejects)
+    click.get_current_context().exit(report.exit_code)
+
+
+def _lines_by_code(report: dict[str, Any]) -> dict[str, list[int]]:
+    lines: dict[str, list[int]] = defaultdict(list)
+    for inv in report["invalid"]:
+        for err in inv["errors"]:
+            if len(lines[err["code"]]) < MAX_LINES_SHOWN:
+                lines[err["code"]].append(inv["line"])
+    for w in report["warnings"]:
+        if len(lines[w["code"]]) < MAX_LINES_SHOWN:
+            lines[w["code"]].append(w["line"])
+    return lines
+
+
+def _print_summary(report: dict[str, Any], rejects: str | None) -> None:
+    """The human summary: rich tables on stderr (stdout stays for --json)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from curate.validate import CODES
+
+    console = Console(stderr=True, highlight=False)
+    stats = report["stats"]
+    tokens = stats["tokens"]
+    n_invalid = stats["invalid_records"]
+    table = Table(title=f"curate validate: {report['path']}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    fmt = report["format"]
+    if stats.get("converted_from"):
+        fmt = f"{fmt} (converted to chat before validating)"
+    table.add_row("format", f"{fmt}; container {stats['container']}")
+    table.add_row(
+        "records", f"{report['records']:,} ({stats['blank_lines']:,} blank lines not counted)"
+    )
+    table.add_row("valid", f"{report['valid']:,}")
+    table.add_row("invalid", f"[red]{n_invalid:,}[/red]" if n_invalid else "0")
+    table.add_row("warnings", f"{stats['warning_count']:,}")
+    if tokens["counted"]:
+        label = "tokens (exact)" if tokens["exact"] else "tokens (ESTIMATE)"
+        table.add_row(
+            label,
+            f"min {tokens['min']}  median {tokens['median']}  p95 "
+            f"{tokens['p95']}  max {tokens['max']}",
+        )
+    if tokens["max_tokens"] is not None:
+        table.add_row(
+            "over --max-tokens", f"{tokens['over_max_tokens']:,} (> {tokens['max_tokens']})"
+        )
+    if stats.get("conversion_notes"):
+        table.add_row(
+            "conversion notes", ", ".join(f"{k}: {v}" for k, v in stats["conversion_notes"].items())
+        )
+    console.print(table)
+    counts = {**stats["errors_by_code"], **stats["warnings_by_code"]}
+    if counts:
+        lines = _lines_by_code(report)
+        findings = Table(title="findings")
+        for col in ("code", "severity", "count", "first lines"):
+            findings.add_column(col)
+        for code, n in sorted(counts.items(), key=lambda kv: (CODES[kv[0]][0], -kv[1])):
+            sev = CODES[code][0]
+            findings.add_row(
+                code,
+                f"[red]{sev}[/red]" if sev == "error" else sev,
+                f"{n:,}",
+                ", ".join(map(str, lines.get(code, []))),
+            )
+        console.print(findings)
+    if rejects:
+        click.echo(f"invalid records written to {rejects}", err=True)

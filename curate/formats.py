@@ -1,0 +1,466 @@
+"""Detect the shape of a fine-tuning record and convert it to canonical chat.
+
+Canonical chat is the OpenAI fine-tuning shape, ``{"messages": [...], "tools"?: [...]}``,
+with every other field of the input kept at the top level as metadata (``id``, ``category``...).
+
+Supported inputs (``detect_format`` names):
+
+- ``chat``: ``{"messages": [...]}``, passed through unchanged.
+- ``alpaca``: ``{"instruction", "input"?, "output", "system"?, "history"?}``; ``history`` is a
+  list of ``[prompt, response]`` pairs that come before the instruction.
+- ``sharegpt``: ``{"conversations": [{"from", "value"}], "system"?, "tools"?}`` with roles
+  human/gpt/system and tool use: ``function_call`` turns become assistant ``tool_calls``
+  (ids ``call_1``, ``call_2``... in order, so output is deterministic), ``observation`` turns
+  become ``tool`` messages answering the oldest unanswered call; ``tools`` may be a JSON string
+  or a list, and becomes an OpenAI ``tools`` list. ``{"role", "content"}`` turns are accepted too.
+- ``prompt_completion``: ``{"prompt", "completion"}`` as strings, or as message lists (TRL's
+  conversational prompt-completion shape).
+
+Conversion is lossless for what the chat format can hold; anything it cannot hold is reported
+as a *note* (a stable code such as ``dropped_message_key``), never dropped silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from curate.errors import ConfigError
+from curate.records import BadLine, Record, RecordReader, atomic_writer, dumps_line
+from curate.stage import Dropped
+
+FORMATS = ("chat", "alpaca", "sharegpt", "prompt_completion")
+STAGE = "convert"
+MAX_NOTE_EXAMPLES = 5
+
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "observation": "tool",
+    "function_call": "function_call",
+}
+# Fields each format consumes; every other top-level field is kept as metadata.
+CONSUMED = {
+    "alpaca": ("instruction", "input", "output", "system", "history"),
+    "sharegpt": ("conversations", "system", "tools"),
+    "prompt_completion": ("prompt", "completion"),
+}
+
+
+class ConversionError(ValueError):
+    """A record that claims a format but cannot be turned into chat (code ``conversion_error``)."""
+
+
+def detect_format(data: Any) -> str:
+    """``chat`` | ``alpaca`` | ``sharegpt`` | ``prompt_completion`` | ``unknown``."""
+    if not isinstance(data, Mapping):
+        return "unknown"
+    if "messages" in data:
+        return "chat"
+    if "conversations" in data:
+        return "sharegpt"
+    if "instruction" in data and "output" in data:
+        return "alpaca"
+    if "prompt" in data and "completion" in data:
+        return "prompt_completion"
+    return "unknown"
+
+
+def convert_record(data: Any, fmt: str | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Convert one parsed record to canonical chat.
+
+    Args:
+        data: the parsed record.
+        fmt: the source format; ``None`` detects it per record.
+
+    Returns:
+        ``(chat_record, notes)``; notes are codes for anything the chat format cannot hold.
+
+    Raises:
+        ConversionError: the record does not fit the format (message says what and where).
+    """
+    detected = detect_format(data)
+    fmt = fmt or detected
+    if fmt != detected:
+        keys = ", ".join(sorted(data)[:6]) if isinstance(data, Mapping) else type(data).__name__
+        raise ConversionError(f"not a {fmt} record (looks like {detected}; keys: {keys})")
+    if fmt == "chat":
+        if not isinstance(data, Mapping):
+            raise ConversionError("not a JSON object")
+        return data if isinstance(data, dict) else dict(data), []
+    if fmt not in CONSUMED:
+        raise ConversionError(f"unknown format {fmt!r}")
+    if not isinstance(data, Mapping):
+        raise ConversionError("not a JSON object")
+    notes: list[str] = []
+    if fmt == "alpaca":
+        messages = _alpaca(data)
+        tools = None
+    elif fmt == "sharegpt":
+        messages, tools = _sharegpt(data, notes)
+    else:
+        messages = _prompt_completion(data)
+        tools = None
+    out: dict[str, Any] = {"messages": messages}
+    if tools:
+        out["tools"] = tools
+    for key, value in data.items():
+        if key not in CONSUMED[fmt]:
+            if key in out:
+                notes.append("dropped_conflicting_field")
+                continue
+            out[key] = value
+    return out, notes
+
+
+# -- alpaca ---------------------------------------------------------------------------------
+
+
+def _text(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ConversionError(f"{where} is a {type(value).__name__}, expected a string")
+
+
+def _alpaca(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    system = _text(data.get("system"), "system")
+    if system:
+        messages.append({"role": "system", "content": system})
+    history = data.get("history") or []
+    if not isinstance(history, list):
+        raise ConversionError("history is not a list of [prompt, response] pairs")
+    for i, pair in enumerate(history):
+        if not (isinstance(pair, list | tuple) and len(pair) == 2):
+            raise ConversionError(f"history[{i}] is not a [prompt, response] pair")
+        messages.append({"role": "user", "content": _text(pair[0], f"history[{i}][0]")})
+        messages.append({"role": "assistant", "content": _text(pair[1], f"history[{i}][1]")})
+    instruction = _text(data.get("instruction"), "instruction")
+    extra_input = _text(data.get("input"), "input")
+    # The usual Alpaca template: the input follows the instruction after a blank line.
+    prompt = (
+        f"{instruction}\n\n{extra_input}"
+        if instruction and extra_input
+        else (instruction or extra_input)
+    )
+    messages.append({"role": "user", "content": prompt})
+    messages.append({"role": "assistant", "content": _text(data.get("output"), "output")})
+    return messages
+
+
+# -- sharegpt -------------------------------------------------------------------------------
+
+
+def _tools(raw: Any) -> list[dict[str, Any]]:
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ConversionError(f"tools is a string but not valid JSON: {exc}") from exc
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise ConversionError(f"tools is a {type(raw).__name__}, expected a list")
+    out = []
+    for i, tool in enumerate(raw):
+        if not isinstance(tool, dict):
+            raise ConversionError(f"tools[{i}] is not an object")
+        if tool.get("type") == "function" and isinstance(tool.get("function"), dict):
+            out.append(tool)
+        elif isinstance(tool.get("name"), str):
+            out.append({"type": "function", "function": tool})
+        else:
+            raise ConversionError(f"tools[{i}] has no function name")
+    return out
+
+
+def _tool_calls(value: Any, first_id: int) -> list[dict[str, Any]]:
+    """A ``function_call`` turn's value -> OpenAI ``tool_calls`` (one or several calls)."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise ConversionError(f"function_call value is not JSON: {exc}") from exc
+    calls = value if isinstance(value, list) else [value]
+    out = []
+    for call in calls:
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise ConversionError("function_call value has no function name")
+        args = call.get("arguments", {})
+        if not isinstance(args, str):
+            # OpenAI stores arguments as a JSON string; keep key order, no spaces lost.
+            args = orjson.dumps(args).decode()
+        out.append(
+            {
+                "id": f"call_{first_id + len(out)}",
+                "type": "function",
+                "function": {"name": call["name"], "arguments": args},
+            }
+        )
+    return out
+
+
+def _sharegpt(
+    data: Mapping[str, Any], notes: list[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    turns = data.get("conversations")
+    if not isinstance(turns, list):
+        raise ConversionError("conversations is not a list")
+    messages: list[dict[str, Any]] = []
+    system = _text(data.get("system"), "system")
+    if system:
+        messages.append({"role": "system", "content": system})
+    pending: list[str] = []  # ids of calls not yet answered by an observation, oldest first
+    n_calls = 0
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            raise ConversionError(f"conversations[{i}] is not an object")
+        if "from" in turn:
+            who, value, known = turn.get("from"), turn.get("value"), ("from", "value")
+        else:
+            who, value, known = turn.get("role"), turn.get("content"), ("role", "content")
+        role = SHAREGPT_ROLES.get(who) if isinstance(who, str) else None
+        if role is None:
+            raise ConversionError(f"conversations[{i}] has unknown role {who!r}")
+        for key in turn:
+            if key not in known:
+                notes.append("dropped_message_key")
+        if role == "function_call":
+            calls = _tool_calls(value, n_calls + 1)
+            n_calls += len(calls)
+            pending.extend(c["id"] for c in calls)
+            last = messages[-1] if messages else None
+            if last and last["role"] == "assistant" and "tool_calls" in last:
+                last["tool_calls"].extend(calls)  # consecutive calls: one parallel turn
+            elif last and last["role"] == "assistant" and not last.get("tool_calls"):
+                last["tool_calls"] = calls  # "let me check" text, then the call: one turn
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": calls})
+        elif role == "tool":
+            if not pending:
+                raise ConversionError(f"conversations[{i}] answers no function_call")
+            messages.append(
+                {"role": "tool", "tool_call_id": pending.pop(0), "content": _text(value, "value")}
+            )
+        else:
+            messages.append({"role": role, "content": _text(value, f"conversations[{i}]")})
+    if pending:
+        notes.append("unanswered_tool_call")
+    return messages, _tools(data.get("tools"))
+
+
+# -- prompt / completion --------------------------------------------------------------------
+
+
+def _prompt_completion(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    prompt, completion = data.get("prompt"), data.get("completion")
+    if isinstance(prompt, list) and isinstance(completion, list):
+        return [dict(m) for m in prompt + completion]
+    return [
+        {"role": "user", "content": _text(prompt, "prompt")},
+        {"role": "assistant", "content": _text(completion, "completion")},
+    ]
+
+
+# -- the streaming step ---------------------------------------------------------------------
+
+
+@dataclass
+class Converter:
+    """Per-record step ``Record -> Record | Dropped`` for ``stage.stream`` / ``stage.collect``.
+
+    A file has one format: ``fmt`` when given (``--from``), else the format of the first
+    record that has a recognisable shape. Records that do not match it are dropped, not
+    silently reinterpreted (a ``conversations`` record in a chat file is a defect there).
+
+    Dropped reasons: ``unknown_format`` (no record so far has a known shape),
+    ``conversion_error`` (the record does not fit the file's format). With ``keep_unknown``
+    (what ``validate`` uses) records that are not in a convertible shape pass through
+    unchanged, so the chat validator reports them (``missing_messages``), as OpenAI's own
+    checker does. ``stats()`` counts formats and conversion notes, with the first few line
+    references of each note, so nothing is lost without a trace.
+
+    Example:
+        conv = Converter()
+        kept = list(stage.stream(conv, records, rejects.append))
+        conv.stats()  # {"formats": {"sharegpt": 300}, "conversion_notes": {...}, ...}
+    """
+
+    fmt: str | None = None
+    keep_unknown: bool = False
+    formats: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
+    note_examples: dict[str, list[str]] = field(default_factory=dict)
+    detected_from: str | None = None
+    _chat: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.fmt is not None and self.fmt not in FORMATS:
+            raise ConfigError(f"unknown format {self.fmt!r}; expected one of {', '.join(FORMATS)}")
+
+    def __call__(self, record: Record) -> Record | Dropped:
+        data = record.data
+        fmt = self.fmt
+        if fmt == "chat" and type(data) is dict and "messages" in data:
+            self._chat += 1  # the hot path: chat passes through (a plain int is cheapest)
+            return record
+        if fmt is None:
+            fmt = detect_format(data)
+            if fmt != "unknown":
+                self.fmt, self.detected_from = fmt, record.ref
+        if fmt == "chat" or fmt == "unknown":
+            if type(data) is dict and "messages" in data:
+                self._chat += 1
+                return record
+            if self.keep_unknown:
+                self.formats["unknown"] += 1
+                return record
+            keys = ", ".join(sorted(data)[:6]) if isinstance(data, dict) else ""
+            if fmt == "unknown":
+                return Dropped(
+                    record,
+                    STAGE,
+                    "unknown_format",
+                    f"no known format (keys: {keys}); "
+                    "expected messages, conversations, instruction/output or "
+                    "prompt/completion",
+                )
+            return Dropped(record, STAGE, "conversion_error", f"chat: no messages (keys: {keys})")
+        try:
+            data, notes = convert_record(data, fmt)
+        except ConversionError as exc:
+            if self.keep_unknown and detect_format(record.data) == "unknown":
+                self.formats["unknown"] += 1
+                return record
+            return Dropped(record, STAGE, "conversion_error", f"{fmt}: {exc}")
+        self.formats[fmt] += 1
+        for note in notes:
+            self.notes[note] += 1
+            examples = self.note_examples.setdefault(note, [])
+            if len(examples) < MAX_NOTE_EXAMPLES:
+                examples.append(record.ref)
+        return record.with_data(data)
+
+    def counts(self) -> Counter[str]:
+        """Records per source format (``unknown``: passed through by ``keep_unknown``)."""
+        out = Counter(self.formats)
+        if self._chat:
+            out["chat"] += self._chat
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "formats": dict(sorted(self.counts().items())),
+            "format_detected_from": self.detected_from,
+            "conversion_notes": dict(sorted(self.notes.items())),
+            "conversion_note_examples": {k: v for k, v in sorted(self.note_examples.items())},
+        }
+
+    @property
+    def source_format(self) -> str:
+        """The file's format (``unknown`` when no record had a recognisable shape)."""
+        return self.fmt or "unknown"
+
+
+def to_chat(record: Record, fmt: str | None = None) -> Record | Dropped:
+    """One-off conversion of a record (no stats). Use ``Converter`` in a stream."""
+    return Converter(fmt)(record)
+
+
+# -- whole files ----------------------------------------------------------------------------
+
+MAX_LISTED = 10_000
+
+
+def convert_file(
+    path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    from_format: str | None = None,
+    rejects: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Stream ``path`` into chat JSONL at ``output`` (atomic; ``-`` is stdout).
+
+    Records that cannot be converted, and lines that do not parse, go to ``rejects`` (JSONL
+    with source, line, reason, detail and the record or raw line), so every input line ends
+    up in exactly one place. Returns the report ``curate convert --json`` prints.
+
+    Raises:
+        InputError: unreadable input. ConfigError: output would overwrite the input.
+    """
+    if str(output) != "-" and str(path) != "-" and _same_file(path, output):
+        raise ConfigError(f"{output}: output would overwrite the input; choose another path")
+    reader = RecordReader(path)
+    conv = Converter(from_format)
+    listed: list[dict[str, Any]] = []
+    n_rejected = 0
+    n_out = 0
+    reasons: Counter[str] = Counter()
+    rj_ctx = atomic_writer(rejects, "wb") if rejects else contextlib.nullcontext()
+    with atomic_writer(output, "wb") as out, rj_ctx as rj:
+        for item in reader:
+            if isinstance(item, BadLine):
+                dropped = Dropped(
+                    Record(item.source, item.line, None),
+                    "read",
+                    item.reason,
+                    item.message,
+                    {"raw": item.raw},
+                )
+            else:
+                result = conv(item)
+                if not isinstance(result, Dropped):
+                    out.write(dumps_line(result.data))
+                    n_out += 1
+                    continue
+                dropped = result
+            n_rejected += 1
+            reasons[dropped.reason] += 1
+            if len(listed) < MAX_LISTED:
+                listed.append(
+                    {
+                        "line": dropped.record.line,
+                        "source": dropped.record.source,
+                        "reason": dropped.reason,
+                        "detail": dropped.detail,
+                    }
+                )
+            if rj is not None:
+                rj.write(dumps_line(dropped.to_reject()))
+    return {
+        "path": str(path),
+        "output": str(output),
+        "format": conv.source_format,
+        "records": reader.stats.records + reader.stats.bad_lines,
+        "converted": n_out,
+        "rejected": listed,
+        "stats": {
+            **reader.stats.as_dict(),
+            "blank_line_numbers": list(reader.stats.blank_line_numbers),
+            **conv.stats(),
+            "rejected_count": n_rejected,
+            "rejected_by_reason": dict(sorted(reasons.items())),
+        },
+    }
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
