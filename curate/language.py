@@ -31,3 +31,20 @@ def detect_language(text: str, seed: int = 0) -> str:
         return detect(text[:2000])
     except LangDetectException:
         return UNKNOWN
+
+
+def language_probabilities(text: str, seed: int = 0) -> dict[str, float]:
+    """langdetect's probabilities per language (highest first), ``{}`` when too few letters.
+
+    Same seeding and cost as ``detect_language`` (which returns the first key); use it when a
+    decision needs the detector's confidence, e.g. to ignore guesses on short texts.
+    """
+    if len(_LETTERS.findall(text or "")) < MIN_LETTERS:
+        return {}
+    _init(seed)
+    from langdetect import LangDetectException, detect_langs
+
+    try:
+        return {str(x.lang): float(x.prob) for x in detect_langs(text[:2000])}
+    except LangDetectException:
+        return {}

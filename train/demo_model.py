@@ -77,6 +77,7 @@ def build_demo_model(
     seed: int = 0,
     hidden_size: int = 64,
     layers: int = 2,
+    initializer_range: float = 0.02,
 ) -> Path:
     """Write a tiny Qwen2-architecture causal LM and its tokenizer to ``out_dir``.
 
@@ -86,6 +87,9 @@ def build_demo_model(
         seed: weight initialisation seed.
         hidden_size: model width (64 keeps it ~100k parameters).
         layers: number of transformer blocks.
+        initializer_range: std of the random weights. The default keeps outputs near uniform;
+            a larger value (e.g. 0.2) gives the output layer enough scale for the loss to fall
+            visibly when the adapter memorises a few rows.
 
     Returns:
         The output folder.
@@ -108,6 +112,7 @@ def build_demo_model(
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)

@@ -1,1 +1,132 @@
-"""`curate audit`: registered on ``main`` when implemented."""
+"""`curate audit`: shape, languages, diversity and consistency findings, with gates."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from curate.cli.app import (
+    EXIT_FINDINGS,
+    echo_err,
+    handle_errors,
+    json_option,
+    main,
+    seed_option,
+)
+
+if TYPE_CHECKING:
+    from curate.audit import AuditReport
+
+
+@main.command("audit")
+@click.argument("path", type=click.Path(dir_okay=True, allow_dash=True))
+@json_option
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the HTML report.")
+@click.option("--label", help="Dotted path of a category field for label balance (meta.category).")
+@click.option(
+    "--fail-on",
+    "fail_on",
+    multiple=True,
+    metavar="RULE",
+    help="Exit 1 when a rule holds: conflicting_answers>0, near_duplicate_share>0.05, "
+    "min_records=100 (repeatable; any finding code or metric).",
+)
+@click.option("--card", "card_path", type=click.Path(dir_okay=False), help="Write a dataset card.")
+@click.option("--card-license", help="License for the card's YAML header (e.g. apache-2.0).")
+@click.option("--tokenizer", help="Local HF tokenizer for exact token counts (default: estimate).")
+@click.option("--model", help="Embedding model (default: the packaged MiniLM).")
+@click.option("--no-embeddings", is_flag=True, help="Skip embedding-based diversity (faster).")
+@click.option(
+    "--max-embed",
+    type=int,
+    help="Embed at most this many conversations, a seeded sample "
+    "(default: 5,000; 50,000 with a static model such as --model fast).",
+)
+@click.option(
+    "--language-sample",
+    type=int,
+    default=10_000,
+    show_default=True,
+    help="Detect languages on at most this many conversations (0: all).",
+)
+@seed_option
+@handle_errors
+def audit_command(
+    path: str,
+    as_json: bool,
+    html_path: str | None,
+    label: str | None,
+    fail_on: tuple[str, ...],
+    card_path: str | None,
+    card_license: str | None,
+    tokenizer: str | None,
+    model: str | None,
+    no_embeddings: bool,
+    max_embed: int | None,
+    language_sample: int,
+    seed: int,
+) -> None:
+    """Audit a chat / Alpaca / ShareGPT file: shape, languages, diversity and findings.
+
+    Findings carry stable codes and 1-based record numbers: conflicting_answers,
+    template_placeholder, repetition, style_outlier, missing_user, short_answer, refusal,
+    language_mismatch (plus unreadable, not_chat). The exit code is 1 only when a --fail-on
+    rule holds, 2 on a usage or input error.
+
+    Example:
+
+        curate audit data.jsonl --html audit.html --fail-on conflicting_answers>0
+    """
+    from curate.audit import AuditConfig, audit_path, render_html, write_card
+    from curate.records import atomic_writer
+
+    config = AuditConfig(
+        seed=seed,
+        tokenizer=tokenizer,
+        model=model,
+        embeddings=not no_embeddings,
+        max_embed=max_embed,
+        label=label,
+        language_sample=language_sample,
+        fail_on=fail_on,
+    )
+    report = audit_path(path, config)
+    if html_path:
+        with atomic_writer(html_path, "w") as fh:
+            fh.write(render_html(report))
+    if card_path:
+        write_card(report, card_path, license=card_license)
+    _summary(report)
+    if as_json:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
+        sys.stdout.buffer.write(b"\n")
+        sys.stdout.flush()
+    if report.gates_failed:
+        sys.exit(EXIT_FINDINGS)
+
+
+def _summary(report: AuditReport) -> None:
+    """The human summary, on stderr."""
+    from curate.audit.model import FINDING_CODES
+
+    m = report.metrics
+    echo_err(
+        f"audit {report.source}: {m['records']:,} records, {m['conversations']:,} conversations"
+    )
+    for w in report.warnings:
+        echo_err(f"warning: {w}")
+    for code in FINDING_CODES:
+        if m[code]:
+            echo_err(f"  {code:<22} {m[code]:>7,} records")
+    echo_err(f"  {report.languages['reading']}")
+    for text in report.diversity["readings"].values():
+        echo_err(f"  {text}")
+    echo_err("  time: " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items()))
+    for f in report.gates.get("failures", []):
+        echo_err(f"gate failed: {f['message']}")
+    if report.gates and not report.gates_failed:
+        echo_err(f"gates passed: {', '.join(report.gates['rules'])}")

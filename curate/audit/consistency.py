@@ -1,0 +1,366 @@
+"""Consistency findings: conflicting answers, unfilled placeholders, degenerate repetition,
+missing user turns, short answers and refusal boilerplate. (Style outliers: ``style``;
+language mismatch: ``languages``.)
+
+Every detector is a pure function of the conversation views and returns ``Finding`` objects that
+group the records sharing one issue, each with its 1-based record numbers and an example.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+from collections.abc import Sequence
+
+from curate.audit.convs import Conv, excerpt, norm
+from curate.audit.model import AuditConfig, Finding
+from curate.tokens import estimate_tokens
+
+# -- conflicting answers ---------------------------------------------------------------------
+
+
+GRAM_CHARS = 2_000  # the opening of an answer is enough to tell whether it differs
+
+
+def _grams(t: str, n: int = 4) -> set[str]:
+    """Character n-grams of an already normalised text."""
+    if len(t) <= n:
+        return {t}
+    return {t[i : i + n] for i in range(len(t) - n + 1)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def conflicting_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Finding]:
+    """Groups of conversations whose context (system + earlier turns + the prompt) is the same
+    after normalisation but whose final answers differ materially (character 4-gram Jaccard
+    below ``config.conflict_similarity``: rewordings of one answer stay above it)."""
+    groups: dict[str, list[Conv]] = {}
+    for c in convs:
+        if c.answer is not None and c.has_user:
+            groups.setdefault(norm(c.context), []).append(c)
+    findings = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        # Greedy grouping of answers into variants: each answer joins the first variant it
+        # is similar to; a group with two or more variants conflicts.
+        variants: list[tuple[set[str], list[Conv]]] = []
+        seen: dict[str, list[Conv]] = {}  # identical answers join without comparing grams
+        for c in members:
+            key = norm(c.answer or "")
+            if key in seen:
+                seen[key].append(c)
+                continue
+            grams = _grams(key[:GRAM_CHARS])
+            for rep, bucket in variants:
+                if jaccard(grams, rep) >= config.conflict_similarity:
+                    bucket.append(c)
+                    seen[key] = bucket
+                    break
+            else:
+                variants.append((grams, [c]))
+                seen[key] = variants[-1][1]
+        if len(variants) < 2:
+            continue
+        a, b = variants[0][1][0], variants[1][1][0]
+        prompt = excerpt(a.role_text.get("user"), 200)
+        findings.append(
+            Finding(
+                code="conflicting_answers",
+                message=(
+                    f"{len(members)} conversations share one prompt but give {len(variants)} "
+                    "materially different answers"
+                ),
+                lines=sorted(c.line for c in members),
+                example=(
+                    f"prompt: {prompt}\n"
+                    f"line {a.line}: {excerpt(a.answer, 200)}\n"
+                    f"line {b.line}: {excerpt(b.answer, 200)}"
+                ),
+                detail={
+                    "prompt": prompt,
+                    "variants": len(variants),
+                    "variant_lines": [sorted(x.line for x in bucket) for _, bucket in variants],
+                },
+            )
+        )
+    findings.sort(key=lambda f: f.lines[0])
+    return findings
+
+
+# -- placeholders ------------------------------------------------------------------------------
+
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
+_PLACEHOLDERS = [
+    re.compile(r"\{\{\s*[A-Za-z_][\w.\- ]{0,40}?\s*\}\}"),  # {{name}}, {{ user.name }}
+    re.compile(  # <INSERT>, [Your Name], [insert date here], <placeholder>, [TODO]
+        r"[\[<]\s*(?:insert|placeholder|your|fill[ _-]?in|todo|tbd)\b[^\]\[<>\n]{0,40}[\]>]",
+        re.IGNORECASE,
+    ),
+    re.compile(r"[\[<](?:[A-Z]+_)+[A-Z]+[\]>]"),  # [COMPANY_NAME], <USER_NAME>
+    re.compile(r"[\[<](?:NAME|DATE|COMPANY|ADDRESS|EMAIL|PHONE|CITY|AUTHOR|PRODUCT)[\]>]"),
+]
+MAX_PLACEHOLDER_GROUPS = 20
+
+
+def placeholders_in(text: str) -> list[str]:
+    """Placeholder tokens in prose (code spans and fences are skipped: templates are legal
+    there)."""
+    if "{{" not in text and "[" not in text and "<" not in text:
+        return []  # the common case, decided without any regex
+    prose = _CODE.sub(" ", text) if "`" in text else text
+    found: list[str] = []
+    for pattern in _PLACEHOLDERS:
+        for m in pattern.finditer(prose):
+            tok = re.sub(r"\s+", "", m.group(0)) if m.group(0).startswith("{{") else m.group(0)
+            if tok not in found:
+                found.append(tok)
+    return found
+
+
+def template_placeholders(convs: Sequence[Conv]) -> list[Finding]:
+    """One finding per placeholder token (``{{name}}``), listing every record containing it."""
+    by_token: dict[str, list[tuple[Conv, str]]] = {}
+    for c in convs:
+        for role, text in c.role_text.items():
+            for tok in placeholders_in(text):
+                by_token.setdefault(tok, []).append((c, role))
+    ranked = sorted(by_token.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    head, tail = ranked[:MAX_PLACEHOLDER_GROUPS], ranked[MAX_PLACEHOLDER_GROUPS:]
+    findings = []
+    for tok, hits in head:
+        c, role = hits[0]
+        roles = sorted({r for _, r in hits})
+        findings.append(
+            Finding(
+                code="template_placeholder",
+                message=f"unfilled placeholder {tok} in {len(hits)} {'/'.join(roles)} turn(s)",
+                lines=sorted({x.line for x, _ in hits}),
+                example=f"line {c.line} ({role}): {_around(c.role_text[role], tok)}",
+                detail={"placeholder": tok, "roles": roles},
+            )
+        )
+    if tail:
+        hits = [h for _, hs in tail for h in hs]
+        c, role = hits[0]
+        findings.append(
+            Finding(
+                code="template_placeholder",
+                message=f"{len(tail)} other placeholder tokens",
+                lines=sorted({x.line for x, _ in hits}),
+                example=f"line {c.line} ({role}): {_around(c.role_text[role], tail[0][0])}",
+                detail={"placeholders": [t for t, _ in tail]},
+            )
+        )
+    return findings
+
+
+def _around(text: str, token: str, width: int = 100) -> str:
+    i = text.find(token) if token in text else 0
+    start = max(0, i - width)
+    return ("…" if start else "") + excerpt(text[start:], 2 * width + len(token))
+
+
+# -- repetition --------------------------------------------------------------------------------
+
+_SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
+_PUNCT_TO_SPACE = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"})
+_ENDS_TO_DOT = str.maketrans({"!": ".", "?": ".", "\n": "."})
+# (unit length in tokens, repeats in a row that count as a loop)
+_LOOPS = ((1, 6), (2, 4), (3, 4), (4, 4))
+
+
+def _looping_unit(toks: list[str]) -> list[str] | None:
+    """The first unit of 1-4 tokens repeated back to back often enough, or None."""
+    for n, times in _LOOPS:
+        need = n * (times - 1)  # toks[i] == toks[i + n] must hold this many times in a row
+        eq = list(map(operator.eq, toks, toks[n:]))
+        if sum(eq) < need:
+            continue  # the common case: decided at C speed
+        run = 0
+        for i, same in enumerate(eq):
+            run = run + 1 if same else 0
+            if run >= need:
+                unit = toks[i - run + 1 : i - run + 1 + n]
+                if not all(t.isdigit() for t in unit):  # tables of numbers repeat
+                    return unit
+    return None
+
+
+def repetition_reason(text: str) -> str | None:
+    """Why an answer is degenerate, or None.
+
+    Two signs of a model (or a template) stuck in a loop, both rare in real answers:
+    a unit of 1-4 tokens repeated back to back (``the the the the the the``, ``I am I am I am
+    I am``), or a sentence/line that occurs 3+ times and covers 30%+ of the text. Code and
+    numbers may repeat legitimately and are ignored.
+    """
+    from curate.audit.diversity import tokens_of
+
+    text = _CODE.sub(" ", text) if "`" in text else text
+    if text.isascii():
+        # str methods run in C: ~3x faster than the regex tokenizer on the common case.
+        lowered = text.lower()
+        toks = lowered.translate(_PUNCT_TO_SPACE).split()
+        parts = lowered.translate(_ENDS_TO_DOT).split(".")
+    else:
+        toks = tokens_of(text)
+        parts = [s.casefold() for s in _SENTENCE.findall(text)]
+    unit = _looping_unit(toks)
+    if unit:
+        times = dict(_LOOPS)[len(unit)]
+        return f"{' '.join(unit)!r} repeated {times}+ times in a row"
+    sentences = [x for x in (p.strip() for p in parts) if len(x) >= 12]
+    if len(sentences) - len(set(sentences)) < 2:
+        return None  # no sentence can occur 3 times
+    counts: dict[str, int] = {}
+    for s in sentences:
+        counts[s] = counts.get(s, 0) + 1
+    s, k = max(counts.items(), key=lambda kv: (kv[1], len(kv[0])))
+    if k >= 3 and k * len(s) >= 0.3 * sum(len(x) for x in sentences):
+        return f"sentence repeated {k} times: {excerpt(s, 80)!r}"
+    return None
+
+
+def repetition(convs: Sequence[Conv]) -> list[Finding]:
+    hits: list[tuple[Conv, str, str]] = []
+    for c in convs:
+        for turn in c.assistant_turns:
+            reason = repetition_reason(turn)
+            if reason:
+                hits.append((c, reason, turn))
+                break
+    if not hits:
+        return []
+    c, reason, turn = hits[0]
+    return [
+        Finding(
+            code="repetition",
+            message=f"{len(hits)} answers repeat themselves degenerately",
+            lines=[h[0].line for h in hits],
+            example=f"line {c.line}: {reason}: {excerpt(turn, 200)}",
+            detail={"reasons": {str(h[0].line): h[1] for h in hits[:100]}},
+        )
+    ]
+
+
+# -- structure ---------------------------------------------------------------------------------
+
+
+def missing_user(convs: Sequence[Conv]) -> list[Finding]:
+    bad = [c for c in convs if not c.has_user]
+    if not bad:
+        return []
+    roles = sorted({str(m.get("role")) for m in bad[0].messages})
+    return [
+        Finding(
+            code="missing_user",
+            message=f"{len(bad)} conversations have no user turn",
+            lines=[c.line for c in bad],
+            example=f"line {bad[0].line}: roles {json.dumps(roles, ensure_ascii=False)}",
+        )
+    ]
+
+
+def short_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Finding]:
+    """Empty, missing or trivially short final answers, grouped by kind."""
+    kinds: dict[str, list[Conv]] = {"no_answer": [], "empty": [], "short": []}
+    for c in convs:
+        if c.answer is None:
+            kinds["no_answer"].append(c)
+        elif not c.answer.strip():
+            kinds["empty"].append(c)
+        elif estimate_tokens(c.answer.strip()) < config.min_answer_tokens:
+            kinds["short"].append(c)
+    messages = {
+        "no_answer": "conversations end without any assistant turn",
+        "empty": "final answers are empty",
+        "short": f"final answers are shorter than {config.min_answer_tokens} tokens",
+    }
+    out = []
+    for kind, group in kinds.items():
+        if group:
+            c = group[0]
+            out.append(
+                Finding(
+                    code="short_answer",
+                    message=f"{len(group)} {messages[kind]}",
+                    lines=[x.line for x in group],
+                    example=(
+                        f"line {c.line}: user: {excerpt(c.role_text.get('user'), 120)}\n"
+                        f"assistant: {c.answer!r}"
+                    ),
+                    detail={"kind": kind},
+                )
+            )
+    return out
+
+
+_VERBS = (
+    r"(?:help|assist|provide|comply|fulfil+|do that|answer that|create|generate|engage|support"
+    r"|share|write)"
+)
+_REFUSALS = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^\W*(?:i['’]?m|i am) (?:sorry|afraid),? (?:but )?(?:i|as an ai)\b",
+        r"^\W*(?:sorry|unfortunately),? (?:but )?i(?: can['’]?t| cannot| can not| am unable"
+        r"| am not able|['’]m unable|['’]m not able| won['’]?t)",
+        rf"\bi (?:can['’]?t|cannot|can not) {_VERBS}",
+        rf"\bi(?: am|['’]m) (?:not able|unable) to {_VERBS}",
+        r"\bas an ai(?: language model| assistant| model)?,? i(?: can['’]?t| cannot| don['’]?t"
+        r"| do not| am not| am unable|['’]m not|['’]m unable)",
+        r"\bas an ai language model\b",
+        r"\bi (?:must|have to) (?:respectfully )?decline\b",
+        r"(?:抱歉|对不起|很遗憾)[，,、]?\s*(?:但)?我(?:无法|不能|没法)",
+        r"作为一个?(?:人工智能|AI)(?:语言模型|助手)?[，,]\s*我(?:无法|不能)",
+    )
+]
+
+
+# Words every refusal pattern contains; a plain substring test rules out almost every answer.
+_REFUSAL_HINTS = (
+    "sorry", "afraid", "unable", "not able", "can't", "can’t", "cant", "cannot", "can not",
+    "won't", "won’t", "wont",
+    "as an ai", "decline", "抱歉", "对不起", "很遗憾", "无法", "不能",
+)  # fmt: skip
+
+
+def refusal_pattern(text: str) -> str | None:
+    head = text[:300]
+    lowered = head.lower()
+    if not any(h in lowered for h in _REFUSAL_HINTS):
+        return None
+    for pattern in _REFUSALS:
+        m = pattern.search(head)
+        if m:
+            return m.group(0).strip()
+    return None
+
+
+def refusals(convs: Sequence[Conv]) -> list[Finding]:
+    hits = []
+    for c in convs:
+        for turn in c.assistant_turns:
+            phrase = refusal_pattern(turn)
+            if phrase:
+                hits.append((c, phrase, turn))
+                break
+    if not hits:
+        return []
+    c, phrase, turn = hits[0]
+    return [
+        Finding(
+            code="refusal",
+            message=f"{len(hits)} answers open with refusal boilerplate",
+            lines=[h[0].line for h in hits],
+            example=f"line {c.line}: {excerpt(turn, 200)}",
+            detail={"first_phrase": phrase},
+        )
+    ]

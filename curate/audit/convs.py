@@ -1,0 +1,115 @@
+"""A light per-record view the audit computes once: role texts, prompt key, final answer.
+
+Every part of the audit (shape, languages, diversity, findings) reads these views instead of
+re-walking message lists, which keeps a 100k-row audit to one pass of text extraction.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from curate.chat import message_text, messages_of, side_text
+from curate.records import Record
+
+_NONWORD = re.compile(r"[\W_]+", re.UNICODE)
+_ASCII_NONWORD = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalnum()})
+
+
+def norm(text: str) -> str:
+    """Comparison form: NFKC, case-folded, every run of punctuation/space -> one space."""
+    if text.isascii():
+        # NFKC changes nothing in ASCII and lower() equals casefold(); str methods run in C.
+        return " ".join(text.lower().translate(_ASCII_NONWORD).split())
+    return _NONWORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+@dataclass(slots=True)
+class Conv:
+    """One conversation as the audit sees it.
+
+    Attributes:
+        line: the record's 1-based number in its source (``Record.line``).
+        messages: the chat messages (mappings with ``role`` and ``content``).
+        role_text: the texts of each role's turns joined by blank lines.
+        context: every message before the final assistant turn (role-marked), the "prompt"
+            whose answer is ``answer``; system prompts are part of it on purpose, since another
+            system prompt may rightly ask for another answer.
+        answer: the final assistant turn's text, or None when there is no assistant turn.
+        assistant_turns: the text of each assistant turn.
+        data: the record's data (for ``--label`` look-ups).
+    """
+
+    line: int
+    messages: list[Mapping[str, Any]]
+    role_text: dict[str, str]
+    context: str
+    answer: str | None
+    assistant_turns: list[str]
+    data: Any
+
+    @property
+    def has_user(self) -> bool:
+        return "user" in self.role_text
+
+    @property
+    def system(self) -> str | None:
+        return self.role_text.get("system")
+
+
+def to_conv(record: Record) -> Conv | None:
+    """The audit view of a chat record, or None when it has no usable message list."""
+    msgs = messages_of(record.data)
+    if not msgs:
+        return None
+    role_parts: dict[str, list[str]] = {}
+    assistant_turns: list[str] = []
+    last_assistant = -1
+    for i, m in enumerate(msgs):
+        role = str(m.get("role"))
+        text = message_text(m)
+        role_parts.setdefault(role, []).append(text)
+        if role == "assistant":
+            assistant_turns.append(text)
+            last_assistant = i
+    if last_assistant >= 0:
+        context = side_text(msgs[:last_assistant], "conversation")
+        answer: str | None = assistant_turns[-1]
+    else:
+        context, answer = side_text(msgs, "conversation"), None
+    return Conv(
+        line=record.line,
+        messages=msgs,
+        role_text={r: "\n\n".join(parts) for r, parts in role_parts.items()},
+        context=context,
+        answer=answer,
+        assistant_turns=assistant_turns,
+        data=record.data,
+    )
+
+
+def excerpt(text: str | None, limit: int = 300) -> str:
+    """A readable, bounded excerpt for reports."""
+    if not text:
+        return ""
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def lookup(data: Any, path: str) -> Any:
+    """The value at a dotted path (``meta.category``; list indexes allowed: ``tags.0``)."""
+    cur = data
+    for part in path.split("."):
+        if isinstance(cur, Mapping) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, Sequence) and not isinstance(cur, str) and part.isdigit():
+            idx = int(part)
+            if idx >= len(cur):
+                return None
+            cur = cur[idx]
+        else:
+            return None
+    return cur

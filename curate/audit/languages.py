@@ -1,0 +1,225 @@
+"""Languages per conversation and per role (seeded langdetect), and answers in another language.
+
+langdetect costs about 3 ms per text whatever its length (its 7 random trials dominate), so the
+audit detects on a seeded sample of conversations (``AuditConfig.language_sample``) and gives
+each role's first ``language_chars`` characters. Shares are estimates from the sample, and the
+report says how many conversations were checked; ``language_mismatch`` findings cover only the
+checked conversations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from curate.audit.convs import Conv, excerpt
+from curate.audit.model import AuditConfig, Finding
+from curate.language import UNKNOWN, language_probabilities
+
+# Below this many letters langdetect guesses ("hello" -> "fi", "Do you have a name?" -> "sk"):
+# such texts count as unknown (too short to tell).
+MIN_LETTERS = 20
+MIN_CONFIDENCE = 0.9
+# English fast path: plain-ASCII text where these function words make up a fifth of the words
+# is English (they are ~30-40% of English prose and rare in other Latin-script languages).
+# It skips langdetect's ~5 ms for the commonest case.
+_EN_WORDS = frozenset(
+    "the and of to is are was were you your that this it for with be have has can what how not "
+    "will would do does if or by from we they i my me he she his her which there their about "
+    "should could about into them these those please thanks following when where who why "
+    "make give list write help each all any some than then been just like one more also only "
+    "very other out up over after before".split()
+)
+_EN_SHARE = 0.2
+_ASCII_WORD = re.compile(r"[a-z']+")
+_LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
+# Placeholders, code and links are not language; strip them before detection.
+_NOISE = re.compile(r"\{\{[^{}]{0,60}\}\}|```.*?```|`[^`]*`|https?://\S+", re.DOTALL)
+ROLES = ("system", "user", "assistant")
+
+
+def base_language(code: str) -> str:
+    """``zh-cn`` -> ``zh``: a Chinese answer to a Chinese question is no mismatch."""
+    return code.split("-")[0]
+
+
+def english_fast_path(text: str) -> bool:
+    """True for plain-ASCII text that is clearly English by its function words."""
+    if not text.isascii():
+        return False
+    words = _ASCII_WORD.findall(text.lower())
+    if len(words) < 5:
+        return False
+    return sum(w in _EN_WORDS for w in words) >= _EN_SHARE * len(words)
+
+
+def script_language(text: str, letters: int) -> str | None:
+    """The language a CJK script settles by itself, or None.
+
+    langdetect misreads short Chinese as Korean or Norwegian ("能介绍一下你自己吗？" -> ko);
+    the script is a surer sign: kana means Japanese, hangul Korean, Han alone Chinese.
+    """
+    if not letters:
+        return None
+    kana, hangul, han = (len(p.findall(text)) for p in (_KANA, _HANGUL, _HAN))
+    if kana >= 0.1 * letters:
+        return "ja"
+    if hangul >= 0.5 * letters:
+        return "ko"
+    if han >= 0.5 * letters and not hangul:
+        return "zh"
+    return None
+
+
+class _Detector:
+    """(language, confidence) of a text; the language as a base ISO 639-1 code (``zh``, not
+    ``zh-cn``) or ``unknown``.
+
+    CJK scripts decide by themselves (confidence 1); other text goes to seeded langdetect when
+    it has at least ``MIN_LETTERS`` letters. Results are cached (system prompts repeat).
+    """
+
+    def __init__(self, seed: int, chars: int) -> None:
+        self.seed = seed
+        self.chars = chars
+        self.cache: dict[str, tuple[str, float]] = {}
+
+    def __call__(self, text: str) -> tuple[str, float]:
+        clean = _NOISE.sub(" ", text)[: self.chars]
+        hit = self.cache.get(clean)
+        if hit is None:
+            hit = self._detect(clean)
+            if len(self.cache) < 100_000:
+                self.cache[clean] = hit
+        return hit
+
+    def _detect(self, clean: str) -> tuple[str, float]:
+        letters = len(_LETTERS.findall(clean))
+        script = script_language(clean, letters)
+        if script:
+            return script, 1.0
+        if letters < MIN_LETTERS:
+            return UNKNOWN, 0.0
+        if english_fast_path(clean):
+            return "en", 0.99
+        probs = language_probabilities(clean, self.seed)
+        if not probs:
+            return UNKNOWN, 0.0
+        # Sum over regional variants (zh-cn + zh-tw) before picking the base language.
+        base: dict[str, float] = {}
+        for code, p in probs.items():
+            base[base_language(code)] = base.get(base_language(code), 0.0) + p
+        lang = max(base, key=lambda k: (base[k], k))
+        return lang, base[lang]
+
+
+def sample_indices(n: int, limit: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded sample of ``limit`` out of ``n`` (all when limit is 0 or >= n)."""
+    if limit <= 0 or n <= limit:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=limit, replace=False))
+
+
+def compute_languages(
+    convs: Sequence[Conv], config: AuditConfig
+) -> tuple[dict[str, Any], list[Finding]]:
+    """The languages section and ``language_mismatch`` findings."""
+    detect = _Detector(config.seed, config.language_chars)
+    idx = sample_indices(len(convs), config.language_sample, config.seed)
+    per_role: dict[str, Counter[str]] = {r: Counter() for r in ROLES}
+    per_conv: Counter[str] = Counter()
+    mismatches: dict[tuple[str, str], list[Conv]] = {}
+    comparable = 0
+    for i in idx:
+        c = convs[int(i)]
+        langs: dict[str, tuple[str, float]] = {}
+        for role in ROLES:
+            text = c.role_text.get(role)
+            if text is not None:
+                langs[role] = detect(text)
+                per_role[role][langs[role][0]] += 1
+        user, asst = langs.get("user"), langs.get("assistant")
+        if user and asst and user[0] == asst[0]:
+            per_conv[user[0]] += 1
+        else:
+            # The conversation's language: its dialogue as a whole (system prompts excluded,
+            # they are often boilerplate in another language than the data).
+            dialogue = "\n".join(c.role_text.get(r, "") for r in ("user", "assistant"))
+            per_conv[detect(dialogue)[0]] += 1
+        if user and asst and UNKNOWN not in (user[0], asst[0]):
+            comparable += 1
+            # Only confident calls on both sides count: langdetect reads some short English
+            # sentences as French or Dutch at 0.6-0.8.
+            if user[0] != asst[0] and min(user[1], asst[1]) >= MIN_CONFIDENCE:
+                mismatches.setdefault((user[0], asst[0]), []).append(c)
+
+    checked = len(idx)
+    findings = []
+    for (ul, al), group in sorted(mismatches.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        first = group[0]
+        findings.append(
+            Finding(
+                code="language_mismatch",
+                message=f"user writes {ul}, assistant answers in {al}",
+                lines=[c.line for c in group],
+                example=(
+                    f"user: {excerpt(first.role_text.get('user'), 150)}\n"
+                    f"assistant: {excerpt(first.role_text.get('assistant'), 150)}"
+                ),
+                detail={"user_language": ul, "assistant_language": al},
+            )
+        )
+    n_mis = sum(len(g) for g in mismatches.values())
+    section = {
+        "method": "script (CJK) + langdetect (seeded)",
+        "min_letters": MIN_LETTERS,
+        "checked": checked,
+        "of": len(convs),
+        "sampled": checked < len(convs),
+        "chars_per_text": config.language_chars,
+        "conversation": _shares(per_conv, checked),
+        "by_role": {r: _shares(c, sum(c.values())) for r, c in per_role.items() if c},
+        "comparable": comparable,
+        "mismatch": n_mis,
+        "mismatch_share": round(n_mis / comparable, 4) if comparable else 0.0,
+    }
+    section["reading"] = _reading(section)
+    return section, findings
+
+
+def _shares(counts: Counter[str], total: int) -> list[dict[str, Any]]:
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [
+        {"language": k, "count": v, "share": round(v / total, 4) if total else 0.0}
+        for k, v in items
+    ]
+
+
+def _reading(section: dict[str, Any]) -> str:
+    conv = [x for x in section["conversation"] if x["language"] != UNKNOWN]
+    if not conv:
+        return "No conversation had enough text to tell its language."
+    parts = ", ".join(f"{x['share']:.0%} {x['language']}" for x in conv[:4])
+    sample = (
+        f" (a seeded sample of {section['checked']:,} of {section['of']:,} conversations)"
+        if section["sampled"]
+        else ""
+    )
+    if len(conv) == 1 or conv[0]["share"] >= 0.98:
+        head = f"The set is monolingual: {parts}{sample}."
+    else:
+        head = f"The set mixes languages: {parts}{sample}."
+    if section["mismatch"]:
+        head += (
+            f" In {section['mismatch']} conversations ({section['mismatch_share']:.1%} of those "
+            "long enough to tell) the assistant answers in another language than the user."
+        )
+    return head

@@ -1,0 +1,265 @@
+"""The audit itself: records in, ``AuditReport`` out; plus reading a file for the CLI."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from curate.audit import consistency, style
+from curate.audit.convs import Conv, to_conv
+from curate.audit.diversity import compute_diversity
+from curate.audit.gates import check_gates, parse_rules
+from curate.audit.languages import compute_languages
+from curate.audit.model import (
+    FINDING_CODES,
+    MIN_USEFUL_RECORDS,
+    AuditConfig,
+    AuditReport,
+    Finding,
+)
+from curate.audit.shape import compute_shape
+from curate.errors import ConfigError
+from curate.records import BadLine, Record, RecordReader
+from curate.stage import Dropped
+from curate.tokens import TokenCounter
+
+EMBED_SIDES = ("conversation", "prompt", "response")
+
+
+def _check_config(config: AuditConfig) -> None:
+    if config.embed_side not in EMBED_SIDES:
+        raise ConfigError(f"embed_side must be one of {', '.join(EMBED_SIDES)}")
+    if not 0 < config.conflict_similarity <= 1:
+        raise ConfigError("conflict_similarity must be in (0, 1]")
+    if config.max_clusters < 2:
+        raise ConfigError("max_clusters must be at least 2")
+    parse_rules(config.fail_on)  # fail on a bad rule before any work
+
+
+def audit(
+    records: Sequence[Record],
+    config: AuditConfig | None = None,
+    embeddings: np.ndarray | None = None,
+    bad_lines: Sequence[BadLine] = (),
+    source: str = "",
+) -> AuditReport:
+    """Audit chat records (``{"messages": [...]}``): shape, languages, diversity, findings.
+
+    Args:
+        records: the records, in input order; non-chat records become ``not_chat`` findings.
+        config: options (seed, tokenizer, embedder, label, gates...); defaults when None.
+        embeddings: precomputed float32 L2-normalised vectors, e.g. shared with dedup, one
+            row per record (rows of non-chat records are ignored) or per chat record; the
+            embedder is then not called.
+        bad_lines: lines the reader could not parse, reported as ``unreadable``.
+        source: the input's name for the report (default: the first record's source).
+
+    Raises:
+        ConfigError: invalid config or gate rule, or embeddings of the wrong shape.
+    """
+    config = config or AuditConfig()
+    _check_config(config)
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+
+    convs: list[Conv] = []
+    not_chat: list[Record] = []
+    chat_records: list[Record] = []
+    chat_rows: list[int] = []
+    for i, r in enumerate(records):
+        c = to_conv(r)
+        if c is None:
+            not_chat.append(r)
+        else:
+            convs.append(c)
+            chat_records.append(r)
+            chat_rows.append(i)
+    if embeddings is not None:
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim == 2 and len(embeddings) == len(records) != len(convs):
+            embeddings = embeddings[chat_rows]  # one row per record given: keep the chat ones
+        if embeddings.ndim != 2 or len(embeddings) != len(convs):
+            raise ConfigError(
+                f"embeddings have shape {embeddings.shape}; expected one row per record "
+                f"({len(records)}, dim) or per chat record ({len(convs)}, dim)"
+            )
+
+    t0 = time.perf_counter()
+    shape, series = compute_shape(convs, TokenCounter(config.tokenizer))
+    timings["shape"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    languages, lang_findings = compute_languages(convs, config)
+    timings["languages"] = time.perf_counter() - t0
+
+    diversity = compute_diversity(chat_records, convs, config, embeddings, timings)
+
+    t0 = time.perf_counter()
+    findings = _structural_findings(bad_lines, not_chat)
+    findings += consistency.missing_user(convs)
+    findings += consistency.conflicting_answers(convs, config)
+    findings += consistency.template_placeholders(convs)
+    findings += consistency.repetition(convs)
+    findings += consistency.short_answers(convs, config)
+    findings += consistency.refusals(convs)
+    findings += lang_findings
+    style_findings, style_profile = style.style_outliers(convs, config)
+    findings += style_findings
+    order = list(FINDING_CODES)
+    findings.sort(key=lambda f: order.index(f.code))  # stable: detector order within a code
+    timings["findings"] = time.perf_counter() - t0
+    diversity["style"] = style_profile
+
+    n_records = len(records) + len(bad_lines)
+    report = AuditReport(
+        source=source or (records[0].source if records else ""),
+        config=config,
+        shape=shape,
+        languages=languages,
+        diversity=diversity,
+        findings=findings,
+        metrics={},
+        timings=timings,
+    )
+    report.metrics = _metrics(report, n_records, len(convs))
+    report.series = series
+    if len(convs) < MIN_USEFUL_RECORDS:
+        report.warnings.append(
+            f"only {len(convs)} conversations: fewer than {MIN_USEFUL_RECORDS}, the usual floor "
+            "for a useful fine-tune"
+        )
+    if languages["sampled"]:
+        report.warnings.append(
+            f"languages detected on a seeded sample of {languages['checked']:,} conversations"
+        )
+    emb = diversity.get("embeddings", {})
+    if emb.get("sampled"):
+        report.warnings.append(
+            f"embedding diversity estimated on a seeded sample of {emb['rows']:,} conversations"
+        )
+    if config.fail_on:
+        failures = check_gates(report, list(config.fail_on))
+        report.gates = {
+            "rules": [r.text for r in parse_rules(config.fail_on)],
+            "failures": [f.to_dict() for f in failures],
+            "passed": not failures,
+        }
+    timings["total"] = time.perf_counter() - t_start
+    return report
+
+
+def _structural_findings(bad_lines: Sequence[BadLine], not_chat: Sequence[Record]) -> list:
+    out = []
+    by_reason: dict[str, list[BadLine]] = {}
+    for b in bad_lines:
+        by_reason.setdefault(b.reason, []).append(b)
+    for reason, group in sorted(by_reason.items()):
+        out.append(
+            Finding(
+                code="unreadable",
+                message=f"{len(group)} lines could not be read ({reason})",
+                lines=[b.line for b in group],
+                example=f"line {group[0].line}: {group[0].message}",
+                detail={"reason": reason},
+            )
+        )
+    if not_chat:
+        first = not_chat[0]
+        keys = sorted(first.data)[:8] if isinstance(first.data, dict) else []
+        out.append(
+            Finding(
+                code="not_chat",
+                message=f"{len(not_chat)} records have no usable 'messages' list",
+                lines=[r.line for r in not_chat],
+                example=f"line {first.line}: keys {keys}",
+            )
+        )
+    return out
+
+
+def _metrics(report: AuditReport, n_records: int, n_convs: int) -> dict[str, Any]:
+    """The flat, gateable numbers (the names ``--fail-on`` accepts)."""
+    d, sh = report.diversity, report.shape
+    m: dict[str, Any] = {"records": n_records, "conversations": n_convs}
+    flagged_any: set[int] = set()
+    for code in FINDING_CODES:
+        lines = {ln for f in report.findings if f.code == code for ln in f.lines}
+        flagged_any |= lines
+        m[code] = len(lines)
+        m[f"{code}_share"] = round(len(lines) / n_records, 4) if n_records else 0.0
+    m["findings"] = len(flagged_any)
+    m["near_duplicate_share"] = d["near_duplicates"]["share"]
+    m["language_mismatch_share"] = report.languages["mismatch_share"]
+    cl = d.get("clusters")
+    m["cluster_entropy"] = cl["entropy"] if cl else None
+    m["top_cluster_share"] = cl["top_share"] if cl else None
+    m["cluster_coverage"] = cl["coverage"] if cl else None
+    m["mean_pairwise_distance"] = d.get("mean_pairwise_distance")
+    m["distinct_1"] = d["distinct"]["response"]["distinct_1"]
+    m["distinct_2"] = d["distinct"]["response"]["distinct_2"]
+    m["prompt_distinct_2"] = d["distinct"]["prompt"]["distinct_2"]
+    lab = d.get("labels")
+    m["label_entropy"] = lab["entropy"] if lab else None
+    m["label_imbalance"] = lab["imbalance"] if lab else None
+    m["system_prompt_variants"] = sh["system_prompts"]["variants"]
+    m["multi_turn_share"] = sh["multi_turn_share"]
+    toks = sh["tokens"]
+    m["conversation_tokens_p90"] = toks["conversation"]["p90"]
+    m["conversation_tokens_max"] = toks["conversation"]["max"]
+    by_role = toks["by_role"]
+    m["assistant_tokens_mean"] = by_role.get("assistant", {}).get("mean", 0.0)
+    m["assistant_tokens_p90"] = by_role.get("assistant", {}).get("p90", 0.0)
+    m["user_tokens_mean"] = by_role.get("user", {}).get("mean", 0.0)
+    return m
+
+
+def read_for_audit(path: str | os.PathLike[str]) -> tuple[list[Record], list[BadLine], str]:
+    """Read a file of chat, Alpaca or ShareGPT records, converting to chat when possible.
+
+    Returns (records, bad lines, input format name). Records that cannot be converted are
+    kept as they are and show up as ``not_chat`` findings.
+    """
+    reader = RecordReader(path)
+    records: list[Record] = []
+    bad: list[BadLine] = []
+    for item in reader:
+        if isinstance(item, BadLine):
+            bad.append(item)
+        else:
+            records.append(item)
+    converted, fmt = _to_chat(records)
+    return converted, bad, fmt
+
+
+def _to_chat(records: list[Record]) -> tuple[list[Record], str]:
+    """Convert Alpaca / ShareGPT / prompt-completion records to chat (``curate.formats``).
+
+    A record that does not convert stays as it is and becomes a ``not_chat`` finding.
+    """
+    from curate.formats import Converter
+
+    converter = Converter()
+    out = []
+    for r in records:
+        step = converter(r)
+        out.append(r if isinstance(step, Dropped) else step)
+    return out, converter.source_format
+
+
+def audit_path(
+    path: str | os.PathLike[str],
+    config: AuditConfig | None = None,
+    embeddings: np.ndarray | None = None,
+) -> AuditReport:
+    """Read ``path`` (``-`` for stdin) and audit it."""
+    t0 = time.perf_counter()
+    records, bad, fmt = read_for_audit(path)
+    t_read = time.perf_counter() - t0
+    report = audit(records, config, embeddings, bad_lines=bad, source=str(path))
+    report.shape["input_format"] = fmt
+    report.timings["read"] = t_read
+    return report

@@ -1,0 +1,94 @@
+"""Shape of the set: counts, turns per conversation, token lengths per role, system prompts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from curate.audit.convs import Conv, excerpt
+from curate.tokens import TokenCounter
+
+TOP_SYSTEM_PROMPTS = 10
+MAIN_ROLES = ("system", "user", "assistant")
+
+
+def summarize(values: Sequence[float]) -> dict[str, float]:
+    """count / mean / percentiles / max of a numeric series (empty -> zeros)."""
+    if not len(values):
+        return {"count": 0, "mean": 0.0, "min": 0, "p50": 0, "p90": 0, "p99": 0, "max": 0}
+    arr = np.asarray(values, dtype=float)
+    p50, p90, p99 = np.percentile(arr, [50, 90, 99])
+    return {
+        "count": int(arr.size),
+        "mean": round(float(arr.mean()), 2),
+        "min": round(float(arr.min()), 2),
+        "p50": round(float(p50), 2),
+        "p90": round(float(p90), 2),
+        "p99": round(float(p99), 2),
+        "max": round(float(arr.max()), 2),
+    }
+
+
+def compute_shape(convs: Sequence[Conv], counter: TokenCounter) -> tuple[dict[str, Any], dict]:
+    """The shape section plus raw per-conversation series the HTML plots use.
+
+    Returns:
+        (shape dict for the JSON, series dict with ``turns`` and ``tokens`` per role).
+    """
+    n = len(convs)
+    role_messages: Counter[str] = Counter()
+    messages_per_conv: list[int] = []
+    user_turns: list[int] = []
+    role_tokens: dict[str, list[int]] = {r: [] for r in MAIN_ROLES}
+    conv_tokens: list[int] = []
+    systems: Counter[str] = Counter()
+    first_line: dict[str, int] = {}
+    for c in convs:
+        roles = [str(m.get("role")) for m in c.messages]
+        role_messages.update(roles)
+        messages_per_conv.append(len(roles))
+        user_turns.append(roles.count("user"))
+        by_role = counter.count_by_role(c.messages)
+        for role in MAIN_ROLES:
+            if role in by_role:
+                role_tokens[role].append(by_role[role])
+        conv_tokens.append(counter.count_messages(c.messages))
+        if c.system is not None:
+            systems[c.system] += 1
+            first_line.setdefault(c.system, c.line)
+
+    with_system = sum(systems.values())
+    top = sorted(systems.items(), key=lambda kv: (-kv[1], first_line[kv[0]]))[:TOP_SYSTEM_PROMPTS]
+    shape = {
+        "conversations": n,
+        "messages": sum(messages_per_conv),
+        "messages_by_role": dict(sorted(role_messages.items())),
+        "messages_per_conversation": summarize(messages_per_conv),
+        "user_turns_per_conversation": summarize(user_turns),
+        "multi_turn_share": round(sum(1 for t in user_turns if t > 1) / n, 4) if n else 0.0,
+        "tokens": {
+            "method": counter.method,
+            "exact": counter.exact,
+            "conversation": summarize(conv_tokens),
+            "by_role": {r: summarize(v) for r, v in role_tokens.items() if v},
+        },
+        "system_prompts": {
+            "with_system": with_system,
+            "without_system": n - with_system,
+            "variants": len(systems),
+            "top": [
+                {
+                    "text": excerpt(text, 200),
+                    "count": count,
+                    "share": round(count / n, 4),
+                    "first_line": first_line[text],
+                }
+                for text, count in top
+            ],
+        },
+    }
+    series = {"turns": user_turns, "messages": messages_per_conv, "tokens": role_tokens}
+    return shape, series

@@ -1,0 +1,131 @@
+"""``style_outlier``: answers whose length or formatting departs strongly from the rest.
+
+Formatting is a set of binary features per conversation's assistant text (code fences, a JSON
+body, markdown headings, bullet / numbered lists, tables, bold). A feature that almost no answer
+uses (fewer than ``style_rare_share``) marks the few that do; one that almost every answer uses
+marks the few that lack it. Length is the robust z-score (median / MAD) of log token length.
+A model fine-tuned on a set learns its house style, so these rows teach it inconsistencies.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from curate.audit.convs import Conv, excerpt
+from curate.audit.model import AuditConfig, Finding
+from curate.tokens import estimate_tokens
+
+MIN_ANSWERS = 30  # below this, "the rest" is too few to define a house style
+
+FEATURES: dict[str, str] = {
+    "code_fence": "code fences",
+    "json": "a JSON body",
+    "heading": "markdown headings",
+    "bullet_list": "bullet lists",
+    "numbered_list": "numbered lists",
+    "table": "markdown tables",
+    "bold": "bold text",
+}
+_HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
+_BULLET = re.compile(r"^\s*[-*+•] \S", re.MULTILINE)
+_NUMBERED = re.compile(r"^\s*\d{1,3}[.)] \S", re.MULTILINE)
+_TABLE = re.compile(r"^\s*\|.*\|\s*$", re.MULTILINE)
+_BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+
+
+def _is_json(text: str) -> bool:
+    t = text.strip()
+    if not t or t[0] not in "{[" or t[-1] not in "}]":
+        return False
+    try:
+        orjson.loads(t)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def features_of(text: str) -> dict[str, bool]:
+    # Cheap substring tests first: most answers skip most regexes.
+    return {
+        "code_fence": "```" in text,
+        "json": _is_json(text),
+        "heading": "#" in text and bool(_HEADING.search(text)),
+        "bullet_list": len(_BULLET.findall(text)) >= 2 if _maybe_bullets(text) else False,
+        "numbered_list": len(_NUMBERED.findall(text)) >= 2,
+        "table": text.count("|") >= 4 and len(_TABLE.findall(text)) >= 2,
+        "bold": ("**" in text or "__" in text) and bool(_BOLD.search(text)),
+    }
+
+
+def _maybe_bullets(text: str) -> bool:
+    return "- " in text or "* " in text or "+ " in text or "• " in text
+
+
+def style_outliers(convs: Sequence[Conv], config: AuditConfig) -> tuple[list[Finding], dict]:
+    """Findings plus the style profile (share of answers using each feature, length stats)."""
+    answered = [c for c in convs if c.assistant_turns and "".join(c.assistant_turns).strip()]
+    texts = ["\n\n".join(c.assistant_turns) for c in answered]
+    feats = [features_of(t) for t in texts]
+    n = len(answered)
+    profile: dict[str, Any] = {
+        "answers": n,
+        "feature_share": {
+            f: round(sum(x[f] for x in feats) / n, 4) if n else 0.0 for f in FEATURES
+        },
+    }
+    if n < MIN_ANSWERS:
+        profile["note"] = f"fewer than {MIN_ANSWERS} answers: no style baseline"
+        return [], profile
+    findings: list[Finding] = []
+    rare = config.style_rare_share
+    for f, label in FEATURES.items():
+        share = profile["feature_share"][f]
+        if 0 < share < rare:
+            odd = [i for i, x in enumerate(feats) if x[f]]
+            msg = f"{len(odd)} answers use {label}, which only {share:.1%} of answers do"
+            kind = f"uses_{f}"
+        elif 1 - rare < share < 1:
+            odd = [i for i, x in enumerate(feats) if not x[f]]
+            msg = f"{len(odd)} answers lack {label}, which {share:.1%} of answers use"
+            kind = f"lacks_{f}"
+        else:
+            continue
+        findings.append(_finding(answered, texts, odd, msg, {"kind": kind, "feature": f}))
+
+    logs = np.log1p([estimate_tokens(t) for t in texts])
+    med = float(np.median(logs))
+    mad = float(np.median(np.abs(logs - med))) * 1.4826
+    profile["length_tokens_median"] = round(math.expm1(med), 1)
+    if mad > 0:
+        z = (logs - med) / mad
+        for kind, mask in (
+            ("long", z > config.style_length_z),
+            ("short", z < -config.style_length_z),
+        ):
+            odd = [int(i) for i in np.flatnonzero(mask)]
+            if odd:
+                msg = (
+                    f"{len(odd)} answers are far {'longer' if kind == 'long' else 'shorter'} "
+                    f"than the rest (median {math.expm1(med):.0f} tokens)"
+                )
+                findings.append(_finding(answered, texts, odd, msg, {"kind": f"length_{kind}"}))
+    return findings, profile
+
+
+def _finding(
+    answered: Sequence[Conv], texts: Sequence[str], odd: list[int], msg: str, detail: dict
+) -> Finding:
+    first = odd[0]
+    return Finding(
+        code="style_outlier",
+        message=msg,
+        lines=[answered[i].line for i in odd],
+        example=f"line {answered[first].line}: {excerpt(texts[first], 240)}",
+        detail=detail,
+    )

@@ -1,0 +1,401 @@
+"""The whole-set dedup engine: methods in order, clusters, keep policy, leakage, explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from curate.dedup.cluster import Cluster, build_clusters, components
+from curate.dedup.config import LEAKED, REASONS, DedupConfig
+from curate.dedup.exact import STAGE, digest
+from curate.dedup.explain import explain_method
+from curate.dedup.near import near_pairs
+from curate.dedup.normalize import key_text
+from curate.dedup.progress import Progress
+from curate.dedup.semantic import centered, semantic_pairs
+from curate.errors import ConfigError
+from curate.records import Record
+from curate.stage import Dropped, StageResult
+
+# Index scores (PCA-projected above a few thousand rows) may differ a little from the true
+# cosine; candidates this far below the threshold are still checked on the full vectors.
+SCORE_MARGIN = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class Leak:
+    """A record of the input that duplicates a record of an ``--against`` file."""
+
+    index: int
+    record: Record
+    match: Record
+    method: str
+    similarity: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.record.line,
+            "id": self.record.id,
+            "duplicate_of": self.match.id,
+            "against": self.match.source,
+            "method": self.method,
+            "similarity": round(self.similarity, 4),
+        }
+
+
+@dataclass(slots=True)
+class DedupResult:
+    """What ``dedup`` returns.
+
+    Attributes:
+        result: kept records (input order) and dropped ones with reason ``exact_duplicate``,
+            ``near_duplicate``, ``semantic_duplicate`` or ``leaked``; ``extra`` holds
+            ``duplicate_of`` (the surviving record's id), ``similarity`` and ``method``.
+        clusters: every duplicate cluster, methods in order, then by first member.
+        stats: counts per method, settings, embedder and cache figures.
+        leaks: records matching an ``against`` set (dropped, or only flagged).
+        explain: per method, the similarity histogram and pairs around the threshold
+            (when ``config.explain``).
+    """
+
+    result: StageResult
+    clusters: list[Cluster]
+    stats: dict[str, Any]
+    leaks: list[Leak] = field(default_factory=list)
+    explain: dict[str, Any] = field(default_factory=dict)
+
+
+class _Texts:
+    """Key texts of a record list, computed on demand (never all held at once)."""
+
+    def __init__(self, records: Sequence[Record], config: DedupConfig) -> None:
+        self.records = records
+        self.key = config.key
+        self.normalizer = config.normalizer
+
+    def raw(self, i: int) -> str:
+        return key_text(self.records[i], self.key)
+
+    def norm(self, i: int) -> bytes:
+        """Normalised bytes (what exact dedup hashes)."""
+        return self.normalizer.to_bytes(self.raw(i))
+
+    def words(self, i: int) -> bytes:
+        """Normalised words separated by single spaces (what near dedup shingles)."""
+        out = self.normalizer.to_bytes(self.raw(i))
+        folded = self.normalizer.whitespace or self.normalizer.punctuation
+        return out if folded else b" ".join(out.split())
+
+
+class _Vectors:
+    """Embeddings of a record list: given by the caller, or computed (and cached) on demand."""
+
+    def __init__(
+        self, texts: _Texts, config: DedupConfig, given: np.ndarray | None, embedder: Any
+    ) -> None:
+        n = len(texts.records)
+        if given is not None:
+            given = np.asarray(given, dtype=np.float32)
+            if given.ndim != 2 or given.shape[0] != n:
+                raise ConfigError(
+                    f"embeddings have shape {given.shape}, expected ({n}, dim): one row per record"
+                )
+        self.texts = texts
+        self.config = config
+        self.array = given
+        self.have = np.full(n, given is not None)
+        self.embedder = embedder
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        missing = idx[~self.have[idx]]
+        if missing.size:
+            vecs = self.embedder().encode(
+                [self.texts.raw(i) for i in missing.tolist()], progress=self.config.progress
+            )
+            if self.array is None:
+                self.array = np.zeros((self.have.size, vecs.shape[1]), dtype=np.float32)
+            self.array[missing] = vecs
+            self.have[missing] = True
+        if self.array is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self.array[idx]
+
+
+class Engine:
+    """One dedup run over ``records`` (and optionally ``against`` sets)."""
+
+    def __init__(
+        self,
+        records: Sequence[Record],
+        config: DedupConfig,
+        embeddings: np.ndarray | None = None,
+        shared: dict[str, Any] | None = None,
+    ) -> None:
+        self.records = records
+        self.config = config
+        self.texts = _Texts(records, config)
+        # One embedding model per run, shared with the engine of the --against sets.
+        self.shared: dict[str, Any] = {} if shared is None else shared
+        self.vectors = _Vectors(self.texts, config, embeddings, self.embedder)
+        self.explain: dict[str, Any] = {}
+
+    def embedder(self) -> Any:
+        if "embedder" not in self.shared:
+            from curate.embed import get_embedder
+
+            self.shared["embedder"] = get_embedder(
+                self.config.model, cache_dir=self.config.cache_dir
+            )
+        return self.shared["embedder"]
+
+    def lengths(self) -> np.ndarray:
+        if self.config.keep == "first":
+            return np.zeros(len(self.records), dtype=np.int64)
+        return np.array([len(self.texts.raw(i)) for i in range(len(self.records))])
+
+    # -- within one set -------------------------------------------------------------------
+
+    def clusters(self, alive: np.ndarray) -> list[Cluster]:
+        """Run each method on the records still alive; mark removed ones dead in ``alive``."""
+        lengths = self.lengths()
+        out: list[Cluster] = []
+        for method in self.config.methods:
+            idx = np.flatnonzero(alive)
+            groups, simfn = self._groups(method, idx)
+            found = build_clusters(method, groups, lengths, self.config.keep, simfn)
+            for c in found:
+                alive[list(c.removed)] = False
+            out.extend(found)
+        return out
+
+    def _groups(
+        self, method: str, idx: np.ndarray
+    ) -> tuple[list[list[int]], Callable[[int, int], float]]:
+        cfg = self.config
+        if method == "exact":
+            by_hash: dict[bytes, list[int]] = {}
+            with Progress("exact: hash", idx.size, cfg.progress) as bar:
+                for k, i in enumerate(idx.tolist(), start=1):
+                    by_hash.setdefault(digest(self.texts.norm(i)), []).append(i)
+                    if k % 4096 == 0:
+                        bar.advance(4096)
+                bar.advance(idx.size % 4096)
+            return [g for g in by_hash.values() if len(g) > 1], lambda a, b: 1.0
+        if method == "near":
+            pairs, sims, local_sim = near_pairs(
+                lambda local: [self.texts.words(int(idx[k])) for k in local.tolist()],
+                idx.size,
+                shingle_size=cfg.shingle_size,
+                num_perm=cfg.num_perm,
+                bands=cfg.bands,
+                seed=cfg.seed,
+                progress=cfg.progress,
+            )
+            threshold = cfg.near_threshold
+        else:
+            vecs = self.vectors.take(idx)
+            threshold, center = cfg.semantic_settings()
+            if center:
+                (vecs,) = centered(vecs)
+            pairs, sims, local_sim = semantic_pairs(
+                vecs,
+                neighbours=cfg.neighbours,
+                seed=cfg.seed,
+                min_score=None if cfg.explain else threshold - SCORE_MARGIN,
+                progress=cfg.progress,
+            )
+        if cfg.explain:
+            self.explain[method] = explain_method(
+                pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe
+            )
+        keep = pairs[sims >= threshold]
+        local = components(idx.size, keep)
+        groups = [[int(idx[k]) for k in g] for g in local]
+        pos = {int(g): k for k, g in enumerate(idx.tolist())}
+        return groups, lambda a, b: local_sim(pos[a], pos[b])
+
+    def _describe(self, i: int) -> dict[str, Any]:
+        text = self.texts.raw(i)
+        return {"id": self.records[i].id, "line": self.records[i].line, "text": text[:200]}
+
+    # -- against other sets (leakage) -----------------------------------------------------
+
+    def leaks(self, against: Sequence[Record], alive: np.ndarray) -> list[Leak]:
+        """Records of ``self.records`` (alive ones) duplicating a record of ``against``."""
+        cfg = self.config
+        other = Engine(against, cfg, shared=self.shared)
+        found: dict[int, Leak] = {}
+        for method in cfg.methods:
+            idx = np.array([i for i in np.flatnonzero(alive).tolist() if i not in found])
+            if idx.size == 0 or not against:
+                break
+            for i, j, sim in self._matches(method, idx, other):
+                found.setdefault(i, Leak(i, self.records[i], against[j], method, sim))
+        return [found[i] for i in sorted(found)]
+
+    def _matches(self, method: str, idx: np.ndarray, other: Engine) -> list[tuple[int, int, float]]:
+        cfg = self.config
+        m = len(other.records)
+        if method == "exact":
+            theirs: dict[bytes, int] = {}
+            for j in range(m):
+                theirs.setdefault(digest(other.texts.norm(j)), j)
+            out = []
+            for i in idx.tolist():
+                j = theirs.get(digest(self.texts.norm(i)))
+                if j is not None:
+                    out.append((i, j, 1.0))
+            return out
+        if method == "near":
+            na = idx.size
+
+            def docs_of(local: np.ndarray) -> list[bytes]:
+                return [
+                    self.texts.words(int(idx[k])) if k < na else other.texts.words(k - na)
+                    for k in local.tolist()
+                ]
+
+            pairs, sims, _ = near_pairs(
+                docs_of,
+                na + m,
+                shingle_size=cfg.shingle_size,
+                num_perm=cfg.num_perm,
+                bands=cfg.bands,
+                seed=cfg.seed,
+                cross=na,
+                progress=cfg.progress,
+            )
+            threshold = cfg.near_threshold
+            pairs = np.stack((pairs[:, 0], pairs[:, 1] - na), axis=1) if pairs.size else pairs
+        else:
+            mine = self.vectors.take(idx)
+            theirs_v = other.vectors.take(np.arange(m))
+            threshold, center = cfg.semantic_settings()
+            if center:
+                mine, theirs_v = centered(mine, theirs_v)
+            pairs, sims, _ = semantic_pairs(
+                mine,
+                neighbours=1,
+                seed=cfg.seed,
+                against=theirs_v,
+                min_score=threshold - SCORE_MARGIN,
+                progress=cfg.progress,
+            )
+        best: dict[int, tuple[int, float]] = {}
+        for (a, b), s in zip(pairs.tolist(), sims.tolist(), strict=True):
+            if s >= threshold and (a not in best or s > best[a][1]):
+                best[a] = (b, s)
+        return [(int(idx[a]), b, s) for a, (b, s) in sorted(best.items())]
+
+
+def find_duplicates(
+    records: Sequence[Record], config: DedupConfig, embeddings: np.ndarray | None = None
+) -> list[Cluster]:
+    """Duplicate clusters among ``records`` by each enabled method; nothing is removed.
+
+    Methods run in order (exact, near, semantic); a later method only sees the records an
+    earlier one kept, so each record is in at most one cluster as a removed member. Use
+    ``curate.dedup.group_ids`` to merge the clusters of all methods into one group per record.
+
+    Args:
+        records: the records, in input order.
+        config: methods, key, thresholds, keep policy...
+        embeddings: optional ``(len(records), dim)`` L2-normalised vectors of the records'
+            key texts, computed once per run by the caller; without them the semantic
+            method embeds (and caches) what it needs.
+    """
+    engine = Engine(records, config, embeddings)
+    return engine.clusters(np.ones(len(records), dtype=bool))
+
+
+def dedup(
+    records: Sequence[Record],
+    config: DedupConfig,
+    against: Sequence[Sequence[Record]] | None = None,
+    embeddings: np.ndarray | None = None,
+) -> DedupResult:
+    """Remove duplicates (and records leaked into ``against`` sets) from ``records``.
+
+    Leakage runs first: a record matching any ``against`` record by any enabled method is
+    ``leaked`` (dropped, or only listed when ``config.leak_action == "flag"``). The rest are
+    clustered by ``find_duplicates`` rules; each cluster keeps one member.
+    """
+    engine = Engine(records, config, embeddings)
+    n = len(records)
+    alive = np.ones(n, dtype=bool)
+    leaks: list[Leak] = []
+    others = [r for group in (against or []) for r in group]
+    if others:
+        leaks = engine.leaks(others, alive)
+        if config.leak_action == "drop":
+            alive[[lk.index for lk in leaks]] = False
+    clusters = engine.clusters(alive)
+    drops: dict[int, Dropped] = {}
+    if config.leak_action == "drop":
+        for lk in leaks:
+            detail = f"duplicate_of={lk.match.id} method={lk.method} similarity={lk.similarity:.4f}"
+            drops[lk.index] = Dropped(
+                lk.record,
+                STAGE,
+                LEAKED,
+                detail,
+                {
+                    "duplicate_of": lk.match.id,
+                    "similarity": round(lk.similarity, 4),
+                    "method": lk.method,
+                    "against": lk.match.source,
+                },
+            )
+    # A cluster's keeper can be removed by a later method (an exact copy of a record that is
+    # then a near duplicate of a longer one): duplicate_of names the record that survives,
+    # and ``via`` the record it was matched with when that one was removed too.
+    keeper_of = {m: c.keep for c in clusters for m in c.removed}
+
+    def survivor(i: int) -> int:
+        while i in keeper_of:
+            i = keeper_of[i]
+        return i
+
+    for c in clusters:
+        for m in c.removed:
+            sim = round(c.similarity_of(m), 4)
+            final = records[survivor(c.keep)]
+            extra: dict[str, Any] = {"duplicate_of": final.id, "similarity": sim}
+            if survivor(c.keep) != c.keep:
+                extra["via"] = records[c.keep].id
+            extra["method"] = c.method
+            drops[m] = Dropped(
+                records[m],
+                STAGE,
+                REASONS[c.method],
+                f"duplicate_of={final.id} similarity={sim}",
+                extra,
+            )
+    kept_records = [records[i] for i in range(n) if i not in drops]
+    dropped = [drops[i] for i in sorted(drops)]
+    removed = {m: 0 for m in config.methods}
+    for c in clusters:
+        removed[c.method] += len(c.members) - 1
+    stats: dict[str, Any] = {
+        "n_in": n,
+        "n_out": len(kept_records),
+        "removed": {**removed, LEAKED: len(leaks) if config.leak_action == "drop" else 0},
+        "clusters": {m: sum(1 for c in clusters if c.method == m) for m in config.methods},
+        "leaks": len(leaks),
+        "reasons": {
+            r: sum(1 for d in dropped if d.reason == r)
+            for r in [*(REASONS[m] for m in config.methods), LEAKED]
+            if any(d.reason == r for d in dropped)
+        },
+        "config": config.as_dict(),
+    }
+    if "embedder" in engine.shared:
+        emb = engine.shared["embedder"]
+        stats["embedder"] = emb.name
+        if hasattr(emb, "hits"):
+            stats["embedding_cache"] = {"hits": emb.hits, "misses": emb.misses}
+    result = StageResult(kept=kept_records, dropped=dropped, stats=stats)
+    return DedupResult(result, clusters, stats, leaks, engine.explain)

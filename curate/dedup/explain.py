@@ -1,0 +1,92 @@
+"""Explanations for threshold calibration: a similarity histogram and pairs near the threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+BIN_WIDTH = 0.05
+SAMPLES = 5
+
+
+def explain_method(
+    pairs: np.ndarray,
+    sims: np.ndarray,
+    threshold: float,
+    n: int,
+    to_index: Callable[[int], int],
+    describe: Callable[[int], dict[str, Any]],
+) -> dict[str, Any]:
+    """Summarise the candidate pairs of one method.
+
+    The histogram counts, per record, the similarity of its most similar candidate (records
+    with no candidate at all are counted apart: for near dedup they share almost no
+    shingles with anything). ``above``/``below`` are the pairs closest to the threshold on
+    each side, the ones a user should read to decide whether to move it.
+    """
+    best = np.full(n, -1.0)
+    if pairs.size:
+        np.maximum.at(best, pairs[:, 0], sims)
+        np.maximum.at(best, pairs[:, 1], sims)
+    has = best >= 0
+    edges = np.round(np.arange(0.0, 1.0 + BIN_WIDTH / 2, BIN_WIDTH), 2)
+    counts, _ = np.histogram(np.clip(best[has], 0.0, 1.0), bins=edges)
+    histogram = [
+        {"from": float(edges[k]), "to": float(edges[k + 1]), "records": int(counts[k])}
+        for k in range(len(counts))
+    ]
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], sims)) if pairs.size else np.zeros(0, int)
+    above = [k for k in order.tolist() if sims[k] >= threshold][:SAMPLES]
+    below = [k for k in order.tolist() if sims[k] < threshold][-SAMPLES:][::-1]
+
+    def pair(k: int) -> dict[str, Any]:
+        a, b = (to_index(int(x)) for x in pairs[k])
+        return {"similarity": round(float(sims[k]), 4), "a": describe(a), "b": describe(b)}
+
+    return {
+        "threshold": threshold,
+        "records": n,
+        "candidate_pairs": int(pairs.shape[0]),
+        "pairs_at_or_above": int((sims >= threshold).sum()),
+        "records_without_candidate": int((~has).sum()),
+        "histogram": histogram,
+        "above": [pair(k) for k in above],
+        "below": [pair(k) for k in below],
+    }
+
+
+def format_explain(explain: dict[str, Any]) -> str:
+    """Human text for stderr: one block per method."""
+    lines: list[str] = []
+    for method, info in explain.items():
+        lines.append(
+            f"{method}: threshold {info['threshold']}, {info['records']} records, "
+            f"{info['candidate_pairs']} candidate pairs, {info['pairs_at_or_above']} at or above"
+        )
+        lines.append("  best-match similarity per record:")
+        peak = max((h["records"] for h in info["histogram"]), default=0) or 1
+        marked = False
+        for h in info["histogram"]:
+            if not marked and h["to"] > info["threshold"]:
+                lines.append(f"  ---------- threshold {info['threshold']} ----------")
+                marked = True
+            if h["records"]:
+                bar = "#" * max(1, round(40 * h["records"] / peak))
+                lines.append(f"  {h['from']:.2f}-{h['to']:.2f} {h['records']:>7} {bar}")
+        if info["records_without_candidate"]:
+            lines.append(f"  no candidate: {info['records_without_candidate']}")
+        for side in ("above", "below"):
+            if info[side]:
+                lines.append(f"  pairs just {side} the threshold:")
+            for p in info[side]:
+                lines.append(f"    {p['similarity']:.4f}  {p['a']['id']}  ~  {p['b']['id']}")
+                lines.append(f"        a: {_one_line(p['a']['text'])}")
+                lines.append(f"        b: {_one_line(p['b']['text'])}")
+    return "\n".join(lines)
+
+
+def _one_line(text: str, width: int = 100) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."

@@ -1,0 +1,141 @@
+"""File-level dedup: read, run ``dedup``, write outputs and a report (what the CLI calls)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from curate.dedup.config import DedupConfig
+from curate.dedup.engine import DedupResult, dedup
+from curate.errors import ConfigError
+from curate.records import BadLine, Record, RecordReader, atomic_writer, dumps_line
+from curate.stage import Dropped
+
+
+def read_all(path: str | os.PathLike[str]) -> tuple[list[Record], list[Dropped], dict[str, Any]]:
+    """Records of ``path``, its unreadable lines as ``Dropped`` (stage ``read``), read stats."""
+    reader = RecordReader(path)
+    records: list[Record] = []
+    bad: list[Dropped] = []
+    for item in reader:
+        if isinstance(item, BadLine):
+            bad.append(
+                Dropped(
+                    Record(item.source, item.line, None),
+                    "read",
+                    item.reason,
+                    item.message,
+                    {"raw": item.raw},
+                )
+            )
+        else:
+            records.append(item)
+    return records, bad, reader.stats.as_dict()
+
+
+def cluster_rows(result: DedupResult, records: Sequence[Record]) -> list[dict[str, Any]]:
+    """One JSON object per cluster, with the records' own ids (``id`` field or source:line)."""
+    rows = []
+    for k, c in enumerate(result.clusters, start=1):
+        rows.append(
+            {
+                "cluster": k,
+                "method": c.method,
+                "size": len(c.members),
+                "kept": records[c.keep].id,
+                "members": [
+                    {
+                        "id": records[m].id,
+                        "line": records[m].line,
+                        "similarity": round(s, 4),
+                        "kept": m == c.keep,
+                    }
+                    for m, s in zip(c.members, c.similarity, strict=True)
+                ],
+            }
+        )
+    return rows
+
+
+def dedup_file(
+    path: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None,
+    config: DedupConfig,
+    against: Sequence[str | os.PathLike[str]] = (),
+    rejects: str | os.PathLike[str] | None = None,
+    clusters: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Dedup ``path`` into ``output`` (atomic; ``None`` writes no records, e.g. for --explain).
+
+    Every input line ends in exactly one place: ``output``, or ``rejects`` with its reason
+    (a dedup reason, or the read error of a line that does not parse).
+
+    Returns:
+        The report ``curate dedup --json`` prints.
+    """
+    for target in (output, rejects, clusters):
+        if target is not None and str(target) != "-" and str(path) != "-" and _same(path, target):
+            raise ConfigError(f"{target}: would overwrite the input; choose another path")
+    records, bad, read_stats = read_all(path)
+    against_sets = []
+    against_bad = {}
+    for other in against:
+        recs, other_bad, _ = read_all(other)
+        against_sets.append(recs)
+        if other_bad:
+            against_bad[str(other)] = len(other_bad)
+    result = dedup(records, config, against=against_sets)
+    stage = result.result
+    if output is not None:
+        with atomic_writer(output, "wb") as fh:
+            for r in stage.kept:
+                fh.write(dumps_line(r.data))
+    rejected = sorted([*bad, *stage.dropped], key=lambda d: d.record.line)
+    if rejects is not None:
+        with atomic_writer(rejects, "wb") as fh:
+            for d in rejected:
+                fh.write(dumps_line(d.to_reject()))
+    if clusters is not None:
+        with atomic_writer(clusters, "wb") as fh:
+            for row in cluster_rows(result, records):
+                fh.write(dumps_line(row))
+    report: dict[str, Any] = {
+        "path": str(path),
+        "output": None if output is None else str(output),
+        "lines_in": len(records) + len(bad),
+        "records": len(records),
+        "bad_lines": len(bad),
+        "kept": len(stage.kept),
+        "rejected": len(rejected),
+        "removed": result.stats["removed"],
+        "clusters": result.stats["clusters"],
+        "reasons": {**_count(bad), **result.stats["reasons"]},
+        "leaks": [lk.as_dict() for lk in result.leaks],
+        "against": [str(a) for a in against],
+        "config": result.stats["config"],
+        "read": read_stats,
+    }
+    if against_bad:
+        report["against_bad_lines"] = against_bad
+    for key in ("embedder", "embedding_cache"):
+        if key in result.stats:
+            report[key] = result.stats[key]
+    if result.explain:
+        report["explain"] = result.explain
+    return report
+
+
+def _count(drops: Sequence[Dropped]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in drops:
+        out[d.reason] = out.get(d.reason, 0) + 1
+    return out
+
+
+def _same(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(a).resolve() == Path(b).resolve()
+    return False

@@ -1,0 +1,111 @@
+"""Text normalisation for exact and near dedup, and the text a record is compared on.
+
+``Normalizer`` folds what users do not consider a difference: Unicode compatibility forms
+(NFKC), case, runs of whitespace and punctuation. Each fold can be switched off. The ASCII
+path works on bytes (``bytes.translate``), which is several times faster than a regex and
+gives the same result as the Unicode path for ASCII input.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from curate.chat import Side, messages_of, side_text
+from curate.errors import InputError
+from curate.records import Record
+
+_NONWORD = re.compile(r"\W+")
+_SPACE = re.compile(r"\s+")
+# Bytes that are not ASCII word characters ([A-Za-z0-9_]) become spaces.
+_ASCII_WORD = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_PUNCT_TABLE = bytes(c if c in _ASCII_WORD else 0x20 for c in range(256))
+
+
+@dataclass(frozen=True, slots=True)
+class Normalizer:
+    """What exact and near dedup ignore.
+
+    Attributes:
+        nfkc: apply Unicode NFKC (full-width letters, ligatures, non-breaking spaces...).
+        case: fold case (``str.lower``).
+        whitespace: collapse runs of whitespace to one space and strip the ends.
+        punctuation: turn every run of non-word characters into one space (implies
+            whitespace folding).
+    """
+
+    nfkc: bool = True
+    case: bool = True
+    whitespace: bool = True
+    punctuation: bool = True
+
+    def __call__(self, text: str) -> str:
+        return self.to_bytes(text).decode("utf-8")
+
+    def to_bytes(self, text: str) -> bytes:
+        """The normalised text, UTF-8 encoded (what hashes and shingles are taken of)."""
+        if text.isascii():
+            raw = text.encode("ascii")
+            if self.case:
+                raw = raw.lower()
+            if self.punctuation:
+                return b" ".join(raw.translate(_PUNCT_TABLE).split())
+            if self.whitespace:
+                return b" ".join(raw.split())
+            return raw
+        if self.nfkc:
+            text = unicodedata.normalize("NFKC", text)
+        if self.case:
+            text = text.lower()
+        if self.punctuation:
+            text = _NONWORD.sub(" ", text).strip()
+        elif self.whitespace:
+            text = _SPACE.sub(" ", text).strip()
+        return text.encode("utf-8")
+
+
+def key_text(record: Record, key: Side) -> str:
+    """The text of ``record`` that dedup compares, chat-aware.
+
+    Canonical chat records (``{"messages": [...]}``) use ``curate.chat.side_text``, preceded by
+    the record's ``tools`` (for the conversation and prompt keys). Other
+    formats (Alpaca, ShareGPT) are converted by ``curate.formats`` when it knows them; a record
+    no converter understands is compared as its whole JSON (``conversation`` key only).
+    """
+    data = record.data
+    if not (isinstance(data, dict) and isinstance(data.get("messages"), list)):
+        converted = _to_chat(data)
+        if converted is not None:
+            data = converted
+    if isinstance(data, dict) and isinstance(data.get("messages"), list):
+        text = side_text(messages_of(data), key)
+        tools = data.get("tools")
+        if tools and key != "response":
+            # The tools offered are part of the prompt (chat templates render them into it):
+            # the same dialogue with other tools available is another training example.
+            rendered = orjson.dumps(tools, option=orjson.OPT_SORT_KEYS).decode()
+            text = f"<tools> {rendered}\n{text}"
+        return text
+    if key != "conversation":
+        raise InputError(
+            f"{record.ref}: no chat messages to take the {key} side of; "
+            "convert the file first (curate convert) or use --key conversation"
+        )
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _to_chat(data: Any) -> Any:
+    """Convert a non-canonical record with ``curate.formats`` (None when it cannot)."""
+    try:
+        from curate.formats import convert_record
+    except ImportError:  # the formats module is optional for dedup
+        return None
+    try:
+        converted, _notes = convert_record(data)
+    except ValueError:  # formats.ConversionError: unknown or ill-fitting format
+        return None
+    return converted

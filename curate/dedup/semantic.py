@@ -1,0 +1,156 @@
+"""Semantic duplicates: nearest neighbours of L2-normalised embeddings in a faiss index.
+
+Up to ``FLAT_LIMIT`` vectors the search is exact (``IndexFlatIP``). Above it, the vectors are
+projected to ``SEARCH_DIMS`` dimensions (PCA on a seeded sample) and searched in an
+inverted-file index (``IndexIVFFlat``, about sqrt(8n) lists trained with a fixed seed,
+``NPROBE`` lists probed), so time and memory stay near linear; every candidate's cosine is
+then recomputed on the full vectors, so the threshold always applies to the true cosine.
+Measured on 100k rows (docs/dedup.md): this finds slightly more planted duplicates than an
+IVF index on the full 256 dimensions, in a third of the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from curate.dedup.progress import Progress
+
+FLAT_LIMIT = 8_000
+SEARCH_DIMS = 64
+NPROBE = 8
+PCA_SAMPLE = 25_000
+SEARCH_CHUNK = 4096
+DOT_CHUNK = 32_768
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.float32(1e-12))
+
+
+def _project(base: np.ndarray, queries: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of ``base`` to SEARCH_DIMS dimensions, applied to both sets, rows re-normalised."""
+    rng = np.random.default_rng(seed)
+    sample = base[np.sort(rng.choice(base.shape[0], min(base.shape[0], PCA_SAMPLE), False))]
+    mean = sample.mean(axis=0)
+    centred = (sample - mean).astype(np.float64)
+    _, vecs = np.linalg.eigh(centred.T @ centred)
+    proj = np.ascontiguousarray(vecs[:, ::-1][:, :SEARCH_DIMS], dtype=np.float32)
+    out_b = _unit((base - mean) @ proj)
+    out_q = out_b if queries is base else _unit((queries - mean) @ proj)
+    return np.ascontiguousarray(out_b), np.ascontiguousarray(out_q)
+
+
+def _index(base: np.ndarray, seed: int):  # noqa: ANN202 - a faiss index
+    import faiss
+
+    n, d = base.shape
+    if n <= FLAT_LIMIT:
+        index = faiss.IndexFlatIP(d)
+    else:
+        nlist = int(np.sqrt(NPROBE * n))
+        quantizer = faiss.IndexFlatIP(d)
+        index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(seed)
+        sample = base[np.sort(rng.choice(n, size=min(n, 39 * nlist), replace=False))]
+        index.cp.seed = seed
+        index.cp.niter = 10
+        index.train(sample)
+        index.nprobe = NPROBE
+    index.add(base)
+    return index
+
+
+def semantic_pairs(
+    vecs: np.ndarray,
+    *,
+    neighbours: int,
+    seed: int = 0,
+    against: np.ndarray | None = None,
+    min_score: float | None = None,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray, Callable[[int, int], float]]:
+    """Nearest-neighbour pairs and their cosine similarity.
+
+    Args:
+        vecs: ``(n, d)`` float32, L2-normalised.
+        neighbours: neighbours looked up per vector.
+        against: when given, each row of ``vecs`` is matched to rows of ``against`` instead
+            (leakage); returned pairs are ``(i in vecs, j in against)``.
+        min_score: drop candidates whose index score is below this before the exact
+            cosines are computed (saves most of the work; leave None to see every candidate,
+            e.g. for explanations).
+
+    Returns:
+        ``(pairs, cosine, similarity)``; within one set, pairs have ``i < j`` and are unique.
+        The cosine is always recomputed on the full vectors: the index only proposes.
+    """
+    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+    base = vecs if against is None else np.ascontiguousarray(against, dtype=np.float32)
+    n = vecs.shape[0]
+    if n == 0 or base.shape[0] == 0 or (against is None and n < 2):
+        return np.zeros((0, 2), np.int64), np.zeros(0), _cosine(vecs, base)
+    search_base, search_q = base, vecs
+    if base.shape[0] > FLAT_LIMIT and base.shape[1] > SEARCH_DIMS:
+        search_base, search_q = _project(base, vecs, seed)
+    index = _index(search_base, seed)
+    k = min(base.shape[0], neighbours + (1 if against is None else 0))
+    found_i, found_j = [], []
+    with Progress("semantic: search", n, progress) as bar:
+        for lo in range(0, n, SEARCH_CHUNK):
+            scores, idx = index.search(search_q[lo : lo + SEARCH_CHUNK], k)
+            rows = np.repeat(np.arange(lo, lo + len(idx)), k)
+            cols = idx.ravel()
+            ok = cols >= 0
+            if min_score is not None:
+                ok &= scores.ravel() >= min_score
+            if against is None:
+                ok &= cols != rows
+            found_i.append(rows[ok])
+            found_j.append(cols[ok])
+            bar.advance(len(idx))
+    i = np.concatenate(found_i)
+    j = np.concatenate(found_j)
+    if against is None:
+        lo_, hi_ = np.minimum(i, j), np.maximum(i, j)
+        codes = np.unique(lo_ * n + hi_)
+        pairs = np.stack((codes // n, codes % n), axis=1)
+    else:
+        pairs = np.stack((i, j), axis=1)
+    s = np.minimum(_dots(vecs, base, pairs), 1.0)
+    return pairs, s.astype(np.float64), _cosine(vecs, base)
+
+
+def _dots(a: np.ndarray, b: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """``a[i] . b[j]`` for each pair, in chunks (a gather of all pairs at once would need
+    pairs x dim floats twice over)."""
+    out = np.empty(pairs.shape[0], dtype=np.float64)
+    for lo in range(0, pairs.shape[0], DOT_CHUNK):
+        p = pairs[lo : lo + DOT_CHUNK]
+        out[lo : lo + len(p)] = np.einsum("ij,ij->i", a[p[:, 0]], b[p[:, 1]])
+    return out
+
+
+def centered(*arrays: np.ndarray) -> list[np.ndarray]:
+    """Subtract the mean vector of all rows together, then L2-normalise again.
+
+    Static (averaged word vector) embeddings share a large common direction, so raw cosines
+    of unrelated texts are high; removing it spreads them out (see docs/dedup.md).
+    """
+    rows = [a for a in arrays if a.size]
+    if not rows:
+        return list(arrays)
+    mean = np.concatenate(rows).mean(axis=0, dtype=np.float64).astype(np.float32)
+    out = []
+    for a in arrays:
+        c = a - mean
+        out.append(c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), np.float32(1e-12)))
+    return out
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> Callable[[int, int], float]:
+    def similarity(i: int, j: int) -> float:
+        return float(min(1.0, float(np.dot(a[i], b[j]))))
+
+    return similarity

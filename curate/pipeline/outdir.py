@@ -1,0 +1,117 @@
+"""All-or-nothing output folders: build in a hidden temp folder beside DIR, then swap it in.
+
+A run killed at any moment (SIGKILL included) leaves DIR as it was (absent, empty or the
+previous complete output) or complete; the only debris is a hidden ``.DIR.curate-tmp-PID-*``
+folder, which the next run beside it removes once that PID is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from curate.errors import ConfigError, InputError
+
+TMP_MARK = ".curate-tmp-"
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def check_target(out: Path, overwrite: bool) -> None:
+    """Refuse early (before any work) to replace a non-empty DIR without ``overwrite``."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"{out}: exists and is not empty; pass --overwrite to replace it")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(out: Path) -> list[Path]:
+    """Delete temp folders of earlier runs on ``out`` whose process no longer exists."""
+    removed = []
+    prefix = f".{out.name}{TMP_MARK}"
+    if not out.parent.is_dir():
+        return removed
+    for p in out.parent.iterdir():
+        if not p.name.startswith(prefix):
+            continue
+        pid_text = p.name[len(prefix) :].split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def make_staging(out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}{TMP_MARK}{os.getpid()}-", dir=out.parent))
+
+
+def fsync_tree(root: Path) -> None:
+    """Flush every file and folder under ``root`` so the rename publishes durable content."""
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(dirpath, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+def publish(staging: Path, out: Path) -> None:
+    """Move the finished ``staging`` folder to ``out`` in one atomic step."""
+    fsync_tree(staging)
+    if out.is_dir() and any(out.iterdir()):
+        if _exchange(staging, out):
+            shutil.rmtree(staging)  # now holds the previous output
+        else:  # no renameat2 (not Linux): two renames; a crash between them leaves DIR absent
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{out.name}{TMP_MARK}{os.getpid()}-old-", dir=out.parent)
+            )
+            os.replace(out, old / out.name)
+            os.replace(staging, out)
+            shutil.rmtree(old)
+    else:
+        # rename(2) replaces an empty directory atomically.
+        os.replace(staging, out)
+    with contextlib.suppress(OSError):
+        fd = os.open(out.parent, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,175 @@
+"""The body of ``curate run``: every stage, writing into a staging folder."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from curate import __version__
+from curate.pipeline import RunConfig, RunResult
+from curate.pipeline.filters import make_filter
+from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
+from curate.pipeline.stages import RejectSink, front
+from curate.records import Record, atomic_writer
+
+REJECTS = "rejects.jsonl"
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+CARD = "README.md"
+
+
+_T0 = time.monotonic()
+
+
+def _log(message: str) -> None:
+    # Library progress goes to stderr (stdout is reserved for data / --json); elapsed time
+    # helps users see which stage is slow. Nothing time-dependent goes into the outputs.
+    import psutil
+
+    rss = psutil.Process().memory_info().rss / 2**30
+    sys.stderr.write(f"run: [{time.monotonic() - _T0:7.1f}s {rss:5.2f} GiB] {message}\n")
+
+
+def _dump(path: Path, obj: Any) -> None:
+    with atomic_writer(path, "wb") as fh:
+        fh.write(
+            orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE, default=str)
+        )
+
+
+def _embeddings(records: list[Record], config: RunConfig) -> np.ndarray | None:
+    """One embedding pass for dedup, audit and split (None when semantic work is off)."""
+    if not config.run.semantic or not records:
+        return None
+    from curate.split import embed_records
+
+    _log(f"embedding {len(records)} records ({config.dedup.model or 'default model'})")
+    return embed_records(
+        records, config.dedup.model, config.dedup.key, config.dedup.cache_dir, progress=True
+    )
+
+
+def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
+    """Run all stages on ``path``, writing every output into ``staging``."""
+    from curate.audit import audit, check_gates, render_html, write_card
+    from curate.dedup import dedup
+    from curate.split import split_records, write_splits
+    from curate.validate import Validator
+
+    v = config.validate
+    validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
+    with open(staging / REJECTS, "wb") as rejects_fh:
+        sink = RejectSink(rejects_fh)
+        stream, read_stats, converter = front(
+            path,
+            sink,
+            fmt=config.convert.fmt,
+            validator=validator,
+            filter_step=make_filter(config.filter),
+        )
+        records = list(stream)  # dedup compares across the whole set
+        _log(
+            f"{read_stats.records + read_stats.bad_lines} input records, "
+            f"{len(records)} after validate/convert/filter"
+        )
+        embeddings = _embeddings(records, config)
+
+        dres = dedup(records, config.dedup, embeddings=embeddings)
+        for d in dres.result.dropped:
+            sink.drop(d)
+        kept = dres.result.kept
+        if embeddings is not None:
+            index = {(r.source, r.line): i for i, r in enumerate(records)}
+            embeddings = embeddings[[index[(r.source, r.line)] for r in kept]]
+        _log(f"dedup removed {len(dres.result.dropped)}; {len(kept)} remain")
+
+        shared = (
+            embeddings
+            if config.audit.embed_side == config.dedup.key
+            and config.audit.model == config.dedup.model
+            else None
+        )
+        _log("auditing")
+        areport = audit(kept, config.audit, embeddings=shared)
+        gates = check_gates(areport, list(config.audit.fail_on)) if config.audit.fail_on else []
+        gates_failed = [f"{g.rule}: {g.message}" for g in gates]
+
+        # dedup already left one member per duplicate cluster, so split's grouping step has
+        # nothing to join; its leakage check still runs on the files it writes.
+        import dataclasses
+
+        split_cfg = dataclasses.replace(config.split, keep_duplicates_together=False)
+        _log("splitting (with leakage check)")
+        sres = split_records(kept, split_cfg, embeddings=embeddings, dedup_config=config.dedup)
+        rejects_fh.flush()
+
+    _log("writing outputs")
+    write_splits(
+        sres, staging, parquet=config.run.parquet, hf_dataset=config.run.hf_dataset, report=False
+    )
+    leakage = int(sres.leakage.get("total", 0))
+    report = {
+        "curate_version": __version__,
+        "input": path,
+        "convert": converter.stats(),
+        "validate": validator.stats(),
+        "dedup": _stats(dres),
+        "audit": areport.to_dict(),
+        "split": sres.report(),
+        "gates": {"rules": list(config.audit.fail_on), "failed": gates_failed},
+    }
+    _dump(staging / REPORT_JSON, report)
+    with atomic_writer(staging / REPORT_HTML, "w") as fh:
+        fh.write(render_html(areport))
+    write_card(areport, staging / CARD)
+
+    counts = {name: len(recs) for name, recs in sres.splits.items()}
+    input_records = read_stats.records + read_stats.bad_lines
+    kept_total = sum(counts.values())
+    manifest = {
+        "curate_version": __version__,
+        "input": {
+            "path": path,
+            "container": read_stats.format,
+            "lines": read_stats.physical_lines,
+            "blank_lines": read_stats.blank_lines,
+            "records": input_records,
+            "unreadable_lines": read_stats.bad_lines,
+        },
+        "outputs": counts,
+        "kept": kept_total,
+        "rejected": sink.total,
+        "rejected_by_reason": sink.by_reason(),
+        "rejected_by_stage": sink.by_stage_reason(),
+        "balanced": input_records == kept_total + sink.total,
+        "seed": config.run.seed,
+        "gates": {
+            "rules": list(config.audit.fail_on),
+            "passed": not gates_failed,
+            "failed": gates_failed,
+        },
+        "leakage": leakage,
+        "versions": versions(),
+        "config": config.to_dict(),
+    }
+    if not manifest["balanced"]:
+        # A bug, never a data problem: refuse to publish output that lost records.
+        raise RuntimeError(
+            f"record accounting broken: {input_records} in, {kept_total} kept + "
+            f"{sink.total} rejected"
+        )
+    manifest["sha256"] = output_hashes(staging)
+    _dump(staging / MANIFEST_NAME, manifest)
+    return RunResult(staging, manifest, gates_failed, leakage)
+
+
+def _stats(dres: Any) -> Any:
+    stats = getattr(dres, "stats", None)
+    if hasattr(stats, "to_dict"):
+        return stats.to_dict()
+    return stats if stats is not None else dres.result.stats

@@ -1,0 +1,269 @@
+"""The audit report page: summary, findings with examples, shape, languages, diversity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from curate.audit.model import FINDING_CODES, FINDING_TITLES
+from curate.report.html import (
+    Markup,
+    Section,
+    badge,
+    bullets,
+    esc,
+    html_page,
+    img,
+    kv_table,
+    para,
+    pre,
+    table,
+)
+from curate.report.plots import bar_chart, grouped_bar_chart, histogram
+
+MAX_FINDINGS_PER_CODE = 5
+MAX_LINES_SHOWN = 40
+TOP_LANGUAGES = 6
+
+
+def _lines(lines: list[int]) -> str:
+    shown = ", ".join(str(x) for x in lines[:MAX_LINES_SHOWN])
+    return shown + (f" … ({len(lines):,} in all)" if len(lines) > MAX_LINES_SHOWN else "")
+
+
+def _summary(report: Any) -> Markup:
+    m, cfg = report.metrics, report.config
+    emb = report.diversity.get("embeddings")
+    info = {
+        "source": report.source,
+        "records": f"{m['records']:,}",
+        "conversations": f"{m['conversations']:,}",
+        "records with findings": f"{m['findings']:,}",
+        "tokens": report.shape["tokens"]["method"],
+        "embeddings": (
+            f"{emb['source']} ({emb['rows']:,} of {emb['of']:,} conversations)" if emb else "off"
+        ),
+        "seed": cfg.seed,
+    }
+    out = [kv_table(info)]
+    if report.warnings:
+        out.append(Markup("<h3>Warnings</h3>") + bullets(report.warnings))
+    if report.gates:
+        rows = []
+        for rule in report.gates["rules"]:
+            broken = [g for g in report.gates["failures"] if g["rule"] == rule]
+            status = badge("failed", "error") if broken else badge("passed", "ok")
+            rows.append([rule, status, broken[0]["message"] if broken else ""])
+        out.append(Markup("<h3>Gates</h3>") + table(["rule", "status", "detail"], rows))
+    rows = []
+    for code, severity in FINDING_CODES.items():
+        n = report.flagged(code)
+        groups = sum(1 for f in report.findings if f.code == code)
+        level = severity if n else "ok"
+        rows.append(
+            [
+                Markup(f"<code>{esc(code)}</code>"),
+                badge(severity if n else "clean", level),
+                FINDING_TITLES[code],
+                f"{n:,}",
+                f"{groups:,}",
+            ]
+        )
+    out.append(Markup("<h3>Findings by code</h3>"))
+    out.append(table(["code", "status", "what", "records", "findings"], rows, numeric=(3, 4)))
+    return Markup("".join(out))
+
+
+def _findings(report: Any) -> Markup:
+    if not report.findings:
+        return para("No findings.")
+    out = []
+    by_code: dict[str, list] = {}
+    for f in report.findings:
+        by_code.setdefault(f.code, []).append(f)
+    for code, group in by_code.items():
+        out.append(
+            Markup(f'<h3 id="finding-{esc(code)}">{esc(FINDING_TITLES.get(code, code))} ')
+            + Markup(f"<code>{esc(code)}</code> ")
+            + badge(group[0].severity, group[0].severity)
+            + Markup("</h3>")
+        )
+        for f in group[:MAX_FINDINGS_PER_CODE]:
+            out.append(para(f.message))
+            out.append(Markup('<p class="muted">records: ') + esc(_lines(f.lines)) + "</p>")
+            if f.example:
+                out.append(pre(f.example))
+        if len(group) > MAX_FINDINGS_PER_CODE:
+            out.append(
+                para(f"… and {len(group) - MAX_FINDINGS_PER_CODE:,} more (all are in --json).")
+            )
+    return Markup("".join(out))
+
+
+def _shape(report: Any) -> Markup:
+    sh, series = report.shape, report.series
+    plots = []
+    if series.get("turns"):
+        plots.append(
+            img(
+                histogram(
+                    {"user turns": series["turns"]},
+                    "User turns per conversation",
+                    "turns",
+                    discrete=True,
+                ),
+                "histogram of user turns per conversation",
+            )
+        )
+    tok_series = {r: v for r, v in series.get("tokens", {}).items() if v}
+    if tok_series:
+        label = "tokens" if sh["tokens"]["exact"] else "tokens (estimated)"
+        plots.append(
+            img(
+                histogram(tok_series, "Tokens per conversation, by role", label, log_x=True),
+                "histogram of token lengths per role",
+            )
+        )
+    stats_rows = [
+        [role, s["count"], s["mean"], s["p50"], s["p90"], s["p99"], s["max"]]
+        for role, s in [("conversation", sh["tokens"]["conversation"])]
+        + list(sh["tokens"]["by_role"].items())
+    ]
+    sp = sh["system_prompts"]
+    sys_rows = [
+        [f"{t['count']:,}", f"{t['share']:.1%}", t["first_line"], t["text"]] for t in sp["top"]
+    ]
+    return Markup(
+        para(
+            f"{sh['conversations']:,} conversations, {sh['messages']:,} messages; "
+            f"{sh['multi_turn_share']:.1%} multi-turn. Token counts: {sh['tokens']['method']}."
+        )
+        + Markup('<div class="plots">')
+        + Markup("".join(plots))
+        + Markup("</div><h3>Token lengths</h3>")
+        + table(
+            ["", "n", "mean", "p50", "p90", "p99", "max"], stats_rows, numeric=(1, 2, 3, 4, 5, 6)
+        )
+        + Markup("<h3>Messages by role</h3>")
+        + table(["role", "messages"], sh["messages_by_role"].items(), numeric=(1,))
+        + Markup("<h3>System prompts</h3>")
+        + para(
+            f"{sp['with_system']:,} conversations have a system prompt "
+            f"({sp['variants']} distinct), {sp['without_system']:,} have none."
+        )
+        + (
+            table(["count", "share", "first line", "system prompt"], sys_rows, numeric=(0, 1, 2))
+            if sys_rows
+            else Markup("")
+        )
+    )
+
+
+def _languages(report: Any) -> Markup:
+    lang = report.languages
+    by_role = lang["by_role"]
+    ranked: list[str] = [x["language"] for x in lang["conversation"]][:TOP_LANGUAGES]
+    series = {
+        role: [next((x["share"] for x in items if x["language"] == code), 0.0) for code in ranked]
+        for role, items in by_role.items()
+    }
+    plot = (
+        img(
+            grouped_bar_chart(ranked, series, "Language share by role", "share"),
+            "bar chart of language shares per role",
+        )
+        if ranked
+        else Markup("")
+    )
+    rows = [[x["language"], f"{x['count']:,}", f"{x['share']:.1%}"] for x in lang["conversation"]]
+    return Markup(
+        Markup('<p class="reading">')
+        + esc(lang["reading"])
+        + Markup("</p>")
+        + para(
+            f"Checked {lang['checked']:,} of {lang['of']:,} conversations "
+            f"({lang['method']}, first {lang['chars_per_text']} characters per role); "
+            f"assistant answers in another language: {lang['mismatch']:,} "
+            f"({lang['mismatch_share']:.1%} of {lang['comparable']:,} long enough to tell)."
+        )
+        + Markup('<div class="plots">')
+        + plot
+        + Markup("</div><h3>Conversation language</h3>")
+        + table(["language", "conversations", "share"], rows, numeric=(1, 2))
+    )
+
+
+def _diversity(report: Any) -> Markup:
+    d = report.diversity
+    out = [Markup("<h3>Readings</h3>"), bullets(d["readings"].values())]
+    plots = []
+    cl = d.get("clusters")
+    if cl:
+        plots.append(
+            img(
+                bar_chart(
+                    [str(i + 1) for i in range(len(cl["sizes"]))],
+                    cl["sizes"],
+                    f"Topic cluster sizes (k={cl['k']}, largest first)",
+                    "conversations",
+                ),
+                "bar chart of topic cluster sizes",
+            )
+        )
+    lab = d.get("labels")
+    if lab and lab["counts"]:
+        top = lab["counts"][:20]
+        plots.append(
+            img(
+                bar_chart(
+                    [x["label"] for x in top],
+                    [x["count"] for x in top],
+                    f"Label balance: {lab['field']}",
+                    "records",
+                    horizontal=True,
+                    height=max(3.0, 0.22 * len(top) + 1.0),
+                ),
+                "bar chart of label counts",
+            )
+        )
+    if plots:
+        out.append(Markup('<div class="plots">') + Markup("".join(plots)) + Markup("</div>"))
+    m = report.metrics
+    names = [
+        "near_duplicate_share",
+        "distinct_1",
+        "distinct_2",
+        "prompt_distinct_2",
+        "cluster_entropy",
+        "top_cluster_share",
+        "cluster_coverage",
+        "mean_pairwise_distance",
+        "label_entropy",
+        "label_imbalance",
+    ]
+    rows = [[Markup(f"<code>{n}</code>"), m[n]] for n in names if m.get(n) is not None]
+    out.append(Markup("<h3>Metrics</h3>") + table(["metric", "value"], rows, numeric=(1,)))
+    st = d.get("style")
+    if st:
+        rows = [[k, f"{v:.1%}"] for k, v in st["feature_share"].items()]
+        out.append(
+            Markup("<h3>Answer formatting</h3>")
+            + para(f"Share of {st['answers']:,} answers using each formatting feature.")
+            + table(["feature", "share"], rows, numeric=(1,))
+        )
+    return Markup("".join(out))
+
+
+def render_audit_page(report: Any, title: str | None = None) -> str:
+    """The complete HTML page for an ``AuditReport``."""
+    sections = [
+        Section("Summary", _summary(report)),
+        Section("Findings", _findings(report)),
+        Section("Shape", _shape(report)),
+        Section("Languages", _languages(report)),
+        Section("Diversity", _diversity(report)),
+    ]
+    return html_page(
+        title or f"Audit: {report.source}",
+        sections,
+        subtitle=f"curate audit · seed {report.config.seed}",
+    )

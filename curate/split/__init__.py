@@ -1,0 +1,316 @@
+"""Leakage-safe splits: stratified, group-aware, seeded, with a leakage check on the result.
+
+    result = split_records(records, SplitConfig(test_size=0.1, stratify=("category",)))
+    write_splits(result, "out/")        # train.jsonl, test.jsonl (val.jsonl), split_report.json
+
+Steps: stratum label per record (``strata``) -> groups that must stay together: ``--group``
+field values and duplicate clusters from ``curate.dedup.find_duplicates`` (``groups``) ->
+whole groups allocated per stratum to hit the exact share (``allocate``) -> leakage check of
+test/val against train with ``curate.dedup.dedup(..., against=...)``; any leak found is merged
+into the groups and the allocation redrawn (at most a few rounds), so the reported leakage is
+the leakage of the files written.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from curate.chat import record_text
+from curate.errors import ConfigError, InputError
+from curate.records import Record
+from curate.split.allocate import TEST, TRAIN, VAL, StratumReport, allocate, min_records
+from curate.split.dupes import count_methods, cross_duplicates, default_dedup_config
+from curate.split.dupes import duplicate_clusters as _duplicate_clusters
+from curate.split.groups import UnionFind, union_field
+from curate.split.output import write_splits
+from curate.split.strata import COMPUTED, stratum_labels
+
+__all__ = [
+    "COMPUTED",
+    "SplitConfig",
+    "SplitResult",
+    "StratumReport",
+    "split_records",
+    "write_splits",
+    "embed_records",
+    "read_chat_records",
+]
+
+MAX_REPAIR_ROUNDS = 5
+
+
+@dataclass(slots=True)
+class SplitConfig:
+    """Options of ``curate split`` (and the ``split:`` section of a run config).
+
+    Attributes:
+        test_size: share of records for test, 0 < test_size < 1.
+        val_size: share for validation (0: no val split).
+        stratify: stratum keys: record fields (dotted paths) or ``language``/``cluster``/``length``.
+        group: a record field whose equal values must land on one side (conversation/user id).
+        seed: seeds the shuffle, k-means and language detection.
+        keep_duplicates_together: group exact/near/semantic duplicate clusters (find_duplicates).
+        semantic: use embeddings (semantic clusters, semantic leakage check, ``cluster`` key).
+        clusters: k for ``--stratify cluster``.
+        length_buckets: quantile buckets for ``--stratify length``.
+        tokenizer: local HF tokenizer for exact ``length`` counts (else an estimate).
+        check_leakage: run the cross-split leakage check.
+    """
+
+    test_size: float = 0.1
+    val_size: float = 0.0
+    stratify: tuple[str, ...] = ()
+    group: str | None = None
+    seed: int = 0
+    keep_duplicates_together: bool = True
+    semantic: bool = True
+    clusters: int = 8
+    length_buckets: int = 4
+    tokenizer: str | None = None
+    check_leakage: bool = True
+
+    def __post_init__(self) -> None:
+        self.stratify = tuple(self.stratify)
+        if not 0 < self.test_size < 1:
+            raise ConfigError(f"split: test_size must be between 0 and 1, got {self.test_size}")
+        if not 0 <= self.val_size < 1:
+            raise ConfigError(f"split: val_size must be in [0, 1), got {self.val_size}")
+        if self.test_size + self.val_size >= 1:
+            raise ConfigError(
+                f"split: test_size + val_size must be below 1, got {self.test_size + self.val_size}"
+            )
+        if self.clusters < 1 or self.length_buckets < 1:
+            raise ConfigError("split: clusters and length_buckets must be at least 1")
+        if "cluster" in self.stratify and not self.semantic:
+            raise ConfigError("split: --stratify cluster needs embeddings; drop --no-semantic")
+
+
+@dataclass(slots=True)
+class SplitResult:
+    """The records of each side (input order), the per-stratum report and the leakage check."""
+
+    splits: dict[str, list[Record]]
+    strata: list[StratumReport]
+    leakage: dict[str, Any]
+    config: SplitConfig
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def report(self) -> dict[str, Any]:
+        """JSON-ready split report (deterministic: no timings)."""
+        cfg = asdict(self.config)
+        cfg["stratify"] = list(self.config.stratify)
+        return {
+            "config": cfg,
+            "counts": {k: len(v) for k, v in self.splits.items()},
+            "rule": {
+                "too_small": f"a stratum with fewer than {min_records(self.config.test_size)} "
+                "records goes wholly to train",
+            },
+            "strata": [s.to_dict() for s in self.strata],
+            "too_small": [s.stratum for s in self.strata if s.status == "too_small"],
+            "leakage": self.leakage,
+            **self.stats,
+        }
+
+
+def embed_records(
+    records: Sequence[Record],
+    model: str | None = None,
+    side: str = "conversation",
+    cache_dir: Any = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Embeddings of each record's ``side`` text (dedup's key text) via the cached embedder."""
+    from curate.embed import get_embedder
+
+    texts = [record_text(r.data, side) for r in records]
+    return get_embedder(model, cache_dir=cache_dir).encode(texts, progress=progress)
+
+
+def _needs_embeddings(config: SplitConfig) -> bool:
+    return config.semantic and (
+        "cluster" in config.stratify or config.keep_duplicates_together or config.check_leakage
+    )
+
+
+def split_records(
+    records: Sequence[Record],
+    config: SplitConfig,
+    embeddings: np.ndarray | None = None,
+    dedup_config: Any = None,
+) -> SplitResult:
+    """Split canonical chat records into train / test (/ val).
+
+    Args:
+        records: chat records (``{"messages": [...], ...}``); extra fields travel along.
+        config: split options.
+        embeddings: one row per record (shared with dedup/audit in ``curate run``);
+            computed here when semantic work needs them and none are given.
+        dedup_config: the dedup stage's config, so "duplicate" means the same thing here as
+            in dedup; default: ``DedupConfig()`` with ``semantic`` from ``config``.
+    """
+    records = list(records)
+    n = len(records)
+    if embeddings is not None and len(embeddings) != n:
+        raise ValueError(f"embeddings has {len(embeddings)} rows for {n} records")
+    if dedup_config is None and (config.keep_duplicates_together or config.check_leakage):
+        dedup_config = default_dedup_config(config.semantic)
+    if not config.semantic:
+        embeddings = None
+    elif embeddings is None and n and _needs_embeddings(config):
+        model = getattr(dedup_config, "model", None)
+        side = getattr(dedup_config, "key", "conversation")
+        embeddings = embed_records(records, model, side, getattr(dedup_config, "cache_dir", None))
+
+    labels = stratum_labels(
+        records,
+        config.stratify,
+        seed=config.seed,
+        embeddings=embeddings,
+        clusters=config.clusters,
+        length_buckets=config.length_buckets,
+        tokenizer=config.tokenizer,
+    )
+    uf = UnionFind(n)
+    stats: dict[str, Any] = {"records": n}
+    if config.group:
+        stats["group_field_joins"] = union_field(uf, records, config.group)
+    if config.keep_duplicates_together and n:
+        clusters = _duplicate_clusters(records, dedup_config, embeddings)
+        for members in clusters:
+            uf.union_all(members)
+        stats["duplicate_clusters"] = len(clusters)
+        stats["records_in_duplicate_clusters"] = sum(len(c) for c in clusters)
+
+    index = {r.ref: i for i, r in enumerate(records)}
+    leakage: dict[str, Any] = {"checked": False}
+    for round_no in range(MAX_REPAIR_ROUNDS):
+        groups = uf.groups()
+        sides, strata = allocate(labels, groups, config.test_size, config.val_size, config.seed)
+        stats["groups"] = len(groups)
+        stats["multi_record_groups"] = sum(1 for g in groups.values() if len(g) > 1)
+        if not config.check_leakage or n == 0:
+            break
+        leaks = _leakage(records, sides, embeddings, dedup_config)
+        leakage = _leak_dict(leaks, sides, dedup_config, round_no)
+        if not leaks:
+            break
+        # A leak the clusters missed (dedup matches pairs; clusters are cut per method):
+        # join the pair and draw again.
+        for r, _method, of in leaks:
+            if of in index:
+                uf.union(index[r.ref], index[of])
+        if round_no == MAX_REPAIR_ROUNDS - 1:
+            # Last resort: move every leaking group to train until nothing leaks. Train only
+            # grows, so this ends; the strata moved are marked in the report.
+            moved = _move_to_train(records, sides, uf, embeddings, dedup_config, strata)
+            leakage.update(_leak_report(records, sides, embeddings, dedup_config, round_no + 1))
+            leakage["moved_to_train"] = moved
+            break
+    names = [TRAIN, TEST] + ([VAL] if config.val_size > 0 else [])
+    splits = {name: [r for r, s in zip(records, sides, strict=True) if s == name] for name in names}
+    return SplitResult(splits, strata, leakage, config, stats)
+
+
+_PAIRS = ((TEST, TRAIN), (VAL, TRAIN), (TEST, VAL))
+
+
+def _leakage(
+    records: list[Record], sides: list[str], embeddings: np.ndarray | None, dedup_config: Any
+) -> list[tuple[Record, str, str]]:
+    """Records of one side that duplicate a record of another side (dedup's own matcher)."""
+    found = []
+    for a, b in _PAIRS:
+        ia = [i for i, s in enumerate(sides) if s == a]
+        ib = [i for i, s in enumerate(sides) if s == b]
+        if not ia or not ib:
+            continue
+        against = [records[i] for i in ib]
+        against_refs = {r.ref for r in against}
+        hits = cross_duplicates(
+            [records[i] for i in ia],
+            None if embeddings is None else embeddings[ia],
+            against,
+            dedup_config,
+        )
+        found.extend(h for h in hits if h[2] in against_refs)
+    return found
+
+
+def _leak_dict(
+    leaks: list[tuple[Record, str, str]], sides: list[str], dedup_config: Any, rounds: int
+) -> dict[str, Any]:
+    present = set(sides)
+    return {
+        "checked": True,
+        "methods": list(dedup_config.methods),
+        "pairs_checked": [f"{a}~{b}" for a, b in _PAIRS if a in present and b in present],
+        "by_method": count_methods(leaks, dedup_config.methods),
+        "total": len(leaks),
+        "repair_rounds": rounds,
+        "examples": [
+            {"record": r.ref, "method": method, "duplicate_of": of} for r, method, of in leaks[:10]
+        ],
+    }
+
+
+def _leak_report(
+    records: list[Record], sides: list[str], embeddings: Any, dedup_config: Any, rounds: int
+) -> dict[str, Any]:
+    return _leak_dict(
+        _leakage(records, sides, embeddings, dedup_config), sides, dedup_config, rounds
+    )
+
+
+def _move_to_train(
+    records: list[Record],
+    sides: list[str],
+    uf: UnionFind,
+    embeddings: Any,
+    dedup_config: Any,
+    strata: list[StratumReport],
+) -> int:
+    """Move whole leaking groups to train until the leakage check finds nothing."""
+    groups = uf.groups()
+    index = {r.ref: i for i, r in enumerate(records)}
+    moved = 0
+    while leaks := _leakage(records, sides, embeddings, dedup_config):
+        for r, _method, of in leaks:
+            for i in (index[r.ref], index.get(of, index[r.ref])):
+                for m in groups[uf.find(i)]:
+                    if sides[m] != TRAIN:
+                        sides[m] = TRAIN
+                        moved += 1
+    if moved:
+        for s in strata:
+            counts = Counter(sides[i] for i in s.members)
+            if counts != Counter(s.counts):
+                s.counts = dict(counts)
+                s.status = "moved_for_leakage"
+    return moved
+
+
+def read_chat_records(path: str) -> list[Record]:
+    """Read ``path`` and convert every record to chat format, strictly.
+
+    ``curate split`` takes clean data: the first unreadable or unconvertible record is an
+    ``InputError`` naming its line (``curate run`` instead rejects such rows and goes on).
+    """
+    from curate.formats import to_chat
+    from curate.records import BadLine, RecordReader
+    from curate.stage import Dropped
+
+    out = []
+    for item in RecordReader(path):
+        if isinstance(item, BadLine):
+            raise InputError(f"{item.ref}: {item.reason}: {item.message} (try curate run)")
+        converted = to_chat(item)
+        if isinstance(converted, Dropped):
+            raise InputError(f"{item.ref}: {converted.reason}: {converted.detail} (try curate run)")
+        out.append(converted)
+    return out

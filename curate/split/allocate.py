@@ -1,0 +1,120 @@
+"""Allocate whole groups to test / val / train, stratum by stratum, hitting exact shares.
+
+Rules (documented in docs/split.md):
+- A group belongs to the stratum most of its members are in (ties: its first record's).
+- A stratum with fewer than ``ceil(1 / test_size)`` records cannot give test even one record
+  in proportion; it goes wholly to train and is reported with status ``too_small``. Likewise
+  a stratum too small for ``val_size`` gives val nothing (``val_too_small``).
+- Otherwise test gets ``round(n * test_size)`` records: groups are visited in a seeded
+  shuffle and taken while they fit, so singletons fill the last places and the count lands
+  on the target (within one record whenever the stratum has enough small groups).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+TRAIN, VAL, TEST = "train", "val", "test"
+
+
+@dataclass(slots=True)
+class StratumReport:
+    stratum: str
+    records: int
+    groups: int
+    status: str = "split"
+    counts: dict[str, int] = field(default_factory=dict)
+    target: dict[str, float] = field(default_factory=dict)
+    members: list[int] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "stratum": self.stratum,
+            "records": self.records,
+            "groups": self.groups,
+            "status": self.status,
+            **{side: self.counts.get(side, 0) for side in (TRAIN, VAL, TEST)},
+            "target": {k: round(v, 3) for k, v in self.target.items()},
+        }
+
+
+def round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def min_records(share: float) -> int:
+    """Smallest stratum that can give ``share`` of itself at least one record."""
+    return math.ceil(1 / share - 1e-9) if share > 0 else 0
+
+
+def _order_key(seed: int, root: int) -> bytes:
+    # A seeded hash of the group's first record, not a permutation: merging two groups (the
+    # leakage repair) moves only the merged group, the rest keep their places in the draw.
+    return hashlib.blake2b(f"{seed}:{root}".encode(), digest_size=8).digest()
+
+
+def _take(groups: list[list[int]], need: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Greedy pick of groups (in the given order) whose sizes add up to ``need``."""
+    taken, rest = [], []
+    for g in groups:
+        if len(g) <= need:
+            taken.append(g)
+            need -= len(g)
+        else:
+            rest.append(g)
+    if need > 0 and rest:
+        # Nothing small enough left: overshoot with the smallest group if that is closer.
+        best = min(rest, key=len)
+        if len(best) - need < need:
+            rest.remove(best)
+            taken.append(best)
+    return taken, rest
+
+
+def allocate(
+    labels: Sequence[str],
+    groups: dict[int, list[int]],
+    test_size: float,
+    val_size: float,
+    seed: int,
+) -> tuple[list[str], list[StratumReport]]:
+    """Side (``train``/``val``/``test``) per record index, and a report per stratum."""
+    by_stratum: dict[str, list[list[int]]] = {}
+    for root in sorted(groups):
+        members = groups[root]
+        label = Counter(labels[i] for i in members).most_common(1)[0][0]
+        by_stratum.setdefault(label, []).append(members)
+
+    sides = [TRAIN] * len(labels)
+    reports = []
+    for label in sorted(by_stratum):
+        glist = by_stratum[label]
+        n = sum(len(g) for g in glist)
+        rep = StratumReport(label, n, len(glist))
+        rep.target = {TEST: n * test_size, VAL: n * val_size}
+        remaining = sorted(glist, key=lambda g: _order_key(seed, g[0]))
+        if n < min_records(test_size):
+            rep.status = "too_small"
+        else:
+            test, remaining = _take(remaining, round_half_up(n * test_size))
+            for g in test:
+                for i in g:
+                    sides[i] = TEST
+            if val_size > 0:
+                if n < min_records(val_size):
+                    rep.status = "val_too_small"
+                else:
+                    val, remaining = _take(remaining, round_half_up(n * val_size))
+                    for g in val:
+                        for i in g:
+                            sides[i] = VAL
+        for g in glist:
+            rep.members.extend(g)
+            for i in g:
+                rep.counts[sides[i]] = rep.counts.get(sides[i], 0) + 1
+        reports.append(rep)
+    return sides, reports

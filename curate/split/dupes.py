@@ -1,0 +1,92 @@
+"""The dedup stage, seen from split: duplicate clusters to keep together, and leakage checks.
+
+Thin adapters over ``curate.dedup`` (never a second dedup implementation): the same
+thresholds that dedup uses decide what counts as "the same example" on both sides.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from curate.records import Record
+
+
+def default_dedup_config(semantic: bool) -> Any:
+    """The dedup stage's default config, with semantic matching switched on or off.
+
+    Its own seed (MinHash permutations) stays at dedup's default: the split seed draws the
+    split, it does not change what counts as a duplicate.
+    """
+    from curate.dedup import DedupConfig
+
+    return with_semantic(DedupConfig(), semantic)
+
+
+def with_semantic(config: Any, semantic: bool, seed: int | None = None) -> Any:
+    """A copy of a DedupConfig whose ``methods`` include (or lack) ``semantic``."""
+    import dataclasses
+
+    methods = tuple(m for m in config.methods if m != "semantic")
+    if semantic:
+        methods = (*methods, "semantic")
+    changes: dict[str, Any] = {"methods": methods}
+    if seed is not None:
+        changes["seed"] = seed
+    return dataclasses.replace(config, **changes)
+
+
+def _member_indices(cluster: Any, index: dict[tuple[str, int], int]) -> list[int]:
+    members = getattr(cluster, "members", None)
+    if members is None:
+        members = getattr(cluster, "indices", cluster)
+    out = []
+    for m in members:
+        if isinstance(m, Record):
+            out.append(index[(m.source, m.line)])
+        else:
+            out.append(int(m))
+    return out
+
+
+def duplicate_clusters(
+    records: Sequence[Record], config: Any, embeddings: np.ndarray | None
+) -> list[list[int]]:
+    """Index lists of the exact / near / semantic duplicate clusters among ``records``."""
+    from curate.dedup import find_duplicates
+
+    index = {(r.source, r.line): i for i, r in enumerate(records)}
+    clusters = find_duplicates(list(records), config, embeddings=embeddings)
+    return [_member_indices(c, index) for c in clusters]
+
+
+def cross_duplicates(
+    records: Sequence[Record],
+    records_embeddings: np.ndarray | None,
+    against: Sequence[Record],
+    config: Any,
+) -> list[tuple[Record, str, str]]:
+    """(record, method, ref of the match) for each record duplicating one in ``against``.
+
+    Uses dedup's own leakage matcher (``dedup(..., against=...)``, flag mode). The
+    ``against`` side's vectors come from dedup's embedder, whose on-disk cache already holds
+    them when this run embedded the same texts.
+    """
+    import dataclasses
+
+    from curate.dedup import dedup
+
+    flag = dataclasses.replace(config, leak_action="flag", explain=False)
+    result = dedup(list(records), flag, against=[list(against)], embeddings=records_embeddings)
+    return [(lk.record, lk.method, lk.match.ref) for lk in result.leaks]
+
+
+def count_methods(
+    found: Sequence[tuple[Record, str, str]], methods: Sequence[str]
+) -> dict[str, int]:
+    """Leaks per method, every checked method listed (zero included)."""
+    counts = Counter(method for _, method, _ in found)
+    return {m: counts.get(m, 0) for m in methods}

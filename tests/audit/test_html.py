@@ -1,0 +1,135 @@
+"""The HTML report: self-contained, and it renders in a real headless Chromium with its plots
+and no console errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from curate.cli import main
+from curate.report import Markup, Section, esc, html_page, table
+from curate.report.plots import bar_chart
+from tests.audit.audit_data import chat, chromium_path, clean_rows, write_jsonl
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+]
+# Injected into a copy of the page: counts images that decoded (naturalWidth > 0) once loaded.
+PROBE = (
+    "<script>window.addEventListener('load', () => { const imgs = [...document.images];"
+    " document.body.setAttribute('data-plots', imgs.filter(i => i.complete && i.naturalWidth > 0)"
+    ".length + '/' + imgs.length); });</script>"
+)
+
+
+def _chromium() -> str:
+    path = chromium_path()
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (/usr/bin/chromium), and CI=true")
+        pytest.skip("chromium is not installed")
+    return path
+
+
+def run_chromium(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An audit page with findings and every plot: shape, languages, clusters (MiniLM), labels."""
+    tmp = tmp_path_factory.mktemp("html")
+    rows = clean_rows(40)
+    rows[3] = chat("Who are you?", "I am {{name}}, made by {{author}}.", meta={"category": "x"})
+    rows.append(chat("How do I water a cactus? I have never done it before.", "Never water it."))
+    rows.append(
+        chat("请详细解释一下雨是怎么形成的？", "雨是由云中的小水滴聚集变大后落到地面形成的。")
+    )
+    data = write_jsonl(tmp / "data.jsonl", rows)
+    out = tmp / "report" / "audit.html"
+    result = CliRunner().invoke(
+        main, ["audit", str(data), "--html", str(out), "--label", "meta.category"]
+    )
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_page_is_self_contained(report_html: Path) -> None:
+    page = report_html.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    # No external resource of any kind: it must open offline.
+    assert not re.search(r"""(src|href)=["'](?!data:|#)""", page)
+    srcs = re.findall(r'<img class="plot" alt="[^"]*" src="([^"]+)"', page)
+    assert len(srcs) == 5  # turns, tokens, languages, clusters, labels
+    assert all(s.startswith("data:image/png;base64,") and len(s) > 2000 for s in srcs)
+    assert "{{name}}" in page and "template_placeholder" in page
+    for section in ("Summary", "Findings", "Shape", "Languages", "Diversity"):
+        assert f"<h2>{section}</h2>" in page
+
+
+def test_page_renders_in_headless_chromium(report_html: Path, tmp_path: Path) -> None:
+    exe = _chromium()
+    shot = tmp_path / "audit.png"
+    result = run_chromium(
+        exe,
+        tmp_path / "profile1",
+        "--window-size=1280,3000",
+        f"--screenshot={shot}",
+        report_html.as_uri(),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert shot.exists() and shot.stat().st_size > 50_000  # a real page, not a blank one
+    # Chromium logs every console message (errors included) as INFO:CONSOLE; the page has no
+    # scripts, so any console line is a problem (a failed resource, a CSP error...).
+    console = [ln for ln in result.stderr.splitlines() if ":CONSOLE" in ln]
+    assert console == []
+
+    probe = tmp_path / "probe.html"
+    probe.write_text(
+        report_html.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"),
+        encoding="utf-8",
+    )
+    dom = run_chromium(exe, tmp_path / "profile2", "--dump-dom", probe.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-plots="5/5"' in dom.stdout
+    assert [ln for ln in dom.stderr.splitlines() if ":CONSOLE" in ln] == []
+    keep = os.environ.get("CURATE_KEEP_SCREENSHOT")
+    if keep:  # for looking at it by eye
+        Path(keep).write_bytes(shot.read_bytes())
+
+
+def test_html_helpers_escape_untrusted_text() -> None:
+    page = html_page(
+        "A <b>title</b>",
+        [Section("One", table(["h"], [["<script>x</script>"], [Markup("<i>ok</i>")]]))],
+    )
+    assert "<script>x</script>" not in page and "&lt;script&gt;" in page
+    assert "<i>ok</i>" in page and "A &lt;b&gt;title&lt;/b&gt;" in page
+    assert esc(0.123456) == "0.1235"
+
+
+def test_figures_are_deterministic() -> None:
+    a = bar_chart(["a", "b"], [1, 2], "t")
+    b = bar_chart(["a", "b"], [1, 2], "t")
+    assert a == b and a.startswith("data:image/png;base64,")

@@ -1,0 +1,108 @@
+"""Semantic dedup with the real packaged models (tens of texts), and the embedding cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from curate.cli import main
+from curate.dedup import DedupConfig, dedup, find_duplicates
+from curate.embed import get_embedder
+from tests.dedup.dedup_data import chat, records_of, write_jsonl
+
+ROWS = [
+    chat("How do I reset my password?", "Open Settings, choose Security, then Reset password."),
+    chat("Give me a recipe for banana bread.", "Mash three bananas, mix with flour and bake."),
+    chat(
+        "What is the way to reset my password?",
+        "Go to Settings, pick Security, click Reset password.",
+    ),
+    chat("Explain how photosynthesis works.", "Plants turn light, water and CO2 into sugar."),
+    chat("Which city is the capital of France?", "Paris is the capital of France."),
+]
+
+
+def test_minilm_paraphrase_caught_unrelated_not() -> None:
+    recs = records_of(ROWS)
+    out = dedup(recs, DedupConfig(methods=("semantic",)))
+    assert [(d.record.line, d.reason) for d in out.result.dropped] == [(3, "semantic_duplicate")]
+    drop = out.result.dropped[0]
+    assert drop.extra["duplicate_of"] == "mem.jsonl:1"
+    assert drop.extra["similarity"] >= 0.95
+    assert out.stats["embedder"] == "all-MiniLM-L6-v2"
+    # unrelated pairs stay far below the threshold
+    vecs = get_embedder(cache_dir=False).encode([r["messages"][0]["content"] for r in ROWS])
+    sims = vecs @ vecs.T
+    assert sims[1, 3] < 0.5 and sims[0, 4] < 0.5
+
+
+def test_cache_reused_and_identical(tmp_path: Path) -> None:
+    texts = [r["messages"][1]["content"] for r in ROWS]
+    first = get_embedder(cache_dir=tmp_path / "c")
+    a = first.encode(texts)
+    assert (first.hits, first.misses) == (0, len(texts))
+    again = get_embedder(cache_dir=tmp_path / "c")
+    b = again.encode(texts + texts[:1])
+    assert (again.hits, again.misses) == (len(texts) + 1, 0)
+    assert np.array_equal(a, b[: len(texts)])
+    assert a.dtype == np.float32
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+
+
+def test_fast_static_model_catches_near_copy_not_unrelated() -> None:
+    rows = ROWS + [
+        chat("How do I reset my password?", "Open Settings, choose Security, then Reset password!")
+    ]
+    recs = records_of(rows)
+    clusters = find_duplicates(recs, DedupConfig(methods=("semantic",), model="fast"))
+    assert [(c.method, c.members) for c in clusters] == [("semantic", (0, 5))]
+
+
+def test_semantic_leakage_library() -> None:
+    train = records_of(ROWS, "train.jsonl")
+    test = records_of(
+        [
+            chat(
+                "How can I reset my password?",
+                "Open Settings, choose Security, then Reset password.",
+            )
+        ],
+        "test.jsonl",
+    )
+    out = dedup(train, DedupConfig(methods=("exact", "semantic")), against=[test])
+    leaked = [
+        (d.record.line, d.extra["method"]) for d in out.result.dropped if d.reason == "leaked"
+    ]
+    assert leaked[0] == (1, "semantic")
+    assert 3 in [line for line, _ in leaked]  # the paraphrase leaks too
+
+
+def test_cli_semantic_clusters_and_cache(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    args = [
+        "dedup",
+        str(src),
+        "-o",
+        str(tmp_path / "out.jsonl"),
+        "--method",
+        "exact,semantic",
+        "--clusters",
+        str(tmp_path / "cl.jsonl"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--json",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["removed"]["semantic"] == 1
+    assert report["embedding_cache"] == {"hits": 0, "misses": 5}
+    cl = [json.loads(x) for x in (tmp_path / "cl.jsonl").read_text().splitlines()]
+    assert cl[0]["method"] == "semantic"
+    assert [m["line"] for m in cl[0]["members"]] == [1, 3]
+    rerun = CliRunner().invoke(main, args)
+    assert json.loads(rerun.stdout)["embedding_cache"] == {"hits": 5, "misses": 0}
+    assert (tmp_path / "out.jsonl").read_bytes().count(b"\n") == 4

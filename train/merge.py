@@ -1,0 +1,135 @@
+"""Merge a trained LoRA adapter into its base model and export it.
+
+The base is always reloaded in 16/32-bit, never merged into the 4-bit weights: merging into
+quantized weights would round the adapter's update away. The output is a plain transformers
+folder (safetensors + tokenizer + chat template) that transformers and vLLM load unchanged;
+``ollama=True`` adds a Modelfile for ``ollama create``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from curate.errors import ConfigError, InputError
+from curate.records import atomic_writer
+from train.model import quiet_libraries, quiet_peft_deprecations
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+# ChatML in Ollama's Go template language (the form Ollama's own Qwen/ChatML models use).
+OLLAMA_CHATML = """{{- if .Messages }}
+{{- range $i, $_ := .Messages }}
+{{- $last := eq (len (slice $.Messages $i)) 1 -}}
+<|im_start|>{{ .Role }}
+{{ .Content }}<|im_end|>
+{{ if and $last (ne .Role "assistant") }}<|im_start|>assistant
+{{ end }}
+{{- end }}
+{{- else }}
+{{- if .System }}<|im_start|>system
+{{ .System }}<|im_end|>
+{{ end }}{{ if .Prompt }}<|im_start|>user
+{{ .Prompt }}<|im_end|>
+{{ end }}<|im_start|>assistant
+{{ end }}{{ .Response }}{{ if .Response }}<|im_end|>{{ end }}"""
+
+
+def base_model_of(adapter_dir: Path) -> str:
+    cfg_path = adapter_dir / "adapter_config.json"
+    if not cfg_path.is_file():
+        raise InputError(f"{adapter_dir}: no adapter_config.json (not a `curate train` output?)")
+    try:
+        base = json.loads(cfg_path.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{cfg_path}: cannot read: {exc}") from exc
+    if not base:
+        raise InputError(f"{cfg_path}: no base_model_name_or_path; pass --base")
+    return str(base)
+
+
+def _dtype(name: str, base: str) -> Any:
+    import torch
+
+    if name not in DTYPES:
+        raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)}, got {name!r}")
+    if name == "auto":
+        # The base's own dtype: 16-bit for real checkpoints, never the 4-bit training form.
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(base)
+        found = getattr(cfg, "dtype", None) or getattr(cfg, "torch_dtype", None)
+        if isinstance(found, str):
+            found = getattr(torch, found, None)
+        return found if found in (torch.float32, torch.bfloat16, torch.float16) else torch.float32
+    return getattr(torch, name)
+
+
+def ollama_modelfile(chat_template: str | None, eos_token: str | None) -> tuple[str, bool]:
+    """A Modelfile for the merged folder; returns (text, template_converted)."""
+    lines = [
+        "# Ollama Modelfile written by `curate merge`.",
+        "# ollama create NAME -f Modelfile",
+        "FROM .",
+    ]
+    chatml = bool(chat_template) and "<|im_start|>" in chat_template
+    if chatml:
+        lines += [f'TEMPLATE """{OLLAMA_CHATML}"""', 'PARAMETER stop "<|im_end|>"']
+        lines.append('PARAMETER stop "<|im_start|>"')
+    else:
+        lines.append(
+            "# The chat template is not ChatML and was not converted to Ollama's Go template "
+            "form; add a TEMPLATE block that matches tokenizer_config.json / chat_template.jinja."
+        )
+        if eos_token:
+            lines.append(f'PARAMETER stop "{eos_token}"')
+    return "\n".join(lines) + "\n", chatml
+
+
+def merge_adapter(
+    adapter_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    base: str | None = None,
+    dtype: str = "auto",
+    ollama: bool = False,
+) -> dict[str, Any]:
+    """Reload the base in 16/32-bit, apply the adapter, merge_and_unload, save.
+
+    Returns a summary (base, dtype, files, whether the Ollama template was converted).
+    """
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_libraries()
+    adapter = Path(adapter_dir)
+    if not adapter.is_dir():
+        raise InputError(f"{adapter_dir}: no such directory")
+    base = base or base_model_of(adapter)
+    torch_dtype = _dtype(dtype, base)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"base model {base}: cannot load: {str(exc).splitlines()[0]}") from exc
+    tokenizer = AutoTokenizer.from_pretrained(adapter)  # carries the chat template trained with
+    with quiet_peft_deprecations():
+        merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    summary: dict[str, Any] = {
+        "base": base,
+        "adapter": str(adapter),
+        "dtype": str(torch_dtype).removeprefix("torch."),
+        "output": str(out),
+    }
+    if ollama:
+        text, converted = ollama_modelfile(tokenizer.chat_template, tokenizer.eos_token)
+        with atomic_writer(out / "Modelfile", "w") as fh:
+            fh.write(text)
+        summary["modelfile"] = str(out / "Modelfile")
+        summary["ollama_template_converted"] = converted
+    summary["files"] = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    return summary

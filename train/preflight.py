@@ -1,0 +1,190 @@
+"""Pre-flight: every train and test row rendered through the real chat template and label mask
+before the model is even loaded.
+
+Reason codes (stable): ``truncated`` (longer than ``max_length``), ``no_loss_tokens`` (no
+assistant token would carry loss, e.g. truncation cut them all), ``no_assistant`` (no assistant
+message), ``not_chat`` (no ``messages`` list), ``template_error`` (the chat template rejected
+the row), ``mask_mismatch`` (assistant tokens cannot be located), plus the reader's codes for
+unreadable lines (``json_decode``, ``invalid_utf8``, ``not_an_object``, ``too_deep``).
+
+Policies: ``refuse`` stops with the list (exit 1), ``drop`` removes every problem row,
+``truncate`` keeps over-long rows cut at ``max_length`` when they still carry loss and drops
+the rest. Dropped rows are written, with their reason, to a rejects file by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from curate.records import BadLine, Record
+from curate.stage import Dropped, StageResult
+from train.data import Item, TrainData
+from train.masking import ChatEncoder, Encoded, RowProblem
+
+STAGE = "preflight"
+
+
+class PreflightFailed(Exception):
+    """Problem rows under the ``refuse`` policy. Not a CurateError: the CLI exits 1 (findings)."""
+
+    def __init__(self, problems: list[Dropped], summary: dict[str, Any]) -> None:
+        super().__init__(f"pre-flight found {len(problems)} problem row(s)")
+        self.problems = problems
+        self.summary = summary
+
+
+@dataclass
+class SplitCheck:
+    """One split after pre-flight: kept records with their encodings, and every problem."""
+
+    name: str
+    source: str
+    result: StageResult
+    encoded: list[Encoded]
+    problems: list[Dropped]
+    rows: int = 0  # every input row, problems included (under refuse they are not "dropped")
+
+    def as_dict(self) -> dict[str, Any]:
+        lengths = [len(e.input_ids) for e in self.encoded]
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "kept": len(self.result.kept),
+            "dropped": len(self.result.dropped),
+            "problems": dict(sorted(Counter(p.reason for p in self.problems).items())),
+            "truncated_kept": sum(1 for e in self.encoded if e.truncated),
+            "tokens": sum(lengths),
+            "loss_tokens": sum(e.n_loss for e in self.encoded),
+            "max_tokens": max(lengths, default=0),
+            "mean_tokens": round(sum(lengths) / len(lengths), 1) if lengths else 0.0,
+        }
+
+
+@dataclass
+class Preflight:
+    train: SplitCheck
+    test: SplitCheck | None
+    method: str
+    max_length: int
+    warnings: list[str] = field(default_factory=list)
+    budget: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dropped(self) -> list[Dropped]:
+        return self.train.result.dropped + (self.test.result.dropped if self.test else [])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "masking": self.method,
+            "max_length": self.max_length,
+            "train": self.train.as_dict(),
+            "test": self.test.as_dict() if self.test else None,
+            "budget": self.budget,
+            "warnings": self.warnings,
+        }
+
+
+def problem_line(d: Dropped) -> str:
+    return f"{d.record.ref}: {d.reason}: {d.detail}"
+
+
+def _as_record(item: BadLine) -> Record:
+    return Record(item.source, item.line, item.raw, item.line)
+
+
+def check_split(
+    name: str, source: str, items: list[Item], encoder: ChatEncoder, policy: str
+) -> SplitCheck:
+    """Encode every row; sort it into kept / dropped per ``policy`` (refuse drops nothing)."""
+    kept: list[Record] = []
+    encoded: list[Encoded] = []
+    dropped: list[Dropped] = []
+    problems: list[Dropped] = []
+    max_length = encoder.max_length
+    for item in items:
+        problem: Dropped | None = None
+        enc: Encoded | None = None
+        if isinstance(item, BadLine):
+            problem = Dropped(_as_record(item), STAGE, item.reason, item.message)
+        else:
+            try:
+                enc = encoder.encode(item.data)
+            except RowProblem as exc:
+                problem = Dropped(item, STAGE, exc.reason, exc.detail)
+            else:
+                if enc.n_loss == 0:
+                    why = (
+                        f"{enc.n_tokens} tokens; truncation at max_length {max_length} "
+                        "cuts every assistant token"
+                        if enc.n_loss_full
+                        else "no token carries loss under this chat template"
+                    )
+                    problem = Dropped(item, STAGE, "no_loss_tokens", why, {"tokens": enc.n_tokens})
+                elif enc.truncated:
+                    problem = Dropped(
+                        item,
+                        STAGE,
+                        "truncated",
+                        f"{enc.n_tokens} tokens > max_length {max_length}; "
+                        f"{enc.n_loss_full - enc.n_loss} of {enc.n_loss_full} loss tokens cut",
+                        {"tokens": enc.n_tokens},
+                    )
+        if problem is not None:
+            problems.append(problem)
+        keep = problem is None or (policy == "truncate" and problem.reason == "truncated")
+        if keep and enc is not None and isinstance(item, Record):
+            kept.append(item)
+            encoded.append(enc)
+        elif problem is not None and policy != "refuse":
+            dropped.append(problem)
+        # Under refuse nothing is dropped: the run stops on ``problems`` instead.
+    result = StageResult(kept, dropped, {"reasons": dict(Counter(d.reason for d in dropped))})
+    return SplitCheck(name, source, result, encoded, problems, rows=len(items))
+
+
+def run_preflight(
+    data: TrainData,
+    encoder: ChatEncoder,
+    policy: str = "refuse",
+    min_examples: int = 100,
+    epochs: float = 1.0,
+    max_steps: int = -1,
+    effective_batch: int = 1,
+) -> Preflight:
+    """Check both splits. Raises ``PreflightFailed`` under ``refuse`` when any row has a
+    problem; otherwise returns what will be trained on, with the token budget and warnings."""
+    train = check_split("train", data.train_source, data.train, encoder, policy)
+    test = (
+        check_split("test", data.test_source or "", data.test, encoder, policy)
+        if data.test is not None
+        else None
+    )
+    pf = Preflight(train, test, encoder.method, encoder.max_length)
+    n = len(train.encoded)
+    tokens_per_epoch = sum(len(e.input_ids) for e in train.encoded)
+    steps_per_epoch = math.ceil(n / effective_batch) if n else 0
+    planned_epochs = (
+        (max_steps / steps_per_epoch if steps_per_epoch else 0.0) if max_steps > 0 else epochs
+    )
+    pf.budget = {
+        "train_rows": n,
+        "tokens_per_epoch": tokens_per_epoch,
+        "loss_tokens_per_epoch": sum(e.n_loss for e in train.encoded),
+        "steps_per_epoch": steps_per_epoch,
+        "planned_epochs": round(planned_epochs, 3),
+        "planned_tokens": round(tokens_per_epoch * planned_epochs),
+    }
+    if n and n < min_examples:
+        pf.warnings.append(
+            f"only {n} training examples (fewer than {min_examples}): expect over-fitting; "
+            "a few hundred to a few thousand good examples is the usual minimum"
+        )
+    if test is None:
+        pf.warnings.append("no test split: eval loss will not be computed")
+    all_problems = train.problems + (test.problems if test else [])
+    if policy == "refuse" and all_problems:
+        raise PreflightFailed(all_problems, pf.as_dict())
+    return pf
