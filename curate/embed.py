@@ -25,6 +25,7 @@ import functools
 import hashlib
 import os
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -284,6 +285,7 @@ class CachedEmbedder:
         self.name = inner.name
         self.hits = 0
         self.misses = 0
+        self.encode_seconds = 0.0  # time spent embedding (not in cache lookups)
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         keys = [text_key(t) for t in texts]
@@ -294,7 +296,9 @@ class CachedEmbedder:
         self.hits += int(found.sum())
         self.misses += len(todo)
         if todo:
+            started = time.perf_counter()
             fresh = self.inner.encode([texts[i] for i in todo.values()], progress=progress)
+            self.encode_seconds += time.perf_counter() - started
             if vecs.shape[1] != fresh.shape[1]:
                 vecs = np.zeros((len(texts), fresh.shape[1]), dtype=np.float32)
                 found[:] = False

@@ -16,6 +16,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = REPO_ROOT / "sample_data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tests never read or fill the user's embedding cache (~/.cache/curate)."""
+    cache = tmp_path_factory.mktemp("embedding_cache")
+    os.environ["CURATE_CACHE_DIR"] = str(cache)
+    return cache
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Qwen2-architecture causal LM + BPE tokenizer with a ChatML template."""

@@ -99,10 +99,10 @@ def merge_adapter(
 
     Returns a summary (base, dtype, files, whether the Ollama template was converted).
     """
+    quiet_libraries()  # before peft, which imports bitsandbytes
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    quiet_libraries()
     adapter = Path(adapter_dir)
     if not adapter.is_dir():
         raise InputError(f"{adapter_dir}: no such directory")

@@ -268,9 +268,29 @@ def missing_user(convs: Sequence[Conv]) -> list[Finding]:
     ]
 
 
+# Prompts that ask for an explanation; a one-line answer to them is trivially short.
+_OPEN_ENDED = re.compile(
+    r"\b(?:explain|describe|compare|discuss|elaborate|why|how (?:do|does|can|would|should)"
+    r"|what (?:is|are) the differences?|difference between|walk me through|summari[sz]e"
+    r"|outline)\b|解释|说明|描述|比较|为什么|如何|怎么",
+    re.IGNORECASE,
+)
+EXPLAIN_MIN_WORDS = 6
+
+
+def _too_short_for(prompt: str, answer: str) -> bool:
+    if len(answer) > 80 or "```" in answer:
+        return False  # cheap tests first: most answers are long enough
+    if not _OPEN_ENDED.search(prompt[:500]):
+        return False
+    from curate.audit.diversity import tokens_of
+
+    return len(tokens_of(answer)) < EXPLAIN_MIN_WORDS
+
+
 def short_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Finding]:
     """Empty, missing or trivially short final answers, grouped by kind."""
-    kinds: dict[str, list[Conv]] = {"no_answer": [], "empty": [], "short": []}
+    kinds: dict[str, list[Conv]] = {"no_answer": [], "empty": [], "short": [], "terse": []}
     for c in convs:
         if c.answer is None:
             kinds["no_answer"].append(c)
@@ -278,10 +298,13 @@ def short_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Finding]:
             kinds["empty"].append(c)
         elif estimate_tokens(c.answer.strip()) < config.min_answer_tokens:
             kinds["short"].append(c)
+        elif _too_short_for(_last_user(c), c.answer):
+            kinds["terse"].append(c)
     messages = {
         "no_answer": "conversations end without any assistant turn",
         "empty": "final answers are empty",
         "short": f"final answers are shorter than {config.min_answer_tokens} tokens",
+        "terse": f"answers to explain/describe/why prompts have under {EXPLAIN_MIN_WORDS} words",
     }
     out = []
     for kind, group in kinds.items():
@@ -306,6 +329,17 @@ _VERBS = (
     r"(?:help|assist|provide|comply|fulfil+|do that|answer that|create|generate|engage|support"
     r"|share|write)"
 )
+
+
+def _last_user(c: Conv) -> str:
+    for m in reversed(c.messages):
+        if m.get("role") == "user":
+            from curate.chat import message_text
+
+            return message_text(m)
+    return ""
+
+
 _REFUSALS = [
     re.compile(p, re.IGNORECASE)
     for p in (

@@ -43,6 +43,16 @@ _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 # Placeholders, code and links are not language; strip them before detection.
 _NOISE = re.compile(r"\{\{[^{}]{0,60}\}\}|```.*?```|`[^`]*`|https?://\S+", re.DOTALL)
 ROLES = ("system", "user", "assistant")
+# A user asking for a translation (or an answer "in French") expects another language back.
+_TRANSLATION = re.compile(
+    r"translat|tradu[ciz]|übersetz|翻译|翻譯|翻訳|번역"
+    r"|\bin (?:english|french|spanish|german|italian|portuguese|dutch|russian|chinese|japanese"
+    r"|korean|arabic|hindi)\b"
+    r"|\ben (?:anglais|français|espagnol|allemand|italien|chinois|inglés|francés|alemán)\b"
+    r"|\bauf (?:englisch|deutsch|französisch|spanisch)\b"
+    r"|(?:用|说|說)(?:英文|英语|中文|汉语|日语|法语)",
+    re.IGNORECASE,
+)
 
 
 def base_language(code: str) -> str:
@@ -138,6 +148,7 @@ def compute_languages(
     per_conv: Counter[str] = Counter()
     mismatches: dict[tuple[str, str], list[Conv]] = {}
     comparable = 0
+    translations = 0
     for i in idx:
         c = convs[int(i)]
         langs: dict[str, tuple[str, float]] = {}
@@ -159,7 +170,10 @@ def compute_languages(
             # Only confident calls on both sides count: langdetect reads some short English
             # sentences as French or Dutch at 0.6-0.8.
             if user[0] != asst[0] and min(user[1], asst[1]) >= MIN_CONFIDENCE:
-                mismatches.setdefault((user[0], asst[0]), []).append(c)
+                if _TRANSLATION.search(c.role_text.get("user", "")):
+                    translations += 1  # answering in another language is the task
+                else:
+                    mismatches.setdefault((user[0], asst[0]), []).append(c)
 
     checked = len(idx)
     findings = []
@@ -189,6 +203,7 @@ def compute_languages(
         "by_role": {r: _shares(c, sum(c.values())) for r, c in per_role.items() if c},
         "comparable": comparable,
         "mismatch": n_mis,
+        "translation_requests": translations,
         "mismatch_share": round(n_mis / comparable, 4) if comparable else 0.0,
     }
     section["reading"] = _reading(section)
@@ -221,5 +236,10 @@ def _reading(section: dict[str, Any]) -> str:
         head += (
             f" In {section['mismatch']} conversations ({section['mismatch_share']:.1%} of those "
             "long enough to tell) the assistant answers in another language than the user."
+        )
+    if section["translation_requests"]:
+        head += (
+            f" {section['translation_requests']} answers in another language are translation "
+            "requests and are not counted as mismatches."
         )
     return head

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,7 @@ def audit(
     """
     config = config or AuditConfig()
     _check_config(config)
+    counter = _token_counter(config.tokenizer)  # before any work: a bad path fails fast
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
 
@@ -89,7 +91,7 @@ def audit(
             )
 
     t0 = time.perf_counter()
-    shape, series = compute_shape(convs, TokenCounter(config.tokenizer))
+    shape, series = compute_shape(convs, counter)
     timings["shape"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -136,6 +138,9 @@ def audit(
         report.warnings.append(
             f"languages detected on a seeded sample of {languages['checked']:,} conversations"
         )
+    labels = diversity.get("labels")
+    if labels and not labels["counts"]:
+        report.warnings.append(f"no record has a value at --label {config.label}")
     emb = diversity.get("embeddings", {})
     if emb.get("sampled"):
         report.warnings.append(
@@ -150,6 +155,18 @@ def audit(
         }
     timings["total"] = time.perf_counter() - t_start
     return report
+
+
+def _token_counter(path: str | None) -> TokenCounter:
+    """A ``TokenCounter``, with a one-line error for a tokenizer that cannot be loaded."""
+    if path is None:
+        return TokenCounter(None)
+    if not Path(path).exists():
+        raise ConfigError(f"--tokenizer {path}: no such file or directory (a local folder)")
+    try:
+        return TokenCounter(path)
+    except (OSError, ValueError) as exc:  # transformers' errors for a folder without one
+        raise ConfigError(f"--tokenizer {path}: cannot load a tokenizer: {exc}") from exc
 
 
 def _structural_findings(bad_lines: Sequence[BadLine], not_chat: Sequence[Record]) -> list:

@@ -36,7 +36,8 @@ _HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
 _BULLET = re.compile(r"^\s*[-*+•] \S", re.MULTILINE)
 _NUMBERED = re.compile(r"^\s*\d{1,3}[.)] \S", re.MULTILINE)
 _TABLE = re.compile(r"^\s*\|.*\|\s*$", re.MULTILINE)
-_BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+_BOLD = re.compile(r"\*\*[^*\n]+\*\*")  # not __x__: Python dunders would read as bold
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 
 
 def _is_json(text: str) -> bool:
@@ -51,15 +52,19 @@ def _is_json(text: str) -> bool:
 
 
 def features_of(text: str) -> dict[str, bool]:
+    fence = "```" in text
+    is_json = _is_json(text)
+    # Markdown features count in prose only: `# comment` or `**kwargs` in code is not markdown.
+    text = _CODE.sub(" ", text) if "`" in text else text
     # Cheap substring tests first: most answers skip most regexes.
     return {
-        "code_fence": "```" in text,
-        "json": _is_json(text),
+        "code_fence": fence,
+        "json": is_json,
         "heading": "#" in text and bool(_HEADING.search(text)),
         "bullet_list": len(_BULLET.findall(text)) >= 2 if _maybe_bullets(text) else False,
         "numbered_list": len(_NUMBERED.findall(text)) >= 2,
         "table": text.count("|") >= 4 and len(_TABLE.findall(text)) >= 2,
-        "bold": ("**" in text or "__" in text) and bool(_BOLD.search(text)),
+        "bold": "**" in text and bool(_BOLD.search(text)),
     }
 
 

@@ -75,9 +75,12 @@ def audit_command(
     language_mismatch (plus unreadable, not_chat). The exit code is 1 only when a --fail-on
     rule holds, 2 on a usage or input error.
 
+    Quote rules in a shell: > is a redirection.
+
     Example:
 
-        curate audit data.jsonl --html audit.html --fail-on conflicting_answers>0
+    \b
+        curate audit data.jsonl --html audit.html --fail-on 'conflicting_answers>0'
     """
     from curate.audit import AuditConfig, audit_path, render_html, write_card
     from curate.records import atomic_writer

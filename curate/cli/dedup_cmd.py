@@ -109,6 +109,12 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     help="Nearest neighbours looked up per record (semantic).",
 )
 @click.option(
+    "--slot-guard/--no-slot-guard",
+    default=True,
+    show_default=True,
+    help="Semantic: keep pairs that carry different numbers / proper names (filled templates).",
+)
+@click.option(
     "--model",
     help="Embedding model: minilm (default, packaged), fast (packaged static model, ~50x "
     "faster), or a sentence-transformers / model2vec path or name.",
@@ -148,6 +154,7 @@ def dedup_command(
     num_perm: int,
     bands: int,
     neighbours: int,
+    slot_guard: bool,
     model: str | None,
     cache_dir: str | None,
     no_cache: bool,
@@ -196,6 +203,7 @@ def dedup_command(
         bands=bands,
         semantic_threshold=semantic_threshold,
         neighbours=neighbours,
+        slot_guard=slot_guard,
         model=model,
         cache_dir=False if no_cache else cache_dir,
         seed=seed,

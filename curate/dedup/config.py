@@ -49,6 +49,9 @@ class DedupConfig:
             for static models (their raw cosines are all high: mean-pooled common words),
             off otherwise.
         neighbours: nearest neighbours looked up per record in the ANN index.
+        slot_guard: confirm a semantic pair only when the two records do not carry clearly
+            different numbers and proper names (a template filled with other values is not a
+            duplicate, however close the embeddings; see ``curate.dedup.slots``).
         model: embedding model: ``None``/``"minilm"`` (packaged all-MiniLM-L6-v2), ``"fast"``
             (packaged static model distilled from it), or any sentence-transformers path/name.
         cache_dir: embedding cache folder; ``None`` -> default (~/.cache/curate), ``False``
@@ -73,6 +76,7 @@ class DedupConfig:
     neighbours: int = 10
     model: str | None = None
     cache_dir: str | Path | bool | None = None
+    slot_guard: bool = True
     seed: int = 0
     explain: bool = False
     leak_action: Literal["drop", "flag"] = "drop"
@@ -144,6 +148,7 @@ class DedupConfig:
             "semantic_threshold": self.semantic_settings()[0],
             "center": self.semantic_settings()[1],
             "neighbours": self.neighbours,
+            "slot_guard": self.slot_guard,
             "model": self.model,
             "seed": self.seed,
             "leak_action": self.leak_action,

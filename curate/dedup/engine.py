@@ -16,6 +16,7 @@ from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
 from curate.dedup.progress import Progress
 from curate.dedup.semantic import centered, semantic_pairs
+from curate.dedup.slots import different_slots, slot_values
 from curate.errors import ConfigError
 from curate.records import Record
 from curate.stage import Dropped, StageResult
@@ -23,6 +24,7 @@ from curate.stage import Dropped, StageResult
 # Index scores (PCA-projected above a few thousand rows) may differ a little from the true
 # cosine; candidates this far below the threshold are still checked on the full vectors.
 SCORE_MARGIN = 0.15
+EMBED_CHUNK = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +113,17 @@ class _Vectors:
 
     def take(self, idx: np.ndarray) -> np.ndarray:
         missing = idx[~self.have[idx]]
-        if missing.size:
-            vecs = self.embedder().encode(
-                [self.texts.raw(i) for i in missing.tolist()], progress=self.config.progress
-            )
-            if self.array is None:
-                self.array = np.zeros((self.have.size, vecs.shape[1]), dtype=np.float32)
-            self.array[missing] = vecs
-            self.have[missing] = True
+        # In chunks, so only one chunk of texts is in memory at a time (and a long run leaves
+        # its finished chunks in the cache if it is interrupted).
+        with Progress("embed", int(missing.size), self.config.progress) as bar:
+            for lo in range(0, missing.size, EMBED_CHUNK):
+                part = missing[lo : lo + EMBED_CHUNK]
+                vecs = self.embedder().encode([self.texts.raw(i) for i in part.tolist()])
+                if self.array is None:
+                    self.array = np.zeros((self.have.size, vecs.shape[1]), dtype=np.float32)
+                self.array[part] = vecs
+                self.have[part] = True
+                bar.advance(part.size)
         if self.array is None:
             return np.zeros((0, 0), dtype=np.float32)
         return self.array[idx]
@@ -141,6 +146,8 @@ class Engine:
         self.shared: dict[str, Any] = {} if shared is None else shared
         self.vectors = _Vectors(self.texts, config, embeddings, self.embedder)
         self.explain: dict[str, Any] = {}
+        # Semantic pairs over the threshold that the slot guard turned down (filled templates).
+        self.slot_rejected = 0
 
     def embedder(self) -> Any:
         if "embedder" not in self.shared:
@@ -212,10 +219,31 @@ class Engine:
                 pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe
             )
         keep = pairs[sims >= threshold]
+        if method == "semantic" and cfg.slot_guard:
+            keep = self._same_slots(keep, lambda k: int(idx[k]), lambda k: int(idx[k]), self)
         local = components(idx.size, keep)
         groups = [[int(idx[k]) for k in g] for g in local]
         pos = {int(g): k for k, g in enumerate(idx.tolist())}
         return groups, lambda a, b: local_sim(pos[a], pos[b])
+
+    def _same_slots(
+        self,
+        pairs: np.ndarray,
+        left: Callable[[int], int],
+        right: Callable[[int], int],
+        other: Engine,
+    ) -> np.ndarray:
+        """The pairs whose records do not carry clearly different slot values."""
+        if not pairs.size:
+            return pairs
+        ok = [
+            not different_slots(
+                slot_values(self.texts.raw(left(a))), slot_values(other.texts.raw(right(b)))
+            )
+            for a, b in pairs.tolist()
+        ]
+        self.slot_rejected += len(ok) - sum(ok)
+        return pairs[np.array(ok, dtype=bool)]
 
     def _describe(self, i: int) -> dict[str, Any]:
         text = self.texts.raw(i)
@@ -284,6 +312,11 @@ class Engine:
                 min_score=threshold - SCORE_MARGIN,
                 progress=cfg.progress,
             )
+        if method == "semantic" and cfg.slot_guard and pairs.size:
+            confirmed = self._same_slots(pairs, lambda k: int(idx[k]), lambda k: k, other)
+            mask = {tuple(p) for p in confirmed.tolist()}
+            ok = np.array([tuple(p) in mask for p in pairs.tolist()], dtype=bool)
+            pairs, sims = pairs[ok], sims[ok]
         best: dict[int, tuple[int, float]] = {}
         for (a, b), s in zip(pairs.tolist(), sims.tolist(), strict=True):
             if s >= threshold and (a not in best or s > best[a][1]):
@@ -392,10 +425,13 @@ def dedup(
         },
         "config": config.as_dict(),
     }
+    if "semantic" in config.methods:
+        stats["semantic_pairs_rejected_by_slot_guard"] = engine.slot_rejected
     if "embedder" in engine.shared:
         emb = engine.shared["embedder"]
         stats["embedder"] = emb.name
         if hasattr(emb, "hits"):
             stats["embedding_cache"] = {"hits": emb.hits, "misses": emb.misses}
+            stats["embedding_seconds"] = round(emb.encode_seconds, 3)
     result = StageResult(kept=kept_records, dropped=dropped, stats=stats)
     return DedupResult(result, clusters, stats, leaks, engine.explain)

@@ -120,7 +120,7 @@ def dedup_file(
     }
     if against_bad:
         report["against_bad_lines"] = against_bad
-    for key in ("embedder", "embedding_cache"):
+    for key in ("embedder", "embedding_cache", "embedding_seconds"):
         if key in result.stats:
             report[key] = result.stats[key]
     if result.explain:

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from curate.errors import ConfigError, InputError
+from curate.records import current_umask
 
 TMP_MARK = ".curate-tmp-"
 _RENAME_EXCHANGE = 2
@@ -63,14 +64,22 @@ def make_staging(out: Path) -> Path:
 
 
 def fsync_tree(root: Path) -> None:
-    """Flush every file and folder under ``root`` so the rename publishes durable content."""
+    """Flush every file and folder under ``root`` so the rename publishes durable content.
+
+    Also gives them the modes a plain ``open``/``mkdir`` would have (temp files and folders
+    are created private, 0600/0700).
+    """
+    mask = current_umask()
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            path = os.path.join(dirpath, name)
+            os.chmod(path, 0o666 & ~mask)
+            fd = os.open(path, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        os.chmod(dirpath, 0o777 & ~mask)
         fd = os.open(dirpath, os.O_RDONLY)
         try:
             os.fsync(fd)

@@ -86,7 +86,13 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         if embeddings is not None:
             index = {(r.source, r.line): i for i, r in enumerate(records)}
             embeddings = embeddings[[index[(r.source, r.line)] for r in kept]]
-        _log(f"dedup removed {len(dres.result.dropped)}; {len(kept)} remain")
+            del index
+        n_removed = len(dres.result.dropped)
+        # The removed records are in rejects.jsonl now; free them (and the pre-dedup list)
+        # before audit and split, which hold their own views of the kept set.
+        dres.result.dropped.clear()
+        del records
+        _log(f"dedup removed {n_removed}; {len(kept)} remain")
 
         shared = (
             embeddings

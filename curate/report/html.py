@@ -146,8 +146,9 @@ _CSS = """
 :root { --fg:#1d2430; --muted:#5b6577; --line:#dde2ea; --bg:#ffffff; --soft:#f5f7fa;
         --ok:#1f7a3d; --info:#2458a6; --warning:#9a6100; --error:#b42318; }
 * { box-sizing: border-box; }
-body { margin:0; font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif;
-       color:var(--fg); background:var(--bg); }
+body { margin:0; color:var(--fg); background:var(--bg);
+       font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",
+            "PingFang SC","Microsoft YaHei",sans-serif; }
 header { padding:20px 32px 12px; border-bottom:1px solid var(--line); background:var(--soft); }
 header h1 { margin:0 0 4px; font-size:24px; }
 header .sub { color:var(--muted); }
@@ -162,7 +163,8 @@ th, td { border:1px solid var(--line); padding:4px 8px; text-align:left; vertica
 thead th { background:var(--soft); }
 td.num { text-align:right; font-variant-numeric:tabular-nums; }
 table.kv th { background:var(--soft); font-weight:600; }
-pre { background:var(--soft); border:1px solid var(--line); padding:8px; white-space:pre-wrap;
+pre { font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,"Noto Sans Mono CJK SC",monospace;
+      background:var(--soft); border:1px solid var(--line); padding:8px; white-space:pre-wrap;
       word-break:break-word; max-height:240px; overflow:auto; font-size:13px; margin:4px 0; }
 img.plot { max-width:100%; height:auto; border:1px solid var(--line); margin:6px 12px 6px 0; }
 .plots { display:flex; flex-wrap:wrap; align-items:flex-start; }

@@ -92,6 +92,23 @@ def test_missing_input_exits_2(tmp_path: Path) -> None:
     assert "nope.jsonl: no such file or directory" in result.stderr
 
 
+def test_bad_tokenizer_exits_2(clean_path: Path, tmp_path: Path) -> None:
+    result = invoke(str(clean_path), "--no-embeddings", "--tokenizer", str(tmp_path / "none"))
+    assert result.exit_code == 2
+    assert "--tokenizer" in result.stderr and "no such file" in result.stderr
+    empty = tmp_path / "empty_dir"
+    empty.mkdir()
+    result = invoke(str(clean_path), "--no-embeddings", "--tokenizer", str(empty))
+    assert result.exit_code == 2
+    assert "cannot load a tokenizer" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_label_that_matches_nothing_warns(clean_path: Path) -> None:
+    result = invoke(str(clean_path), "--no-embeddings", "--label", "meta.nothing")
+    assert result.exit_code == 0
+    assert "warning: no record has a value at --label meta.nothing" in result.stderr
+
+
 def test_finding_code_gate_on_any_code(tmp_path: Path) -> None:
     rows = clean_rows(5) + [chat("Say hi", "I'm sorry, but I can't help with that.")]
     path = write_jsonl(tmp_path / "r.jsonl", rows)

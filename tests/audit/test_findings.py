@@ -102,10 +102,12 @@ def test_short_answer_kinds() -> None:
         chat("Explain gravity in detail.", ""),
         chat("Explain tides in detail.", "Moon."),
         chat("Explain rainbows in detail.", None),
+        chat("Explain how a process differs from a thread.", "Threads share memory."),
+        chat("What is the capital of France?", "Paris is the capital."),
     ]
     report = run(rows)
     kinds = {f.detail["kind"]: f.lines for f in report.findings if f.code == "short_answer"}
-    assert kinds == {"empty": [4], "short": [5], "no_answer": [6]}
+    assert kinds == {"empty": [4], "short": [5], "no_answer": [6], "terse": [7]}
 
 
 def test_refusal_boilerplate() -> None:
@@ -129,8 +131,14 @@ def test_language_mismatch_both_directions() -> None:
             "Photosynthesis is how plants turn sunlight, water and carbon dioxide into sugar.",
         ),
         chat("请详细解释一下雨是怎么形成的？", "雨是由云中的小水滴聚集变大后落到地面形成的。"),
+        # Translation requests expect another language back: not a mismatch.
+        chat(
+            "Please translate this sentence into Chinese: the weather is lovely today.",
+            "今天的天气非常好，阳光明媚，适合出去散步。",
+        ),
     ]
     report = run(rows)
+    assert report.languages["translation_requests"] == 1
     pairs = {
         (f.detail["user_language"], f.detail["assistant_language"]): f.lines
         for f in report.findings
@@ -152,6 +160,15 @@ def test_style_outlier_rare_formatting_and_length() -> None:
     assert kinds["uses_json"] == [20]
     assert 30 in kinds["length_long"]
     assert report.diversity["style"]["answers"] == 40
+
+
+def test_markdown_inside_code_is_not_formatting() -> None:
+    from curate.audit.style import features_of
+
+    code = "```python\nclass A:\n    def __init__(self, **kwargs):\n        pass  # note\n```"
+    f = features_of(code)
+    assert f["code_fence"] and not f["bold"] and not f["heading"]
+    assert features_of("Use **this** one.")["bold"]
 
 
 def test_style_outlier_needs_a_baseline() -> None:

@@ -106,3 +106,42 @@ def test_cli_semantic_clusters_and_cache(tmp_path: Path) -> None:
     rerun = CliRunner().invoke(main, args)
     assert json.loads(rerun.stdout)["embedding_cache"] == {"hits": 5, "misses": 0}
     assert (tmp_path / "out.jsonl").read_bytes().count(b"\n") == 4
+
+
+TEMPLATE = (
+    "Please extract the following fields from the customer support note below and return them "
+    "as a JSON object with the keys person, company, city and amount, using null for any field "
+    "that is missing. Note: {} of {} in {} asked for a refund of ${} after the order arrived "
+    "damaged."
+)
+FILLED = [
+    chat(TEMPLATE.format("Ingrid Berg", "Acme Tools", "Seville", "24,950"), '{"person": "IB"}'),
+    chat(TEMPLATE.format("Tomasz Nowak", "Lumen Labs", "Lyon", "17,700"), '{"person": "TN"}'),
+    chat(TEMPLATE.format("Ingrid Berg", "Acme Tools", "Seville", "24,950"), '{"person": "IB"}.'),
+]
+
+
+def test_slot_values_are_numbers_and_proper_names() -> None:
+    from curate.dedup.slots import different_slots, slot_values
+
+    values = slot_values("Refund of $24,950 approved for Ingrid Berg in Seville. The end")
+    assert values == {"24950", "ingrid", "berg", "seville"}
+    assert different_slots(values, slot_values("Refund of $17,700 for Tomasz Nowak in Lyon."))
+    assert not different_slots(values, slot_values("Ingrid Berg got $24,950 back in Seville"))
+    assert not different_slots(values, frozenset())  # nothing to compare: no verdict
+
+
+def test_slot_guard_keeps_filled_templates_apart() -> None:
+    recs = records_of(FILLED)
+    vecs = get_embedder(cache_dir=False).encode([r["messages"][0]["content"] for r in FILLED])
+    assert float(vecs[0] @ vecs[1]) >= 0.95  # the embeddings alone call them duplicates
+    cfg = DedupConfig(methods=("semantic",), key="prompt")
+    guarded = dedup(recs, cfg)
+    # Line 3 repeats line 1's values: a real duplicate. Line 2 has other values: kept.
+    assert [(d.record.line, d.extra["duplicate_of"]) for d in guarded.result.dropped] == [
+        (3, "mem.jsonl:1")
+    ]
+    assert guarded.stats["semantic_pairs_rejected_by_slot_guard"] >= 1
+    cfg.slot_guard = False
+    unguarded = dedup(recs, cfg)
+    assert sorted(d.record.line for d in unguarded.result.dropped) == [2, 3]

@@ -182,3 +182,23 @@ def test_output_folder_absent_or_empty_is_fine(messy_file, tmp_path, existing) -
     assert res.exit_code == 0, res.output
     assert OUTPUTS <= {p.name for p in out.iterdir()}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_compact_shares_strings_without_changing_values() -> None:
+    from curate.pipeline.stages import compact
+    from curate.records import Record
+
+    def make() -> Record:
+        msgs = [
+            {"role": "".join(["sys", "tem"]), "content": "".join(["Be ", "brief."])},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+        ]
+        return Record("m", 1, {"messages": msgs, "category": "".join(["q", "a"])})
+
+    a, b = make(), make()
+    before = json.dumps(a.data)
+    compact(a), compact(b)
+    assert json.dumps(a.data) == before
+    assert a.data["category"] is b.data["category"]
+    assert a.data["messages"][0]["content"] is b.data["messages"][0]["content"]

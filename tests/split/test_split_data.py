@@ -212,3 +212,32 @@ def test_embeddings_shape_is_checked(sample_records) -> None:
 
     with pytest.raises(ValueError, match="embeddings has 2 rows"):
         split_records(sample_records, SplitConfig(), embeddings=np.zeros((2, 3), np.float32))
+
+
+def test_cli_bilingual_by_language_reruns_byte_identical(bilingual_path: Path, tmp_path: Path):
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        res = run_split(
+            [
+                str(bilingual_path),
+                "-o",
+                str(out),
+                "--stratify",
+                "language",
+                "--test-size",
+                "0.2",
+                "--seed",
+                "5",
+                "--json",
+            ]
+        )
+        assert res.exit_code == 0, res.output
+        report = json.loads(res.stdout)
+        assert report["leakage"]["total"] == 0
+        for s in report["strata"]:
+            if s["records"] >= min_records(0.2):
+                assert abs(s["test"] - 0.2 * s["records"]) <= 1
+        outs.append(out)
+    for f in ("train.jsonl", "test.jsonl", "split_report.json"):
+        assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes(), f
