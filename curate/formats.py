@@ -33,7 +33,7 @@ import orjson
 
 from curate.errors import ConfigError
 from curate.records import BadLine, Record, RecordReader, atomic_writer, dumps_line
-from curate.stage import Dropped
+from curate.stage import Dropped, unreadable
 
 FORMATS = ("chat", "alpaca", "sharegpt", "prompt_completion")
 STAGE = "convert"
@@ -415,13 +415,7 @@ def convert_file(
     with atomic_writer(output, "wb") as out, rj_ctx as rj:
         for item in reader:
             if isinstance(item, BadLine):
-                dropped = Dropped(
-                    Record(item.source, item.line, None),
-                    "read",
-                    item.reason,
-                    item.message,
-                    {"raw": item.raw},
-                )
+                dropped = unreadable(item)
             else:
                 result = conv(item)
                 if not isinstance(result, Dropped):

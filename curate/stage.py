@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from curate.records import Record
+from curate.records import BadLine, Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,19 @@ class StageResult:
 
     def reasons(self) -> Counter[str]:
         return Counter(d.reason for d in self.dropped)
+
+
+def unreadable(
+    bad: BadLine, reason: str | None = None, extra: dict[str, Any] | None = None
+) -> Dropped:
+    """A reader's bad line as a drop of the ``read`` stage; the raw line travels along."""
+    return Dropped(
+        Record(bad.source, bad.line, None),
+        "read",
+        reason or bad.reason,
+        bad.message,
+        {"raw": bad.raw} if extra is None else extra,
+    )
 
 
 Decision = Record | Dropped

@@ -12,7 +12,7 @@ from curate.dedup.config import DedupConfig
 from curate.dedup.engine import DedupResult, dedup
 from curate.errors import ConfigError
 from curate.records import BadLine, Record, RecordReader, atomic_writer, dumps_line
-from curate.stage import Dropped
+from curate.stage import Dropped, unreadable
 
 
 def read_all(path: str | os.PathLike[str]) -> tuple[list[Record], list[Dropped], dict[str, Any]]:
@@ -22,15 +22,7 @@ def read_all(path: str | os.PathLike[str]) -> tuple[list[Record], list[Dropped],
     bad: list[Dropped] = []
     for item in reader:
         if isinstance(item, BadLine):
-            bad.append(
-                Dropped(
-                    Record(item.source, item.line, None),
-                    "read",
-                    item.reason,
-                    item.message,
-                    {"raw": item.raw},
-                )
-            )
+            bad.append(unreadable(item))
         else:
             records.append(item)
     return records, bad, reader.stats.as_dict()

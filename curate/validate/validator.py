@@ -11,7 +11,7 @@ from typing import IO, Any
 from curate.errors import ConfigError
 from curate.formats import Converter
 from curate.records import BadLine, ReadStats, Record, RecordReader, atomic_writer, dumps_line
-from curate.stage import Dropped
+from curate.stage import Dropped, unreadable
 from curate.tokens import TokenCounter
 from curate.validate.checks import check_chat, fast_tokens
 from curate.validate.codes import READ_CODES, SCHEMA_CODES, Finding, finding
@@ -170,13 +170,8 @@ class Validator:
                 else [finding("json_decode", "", f"{item.reason}: {item.message}")]
             )
             self._invalid(item.source, item.line, errors)
-            return Dropped(
-                Record(item.source, item.line, None),
-                "read",
-                errors[0].code,
-                item.message,
-                {"errors": [e.as_dict() for e in errors], "raw": item.raw},
-            )
+            extra = {"errors": [e.as_dict() for e in errors], "raw": item.raw}
+            return unreadable(item, errors[0].code, extra)
         errors = [finding(item.reason, "", item.detail)]
         self._invalid(item.record.source, item.record.line, errors, item.record.text_line)
         return Dropped(

@@ -7,7 +7,6 @@ up another folder's conftest.)
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -151,10 +150,3 @@ IDENTITY_LIKE = [{"instruction": q, "input": "", "output": a} for q, a in _IDENT
 """An Alpaca JSON array shaped like LLaMA-Factory's identity.json: English and Chinese,
 two prompts asked twice with different answers (records 4/5 and 6/8), placeholders in
 records 1, 2, 4, 5, 6 and 8."""
-
-
-def chromium_path() -> str | None:
-    for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if os.path.exists(p):
-            return p
-    return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,46 +13,15 @@ from click.testing import CliRunner
 from curate.cli import main
 from curate.report import Markup, Section, esc, html_page, table
 from curate.report.plots import bar_chart
-from tests.audit.audit_data import chat, chromium_path, clean_rows, write_jsonl
+from tests.audit.audit_data import chat, clean_rows, write_jsonl
+from tests.browser import console_lines, run_chromium
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--enable-logging=stderr",
-    "--v=0",
-]
 # Injected into a copy of the page: counts images that decoded (naturalWidth > 0) once loaded.
 PROBE = (
     "<script>window.addEventListener('load', () => { const imgs = [...document.images];"
     " document.body.setAttribute('data-plots', imgs.filter(i => i.complete && i.naturalWidth > 0)"
     ".length + '/' + imgs.length); });</script>"
 )
-
-
-def _chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed (/usr/bin/chromium), and CI=true")
-        pytest.skip("chromium is not installed")
-    return path
-
-
-def run_chromium(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +57,8 @@ def test_page_is_self_contained(report_html: Path) -> None:
 
 
 def test_page_renders_in_headless_chromium(report_html: Path, tmp_path: Path) -> None:
-    exe = _chromium()
     shot = tmp_path / "audit.png"
     result = run_chromium(
-        exe,
         tmp_path / "profile1",
         "--window-size=1280,3000",
         f"--screenshot={shot}",
@@ -102,18 +68,17 @@ def test_page_renders_in_headless_chromium(report_html: Path, tmp_path: Path) ->
     assert shot.exists() and shot.stat().st_size > 50_000  # a real page, not a blank one
     # Chromium logs every console message (errors included) as INFO:CONSOLE; the page has no
     # scripts, so any console line is a problem (a failed resource, a CSP error...).
-    console = [ln for ln in result.stderr.splitlines() if ":CONSOLE" in ln]
-    assert console == []
+    assert console_lines(result.stderr) == []
 
     probe = tmp_path / "probe.html"
     probe.write_text(
         report_html.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"),
         encoding="utf-8",
     )
-    dom = run_chromium(exe, tmp_path / "profile2", "--dump-dom", probe.as_uri())
+    dom = run_chromium(tmp_path / "profile2", "--dump-dom", probe.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-plots="5/5"' in dom.stdout
-    assert [ln for ln in dom.stderr.splitlines() if ":CONSOLE" in ln] == []
+    assert console_lines(dom.stderr) == []
     keep = os.environ.get("CURATE_KEEP_SCREENSHOT")
     if keep:  # for looking at it by eye
         Path(keep).write_bytes(shot.read_bytes())

@@ -11,33 +11,12 @@ from pathlib import Path
 import pytest
 
 from curate.evaluate import EvalConfig, JudgeSpec, SideSpec, run_eval
+from tests.browser import console_lines, run_chromium
 from tests.evaluate.eval_helpers import QA, chat_record, fair_judge, model_answer, write_records
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
-
-def chromium() -> str:
-    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required in CI (install Debian's chromium)")
-        pytest.skip("chromium not installed")
-    return path
-
-
-def run_chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [chromium(), *FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+def render(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_chromium(profile, *args, page.as_uri())
 
 
 @pytest.fixture
@@ -55,11 +34,13 @@ def eval_html(chat_server, tmp_path) -> Path:
 
 def test_eval_html_renders_in_headless_chromium(eval_html, tmp_path):
     shot = tmp_path / "eval.png"
-    proc = run_chromium(eval_html, tmp_path / "profile1", f"--screenshot={shot}",
-                        "--window-size=1280,2400", "--hide-scrollbars")  # fmt: skip
+    proc = render(
+        eval_html, tmp_path / "profile1", f"--screenshot={shot}", "--window-size=1280,2400"
+    )
     assert shot.exists() and shot.stat().st_size > 20_000, proc.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    dom = run_chromium(eval_html, tmp_path / "profile2", "--dump-dom").stdout
+    assert console_lines(proc.stderr) == []
+    dom = render(eval_html, tmp_path / "profile2", "--dump-dom").stdout
     assert "<table" in dom and "token_f1" in dom and "rouge_l" in dom
     assert "fine-tune better on 10/10, p=0.00195 (judge; 1 ties)" in dom
     assert "win rate [95% CI]" in dom and "[" in dom and "judge" in dom
