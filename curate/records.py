@@ -17,6 +17,7 @@ import gzip
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -136,6 +137,8 @@ def _text(raw: bytes) -> str:
 
 
 _WS = frozenset(b" \t\r\n\f\v")
+# What surrogateescape decoding makes of an invalid UTF-8 byte.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
 class RecordReader:
@@ -244,7 +247,9 @@ class RecordReader:
         physical line of each element is tracked for messages.
         """
         decoder = json.JSONDecoder()
-        reader = io.TextIOWrapper(fh, encoding="utf-8", errors="strict", newline="")
+        # Invalid bytes become lone surrogates, so one bad element is a finding and the rest
+        # of the array still reads.
+        reader = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
         buf = ""
         pos = 0
         line = 1  # physical line at buf[pos]
@@ -256,10 +261,7 @@ class RecordReader:
             nonlocal buf, pos, eof
             if eof:
                 return False
-            try:
-                chunk = reader.read(ARRAY_CHUNK)
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{self.path}: invalid UTF-8 in JSON array: {exc}") from exc
+            chunk = reader.read(ARRAY_CHUNK)
             if not chunk:
                 eof = True
                 return False
@@ -321,11 +323,22 @@ class RecordReader:
                     )
                 yield BadLine(self.path, index + 1, reason, message, buf[pos : pos + RAW_PREVIEW])
                 break
+            bad_bytes = _ESCAPED_BYTE.search(buf, pos, end)
+            element = buf[pos:end] if bad_bytes else ""
             line += buf.count("\n", pos, end)
             pos = end
             index += 1
             expect_value = False
-            if isinstance(value, dict):
+            if bad_bytes:
+                stats.bad_lines += 1
+                yield BadLine(
+                    self.path,
+                    index,
+                    "invalid_utf8",
+                    f"array element {index} (file line {start_line}) has invalid UTF-8",
+                    element.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                )
+            elif isinstance(value, dict):
                 stats.records += 1
                 yield Record(self.path, index, value, start_line)
             else:

@@ -94,6 +94,17 @@ def test_json_array_elements_keep_index_and_physical_line(tmp_path: Path) -> Non
     assert reader.stats.format == "json_array" and reader.stats.records == 2
 
 
+def test_invalid_utf8_in_one_array_element_the_rest_still_reads(tmp_path: Path) -> None:
+    p = tmp_path / "arr.json"
+    p.write_bytes(b'[\n {"a": "ok"},\n {"b": "bad \xff byte"},\n {"c": "\xc3\xa9t\xc3\xa9"}\n]\n')
+    items, reader = read(p)
+    assert [type(i).__name__ for i in items] == ["Record", "BadLine", "Record"]
+    assert (items[1].line, items[1].reason) == (2, "invalid_utf8")
+    assert items[1].raw == '{"b": "bad \ufffd byte"}'  # the element goes to rejects whole
+    assert items[2].data == {"c": "été"}
+    assert (reader.stats.records, reader.stats.bad_lines) == (2, 1)
+
+
 def test_gzip_jsonl(tmp_path: Path) -> None:
     p = tmp_path / "d.jsonl.gz"
     with gzip.open(p, "wb") as fh:
