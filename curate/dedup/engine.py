@@ -215,8 +215,9 @@ class Engine:
                 progress=cfg.progress,
             )
         if cfg.explain:
+            guard = self._kept_apart if method == "semantic" and cfg.slot_guard else None
             self.explain[method] = explain_method(
-                pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe
+                pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe, guard
             )
         keep = pairs[sims >= threshold]
         if method == "semantic" and cfg.slot_guard:
@@ -245,9 +246,12 @@ class Engine:
         self.slot_rejected += len(ok) - sum(ok)
         return pairs[np.array(ok, dtype=bool)]
 
+    def _kept_apart(self, i: int, j: int) -> bool:
+        return different_slots(slot_values(self.texts.raw(i)), slot_values(self.texts.raw(j)))
+
     def _describe(self, i: int) -> dict[str, Any]:
         text = self.texts.raw(i)
-        return {"id": self.records[i].id, "line": self.records[i].line, "text": text[:200]}
+        return {"id": self.records[i].id, "line": self.records[i].line, "text": text[:2000]}
 
     # -- against other sets (leakage) -----------------------------------------------------
 

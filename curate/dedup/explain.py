@@ -9,6 +9,16 @@ import numpy as np
 
 BIN_WIDTH = 0.05
 SAMPLES = 5
+CONTEXT = 40  # characters shown before the first difference
+SHOWN = 200
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def explain_method(
@@ -18,13 +28,16 @@ def explain_method(
     n: int,
     to_index: Callable[[int], int],
     describe: Callable[[int], dict[str, Any]],
+    kept_apart: Callable[[int, int], bool] | None = None,
 ) -> dict[str, Any]:
     """Summarise the candidate pairs of one method.
 
     The histogram counts, per record, the similarity of its most similar candidate (records
     with no candidate at all are counted apart: for near dedup they share almost no
     shingles with anything). ``above``/``below`` are the pairs closest to the threshold on
-    each side, the ones a user should read to decide whether to move it.
+    each side, the ones a user should read to decide whether to move it. ``kept_apart``
+    (index, index) marks pairs over the threshold that a further check (the semantic slot
+    guard) keeps apart. Texts are shown from a little before the point where they differ.
     """
     best = np.full(n, -1.0)
     if pairs.size:
@@ -43,7 +56,14 @@ def explain_method(
 
     def pair(k: int) -> dict[str, Any]:
         a, b = (to_index(int(x)) for x in pairs[k])
-        return {"similarity": round(float(sims[k]), 4), "a": describe(a), "b": describe(b)}
+        da, db = describe(a), describe(b)
+        start = max(0, _common_prefix(da["text"], db["text"]) - CONTEXT)
+        for d in (da, db):
+            d["text"] = ("..." if start else "") + d["text"][start : start + SHOWN]
+        out = {"similarity": round(float(sims[k]), 4), "a": da, "b": db}
+        if kept_apart is not None and sims[k] >= threshold and kept_apart(a, b):
+            out["kept_apart"] = "different slot values"
+        return out
 
     return {
         "threshold": threshold,
@@ -81,12 +101,13 @@ def format_explain(explain: dict[str, Any]) -> str:
             if info[side]:
                 lines.append(f"  pairs just {side} the threshold:")
             for p in info[side]:
-                lines.append(f"    {p['similarity']:.4f}  {p['a']['id']}  ~  {p['b']['id']}")
+                apart = f"  (kept apart: {p['kept_apart']})" if "kept_apart" in p else ""
+                lines.append(f"    {p['similarity']:.4f}  {p['a']['id']}  ~  {p['b']['id']}{apart}")
                 lines.append(f"        a: {_one_line(p['a']['text'])}")
                 lines.append(f"        b: {_one_line(p['b']['text'])}")
     return "\n".join(lines)
 
 
-def _one_line(text: str, width: int = 100) -> str:
+def _one_line(text: str, width: int = 120) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 3] + "..."

@@ -142,6 +142,11 @@ def test_slot_guard_keeps_filled_templates_apart() -> None:
         (3, "mem.jsonl:1")
     ]
     assert guarded.stats["semantic_pairs_rejected_by_slot_guard"] >= 1
+    cfg.explain = True
+    shown = dedup(recs, cfg).explain["semantic"]["above"]
+    apart = {(p["a"]["line"], p["b"]["line"]) for p in shown if "kept_apart" in p}
+    assert (1, 2) in apart and (1, 3) not in apart
+    cfg.explain = False
     cfg.slot_guard = False
     unguarded = dedup(recs, cfg)
     assert sorted(d.record.line for d in unguarded.result.dropped) == [2, 3]
