@@ -144,7 +144,7 @@ def _sentence_transformer(path: str, device: str):  # noqa: ANN202 - a SentenceT
     hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter stderr
     try:
         return SentenceTransformer(path, device=device)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a folder that holds no model
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"cannot load embedding model {path!r}: {first}") from exc
 

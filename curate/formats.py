@@ -32,7 +32,14 @@ from typing import Any
 import orjson
 
 from curate.errors import ConfigError
-from curate.records import BadLine, Record, RecordReader, atomic_writer, dumps_line
+from curate.records import (
+    BadLine,
+    Record,
+    RecordReader,
+    atomic_writer,
+    check_output_paths,
+    dumps_line,
+)
 from curate.stage import Dropped, unreadable
 
 FORMATS = ("chat", "alpaca", "sharegpt", "prompt_completion")
@@ -401,10 +408,9 @@ def convert_file(
     up in exactly one place. Returns the report ``curate convert --json`` prints.
 
     Raises:
-        InputError: unreadable input. ConfigError: output would overwrite the input.
+        InputError: unreadable input, or an output that would overwrite the input.
     """
-    if str(output) != "-" and str(path) != "-" and _same_file(path, output):
-        raise ConfigError(f"{output}: output would overwrite the input; choose another path")
+    check_output_paths([path], [output, rejects])
     reader = RecordReader(path)
     conv = Converter(from_format)
     listed: list[dict[str, Any]] = []
@@ -451,10 +457,3 @@ def convert_file(
             "rejected_by_reason": dict(sorted(reasons.items())),
         },
     }
-
-
-def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False

@@ -292,6 +292,16 @@ class RecordReader:
             ch = buf[pos]
             if ch == "]":
                 pos += 1
+                skip_ws()
+                if pos < len(buf):
+                    stats.bad_lines += 1
+                    yield BadLine(
+                        self.path,
+                        index + 1,
+                        "json_decode",
+                        f"data after the end of the JSON array (file line {line})",
+                        buf[pos : pos + RAW_PREVIEW],
+                    )
                 break
             if ch == "," and not expect_value:
                 pos += 1
@@ -422,6 +432,28 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[Record | BadLine]:
 # -- writing -------------------------------------------------------------------------------
 
 
+def check_output_paths(
+    inputs: Iterable[str | os.PathLike[str] | None],
+    outputs: Iterable[str | os.PathLike[str] | None],
+) -> None:
+    """Refuse outputs that would overwrite an input or each other (``-`` and None skipped).
+
+    Raises:
+        InputError: naming the clashing path and the fix.
+    """
+    seen: dict[Path, str] = {}
+    for p in inputs:
+        if p is not None and str(p) != "-":
+            seen[Path(p).resolve()] = "the input"
+    for p in outputs:
+        if p is None or str(p) == "-":
+            continue
+        key = Path(p).resolve()
+        if key in seen:
+            raise InputError(f"{p}: would overwrite {seen[key]}; choose another path")
+        seen[key] = "another output of this command"
+
+
 def current_umask() -> int:
     """The process umask (read without changing it for good)."""
     mask = os.umask(0)
@@ -442,8 +474,11 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO
         stream.flush()
         return
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh

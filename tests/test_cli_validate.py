@@ -165,3 +165,37 @@ def test_gzip_and_parquet_inputs(tmp_path: Path) -> None:
     assert report["stats"]["container"] == "jsonl" and report["invalid"][0]["line"] == 2
     res = run(str(tmp_path / "d.parquet"), "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["stats"]["container"] == "parquet"
+
+
+def test_outputs_never_overwrite_the_input_or_each_other(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    before = src.read_bytes()
+    runner = CliRunner()
+    for args in (
+        ["validate", str(src), "--rejects", str(src)],
+        ["convert", str(src), "-o", str(tmp_path / "o.jsonl"), "--rejects", str(src)],
+        [
+            "dedup",
+            str(src),
+            "-o",
+            str(tmp_path / "o.jsonl"),
+            "--rejects",
+            str(tmp_path / "o.jsonl"),
+        ],
+    ):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, args
+        assert "would overwrite" in result.stderr and "Traceback" not in result.stderr
+    assert src.read_bytes() == before
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(main, ["convert", str(src), "-o", str(blocker / "out.jsonl")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {blocker / 'out.jsonl'}: cannot write:")

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.errors import ConfigError
+from curate.errors import ConfigError, InputError
 from curate.formats import (
     ConversionError,
     Converter,
@@ -287,8 +287,13 @@ def test_convert_file_accounts_for_every_line(tmp_path: Path) -> None:
 def test_convert_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
     src = tmp_path / "sg.json"
     _write_sharegpt_array(src)
-    with pytest.raises(ConfigError, match="overwrite the input"):
+    with pytest.raises(InputError, match="would overwrite the input"):
         convert_file(src, src)
+    with pytest.raises(InputError, match="would overwrite the input"):
+        convert_file(src, tmp_path / "ok.jsonl", rejects=src)
+    with pytest.raises(InputError, match="would overwrite another output"):
+        convert_file(src, tmp_path / "same.jsonl", rejects=tmp_path / "same.jsonl")
+    assert src.read_bytes()[:1] == b"["  # untouched
 
 
 def test_cli_convert(tmp_path: Path) -> None:

@@ -105,6 +105,17 @@ def test_invalid_utf8_in_one_array_element_the_rest_still_reads(tmp_path: Path) 
     assert (reader.stats.records, reader.stats.bad_lines) == (2, 1)
 
 
+def test_data_after_a_json_array_is_a_finding(tmp_path: Path) -> None:
+    p = tmp_path / "arr.json"
+    p.write_text('[{"a": 1}]\n trailing')
+    items, reader = read(p)
+    assert [type(i).__name__ for i in items] == ["Record", "BadLine"]
+    assert items[1].reason == "json_decode" and items[1].raw == "trailing"
+    p.write_text('[{"a": 1}]\n\n')  # trailing whitespace is fine
+    items, _ = read(p)
+    assert [type(i).__name__ for i in items] == ["Record"]
+
+
 def test_gzip_jsonl(tmp_path: Path) -> None:
     p = tmp_path / "d.jsonl.gz"
     with gzip.open(p, "wb") as fh:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -27,7 +28,7 @@ class UserError(click.ClickException):
 
 
 def handle_errors(func: F) -> F:
-    """Turn library ``CurateError``s into a one-line message with exit code 2."""
+    """Turn ``CurateError``s and OS-level I/O errors into one line with exit code 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -40,6 +41,11 @@ def handle_errors(func: F) -> F:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(EXIT_OK)
+        except OSError as exc:
+            # A path we were told to read or write failed at the OS level (no such folder,
+            # permission, disk full): a usage / I/O error, reported in one line.
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise UserError(f"{where}{exc.strerror or exc}") from exc
 
     return wrapper  # type: ignore[return-value]
 
@@ -78,3 +84,7 @@ def main() -> None:
 
         curate run sample_data/sample.jsonl -o out/
     """
+    # transformers imports bitsandbytes whenever it is installed, and bitsandbytes then warns
+    # that an optional, hub-downloaded CPU kernel is missing: noise for every command that
+    # loads a model (its built-in CPU path is the one we use and test).
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)

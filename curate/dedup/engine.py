@@ -16,7 +16,7 @@ from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
 from curate.dedup.progress import Progress
 from curate.dedup.semantic import centered, semantic_pairs
-from curate.dedup.slots import different_slots, slot_values
+from curate.dedup.slots import Slots, different_slots
 from curate.errors import ConfigError
 from curate.records import Record
 from curate.stage import Dropped, StageResult
@@ -238,16 +238,14 @@ class Engine:
         if not pairs.size:
             return pairs
         ok = [
-            not different_slots(
-                slot_values(self.texts.raw(left(a))), slot_values(other.texts.raw(right(b)))
-            )
+            not different_slots(Slots(self.texts.raw(left(a))), Slots(other.texts.raw(right(b))))
             for a, b in pairs.tolist()
         ]
         self.slot_rejected += len(ok) - sum(ok)
         return pairs[np.array(ok, dtype=bool)]
 
     def _kept_apart(self, i: int, j: int) -> bool:
-        return different_slots(slot_values(self.texts.raw(i)), slot_values(self.texts.raw(j)))
+        return different_slots(Slots(self.texts.raw(i)), Slots(self.texts.raw(j)))
 
     def _describe(self, i: int) -> dict[str, Any]:
         text = self.texts.raw(i)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from curate.dedup.config import DedupConfig
 from curate.dedup.engine import DedupResult, dedup
-from curate.errors import ConfigError
-from curate.records import BadLine, Record, RecordReader, atomic_writer, dumps_line
+from curate.records import (
+    BadLine,
+    Record,
+    RecordReader,
+    atomic_writer,
+    check_output_paths,
+    dumps_line,
+)
 from curate.stage import Dropped, unreadable
 
 
@@ -68,9 +72,7 @@ def dedup_file(
     Returns:
         The report ``curate dedup --json`` prints.
     """
-    for target in (output, rejects, clusters):
-        if target is not None and str(target) != "-" and str(path) != "-" and _same(path, target):
-            raise ConfigError(f"{target}: would overwrite the input; choose another path")
+    check_output_paths([path, *against], [output, rejects, clusters])
     records, bad, read_stats = read_all(path)
     against_sets = []
     against_bad = {}
@@ -125,9 +127,3 @@ def _count(drops: Sequence[Dropped]) -> dict[str, int]:
     for d in drops:
         out[d.reason] = out.get(d.reason, 0) + 1
     return out
-
-
-def _same(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    with contextlib.suppress(OSError):
-        return Path(a).resolve() == Path(b).resolve()
-    return False

@@ -19,22 +19,49 @@ MIN_SLOT_OVERLAP = 0.5
 
 
 def slot_values(text: str) -> frozenset[str]:
-    """Numbers (digits only) and capitalised words that do not start a sentence."""
-    out: set[str] = set()
+    """Numbers (digits only) and capitalised words that do not start a sentence, lowercased."""
+    return _scan(text)[0]
+
+
+def _scan(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(slot values, every word lowercased and every number as digits)."""
+    values: set[str] = set()
+    words: set[str] = set()
     sentence_start = True
     for token in _TOKEN.findall(text):
         word = token.strip(_STRIP)
         if word:
             if any(ch.isdigit() for ch in word):
-                out.add("".join(ch for ch in word if ch.isdigit()))
-            elif word[0].isupper() and not sentence_start and not word.isupper():
-                out.add(word.lower())
+                digits = "".join(ch for ch in word if ch.isdigit())
+                values.add(digits)
+                words.add(digits)
+            else:
+                words.add(word.lower())
+                if word[0].isupper() and not sentence_start and not word.isupper():
+                    values.add(word.lower())
         sentence_start = token.endswith(_SENTENCE_END) or token.startswith("<")
-    return frozenset(out)
+    return frozenset(values), frozenset(words)
 
 
-def different_slots(a: frozenset[str], b: frozenset[str]) -> bool:
-    """True when both records carry slot values and they mostly differ (a filled template)."""
-    if not a or not b:
+class Slots:
+    """The slot values of one text, and its words (to tell a substitution from a re-casing)."""
+
+    __slots__ = ("values", "words")
+
+    def __init__(self, text: str) -> None:
+        self.values, self.words = _scan(text)
+
+
+def different_slots(a: Slots, b: Slots) -> bool:
+    """True when each record has slot values the other lacks and most values differ.
+
+    A value counts as different only when it is absent from the other text altogether, so a
+    copy with other capitalisation, or with a sentence cut, is not "different"; only a
+    substitution on both sides (a template filled with other values) is.
+    """
+    only_a = {v for v in a.values if v not in b.words}
+    only_b = {v for v in b.values if v not in a.words}
+    if not only_a or not only_b:
         return False
-    return len(a & b) / len(a | b) < MIN_SLOT_OVERLAP
+    union = len(a.values | b.values)
+    return 1 - (len(only_a) + len(only_b)) / union < MIN_SLOT_OVERLAP

@@ -126,18 +126,25 @@ def load_run_config(
     run = build(RunOptions, file.get("run", {}), flags.get("run"))
     inherited = {"seed": run.seed}
 
+    run_flags = flags.get("run", {})
+
     def stage(cls: type, section: str) -> Any:
         names = {f.name for f in dataclasses.fields(cls)}
         base = {k: v for k, v in inherited.items() if k in names}
         if "semantic" in names:
             base["semantic"] = run.semantic
-        return build(cls, {**base, **values(section)})
+        # Precedence: run-wide default < the section in the file < a run-wide flag (--seed,
+        # --no-semantic) < the section's own flag.
+        given = {k: v for k, v in run_flags.items() if k in base}
+        return build(cls, {**base, **file.get(section, {}), **given, **flags.get(section, {})})
 
     # dedup's seed only picks MinHash permutations: what counts as a duplicate should not
     # change with the split's seed, so it keeps its own value unless dedup.seed is set.
     dedup = build(DedupConfig, values("dedup"))
     if not run.semantic:
-        if "semantic" in values("dedup").get("methods", ()):
+        # --no-semantic on the command line beats `semantic` in the file's dedup.methods.
+        asked = flags.get("dedup", {}) if "semantic" in run_flags else values("dedup")
+        if "semantic" in asked.get("methods", ()):
             raise ConfigError("dedup.methods has semantic but run.semantic is off")
         dedup = with_semantic(dedup, False)
     elif "methods" not in values("dedup"):

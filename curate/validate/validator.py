@@ -10,7 +10,15 @@ from typing import IO, Any
 
 from curate.errors import ConfigError
 from curate.formats import Converter
-from curate.records import BadLine, ReadStats, Record, RecordReader, atomic_writer, dumps_line
+from curate.records import (
+    BadLine,
+    ReadStats,
+    Record,
+    RecordReader,
+    atomic_writer,
+    check_output_paths,
+    dumps_line,
+)
 from curate.stage import Dropped, unreadable
 from curate.tokens import TokenCounter
 from curate.validate.checks import check_chat, fast_tokens
@@ -276,6 +284,7 @@ def validate_file(
     Raises:
         InputError: the input cannot be opened or read. ConfigError: bad schema / format.
     """
+    check_output_paths([path], [rejects])
     reader = RecordReader(path)
     conv = Converter(from_format, keep_unknown=from_format is None)
     val = Validator(schema, tokenizer, max_tokens)

@@ -122,13 +122,16 @@ FILLED = [
 
 
 def test_slot_values_are_numbers_and_proper_names() -> None:
-    from curate.dedup.slots import different_slots, slot_values
+    from curate.dedup.slots import Slots, different_slots, slot_values
 
-    values = slot_values("Refund of $24,950 approved for Ingrid Berg in Seville. The end")
-    assert values == {"24950", "ingrid", "berg", "seville"}
-    assert different_slots(values, slot_values("Refund of $17,700 for Tomasz Nowak in Lyon."))
-    assert not different_slots(values, slot_values("Ingrid Berg got $24,950 back in Seville"))
-    assert not different_slots(values, frozenset())  # nothing to compare: no verdict
+    text = "Refund of $24,950 approved for Ingrid Berg in Seville. The end"
+    assert slot_values(text) == {"24950", "ingrid", "berg", "seville"}
+    assert different_slots(Slots(text), Slots("Refund of $17,700 for Tomasz Nowak in Lyon."))
+    assert not different_slots(Slots(text), Slots("Ingrid Berg got $24,950 back in Seville"))
+    # Other capitalisation, or a cut sentence, is no substitution.
+    assert not different_slots(Slots(text), Slots(text.upper().title()))
+    assert not different_slots(Slots(text), Slots("Refund approved for Ingrid."))
+    assert not different_slots(Slots(text), Slots("no values here"))
 
 
 def test_slot_guard_keeps_filled_templates_apart() -> None:

@@ -42,6 +42,16 @@ def test_no_semantic_reaches_every_stage(tmp_path: Path) -> None:
     assert config.split.semantic is False and config.audit.embeddings is False
 
 
+def test_run_wide_flags_beat_the_file_sections() -> None:
+    # The shipped config asks for semantic dedup and seeds nothing per section.
+    flags = {"run": {"semantic": False, "seed": 3}}
+    config = load_run_config(SAMPLE_DATA / "curate.yaml", flags)
+    assert "semantic" not in config.dedup.methods
+    assert config.split.semantic is False and config.split.seed == 3
+    with pytest.raises(ConfigError, match="dedup.methods has semantic"):
+        load_run_config(None, {"run": {"semantic": False}, "dedup": {"methods": ["semantic"]}})
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
