@@ -18,28 +18,12 @@ import numpy as np
 
 from curate.audit.convs import Conv, excerpt
 from curate.audit.model import AuditConfig, Finding
-from curate.language import UNKNOWN, language_probabilities
+from curate.language import UNKNOWN, detect_with_confidence
 
 # Below this many letters langdetect guesses ("hello" -> "fi", "Do you have a name?" -> "sk"):
 # such texts count as unknown (too short to tell).
 MIN_LETTERS = 20
 MIN_CONFIDENCE = 0.9
-# English fast path: plain-ASCII text where these function words make up a fifth of the words
-# is English (they are ~30-40% of English prose and rare in other Latin-script languages).
-# It skips langdetect's ~5 ms for the commonest case.
-_EN_WORDS = frozenset(
-    "the and of to is are was were you your that this it for with be have has can what how not "
-    "will would do does if or by from we they i my me he she his her which there their about "
-    "should could about into them these those please thanks following when where who why "
-    "make give list write help each all any some than then been just like one more also only "
-    "very other out up over after before".split()
-)
-_EN_SHARE = 0.2
-_ASCII_WORD = re.compile(r"[a-z']+")
-_LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_KANA = re.compile(r"[\u3040-\u30ff]")
-_HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 # Placeholders, code and links are not language; strip them before detection.
 _NOISE = re.compile(r"\{\{[^{}]{0,60}\}\}|```.*?```|`[^`]*`|https?://\S+", re.DOTALL)
 ROLES = ("system", "user", "assistant")
@@ -53,39 +37,6 @@ _TRANSLATION = re.compile(
     r"|(?:用|说|說)(?:英文|英语|中文|汉语|日语|法语)",
     re.IGNORECASE,
 )
-
-
-def base_language(code: str) -> str:
-    """``zh-cn`` -> ``zh``: a Chinese answer to a Chinese question is no mismatch."""
-    return code.split("-")[0]
-
-
-def english_fast_path(text: str) -> bool:
-    """True for plain-ASCII text that is clearly English by its function words."""
-    if not text.isascii():
-        return False
-    words = _ASCII_WORD.findall(text.lower())
-    if len(words) < 5:
-        return False
-    return sum(w in _EN_WORDS for w in words) >= _EN_SHARE * len(words)
-
-
-def script_language(text: str, letters: int) -> str | None:
-    """The language a CJK script settles by itself, or None.
-
-    langdetect misreads short Chinese as Korean or Norwegian ("能介绍一下你自己吗？" -> ko);
-    the script is a surer sign: kana means Japanese, hangul Korean, Han alone Chinese.
-    """
-    if not letters:
-        return None
-    kana, hangul, han = (len(p.findall(text)) for p in (_KANA, _HANGUL, _HAN))
-    if kana >= 0.1 * letters:
-        return "ja"
-    if hangul >= 0.5 * letters:
-        return "ko"
-    if han >= 0.5 * letters and not hangul:
-        return "zh"
-    return None
 
 
 class _Detector:
@@ -111,23 +62,7 @@ class _Detector:
         return hit
 
     def _detect(self, clean: str) -> tuple[str, float]:
-        letters = len(_LETTERS.findall(clean))
-        script = script_language(clean, letters)
-        if script:
-            return script, 1.0
-        if letters < MIN_LETTERS:
-            return UNKNOWN, 0.0
-        if english_fast_path(clean):
-            return "en", 0.99
-        probs = language_probabilities(clean, self.seed)
-        if not probs:
-            return UNKNOWN, 0.0
-        # Sum over regional variants (zh-cn + zh-tw) before picking the base language.
-        base: dict[str, float] = {}
-        for code, p in probs.items():
-            base[base_language(code)] = base.get(base_language(code), 0.0) + p
-        lang = max(base, key=lambda k: (base[k], k))
-        return lang, base[lang]
+        return detect_with_confidence(clean, self.seed, MIN_LETTERS)
 
 
 def sample_indices(n: int, limit: int, seed: int) -> np.ndarray:

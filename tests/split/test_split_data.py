@@ -69,7 +69,7 @@ def test_bilingual_alpaca_stratified_by_language(bilingual_path: Path, embedder)
     config = SplitConfig(test_size=0.2, stratify=("language",), seed=1)
     result = split_records(records, config, embeddings=emb)
     labels = {s.stratum for s in result.strata}
-    assert {"en", "zh-cn"} <= labels
+    assert {"en", "zh"} <= labels
     assert assert_proportional(result, 0.2) >= 2
     sides = side_of(result)
     # planted: near copy of "sky" (65 -> 19), exact repeat of row 4 (66 -> 4), exact repeat
