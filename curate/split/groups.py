@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from curate.records import Record
-from curate.split.strata import MISSING, field_value
+from curate.split.strata import MISSING, field_value, require_field
 
 
 class UnionFind:
@@ -57,8 +57,9 @@ def union_field(uf: UnionFind, records: Sequence[Record], path: str) -> int:
     """Join records with the same value at ``path``; returns how many joins happened."""
     first: dict[str, int] = {}
     joins = 0
-    for i, r in enumerate(records):
-        value = field_value(r.data, path)
+    values = [field_value(r.data, path) for r in records]
+    require_field(records, path, values, "group")
+    for i, value in enumerate(values):
         if value == MISSING:
             continue  # no id: the record is its own group
         if value in first:

@@ -9,6 +9,7 @@ one stratum label joined by ``|`` (``coding|en``). A record field literally call
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,18 @@ def field_value(data: Any, path: str) -> str:
         return value
     # Numbers, booleans, lists, objects: a canonical JSON rendering is stable and distinct.
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def require_field(records: Sequence[Record], path: str, values: list[str], option: str) -> None:
+    """A field no record has is a typo, not a stratum: fail, naming the fields there are."""
+    if records and all(v == MISSING for v in values):
+        seen = sorted({k for r in records[:1000] if isinstance(r.data, dict) for k in r.data})
+        hint = difflib.get_close_matches(path, seen, n=1)
+        near = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(
+            f"{option}: no record has the field {path!r}{near}; top-level fields: "
+            f"{', '.join(seen) or 'none'}"
+        )
 
 
 def plain_text(data: Any) -> str:
@@ -142,5 +155,7 @@ def stratum_labels(
             columns.append(length_labels(records, length_buckets, tokenizer))
         else:
             path = key.removeprefix(FIELD_PREFIX)
-            columns.append([field_value(r.data, path) for r in records])
+            values = [field_value(r.data, path) for r in records]
+            require_field(records, path, values, "stratify")
+            columns.append(values)
     return ["|".join(parts) for parts in zip(*columns, strict=True)]

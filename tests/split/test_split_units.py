@@ -129,3 +129,15 @@ def test_split_without_dedup_is_deterministic_and_ordered() -> None:
     assert [r.line for r in one.splits["train"]] == sorted(r.line for r in one.splits["train"])
     assert one.report()["counts"] == {"train": 48, "test": 12}
     assert math.isclose(one.report()["strata"][0]["target"]["test"], 6.0)
+
+
+def test_a_field_no_record_has_is_an_error_not_a_stratum() -> None:
+    from curate.errors import ConfigError
+    from curate.records import Record
+    from curate.split import SplitConfig, split_records
+
+    records = [Record("f.jsonl", i, {"messages": [], "category": "a"}) for i in range(1, 11)]
+    with pytest.raises(ConfigError, match="no record has the field 'categroy'.*'category'"):
+        split_records(records, SplitConfig(stratify=("categroy",), semantic=False))
+    with pytest.raises(ConfigError, match="group: no record has the field 'user'"):
+        split_records(records, SplitConfig(group="user", semantic=False))
