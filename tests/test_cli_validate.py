@@ -199,3 +199,14 @@ def test_unwritable_output_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: {blocker / 'out.jsonl'}: cannot write:")
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n", "[]"])
+def test_an_input_without_records_is_a_finding(tmp_path: Path, content: str) -> None:
+    src = tmp_path / "empty.json"
+    src.write_text(content)
+    result = CliRunner().invoke(main, ["validate", str(src), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["records"] == 0
+    assert [w["code"] for w in report["warnings"]] == ["no_records"]

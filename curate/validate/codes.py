@@ -71,6 +71,8 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "tool_arguments_not_json": (WARNING, "structure", "tool call `arguments` is not valid JSON"),
     "no_trainable_turn": (WARNING, "structure", "every assistant message has weight 0"),
     "over_max_tokens": (WARNING, "length", "longer than --max-tokens"),
+    # the file as a whole
+    "no_records": (WARNING, "file", "the input holds no records (empty, blank lines only, or [])"),
 }
 
 READ_CODES = frozenset(c for c, v in CODES.items() if v[1] == "read")

@@ -65,8 +65,8 @@ class ValidationReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when every record is valid, 1 otherwise (a linter's convention)."""
-        return 1 if self.n_invalid else 0
+        """0 when every record is valid, 1 otherwise or when there is nothing to validate."""
+        return 1 if self.n_invalid or not self.records else 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -234,11 +234,19 @@ class Validator:
             stats.update(conv.stats())
             fmt = conv.source_format
             stats["converted_from"] = fmt if fmt not in ("chat", "unknown") else None
+        records = read.records + read.bad_lines
+        if not records:
+            # An empty file passing "clean" would let a broken export through a CI gate.
+            self.n_warnings += 1
+            self.warnings_by_code["no_records"] += 1
+            self.warnings.append(
+                {"line": 0, "code": "no_records", "message": "the input holds no records"}
+            )
         stats.update(self.stats())
         return ValidationReport(
             path=path,
             format=fmt,
-            records=read.records + read.bad_lines,
+            records=records,
             valid=self.valid,
             invalid=self.invalid,
             warnings=self.warnings,
