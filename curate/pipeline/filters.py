@@ -1,13 +1,16 @@
-"""Quality filters of ``curate run``: per-record length bounds, streaming.
+"""Quality filters of ``curate run``: per-record length bounds (streaming, before dedup) and
+records flagged by chosen audit findings (after the audit, before the split).
 
-A filter only decides; each drop carries a stable reason code:
-``too_few_tokens``, ``too_many_tokens``.
+A filter only decides; each drop carries a stable reason code: ``too_few_tokens``,
+``too_many_tokens``, or the audit finding's own code (``template_placeholder``,
+``repetition``, ...) with stage ``audit``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from curate.chat import messages_of
 from curate.errors import ConfigError
@@ -26,13 +29,28 @@ class FilterConfig:
         max_tokens: drop conversations longer than this (None: no bound), e.g. the training
             context length, since trainers truncate them silently.
         tokenizer: local HF tokenizer folder for exact counts through its chat template.
+        drop_findings: audit finding codes whose records are dropped before the split
+            (``template_placeholder``, ``repetition``, ``refusal``...); the audit report still
+            describes the set before the drop.
     """
 
     min_tokens: int = 0
     max_tokens: int | None = None
     tokenizer: str | None = None
+    drop_findings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        from curate.audit import FINDING_CODES
+
+        if isinstance(self.drop_findings, str):
+            self.drop_findings = (self.drop_findings,)
+        self.drop_findings = tuple(self.drop_findings)
+        unknown = [c for c in self.drop_findings if c not in FINDING_CODES]
+        if unknown:
+            raise ConfigError(
+                f"filter.drop_findings: unknown finding code {', '.join(map(repr, unknown))}; "
+                f"choose from {', '.join(FINDING_CODES)}"
+            )
         if self.min_tokens < 0 or (self.max_tokens is not None and self.max_tokens < 1):
             raise ConfigError("filter: min_tokens must be >= 0 and max_tokens >= 1")
         if self.max_tokens is not None and self.max_tokens < self.min_tokens:
@@ -67,3 +85,30 @@ def make_filter(config: FilterConfig) -> Callable[[Record], Decision]:
         return record
 
     return step
+
+
+def drop_flagged(
+    records: list[Record], findings: Sequence[Any], codes: Sequence[str]
+) -> tuple[list[int], list[Dropped]]:
+    """Indices of the records to keep, and a drop for each record flagged by one of ``codes``.
+
+    A record flagged by several codes is dropped once, under the first code in ``codes``.
+    Findings name records by line, so the records must come from one source.
+    """
+    reason_of: dict[int, tuple[str, str]] = {}
+    for code in codes:
+        for f in findings:
+            if f.code == code:
+                for line in f.lines:
+                    reason_of.setdefault(line, (code, f.message))
+    if len({r.source for r in records}) > 1 and reason_of:
+        raise ConfigError("filter.drop_findings needs a single input file (findings name lines)")
+    keep: list[int] = []
+    dropped: list[Dropped] = []
+    for i, r in enumerate(records):
+        hit = reason_of.get(r.line)
+        if hit is None:
+            keep.append(i)
+        else:
+            dropped.append(Dropped(r, "audit", hit[0], hit[1]))
+    return keep, dropped

@@ -12,7 +12,7 @@ import orjson
 
 from curate import __version__
 from curate.pipeline import RunConfig, RunResult
-from curate.pipeline.filters import make_filter
+from curate.pipeline.filters import drop_flagged, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
 from curate.pipeline.stages import RejectSink, front
 from curate.records import Record, atomic_writer
@@ -104,6 +104,15 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         areport = audit(kept, config.audit, embeddings=shared)
         gates = check_gates(areport, list(config.audit.fail_on)) if config.audit.fail_on else []
         gates_failed = [f"{g.rule}: {g.message}" for g in gates]
+        if config.filter.drop_findings:
+            keep_idx, flagged = drop_flagged(kept, areport.findings, config.filter.drop_findings)
+            for d in flagged:
+                sink.drop(d)
+            kept = [kept[i] for i in keep_idx]
+            if embeddings is not None:
+                embeddings = embeddings[keep_idx]
+            codes = ", ".join(config.filter.drop_findings)
+            _log(f"dropped {len(flagged)} records flagged by {codes}")
 
         # dedup already left one member per duplicate cluster, so split's grouping step has
         # nothing to join; its leakage check still runs on the files it writes.

@@ -88,3 +88,10 @@ def test_audit_shares_dedup_model_and_side(tmp_path: Path) -> None:
     assert (config.audit.model, config.audit.embed_side) == ("fast", "prompt")
     config = load_run_config(write(tmp_path, "dedup:\n  model: fast\naudit:\n  model: x\n"))
     assert config.audit.model == "x"
+
+
+def test_drop_findings_takes_audit_codes_only(tmp_path: Path) -> None:
+    config = load_run_config(write(tmp_path, "filter:\n  drop_findings: [refusal]\n"))
+    assert config.filter.drop_findings == ("refusal",)
+    with pytest.raises(ConfigError, match="unknown finding code 'refusals'"):
+        load_run_config(write(tmp_path, "filter:\n  drop_findings: [refusals]\n"))

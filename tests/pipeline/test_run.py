@@ -58,7 +58,13 @@ def test_run_sample_data_end_to_end(tmp_path: Path) -> None:
         "empty_content": "empty_content",
         "no_assistant": "no_assistant",
         "unknown_role": "unknown_role",
+        # the sample config's filter.drop_findings: flagged by the audit, dropped before split
+        "placeholder": "template_placeholder",
+        "repetition": "repetition",
+        "refusal": "refusal",
     }
+    stage_of = {r["line"]: r["stage"] for r in rejects}
+    assert [stage_of[p["line"]] for p in planted if p["kind"] == "placeholder"] == ["audit"]
     for p in planted:
         if p["kind"] in expected:
             assert reason_of[p["line"]] == expected[p["kind"]], p
