@@ -14,6 +14,7 @@ from curate import __version__
 from curate.pipeline import RunConfig, RunResult
 from curate.pipeline.filters import drop_flagged, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
+from curate.pipeline.page import run_section
 from curate.pipeline.stages import RejectSink, front
 from curate.records import Record, atomic_writer
 
@@ -139,8 +140,15 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         "gates": {"rules": list(config.audit.fail_on), "failed": gates_failed},
     }
     _dump(staging / REPORT_JSON, report)
+    head = run_section(
+        read_stats.records + read_stats.bad_lines,
+        {name: len(recs) for name, recs in sres.splits.items()},
+        sink.by_stage_reason(),
+        report["split"],
+        gates_failed,
+    )
     with atomic_writer(staging / REPORT_HTML, "w") as fh:
-        fh.write(render_html(areport))
+        fh.write(render_html(areport, title=f"curate run: {path}", before=[head]))
     write_card(areport, staging / CARD)
 
     counts = {name: len(recs) for name, recs in sres.splits.items()}

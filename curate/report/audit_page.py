@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from curate.audit.model import FINDING_CODES, FINDING_TITLES
@@ -253,9 +254,10 @@ def _diversity(report: Any) -> Markup:
     return Markup("".join(out))
 
 
-def render_audit_page(report: Any, title: str | None = None) -> str:
-    """The complete HTML page for an ``AuditReport``."""
+def render_audit_page(report: Any, title: str | None = None, before: Sequence[Section] = ()) -> str:
+    """The complete HTML page for an ``AuditReport``; ``before``: sections put first."""
     sections = [
+        *before,
         Section("Summary", _summary(report)),
         Section("Findings", _findings(report)),
         Section("Shape", _shape(report)),
@@ -265,5 +267,5 @@ def render_audit_page(report: Any, title: str | None = None) -> str:
     return html_page(
         title or f"Audit: {report.source}",
         sections,
-        subtitle=f"curate audit · seed {report.config.seed}",
+        subtitle=f"curate {'run' if before else 'audit'} · seed {report.config.seed}",
     )

@@ -72,6 +72,10 @@ def test_run_sample_data_end_to_end(tmp_path: Path) -> None:
             # keep=first: the later line of the pair is the one removed
             later = max(p["line"], p["of_line"])
             assert reason_of[later] == p["kind"], p
+    page = (out / "report.html").read_text(encoding="utf-8")
+    # The run's page opens with where every record went, then the audit sections.
+    assert page.index("<h2>Run</h2>") < page.index("<h2>Findings</h2>")
+    assert "<td>audit</td><td>template_placeholder</td>" in page.replace("\n", "")
     report = json.loads((out / "report.json").read_text())
     split = report["split"]
     assert split["leakage"]["total"] == 0 and split["leakage"]["checked"]
