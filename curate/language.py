@@ -19,7 +19,7 @@ _EN_WORDS = frozenset(
     "will would do does if or by from we they i my me he she his her which there their about "
     "should could about into them these those please thanks following when where who why "
     "make give list write help each all any some than then been just like one more also only "
-    "very other out up over after before".split()
+    "very other out up over after before a an in on at as our us so no".split()
 )
 _EN_SHARE = 0.2
 _ASCII_WORD = re.compile(r"[a-z']+")
