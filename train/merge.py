@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import ConfigError, InputError
-from curate.records import atomic_writer
+from curate.pipeline.outdir import atomic_directory, check_target
 from train.model import quiet_libraries, quiet_peft_deprecations
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -94,8 +94,12 @@ def merge_adapter(
     base: str | None = None,
     dtype: str = "auto",
     ollama: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Reload the base in 16/32-bit, apply the adapter, merge_and_unload, save.
+
+    The output folder is built beside ``out_dir`` and swapped in whole: a non-empty
+    ``out_dir`` (the adapter's own folder included) is refused unless ``overwrite``.
 
     Returns a summary (base, dtype, files, whether the Ollama template was converted).
     """
@@ -106,6 +110,9 @@ def merge_adapter(
     adapter = Path(adapter_dir)
     if not adapter.is_dir():
         raise InputError(f"{adapter_dir}: no such directory")
+    if Path(out_dir).resolve() == adapter.resolve():
+        raise InputError(f"{out_dir}: is the adapter folder; merge into another folder")
+    check_target(Path(out_dir), overwrite)  # before the slow model load
     base = base or base_model_of(adapter)
     torch_dtype = _dtype(dtype, base)
     try:
@@ -116,9 +123,12 @@ def merge_adapter(
     with quiet_peft_deprecations():
         merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    with atomic_directory(out, overwrite) as staging:
+        merged.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if ollama:
+            text, converted = ollama_modelfile(tokenizer.chat_template, tokenizer.eos_token)
+            (staging / "Modelfile").write_text(text, encoding="utf-8")
     summary: dict[str, Any] = {
         "base": base,
         "adapter": str(adapter),
@@ -126,9 +136,6 @@ def merge_adapter(
         "output": str(out),
     }
     if ollama:
-        text, converted = ollama_modelfile(tokenizer.chat_template, tokenizer.eos_token)
-        with atomic_writer(out / "Modelfile", "w") as fh:
-            fh.write(text)
         summary["modelfile"] = str(out / "Modelfile")
         summary["ollama_template_converted"] = converted
     summary["files"] = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))

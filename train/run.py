@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import ConfigError, InputError
+from curate.pipeline.outdir import fsync_tree
 from curate.records import atomic_writer, write_jsonl
 from train.config import TrainConfig, dump_config
 from train.data import load_data
@@ -222,6 +223,8 @@ def _fit(
         json.dump(metrics, fh, indent=2, sort_keys=False)
         fh.write("\n")
     plot_loss(metrics, out / "loss.png")
+    # transformers saves weights private (0600); a serving user must be able to read them.
+    fsync_tree(out)
     return metrics
 
 

@@ -169,10 +169,17 @@ def _overrides(o: dict[str, Any]) -> dict[str, Any]:
     help="Precision of the reloaded base (auto: the base's own; never 4-bit).",
 )
 @click.option("--ollama", is_flag=True, help="Also write a Modelfile for `ollama create`.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
 @json_option
 @handle_errors
 def merge_cmd(
-    adapter: str, out: str, base: str | None, dtype: str, ollama: bool, as_json: bool
+    adapter: str,
+    out: str,
+    base: str | None,
+    dtype: str,
+    ollama: bool,
+    overwrite: bool,
+    as_json: bool,
 ) -> None:
     """Merge a trained adapter into its base model (safetensors + tokenizer + template).
 
@@ -183,7 +190,9 @@ def merge_cmd(
     """
     from train.merge import merge_adapter
 
-    summary = merge_adapter(adapter, out, base=base, dtype=dtype, ollama=ollama)
+    summary = merge_adapter(
+        adapter, out, base=base, dtype=dtype, ollama=ollama, overwrite=overwrite
+    )
     echo_err(f"merged {adapter} into {summary['base']} ({summary['dtype']}) -> {out}")
     if ollama and not summary["ollama_template_converted"]:
         echo_err("warning: chat template is not ChatML; add a TEMPLATE to the Modelfile by hand")
@@ -206,8 +215,11 @@ def merge_cmd(
     show_default=True,
     help="Std of the random weights (large enough for the loss to fall visibly).",
 )
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
 @handle_errors
-def demo_model_cmd(out: str, from_data: str | None, seed: int, init_range: float) -> None:
+def demo_model_cmd(
+    out: str, from_data: str | None, seed: int, init_range: float, overwrite: bool
+) -> None:
     """Write a tiny, randomly initialised chat model: a toy for trying the chain offline.
 
     It has ~100k parameters and random weights: training it shows the pipeline works; it
@@ -218,12 +230,14 @@ def demo_model_cmd(out: str, from_data: str | None, seed: int, init_range: float
     \b
         curate demo-model demo_out/model
     """
+    from curate.pipeline.outdir import atomic_directory
     from train.demo_model import build_demo_model
     from train.model import quiet_libraries
 
     quiet_libraries()
     texts = _texts(from_data) if from_data else None
-    build_demo_model(out, texts=texts, seed=seed, initializer_range=init_range)
+    with atomic_directory(out, overwrite) as staging:
+        build_demo_model(staging, texts=texts, seed=seed, initializer_range=init_range)
     echo_err(f"wrote a tiny random demo model (a toy, not a useful model) to {out}")
 
 

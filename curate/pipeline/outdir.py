@@ -13,6 +13,7 @@ import ctypes.util
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from curate.errors import ConfigError, InputError
@@ -124,3 +125,21 @@ def publish(staging: Path, out: Path) -> None:
 
 def discard(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Build a folder in a temp sibling and swap it in whole at the end.
+
+    A non-empty ``out`` is refused unless ``overwrite``; an exception or a kill leaves ``out``
+    as it was. Used by ``curate run``, ``curate merge`` and ``curate demo-model``.
+    """
+    target = Path(out)
+    check_target(target, overwrite)
+    staging = make_staging(target)
+    try:
+        yield staging
+        publish(staging, target)
+    except BaseException:
+        discard(staging)
+        raise

@@ -71,6 +71,17 @@ def test_cli_merge(tmp_path: Path, qlora_run: dict[str, Any]) -> None:
     assert summary["dtype"] == "float32" and "model.safetensors" in summary["files"]
     bad = CliRunner().invoke(main, ["merge", str(tmp_path), "-o", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "no adapter_config.json" in bad.stderr
+    # Weights are readable by a serving user, like every other file (not 0600).
+    assert (out / "model.safetensors").stat().st_mode & 0o044 == 0o044
+    assert (qlora_run["out"] / "adapter_model.safetensors").stat().st_mode & 0o044 == 0o044
+    # A non-empty folder (the adapter's own included) is never merged into silently.
+    again = CliRunner().invoke(main, ["merge", str(qlora_run["out"]), "-o", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+    into = CliRunner().invoke(
+        main, ["merge", str(qlora_run["out"]), "-o", str(qlora_run["out"]), "--overwrite"]
+    )
+    assert into.exit_code == 2 and "is the adapter folder" in into.stderr
+    assert (qlora_run["out"] / "adapter_config.json").exists()
 
 
 def _lora_grads(model: Any, lora: Any, x: torch.Tensor, seed: int = 1) -> dict[str, torch.Tensor]:
@@ -129,6 +140,10 @@ def test_cli_demo_model(tmp_path: Path, memo_split: Path) -> None:
     tok = AutoTokenizer.from_pretrained(out)
     assert tok.chat_template and "Nairobi" in tok.decode(tok("Nairobi")["input_ids"])
     assert AutoModelForCausalLM.from_pretrained(out).num_parameters() < 200_000
+    before = (out / "tokenizer.json").read_bytes()
+    again = CliRunner().invoke(main, ["demo-model", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+    assert (out / "tokenizer.json").read_bytes() == before
 
 
 @pytest.mark.cuda
