@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import ConfigError
+from curate.models.loading import model_load_error
 from train.builders import compute_dtype, get_peft_config, get_quantization_config
 from train.config import TrainConfig
 from train.demo_model import CHATML_TEMPLATE
@@ -80,7 +81,7 @@ def load_tokenizer(cfg: TrainConfig) -> Any:
     try:
         tok = AutoTokenizer.from_pretrained(name, trust_remote_code=cfg.model.trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"--model {name}: cannot load a tokenizer: {_first_line(exc)}") from exc
+        raise model_load_error(name, "a tokenizer", exc) from exc
     if cfg.model.chat_template:
         tok.chat_template = resolve_chat_template(cfg.model.chat_template)
     if not getattr(tok, "chat_template", None):
@@ -141,7 +142,7 @@ def load_base(cfg: TrainConfig, cuda: bool) -> tuple[Any, str, list[str], int]:
     try:
         model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, **kwargs)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"--model {name}: cannot load the model: {_first_line(exc)}") from exc
+        raise model_load_error(name, "the model", exc) from exc
     return model, f"lora-{_dtype_name(dtype)}", notes, 0
 
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from curate.errors import ConfigError, InputError
 from curate.evaluate.client import ChatClient
+from curate.models.loading import model_load_error
 
 Messages = list[dict[str, Any]]
 Progress = Callable[[str, int, int], None]
@@ -105,7 +106,7 @@ class ModelCache:
             try:
                 tok = AutoTokenizer.from_pretrained(path)
             except (OSError, ValueError) as exc:
-                raise InputError(f"{path}: cannot load a tokenizer: {exc}") from exc
+                raise model_load_error(path, "a tokenizer", exc) from exc
             if not tok.chat_template:
                 raise ConfigError(f"{path}: tokenizer has no chat template; cannot build prompts")
             tok.padding_side = "left"
@@ -121,13 +122,15 @@ class ModelCache:
             return self._models[key]
         import torch
         from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter stderr
         device = self._device()
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         try:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
         except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: cannot load a causal LM: {exc}") from exc
+            raise model_load_error(path, "a causal LM", exc) from exc
         if adapter is not None:
             from peft import PeftModel
 
@@ -138,7 +141,7 @@ class ModelCache:
                     warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
                     model = PeftModel.from_pretrained(model, adapter)
             except (OSError, ValueError) as exc:
-                raise InputError(f"{adapter}: cannot load the PEFT adapter: {exc}") from exc
+                raise model_load_error(adapter, "the PEFT adapter", exc) from exc
             # The plain base side reuses these weights with the adapter switched off.
             self._models[(path, None)] = model
         model.eval()

@@ -236,6 +236,8 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
     cache = ModelCache(cfg.device)
     base_gen, tuned_gen = _generators(cfg, cache)
     notes: list[str] = []
+    if cfg.label_field and not any(e.label is not None for e in examples.examples):
+        notes.append(f"--label {cfg.label_field}: no record has this field; no per-label table")
     gens, gen_stats = generate_pairs(
         examples.examples,
         base_gen,

@@ -279,3 +279,13 @@ def test_two_fresh_runs_write_identical_files(chat_server, eval_split, tmp_path)
         report["settings"].pop("out_dir")
         report["human_sheet"] = None
     assert ja == jb
+
+
+def test_cli_label_field_no_record_has_is_said(chat_server, eval_split, tmp_path):
+    serve(chat_server)
+    args = endpoint_args(chat_server, eval_split, tmp_path / "out")
+    args[args.index("category")] = "categroy"
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert "--label categroy: no record has this field" in result.stderr
+    assert json.loads(result.stdout)["metrics"]["by_label"] == {}

@@ -162,6 +162,18 @@ def test_cli_train_on_a_single_file_with_drop_policy(
     assert m["preflight"]["train"]["kept"] == 12
 
 
+def test_cli_missing_model_folder_is_named_plainly(tmp_path: Path, memo_split: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    result = CliRunner().invoke(
+        main, ["train", str(memo_split), "-o", str(tmp_path / "out"), "--model", str(missing)]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"Error: {missing}: no such folder (a Hugging Face id must already be in the local "
+        "cache: nothing is downloaded here)"
+    )
+
+
 def test_same_seed_gives_byte_identical_adapters(
     tmp_path: Path, memo_model_dir: Path, memo_split: Path, fast: dict[str, Any]
 ) -> None:
