@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from curate.chat import message_text, messages_of, side_text
 from curate.records import Record
 
@@ -80,6 +82,11 @@ def to_conv(record: Record) -> Conv | None:
         answer: str | None = assistant_turns[-1]
     else:
         context, answer = side_text(msgs, "conversation"), None
+    tools = record.data.get("tools") if isinstance(record.data, Mapping) else None
+    if tools:
+        # The tools on offer are part of the prompt: the same question with other tools may
+        # rightly get another answer (a call instead of a refusal).
+        context += "\n<tools> " + orjson.dumps(tools, option=orjson.OPT_SORT_KEYS).decode()
     return Conv(
         line=record.line,
         messages=msgs,

@@ -53,6 +53,17 @@ def test_conflicting_answers_respects_system_prompt() -> None:
     assert lines_of(run(rows), "conflicting_answers") == set()
 
 
+def test_conflicting_answers_respects_the_tools_on_offer() -> None:
+    # With a weather tool the model calls it; without one it explains it cannot.
+    weather = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    with_tool = chat("Weather in Oslo?", "Calling get_weather for Oslo now.")
+    with_tool["tools"] = weather
+    without = chat("Weather in Oslo?", "Sorry, I have no access to live weather data.")
+    assert lines_of(run([with_tool, without]), "conflicting_answers") == set()
+    without["tools"] = weather
+    assert lines_of(run([with_tool, without]), "conflicting_answers") == {1, 2}
+
+
 def test_template_placeholder_finds_each_token_with_its_lines() -> None:
     rows = clean_rows(5) + [
         chat("Who are you?", "I am {{name}}, made by {{ author }}."),
