@@ -245,8 +245,12 @@ def _sharegpt(
         role = SHAREGPT_ROLES.get(who) if isinstance(who, str) else None
         if role is None:
             raise ConversionError(f"conversations[{i}] has unknown role {who!r}")
+        # OpenAI's chat format holds a per-turn `weight` (0/1) on assistant turns: keep it.
+        weight = turn.get("weight") if role == "assistant" else None
+        if weight not in (0, 1) or isinstance(weight, bool):
+            weight = None
         for key in turn:
-            if key not in known:
+            if key not in known and not (key == "weight" and weight is not None):
                 notes.append("dropped_message_key")
         if role == "function_call":
             calls = _tool_calls(value, n_calls + 1)
@@ -267,6 +271,8 @@ def _sharegpt(
             )
         else:
             messages.append({"role": role, "content": _text(value, f"conversations[{i}]")})
+            if weight is not None:
+                messages[-1]["weight"] = weight
     if pending:
         notes.append("unanswered_tool_call")
     return messages, _tools(data.get("tools"))

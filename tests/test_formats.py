@@ -344,3 +344,18 @@ def test_sharegpt_text_then_call_is_one_assistant_turn() -> None:
     }
     assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "assistant"]
     assert validate_record({"messages": msgs}) == []
+
+
+def test_sharegpt_assistant_weight_is_kept_other_turn_keys_are_noted() -> None:
+    chat, notes = convert_record(
+        {
+            "conversations": [
+                {"from": "human", "value": "hi", "weight": 0},
+                {"from": "gpt", "value": "draft", "weight": 0},
+                {"from": "human", "value": "again"},
+                {"from": "gpt", "value": "final", "weight": 1},
+            ]
+        }
+    )
+    assert [m.get("weight") for m in chat["messages"]] == [None, 0, None, 1]
+    assert notes == ["dropped_message_key"]  # a user turn cannot carry a weight
