@@ -203,6 +203,9 @@ class RecordReader:
         if first == b"[":
             self.stats.format = "json_array"
             yield from self._read_array(buffered)
+        elif _pretty_printed(head[len(start) :]):
+            self.stats.format = "json_values"
+            yield from self._read_array(buffered, array=False)
         else:
             self.stats.format = "jsonl"
             yield from self._read_jsonl(buffered)
@@ -240,11 +243,13 @@ class RecordReader:
                     _text(raw),
                 )
 
-    def _read_array(self, fh: IO[bytes]) -> Iterator[Record | BadLine]:
+    def _read_array(self, fh: IO[bytes], array: bool = True) -> Iterator[Record | BadLine]:
         """Stream the elements of a top-level JSON array without loading the whole file.
 
         Elements are decoded one at a time with ``raw_decode`` on a growing buffer; the
-        physical line of each element is tracked for messages.
+        physical line of each element is tracked for messages. With ``array=False`` the file
+        is a sequence of whitespace-separated JSON values instead (pretty-printed records, as
+        ``jq .`` or ``json.dump(indent=2)`` write them), numbered the same way.
         """
         decoder = json.JSONDecoder()
         # Invalid bytes become lone surrogates, so one bad element is a finding and the rest
@@ -280,17 +285,19 @@ class RecordReader:
                     return
 
         skip_ws()
-        assert buf[pos] == "["
-        pos += 1
+        if array:
+            assert buf[pos] == "["
+            pos += 1
         expect_value = True
         while True:
             skip_ws()
             if pos >= len(buf):
-                stats.bad_lines += 1
-                yield BadLine(self.path, index + 1, "json_decode", "unterminated JSON array")
+                if array:
+                    stats.bad_lines += 1
+                    yield BadLine(self.path, index + 1, "json_decode", "unterminated JSON array")
                 break
             ch = buf[pos]
-            if ch == "]":
+            if ch == "]" and array:
                 pos += 1
                 skip_ws()
                 if pos < len(buf):
@@ -303,7 +310,7 @@ class RecordReader:
                         buf[pos : pos + RAW_PREVIEW],
                     )
                 break
-            if ch == "," and not expect_value:
+            if ch == "," and not expect_value and array:
                 pos += 1
                 expect_value = True
                 continue
@@ -402,6 +409,14 @@ class RecordReader:
                 self.stats.records += 1
                 yield Record(source, i, _plain(obj), i)
         self.stats.physical_lines = row
+
+
+def _pretty_printed(head: bytes) -> bool:
+    """True when the first non-blank line is a lone ``{``: indented JSON, not JSONL."""
+    for line in head.splitlines():
+        if line.strip():
+            return line.strip() == b"{"
+    return False
 
 
 class _TooDeep:

@@ -116,6 +116,16 @@ def test_data_after_a_json_array_is_a_finding(tmp_path: Path) -> None:
     assert [type(i).__name__ for i in items] == ["Record"]
 
 
+def test_pretty_printed_records_are_read_as_json_values(tmp_path: Path) -> None:
+    p = tmp_path / "pretty.json"
+    p.write_text(json.dumps(CHAT, indent=2) + "\n" + json.dumps(CHAT, indent=2) + "\n")
+    items, reader = read(p)
+    assert [type(i).__name__ for i in items] == ["Record", "Record"]
+    assert [i.line for i in items] == [1, 2] and items[0].data == CHAT
+    assert items[1].text_line == json.dumps(CHAT, indent=2).count("\n") + 2
+    assert reader.stats.format == "json_values"
+
+
 def test_gzip_jsonl(tmp_path: Path) -> None:
     p = tmp_path / "d.jsonl.gz"
     with gzip.open(p, "wb") as fh:
