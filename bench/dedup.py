@@ -31,8 +31,9 @@ import time
 import unicodedata
 from pathlib import Path
 
+from gen_data import generate
+
 REPO = Path(__file__).resolve().parents[1]
-GEN = REPO.parent / "shared" / "bench" / "gen_chat.py"
 CONTENDERS = [
     "ours-exact",
     "ours-near",
@@ -274,28 +275,6 @@ def pairs_of(clusters: list[list[int]], skip: set[int]) -> set[tuple[int, int]]:
             for b in members[i + 1 :]:
                 out.add((a, b))
     return out
-
-
-def generate(rows: int, seed: int, workdir: Path) -> tuple[Path, Path]:
-    data = workdir / f"chat-{rows}-{seed}.jsonl"
-    truth = workdir / f"chat-{rows}-{seed}.truth.json"
-    if not data.exists() or not truth.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(GEN),
-                "--rows",
-                str(rows),
-                "--seed",
-                str(seed),
-                "--out",
-                str(data),
-                "--truth",
-                str(truth),
-            ],
-            check=True,
-        )
-    return data, truth
 
 
 def run_one(name: str, data: Path, args: argparse.Namespace) -> dict | str:

@@ -16,37 +16,15 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
 import psutil
+from gen_data import generate
 
 ROOT = Path(__file__).resolve().parents[1]
-GEN = ROOT.parent / "shared" / "bench" / "gen_chat.py"
-
-
-def generate(rows: int, seed: int, work: Path) -> Path:
-    path = work / f"chat_{rows}_{seed}.jsonl"
-    if not path.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(GEN),
-                "--rows",
-                str(rows),
-                "--seed",
-                str(seed),
-                "--out",
-                str(path),
-                "--truth",
-                str(work / f"truth_{rows}_{seed}.json"),
-            ],
-            check=True,
-        )
-    return path
 
 
 def floor(path: Path, out: Path) -> float:
@@ -101,7 +79,7 @@ def main() -> None:
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    data = generate(a.rows, a.seed, work)
+    data, _ = generate(a.rows, a.seed, work)
     out = Path(tempfile.mkdtemp(dir=work))
     try:
         t_floor = floor(data, out / "floor")

@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from gen_data import GEN, generate
+
 REPO = Path(__file__).resolve().parent.parent
-GEN = REPO.parent / "shared" / "bench" / "gen_chat.py"
 
 FLOOR = """
 import orjson, sys
@@ -43,31 +44,6 @@ exec(sys.argv[2])
 dc, dt = time.process_time() - c, time.perf_counter() - t
 print(dc, dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
-
-
-def generate(rows: int, gen: Path, workdir: Path) -> Path:
-    out = workdir / f"chat-{rows}.jsonl"
-    if not out.exists():
-        print(f"generating {rows:,} rows with {gen.name} ...", file=sys.stderr)
-        tmp = out.with_suffix(".part")
-        subprocess.run(
-            [
-                sys.executable,
-                str(gen),
-                "--rows",
-                str(rows),
-                "--seed",
-                "1",
-                "--out",
-                str(tmp),
-                "--truth",
-                str(workdir / f"truth-{rows}.json"),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        tmp.rename(out)
-    return out
 
 
 def timed(code: str, path: Path) -> tuple[float, float, int]:
@@ -96,8 +72,8 @@ def main() -> None:
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     small = args.small or args.rows // 4
-    big_file = generate(args.rows, args.gen, args.workdir)
-    small_file = generate(small, args.gen, args.workdir)
+    big_file, _ = generate(args.rows, 1, args.workdir, gen=args.gen, quiet=True)
+    small_file, _ = generate(small, 1, args.workdir, gen=args.gen, quiet=True)
     size_mb = big_file.stat().st_size / 1e6
 
     # Interleave the runs so all see the same machine load; keep the best of each.
