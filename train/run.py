@@ -123,6 +123,10 @@ def train_model(
     has_ckpt = ckpt_dir.is_dir() and any(ckpt_dir.glob("checkpoint-*"))
     if resume and not has_ckpt:
         raise ConfigError(f"--resume: no checkpoint in {ckpt_dir} to resume from")
+    if resume:
+        steps = {int(p.name.rsplit("-", 1)[-1]): p for p in ckpt_dir.glob("checkpoint-*[0-9]")}
+        latest = steps[max(steps)] if steps else ckpt_dir
+        log(f"resuming from {latest}")
     if has_ckpt and not resume and not overwrite:
         raise ConfigError(
             f"{out} already holds checkpoints from an earlier run: --resume to continue it, "

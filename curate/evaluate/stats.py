@@ -116,9 +116,8 @@ class Tally:
         p = format_p(self.p_value)
         line = f"{head}, p{p if p.startswith('<') else '=' + p} ({'; '.join(extra)})"
         if self.rated < MIN_RATED:
-            line += (
-                f"; only {self.rated} rated comparisons (fewer than {MIN_RATED}): too few to trust"
-            )
+            what = "compared examples" if self.source.startswith("metric:") else "rated comparisons"
+            line += f"; only {self.rated} {what} (fewer than {MIN_RATED}): too few to trust"
         return line
 
 

@@ -65,7 +65,7 @@ def test_adapter_flow_writes_outputs_and_tuned_wins(adapter_run):
     assert metric["source"] == "metric:rouge_l"
     assert metric["wins"] >= 5 and metric["losses"] == 0
     assert report["decided_by"] == "metric:rouge_l"
-    assert f"only {len(QA)} rated comparisons (fewer than 50)" in result.verdict
+    assert f"only {len(QA)} compared examples (fewer than 50)" in result.verdict
     assert result.verdict.startswith(f"fine-tune better on {metric['wins']}/")
 
 

@@ -132,8 +132,10 @@ def test_resume_continues_from_the_last_checkpoint(
     with pytest.raises(ConfigError, match="--resume"):
         train_model(memo_split, out, load_config(None, base), progress=False)
     cfg = load_config(None, {**base, "training.max_steps": 4})
-    second = train_model(memo_split, out, cfg, resume=True, progress=False)
+    said: list[str] = []
+    second = train_model(memo_split, out, cfg, resume=True, progress=False, log=said.append)
     assert second["global_step"] == 4
+    assert f"resuming from {out / 'checkpoints' / 'checkpoint-2'}" in said
     assert [h["step"] for h in second["loss_history"]][:2] == [1, 2]  # history carried over
     assert (out / "checkpoints" / "checkpoint-4").is_dir()
     resolved = yaml.safe_load((out / "train_config.yaml").read_text())
