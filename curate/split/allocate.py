@@ -8,6 +8,8 @@ Rules (documented in docs/split.md):
 - Otherwise test gets ``round(n * test_size)`` records: groups are visited in a seeded
   shuffle and taken while they fit, so singletons fill the last places and the count lands
   on the target (within one record whenever the stratum has enough small groups).
+- When its groups are too large for that, the stratum is reported with status
+  ``off_target`` (the counts and the target are both in the report), never silently.
 """
 
 from __future__ import annotations
@@ -116,5 +118,12 @@ def allocate(
             rep.members.extend(g)
             for i in g:
                 rep.counts[sides[i]] = rep.counts.get(sides[i], 0) + 1
+        if rep.status == "split" and any(
+            abs(rep.counts.get(side, 0) - rep.target[side]) > 1
+            for side in (TEST, VAL)
+            if rep.target[side] > 0
+        ):
+            # Whole groups could not land within one record of the share: say so.
+            rep.status = "off_target"
         reports.append(rep)
     return sides, reports

@@ -141,3 +141,14 @@ def test_a_field_no_record_has_is_an_error_not_a_stratum() -> None:
         split_records(records, SplitConfig(stratify=("categroy",), semantic=False))
     with pytest.raises(ConfigError, match="group: no record has the field 'user'"):
         split_records(records, SplitConfig(group="user", semantic=False))
+
+
+def test_groups_too_large_for_the_share_are_reported_off_target() -> None:
+    from curate.split.allocate import allocate
+
+    # 20 records in one stratum, in two groups of 10: test wants 2, gets 0 or 10.
+    labels = ["a"] * 20
+    groups = {0: list(range(10)), 10: list(range(10, 20))}
+    sides, reports = allocate(labels, groups, test_size=0.1, val_size=0.0, seed=0)
+    assert reports[0].status == "off_target"
+    assert reports[0].to_dict()["test"] in (0, 10) and reports[0].target["test"] == 2.0
