@@ -28,6 +28,8 @@ class _Bars:
         self.bar: Any = None
 
     def __call__(self, label: str, advance: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return  # a log file gets the summary lines, not bar fragments
         if label != self.label:
             self.close()
             self.label = label
