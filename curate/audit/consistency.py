@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from curate.audit.convs import Conv, excerpt, norm
 from curate.audit.model import AuditConfig, Finding
@@ -228,14 +228,22 @@ def repetition_reason(text: str) -> str | None:
     return None
 
 
-def repetition(convs: Sequence[Conv]) -> list[Finding]:
+def _first_hit(
+    convs: Sequence[Conv], detect: Callable[[str], str | None]
+) -> list[tuple[Conv, str, str]]:
+    """(conversation, what ``detect`` said, the turn) for the first assistant turn it flags."""
     hits: list[tuple[Conv, str, str]] = []
     for c in convs:
         for turn in c.assistant_turns:
-            reason = repetition_reason(turn)
-            if reason:
-                hits.append((c, reason, turn))
+            found = detect(turn)
+            if found:
+                hits.append((c, found, turn))
                 break
+    return hits
+
+
+def repetition(convs: Sequence[Conv]) -> list[Finding]:
+    hits = _first_hit(convs, repetition_reason)
     if not hits:
         return []
     c, reason, turn = hits[0]
@@ -379,13 +387,7 @@ def refusal_pattern(text: str) -> str | None:
 
 
 def refusals(convs: Sequence[Conv]) -> list[Finding]:
-    hits = []
-    for c in convs:
-        for turn in c.assistant_turns:
-            phrase = refusal_pattern(turn)
-            if phrase:
-                hits.append((c, phrase, turn))
-                break
+    hits = _first_hit(convs, refusal_pattern)
     if not hits:
         return []
     c, phrase, turn = hits[0]
