@@ -237,8 +237,16 @@ class Engine:
         """The pairs whose records do not carry clearly different slot values."""
         if not pairs.size:
             return pairs
+        mine: dict[int, Slots] = {}
+        theirs: dict[int, Slots] = {} if other is not self else mine
+
+        def slots(cache: dict[int, Slots], engine: Engine, i: int) -> Slots:
+            if i not in cache:
+                cache[i] = Slots(engine.texts.raw(i))
+            return cache[i]
+
         ok = [
-            not different_slots(Slots(self.texts.raw(left(a))), Slots(other.texts.raw(right(b))))
+            not different_slots(slots(mine, self, left(a)), slots(theirs, other, right(b)))
             for a, b in pairs.tolist()
         ]
         self.slot_rejected += len(ok) - sum(ok)

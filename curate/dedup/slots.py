@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import re
 
-_TOKEN = re.compile(r"\S+")
-_STRIP = "\"'“”‘’«»()[]{}<>,;:.!?*`"
-_SENTENCE_END = (".", "!", "?", ":", ">", "\n")
+_NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
+_NUMBER_PUNCT = str.maketrans("", "", ".,:/-")
+# A capitalised word not at a sentence start: the character before the gap is neither a
+# sentence end nor a role marker's ">" (and the gap is not a line break).
+_NAME = re.compile(r"(?<=[^\s.!?:>])[ \t]+[\"'“‘(«]?([A-Z][a-z]\w*)")
+_WORD = re.compile(r"\w+")
 MIN_SLOT_OVERLAP = 0.5
 
 
@@ -24,23 +27,12 @@ def slot_values(text: str) -> frozenset[str]:
 
 
 def _scan(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(slot values, every word lowercased and every number as digits)."""
-    values: set[str] = set()
-    words: set[str] = set()
-    sentence_start = True
-    for token in _TOKEN.findall(text):
-        word = token.strip(_STRIP)
-        if word:
-            if any(ch.isdigit() for ch in word):
-                digits = "".join(ch for ch in word if ch.isdigit())
-                values.add(digits)
-                words.add(digits)
-            else:
-                words.add(word.lower())
-                if word[0].isupper() and not sentence_start and not word.isupper():
-                    values.add(word.lower())
-        sentence_start = token.endswith(_SENTENCE_END) or token.startswith("<")
-    return frozenset(values), frozenset(words)
+    """(slot values, every word lowercased and every number as digits), by regex (C speed)."""
+    numbers = {n.translate(_NUMBER_PUNCT) for n in _NUMBER.findall(text)}
+    names = {n.lower() for n in _NAME.findall(text)}
+    words = set(_WORD.findall(text.lower()))
+    words |= numbers
+    return frozenset(numbers | names), frozenset(words)
 
 
 class Slots:
