@@ -190,17 +190,11 @@ def run_pipeline(
     path: str, out_dir: str | Path, config: RunConfig, *, overwrite: bool = False
 ) -> RunResult:
     """Run every stage on ``path`` and publish DIR atomically. See module docstring."""
-    from curate.pipeline.outdir import check_target, discard, make_staging, publish
+    from curate.pipeline.outdir import atomic_directory
     from curate.pipeline.run import run_into
 
     out = Path(out_dir)
-    check_target(out, overwrite)
-    staging = make_staging(out)
-    try:
+    with atomic_directory(out, overwrite) as staging:
         result = run_into(path, staging, config)
-        publish(staging, out)
-    except BaseException:
-        discard(staging)
-        raise
     result.out_dir = out
     return result
