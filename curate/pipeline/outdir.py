@@ -59,9 +59,14 @@ def remove_stale(out: Path) -> list[Path]:
 
 
 def make_staging(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(out)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}{TMP_MARK}{os.getpid()}-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(out)
+        prefix = f".{out.name}{TMP_MARK}{os.getpid()}-"
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
+    except OSError as exc:
+        # Name the folder the user asked for, not our temp sibling of it.
+        raise InputError(f"{out}: cannot create the output folder: {exc.strerror or exc}") from exc
 
 
 def fsync_tree(root: Path) -> None:

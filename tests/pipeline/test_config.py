@@ -95,3 +95,16 @@ def test_drop_findings_takes_audit_codes_only(tmp_path: Path) -> None:
     assert config.filter.drop_findings == ("refusal",)
     with pytest.raises(ConfigError, match="unknown finding code 'refusals'"):
         load_run_config(write(tmp_path, "filter:\n  drop_findings: [refusals]\n"))
+
+
+def test_unwritable_output_folder_is_named(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from curate.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    data = write(tmp_path, "")  # the config helper writes any text; an empty input is enough
+    result = CliRunner().invoke(main, ["run", str(data), "-o", str(blocker / "out")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(f"Error: {blocker / 'out'}: cannot create")
