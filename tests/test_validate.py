@@ -251,7 +251,7 @@ def test_no_false_positive_on_assistant_tool_calls_with_null_content() -> None:
 # -- the hand checker is the bundled schema -------------------------------------------------
 
 
-def _mutations(rng: random.Random, n: int) -> list:
+def _mutations(rng: random.Random, n: int, base: list | None = None) -> list:
     values = [
         None,
         "",
@@ -291,7 +291,7 @@ def _mutations(rng: random.Random, n: int) -> list:
         "messages",
         "tools",
     ]
-    base = [msgs(S, U, A), TOOL_CONVO, msgs(U, {**A, "weight": 0}, U, A)]
+    base = base or [msgs(S, U, A), TOOL_CONVO, msgs(U, {**A, "weight": 0}, U, A)]
     out = []
     for _ in range(n):
         rec = copy.deepcopy(rng.choice(base))
@@ -343,6 +343,62 @@ def test_fast_path_implies_no_findings_and_the_same_estimate() -> None:
             assert check_chat(rec) == []
             assert n == counter.count_messages(rec["messages"])
     assert n_fast > 20
+
+
+# OpenAI tool use as real files hold it: an assistant turn with `tool_calls` and no `content`
+# key (legal OpenAI chat, and what a Parquet reader leaves after dropping a null content).
+BARE_CALL = {"role": "assistant", "tool_calls": CALL["tool_calls"]}
+TWO_CALLS = {
+    "role": "assistant",
+    "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{}"}},
+        {"id": "c2", "type": "function", "function": {"name": "mul", "arguments": '{"b": 3}'}},
+    ],
+}
+TOOL_BASES = [
+    msgs(U, BARE_CALL, TOOL, A),
+    {**msgs(S, U, BARE_CALL, TOOL, A), "tools": TOOL_CONVO["tools"]},
+    msgs(U, TWO_CALLS, TOOL, {**TOOL, "tool_call_id": "c2"}, A),
+    msgs(U, {**BARE_CALL, "content": ""}, TOOL, A, U, {"role": "assistant", "tool_calls": []}),
+    TOOL_CONVO,
+]
+
+
+def test_assistant_tool_calls_without_a_content_key_are_valid() -> None:
+    assert codes(msgs(U, BARE_CALL, TOOL, A)) == []
+    assert codes(msgs(U, TWO_CALLS, TOOL, {**TOOL, "tool_call_id": "c2"}, A)) == []
+    assert bundled_validator().is_valid(msgs(U, BARE_CALL, TOOL, A))
+    # two keys but not {role, content}: the slower checks still run
+    assert codes(msgs(U, {"role": "assistant", "tool_calls": []})) == ["invalid_tool_calls"]
+    assert codes(msgs(U, {"content": "x", "weight": 2}, A)) == ["invalid_weight", "missing_role"]
+
+
+def _padded(rec):
+    """The record with a harmless ``name`` on every message: forces check_chat's slow path."""
+    rec = copy.deepcopy(rec)
+    messages = rec.get("messages") if isinstance(rec, dict) else None
+    for m in messages if isinstance(messages, list) else []:
+        if isinstance(m, dict) and "name" not in m:
+            m["name"] = "n"
+    return rec
+
+
+def test_fast_path_agrees_with_jsonschema_and_the_slow_path_on_mutated_tool_calls() -> None:
+    validator = bundled_validator()
+    records = TOOL_BASES + _mutations(random.Random(11), 1500, TOOL_BASES)
+    disagree_schema, disagree_slow = [], []
+    n_invalid = 0
+    for rec in records:
+        found = [(f.code, f.path) for f in check_chat(rec)]
+        schema_invalid = not validator.is_valid(rec)
+        n_invalid += schema_invalid
+        if any(code in SCHEMA_CODES for code, _ in found) != schema_invalid:
+            disagree_schema.append((rec, found))
+        if found != [(f.code, f.path) for f in check_chat(_padded(rec))]:
+            disagree_slow.append((rec, found))
+    assert disagree_schema == []
+    assert disagree_slow == []
+    assert 150 < n_invalid < 1350  # the corpus exercises both outcomes
 
 
 # -- files ----------------------------------------------------------------------------------

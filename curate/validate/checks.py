@@ -115,7 +115,10 @@ def check_chat(data: dict[str, Any]) -> list[Finding]:
             continue
         role = m.get("role", _MISSING)
         content = m.get("content", _MISSING)
-        more = len(m) > 2  # keys beyond role + content: the rarer, slower checks
+        # The rarer, slower checks run unless the message is exactly {role, content}. Counting
+        # keys alone is not enough: {role, tool_calls} (no content key, legal OpenAI chat and
+        # what a Parquet reader leaves after dropping a null content) has two keys too.
+        more = len(m) != 2 or role is _MISSING or content is _MISSING
         if more or not m.keys() <= MESSAGE_KEYS:
             _check_keys(m, i, out)
         if role == "assistant":
