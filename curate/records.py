@@ -384,12 +384,16 @@ class RecordReader:
             pf = pq.ParquetFile(p)
         except Exception as exc:  # pyarrow raises several unrelated types for a bad file
             raise InputError(f"{self.path}: not a readable Parquet file: {exc}") from exc
+        features = _hf_json_features(pf.schema_arrow.metadata)
         row = 0
         for batch in pf.iter_batches(batch_size=1024):
             for obj in batch.to_pylist():
                 row += 1
                 self.stats.records += 1
-                yield Record(self.path, row, _plain(obj), row)
+                data = from_columnar(obj)
+                if features is not None:
+                    data = _decode_hf_json(data, features)
+                yield Record(self.path, row, data, row)
         self.stats.physical_lines = row
 
     def _read_hf(self, p: Path) -> Iterator[Record | BadLine]:
@@ -407,7 +411,7 @@ class RecordReader:
             for i, obj in enumerate(split, start=1):
                 row += 1
                 self.stats.records += 1
-                yield Record(source, i, _plain(obj), i)
+                yield Record(source, i, from_columnar(obj), i)
         self.stats.physical_lines = row
 
 
@@ -433,6 +437,100 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_plain(v) for v in obj]
     return obj
+
+
+def from_columnar(obj: Any) -> Any:
+    """A Parquet / HF row back to a JSON record: null fill dropped, JSON-string ``tools`` decoded.
+
+    ``to_columnar`` stores ``tools`` as a JSON string (TRL reads it that way too); a string that
+    does not decode to a list is left as it is, for the validator to report.
+    """
+    obj = _plain(obj)
+    if isinstance(obj, dict) and isinstance(obj.get("tools"), str):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            tools = orjson.loads(obj["tools"])
+            if isinstance(tools, list):
+                obj["tools"] = tools
+    return obj
+
+
+def _hf_json_features(metadata: dict[bytes, bytes] | None) -> dict[str, Any] | None:
+    """The ``datasets`` feature spec of a Parquet file when some column is stored as ``Json``.
+
+    ``datasets`` (5.x) writes values with no common Arrow type (a list of messages whose keys
+    differ, tool parameter schemas) as JSON strings and says so only in this metadata.
+    """
+    raw = (metadata or {}).get(b"huggingface")
+    if not raw or b'"Json"' not in raw:
+        return None
+    try:
+        features = orjson.loads(raw).get("info", {}).get("features")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return features if isinstance(features, dict) else None
+
+
+def _decode_hf_json(value: Any, feature: Any) -> Any:
+    """Decode the ``Json``-typed parts of ``value`` following a ``datasets`` feature spec."""
+    if isinstance(feature, list):  # the old spelling of a list feature: [inner]
+        inner = feature[0] if feature else None
+        return [_decode_hf_json(v, inner) for v in value] if isinstance(value, list) else value
+    if not isinstance(feature, dict) or value is None:
+        return value
+    kind = feature.get("_type")
+    if kind == "Json":
+        if isinstance(value, str):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                return orjson.loads(value)
+        return value
+    if kind in ("List", "LargeList", "Sequence"):
+        inner = feature.get("feature")
+        return [_decode_hf_json(v, inner) for v in value] if isinstance(value, list) else value
+    if kind is None and isinstance(value, dict):  # a struct: one feature per key
+        return {k: _decode_hf_json(v, feature.get(k)) for k, v in value.items()}
+    return value
+
+
+def to_columnar(row: Any) -> Any:
+    """One record as a Parquet / HF row whose schema does not depend on the other rows.
+
+    Arrow infers one struct type over all rows, so free-form JSON (each tool's parameter
+    schema) becomes a union of every row's keys, null-filled: 130 fields on 300 tool-use rows.
+    ``tools`` is stored as a JSON string and tool-call ``arguments`` stay JSON strings (as the
+    OpenAI format has them); ``from_columnar`` turns ``tools`` back into a list.
+    """
+    if not isinstance(row, dict):
+        return row
+    out = dict(row)
+    tools = out.get("tools")
+    if isinstance(tools, list):
+        out["tools"] = orjson.dumps(tools).decode()
+    msgs = out.get("messages")
+    if isinstance(msgs, list) and any(isinstance(m, dict) and _has_call(m) for m in msgs):
+        out["messages"] = [_args_as_text(m) for m in msgs]
+    return out
+
+
+def _has_call(m: dict[str, Any]) -> bool:
+    return "tool_calls" in m or "function_call" in m
+
+
+def _args_as_text(m: Any) -> Any:
+    if not isinstance(m, dict) or not _has_call(m):
+        return m
+    m = dict(m)
+    if isinstance(m.get("tool_calls"), list):
+        m["tool_calls"] = [_call_args_as_text(c, "function") for c in m["tool_calls"]]
+    if "function_call" in m:
+        m = _call_args_as_text(m, "function_call")
+    return m
+
+
+def _call_args_as_text(call: Any, key: str) -> Any:
+    fn = call.get(key) if isinstance(call, dict) else None
+    if not isinstance(fn, dict) or "arguments" not in fn or isinstance(fn["arguments"], str):
+        return call
+    return {**call, key: {**fn, "arguments": orjson.dumps(fn["arguments"]).decode()}}
 
 
 def _is_hf_dataset_dir(p: Path) -> bool:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from curate.errors import InputError
-from curate.records import atomic_writer, write_jsonl
+from curate.records import atomic_writer, to_columnar, write_jsonl
 
 if TYPE_CHECKING:
     from curate.split import SplitResult
@@ -31,7 +31,8 @@ def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
 
     try:
         # pa.array infers one struct type over all rows (from_pylist looks at the first only).
-        table = pa.Table.from_struct_array(pa.array(rows)) if rows else pa.table({})
+        cols = [to_columnar(r) for r in rows]
+        table = pa.Table.from_struct_array(pa.array(cols)) if rows else pa.table({})
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InputError(f"{path}: records do not fit one Parquet schema: {exc}") from exc
     with atomic_writer(path, "wb") as fh:
@@ -44,7 +45,9 @@ def _write_hf(path: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
     datasets.disable_progress_bars()
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        dd = datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in splits.items()})
+        dd = datasets.DatasetDict(
+            {k: datasets.Dataset.from_list([to_columnar(r) for r in v]) for k, v in splits.items()}
+        )
         dd.save_to_disk(str(tmp))
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
