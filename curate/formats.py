@@ -16,6 +16,14 @@ Supported inputs (``detect_format`` names):
 - ``prompt_completion``: ``{"prompt", "completion"}`` as strings, or as message lists (TRL's
   conversational prompt-completion shape).
 
+- ``fields`` (a ``FieldMap``, ``convert.fields`` in YAML, ``--field`` flags): any other layout,
+  described by dotted paths with list indexes, e.g. Self-Instruct's
+  ``{prompt: instruction, input: instances.0.input, response: instances.0.output}`` or a list
+  of turns ``{turns: dialogue, role: speaker, content: text, system: system_prompt}``.
+
+A file has one format, decided by a majority over its first ``SAMPLE`` records
+(``Converter.prime``); a record of another shape is rejected with the shape it looked like.
+
 Conversion is lossless for what the chat format can hold; anything it cannot hold is reported
 as a *note* (a stable code such as ``dropped_message_key``), never dropped silently.
 """
@@ -23,15 +31,17 @@ as a *note* (a stable code such as ``dropped_message_key``), never dropped silen
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from curate.errors import ConfigError
+from curate.fieldmap import FieldMap, MappingError, describe, suggest_fields
 from curate.records import (
     BadLine,
     Record,
@@ -45,6 +55,7 @@ from curate.stage import Dropped, unreadable
 FORMATS = ("chat", "alpaca", "sharegpt", "prompt_completion")
 STAGE = "convert"
 MAX_NOTE_EXAMPLES = 5
+SAMPLE = 1000  # records read ahead to decide a file's format by majority
 
 SHAREGPT_ROLES = {
     "human": "user",
@@ -298,34 +309,69 @@ def _prompt_completion(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 class Converter:
     """Per-record step ``Record -> Record | Dropped`` for ``stage.stream`` / ``stage.collect``.
 
-    A file has one format: ``fmt`` when given (``--from``), else the format of the first
-    record that has a recognisable shape. Records that do not match it are dropped, not
-    silently reinterpreted (a ``conversations`` record in a chat file is a defect there).
+    A file has one format: ``fmt`` when given (``--from``), ``fields`` when a mapping is given
+    (``--field`` / ``convert.fields``), else the majority shape of the first ``SAMPLE``
+    records when the caller runs the stream through ``prime`` (without it, the first record
+    with a recognisable shape decides). Records of another shape are dropped, not silently
+    reinterpreted, and the reject says which shape each looked like.
 
-    Dropped reasons: ``unknown_format`` (no record so far has a known shape),
-    ``conversion_error`` (the record does not fit the file's format). With ``keep_unknown``
-    (what ``validate`` uses) records that are not in a convertible shape pass through
-    unchanged, so the chat validator reports them (``missing_messages``), as OpenAI's own
-    checker does. ``stats()`` counts formats and conversion notes, with the first few line
-    references of each note, so nothing is lost without a trace.
+    Dropped reasons: ``unknown_format`` (a record with no known shape; the detail names its
+    keys and a ``convert.fields`` mapping that would fit), ``conversion_error`` (the record
+    does not fit the file's format). With ``keep_unknown`` (what ``validate`` uses) records
+    with no known shape pass through unchanged, so the chat validator reports them
+    (``missing_messages``), as OpenAI's own checker does. ``stats()`` counts formats and
+    conversion notes, with the first few line references of each note.
 
     Example:
         conv = Converter()
-        kept = list(stage.stream(conv, records, rejects.append))
+        kept = list(stage.stream(conv, conv.prime(records), rejects.append))
         conv.stats()  # {"formats": {"sharegpt": 300}, "conversion_notes": {...}, ...}
     """
 
     fmt: str | None = None
     keep_unknown: bool = False
+    fields: FieldMap | None = None
     formats: Counter[str] = field(default_factory=Counter)
     notes: Counter[str] = field(default_factory=Counter)
     note_examples: dict[str, list[str]] = field(default_factory=dict)
     detected_from: str | None = None
+    votes: dict[str, int] = field(default_factory=dict)
+    suggestion: dict[str, Any] | None = None
     _chat: int = field(default=0, init=False, repr=False)
+    _hints: dict[frozenset[str], str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.fmt is not None and self.fmt not in FORMATS:
             raise ConfigError(f"unknown format {self.fmt!r}; expected one of {', '.join(FORMATS)}")
+        if self.fields is not None:
+            if self.fmt is not None:
+                raise ConfigError("give a format (--from) or a field mapping (--field), not both")
+            self.fmt = "fields"
+
+    def prime(self, items: Iterable[Any]) -> Iterator[Any]:
+        """Decide the file's format by a majority over the first ``SAMPLE`` records.
+
+        Returns the same items (records and bad lines, in order) for the caller to stream on.
+        Ties go to the format seen first. A no-op when the format is already fixed.
+        """
+        it = iter(items)
+        if self.fmt is not None:
+            return it
+        head = list(itertools.islice(it, SAMPLE))
+        votes: Counter[str] = Counter()
+        first: dict[str, str] = {}
+        for item in head:
+            if isinstance(item, Record):
+                fmt = detect_format(item.data)
+                if fmt != "unknown":
+                    votes[fmt] += 1
+                    first.setdefault(fmt, item.ref)
+        if votes:
+            order = list(first)
+            best = max(votes, key=lambda f: (votes[f], -order.index(f)))
+            self.fmt, self.detected_from = best, first[best]
+            self.votes = dict(sorted(votes.items()))
+        return itertools.chain(head, it)
 
     def __call__(self, record: Record) -> Record | Dropped:
         data = record.data
@@ -333,35 +379,38 @@ class Converter:
         if fmt == "chat" and type(data) is dict and "messages" in data:
             self._chat += 1  # the hot path: chat passes through (a plain int is cheapest)
             return record
-        if fmt is None:
-            fmt = detect_format(data)
-            if fmt != "unknown":
-                self.fmt, self.detected_from = fmt, record.ref
-        if fmt == "chat" or fmt == "unknown":
-            if type(data) is dict and "messages" in data:
-                self._chat += 1
-                return record
+        if fmt == "fields":
+            return self._mapped(record)
+        detected = detect_format(data)
+        if fmt is None and detected != "unknown":
+            fmt = self.fmt = detected
+            self.detected_from = record.ref
+        if detected == "unknown":
             if self.keep_unknown:
                 self.formats["unknown"] += 1
                 return record
-            keys = ", ".join(sorted(data)[:6]) if isinstance(data, dict) else ""
-            if fmt == "unknown":
-                return Dropped(
-                    record,
-                    STAGE,
-                    "unknown_format",
-                    f"no known format (keys: {keys}); "
-                    "expected messages, conversations, instruction/output or "
-                    "prompt/completion",
-                )
-            return Dropped(record, STAGE, "conversion_error", f"chat: no messages (keys: {keys})")
+            reason = "unknown_format" if fmt is None else "conversion_error"
+            prefix = "" if fmt is None else f"not a {fmt} record: "
+            return Dropped(record, STAGE, reason, prefix + self._unknown_detail(data))
+        if detected != fmt:
+            keys = ", ".join(sorted(data)[:6])
+            return Dropped(
+                record,
+                STAGE,
+                "conversion_error",
+                f"looks like {detected}, but this file is {fmt}{self._majority()} (keys: {keys})",
+                {"looks_like": detected},
+            )
+        if fmt == "chat":
+            self._chat += 1
+            return record
         try:
             data, notes = convert_record(data, fmt)
         except ConversionError as exc:
-            if self.keep_unknown and detect_format(record.data) == "unknown":
-                self.formats["unknown"] += 1
-                return record
             return Dropped(record, STAGE, "conversion_error", f"{fmt}: {exc}")
+        return self._converted(record, fmt, data, notes)
+
+    def _converted(self, record: Record, fmt: str, data: Any, notes: list[str]) -> Record:
         self.formats[fmt] += 1
         for note in notes:
             self.notes[note] += 1
@@ -369,6 +418,51 @@ class Converter:
             if len(examples) < MAX_NOTE_EXAMPLES:
                 examples.append(record.ref)
         return record.with_data(data)
+
+    def _mapped(self, record: Record) -> Record | Dropped:
+        assert self.fields is not None
+        data = record.data
+        if not isinstance(data, Mapping):
+            return Dropped(record, STAGE, "conversion_error", "fields: not a JSON object")
+        notes: list[str] = []
+        try:
+            messages = self.fields.to_messages(data, notes)
+        except MappingError as exc:
+            return Dropped(record, STAGE, "conversion_error", f"fields: {exc}")
+        out: dict[str, Any] = {"messages": messages}
+        consumed = self.fields.consumed()
+        for key, value in data.items():
+            if key in consumed:
+                continue
+            if key in out:
+                notes.append("dropped_conflicting_field")
+                continue
+            out[key] = value
+        return self._converted(record, "fields", out, notes)
+
+    def _majority(self) -> str:
+        if not self.votes:
+            return ""
+        n = sum(self.votes.values())
+        return f" (by majority of the first {n:,} records: " + ", ".join(f"{k} {v}" for k, v in self.votes.items()) + ")"
+
+    def _unknown_detail(self, data: Any) -> str:
+        if not isinstance(data, dict):
+            return f"a {type(data).__name__}, not an object"
+        keyset = frozenset(map(str, data))
+        hint = self._hints.get(keyset)
+        if hint is None:
+            fit = suggest_fields(data)
+            if fit and self.suggestion is None:
+                self.suggestion = fit
+            hint = f"; a mapping that fits: {describe(fit)}" if fit else ""
+            if len(self._hints) < 1000:
+                self._hints[keyset] = hint
+        keys = ", ".join(sorted(keyset)[:12])
+        return (
+            f"no known format (keys: {keys}); expected messages, conversations, "
+            f"instruction/output or prompt/completion{hint}"
+        )
 
     def counts(self) -> Counter[str]:
         """Records per source format (``unknown``: passed through by ``keep_unknown``)."""
@@ -378,12 +472,18 @@ class Converter:
         return out
 
     def stats(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "formats": dict(sorted(self.counts().items())),
             "format_detected_from": self.detected_from,
+            "format_votes": self.votes,
             "conversion_notes": dict(sorted(self.notes.items())),
             "conversion_note_examples": {k: v for k, v in sorted(self.note_examples.items())},
         }
+        if self.fields is not None:
+            out["fields"] = self.fields.as_dict()
+        if self.suggestion is not None:
+            out["suggested_fields"] = self.suggestion
+        return out
 
     @property
     def source_format(self) -> str:
@@ -406,6 +506,7 @@ def convert_file(
     output: str | os.PathLike[str],
     from_format: str | None = None,
     rejects: str | os.PathLike[str] | None = None,
+    fields: FieldMap | None = None,
 ) -> dict[str, Any]:
     """Stream ``path`` into chat JSONL at ``output`` (atomic; ``-`` is stdout).
 
@@ -418,14 +519,14 @@ def convert_file(
     """
     check_output_paths([path], [output, rejects])
     reader = RecordReader(path)
-    conv = Converter(from_format)
+    conv = Converter(from_format, fields=fields)
     listed: list[dict[str, Any]] = []
     n_rejected = 0
     n_out = 0
     reasons: Counter[str] = Counter()
     rj_ctx = atomic_writer(rejects, "wb") if rejects else contextlib.nullcontext()
     with atomic_writer(output, "wb") as out, rj_ctx as rj:
-        for item in reader:
+        for item in conv.prime(reader):
             if isinstance(item, BadLine):
                 dropped = unreadable(item)
             else:

@@ -359,3 +359,61 @@ def test_sharegpt_assistant_weight_is_kept_other_turn_keys_are_noted() -> None:
     )
     assert [m.get("weight") for m in chat["messages"]] == [None, 0, None, 1]
     assert notes == ["dropped_message_key"]  # a user turn cannot carry a weight
+
+
+# -- one format per file, by majority -------------------------------------------------------
+
+
+def _chat_row(i: int) -> dict:
+    return {
+        "messages": [
+            {"role": "user", "content": f"What is {i} + 1?"},
+            {"role": "assistant", "content": f"{i} + 1 = {i + 1}."},
+        ]
+    }
+
+
+def test_majority_decides_the_format_not_the_first_line(tmp_path: Path) -> None:
+    sharegpt = {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}
+    alpaca = {"instruction": "Say hi", "output": "hi"}
+    rows = [sharegpt] + [_chat_row(i) for i in range(1000)] + [alpaca, {"text": "free text"}]
+    src = tmp_path / "mixed.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = convert_file(src, tmp_path / "out.jsonl", rejects=tmp_path / "rej.jsonl")
+    assert report["format"] == "chat" and report["converted"] == 1000
+    assert report["stats"]["format_votes"] == {"chat": 999, "sharegpt": 1}
+    rejects = {
+        r["line"]: r for r in map(json.loads, (tmp_path / "rej.jsonl").read_text().splitlines())
+    }
+    assert sorted(rejects) == [1, 1002, 1003]
+    assert rejects[1]["reason"] == "conversion_error" and rejects[1]["looks_like"] == "sharegpt"
+    assert "looks like sharegpt, but this file is chat" in rejects[1]["detail"]
+    assert rejects[1002]["looks_like"] == "alpaca"
+    assert rejects[1003]["reason"] == "conversion_error" and "keys: text" in rejects[1003]["detail"]
+
+
+def test_prime_keeps_every_item_in_order_and_ties_go_to_the_first_format() -> None:
+    alpaca = {"instruction": "a", "output": "b"}
+    sharegpt = {"conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}]}
+    records = [Record("f", i + 1, r) for i, r in enumerate([sharegpt, alpaca, alpaca, sharegpt])]
+    conv = Converter()
+    assert list(conv.prime(records)) == records
+    assert conv.source_format == "sharegpt" and conv.stats()["format_detected_from"] == "f:1"
+    forced = Converter("alpaca")
+    assert list(forced.prime(iter(records))) == records and forced.votes == {}
+    dropped = forced(records[0])
+    assert isinstance(dropped, Dropped) and dropped.extra == {"looks_like": "sharegpt"}
+
+
+def test_cli_run_keeps_the_majority_format(tmp_path: Path) -> None:
+    sharegpt = {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}
+    rows = [sharegpt] + [_chat_row(i) for i in range(60)]
+    src = tmp_path / "mixed.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", str(src), "-o", str(out), "--no-semantic", "--json"])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads(res.stdout)
+    assert manifest["rejected_by_reason"] == {"conversion_error": 1}
+    reject = json.loads((out / "rejects.jsonl").read_text().splitlines()[0])
+    assert (reject["line"], reject["looks_like"]) == (1, "sharegpt")

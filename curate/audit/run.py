@@ -261,7 +261,7 @@ def _to_chat(records: list[Record]) -> tuple[list[Record], str]:
 
     converter = Converter()
     out = []
-    for r in records:
+    for r in converter.prime(records):
         step = converter(r)
         out.append(r if isinstance(step, Dropped) else step)
     return out, converter.source_format

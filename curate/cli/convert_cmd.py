@@ -23,13 +23,27 @@ from curate.formats import FORMATS
     "--from",
     "from_format",
     type=click.Choice(FORMATS),
-    help="Input format (default: the shape of the first record).",
+    help="Input format (default: the majority shape of the first 1,000 records).",
+)
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="KEY=PATH",
+    help="Map another layout: prompt=, input=, response=, system=, or turns= with role=, "
+    "content=, roles=human:user,..., turn_roles=user,assistant. Paths are dotted, list "
+    "indexes allowed (instances.0.input). See docs/validate.md.",
 )
 @rejects_option
 @json_option
 @handle_errors
 def convert(
-    path: str, output: str, from_format: str | None, rejects: str | None, as_json: bool
+    path: str,
+    output: str,
+    from_format: str | None,
+    fields: tuple[str, ...],
+    rejects: str | None,
+    as_json: bool,
 ) -> None:
     """Convert the records of PATH to OpenAI chat JSONL ({"messages": [...]} + metadata).
 
@@ -42,12 +56,15 @@ def convert(
 
     \b
         curate convert sharegpt.json -o chat.jsonl --rejects rejected.jsonl
+        curate convert self_instruct.jsonl -o chat.jsonl --field prompt=instruction \\
+            --field input=instances.0.input --field response=instances.0.output
     """
+    from curate.fieldmap import FieldMap, describe
     from curate.formats import convert_file
 
     if as_json and output == "-":
         raise UserError("--json and -o - both write to stdout; pick one")
-    report = convert_file(path, output, from_format, rejects)
+    report = convert_file(path, output, from_format, rejects, FieldMap.from_flags(fields))
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
     stats = report["stats"]
@@ -56,6 +73,10 @@ def convert(
         f"{report['converted']:,} chat records in {output}; {stats['rejected_count']:,} rejected"
         + (f" {stats['rejected_by_reason']}" if stats["rejected_count"] else "")
     )
+    if stats.get("suggested_fields"):
+        echo_err(
+            f"records of unknown layout; a mapping that fits: {describe(stats['suggested_fields'])}"
+        )
     if stats["conversion_notes"]:
         echo_err(f"conversion notes (not representable in chat): {stats['conversion_notes']}")
     click.get_current_context().exit(1 if stats["rejected_count"] else 0)

@@ -71,6 +71,13 @@ RUN_FLAGS = {
     metavar="RULE",
     help="Audit gate, e.g. conflicting_answers>0 (exit 1 when broken).",
 )
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="KEY=PATH",
+    help="Field mapping for other layouts (as curate convert --field; convert.fields in YAML).",
+)
 @click.option("--parquet", is_flag=True, help="Also write <side>.parquet.")
 @click.option("--hf-dataset", is_flag=True, help="Also save an HF DatasetDict to DIR/hf.")
 @json_option
@@ -83,6 +90,7 @@ def run_cmd(
     config_path: str | None,
     overwrite: bool,
     as_json: bool,
+    fields: tuple[str, ...],
     **_: Any,
 ) -> None:
     """Validate, convert, filter, dedup, audit and split PATH into DIR, all or nothing.
@@ -96,12 +104,14 @@ def run_cmd(
 
         curate run sample_data/sample.jsonl -o out/ --config sample_data/curate.yaml
     """
+    from curate.fieldmap import field_flags
     from curate.pipeline import load_run_config, run_pipeline
 
     flags: dict[str, dict[str, Any]] = {
         "run": explicit_flags(ctx, RUN_FLAGS),
         "split": {k: v for k, v in split_flags(ctx).items() if k not in ("seed", "semantic")},
         "audit": explicit_flags(ctx, {"fail_on": "fail_on"}),
+        "convert": {"fields": field_flags(fields)} if fields else {},
     }
     config = load_run_config(config_path, flags)
     result = run_pipeline(path, out_dir, config, overwrite=overwrite)

@@ -66,9 +66,24 @@ class ValidateOptions:
 
 @dataclass(slots=True)
 class ConvertOptions:
-    """The ``convert:`` section. ``from`` (alias of ``fmt``): force the input format."""
+    """The ``convert:`` section. ``from`` (alias of ``fmt``): force the input format;
+    ``fields``: a field mapping for other layouts (``curate.fieldmap``), checked at load."""
 
     fmt: str | None = None
+    fields: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.field_map()
+
+    def field_map(self) -> Any:
+        """The parsed ``fields`` (a ``FieldMap``) or None. Raises ConfigError when malformed."""
+        from curate.fieldmap import FieldMap
+
+        if not self.fields:
+            return None
+        if self.fmt is not None:
+            raise ConfigError("convert: give `from` or `fields`, not both")
+        return FieldMap.parse(self.fields)
 
 
 @dataclass(slots=True)

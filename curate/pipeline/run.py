@@ -71,6 +71,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             sink,
             fmt=config.convert.fmt,
             validator=validator,
+            fields=config.convert.field_map(),
             filter_step=make_filter(config.filter),
         )
         records = list(stream)  # dedup compares across the whole set

@@ -82,6 +82,7 @@ def front(
     *,
     fmt: str | None,
     validator: Any,
+    fields: Any = None,
     filter_step: Callable[[Record], Record | Dropped],
 ) -> tuple[Iterator[Record], ReadStats, Any]:
     """Kept canonical records, lazily; every other line goes to ``sink``.
@@ -93,10 +94,10 @@ def front(
     from curate.formats import Converter
 
     reader = RecordReader(path)
-    convert = Converter(fmt)  # raises ConfigError for an unknown format name
+    convert = Converter(fmt, fields=fields)  # ConfigError for an unknown format name
 
     def gen() -> Iterator[Record]:
-        for item in reader:
+        for item in convert.prime(reader):
             if isinstance(item, BadLine):
                 sink.drop(validator.reject(item))
                 continue

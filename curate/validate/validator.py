@@ -303,7 +303,7 @@ def validate_file(
 
 
 def _run(reader: RecordReader, conv: Converter, val: Validator, out: IO[bytes] | None) -> None:
-    for item in reader:
+    for item in conv.prime(reader):
         if type(item) is BadLine:
             dropped = val.reject(item)
         else:
