@@ -126,10 +126,21 @@ class FieldMap:
                 out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
 
-    def consumed(self) -> set[str]:
-        """Top-level keys the mapping reads (the rest of the record is kept as metadata)."""
-        paths = (getattr(self, k) for k in PATH_KEYS)
-        return {p.split(".", 1)[0] for p in paths if p}
+    def consumed(self, data: Mapping[str, Any]) -> set[str]:
+        """Top-level keys whose every value the mapping reads; the rest stay as metadata.
+
+        A key the mapping reads only part of (a second Self-Instruct instance, a ``meta``
+        object with more than the system prompt) is kept whole: nothing is lost.
+        """
+        paths = [p for p in (getattr(self, k) for k in PATH_KEYS) if p]
+        out = set()
+        for key in {p.split(".", 1)[0] for p in paths}:
+            if key in data and all(
+                any(leaf == p or leaf.startswith(p + ".") for p in paths)
+                for leaf in _leaf_paths(data[key], key)
+            ):
+                out.add(key)
+        return out
 
     def to_messages(self, data: Mapping[str, Any], notes: list[str]) -> list[dict[str, Any]]:
         """The chat messages of one record. Raises ``MappingError``."""
@@ -200,6 +211,9 @@ class FieldMap:
                         f"turns[{i}] has no {self.content!r} key (keys: {_keys(turn)})"
                     )
                 out.append({"role": role, "content": _as_text(content, f"turns[{i}]")})
+                read = {self.role.split(".", 1)[0], self.content.split(".", 1)[0]}
+                if not turn.keys() <= read:
+                    notes.append("dropped_message_key")
             else:
                 role = self.turn_roles[i % len(self.turn_roles)]
                 out.append({"role": role, "content": _as_text(turn, f"turns[{i}]")})
@@ -249,6 +263,14 @@ def get_path(data: Any, path: str) -> Any:
         else:
             return _MISSING
     return node
+
+
+def _leaf_paths(value: Any, prefix: str) -> list[str]:
+    if isinstance(value, Mapping) and value:
+        return [p for k, v in value.items() for p in _leaf_paths(v, f"{prefix}.{k}")]
+    if isinstance(value, list) and value:
+        return [p for i, v in enumerate(value) for p in _leaf_paths(v, f"{prefix}.{i}")]
+    return [prefix]
 
 
 def why_missing(data: Any, path: str) -> str:

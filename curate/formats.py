@@ -430,7 +430,7 @@ class Converter:
         except MappingError as exc:
             return Dropped(record, STAGE, "conversion_error", f"fields: {exc}")
         out: dict[str, Any] = {"messages": messages}
-        consumed = self.fields.consumed()
+        consumed = self.fields.consumed(data)
         for key, value in data.items():
             if key in consumed:
                 continue
@@ -444,7 +444,8 @@ class Converter:
         if not self.votes:
             return ""
         n = sum(self.votes.values())
-        return f" (by majority of the first {n:,} records: " + ", ".join(f"{k} {v}" for k, v in self.votes.items()) + ")"
+        votes = ", ".join(f"{k} {v}" for k, v in self.votes.items())
+        return f" (by majority of the first {n:,} records: {votes})"
 
     def _unknown_detail(self, data: Any) -> str:
         if not isinstance(data, dict):
