@@ -77,6 +77,7 @@ class DataSection:
 
     on_bad_rows: str = "refuse"  # refuse | drop | truncate
     min_examples: int = 100  # warn below this many training rows
+    tools_as_text: bool = False  # write tool calls / tools into the text; --tools-as-text
 
 
 @dataclass
@@ -341,6 +342,7 @@ training:
 data:
   on_bad_rows: refuse       # refuse (exit 1) | drop | truncate (keep cut rows that still train)
   min_examples: 100         # warn below this many training rows
+  tools_as_text: false      # tool calls / tools written into the text (templates that ignore them)
 
 watch:
   spike_factor: 2.0         # a loss above factor * running average is a spike

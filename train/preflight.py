@@ -4,12 +4,17 @@ before the model is even loaded.
 Reason codes (stable): ``truncated`` (longer than ``max_length``), ``no_loss_tokens`` (no
 assistant token would carry loss, e.g. truncation cut them all), ``no_assistant`` (no assistant
 message), ``not_chat`` (no ``messages`` list), ``template_error`` (the chat template rejected
-the row), ``mask_mismatch`` (assistant tokens cannot be located), plus the reader's codes for
-unreadable lines (``json_decode``, ``invalid_utf8``, ``not_an_object``, ``too_deep``).
+the row), ``mask_mismatch`` (assistant tokens cannot be located), ``tools_not_rendered`` (the
+chat template drops the row's ``tool_calls`` or ``tools``: the model would learn empty
+assistant turns), plus the reader's codes for unreadable lines (``json_decode``,
+``invalid_utf8``, ``not_an_object``, ``too_deep``).
 
 Policies: ``refuse`` stops with the list (exit 1), ``drop`` removes every problem row,
 ``truncate`` keeps over-long rows cut at ``max_length`` when they still carry loss and drops
 the rest. Dropped rows are written, with their reason, to a rejects file by the caller.
+``tools_not_rendered`` refuses under every policy: it is the template, not the row, that is
+wrong; ``tools_as_text`` (``--tools-as-text``) writes tool use into the text instead
+(``curate.chat.tools_as_text``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from curate.chat import has_tool_use, tools_as_text
 from curate.records import BadLine, Record
 from curate.stage import Dropped, StageResult
 from train.data import Item, TrainData
@@ -28,12 +34,59 @@ STAGE = "preflight"
 
 
 class PreflightFailed(Exception):
-    """Problem rows under the ``refuse`` policy. Not a CurateError: the CLI exits 1 (findings)."""
+    """Problem rows under the ``refuse`` policy. Not a CurateError: the CLI exits 1 (findings).
 
-    def __init__(self, problems: list[Dropped], summary: dict[str, Any]) -> None:
-        super().__init__(f"pre-flight found {len(problems)} problem row(s)")
+    ``headline`` (when set) is the one line that says what is wrong with the whole run.
+    """
+
+    def __init__(
+        self, problems: list[Dropped], summary: dict[str, Any], headline: str | None = None
+    ) -> None:
+        super().__init__(headline or f"pre-flight found {len(problems)} problem row(s)")
         self.problems = problems
         self.summary = summary
+        self.headline = headline
+
+
+def _render(tokenizer: Any, messages: list[dict[str, Any]], tools: Any) -> str:
+    return str(tokenizer.apply_chat_template(messages, tools=tools, tokenize=False))
+
+
+def tool_render_problem(tokenizer: Any, record: Any) -> str | None:
+    """Why the chat template loses this record's tool use, or None when it shows all of it.
+
+    A template shows tool calls when rendering with them differs from rendering without them
+    and every called function's name is in the text; likewise for the ``tools`` definitions.
+    """
+    from train.masking import plain_messages
+
+    msgs = record.get("messages")
+    tools = record.get("tools") if isinstance(record.get("tools"), list) else None
+    messages = plain_messages(msgs)
+    calls = [c for m in messages for c in m.get("tool_calls") or [] if isinstance(c, dict)]
+    if not calls and not tools:
+        return None
+    text = _render(tokenizer, messages, tools)
+    lost = []
+    if calls:
+        bare = [{k: v for k, v in m.items() if k != "tool_calls"} for m in messages]
+        names = [str((c.get("function") or {}).get("name")) for c in calls]
+        if _render(tokenizer, bare, tools) == text or not all(n in text for n in names):
+            lost.append(f"{len(calls)} tool call(s) ({', '.join(sorted(set(names)))})")
+    if tools:
+        names = [str((t.get("function") or t).get("name")) for t in tools if isinstance(t, dict)]
+        if _render(tokenizer, messages, None) == text or not all(n in text for n in names):
+            lost.append(f"{len(tools)} tool definition(s)")
+    if not lost:
+        return None
+    return " and ".join(lost) + " missing from the rendered text"
+
+
+def template_name(tokenizer: Any, chat_template: str | None = None) -> str:
+    """How to name the chat template in messages: the --chat-template value or the model's."""
+    if chat_template:
+        return f"chat template {chat_template[:60]!r}"
+    return f"the chat template of {getattr(tokenizer, 'name_or_path', None) or 'the tokenizer'}"
 
 
 @dataclass
@@ -96,9 +149,17 @@ def _as_record(item: BadLine) -> Record:
 
 
 def check_split(
-    name: str, source: str, items: list[Item], encoder: ChatEncoder, policy: str
+    name: str,
+    source: str,
+    items: list[Item],
+    encoder: ChatEncoder,
+    policy: str,
+    as_text: bool = False,
 ) -> SplitCheck:
-    """Encode every row; sort it into kept / dropped per ``policy`` (refuse drops nothing)."""
+    """Encode every row; sort it into kept / dropped per ``policy`` (refuse drops nothing).
+
+    ``as_text``: rows with tool use are rewritten by ``tools_as_text`` first.
+    """
     kept: list[Record] = []
     encoded: list[Encoded] = []
     dropped: list[Dropped] = []
@@ -110,8 +171,14 @@ def check_split(
         if isinstance(item, BadLine):
             problem = Dropped(_as_record(item), STAGE, item.reason, item.message)
         else:
+            tools = has_tool_use(item.data)
+            if as_text and tools:
+                item = item.with_data(tools_as_text(item.data))
             try:
                 enc = encoder.encode(item.data)
+                lost = tool_render_problem(encoder.tokenizer, item.data) if tools else None
+                if lost is not None:
+                    raise RowProblem("tools_not_rendered", lost)
             except RowProblem as exc:
                 problem = Dropped(item, STAGE, exc.reason, exc.detail)
             else:
@@ -153,12 +220,16 @@ def run_preflight(
     epochs: float = 1.0,
     max_steps: int = -1,
     effective_batch: int = 1,
+    tools_as_text: bool = False,
+    template: str | None = None,
 ) -> Preflight:
     """Check both splits. Raises ``PreflightFailed`` under ``refuse`` when any row has a
-    problem; otherwise returns what will be trained on, with the token budget and warnings."""
-    train = check_split("train", data.train_source, data.train, encoder, policy)
+    problem, and under every policy when the chat template drops rows' tool use (``template``
+    names it in the message); otherwise returns what will be trained on, with the token
+    budget and warnings. ``tools_as_text``: render tool use as text (``curate.chat``)."""
+    train = check_split("train", data.train_source, data.train, encoder, policy, tools_as_text)
     test = (
-        check_split("test", data.test_source or "", data.test, encoder, policy)
+        check_split("test", data.test_source or "", data.test, encoder, policy, tools_as_text)
         if data.test is not None
         else None
     )
@@ -185,6 +256,17 @@ def run_preflight(
     if test is None:
         pf.warnings.append("no test split: eval loss will not be computed")
     all_problems = train.problems + (test.problems if test else [])
+    lost = [p for p in all_problems if p.reason == "tools_not_rendered"]
+    if lost:
+        name = template or template_name(encoder.tokenizer)
+        raise PreflightFailed(
+            lost,
+            pf.as_dict(),
+            f"{name} does not render tool calls / tool definitions: {len(lost)} row(s) would "
+            "train on empty assistant turns or without their tools; pass --tools-as-text to "
+            "write them into the text (format in docs/train.md), or use a template that "
+            "renders tool_calls and tools (--chat-template)",
+        )
     if policy == "refuse" and all_problems:
         raise PreflightFailed(all_problems, pf.as_dict())
     return pf

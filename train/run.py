@@ -25,7 +25,7 @@ from train.config import TrainConfig, dump_config
 from train.data import load_data
 from train.masking import ChatEncoder
 from train.model import quiet_libraries
-from train.preflight import Preflight, PreflightFailed, run_preflight
+from train.preflight import Preflight, PreflightFailed, run_preflight, template_name
 
 CHECKPOINTS = "checkpoints"
 
@@ -51,6 +51,8 @@ def prepare(data_path: str | os.PathLike[str], cfg: TrainConfig) -> tuple[Any, P
         epochs=t.epochs,
         max_steps=t.max_steps,
         effective_batch=t.batch_size * t.gradient_accumulation_steps,
+        tools_as_text=cfg.data.tools_as_text,
+        template=template_name(tokenizer, cfg.model.chat_template),
     )
     if not pf.train.encoded:
         raise InputError(f"{data.train_source}: no trainable rows left after pre-flight")

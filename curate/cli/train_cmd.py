@@ -50,6 +50,13 @@ MAX_LISTED = 100
     help="Pre-flight policy for problem rows (default refuse: exit 1 with the list).",
 )
 @click.option(
+    "--tools-as-text",
+    is_flag=True,
+    default=None,
+    help="Write tool calls and tool definitions into the text, for chat templates that "
+    "ignore tool_calls/tools (format: docs/train.md).",
+)
+@click.option(
     "--stop-on-divergence",
     is_flag=True,
     default=None,
@@ -107,6 +114,8 @@ def train_cmd(
         more = len(exc.problems) - MAX_LISTED
         if more > 0:
             echo_err(f"... and {more} more")
+        if exc.headline:
+            echo_err(f"pre-flight: {exc.headline}")
         echo_err(
             f"pre-flight: {len(exc.problems)} problem row(s), nothing trained (all listed in "
             f"{Path(out) / 'preflight_rejects.jsonl'}); fix them, raise --max-length, or use "
@@ -153,6 +162,7 @@ def _overrides(o: dict[str, Any]) -> dict[str, Any]:
         "training.gradient_checkpointing": o["gradient_checkpointing"],
         "training.seed": o["seed"],
         "data.on_bad_rows": o["on_bad_rows"],
+        "data.tools_as_text": o["tools_as_text"],
         "watch.stop_on_divergence": o["stop_on_divergence"],
     }
 
