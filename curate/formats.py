@@ -315,9 +315,10 @@ class Converter:
     with a recognisable shape decides). Records of another shape are dropped, not silently
     reinterpreted, and the reject says which shape each looked like.
 
-    Dropped reasons: ``unknown_format`` (a record with no known shape; the detail names its
-    keys and a ``convert.fields`` mapping that would fit), ``conversion_error`` (the record
-    does not fit the file's format). With ``keep_unknown`` (what ``validate`` uses) records
+    Dropped reasons: ``unknown_format`` (a record with no known shape, whatever the file's
+    format; the detail names its keys and a ``convert.fields`` mapping that would fit),
+    ``conversion_error`` (the record has another known shape than the file's, or does not
+    fit the file's format). With ``keep_unknown`` (what ``validate`` uses) records
     with no known shape pass through unchanged, so the chat validator reports them
     (``missing_messages``), as OpenAI's own checker does. ``stats()`` counts formats and
     conversion notes, with the first few line references of each note.
@@ -389,9 +390,7 @@ class Converter:
             if self.keep_unknown:
                 self.formats["unknown"] += 1
                 return record
-            reason = "unknown_format" if fmt is None else "conversion_error"
-            prefix = "" if fmt is None else f"not a {fmt} record: "
-            return Dropped(record, STAGE, reason, prefix + self._unknown_detail(data))
+            return Dropped(record, STAGE, "unknown_format", self._unknown_detail(data))
         if detected != fmt:
             keys = ", ".join(sorted(data)[:6])
             return Dropped(

@@ -389,7 +389,7 @@ def test_majority_decides_the_format_not_the_first_line(tmp_path: Path) -> None:
     assert rejects[1]["reason"] == "conversion_error" and rejects[1]["looks_like"] == "sharegpt"
     assert "looks like sharegpt, but this file is chat" in rejects[1]["detail"]
     assert rejects[1002]["looks_like"] == "alpaca"
-    assert rejects[1003]["reason"] == "conversion_error" and "keys: text" in rejects[1003]["detail"]
+    assert rejects[1003]["reason"] == "unknown_format" and "keys: text" in rejects[1003]["detail"]
 
 
 def test_prime_keeps_every_item_in_order_and_ties_go_to_the_first_format() -> None:
