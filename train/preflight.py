@@ -172,11 +172,11 @@ def check_split(
             problem = Dropped(_as_record(item), STAGE, item.reason, item.message)
         else:
             tools = has_tool_use(item.data)
-            if as_text and tools:
-                item = item.with_data(tools_as_text(item.data))
+            # Rewritten for rendering only: kept and rejected rows stay as they were read.
+            data = tools_as_text(item.data) if as_text and tools else item.data
             try:
-                enc = encoder.encode(item.data)
-                lost = tool_render_problem(encoder.tokenizer, item.data) if tools else None
+                enc = encoder.encode(data)
+                lost = tool_render_problem(encoder.tokenizer, data) if tools else None
                 if lost is not None:
                     raise RowProblem("tools_not_rendered", lost)
             except RowProblem as exc:

@@ -37,8 +37,8 @@ MAX_LINES_SHOWN = 5
     "--from",
     "from_format",
     type=click.Choice(FORMATS),
-    help="Input format (default: the shape of the first record). Non-chat input is converted "
-    "to chat first, then validated.",
+    help="Input format (default: the majority shape of the first 1,000 records). Non-chat "
+    "input is converted to chat first, then validated.",
 )
 @rejects_option
 @json_option

@@ -286,7 +286,7 @@ def validate_file(
         tokenizer: local HF tokenizer path for exact token counts (else an estimate).
         max_tokens: warn (``over_max_tokens``) on records longer than this.
         from_format: force the input format (``alpaca``, ``sharegpt``, ...); default detects
-            it per record.
+            it by a majority over the first 1,000 records.
         rejects: write every invalid record (source, line, reason, errors, record) as JSONL.
 
     Raises:
