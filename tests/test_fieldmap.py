@@ -172,6 +172,9 @@ def test_cli_convert_and_run_with_field_flags_and_yaml(tmp_path: Path) -> None:
     res = runner.invoke(main, ["validate", str(out)])
     assert res.exit_code == 0, res.output
 
+    res = runner.invoke(main, ["run", str(src), "-o", str(tmp_path / "r0"), "--no-semantic"])
+    assert "run: records of unknown layout; a mapping that fits: convert.fields: " in res.stderr
+
     cfg = tmp_path / "run.yaml"
     cfg.write_text(
         "convert:\n  fields: {prompt: instruction, input: instances.0.input, "

@@ -122,6 +122,8 @@ def run_cmd(
         f"({', '.join(f'{k} {v}' for k, v in m['rejected_by_reason'].items()) or 'none'})"
     )
     echo_err(f"run: wrote {out_dir}/ (manifest.json, report.html, README.md, rejects.jsonl)")
+    if m["rejected_by_reason"].get("unknown_format"):
+        _hint_mapping(out_dir)
     for rule in result.gates_failed:
         echo_err(f"run: gate failed: {rule}")
     if result.leakage:
@@ -129,3 +131,15 @@ def run_cmd(
     if as_json:
         click.echo(orjson.dumps(m, option=orjson.OPT_INDENT_2).decode())
     ctx.exit(result.exit_code)
+
+
+def _hint_mapping(out_dir: str) -> None:
+    """Records of unknown layout: show the field mapping their keys suggest (report.json)."""
+    from pathlib import Path
+
+    from curate.fieldmap import describe
+
+    report = orjson.loads((Path(out_dir) / "report.json").read_bytes())
+    fit = report.get("convert", {}).get("suggested_fields")
+    if fit:
+        echo_err(f"run: records of unknown layout; a mapping that fits: {describe(fit)}")
