@@ -8,7 +8,7 @@ import click
 import orjson
 
 from curate.cli.app import echo_err, handle_errors, json_option, main
-from curate.cli.split_cmd import explicit_flags, split_flags
+from curate.cli.split_cmd import explicit_flags, share_lines, split_flags
 
 RUN_FLAGS = {
     "seed": "seed",
@@ -71,6 +71,19 @@ RUN_FLAGS = {
     metavar="RULE",
     help="Audit gate, e.g. conflicting_answers>0 (exit 1 when broken).",
 )
+@click.option(
+    "--against",
+    multiple=True,
+    metavar="PATH",
+    help="Eval/benchmark file or folder: records whose prompt is in it are dropped (stage "
+    "leakage). Repeatable; replaces dedup.against of the config.",
+)
+@click.option(
+    "--min-stratum",
+    type=click.IntRange(0),
+    help="Strata with fewer records are pooled into 'other' (see curate split --help).",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 when test misses its share (split.tolerance).")
 @click.option("--parquet", is_flag=True, help="Also write <side>.parquet.")
 @click.option("--hf-dataset", is_flag=True, help="Also save an HF DatasetDict to DIR/hf.")
 @json_option
@@ -102,6 +115,7 @@ def run_cmd(
         "run": explicit_flags(ctx, RUN_FLAGS),
         "split": {k: v for k, v in split_flags(ctx).items() if k not in ("seed", "semantic")},
         "audit": explicit_flags(ctx, {"fail_on": "fail_on"}),
+        "dedup": explicit_flags(ctx, {"against": "against"}),
     }
     config = load_run_config(config_path, flags)
     result = run_pipeline(path, out_dir, config, overwrite=overwrite)
@@ -111,6 +125,8 @@ def run_cmd(
         f"run: {m['input']['records']} records in -> {outputs}; {m['rejected']} rejected "
         f"({', '.join(f'{k} {v}' for k, v in m['rejected_by_reason'].items()) or 'none'})"
     )
+    for line in summary_lines(m):
+        echo_err(f"run: {line}")
     echo_err(f"run: wrote {out_dir}/ (manifest.json, report.html, README.md, rejects.jsonl)")
     for rule in result.gates_failed:
         echo_err(f"run: gate failed: {rule}")
@@ -119,3 +135,29 @@ def run_cmd(
     if as_json:
         click.echo(orjson.dumps(m, option=orjson.OPT_INDENT_2).decode())
     ctx.exit(result.exit_code)
+
+
+def summary_lines(m: dict[str, Any]) -> list[str]:
+    """What else the run found, beside the rejects: leaks, audit findings, split share."""
+    out = []
+    ag = m.get("against") or {}
+    if ag.get("files"):
+        verb = "dropped" if ag["leak_action"] == "drop" else "flagged (kept)"
+        out.append(
+            f"leakage: {ag['leaks']} records share the {ag['key']} of one of "
+            f"{ag['records']} records in {len(ag['files'])} against file(s); {verb}"
+        )
+    findings = m.get("findings") or {}
+    kept = [f"{k} {v['records']}" for k, v in findings.items() if not v["dropped"]]
+    gone = [f"{k} {v['records']}" for k, v in findings.items() if v["dropped"]]
+    if kept:
+        out.append(f"audit findings in the kept data: {', '.join(kept)} (see report.html)")
+    if gone:
+        out.append(f"audit findings dropped (filter.drop_findings): {', '.join(gone)}")
+    if not findings:
+        out.append("audit findings: none")
+    shares = m.get("shares") or {}
+    out += share_lines(shares)
+    if shares.get("pooled_strata"):
+        out.append(f"{shares['pooled_strata']} small strata pooled into '<other>'")
+    return out

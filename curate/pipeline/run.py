@@ -59,9 +59,19 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     """Run all stages on ``path``, writing every output into ``staging``."""
     from curate.audit import audit, check_gates, render_html, write_card
     from curate.dedup import dedup
+    from curate.dedup.files import against_files, read_against
+    from curate.pipeline.checks import check_fields, preflight
     from curate.split import split_records, write_splits
     from curate.validate import Validator
 
+    # Everything the config names is checked before any heavy stage (docs/run.md).
+    preflight(config)
+    against_sets = read_against(config.dedup.against, config.convert.fmt)
+    if against_sets:
+        _log(
+            f"leakage check against {sum(len(a) for a in against_sets)} records of "
+            f"{len(against_sets)} file(s), key {config.dedup.leak_key()}"
+        )
     v = config.validate
     validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
     with open(staging / REJECTS, "wb") as rejects_fh:
@@ -78,9 +88,10 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             f"{read_stats.records + read_stats.bad_lines} input records, "
             f"{len(records)} after validate/convert/filter"
         )
+        check_fields(records, config)
         embeddings = _embeddings(records, config)
 
-        dres = dedup(records, config.dedup, embeddings=embeddings)
+        dres = dedup(records, config.dedup, against=against_sets, embeddings=embeddings)
         for d in dres.result.dropped:
             sink.drop(d)
         kept = dres.result.kept
@@ -177,6 +188,15 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             "failed": gates_failed,
         },
         "leakage": leakage,
+        "shares": report["split"]["shares"],
+        "against": {
+            "files": against_files(config.dedup.against) if config.dedup.against else [],
+            "records": sum(len(a) for a in against_sets),
+            "key": config.dedup.leak_key(),
+            "leak_action": config.dedup.leak_action,
+            "leaks": len(dres.leaks),
+        },
+        "findings": _findings_summary(areport, config.filter.drop_findings),
         "versions": versions(),
         "config": config.to_dict(),
     }
@@ -188,7 +208,22 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         )
     manifest["sha256"] = output_hashes(staging)
     _dump(staging / MANIFEST_NAME, manifest)
-    return RunResult(staging, manifest, gates_failed, leakage)
+    flagged = len(dres.leaks) if config.dedup.leak_action == "flag" else 0
+    off = bool(config.split.strict and manifest["shares"]["off_target"])
+    return RunResult(staging, manifest, gates_failed, leakage, flagged, off)
+
+
+def _findings_summary(areport: Any, dropped_codes: Any) -> dict[str, dict[str, Any]]:
+    """Per finding code: records flagged by the audit, and whether they were dropped."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in areport.findings:
+        if f.code not in out:
+            out[f.code] = {
+                "records": areport.flagged(f.code),
+                "severity": f.severity,
+                "dropped": f.code in dropped_codes,
+            }
+    return out
 
 
 def _stats(dres: Any) -> Any:
