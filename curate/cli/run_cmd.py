@@ -148,12 +148,12 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
             f"{ag['records']} records in {len(ag['files'])} against file(s); {verb}"
         )
     findings = m.get("findings") or {}
-    kept = [f"{k} {v['records']}" for k, v in findings.items() if not v["dropped"]]
-    gone = [f"{k} {v['records']}" for k, v in findings.items() if v["dropped"]]
+    kept = [f"{k} {v['kept']}" for k, v in findings.items() if v["kept"]]
+    gone = [f"{k} {v['dropped']}" for k, v in findings.items() if v["dropped"]]
     if kept:
         out.append(f"audit findings in the kept data: {', '.join(kept)} (see report.html)")
     if gone:
-        out.append(f"audit findings dropped (filter.drop_findings): {', '.join(gone)}")
+        out.append(f"dropped for audit findings (filter.drop_findings): {', '.join(gone)}")
     if not findings:
         out.append("audit findings: none")
     shares = m.get("shares") or {}

@@ -116,8 +116,10 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         areport = audit(kept, config.audit, embeddings=shared)
         gates = check_gates(areport, list(config.audit.fail_on)) if config.audit.fail_on else []
         gates_failed = [f"{g.rule}: {g.message}" for g in gates]
+        dropped_lines: list[int] = []
         if config.filter.drop_findings:
             keep_idx, flagged = drop_flagged(kept, areport.findings, config.filter.drop_findings)
+            dropped_lines = [d.record.line for d in flagged]
             for d in flagged:
                 sink.drop(d)
             kept = [kept[i] for i in keep_idx]
@@ -160,7 +162,13 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     )
     with atomic_writer(staging / REPORT_HTML, "w") as fh:
         fh.write(render_html(areport, title=f"curate run: {path}", before=[head]))
-    write_card(areport, staging / CARD)
+    published = {
+        "outputs": {name: len(recs) for name, recs in sres.splits.items()},
+        "input_records": read_stats.records + read_stats.bad_lines,
+        "rejected_by_stage": sink.by_stage_reason(),
+        "dropped_lines": dropped_lines,
+    }
+    write_card(areport, staging / CARD, published=published)
 
     counts = {name: len(recs) for name, recs in sres.splits.items()}
     input_records = read_stats.records + read_stats.bad_lines
@@ -196,7 +204,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             "leak_action": config.dedup.leak_action,
             "leaks": len(dres.leaks),
         },
-        "findings": _findings_summary(areport, config.filter.drop_findings),
+        "findings": _findings_summary(areport, dropped_lines),
         "versions": versions(),
         "config": config.to_dict(),
     }
@@ -213,16 +221,20 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     return RunResult(staging, manifest, gates_failed, leakage, flagged, off)
 
 
-def _findings_summary(areport: Any, dropped_codes: Any) -> dict[str, dict[str, Any]]:
-    """Per finding code: records flagged by the audit, and whether they were dropped."""
-    out: dict[str, dict[str, Any]] = {}
+def _findings_summary(areport: Any, dropped_lines: list[int]) -> dict[str, dict[str, Any]]:
+    """Per finding code: records the audit flagged, how many were dropped, how many remain."""
+    gone = set(dropped_lines)
+    lines: dict[str, set[int]] = {}
     for f in areport.findings:
-        if f.code not in out:
-            out[f.code] = {
-                "records": areport.flagged(f.code),
-                "severity": f.severity,
-                "dropped": f.code in dropped_codes,
-            }
+        lines.setdefault(f.code, set()).update(f.lines)
+    out: dict[str, dict[str, Any]] = {}
+    for code, flagged in lines.items():
+        dropped = len(flagged & gone)
+        out[code] = {
+            "records": len(flagged),
+            "dropped": dropped,
+            "kept": len(flagged) - dropped,
+        }
     return out
 
 
