@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from curate.audit.model import FINDING_TITLES
+from curate.language import UNKNOWN
 from curate.records import atomic_writer
 
 _SIZE_CATEGORIES = [
@@ -34,7 +35,7 @@ def card_metadata(report: Any, license: str | None = None, pretty_name: str | No
     langs = []
     for item in report.languages.get("conversation", []):
         code = item["language"].split("-")[0]
-        if item["language"] != "unknown" and item["share"] >= MIN_LANGUAGE_SHARE:
+        if item["language"] not in ("unknown", UNKNOWN) and item["share"] >= MIN_LANGUAGE_SHARE:
             if code not in langs:
                 langs.append(code)
     meta: dict[str, Any] = {}
