@@ -85,7 +85,7 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
         "lv": "un ir ka ar uz no par kas bet lai nav",
     }.items()
 }
-FUNCTION_WORD_SHARE = 0.1
+FUNCTION_WORD_SHARE = 0.15
 
 
 @lru_cache(maxsize=1)
