@@ -49,7 +49,7 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
     for lang, words in {
         "en": "the and of to is are a an in on for with that this it you i was be not what how "
         "do can my your or as at by from",
-        "fr": "le la les de des du et est un une que qui en pour dans pas je vous il ce sur avec "
+        "fr": "le la les de des du et est un une que qui en pour dans pas je vous il ce sur avec à "
         "au aux ne se sont mais ou",
         "es": "el la los las de del y es un una que en por para con no se lo como al su más "
         "pero son está",
@@ -85,7 +85,7 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
         "lv": "un ir ka ar uz no par kas bet lai nav",
     }.items()
 }
-FUNCTION_WORD_SHARE = 0.15
+FUNCTION_WORD_SHARE = 0.12
 
 
 @lru_cache(maxsize=1)
