@@ -102,8 +102,12 @@ def run_cmd(
 
     DIR gets train.jsonl, test.jsonl (val.jsonl), rejects.jsonl (every dropped record with
     its line, stage and reason), report.json, report.html, README.md (dataset card) and
-    manifest.json (counts that add up, config, versions, sha256 of every file). Exit code 1
-    when an audit gate (--fail-on / audit.fail_on) fails; the outputs are still written.
+    manifest.json (counts that add up, config, versions, sha256 of every file). Records whose
+    prompt is in an --against (dedup.against) file are dropped, stage leakage. Every field and
+    path the config names is checked before the heavy stages. stderr also summarises the audit
+    findings and the achieved test share. Exit code 1 when an audit gate (--fail-on /
+    audit.fail_on) fails, leaks are flagged, or the share is off target under --strict; the
+    outputs are still written.
 
     Example:
 
@@ -149,7 +153,7 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
         )
     findings = m.get("findings") or {}
     kept = [f"{k} {v['kept']}" for k, v in findings.items() if v["kept"]]
-    gone = [f"{k} {v['dropped']}" for k, v in findings.items() if v["dropped"]]
+    gone = [f"{k} {v['dropped']}" for k, v in findings.items() if v["drop_finding"]]
     if kept:
         out.append(f"audit findings in the kept data: {', '.join(kept)} (see report.html)")
     if gone:

@@ -169,8 +169,10 @@ def split_cmd(
 
     Records in one exact/near/semantic duplicate cluster, or sharing --group FIELD, land on
     the same side; each stratum gives test its exact share (within one record); strata
-    too small to split go wholly to train and are listed in the report. Exits 1 if the
-    leakage check still finds a cross-split duplicate.
+    too small to split go wholly to train and are listed in the report; strata under
+    --min-stratum records are first pooled into '<other>'. The achieved test share is printed
+    against its target. Exits 1 if the leakage check still finds a cross-split duplicate, or
+    with --strict when the share is off target.
 
     Example:
 

@@ -204,7 +204,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             "leak_action": config.dedup.leak_action,
             "leaks": len(dres.leaks),
         },
-        "findings": _findings_summary(areport, dropped_lines),
+        "findings": _findings_summary(areport, dropped_lines, config.filter.drop_findings),
         "versions": versions(),
         "config": config.to_dict(),
     }
@@ -221,8 +221,12 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     return RunResult(staging, manifest, gates_failed, leakage, flagged, off)
 
 
-def _findings_summary(areport: Any, dropped_lines: list[int]) -> dict[str, dict[str, Any]]:
-    """Per finding code: records the audit flagged, how many were dropped, how many remain."""
+def _findings_summary(
+    areport: Any, dropped_lines: list[int], drop_codes: Any = ()
+) -> dict[str, dict[str, Any]]:
+    """Per finding code: records the audit flagged, how many were dropped (for this code or
+    another one of ``filter.drop_findings``), how many remain, and whether the code is one
+    that ``filter.drop_findings`` drops."""
     gone = set(dropped_lines)
     lines: dict[str, set[int]] = {}
     for f in areport.findings:
@@ -234,6 +238,7 @@ def _findings_summary(areport: Any, dropped_lines: list[int]) -> dict[str, dict[
             "records": len(flagged),
             "dropped": dropped,
             "kept": len(flagged) - dropped,
+            "drop_finding": code in drop_codes,
         }
     return out
 
