@@ -81,7 +81,7 @@ RUN_FLAGS = {
 @click.option(
     "--min-stratum",
     type=click.IntRange(0),
-    help="Strata with fewer records are pooled into 'other' (see curate split --help).",
+    help="Strata with fewer records are pooled into '<other>' (see curate split --help).",
 )
 @click.option("--strict", is_flag=True, help="Exit 1 when test misses its share (split.tolerance).")
 @click.option("--parquet", is_flag=True, help="Also write <side>.parquet.")
