@@ -350,6 +350,85 @@ def planted(base: list[dict]) -> list[tuple[str, object, int | None, str]]:
     return out
 
 
+# -- detector traps (issue 10, item 9) ------------------------------------------------------
+# Rows a careless detector flags: each must come out of `curate run` untouched. Appended after
+# the other lines (so the lines of everything above stay where they were). A pair's first row
+# names the second as its related line; neither is a duplicate of the other.
+
+FIB = "Write a {} function that returns the first n Fibonacci numbers."
+TRAPS: list[tuple[str, dict, int | None, str]] = [
+    (
+        "trap_short_answer_list",
+        chat("qa", ("user", "Name three gases found in the air we breathe."),
+             ("assistant", "Oxygen, Hydrogen, Nitrogen")),
+        None,
+        "short English list: read as Danish by langdetect; must not be language_mismatch",
+    ),
+    (
+        "trap_zh_with_english_terms",
+        chat("code", ("user", "用Python写一个函数计算Fibonacci数列，并解释一下time complexity。"),
+             ("assistant", "可以用循环实现：先设定前两个数，再依次相加。时间复杂度是线性的，"
+                           "空间复杂度是常数。")),
+        None,
+        "Chinese prompt with English terms: must not be language_mismatch (was read as vi/en)",
+    ),
+    (
+        "trap_voiced_task",
+        chat("support", ("user", "Generate an excuse for not coming to work today."),
+             ("assistant", "I'm sorry, but I won't be able to come to work today: I woke up "
+                           "with a fever and the doctor told me to rest.")),
+        None,
+        "the excuse is the task, not a refusal: must not be refusal",
+    ),
+    (
+        "trap_code_language_variant",
+        chat("code", ("user", FIB.format("C++")),
+             ("assistant", "std::vector<long> fib(int n) { std::vector<long> v; long a = 0, "
+                           "b = 1; for (int i = 0; i < n; i++) { v.push_back(a); long t = a + b; "
+                           "a = b; b = t; } return v; }")),
+        1,
+        "C++ version of the next row's Java task: not a semantic duplicate",
+    ),
+    (
+        "trap_code_language_variant_pair",
+        chat("code", ("user", FIB.format("Java")),
+             ("assistant", "static List<Long> fib(int n) { List<Long> v = new ArrayList<>(); "
+                           "long a = 0, b = 1; for (int i = 0; i < n; i++) { v.add(a); long t = "
+                           "a + b; a = b; b = t; } return v; }")),
+        None,
+        "Java version of the previous row",
+    ),
+    (
+        "trap_rank_variant",
+        chat("code", ("user", "Write a SQL query to find the second highest salary in the "
+                              "Employee table."),
+             ("assistant", "SELECT MAX(salary) FROM Employee WHERE salary < (SELECT MAX(salary) "
+                           "FROM Employee);")),
+        1,
+        "second highest vs the next row's highest: not a semantic duplicate",
+    ),
+    (
+        "trap_rank_variant_pair",
+        chat("code", ("user", "Write a SQL query to find the highest salary in the Employee "
+                              "table."),
+             ("assistant", "SELECT MAX(salary) FROM Employee;")),
+        None,
+        "highest salary (pair of the previous row)",
+    ),
+]  # fmt: skip
+
+
+def append_traps(lines: list[str], truth: list[dict]) -> None:
+    """Append ``TRAPS`` after the other lines; a trap's related line is counted from it."""
+    start = len(lines) + 1
+    for k, (kind, rec, rel, note) in enumerate(TRAPS):
+        lines.append(json.dumps(rec, ensure_ascii=False))
+        entry: dict = {"line": start + k, "kind": kind, "note": note}
+        if rel is not None:
+            entry["of_line"] = start + k + rel
+        truth.append(entry)
+
+
 def build(seed: int = SEED) -> tuple[list[str], list[dict]]:
     rng = random.Random(seed)
     base = support(rng) + summaries(rng) + code() + translations() + extractions(rng) + qa()
@@ -375,6 +454,7 @@ def build(seed: int = SEED) -> tuple[list[str], list[dict]]:
             if rel is not None:
                 entry["of_line"] = line_of_base[rel]
             truth.append(entry)
+    append_traps(lines, truth)
     return lines, truth
 
 
@@ -407,6 +487,11 @@ EXPECTED = """
 - semantic dedup: each `paraphrase_duplicate` says the same as its related line in other words.
 - audit: `conflicting_answer` pair (same prompt, different answers), `placeholder`, `refusal`,
   `language_mismatch`, `short_answer`, `repetition`.
+- nothing, on the `trap_*` lines at the end (detector false positives seen on real data): a short
+  English list answer and a Chinese prompt naming English terms are no `language_mismatch`;
+  an excuse the user asked for is no `refusal`; the C++ and Java versions of one task, and
+  "second highest" vs "highest salary", are not semantic duplicates (`curate run` keeps all
+  seven lines).
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import yaml
 
 from curate.audit.model import FINDING_TITLES
+from curate.language import UNKNOWN
 from curate.records import atomic_writer
 
 _SIZE_CATEGORIES = [
@@ -33,7 +35,7 @@ def card_metadata(report: Any, license: str | None = None, pretty_name: str | No
     langs = []
     for item in report.languages.get("conversation", []):
         code = item["language"].split("-")[0]
-        if item["language"] != "unknown" and item["share"] >= MIN_LANGUAGE_SHARE:
+        if item["language"] not in ("unknown", UNKNOWN) and item["share"] >= MIN_LANGUAGE_SHARE:
             if code not in langs:
                 langs.append(code)
     meta: dict[str, Any] = {}
@@ -47,8 +49,20 @@ def card_metadata(report: Any, license: str | None = None, pretty_name: str | No
     return meta
 
 
-def card_text(report: Any, license: str | None = None, title: str | None = None) -> str:
-    """The whole README.md text."""
+def card_text(
+    report: Any,
+    license: str | None = None,
+    title: str | None = None,
+    published: dict[str, Any] | None = None,
+) -> str:
+    """The whole README.md text.
+
+    ``published`` (from ``curate run``) describes the folder the card sits in: ``outputs``
+    (records per split file), ``input_records``, ``rejected_by_stage`` ({stage: {reason:
+    n}}) and ``dropped_lines`` (lines of audited records dropped after the audit). The card
+    then states what the folder holds and what was removed, and its known issues name only
+    records that are still in the folder.
+    """
     name = title or (Path(report.source).stem if report.source else "dataset")
     meta = yaml.safe_dump(
         card_metadata(report, license, title), sort_keys=False, allow_unicode=True
@@ -57,6 +71,8 @@ def card_text(report: Any, license: str | None = None, title: str | None = None)
     tok = sh["tokens"]
     parts = [f"---\n{meta}---\n", f"# Dataset card for {name}\n"]
     parts.append("## Summary\n")
+    if published:
+        parts += _published_summary(report, published)
     parts.append(
         f"{m['conversations']:,} conversations ({m['records']:,} input records). "
         f"{sh['multi_turn_share']:.0%} are multi-turn; a conversation has "
@@ -75,14 +91,22 @@ def card_text(report: Any, license: str | None = None, title: str | None = None)
     for text in div["readings"].values():
         parts.append(f"- {text}")
     parts.append("")
+    gone = set(published.get("dropped_lines", ())) if published else set()
+    findings = _remaining(report.findings, gone)
+    if published:
+        parts += _removed_section(published)
     parts.append("## Known issues\n")
-    if not report.findings:
-        parts.append("The audit found no consistency problems.\n")
+    if not findings:
+        parts.append(
+            "The audit found no consistency problems"
+            + (" in the published records" if published else "")
+            + ".\n"
+        )
     by_code: dict[str, list] = {}
-    for f in report.findings:
+    for f in findings:
         by_code.setdefault(f.code, []).append(f)
     for code, group in by_code.items():
-        n = report.flagged(code)
+        n = len({ln for f in group for ln in f.lines})
         parts.append(f"### {FINDING_TITLES.get(code, code)} (`{code}`, {n:,} records)\n")
         for f in group[:5]:
             lines = _lines(f.lines)
@@ -107,6 +131,57 @@ def card_text(report: Any, license: str | None = None, title: str | None = None)
     return "\n".join(parts)
 
 
+def _remaining(findings: list, gone: set[int]) -> list:
+    """The findings restricted to records still published (dropped ones are no issue of the
+    published data; they are listed under "What was removed")."""
+    if not gone:
+        return list(findings)
+    out = []
+    for f in findings:
+        lines = [ln for ln in f.lines if ln not in gone]
+        if lines:
+            out.append(dataclasses.replace(f, lines=lines))
+    return out
+
+
+def _published_summary(report: Any, published: dict[str, Any]) -> list[str]:
+    outputs = published["outputs"]
+    total = sum(outputs.values())
+    files = ", ".join(f"`{k}.jsonl` {v:,}" for k, v in outputs.items())
+    removed = sum(
+        n for reasons in published["rejected_by_stage"].values() for n in reasons.values()
+    )
+    dropped_after = len(published.get("dropped_lines", ()))
+    text = (
+        f"This folder holds {total:,} records ({files}), kept from "
+        f"{published['input_records']:,} input records; {removed:,} were removed "
+        "(see *What was removed*). "
+    )
+    if dropped_after:
+        text += (
+            f"The figures below come from the audit of the {report.metrics['conversations']:,} "
+            f"records left after dedup, {dropped_after:,} of which were then dropped for audit "
+            "findings.\n"
+        )
+    else:
+        text += "The figures below come from the audit of the published records.\n"
+    return [text]
+
+
+def _removed_section(published: dict[str, Any]) -> list[str]:
+    parts = ["## What was removed\n"]
+    by_stage = published["rejected_by_stage"]
+    if not by_stage:
+        return [*parts, "Nothing: every input record is in this folder.\n"]
+    for stage, reasons in by_stage.items():
+        listed = ", ".join(f"`{r}` {n:,}" for r, n in reasons.items())
+        parts.append(f"- stage `{stage}`: {listed}")
+    parts.append(
+        "\nEach removed record is in `rejects.jsonl` with its input line, stage and reason.\n"
+    )
+    return parts
+
+
 def _system_sentence(sp: dict) -> str:
     if not sp["with_system"]:
         return "No conversation has a system prompt."
@@ -126,7 +201,8 @@ def write_card(
     path: str | os.PathLike[str],
     license: str | None = None,
     title: str | None = None,
+    published: dict[str, Any] | None = None,
 ) -> None:
     """Write the dataset card to ``path`` atomically (``-`` for stdout)."""
     with atomic_writer(path, "w") as fh:
-        fh.write(card_text(report, license, title))
+        fh.write(card_text(report, license, title, published))

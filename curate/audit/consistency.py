@@ -348,38 +348,85 @@ def _last_user(c: Conv) -> str:
     return ""
 
 
-_REFUSALS = [
+# A refusal is the assistant declining the request, in its own voice. Strong forms name the
+# request or the assistant itself ("help with that", "this request", "as an AI"); weak forms
+# are a first-person "sorry, I can't ..." that also opens a text the user asked to have
+# written in someone's voice ("Generate an excuse for not coming to work" -> "I'm sorry, but
+# I won't be able to come in today"), so they count only when the task is not such a text.
+_REQUEST = r"(?:that|this|these|those|it|such|your|the request|any|with|you)"
+_NEG = (
+    r"(?:can['’]?t|cannot|can not|won['’]?t|will not|am unable to|['’]m unable to"
+    r"|am not able to|['’]m not able to)"
+)
+_STRONG_REFUSALS = [
     re.compile(p, re.IGNORECASE)
     for p in (
-        r"^\W*(?:i['’]?m|i am) (?:sorry|afraid),? (?:but )?(?:i|as an ai)\b",
+        rf"\bi {_NEG} (?:help|assist|comply|fulfil+|do that|answer that|engage in|support"
+        rf"|provide|generate|create|write|share|complete) ?(?:you )?{_REQUEST}\b",
+        r"\bas an ai(?: language model| assistant| model)?,? i(?: can['’]?t| cannot| don['’]?t"
+        r"| do not| am not| am unable|['’]m not|['’]m unable)",
+        r"\bas an ai language model\b",
+        r"\bi (?:must|have to) (?:respectfully )?decline (?:to (?:help|assist|answer|provide"
+        r"|comply|engage|write|generate|create|share)|(?:this|your|that) request)\b",
+        r"\b(?:this|your|that) request\b.{0,40}\b(?:can['’]?t|cannot|unable|not able|decline)"
+        r"|\b(?:can['’]?t|cannot|unable to|not able to|decline)\b.{0,40}\b(?:this|your|that) "
+        r"request\b",
+        r"(?:抱歉|对不起|很遗憾)[，,、]?\s*(?:但)?我(?:无法|不能|没法)"
+        r"(?:提供|回答|帮助|协助|满足|完成|生成|处理|执行|参与|讨论)",
+        r"作为一个?(?:人工智能|AI)(?:语言模型|助手)?[，,]\s*我(?:无法|不能)",
+    )
+]
+_WEAK_REFUSALS = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^\W*(?:i['’]?m|i am) (?:sorry|afraid),? (?:but )?i\b",
         r"^\W*(?:sorry|unfortunately),? (?:but )?i(?: can['’]?t| cannot| can not| am unable"
         r"| am not able|['’]m unable|['’]m not able| won['’]?t)",
         rf"\bi (?:can['’]?t|cannot|can not) {_VERBS}",
         rf"\bi(?: am|['’]m) (?:not able|unable) to {_VERBS}",
-        r"\bas an ai(?: language model| assistant| model)?,? i(?: can['’]?t| cannot| don['’]?t"
-        r"| do not| am not| am unable|['’]m not|['’]m unable)",
-        r"\bas an ai language model\b",
         r"\bi (?:must|have to) (?:respectfully )?decline\b",
         r"(?:抱歉|对不起|很遗憾)[，,、]?\s*(?:但)?我(?:无法|不能|没法)",
-        r"作为一个?(?:人工智能|AI)(?:语言模型|助手)?[，,]\s*我(?:无法|不能)",
     )
 ]
+# The user asks for a text in someone's voice (an excuse, an apology, a decline letter, a
+# character's line): its first-person "I'm sorry, I can't" is the task, not a refusal.
+_VOICED_TASK = re.compile(
+    r"\b(?:write|generate|compose|draft|create|come up with|make up|give|suggest"
+    r"|imagine|reply|respond)\b.{0,80}?\b(?:excuses?|apolog\w*|letters?"
+    r"|e-?mails?|messages?|notes?|replies|reply|responses?|texts?|dialog(?:ue)?s?"
+    r"|conversations?|stor(?:y|ies)|scripts?|speech|tweets?|posts?|poems?|rejections?"
+    r"|refusals?|declin\w*|scenes?|monologues?|characters?|voicemails?|sms)\b"
+    r"|\b(?:pretend|role-?play|act as|in the voice of|as if you were|you are playing)\b"
+    r"|(?:写|生成|编|起草).{0,20}(?:借口|道歉|信|邮件|消息|回复|对话|故事|拒绝)|扮演",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 # Words every refusal pattern contains; a plain substring test rules out almost every answer.
 _REFUSAL_HINTS = (
     "sorry", "afraid", "unable", "not able", "can't", "can’t", "cant", "cannot", "can not",
-    "won't", "won’t", "wont",
-    "as an ai", "decline", "抱歉", "对不起", "很遗憾", "无法", "不能",
+    "won't", "won’t", "wont", "will not",
+    "as an ai", "decline", "request", "抱歉", "对不起", "很遗憾", "无法", "不能",
 )  # fmt: skip
 
 
-def refusal_pattern(text: str) -> str | None:
+def refusal_pattern(text: str, task: str = "") -> str | None:
+    """The refusal phrase that opens ``text`` (an assistant turn), or None.
+
+    ``task`` is the user's text: when it asks for a text in someone's voice (an excuse,
+    a decline letter), only refusals that name the request or the assistant count.
+    """
     head = text[:300]
     lowered = head.lower()
     if not any(h in lowered for h in _REFUSAL_HINTS):
         return None
-    for pattern in _REFUSALS:
+    for pattern in _STRONG_REFUSALS:
+        m = pattern.search(head)
+        if m:
+            return m.group(0).strip()
+    if task and _VOICED_TASK.search(task[:1000]):
+        return None
+    for pattern in _WEAK_REFUSALS:
         m = pattern.search(head)
         if m:
             return m.group(0).strip()
@@ -387,7 +434,14 @@ def refusal_pattern(text: str) -> str | None:
 
 
 def refusals(convs: Sequence[Conv]) -> list[Finding]:
-    hits = _first_hit(convs, refusal_pattern)
+    hits: list[tuple[Conv, str, str]] = []
+    for c in convs:
+        task = c.role_text.get("user", "")
+        for turn in c.assistant_turns:
+            found = refusal_pattern(turn, task)
+            if found:
+                hits.append((c, found, turn))
+                break
     if not hits:
         return []
     c, phrase, turn = hits[0]

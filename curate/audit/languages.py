@@ -18,12 +18,11 @@ import numpy as np
 
 from curate.audit.convs import Conv, excerpt
 from curate.audit.model import AuditConfig, Finding
-from curate.language import UNKNOWN, detect_with_confidence
+from curate.language import MIN_CONFIDENCE, MIN_LETTERS, MIN_WORDS, UNKNOWN, detect_with_confidence
 
-# Below this many letters langdetect guesses ("hello" -> "fi", "Do you have a name?" -> "sk"):
-# such texts count as unknown (too short to tell).
-MIN_LETTERS = 20
-MIN_CONFIDENCE = 0.9
+# Below MIN_LETTERS letters / MIN_WORDS words, under MIN_CONFIDENCE, or with none of the
+# guessed language's function words, a text is ``und`` (langdetect guesses on short text:
+# "hello" -> "fi", "Oxygen, Hydrogen, Nitrogen" -> "da"); see curate.language.
 # Placeholders, code and links are not language; strip them before detection.
 _NOISE = re.compile(r"\{\{[^{}]{0,60}\}\}|```.*?```|`[^`]*`|https?://\S+", re.DOTALL)
 ROLES = ("system", "user", "assistant")
@@ -128,8 +127,10 @@ def compute_languages(
         )
     n_mis = sum(len(g) for g in mismatches.values())
     section = {
-        "method": "script (CJK) + langdetect (seeded)",
+        "method": "script (CJK) + langdetect (seeded) + function words",
         "min_letters": MIN_LETTERS,
+        "min_words": MIN_WORDS,
+        "min_confidence": MIN_CONFIDENCE,
         "checked": checked,
         "of": len(convs),
         "sampled": checked < len(convs),

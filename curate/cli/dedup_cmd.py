@@ -65,7 +65,16 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     "--against",
     multiple=True,
     type=click.Path(allow_dash=False),
-    help="A file (test split, benchmark) whose duplicates in PATH are leaks. Repeatable.",
+    help="A file or folder (test split, benchmark) whose duplicates in PATH are leaks; its "
+    "records must convert to chat (else exit 2). Repeatable.",
+)
+@click.option(
+    "--against-key",
+    type=click.Choice(["prompt", "conversation", "response"]),
+    default="prompt",
+    show_default=True,
+    help="What the leakage check compares: a benchmark's questions leak whatever answers "
+    "they were given, so the prompt side by default.",
 )
 @click.option(
     "--leak-action",
@@ -144,6 +153,7 @@ def dedup_command(
     key: str,
     keep: str,
     against: tuple[str, ...],
+    against_key: str,
     leak_action: str,
     rejects: str | None,
     clusters_path: str | None,
@@ -209,6 +219,7 @@ def dedup_command(
         seed=seed,
         explain=explain,
         leak_action=leak_action,  # type: ignore[arg-type]
+        against_key=against_key,  # type: ignore[arg-type]
         progress=sys.stderr.isatty() if progress is None else progress,
     )
     report = dedup_file(path, output, config, against, rejects, clusters_path)
@@ -223,9 +234,11 @@ def dedup_command(
         + f"; removed: {removed}"
         + (f"; {report['bad_lines']:,} unreadable lines" if report["bad_lines"] else "")
     )
-    if report["leaks"]:
+    if against:
         echo_err(
-            f"{len(report['leaks']):,} records duplicate a record of "
-            f"{', '.join(against)} ({'removed' if leak_action == 'drop' else 'flagged'})"
+            f"{len(report['leaks']):,} records duplicate one of the "
+            f"{report['against_records']:,} records of "
+            f"{', '.join(against)} on the {against_key} key "
+            f"({'removed' if leak_action == 'drop' else 'flagged'})"
         )
     click.get_current_context().exit(1 if report["leaks"] and leak_action == "flag" else 0)

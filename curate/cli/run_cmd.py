@@ -8,7 +8,7 @@ import click
 import orjson
 
 from curate.cli.app import echo_err, handle_errors, json_option, main
-from curate.cli.split_cmd import explicit_flags, split_flags
+from curate.cli.split_cmd import explicit_flags, share_lines, split_flags
 
 RUN_FLAGS = {
     "seed": "seed",
@@ -78,6 +78,19 @@ RUN_FLAGS = {
     metavar="KEY=PATH",
     help="Field mapping for other layouts (as curate convert --field; convert.fields in YAML).",
 )
+@click.option(
+    "--against",
+    multiple=True,
+    metavar="PATH",
+    help="Eval/benchmark file or folder: records whose prompt is in it are dropped (stage "
+    "leakage). Repeatable; replaces dedup.against of the config.",
+)
+@click.option(
+    "--min-stratum",
+    type=click.IntRange(0),
+    help="Strata with fewer records are pooled into '<other>' (see curate split --help).",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 when test misses its share (split.tolerance).")
 @click.option("--parquet", is_flag=True, help="Also write <side>.parquet.")
 @click.option("--hf-dataset", is_flag=True, help="Also save an HF DatasetDict to DIR/hf.")
 @json_option
@@ -97,8 +110,12 @@ def run_cmd(
 
     DIR gets train.jsonl, test.jsonl (val.jsonl), rejects.jsonl (every dropped record with
     its line, stage and reason), report.json, report.html, README.md (dataset card) and
-    manifest.json (counts that add up, config, versions, sha256 of every file). Exit code 1
-    when an audit gate (--fail-on / audit.fail_on) fails; the outputs are still written.
+    manifest.json (counts that add up, config, versions, sha256 of every file). Records whose
+    prompt is in an --against (dedup.against) file are dropped, stage leakage. Every field and
+    path the config names is checked before the heavy stages. stderr also summarises the audit
+    findings and the achieved test share. Exit code 1 when an audit gate (--fail-on /
+    audit.fail_on) fails, leaks are flagged, or the share is off target under --strict; the
+    outputs are still written.
 
     Example:
 
@@ -112,6 +129,7 @@ def run_cmd(
         "split": {k: v for k, v in split_flags(ctx).items() if k not in ("seed", "semantic")},
         "audit": explicit_flags(ctx, {"fail_on": "fail_on"}),
         "convert": {"fields": field_flags(fields)} if fields else {},
+        "dedup": explicit_flags(ctx, {"against": "against"}),
     }
     config = load_run_config(config_path, flags)
     result = run_pipeline(path, out_dir, config, overwrite=overwrite)
@@ -121,6 +139,8 @@ def run_cmd(
         f"run: {m['input']['records']} records in -> {outputs}; {m['rejected']} rejected "
         f"({', '.join(f'{k} {v}' for k, v in m['rejected_by_reason'].items()) or 'none'})"
     )
+    for line in summary_lines(m):
+        echo_err(f"run: {line}")
     echo_err(f"run: wrote {out_dir}/ (manifest.json, report.html, README.md, rejects.jsonl)")
     if m["rejected_by_reason"].get("unknown_format"):
         _hint_mapping(out_dir)
@@ -143,3 +163,29 @@ def _hint_mapping(out_dir: str) -> None:
     fit = report.get("convert", {}).get("suggested_fields")
     if fit:
         echo_err(f"run: records of unknown layout; a mapping that fits: {describe(fit)}")
+
+
+def summary_lines(m: dict[str, Any]) -> list[str]:
+    """What else the run found, beside the rejects: leaks, audit findings, split share."""
+    out = []
+    ag = m.get("against") or {}
+    if ag.get("files"):
+        verb = "dropped" if ag["leak_action"] == "drop" else "flagged (kept)"
+        out.append(
+            f"leakage: {ag['leaks']} records share the {ag['key']} of one of "
+            f"{ag['records']} records in {len(ag['files'])} against file(s); {verb}"
+        )
+    findings = m.get("findings") or {}
+    kept = [f"{k} {v['kept']}" for k, v in findings.items() if v["kept"]]
+    gone = [f"{k} {v['dropped']}" for k, v in findings.items() if v["drop_finding"]]
+    if kept:
+        out.append(f"audit findings in the kept data: {', '.join(kept)} (see report.html)")
+    if gone:
+        out.append(f"dropped for audit findings (filter.drop_findings): {', '.join(gone)}")
+    if not findings:
+        out.append("audit findings: none")
+    shares = m.get("shares") or {}
+    out += share_lines(shares)
+    if shares.get("pooled_strata"):
+        out.append(f"{shares['pooled_strata']} small strata pooled into '<other>'")
+    return out

@@ -37,6 +37,9 @@ SPLIT_FLAGS = {
     "clusters": "clusters",
     "length_buckets": "length_buckets",
     "tokenizer": "tokenizer",
+    "min_stratum": "min_stratum",
+    "tolerance": "tolerance",
+    "strict": "strict",
 }
 
 
@@ -124,6 +127,21 @@ def split_flags(ctx: click.Context) -> dict[str, Any]:
 )
 @split_options
 @click.option(
+    "--min-stratum",
+    type=click.IntRange(0),
+    help="Pool strata with fewer records into '<other>' [default: ceil(1/test-size), 10 at "
+    "0.1; 0: off].",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.02,
+    show_default=True,
+    help="The test share is off target when it misses by more than this share of the records "
+    "(and by more than one record).",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 when the test (val) share is off target.")
+@click.option(
     "--seed", type=int, default=0, show_default=True, help="Random seed (written to the report)."
 )
 @click.option(
@@ -151,8 +169,10 @@ def split_cmd(
 
     Records in one exact/near/semantic duplicate cluster, or sharing --group FIELD, land on
     the same side; each stratum gives test its exact share (within one record); strata
-    too small to split go wholly to train and are listed in the report. Exits 1 if the
-    leakage check still finds a cross-split duplicate.
+    too small to split go wholly to train and are listed in the report; strata under
+    --min-stratum records are first pooled into '<other>'. The achieved test share is printed
+    against its target. Exits 1 if the leakage check still finds a cross-split duplicate, or
+    with --strict when the share is off target.
 
     Example:
 
@@ -171,11 +191,36 @@ def split_cmd(
     for s in result.strata:
         if s.status != "split":
             echo_err(f"split: stratum {s.stratum!r} ({s.records} records): {s.status}")
+        if s.pooled:
+            echo_err(
+                f"split: {len(s.pooled)} strata under {config.pool_below()} records pooled "
+                f"into {s.stratum!r} ({s.records} records)"
+            )
+    for line in share_lines(report["shares"]):
+        echo_err(f"split: {line}")
     leak = report["leakage"]
     if leak.get("checked"):
         echo_err(f"split: leakage across splits: {leak['total']} ({leak['by_method']})")
     if as_json:
         report["files"] = sorted(written)
         click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    if leak.get("total"):
+    if leak.get("total") or (config.strict and report["shares"]["off_target"]):
         ctx.exit(EXIT_FINDINGS)
+
+
+def share_lines(shares: dict[str, Any]) -> list[str]:
+    """'test share 9.9% (25 of 252 records; target 10.0%)', plus OFF TARGET when it is."""
+    out = []
+    for side in ("test", "val"):
+        sh = shares.get(side)
+        if sh:
+            out.append(
+                f"{side} share {sh['achieved']:.1%} ({sh['records']} of {shares['records']} "
+                f"records; target {sh['target']:.1%})"
+                + (
+                    f"; OFF TARGET by more than {shares['tolerance']:.0%} (--strict exits 1)"
+                    if sh["off_target"]
+                    else ""
+                )
+            )
+    return out

@@ -21,6 +21,7 @@ REASONS = {
     "semantic": "semantic_duplicate",
 }
 LEAKED = "leaked"
+LEAK_STAGE = "leakage"
 SEMANTIC_THRESHOLD = 0.95
 STATIC_THRESHOLD = 0.90
 
@@ -58,8 +59,13 @@ class DedupConfig:
             disables the cache.
         seed: seeds MinHash permutations and the ANN index training.
         explain: also collect the similarity histogram and the pairs near each threshold.
-        leak_action: ``drop`` removes leaked records (reason ``leaked``); ``flag`` keeps
-            them and lists them in ``DedupResult.leaks``.
+        leak_action: ``drop`` removes leaked records (stage ``leakage``, reason ``leaked``);
+            ``flag`` keeps them and lists them in ``DedupResult.leaks``.
+        against_key: what the leakage check (``against`` sets) compares; ``None`` -> ``prompt``:
+            an evaluation set's questions copied into training data leak whatever answers
+            the two files give them (AlpacaEval's answers are not Self-Instruct's).
+        against: files or folders whose records are the ``against`` sets in ``curate run``
+            (``curate dedup`` takes them as ``--against``).
         progress: show progress bars on stderr.
     """
 
@@ -80,9 +86,14 @@ class DedupConfig:
     seed: int = 0
     explain: bool = False
     leak_action: Literal["drop", "flag"] = "drop"
+    against_key: Side | None = None
+    against: tuple[str, ...] = ()
     progress: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.against, str):
+            self.against = (self.against,)
+        self.against = tuple(str(a) for a in self.against)
         if isinstance(self.methods, str):
             self.methods = tuple(m.strip() for m in self.methods.split(",") if m.strip())
         self.methods = tuple(m for m in METHODS if m in self.methods) + tuple(
@@ -100,6 +111,10 @@ class DedupConfig:
             )
         if self.key not in KEYS:
             raise ConfigError(f"unknown key {self.key!r}; choose from {', '.join(KEYS)}")
+        if self.against_key is not None and self.against_key not in KEYS:
+            raise ConfigError(
+                f"unknown against_key {self.against_key!r}; choose from {', '.join(KEYS)}"
+            )
         if self.keep not in KEEP_POLICIES:
             raise ConfigError(
                 f"unknown keep policy {self.keep!r}; choose from {', '.join(KEEP_POLICIES)}"
@@ -118,6 +133,10 @@ class DedupConfig:
             raise ConfigError(f"neighbours must be >= 1, got {self.neighbours}")
         if self.leak_action not in ("drop", "flag"):
             raise ConfigError(f"leak_action must be drop or flag, got {self.leak_action!r}")
+
+    def leak_key(self) -> str:
+        """The key the leakage check compares (``against_key``, default ``prompt``)."""
+        return self.against_key or "prompt"
 
     def semantic_settings(self) -> tuple[float, bool]:
         """``(threshold, center)`` with the per-model defaults filled in."""
@@ -152,4 +171,6 @@ class DedupConfig:
             "model": self.model,
             "seed": self.seed,
             "leak_action": self.leak_action,
+            "against_key": self.leak_key(),
+            "against": list(self.against),
         }

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from curate.dedup.cluster import Cluster, build_clusters, components
-from curate.dedup.config import LEAKED, REASONS, DedupConfig
+from curate.dedup.config import LEAK_STAGE, LEAKED, REASONS, DedupConfig
 from curate.dedup.exact import STAGE, digest
 from curate.dedup.explain import explain_method
 from curate.dedup.near import near_pairs
@@ -264,10 +264,14 @@ class Engine:
     def leaks(self, against: Sequence[Record], alive: np.ndarray) -> list[Leak]:
         """Records of ``self.records`` (alive ones) duplicating a record of ``against``."""
         cfg = self.config
+        # A record with nothing on the compared side (no user turn for the prompt key) has
+        # nothing that can leak: empty texts would all match each other.
+        against = [r for r in against if key_text(r, cfg.key).strip()]
         other = Engine(against, cfg, shared=self.shared)
         found: dict[int, Leak] = {}
+        live = [i for i in np.flatnonzero(alive).tolist() if self.texts.raw(i).strip()]
         for method in cfg.methods:
-            idx = np.array([i for i in np.flatnonzero(alive).tolist() if i not in found])
+            idx = np.array([i for i in live if i not in found], dtype=np.int64)
             if idx.size == 0 or not against:
                 break
             for i, j, sim in self._matches(method, idx, other):
@@ -372,7 +376,15 @@ def dedup(
     leaks: list[Leak] = []
     others = [r for group in (against or []) for r in group]
     if others:
-        leaks = engine.leaks(others, alive)
+        leak_key = config.leak_key()
+        # Decontamination compares on its own key (the prompt by default: a benchmark's
+        # question copied into training data leaks whatever answer it was given there).
+        leak_engine = (
+            engine
+            if leak_key == config.key
+            else Engine(records, replace(config, key=leak_key), shared=engine.shared)
+        )
+        leaks = leak_engine.leaks(others, alive)
         if config.leak_action == "drop":
             alive[[lk.index for lk in leaks]] = False
     clusters = engine.clusters(alive)
@@ -382,7 +394,7 @@ def dedup(
             detail = f"duplicate_of={lk.match.id} method={lk.method} similarity={lk.similarity:.4f}"
             drops[lk.index] = Dropped(
                 lk.record,
-                STAGE,
+                LEAK_STAGE,
                 LEAKED,
                 detail,
                 {
@@ -390,6 +402,7 @@ def dedup(
                     "similarity": round(lk.similarity, 4),
                     "method": lk.method,
                     "against": lk.match.source,
+                    "key": config.leak_key(),
                 },
             )
     # A cluster's keeper can be removed by a later method (an exact copy of a record that is

@@ -8,6 +8,7 @@ from typing import Any
 
 from curate.dedup.config import DedupConfig
 from curate.dedup.engine import DedupResult, dedup
+from curate.errors import InputError
 from curate.records import (
     BadLine,
     Record,
@@ -17,6 +18,67 @@ from curate.records import (
     dumps_line,
 )
 from curate.stage import Dropped, unreadable
+
+# Data files taken from an --against folder (recursively, in sorted order).
+DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".parquet")
+
+
+def against_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The files behind ``paths``: a file as is, a folder's data files (an HF dataset folder
+    as itself). A path that does not exist, or a folder with no data file, is an error."""
+    from pathlib import Path
+
+    from curate.records import _is_hf_dataset_dir
+
+    out: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise InputError(f"against: {raw}: no such file or folder")
+        if p.is_dir() and not _is_hf_dataset_dir(p):
+            found = sorted(
+                str(f)
+                for f in p.rglob("*")
+                if f.is_file() and f.name.lower().endswith(DATA_SUFFIXES)
+            )
+            if not found:
+                raise InputError(
+                    f"against: {raw}: a folder with no data file ({', '.join(DATA_SUFFIXES)})"
+                )
+            out.extend(found)
+        else:
+            out.append(str(p))
+    return out
+
+
+def read_against(
+    paths: Sequence[str | os.PathLike[str]], fmt: str | None = None
+) -> list[list[Record]]:
+    """Each ``--against`` file's records, converted to chat, one list per file.
+
+    A leakage check compares chat turns: a record that cannot be converted would fall back to
+    its raw JSON, which matches nothing of another shape, and a leak would pass unseen. So an
+    unreadable or unconvertible record is an ``InputError`` naming its file and line (convert
+    the file first, or give a field mapping).
+    """
+    from curate.formats import Converter
+
+    sets = []
+    for path in against_files(paths):
+        convert = Converter(fmt)
+        recs = []
+        for item in RecordReader(path):
+            if isinstance(item, BadLine):
+                raise InputError(f"against: {item.ref}: {item.reason}: {item.message}")
+            done = convert(item)
+            if isinstance(done, Dropped):
+                raise InputError(
+                    f"against: {item.ref}: {done.reason}: {done.detail} (a leakage check "
+                    "needs chat turns: convert the file first, or map its fields)"
+                )
+            recs.append(done)
+        sets.append(recs)
+    return sets
 
 
 def read_all(path: str | os.PathLike[str]) -> tuple[list[Record], list[Dropped], dict[str, Any]]:
@@ -73,14 +135,9 @@ def dedup_file(
         The report ``curate dedup --json`` prints.
     """
     check_output_paths([path, *against], [output, rejects, clusters])
+    # The --against files first: a bad one is an error before any work on PATH.
+    against_sets = read_against(against)
     records, bad, read_stats = read_all(path)
-    against_sets = []
-    against_bad = {}
-    for other in against:
-        recs, other_bad, _ = read_all(other)
-        against_sets.append(recs)
-        if other_bad:
-            against_bad[str(other)] = len(other_bad)
     result = dedup(records, config, against=against_sets)
     stage = result.result
     if output is not None:
@@ -109,11 +166,11 @@ def dedup_file(
         "reasons": {**_count(bad), **result.stats["reasons"]},
         "leaks": [lk.as_dict() for lk in result.leaks],
         "against": [str(a) for a in against],
+        "against_records": sum(len(s) for s in against_sets),
+        "against_key": config.leak_key() if against else None,
         "config": result.stats["config"],
         "read": read_stats,
     }
-    if against_bad:
-        report["against_bad_lines"] = against_bad
     for key in ("embedder", "embedding_cache", "embedding_seconds"):
         if key in result.stats:
             report[key] = result.stats[key]

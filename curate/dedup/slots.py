@@ -6,6 +6,14 @@ MiniLM), while a true paraphrase of one question scores lower (0.82-0.93). Cosin
 separate them, so a semantic pair is confirmed only when the two records do not carry
 clearly different slot values. Paraphrases keep their numbers and names; filled templates
 change them.
+
+Two kinds of slot decide by themselves, however much else the texts share (code answers
+share most of their identifiers and numbers):
+
+- the programming language: "Fibonacci in C++" and "Fibonacci in Java" are two tasks (named
+  in the text, or as a code fence's tag);
+- the rank asked for: "the second highest salary" is not "the highest salary", nor "the
+  lowest" (superlatives, in classes of synonyms, with their ordinal: ``2:max``).
 """
 
 from __future__ import annotations
@@ -19,6 +27,45 @@ _NUMBER_PUNCT = str.maketrans("", "", ".,:/-")
 _NAME = re.compile(r"(?<=[^\s.!?:>])[ \t]+[\"'“‘(«]?([A-Z][a-z]\w*)")
 _WORD = re.compile(r"\w+")
 MIN_SLOT_OVERLAP = 0.5
+
+# Programming languages by name (case-insensitive), aliases folded. Names that are also
+# common words (Go, R, C, Swift, Rust, Ruby, Dart, Julia) count only where a language
+# is clearly meant: capitalised and next to "in/using/with" or "program/code/function...".
+_PL_ALIASES = {"cpp": "c++", "csharp": "c#", "golang": "go", "js": "javascript", "py": "python"}
+_PL = re.compile(
+    r"(?<![\w.+#-])(python|java|javascript|typescript|kotlin|php|perl|haskell|golang|matlab|"
+    r"fortran|cobol|clojure|elixir|erlang|scala|lua|sql|mysql|postgresql|bash|powershell|"
+    r"html|css|c\+\+|cpp|c#|csharp|f#|objective-c|vb\.net)(?![\w+#-])",
+    re.IGNORECASE,
+)
+_PL_CASED = re.compile(
+    r"(?:\b(?:in|using|with|for|to)\s+(Go|R|C|Swift|Rust|Ruby|Dart|Julia)\b(?![+#])"
+    r"|\b(Go|R|C|Swift|Rust|Ruby|Dart|Julia)(?![+#])\s+(?:program|code|function|script|"
+    r"language|class|method|snippet|implementation|version))"
+)
+_FENCE = re.compile(r"```[ \t]*([A-Za-z][\w+#-]*)")
+# Superlatives in classes of synonyms, optionally with an ordinal: "second highest" -> 2:max.
+_RANK_CLASS = {
+    **dict.fromkeys(("highest", "largest", "biggest", "greatest", "maximum", "max", "top"), "max"),
+    **dict.fromkeys(("lowest", "smallest", "least", "minimum", "min", "fewest"), "min"),
+}
+_ORDINALS = {
+    "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6",
+    "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10", "nth": "n", "kth": "k",
+    "n-th": "n", "k-th": "k",
+}  # fmt: skip
+_SUPERLATIVE = (
+    # Not "most", "best", "top": paraphrases swap them freely ("the best way" / "the most
+    # effective way").
+    r"highest|largest|biggest|greatest|maximum|max|lowest|smallest|least|minimum|min|"
+    r"fewest|longest|shortest|oldest|youngest|newest|latest|earliest|"
+    r"fastest|slowest|cheapest|closest|farthest|furthest|deepest|tallest|heaviest|lightest"
+)
+_RANK = re.compile(
+    rf"\b(?:(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|nth|kth|n-th|"
+    rf"k-th|\d+(?:st|nd|rd|th))[\s-]+)?({_SUPERLATIVE})\b",
+    re.IGNORECASE,
+)
 
 
 def slot_values(text: str) -> frozenset[str]:
@@ -35,13 +82,42 @@ def _scan(text: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(numbers | names), frozenset(words)
 
 
-class Slots:
-    """The slot values of one text, and its words (to tell a substitution from a re-casing)."""
+def programming_languages(text: str) -> frozenset[str]:
+    """The programming languages a text names (lowercased, aliases folded)."""
+    found = {m.lower() for m in _PL.findall(text)}
+    found |= {(a or b).lower() for a, b in _PL_CASED.findall(text)}
+    found |= {m.lower() for m in _FENCE.findall(text)}
+    return frozenset(_PL_ALIASES.get(x, x) for x in found)
 
-    __slots__ = ("values", "words")
+
+def ranks(text: str) -> frozenset[str]:
+    """The superlatives a text asks for, with their ordinal: ``{"2:max", "min"}``."""
+    out = set()
+    for ordinal, word in _RANK.findall(text):
+        word = word.lower()
+        cls = _RANK_CLASS.get(word, word)
+        ordinal = ordinal.lower()
+        num = _ORDINALS.get(ordinal, ordinal[:-2] if ordinal else "")
+        # "the first/1st highest" is the highest.
+        out.add(cls if num in ("", "1") else f"{num}:{cls}")
+    return frozenset(out)
+
+
+class Slots:
+    """The slot values of one text, and its words (to tell a substitution from a re-casing),
+    its programming languages and the ranks it asks for."""
+
+    __slots__ = ("values", "words", "languages", "ranks")
 
     def __init__(self, text: str) -> None:
         self.values, self.words = _scan(text)
+        self.languages = programming_languages(text)
+        self.ranks = ranks(text)
+
+
+def _both_differ(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Each side has a value the other lacks (one a subset of the other is no evidence)."""
+    return bool(a - b) and bool(b - a)
 
 
 def different_slots(a: Slots, b: Slots) -> bool:
@@ -50,7 +126,16 @@ def different_slots(a: Slots, b: Slots) -> bool:
     A value counts as different only when it is absent from the other text altogether, so a
     copy with other capitalisation, or with a sentence cut, is not "different"; only a
     substitution on both sides (a template filled with other values) is.
+
+    Another programming language on both sides, or other ranks (second highest vs highest),
+    decides alone.
     """
+    if _both_differ(a.languages, b.languages):
+        return True
+    if a.ranks and b.ranks and a.ranks != b.ranks:
+        # Unlike names, a rank added on one side changes the task ("second highest" also
+        # says "highest"; its answer computes MAX twice).
+        return True
     only_a = {v for v in a.values if v not in b.words}
     only_b = {v for v in b.values if v not in a.words}
     if not only_a or not only_b:

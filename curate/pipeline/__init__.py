@@ -195,10 +195,13 @@ class RunResult:
     manifest: dict[str, Any]
     gates_failed: list[str]
     leakage: int
+    flagged_leaks: int = 0
+    off_target: bool = False  # a split share off target under split.strict
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.gates_failed or self.leakage else 0
+        failed = self.gates_failed or self.leakage or self.flagged_leaks or self.off_target
+        return 1 if failed else 0
 
 
 def run_pipeline(

@@ -59,9 +59,19 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     """Run all stages on ``path``, writing every output into ``staging``."""
     from curate.audit import audit, check_gates, render_html, write_card
     from curate.dedup import dedup
+    from curate.dedup.files import against_files, read_against
+    from curate.pipeline.checks import check_fields, preflight
     from curate.split import split_records, write_splits
     from curate.validate import Validator
 
+    # Everything the config names is checked before any heavy stage (docs/run.md).
+    preflight(config)
+    against_sets = read_against(config.dedup.against, config.convert.fmt)
+    if against_sets:
+        _log(
+            f"leakage check against {sum(len(a) for a in against_sets)} records of "
+            f"{len(against_sets)} file(s), key {config.dedup.leak_key()}"
+        )
     v = config.validate
     validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
     with open(staging / REJECTS, "wb") as rejects_fh:
@@ -79,9 +89,10 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             f"{read_stats.records + read_stats.bad_lines} input records, "
             f"{len(records)} after validate/convert/filter"
         )
+        check_fields(records, config)
         embeddings = _embeddings(records, config)
 
-        dres = dedup(records, config.dedup, embeddings=embeddings)
+        dres = dedup(records, config.dedup, against=against_sets, embeddings=embeddings)
         for d in dres.result.dropped:
             sink.drop(d)
         kept = dres.result.kept
@@ -106,8 +117,10 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         areport = audit(kept, config.audit, embeddings=shared)
         gates = check_gates(areport, list(config.audit.fail_on)) if config.audit.fail_on else []
         gates_failed = [f"{g.rule}: {g.message}" for g in gates]
+        dropped_lines: list[int] = []
         if config.filter.drop_findings:
             keep_idx, flagged = drop_flagged(kept, areport.findings, config.filter.drop_findings)
+            dropped_lines = [d.record.line for d in flagged]
             for d in flagged:
                 sink.drop(d)
             kept = [kept[i] for i in keep_idx]
@@ -150,7 +163,13 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     )
     with atomic_writer(staging / REPORT_HTML, "w") as fh:
         fh.write(render_html(areport, title=f"curate run: {path}", before=[head]))
-    write_card(areport, staging / CARD)
+    published = {
+        "outputs": {name: len(recs) for name, recs in sres.splits.items()},
+        "input_records": read_stats.records + read_stats.bad_lines,
+        "rejected_by_stage": sink.by_stage_reason(),
+        "dropped_lines": dropped_lines,
+    }
+    write_card(areport, staging / CARD, published=published)
 
     counts = {name: len(recs) for name, recs in sres.splits.items()}
     input_records = read_stats.records + read_stats.bad_lines
@@ -178,6 +197,15 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             "failed": gates_failed,
         },
         "leakage": leakage,
+        "shares": report["split"]["shares"],
+        "against": {
+            "files": against_files(config.dedup.against) if config.dedup.against else [],
+            "records": sum(len(a) for a in against_sets),
+            "key": config.dedup.leak_key(),
+            "leak_action": config.dedup.leak_action,
+            "leaks": len(dres.leaks),
+        },
+        "findings": _findings_summary(areport, dropped_lines, config.filter.drop_findings),
         "versions": versions(),
         "config": config.to_dict(),
     }
@@ -189,7 +217,31 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         )
     manifest["sha256"] = output_hashes(staging)
     _dump(staging / MANIFEST_NAME, manifest)
-    return RunResult(staging, manifest, gates_failed, leakage)
+    flagged = len(dres.leaks) if config.dedup.leak_action == "flag" else 0
+    off = bool(config.split.strict and manifest["shares"]["off_target"])
+    return RunResult(staging, manifest, gates_failed, leakage, flagged, off)
+
+
+def _findings_summary(
+    areport: Any, dropped_lines: list[int], drop_codes: Any = ()
+) -> dict[str, dict[str, Any]]:
+    """Per finding code: records the audit flagged, how many were dropped (for this code or
+    another one of ``filter.drop_findings``), how many remain, and whether the code is one
+    that ``filter.drop_findings`` drops."""
+    gone = set(dropped_lines)
+    lines: dict[str, set[int]] = {}
+    for f in areport.findings:
+        lines.setdefault(f.code, set()).update(f.lines)
+    out: dict[str, dict[str, Any]] = {}
+    for code, flagged in lines.items():
+        dropped = len(flagged & gone)
+        out[code] = {
+            "records": len(flagged),
+            "dropped": dropped,
+            "kept": len(flagged) - dropped,
+            "drop_finding": code in drop_codes,
+        }
+    return out
 
 
 def _stats(dres: Any) -> Any:

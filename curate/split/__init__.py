@@ -23,7 +23,15 @@ import numpy as np
 from curate.chat import record_text
 from curate.errors import ConfigError, InputError
 from curate.records import Record
-from curate.split.allocate import TEST, TRAIN, VAL, StratumReport, allocate, min_records
+from curate.split.allocate import (
+    TEST,
+    TRAIN,
+    VAL,
+    StratumReport,
+    allocate,
+    min_records,
+    share_report,
+)
 from curate.split.dupes import count_methods, cross_duplicates, default_dedup_config
 from curate.split.dupes import duplicate_clusters as _duplicate_clusters
 from curate.split.groups import UnionFind, union_field
@@ -60,6 +68,12 @@ class SplitConfig:
         length_buckets: quantile buckets for ``--stratify length``.
         tokenizer: local HF tokenizer for exact ``length`` counts (else an estimate).
         check_leakage: run the cross-split leakage check.
+        min_stratum: strata with fewer records are pooled into ``<other>`` before the
+            draw; ``None`` -> the smallest stratum that can give test (and val) one record,
+            ``ceil(1 / share)`` (10 at 0.1); 0 turns pooling off.
+        tolerance: the overall test (val) share is ``off_target`` when it misses its target
+            by more than this share of the records (and by more than one record).
+        strict: ``curate split`` / ``curate run`` exit 1 when a share is off target.
     """
 
     test_size: float = 0.1
@@ -73,6 +87,9 @@ class SplitConfig:
     length_buckets: int = 4
     tokenizer: str | None = None
     check_leakage: bool = True
+    min_stratum: int | None = None
+    tolerance: float = 0.02
+    strict: bool = False
 
     def __post_init__(self) -> None:
         self.stratify = tuple(self.stratify)
@@ -86,8 +103,18 @@ class SplitConfig:
             )
         if self.clusters < 1 or self.length_buckets < 1:
             raise ConfigError("split: clusters and length_buckets must be at least 1")
+        if self.min_stratum is not None and self.min_stratum < 0:
+            raise ConfigError(f"split: min_stratum must be >= 0, got {self.min_stratum}")
+        if not 0 <= self.tolerance < 1:
+            raise ConfigError(f"split: tolerance must be in [0, 1), got {self.tolerance}")
         if "cluster" in self.stratify and not self.semantic:
             raise ConfigError("split: --stratify cluster needs embeddings; drop --no-semantic")
+
+    def pool_below(self) -> int:
+        """Strata with fewer records than this are pooled (``min_stratum`` or its default)."""
+        if self.min_stratum is not None:
+            return self.min_stratum
+        return max(min_records(self.test_size), min_records(self.val_size))
 
 
 @dataclass(slots=True)
@@ -107,7 +134,10 @@ class SplitResult:
         return {
             "config": cfg,
             "counts": {k: len(v) for k, v in self.splits.items()},
+            "shares": self.shares(),
             "rule": {
+                "pooled": f"strata with fewer than {self.config.pool_below()} records are "
+                "pooled into <other>",
                 "too_small": f"a stratum with fewer than {min_records(self.config.test_size)} "
                 "records goes wholly to train",
             },
@@ -116,6 +146,17 @@ class SplitResult:
             "leakage": self.leakage,
             **self.stats,
         }
+
+    def shares(self) -> dict[str, Any]:
+        """Achieved test (val) share against the target, over the whole set."""
+        sides = [name for name, recs in self.splits.items() for _ in recs]
+        pooled = sum(len(s.pooled) for s in self.strata)
+        c = self.config
+        return share_report(sides, c.test_size, c.val_size, c.tolerance, pooled)
+
+    @property
+    def off_target(self) -> bool:
+        return bool(self.shares()["off_target"])
 
 
 def embed_records(
@@ -191,7 +232,14 @@ def split_records(
     leakage: dict[str, Any] = {"checked": False}
     for round_no in range(MAX_REPAIR_ROUNDS):
         groups = uf.groups()
-        sides, strata = allocate(labels, groups, config.test_size, config.val_size, config.seed)
+        sides, strata = allocate(
+            labels,
+            groups,
+            config.test_size,
+            config.val_size,
+            config.seed,
+            min_stratum=config.pool_below(),
+        )
         stats["groups"] = len(groups)
         stats["multi_record_groups"] = sum(1 for g in groups.values() if len(g) > 1)
         if not config.check_leakage or n == 0:

@@ -10,6 +10,9 @@ Rules (documented in docs/split.md):
   on the target (within one record whenever the stratum has enough small groups).
 - When its groups are too large for that, the stratum is reported with status
   ``off_target`` (the counts and the target are both in the report), never silently.
+- Before all that, strata with fewer than ``min_stratum`` records are pooled into one
+  stratum, ``<other>`` (listed in its report's ``pooled``): 69 strata of 3 records would each
+  go wholly to train, so test would miss its share by far; pooled, they give it their share.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 TRAIN, VAL, TEST = "train", "val", "test"
+POOLED = "<other>"
 
 
 @dataclass(slots=True)
@@ -32,9 +36,10 @@ class StratumReport:
     counts: dict[str, int] = field(default_factory=dict)
     target: dict[str, float] = field(default_factory=dict)
     members: list[int] = field(default_factory=list, repr=False)
+    pooled: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "stratum": self.stratum,
             "records": self.records,
             "groups": self.groups,
@@ -42,6 +47,9 @@ class StratumReport:
             **{side: self.counts.get(side, 0) for side in (TRAIN, VAL, TEST)},
             "target": {k: round(v, 3) for k, v in self.target.items()},
         }
+        if self.pooled:
+            out["pooled"] = self.pooled
+        return out
 
 
 def round_half_up(x: float) -> int:
@@ -83,20 +91,33 @@ def allocate(
     test_size: float,
     val_size: float,
     seed: int,
+    min_stratum: int = 0,
 ) -> tuple[list[str], list[StratumReport]]:
-    """Side (``train``/``val``/``test``) per record index, and a report per stratum."""
+    """Side (``train``/``val``/``test``) per record index, and a report per stratum.
+
+    Strata with fewer than ``min_stratum`` records are pooled into ``<other>`` first.
+    """
     by_stratum: dict[str, list[list[int]]] = {}
     for root in sorted(groups):
         members = groups[root]
         label = Counter(labels[i] for i in members).most_common(1)[0][0]
         by_stratum.setdefault(label, []).append(members)
+    pooled: list[str] = []
+    if min_stratum > 1 and len(by_stratum) > 1:
+        small = [k for k, g in by_stratum.items() if sum(map(len, g)) < min_stratum]
+        if len(small) > 1:
+            # One small stratum alone gains nothing from pooling with itself.
+            for k in sorted(small):
+                by_stratum.setdefault(POOLED, []).extend(by_stratum.pop(k))
+                pooled.append(k)
+            by_stratum[POOLED].sort(key=lambda g: g[0])
 
     sides = [TRAIN] * len(labels)
     reports = []
     for label in sorted(by_stratum):
         glist = by_stratum[label]
         n = sum(len(g) for g in glist)
-        rep = StratumReport(label, n, len(glist))
+        rep = StratumReport(label, n, len(glist), pooled=pooled if label == POOLED else [])
         rep.target = {TEST: n * test_size, VAL: n * val_size}
         remaining = sorted(glist, key=lambda g: _order_key(seed, g[0]))
         if n < min_records(test_size):
@@ -127,3 +148,37 @@ def allocate(
             rep.status = "off_target"
         reports.append(rep)
     return sides, reports
+
+
+def share_report(
+    sides: Sequence[str],
+    test_size: float,
+    val_size: float,
+    tolerance: float,
+    pooled: int,
+) -> dict[str, object]:
+    """Achieved share of each held-out side against its target, over the whole set.
+
+    A side is ``off_target`` when its count misses ``n * share`` by more than one record and
+    by more than ``tolerance * n`` records (strata pushed wholly to train, big groups).
+    """
+    n = len(sides)
+    counts = Counter(sides)
+    out: dict[str, object] = {"records": n, "tolerance": tolerance, "pooled_strata": pooled}
+    off = False
+    for side, share in ((TEST, test_size), (VAL, val_size)):
+        if share <= 0:
+            continue
+        got = counts.get(side, 0)
+        miss = abs(got - n * share)
+        side_off = n > 0 and miss > max(1.0, tolerance * n)
+        off = off or side_off
+        out[side] = {
+            "target": share,
+            "achieved": round(got / n, 4) if n else 0.0,
+            "records": got,
+            "target_records": round(n * share, 1),
+            "off_target": side_off,
+        }
+    out["off_target"] = off
+    return out

@@ -79,7 +79,11 @@ def cross_duplicates(
 
     from curate.dedup import dedup
 
-    flag = dataclasses.replace(config, leak_action="flag", explain=False)
+    # Between splits, "duplicate" means what it means in dedup: the same key, not the
+    # decontamination default (prompt), so the split's groups and its check agree.
+    flag = dataclasses.replace(
+        config, leak_action="flag", explain=False, against_key=config.key, against=()
+    )
     result = dedup(list(records), flag, against=[list(against)], embeddings=records_embeddings)
     return [(lk.record, lk.method, lk.match.ref) for lk in result.leaks]
 

@@ -92,7 +92,7 @@ def test_cli_against_drop_and_flag(tmp_path: Path, dup_rows: list[dict]) -> None
     assert [(r["line"], r["against"]) for r in leaked] == [(5, str(test))]
     flagged = _run(str(src), "-o", str(out), "--against", str(test), "--leak-action", "flag")
     assert flagged.exit_code == 1
-    assert "1 records duplicate a record of" in flagged.stderr
+    assert "1 records duplicate one of the 1 records of" in flagged.stderr
     assert any(r.get("id") == "q3" for r in _lines(out))
 
 

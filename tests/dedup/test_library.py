@@ -156,7 +156,8 @@ def test_id_field_used_in_duplicate_of() -> None:
 def test_leakage_library(dup_rows: list[dict]) -> None:
     train = records_of(dup_rows, "train.jsonl")
     test = records_of([dup_rows[2], chat("unrelated", long_text(99))], "test.jsonl")
-    out = dedup(train, DedupConfig(methods=("exact", "near")), against=[test])
+    conv = DedupConfig(methods=("exact", "near"), against_key="conversation")
+    out = dedup(train, conv, against=[test])
     leaked = {d.record.line: d for d in out.result.dropped if d.reason == "leaked"}
     # row 3 is the test row itself (exact); rows 1 and 2 are near copies of it
     assert sorted(leaked) == [1, 2, 3]
@@ -165,7 +166,9 @@ def test_leakage_library(dup_rows: list[dict]) -> None:
     assert leaked[1].extra["method"] == "near"
     assert out.stats["removed"]["leaked"] == 3
     flagged = dedup(
-        train, DedupConfig(methods=("exact", "near"), leak_action="flag"), against=[test]
+        train,
+        DedupConfig(methods=("exact", "near"), leak_action="flag", against_key="conversation"),
+        against=[test],
     )
     assert [lk.record.line for lk in flagged.leaks] == [1, 2, 3]
     assert all(d.reason != "leaked" for d in flagged.result.dropped)

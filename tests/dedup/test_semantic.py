@@ -72,7 +72,8 @@ def test_semantic_leakage_library() -> None:
         ],
         "test.jsonl",
     )
-    out = dedup(train, DedupConfig(methods=("exact", "semantic")), against=[test])
+    conv = DedupConfig(methods=("exact", "semantic"), against_key="conversation")
+    out = dedup(train, conv, against=[test])
     leaked = [
         (d.record.line, d.extra["method"]) for d in out.result.dropped if d.reason == "leaked"
     ]

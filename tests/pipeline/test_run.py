@@ -77,6 +77,17 @@ def test_run_sample_data_end_to_end(tmp_path: Path) -> None:
     assert page.index("<h2>Run</h2>") < page.index("<h2>Findings</h2>")
     assert "<td>audit</td><td>template_placeholder</td>" in page.replace("\n", "")
     report = json.loads((out / "report.json").read_text())
+    # The detector traps (issue 10, item 9) all reach train/test, and no language or refusal
+    # finding names them.
+    traps = {p["line"] for p in planted if p["kind"].startswith("trap_")}
+    assert len(traps) == 7 and not traps & set(reason_of)
+    flagged = {
+        ln
+        for f in report["audit"]["findings"]
+        if f["code"] in ("language_mismatch", "refusal")
+        for ln in f["lines"]
+    }
+    assert not flagged & traps
     split = report["split"]
     assert split["leakage"]["total"] == 0 and split["leakage"]["checked"]
     for s in split["strata"]:
