@@ -13,9 +13,11 @@ a Hugging Face dataset folder written by ``save_to_disk``, and ``-`` for stdin.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import gzip
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -112,20 +114,141 @@ class ReadStats:
 MAX_BLANK_LINE_NUMBERS = 1000
 RAW_PREVIEW = 200
 
+# The deepest record we accept. orjson writes at most 254 levels of nesting and a rejects line
+# wraps the record in one more object, so a deeper record could be read but never written
+# (issue 10 item 11): it is rejected when read, with this limit in the message.
+MAX_DEPTH = 250
+# Integers every writer can hold exactly (orjson: i64 and u64). orjson *reads* larger ones as
+# floats, silently changing the value, so they are rejected instead.
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+# A JSON number of 19+ digits may be out of range: only such lines get the exact check.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+_NUMBER = re.compile(rb"-?\d+(\.\d*)?([eE][-+]?\d+)?")
+_NON_JSON_CONSTANT = re.compile(rb"-?(NaN|Infinity)")
+
+# Reason codes a reader gives (stable; the validate docs list them with their meaning).
+READ_REASONS = (
+    "json_decode",
+    "invalid_utf8",
+    "too_deep",
+    "not_an_object",
+    "integer_out_of_range",
+    "number_out_of_range",
+    "lone_surrogate",
+    "unwritable_value",
+)
+
+
+class _Unwritable(Exception):
+    """A parsed value that the writers cannot reproduce exactly (reason, message)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed value (an object or array counts one level), iteratively."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = v.values()
+        elif not isinstance(v, list):
+            continue
+        deepest = max(deepest, d)
+        stack.extend((child, d + 1) for child in v if isinstance(child, dict | list))
+    return deepest
+
+
+def _check_int(text: str) -> int:
+    digits = text.lstrip("-")
+    # Compare as text first: int() refuses 4,301+ digit strings (CVE-2020-10735 guard).
+    if len(digits) > 20 or not INT_MIN <= int(text) <= INT_MAX:
+        shown = text if len(text) <= 40 else f"{text[:20]}...({len(digits)} digits)"
+        raise _Unwritable(
+            "integer_out_of_range",
+            f"integer {shown} is outside the 64-bit range every output can hold exactly",
+        )
+    return 0
+
+
+def _unwritable(raw: bytes, value: Any) -> tuple[str, str] | None:
+    """Why a value orjson parsed cannot be kept exactly, or None.
+
+    Two cheap byte scans decide whether the exact (slow) checks are needed at all.
+    """
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        depth = _depth(value)
+        if depth > MAX_DEPTH:
+            return "too_deep", f"JSON nested {depth} levels deep (the limit is {MAX_DEPTH})"
+    if _LONG_DIGITS.search(raw):
+        try:
+            json.loads(
+                raw, parse_int=_check_int, parse_float=lambda _s: 0, parse_constant=lambda _s: 0
+            )
+        except _Unwritable as exc:
+            return exc.reason, exc.message
+        except (ValueError, RecursionError):
+            pass  # orjson accepted it; only the range matters here
+    return None
+
+
+def _classify(raw: bytes, exc: orjson.JSONDecodeError) -> tuple[str, str]:
+    """A stable reason code and a message for a line orjson refused."""
+    msg = str(exc)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as uexc:
+        return "invalid_utf8", f"invalid UTF-8 at byte {uexc.start}"
+    low = msg.lower()
+    if "recursion" in low or "depth limit" in low:
+        return "too_deep", f"JSON nested deeper than 1024 levels (the limit is {MAX_DEPTH})"
+    if "surrogate" in low:
+        return "lone_surrogate", f"a \\u escape is half of a surrogate pair, not text: {msg}"
+    at = text[exc.pos : exc.pos + 40].encode()  # orjson's pos counts characters
+    if "infinity" in low:
+        number = _NUMBER.match(at)
+        if number and not number.group(1) and not number.group(2):
+            return _check_int_reason(number.group().decode())
+        return "number_out_of_range", f"number too large for a 64-bit float: {msg}"
+    if _NON_JSON_CONSTANT.match(at):
+        return "json_decode", f"NaN and Infinity are not JSON: {msg}"
+    return "json_decode", msg
+
+
+def _check_int_reason(text: str) -> tuple[str, str]:
+    try:
+        _check_int(text)
+    except _Unwritable as exc:
+        return exc.reason, exc.message
+    return "json_decode", f"unreadable number {text}"
+
+
+def parse_record(raw: bytes) -> tuple[Any, str, str]:
+    """Parse one JSON text under the rules every container shares.
+
+    Returns ``(value, reason, message)``; ``reason`` is ``''`` on success. Refused: invalid
+    JSON (NaN/Infinity included), invalid UTF-8, lone surrogate escapes, nesting deeper than
+    ``MAX_DEPTH``, integers outside 64 bits and numbers beyond float range: everything a
+    writer could not write back exactly.
+    """
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return None, *_classify(raw, exc)
+    problem = _unwritable(raw, value)
+    if problem is not None:
+        return None, *problem
+    return value, "", ""
+
 
 def _parse_line(raw: bytes) -> tuple[Any, str, str]:
-    """Parse one JSONL line. Returns (value, reason, message); reason is '' on success."""
-    try:
-        return orjson.loads(raw), "", ""
-    except orjson.JSONDecodeError as exc:
-        msg = str(exc)
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as uexc:
-            return None, "invalid_utf8", f"invalid UTF-8 at byte {uexc.start}"
-        if "recursion" in msg.lower() or "depth limit" in msg.lower():
-            return None, "too_deep", "JSON nested deeper than 1024 levels"
-        return None, "json_decode", msg
+    """Kept for callers of the old name: ``parse_record``."""
+    return parse_record(raw)
 
 
 def _preview(raw: bytes) -> str:
@@ -139,6 +262,10 @@ def _text(raw: bytes) -> str:
 _WS = frozenset(b" \t\r\n\f\v")
 # What surrogateescape decoding makes of an invalid UTF-8 byte.
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+# Structural tokens for resynchronising after a bad array element. A string ends at its
+# closing quote, at a raw newline (which JSON strings cannot hold: limits the damage of a
+# stray quote to one line) or at the end of the buffer (then more text is needed).
+_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*(?:"|\n|\\?\Z)|[\[\]{},]', re.S)
 
 
 class RecordReader:
@@ -214,44 +341,63 @@ class RecordReader:
         stats = self.stats
         path = self.path
         loads = orjson.loads
-        for lineno, raw in enumerate(fh, start=1):
-            stats.physical_lines = lineno
-            # Only a line that starts with whitespace can be blank: skip the copy strip() makes.
-            if raw[0] in _WS and not raw.strip():
-                stats.blank_lines += 1
-                if len(stats.blank_line_numbers) < MAX_BLANK_LINE_NUMBERS:
-                    stats.blank_line_numbers.append(lineno)
-                continue
-            try:
-                value = loads(raw)
-            except orjson.JSONDecodeError:
-                _, reason, message = _parse_line(raw)
-                stats.bad_lines += 1
-                # The whole line goes to rejects, so nothing is lost (bad bytes become U+FFFD).
-                yield BadLine(path, lineno, reason, message, _text(raw))
-                continue
-            if type(value) is dict:
-                stats.records += 1
-                yield Record(path, lineno, value, lineno)
+        lineno = 0
+        for chunk in fh:
+            # A carriage return not followed by a newline ends a line too (old Mac exports;
+            # JSON strings cannot hold a raw CR, so it is never part of a value's text).
+            # U+2028/U+2029 are not line ends in JSONL and stay inside their line.
+            cr = chunk.find(b"\r")
+            if cr == -1 or cr >= len(chunk) - 2 and chunk.endswith((b"\r\n", b"\r")):
+                lines: Iterable[bytes] = (chunk,)
             else:
-                stats.bad_lines += 1
-                yield BadLine(
-                    path,
-                    lineno,
-                    "not_an_object",
-                    f"expected a JSON object, got {type(value).__name__}",
-                    _text(raw),
-                )
+                lines = _split_cr(chunk)
+            for raw in lines:
+                lineno += 1
+                stats.physical_lines = lineno
+                # Only a line that starts with whitespace can be blank: skip strip()'s copy.
+                if not raw or raw[0] in _WS and not raw.strip():
+                    stats.blank_lines += 1
+                    if len(stats.blank_line_numbers) < MAX_BLANK_LINE_NUMBERS:
+                        stats.blank_line_numbers.append(lineno)
+                    continue
+                try:
+                    value = loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    reason, message = _classify(raw, exc)
+                    stats.bad_lines += 1
+                    # The whole line goes to rejects, so nothing is lost (bad bytes: U+FFFD).
+                    yield BadLine(path, lineno, reason, message, _text(raw))
+                    continue
+                problem = _unwritable(raw, value)
+                if problem is not None:
+                    stats.bad_lines += 1
+                    yield BadLine(path, lineno, *problem, _text(raw))
+                elif type(value) is dict:
+                    stats.records += 1
+                    yield Record(path, lineno, value, lineno)
+                else:
+                    stats.bad_lines += 1
+                    yield BadLine(
+                        path,
+                        lineno,
+                        "not_an_object",
+                        f"expected a JSON object, got {type(value).__name__}",
+                        _text(raw),
+                    )
 
     def _read_array(self, fh: IO[bytes], array: bool = True) -> Iterator[Record | BadLine]:
         """Stream the elements of a top-level JSON array without loading the whole file.
 
-        Elements are decoded one at a time with ``raw_decode`` on a growing buffer; the
-        physical line of each element is tracked for messages. With ``array=False`` the file
-        is a sequence of whitespace-separated JSON values instead (pretty-printed records, as
-        ``jq .`` or ``json.dump(indent=2)`` write them), numbered the same way.
+        ``raw_decode`` on a growing buffer finds where each element ends; the element's text
+        is then parsed by ``parse_record``, the same rules as a JSONL line. A bad element
+        (syntax error, too deep) is skipped up to the next comma at nesting depth 0, so the
+        rest of the array still reads. With ``array=False`` the file is a sequence of
+        whitespace-separated JSON values instead (pretty-printed records, as ``jq .`` or
+        ``json.dump(indent=2)`` write them), numbered the same way.
         """
-        decoder = json.JSONDecoder()
+        # Only the boundaries matter here: skip building ints/floats (int() also refuses
+        # 4,301+ digit numbers, a crash before).
+        decoder = json.JSONDecoder(parse_int=_ignore, parse_float=_ignore, parse_constant=_ignore)
         # Invalid bytes become lone surrogates, so one bad element is a finding and the rest
         # of the array still reads.
         reader = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
@@ -283,6 +429,42 @@ class RecordReader:
                     pos += 1
                 if pos < len(buf) or not fill():
                     return
+
+        def bad_end() -> int:
+            """End of the bad element at ``pos``: the next comma (or ``]``) at depth 0."""
+            depth = 0
+            i = pos
+            while True:
+                m = _TOKEN.search(buf, i)
+                if m is None or (m.group()[0] == '"' and m.end() == len(buf) and not eof):
+                    # No token yet, or a string cut by the buffer end: read on.
+                    shift = pos  # fill() drops buf[:pos]: offsets move back by that
+                    resume = m.start() if m is not None else len(buf)
+                    if fill():
+                        i = resume - shift
+                        continue
+                    return len(buf)
+                tok = m.group()
+                c = tok[0]
+                if c in "[{":
+                    if (
+                        not array
+                        and depth == 0
+                        and m.start() > pos
+                        and buf[pos : m.start()].strip()
+                    ):
+                        return m.start()  # a bad scalar before the next value
+                    depth += 1
+                elif c in "]}":
+                    if depth:
+                        depth -= 1
+                        if depth == 0 and not array:
+                            return m.end()
+                    elif c == "]" and array:
+                        return m.start()
+                elif c == "," and depth == 0 and array:
+                    return m.start()
+                i = m.end()
 
         skip_ws()
         if array:
@@ -317,55 +499,68 @@ class RecordReader:
             start_line = line
             while True:
                 try:
-                    value, end = decoder.raw_decode(buf, pos)
+                    _, end = decoder.raw_decode(buf, pos)
+                    error = ""
                     break
                 except RecursionError:
-                    value, end = _TOO_DEEP, -1
-                    break
+                    error = "too_deep"
                 except json.JSONDecodeError as exc:
-                    if fill():
+                    # An element cut by the buffer end needs more text; an error well inside
+                    # the buffer is a bad element.
+                    near_end = exc.pos >= len(buf) - 16 or exc.msg.startswith("Unterminated")
+                    if near_end and fill():
                         continue
-                    value, end = exc, -1
-                    break
-            if end == -1:
-                stats.bad_lines += 1
-                if value is _TOO_DEEP:
-                    reason, message = "too_deep", "JSON nested too deeply"
-                else:
-                    err = value
-                    err_line = start_line + buf.count("\n", pos, err.pos)
-                    reason = "json_decode"
-                    message = (
-                        f"{err.msg} (file line {err_line}); the rest of the array is unreadable"
-                    )
-                yield BadLine(self.path, index + 1, reason, message, buf[pos : pos + RAW_PREVIEW])
+                    error = f"{exc.msg} (file line {start_line + buf.count(chr(10), pos, exc.pos)})"
+                end = bad_end()
                 break
-            bad_bytes = _ESCAPED_BYTE.search(buf, pos, end)
-            element = buf[pos:end] if bad_bytes else ""
-            line += buf.count("\n", pos, end)
+            text = buf[pos:end]
+            line += text.count("\n")
             pos = end
             index += 1
             expect_value = False
-            if bad_bytes:
+            if error:
+                stats.bad_lines += 1
+                if error == "too_deep":
+                    reason = "too_deep"
+                    message = f"nested deeper than {MAX_DEPTH} levels (file line {start_line})"
+                else:
+                    reason, message = "json_decode", error
+                if not text.strip():
+                    message = f"empty array element (file line {start_line})"
+                yield BadLine(self.path, index, reason, message, _safe(text[:RAW_PREVIEW]))
+            elif _ESCAPED_BYTE.search(text):
                 stats.bad_lines += 1
                 yield BadLine(
                     self.path,
                     index,
                     "invalid_utf8",
                     f"array element {index} (file line {start_line}) has invalid UTF-8",
-                    element.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                    _safe(text),
                 )
-            elif isinstance(value, dict):
-                stats.records += 1
-                yield Record(self.path, index, value, start_line)
             else:
-                stats.bad_lines += 1
-                yield BadLine(
-                    self.path,
-                    index,
-                    "not_an_object",
-                    f"array element {index} is a {type(value).__name__}, not an object",
-                )
+                raw = text.encode("utf-8")
+                value, reason, message = parse_record(raw)
+                if reason:
+                    stats.bad_lines += 1
+                    yield BadLine(
+                        self.path,
+                        index,
+                        reason,
+                        f"array element {index} (file line {start_line}): {message}",
+                        text[:RAW_PREVIEW] if len(text) > 100_000 else text,
+                    )
+                elif type(value) is dict:
+                    stats.records += 1
+                    yield Record(self.path, index, value, start_line)
+                else:
+                    stats.bad_lines += 1
+                    yield BadLine(
+                        self.path,
+                        index,
+                        "not_an_object",
+                        f"array element {index} is a {type(value).__name__}, not an object",
+                        text[:RAW_PREVIEW],
+                    )
             if pos > ARRAY_CHUNK:
                 buf = buf[pos:]
                 pos = 0
@@ -388,8 +583,7 @@ class RecordReader:
         for batch in pf.iter_batches(batch_size=1024):
             for obj in batch.to_pylist():
                 row += 1
-                self.stats.records += 1
-                yield Record(self.path, row, _plain(obj), row)
+                yield self._columnar(self.path, row, obj)
         self.stats.physical_lines = row
 
     def _read_hf(self, p: Path) -> Iterator[Record | BadLine]:
@@ -406,9 +600,33 @@ class RecordReader:
             source = f"{self.path}[{split_name}]" if split_name else self.path
             for i, obj in enumerate(split, start=1):
                 row += 1
-                self.stats.records += 1
-                yield Record(source, i, _plain(obj), i)
+                yield self._columnar(source, i, obj)
         self.stats.physical_lines = row
+
+    def _columnar(self, source: str, row: int, obj: Any) -> Record | BadLine:
+        try:
+            data = _plain(obj)
+        except _Unwritable as exc:
+            self.stats.bad_lines += 1
+            return BadLine(source, row, exc.reason, f"row {row}: {exc.message}")
+        self.stats.records += 1
+        return Record(source, row, data, row)
+
+
+def _ignore(_text: str) -> int:
+    return 0
+
+
+def _safe(text: str) -> str:
+    """Text that surrogateescape decoding produced, with each invalid byte as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _split_cr(chunk: bytes) -> list[bytes]:
+    """Split one ``\\n``-terminated chunk at lone CRs (CRLF stays one line end)."""
+    body = chunk[:-1] if chunk.endswith(b"\n") else chunk
+    body = body[:-1] if body.endswith(b"\r") else body
+    return body.split(b"\r")
 
 
 def _pretty_printed(head: bytes) -> bool:
@@ -426,13 +644,30 @@ class _TooDeep:
 _TOO_DEEP = _TooDeep()
 
 
-def _plain(obj: Any) -> Any:
-    """Drop the ``None`` fill that columnar formats add for keys a row did not have."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items() if v is not None}
-    if isinstance(obj, list):
-        return [_plain(v) for v in obj]
-    return obj
+_PLAIN_SCALARS = (str, int, bool)
+
+
+def _plain(obj: Any, depth: int = 1) -> Any:
+    """Drop the ``None`` fill that columnar formats add for keys a row did not have.
+
+    Raises ``_Unwritable`` for what JSON cannot hold exactly (NaN, bytes, nesting deeper
+    than ``MAX_DEPTH``...): the same rules as for JSON text.
+    """
+    if isinstance(obj, dict | list):
+        if depth > MAX_DEPTH:
+            raise _Unwritable("too_deep", f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(obj, dict):
+            return {k: _plain(v, depth + 1) for k, v in obj.items() if v is not None}
+        return [_plain(v, depth + 1) for v in obj]
+    if obj is None or isinstance(obj, _PLAIN_SCALARS):
+        return obj
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise _Unwritable("number_out_of_range", f"{obj} is not a JSON number")
+        return obj
+    if isinstance(obj, datetime.date | datetime.time):
+        return obj  # written as ISO 8601 text
+    raise _Unwritable("unwritable_value", f"a {type(obj).__name__} value has no JSON form")
 
 
 def _is_hf_dataset_dir(p: Path) -> bool:
