@@ -22,7 +22,6 @@ as a *note* (a stable code such as ``dropped_message_key``), never dropped silen
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -36,7 +35,7 @@ from curate.records import (
     BadLine,
     Record,
     RecordReader,
-    atomic_writer,
+    atomic_files,
     check_output_paths,
     dumps_line,
 )
@@ -423,8 +422,9 @@ def convert_file(
     n_rejected = 0
     n_out = 0
     reasons: Counter[str] = Counter()
-    rj_ctx = atomic_writer(rejects, "wb") if rejects else contextlib.nullcontext()
-    with atomic_writer(output, "wb") as out, rj_ctx as rj:
+    # Output and rejects are published together (one journal), never one without the other.
+    with atomic_files([output, rejects]) as (out, rj):
+        assert out is not None
         for item in reader:
             if isinstance(item, BadLine):
                 dropped = unreadable(item)

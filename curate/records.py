@@ -20,9 +20,10 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -682,26 +683,54 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[Record | BadLine]:
 # -- writing -------------------------------------------------------------------------------
 
 
+def _file_key(p: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing path: catches hard links and other spellings."""
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def check_output_paths(
     inputs: Iterable[str | os.PathLike[str] | None],
     outputs: Iterable[str | os.PathLike[str] | None],
+    folders: Iterable[str | os.PathLike[str] | None] = (),
 ) -> None:
     """Refuse outputs that would overwrite an input or each other (``-`` and None skipped).
+
+    The one check every writing command makes before any work. ``outputs`` are files a
+    command writes; ``folders`` are output folders it replaces whole (``curate run -o DIR
+    --overwrite``), so no input may lie inside one. Paths are compared resolved (symlinks)
+    and by inode (hard links).
 
     Raises:
         InputError: naming the clashing path and the fix.
     """
-    seen: dict[Path, str] = {}
-    for p in inputs:
-        if p is not None and str(p) != "-":
-            seen[Path(p).resolve()] = "the input"
+    ins = [Path(p) for p in inputs if p is not None and str(p) != "-"]
+    seen: dict[Path, str] = {p.resolve(): "the input" for p in ins}
+    inodes = {k: "the input" for p in ins if (k := _file_key(p)) is not None}
     for p in outputs:
         if p is None or str(p) == "-":
             continue
         key = Path(p).resolve()
-        if key in seen:
-            raise InputError(f"{p}: would overwrite {seen[key]}; choose another path")
+        clash = seen.get(key) or inodes.get(_file_key(key) or (-1, -1))  # type: ignore[arg-type]
+        if clash:
+            raise InputError(f"{p}: would overwrite {clash}; choose another path")
         seen[key] = "another output of this command"
+        if (ino := _file_key(key)) is not None:
+            inodes[ino] = "another output of this command"
+    for d in folders:
+        if d is None:
+            continue
+        folder = Path(d).resolve()
+        for src in ins:
+            where = src.resolve()
+            if where == folder or where.is_relative_to(folder) or folder.is_relative_to(where):
+                raise InputError(
+                    f"{d}: the output folder would hold or replace the input {src}; "
+                    "choose another folder"
+                )
 
 
 def current_umask() -> int:
@@ -711,35 +740,178 @@ def current_umask() -> int:
     return mask
 
 
+# Temp files and folders are named ``.NAME.curate-tmp-PID-XXXX`` beside their target: the PID
+# tells a later run whether the writer is gone (then the leftover is debris it removes).
+TMP_MARK = ".curate-tmp-"
+# A publish journal names the temp -> target renames of files that must appear together.
+JOURNAL_MARK = ".curate-publish"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _tmp_prefix(target: Path) -> str:
+    return f".{target.name}{TMP_MARK}{os.getpid()}-"
+
+
+def remove_stale(target: Path) -> list[Path]:
+    """Delete temp files/folders of earlier, killed writers of ``target`` (dead PID only)."""
+    removed: list[Path] = []
+    prefix = f".{target.name}{TMP_MARK}"
+    try:
+        siblings = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for p in siblings:
+        if not p.name.startswith(prefix):
+            continue
+        pid_text = p.name[len(prefix) :].split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            removed.append(p)
+    return removed
+
+
+def _journal(target: Path) -> Path:
+    return target.parent / f".{target.name}{JOURNAL_MARK}"
+
+
+def recover(target: Path) -> None:
+    """Finish a publish that a kill interrupted, then remove our stale temp files.
+
+    A journal beside ``target`` means every temp file it names was complete and the renames
+    had begun: rolling them forward gives the new set of files whole.
+    """
+    journal = _journal(target)
+    with contextlib.suppress(FileNotFoundError, ValueError, OSError):
+        entry = orjson.loads(journal.read_bytes())
+        if not _pid_alive(int(entry["pid"])):
+            for tmp, dest in entry["moves"]:
+                if os.path.exists(tmp):
+                    os.replace(tmp, dest)
+            for dest in [d for _, d in entry["moves"]]:
+                with contextlib.suppress(FileNotFoundError):
+                    _journal(Path(dest)).unlink()
+    remove_stale(target)
+
+
+def _open_temp(path: str | os.PathLike[str]) -> tuple[Path, int, str]:
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        recover(target)
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(target), dir=target.parent)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    return target, fd, tmp
+
+
+def _finish(fh: IO[Any]) -> None:
+    fh.flush()
+    # mkstemp makes the file private (0600); give it the mode a plain open() would.
+    os.fchmod(fh.fileno(), 0o666 & ~current_umask())
+    os.fsync(fh.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
 
     A crash or exception leaves ``path`` untouched (old content or absent), never half
-    written. ``path == "-"`` writes to stdout instead.
+    written; the temp file a kill leaves behind is removed by the next write to ``path``.
+    ``path == "-"`` writes to stdout instead.
     """
     if str(path) == "-":
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
         yield stream
         stream.flush()
         return
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    target, fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
-            fh.flush()
-            # mkstemp makes the file private (0600); give it the mode a plain open() would.
-            os.fchmod(fh.fileno(), 0o666 & ~current_umask())
-            os.fsync(fh.fileno())
+            _finish(fh)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_files(
+    paths: Sequence[str | os.PathLike[str] | None],
+) -> Iterator[list[IO[bytes] | None]]:
+    """Binary handles for files that must appear together (an output and its rejects).
+
+    Each is written to a temp file beside its target. On success all are fsynced, then a
+    journal naming every rename is written beside each target, the renames run, and the
+    journals go. A kill before the journal leaves the old files; a kill during the renames
+    leaves a journal that the next write to any of these paths rolls forward, so a reader
+    never gets a new output with an old rejects file once curate has run again. ``None``
+    gives no handle; ``-`` is stdout.
+    """
+    handles: list[IO[bytes] | None] = []
+    moves: list[tuple[str, Path]] = []
+    try:
+        for p in paths:
+            if p is None:
+                handles.append(None)
+            elif str(p) == "-":
+                handles.append(sys.stdout.buffer)
+            else:
+                target, fd, tmp = _open_temp(p)
+                moves.append((tmp, target))
+                handles.append(os.fdopen(fd, "wb"))
+        yield handles
+        for fh in handles:
+            if fh is not None and fh is not sys.stdout.buffer:
+                _finish(fh)
+                fh.close()
+            elif fh is not None:
+                fh.flush()
+        if len(moves) > 1:
+            entry = orjson.dumps(
+                {"pid": os.getpid(), "moves": [[tmp, str(dest)] for tmp, dest in moves]}
+            )
+            for _, dest in moves:
+                with atomic_writer(_journal(dest)) as jf:
+                    jf.write(entry)
+        for tmp, dest in moves:
+            os.replace(tmp, dest)
+        for folder in {dest.parent for _, dest in moves}:
+            _fsync_dir(folder)
+        for _, dest in moves:
+            with contextlib.suppress(FileNotFoundError):
+                _journal(dest).unlink()
+    except BaseException:
+        for fh in handles:
+            if fh is not None and fh is not sys.stdout.buffer:
+                with contextlib.suppress(OSError):
+                    fh.close()
+        for tmp, _ in moves:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
 
 

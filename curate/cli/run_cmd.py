@@ -7,7 +7,14 @@ from typing import Any
 import click
 import orjson
 
-from curate.cli.app import echo_err, handle_errors, json_option, main
+from curate.cli.app import (
+    allow_rejects_option,
+    echo_err,
+    exit_code,
+    handle_errors,
+    json_option,
+    main,
+)
 from curate.cli.split_cmd import explicit_flags, split_flags
 
 RUN_FLAGS = {
@@ -73,6 +80,7 @@ RUN_FLAGS = {
 )
 @click.option("--parquet", is_flag=True, help="Also write <side>.parquet.")
 @click.option("--hf-dataset", is_flag=True, help="Also save an HF DatasetDict to DIR/hf.")
+@allow_rejects_option
 @json_option
 @click.pass_context
 @handle_errors
@@ -82,6 +90,7 @@ def run_cmd(
     out_dir: str,
     config_path: str | None,
     overwrite: bool,
+    allow_rejects: bool,
     as_json: bool,
     **_: Any,
 ) -> None:
@@ -90,7 +99,9 @@ def run_cmd(
     DIR gets train.jsonl, test.jsonl (val.jsonl), rejects.jsonl (every dropped record with
     its line, stage and reason), report.json, report.html, README.md (dataset card) and
     manifest.json (counts that add up, config, versions, sha256 of every file). Exit code 1
-    when an audit gate (--fail-on / audit.fail_on) fails; the outputs are still written.
+    when records were rejected (--allow-rejects: 0), an audit gate (--fail-on /
+    audit.fail_on) fails, the splits leak or there are no records; the outputs are still
+    written. DIR may not hold the input.
 
     Example:
 
@@ -118,4 +129,7 @@ def run_cmd(
         echo_err(f"run: leakage across splits: {result.leakage}")
     if as_json:
         click.echo(orjson.dumps(m, option=orjson.OPT_INDENT_2).decode())
-    ctx.exit(result.exit_code)
+    flagged = [f"gate failed: {rule}" for rule in result.gates_failed]
+    if result.leakage:
+        flagged.append(f"leakage across splits: {result.leakage}")
+    ctx.exit(exit_code("run", m["input"]["records"], m["rejected"], allow_rejects, flagged))

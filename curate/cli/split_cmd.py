@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 from click.core import ParameterSource
 
-from curate.cli.app import EXIT_FINDINGS, echo_err, handle_errors, json_option, main
+from curate.cli.app import echo_err, exit_code, handle_errors, json_option, main
+from curate.records import check_output_paths
 
 
 def explicit_flags(ctx: click.Context, mapping: dict[str, str]) -> dict[str, Any]:
@@ -112,6 +114,14 @@ def split_flags(ctx: click.Context) -> dict[str, Any]:
     return flags
 
 
+def _split_outputs(out_dir: str, parquet: bool, hf_dataset: bool) -> tuple[list[Path], list[Path]]:
+    """The files and folders ``curate split`` may write into OUT (checked against the input)."""
+    out = Path(out_dir)
+    exts = (".jsonl", ".parquet") if parquet else (".jsonl",)
+    files = [out / f"{side}{ext}" for side in ("train", "test", "val") for ext in exts]
+    return [*files, out / "split_report.json"], [out / "hf"] if hf_dataset else []
+
+
 @main.command("split")
 @click.argument("path", type=click.Path(dir_okay=True, allow_dash=True))
 @click.option(
@@ -152,7 +162,9 @@ def split_cmd(
     Records in one exact/near/semantic duplicate cluster, or sharing --group FIELD, land on
     the same side; each stratum gives test its exact share (within one record); strata
     too small to split go wholly to train and are listed in the report. Exits 1 if the
-    leakage check still finds a cross-split duplicate.
+    leakage check still finds a cross-split duplicate, or PATH holds no records. An
+    unreadable or unconvertible record is an error naming its line (exit 2; curate run
+    rejects such records instead).
 
     Example:
 
@@ -162,6 +174,7 @@ def split_cmd(
     from curate.split import SplitConfig, read_chat_records, split_records, write_splits
 
     config = build(SplitConfig, load_config(config_path).get("split", {}), split_flags(ctx))
+    check_output_paths([path, config_path], *_split_outputs(out_dir, parquet, hf_dataset))
     records = read_chat_records(path)
     result = split_records(records, config)
     written = write_splits(result, out_dir, parquet=parquet, hf_dataset=hf_dataset)
@@ -177,5 +190,5 @@ def split_cmd(
     if as_json:
         report["files"] = sorted(written)
         click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    if leak.get("total"):
-        ctx.exit(EXIT_FINDINGS)
+    flagged = [f"leakage across splits: {leak['total']}"] if leak.get("total") else []
+    ctx.exit(exit_code("split", len(records), 0, flagged=flagged))

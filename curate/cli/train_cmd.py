@@ -236,7 +236,7 @@ def demo_model_cmd(
 
     quiet_libraries()
     texts = _texts(from_data) if from_data else None
-    with atomic_directory(out, overwrite) as staging:
+    with atomic_directory(out, overwrite, inputs=[from_data]) as staging:
         build_demo_model(staging, texts=texts, seed=seed, initializer_range=init_range)
     echo_err(f"wrote a tiny random demo model (a toy, not a useful model) to {out}")
 

@@ -194,7 +194,7 @@ def run_pipeline(
     from curate.pipeline.run import run_into
 
     out = Path(out_dir)
-    with atomic_directory(out, overwrite) as staging:
+    with atomic_directory(out, overwrite, inputs=[path]) as staging:
         result = run_into(path, staging, config)
     result.out_dir = out
     return result

@@ -19,7 +19,7 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     # reading (from curate.records.BadLine)
     "json_decode": (ERROR, "read", "the line is not valid JSON"),
     "invalid_utf8": (ERROR, "read", "the line is not valid UTF-8"),
-    "too_deep": (ERROR, "read", "the JSON is nested deeper than 250 levels (what can be written back)"),
+    "too_deep": (ERROR, "read", "the JSON is nested deeper than 250 levels"),
     "not_an_object": (ERROR, "read", "the line is JSON but not an object (data type)"),
     "integer_out_of_range": (
         ERROR,
