@@ -55,9 +55,14 @@ def echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+# The range a seed has in a config file too (curate.config.RANGES), so -1 or 2**66 is a
+# usage error naming --seed, never a traceback from numpy.
+SEED = click.IntRange(0, 2**32 - 1)
+
+
 def seed_option(func: F) -> F:
     return click.option(
-        "--seed", type=int, default=0, show_default=True, help="Random seed (written to reports)."
+        "--seed", type=SEED, default=0, show_default=True, help="Random seed (written to reports)."
     )(func)
 
 

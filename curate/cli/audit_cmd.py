@@ -41,13 +41,13 @@ if TYPE_CHECKING:
 @click.option("--no-embeddings", is_flag=True, help="Skip embedding-based diversity (faster).")
 @click.option(
     "--max-embed",
-    type=int,
+    type=click.IntRange(1),
     help="Embed at most this many conversations, a seeded sample "
     "(default: 5,000; 50,000 with a static model such as --model fast).",
 )
 @click.option(
     "--language-sample",
-    type=int,
+    type=click.IntRange(0),
     default=10_000,
     show_default=True,
     help="Detect languages on at most this many conversations (0: all).",

@@ -8,6 +8,7 @@ import click
 import orjson
 
 from curate.cli.app import (
+    SEED,
     allow_rejects_option,
     echo_err,
     exit_code,
@@ -43,7 +44,7 @@ RUN_FLAGS = {
 )
 @click.option(
     "--seed",
-    type=int,
+    type=SEED,
     default=0,
     show_default=True,
     help="Seed for every stage (a section's own seed wins).",

@@ -9,7 +9,7 @@ import click
 import orjson
 from click.core import ParameterSource
 
-from curate.cli.app import echo_err, exit_code, handle_errors, json_option, main
+from curate.cli.app import SEED, echo_err, exit_code, handle_errors, json_option, main
 from curate.records import check_output_paths
 
 
@@ -134,7 +134,7 @@ def _split_outputs(out_dir: str, parquet: bool, hf_dataset: bool) -> tuple[list[
 )
 @split_options
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Random seed (written to the report)."
+    "--seed", type=SEED, default=0, show_default=True, help="Random seed (written to the report)."
 )
 @click.option(
     "--config",

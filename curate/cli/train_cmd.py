@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from curate.cli.app import EXIT_FINDINGS, UserError, echo_err, handle_errors, json_option, main
+from curate.cli.app import (
+    EXIT_FINDINGS,
+    SEED,
+    UserError,
+    echo_err,
+    handle_errors,
+    json_option,
+    main,
+)
 
 MAX_LISTED = 100
 
@@ -55,7 +63,7 @@ MAX_LISTED = 100
     default=None,
     help="Stop when the loss spikes or becomes non-finite.",
 )
-@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--seed", type=SEED, help="Random seed (default 0).")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUT.")
 @click.option("--overwrite", is_flag=True, help="Discard OUT's earlier checkpoints.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -207,7 +215,7 @@ def merge_cmd(
     type=click.Path(exists=True),
     help="Train the tokenizer on this data's text (better token counts on it).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--init-range",
     type=float,
