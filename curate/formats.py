@@ -38,6 +38,7 @@ from curate.records import (
     atomic_files,
     check_output_paths,
     dumps_line,
+    recover_outputs,
 )
 from curate.stage import Dropped, unreadable
 
@@ -416,6 +417,7 @@ def convert_file(
         InputError: unreadable input, or an output that would overwrite the input.
     """
     check_output_paths([path], [output, rejects])
+    recover_outputs([output, rejects])
     reader = RecordReader(path)
     conv = Converter(from_format)
     listed: list[dict[str, Any]] = []

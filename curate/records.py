@@ -806,6 +806,14 @@ def recover(target: Path) -> None:
     remove_stale(target)
 
 
+def recover_outputs(paths: Iterable[str | os.PathLike[str] | None]) -> None:
+    """Before a command writes ``paths``: finish interrupted publishes, remove our debris."""
+    for p in paths:
+        if p is not None and str(p) != "-":
+            with contextlib.suppress(OSError):
+                recover(Path(p))
+
+
 def _open_temp(path: str | os.PathLike[str]) -> tuple[Path, int, str]:
     target = Path(path)
     try:

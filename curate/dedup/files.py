@@ -15,6 +15,7 @@ from curate.records import (
     atomic_files,
     check_output_paths,
     dumps_line,
+    recover_outputs,
 )
 from curate.stage import Dropped, unreadable
 
@@ -73,6 +74,7 @@ def dedup_file(
         The report ``curate dedup --json`` prints.
     """
     check_output_paths([path, *against], [output, rejects, clusters])
+    recover_outputs([output, rejects, clusters])
     records, bad, read_stats = read_all(path)
     against_sets = []
     against_bad = {}
