@@ -119,6 +119,11 @@ RAW_PREVIEW = 200
 # wraps the record in one more object, so a deeper record could be read but never written
 # (issue 10 item 11): it is rejected when read, with this limit in the message.
 MAX_DEPTH = 250
+# A record (one JSONL line or array element) larger than this is rejected as
+# ``record_too_large`` when read: nothing later (tokenising, embedding, shingling) has to hold
+# it, so peak memory stays a small multiple of this limit whatever the file holds. 4 MiB is
+# about a million tokens of text, far past any model's context.
+MAX_RECORD_BYTES = 4 * 1024 * 1024
 # Integers every writer can hold exactly (orjson: i64 and u64). orjson *reads* larger ones as
 # floats, silently changing the value, so they are rejected instead.
 INT_MIN = -(2**63)
@@ -138,6 +143,7 @@ READ_REASONS = (
     "number_out_of_range",
     "lone_surrogate",
     "unwritable_value",
+    "record_too_large",
 )
 
 
@@ -282,9 +288,10 @@ class RecordReader:
         print(reader.stats.blank_lines)
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], max_record_bytes: int | None = None) -> None:
         self.path = str(path)
         self.stats = ReadStats()
+        self.max_record_bytes = max_record_bytes or MAX_RECORD_BYTES
         if self.path != "-":
             p = Path(self.path)
             if not p.exists():
@@ -311,6 +318,12 @@ class RecordReader:
                     yield from self._read_text_stream(fh)
             except (OSError, EOFError) as exc:
                 raise InputError(f"{self.path}: cannot read: {exc}") from exc
+
+    def _too_large(self, size: int) -> tuple[str, str]:
+        return (
+            "record_too_large",
+            f"record of {size:,} bytes is over the {self.max_record_bytes:,}-byte limit",
+        )
 
     def records(self) -> Iterator[Record]:
         """Only the records, raising ``InputError`` on the first bad line (for strict callers)."""
@@ -360,6 +373,10 @@ class RecordReader:
                     stats.blank_lines += 1
                     if len(stats.blank_line_numbers) < MAX_BLANK_LINE_NUMBERS:
                         stats.blank_line_numbers.append(lineno)
+                    continue
+                if len(raw) > self.max_record_bytes:
+                    stats.bad_lines += 1
+                    yield BadLine(path, lineno, *self._too_large(len(raw)), _text(raw))
                     continue
                 try:
                     value = loads(raw)
@@ -538,6 +555,10 @@ class RecordReader:
                     f"array element {index} (file line {start_line}) has invalid UTF-8",
                     _safe(text),
                 )
+            elif len(text) > self.max_record_bytes:  # characters: a lower bound on bytes
+                stats.bad_lines += 1
+                reason, message = self._too_large(len(text.encode("utf-8")))
+                yield BadLine(self.path, index, reason, message, text)
             else:
                 raw = text.encode("utf-8")
                 value, reason, message = parse_record(raw)

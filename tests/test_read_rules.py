@@ -150,3 +150,27 @@ def test_run_with_a_300_deep_extra_field_finishes(tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["rejected_by_reason"].get("too_deep") == 1
     assert manifest["balanced"] and manifest["kept"] + manifest["rejected"] == 12
+
+
+def test_a_huge_record_is_rejected_when_read(tmp_path: Path) -> None:
+    """Issue 16 #7: one huge message was tokenised, shingled and embedded whole (GBs)."""
+    big = json.dumps({"messages": [{"role": "user", "content": "x " * 3000}]})
+    for name, text in (
+        ("d.jsonl", f"{GOOD}\n{big}\n{GOOD}\n"),
+        ("d.json", f"[{GOOD},{big},{GOOD}]"),
+    ):
+        p = tmp_path / name
+        p.write_text(text)
+        items = list(RecordReader(p, max_record_bytes=4096))
+        assert [outcome(i) for i in items] == [None, "record_too_large", None]
+        assert items[1].raw == big  # the whole record goes to rejects: nothing is lost
+        assert "over the 4,096-byte limit" in items[1].message
+
+
+def test_embedding_text_is_capped_before_tokenising() -> None:
+    from curate.embed import MAX_EMBED_CHARS, get_embedder
+
+    emb = get_embedder("fast", cache_dir=False)
+    head = "the quick brown fox jumps over the lazy dog " * 400
+    a, b = emb.encode([head[:MAX_EMBED_CHARS], head[:MAX_EMBED_CHARS] + "zebra " * 50_000])
+    assert float(a @ b) > 0.9999  # the tail past the cap never reached the model

@@ -29,6 +29,7 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "number_out_of_range": (ERROR, "read", "a number beyond float range (1e400), or NaN/Infinity"),
     "lone_surrogate": (ERROR, "read", "a \\u escape that is half a surrogate pair, not text"),
     "unwritable_value": (ERROR, "read", "a Parquet/HF value JSON cannot hold (bytes, decimal)"),
+    "record_too_large": (ERROR, "read", "the record is over the 4 MiB size limit"),
     # conversion (from curate.formats.Converter)
     "unknown_format": (ERROR, "convert", "not chat, Alpaca, ShareGPT or prompt/completion"),
     "conversion_error": (ERROR, "convert", "the record claims a format but does not fit it"),
