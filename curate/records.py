@@ -272,6 +272,8 @@ _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 # Structural tokens for resynchronising after a bad array element. A string ends at its
 # closing quote, at a raw newline (which JSON strings cannot hold: limits the damage of a
 # stray quote to one line) or at the end of the buffer (then more text is needed).
+# A line that starts a new array element: ",", a line end, indentation, then "{" or "[".
+_NEXT_ELEMENT = re.compile(r",[ \t]*\r?\n(?:[ \t]*\r?\n)*([ \t]*)[\[{]")
 _TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*(?:"|\n|\\?\Z)|[\[\]{},]', re.S)
 
 
@@ -448,20 +450,56 @@ class RecordReader:
                 if pos < len(buf) or not fill():
                     return
 
+        limit = self.max_record_bytes
+
+        def fallback() -> int:
+            """Where the next element starts when the bad one's brackets never balance.
+
+            The first later line that opens an object or array after a comma, no more indented
+            than the bad element: how JSONL-like and pretty-printed arrays lay elements out.
+            Else the rest of what was read is this one bad element.
+            """
+            column = len(buf[buf.rfind("\n", 0, pos) + 1 : pos].expandtabs())
+            for m in _NEXT_ELEMENT.finditer(buf, pos):
+                if len(m.group(1).expandtabs()) <= column:
+                    return m.start()
+            return len(buf)
+
+        def next_char(rel: int) -> tuple[str, int]:
+            """The first non-blank character at or after ``buf[pos + rel]`` ('' at the end),
+            and its offset from ``pos`` (offsets from ``pos`` survive a refill)."""
+            while True:
+                k = pos + rel
+                while k < len(buf) and buf[k] in " \t\r\n":
+                    k += 1
+                if k < len(buf):
+                    return buf[k], k - pos
+                rel = k - pos
+                if not fill():
+                    return "", rel
+
         def bad_end() -> int:
             """End of the bad element at ``pos``: the next comma (or ``]``) at depth 0."""
             depth = 0
             i = pos
+            # No element reaches past a line that starts the next one (see fallback): this
+            # bounds the bracket count of an element whose brackets never balance.
+            stop = fallback() if array else len(buf)
             while True:
-                m = _TOKEN.search(buf, i)
+                m = _TOKEN.search(buf, i, stop)
+                if m is None and stop < len(buf):
+                    return stop
                 if m is None or (m.group()[0] == '"' and m.end() == len(buf) and not eof):
                     # No token yet, or a string cut by the buffer end: read on.
                     shift = pos  # fill() drops buf[:pos]: offsets move back by that
                     resume = m.start() if m is not None else len(buf)
                     if fill():
                         i = resume - shift
+                        stop = fallback() if array else len(buf)
                         continue
-                    return len(buf)
+                    return fallback()
+                if m.start() - pos > limit:
+                    return fallback()  # unbalanced brackets: stop counting them
                 tok = m.group()
                 c = tok[0]
                 if c in "[{":
@@ -479,7 +517,11 @@ class RecordReader:
                         if depth == 0 and not array:
                             return m.end()
                     elif c == "]" and array:
-                        return m.start()
+                        at, after = m.start() - pos, m.end() - pos  # next_char may refill
+                        if next_char(after)[0] != ",":
+                            return pos + at
+                        i = pos + after  # a stray "]" inside the bad element
+                        continue
                 elif c == "," and depth == 0 and array:
                     return m.start()
                 i = m.end()
@@ -531,6 +573,17 @@ class RecordReader:
                     error = f"{exc.msg} (file line {start_line + buf.count(chr(10), pos, exc.pos)})"
                 end = bad_end()
                 break
+            if array and not error:
+                # A valid value must be followed by "," or the closing "]" (a "]" followed by
+                # "," is a stray one, and the element around it is bad).
+                rel_end = end - pos
+                c, rel = next_char(rel_end)
+                stray = c not in (",", "]", "") or (c == "]" and next_char(rel + 1)[0] == ",")
+                end = pos + rel_end
+                if stray:
+                    where = start_line + buf.count("\n", pos, pos + rel)
+                    error = f"unexpected {c!r} after a value (file line {where})"
+                    end = bad_end()
             text = buf[pos:end]
             line += text.count("\n")
             pos = end
@@ -545,7 +598,9 @@ class RecordReader:
                     reason, message = "json_decode", error
                 if not text.strip():
                     message = f"empty array element (file line {start_line})"
-                yield BadLine(self.path, index, reason, message, _safe(text[:RAW_PREVIEW]))
+                # The whole element goes to rejects (nothing is lost), unless it is huge.
+                keep = text if len(text) <= self.max_record_bytes else text[:RAW_PREVIEW]
+                yield BadLine(self.path, index, reason, message, _safe(keep))
             elif _ESCAPED_BYTE.search(text):
                 stats.bad_lines += 1
                 yield BadLine(
