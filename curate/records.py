@@ -131,6 +131,7 @@ INT_MAX = 2**64 - 1
 # A JSON number of 19+ digits may be out of range: only such lines get the exact check.
 _LONG_DIGITS = re.compile(rb"\d{19}")
 _NUMBER = re.compile(rb"-?\d+(\.\d*)?([eE][-+]?\d+)?")
+_NUMBER_TEXT = re.compile(_NUMBER.pattern.decode())
 _NON_JSON_CONSTANT = re.compile(rb"-?(NaN|Infinity)")
 
 # Reason codes a reader gives (stable; the validate docs list them with their meaning).
@@ -218,9 +219,9 @@ def _classify(raw: bytes, exc: orjson.JSONDecodeError) -> tuple[str, str]:
         return "lone_surrogate", f"a \\u escape is half of a surrogate pair, not text: {msg}"
     at = text[exc.pos : exc.pos + 40].encode()  # orjson's pos counts characters
     if "infinity" in low:
-        number = _NUMBER.match(at)
+        number = _NUMBER_TEXT.match(text, exc.pos)
         if number and not number.group(1) and not number.group(2):
-            return _check_int_reason(number.group().decode())
+            return _check_int_reason(number.group())
         return "number_out_of_range", f"number too large for a 64-bit float: {msg}"
     if _NON_JSON_CONSTANT.match(at):
         return "json_decode", f"NaN and Infinity are not JSON: {msg}"

@@ -109,6 +109,10 @@ def run_cmd(
         curate run sample_data/sample.jsonl -o out/ --config sample_data/curate.yaml
     """
     from curate.pipeline import load_run_config, run_pipeline
+    from curate.records import check_output_paths
+
+    # --overwrite replaces DIR whole: it may not hold the input or the config file.
+    check_output_paths([path, config_path], [], [out_dir])
 
     flags: dict[str, dict[str, Any]] = {
         "run": explicit_flags(ctx, RUN_FLAGS),
