@@ -129,7 +129,10 @@ MAX_RECORD_BYTES = 4 * 1024 * 1024
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 # A JSON number of 19+ digits may be out of range: only such lines get the exact check.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# (Every digit maps to "0", everything else to " "; then a plain substring search: several
+# times faster than the regex \d{19} on every line.)
+_DIGIT_MAP = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_DIGITS_19 = b"0" * 19
 _NUMBER = re.compile(rb"-?\d+(\.\d*)?([eE][-+]?\d+)?")
 _NUMBER_TEXT = re.compile(_NUMBER.pattern.decode())
 _NON_JSON_CONSTANT = re.compile(rb"-?(NaN|Infinity)")
@@ -193,7 +196,7 @@ def _unwritable(raw: bytes, value: Any) -> tuple[str, str] | None:
         depth = _depth(value)
         if depth > MAX_DEPTH:
             return "too_deep", f"JSON nested {depth} levels deep (the limit is {MAX_DEPTH})"
-    if _LONG_DIGITS.search(raw):
+    if _DIGITS_19 in raw.translate(_DIGIT_MAP):
         try:
             json.loads(
                 raw, parse_int=_check_int, parse_float=lambda _s: 0, parse_constant=lambda _s: 0
@@ -358,53 +361,48 @@ class RecordReader:
         stats = self.stats
         path = self.path
         loads = orjson.loads
-        lineno = 0
-        for chunk in fh:
-            # A carriage return not followed by a newline ends a line too (old Mac exports;
-            # JSON strings cannot hold a raw CR, so it is never part of a value's text).
-            # U+2028/U+2029 are not line ends in JSONL and stay inside their line.
-            cr = chunk.find(b"\r")
-            if cr == -1 or cr >= len(chunk) - 2 and chunk.endswith((b"\r\n", b"\r")):
-                lines: Iterable[bytes] = (chunk,)
-            else:
-                lines = _split_cr(chunk)
-            for raw in lines:
-                lineno += 1
-                stats.physical_lines = lineno
-                # Only a line that starts with whitespace can be blank: skip strip()'s copy.
-                if not raw or raw[0] in _WS and not raw.strip():
-                    stats.blank_lines += 1
-                    if len(stats.blank_line_numbers) < MAX_BLANK_LINE_NUMBERS:
-                        stats.blank_line_numbers.append(lineno)
-                    continue
-                if len(raw) > self.max_record_bytes:
-                    stats.bad_lines += 1
-                    yield BadLine(path, lineno, *self._too_large(len(raw)), _text(raw))
-                    continue
-                try:
-                    value = loads(raw)
-                except orjson.JSONDecodeError as exc:
-                    reason, message = _classify(raw, exc)
-                    stats.bad_lines += 1
-                    # The whole line goes to rejects, so nothing is lost (bad bytes: U+FFFD).
-                    yield BadLine(path, lineno, reason, message, _text(raw))
-                    continue
+        limit = self.max_record_bytes
+        for lineno, raw in enumerate(_lines(fh), start=1):
+            stats.physical_lines = lineno
+            # Only a line that starts with whitespace can be blank: skip strip()'s copy.
+            if not raw or raw[0] in _WS and not raw.strip():
+                stats.blank_lines += 1
+                if len(stats.blank_line_numbers) < MAX_BLANK_LINE_NUMBERS:
+                    stats.blank_line_numbers.append(lineno)
+                continue
+            if len(raw) > limit:
+                stats.bad_lines += 1
+                yield BadLine(path, lineno, *self._too_large(len(raw)), _text(raw))
+                continue
+            try:
+                value = loads(raw)
+            except orjson.JSONDecodeError as exc:
+                reason, message = _classify(raw, exc)
+                stats.bad_lines += 1
+                # The whole line goes to rejects, so nothing is lost (bad bytes: U+FFFD).
+                yield BadLine(path, lineno, reason, message, _text(raw))
+                continue
+            # Two cheap scans decide whether the exact checks (depth, integer range) are due.
+            if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH or _DIGITS_19 in raw.translate(
+                _DIGIT_MAP
+            ):
                 problem = _unwritable(raw, value)
                 if problem is not None:
                     stats.bad_lines += 1
                     yield BadLine(path, lineno, *problem, _text(raw))
-                elif type(value) is dict:
-                    stats.records += 1
-                    yield Record(path, lineno, value, lineno)
-                else:
-                    stats.bad_lines += 1
-                    yield BadLine(
-                        path,
-                        lineno,
-                        "not_an_object",
-                        f"expected a JSON object, got {type(value).__name__}",
-                        _text(raw),
-                    )
+                    continue
+            if type(value) is dict:
+                stats.records += 1
+                yield Record(path, lineno, value, lineno)
+            else:
+                stats.bad_lines += 1
+                yield BadLine(
+                    path,
+                    lineno,
+                    "not_an_object",
+                    f"expected a JSON object, got {type(value).__name__}",
+                    _text(raw),
+                )
 
     def _read_array(self, fh: IO[bytes], array: bool = True) -> Iterator[Record | BadLine]:
         """Stream the elements of a top-level JSON array without loading the whole file.
@@ -698,6 +696,21 @@ def _ignore(_text: str) -> int:
 def _safe(text: str) -> str:
     """Text that surrogateescape decoding produced, with each invalid byte as U+FFFD."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _lines(fh: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a binary stream, ending at LF, CRLF or a lone CR.
+
+    A carriage return not followed by a newline ends a line too (old Mac exports; JSON
+    strings cannot hold a raw CR, so it is never part of a value's text). U+2028/U+2029 are
+    not line ends in JSONL and stay inside their line.
+    """
+    for chunk in fh:
+        cr = chunk.find(b"\r")
+        if cr == -1 or cr >= len(chunk) - 2 and chunk.endswith((b"\r\n", b"\r")):
+            yield chunk
+        else:
+            yield from _split_cr(chunk)
 
 
 def _split_cr(chunk: bytes) -> list[bytes]:
