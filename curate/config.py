@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import math
 import os
 import types
 import typing
@@ -40,6 +41,31 @@ SECTIONS: dict[str, str] = {
 
 # Option names that are not valid field names: key -> field.
 ALIASES: dict[str, str] = {"from": "fmt"}
+
+SEED_MAX = 2**32 - 1  # numpy's legacy RandomState (used by faiss/sklearn paths) takes < 2**32
+INT_MAX = 2**63 - 1
+# Allowed ranges, checked the same way for a config file and for command-line flags:
+# (section or "*", key) -> (low, high, low_open, high_open). Every other int key must be >= 0
+# and fit 64 bits; every float key must be finite.
+RANGES: dict[tuple[str, str], tuple[float, float, bool, bool]] = {
+    ("*", "seed"): (0, SEED_MAX, False, False),
+    ("dedup", "near_threshold"): (0, 1, True, False),
+    ("dedup", "semantic_threshold"): (0, 1, True, False),
+    ("dedup", "shingle_size"): (1, INT_MAX, False, False),
+    ("dedup", "num_perm"): (1, INT_MAX, False, False),
+    ("dedup", "bands"): (1, INT_MAX, False, False),
+    ("dedup", "neighbours"): (1, INT_MAX, False, False),
+    ("split", "clusters"): (1, INT_MAX, False, False),
+    ("split", "length_buckets"): (1, INT_MAX, False, False),
+    ("audit", "max_embed"): (1, INT_MAX, False, False),
+    ("audit", "max_clusters"): (1, INT_MAX, False, False),
+    ("audit", "conflict_similarity"): (0, 1, False, False),
+    ("audit", "style_rare_share"): (0, 1, False, False),
+    ("audit", "style_length_z"): (0, 1e9, True, False),
+    ("validate", "max_tokens"): (1, INT_MAX, False, False),
+    ("filter", "max_tokens"): (1, INT_MAX, False, False),
+}
+MAX_NODES = 100_000  # YAML aliases can make a small file a huge tree ("billion laughs")
 
 
 def section_class(section: str) -> type:
@@ -73,6 +99,7 @@ def load_config(path: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]
         raise ConfigError(f"{p}{where}: invalid YAML: {problem}") from exc
     if raw is None:
         return {}
+    _check_tree(p, raw)
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{p}: expected a mapping of sections, got {type(raw).__name__}")
     out: dict[str, dict[str, Any]] = {}
@@ -91,7 +118,7 @@ def load_config(path: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]
             name = _norm(key)
             if name not in fields:
                 raise ConfigError(_unknown(p, f"key in '{section}'", str(key), list(fields)))
-            checked[name] = _check_type(p, section, name, value, hints.get(name))
+            checked[name] = check_value(str(p), str(section), name, value, hints.get(name))
         out[str(section)] = checked
     return out
 
@@ -109,39 +136,148 @@ def _hints(cls: type) -> dict[str, Any]:
         return {}
 
 
-def _check_type(path: Path, section: str, name: str, value: Any, hint: Any) -> Any:
-    """Light type check against the field's annotation; lists become tuples for tuple fields."""
+def _check_tree(path: Path, raw: Any) -> None:
+    """Refuse a self-referencing YAML anchor, or aliases that expand to a huge tree."""
+    nodes = 0
+    stack: list[tuple[Any, frozenset[int]]] = [(raw, frozenset())]
+    while stack:
+        value, parents = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ConfigError(f"{path}: config expands to more than {MAX_NODES:,} values")
+        if isinstance(value, Mapping | list):
+            if id(value) in parents:
+                raise ConfigError(f"{path}: a YAML anchor refers to itself (a cycle)")
+            inner = parents | {id(value)}
+            children = value.values() if isinstance(value, Mapping) else value
+            stack.extend((child, inner) for child in children)
+
+
+def check_value(where: str, section: str, name: str, value: Any, hint: Any) -> Any:
+    """Type and range check of one key against its annotation and ``RANGES``.
+
+    The one check for a config file's values and for command-line flags. ``where`` is the
+    file, or the flag (``--seed``). Lists become tuples for tuple fields.
+
+    Raises:
+        ConfigError: ``WHERE: SECTION.KEY: expected ..., got ...``.
+    """
+    value = _check_type(where, section, name, value, hint)
+    return _check_range(where, section, name, value)
+
+
+def _fail(where: str, section: str, name: str, expected: str, value: Any) -> ConfigError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return ConfigError(
+        f"{where}: {section}.{name}: expected {expected}, got {type(value).__name__} {shown}"
+    )
+
+
+def _check_range(where: str, section: str, name: str, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _fail(where, section, name, "a finite number", value)
+    bounds = RANGES.get((section, name)) or RANGES.get(("*", name))
+    if bounds is None:
+        if isinstance(value, int) and not 0 <= value <= INT_MAX:
+            raise _fail(where, section, name, f"an integer from 0 to {INT_MAX}", value)
+        return value
+    low, high, low_open, high_open = bounds
+    ok_low = value > low if low_open else value >= low
+    ok_high = value < high if high_open else value <= high
+    if not (ok_low and ok_high):
+        text = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        if isinstance(value, int) and high >= INT_MAX:
+            text = f">= {low + int(low_open):g}"
+        raise _fail(where, section, name, f"a value in {text}", value)
+    return value
+
+
+def _check_type(where: str, section: str, name: str, value: Any, hint: Any) -> Any:
+    """Type check against the field's annotation; lists become tuples for tuple fields."""
     allowed = _allowed(hint)
+    literals = _literals(hint)
+    if literals:
+        if value in literals and type(value) in {type(v) for v in literals}:
+            return value
+        raise _fail(where, section, name, f"one of {', '.join(map(str, literals))}", value)
     if value is None and type(None) in allowed:
         return None
     if tuple in allowed or list in allowed:
         if isinstance(value, str):
             value = [value]
-        if isinstance(value, list):
-            return tuple(value) if tuple in allowed else value
+        if isinstance(value, list | tuple):
+            item = _item_type(hint)
+            bad = [v for v in value if item is not None and not isinstance(v, item)]
+            if bad or (item is str and any(isinstance(v, bool) for v in value)):
+                what = f"a list of {item.__name__ if item else 'values'}"
+                raise _fail(where, section, name, what, value)
+            return tuple(value) if tuple in allowed else list(value)
     if bool in allowed and isinstance(value, bool):
         return value
     if isinstance(value, bool):
         pass  # a bool is an int in Python; only accept it where bool is declared
     elif float in allowed and isinstance(value, int | float):
-        return float(value)
+        return float(value) if math.isfinite(value) and abs(value) < 1e300 else value
     elif int in allowed and isinstance(value, int):
         return value
     elif str in allowed and isinstance(value, str):
+        return value
+    elif Path in allowed and isinstance(value, str | Path):
         return value
     elif dict in allowed and isinstance(value, Mapping):
         return dict(value)
     elif isinstance(value, Mapping) and (nested := _dataclass_in(allowed)) is not None:
         unknown = set(map(_norm, value)) - {f.name for f in dataclasses.fields(nested)}
         if unknown:
-            raise ConfigError(f"{path}: unknown key in '{section}.{name}': '{sorted(unknown)[0]}'")
-        return nested(**{_norm(k): v for k, v in value.items()})
+            raise ConfigError(f"{where}: unknown key in '{section}.{name}': '{sorted(unknown)[0]}'")
+        nested_hints = _hints(nested)
+        return nested(
+            **{
+                _norm(k): check_value(
+                    where, f"{section}.{name}", _norm(k), v, nested_hints.get(_norm(k))
+                )
+                for k, v in value.items()
+            }
+        )
     elif not allowed:
         return value  # an annotation we do not check
-    names = " or ".join(sorted({t.__name__ for t in allowed}))
-    raise ConfigError(
-        f"{path}: {section}.{name}: expected {names}, got {type(value).__name__} {value!r}"
-    )
+    names = " or ".join(sorted({"null" if t is type(None) else t.__name__ for t in allowed}))
+    raise _fail(where, section, name, names, value)
+
+
+def _literals(hint: Any) -> tuple[Any, ...]:
+    """The values of a ``Literal[...]`` annotation (also inside ``X | None``), else ()."""
+    if hint is None:
+        return ()
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        out: tuple[Any, ...] = ()
+        for arg in typing.get_args(hint):
+            out += _literals(arg)
+        if out and type(None) in typing.get_args(hint):
+            out += (None,)
+        return out
+    return ()
+
+
+def _item_type(hint: Any) -> type | None:
+    """The element type of ``tuple[str, ...]`` / ``list[str]`` (inside unions too)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            if (found := _item_type(arg)) is not None:
+                return found
+        return None
+    if origin in (tuple, list):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        if len(args) == 1 and isinstance(args[0], type):
+            return args[0]
+    return None
 
 
 def _dataclass_in(allowed: set[type]) -> type | None:
@@ -164,11 +300,42 @@ def _allowed(hint: Any) -> set[type]:
     return {hint} if isinstance(hint, type) else set()
 
 
+def section_of(cls: type) -> str:
+    """The config section whose keys are ``cls``'s fields (its class name if none)."""
+    for section, target in SECTIONS.items():
+        if target.rpartition(":")[2] == cls.__name__:
+            return section
+    return cls.__name__
+
+
+def check_flags(section: str, flags: Mapping[str, Any]) -> dict[str, Any]:
+    """Command-line values for ``section``, through the same checks as the file's."""
+    cls = section_class(section)
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {
+        k: check_value(f"--{k.replace('_', '-')}", section, k, v, hints.get(k)) if k in names else v
+        for k, v in flags.items()
+    }
+
+
 def build(cls: type, file_values: Mapping[str, Any], flags: Mapping[str, Any] | None = None) -> Any:
-    """An instance of the section dataclass: defaults < file values < explicit flags."""
+    """An instance of the section dataclass: defaults < file values < explicit flags.
+
+    Flags get the same type and range checks as file values; a value the dataclass itself
+    refuses is a ``ConfigError`` naming the section, never a traceback.
+    """
+    section = section_of(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     values = dict(file_values)
+    if flags and section in SECTIONS:
+        flags = check_flags(section, flags)
     for key, value in (flags or {}).items():
         if key in names:
             values[key] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ConfigError(f"{section}: {exc}") from exc

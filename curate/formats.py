@@ -30,7 +30,6 @@ as a *note* (a stable code such as ``dropped_message_key``), never dropped silen
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 from collections import Counter
@@ -46,9 +45,10 @@ from curate.records import (
     BadLine,
     Record,
     RecordReader,
-    atomic_writer,
+    atomic_files,
     check_output_paths,
     dumps_line,
+    recover_outputs,
 )
 from curate.stage import Dropped, unreadable
 
@@ -518,14 +518,16 @@ def convert_file(
         InputError: unreadable input, or an output that would overwrite the input.
     """
     check_output_paths([path], [output, rejects])
+    recover_outputs([output, rejects])
     reader = RecordReader(path)
     conv = Converter(from_format, fields=fields)
     listed: list[dict[str, Any]] = []
     n_rejected = 0
     n_out = 0
     reasons: Counter[str] = Counter()
-    rj_ctx = atomic_writer(rejects, "wb") if rejects else contextlib.nullcontext()
-    with atomic_writer(output, "wb") as out, rj_ctx as rj:
+    # Output and rejects are published together (one journal), never one without the other.
+    with atomic_files([output, rejects]) as (out, rj):
+        assert out is not None
         for item in conv.prime(reader):
             if isinstance(item, BadLine):
                 dropped = unreadable(item)

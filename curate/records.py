@@ -13,14 +13,17 @@ a Hugging Face dataset folder written by ``save_to_disk``, and ``-`` for stdin.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import gzip
 import io
 import json
+import math
 import os
 import re
+import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -112,20 +115,151 @@ class ReadStats:
 MAX_BLANK_LINE_NUMBERS = 1000
 RAW_PREVIEW = 200
 
+# The deepest record we accept. orjson writes at most 254 levels of nesting and a rejects line
+# wraps the record in one more object, so a deeper record could be read but never written
+# (issue 10 item 11): it is rejected when read, with this limit in the message.
+MAX_DEPTH = 250
+# A record (one JSONL line or array element) larger than this is rejected as
+# ``record_too_large`` when read: nothing later (tokenising, embedding, shingling) has to hold
+# it, so peak memory stays a small multiple of this limit whatever the file holds. 4 MiB is
+# about a million tokens of text, far past any model's context.
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+# Integers every writer can hold exactly (orjson: i64 and u64). orjson *reads* larger ones as
+# floats, silently changing the value, so they are rejected instead.
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+# A JSON number of 19+ digits may be out of range: only such lines get the exact check.
+# (Every digit maps to "0", everything else to " "; then a plain substring search: several
+# times faster than the regex \d{19} on every line.)
+_DIGIT_MAP = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_DIGITS_19 = b"0" * 19
+_NUMBER = re.compile(rb"-?\d+(\.\d*)?([eE][-+]?\d+)?")
+_NUMBER_TEXT = re.compile(_NUMBER.pattern.decode())
+_NON_JSON_CONSTANT = re.compile(rb"-?(NaN|Infinity)")
+
+# Reason codes a reader gives (stable; the validate docs list them with their meaning).
+READ_REASONS = (
+    "json_decode",
+    "invalid_utf8",
+    "too_deep",
+    "not_an_object",
+    "integer_out_of_range",
+    "number_out_of_range",
+    "lone_surrogate",
+    "unwritable_value",
+    "record_too_large",
+)
+
+
+class _Unwritable(Exception):
+    """A parsed value that the writers cannot reproduce exactly (reason, message)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed value (an object or array counts one level), iteratively."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = v.values()
+        elif not isinstance(v, list):
+            continue
+        deepest = max(deepest, d)
+        stack.extend((child, d + 1) for child in v if isinstance(child, dict | list))
+    return deepest
+
+
+def _check_int(text: str) -> int:
+    digits = text.lstrip("-")
+    # Compare as text first: int() refuses 4,301+ digit strings (CVE-2020-10735 guard).
+    if len(digits) > 20 or not INT_MIN <= int(text) <= INT_MAX:
+        shown = text if len(text) <= 40 else f"{text[:20]}...({len(digits)} digits)"
+        raise _Unwritable(
+            "integer_out_of_range",
+            f"integer {shown} is outside the 64-bit range every output can hold exactly",
+        )
+    return 0
+
+
+def _unwritable(raw: bytes, value: Any) -> tuple[str, str] | None:
+    """Why a value orjson parsed cannot be kept exactly, or None.
+
+    Two cheap byte scans decide whether the exact (slow) checks are needed at all.
+    """
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        depth = _depth(value)
+        if depth > MAX_DEPTH:
+            return "too_deep", f"JSON nested {depth} levels deep (the limit is {MAX_DEPTH})"
+    if _DIGITS_19 in raw.translate(_DIGIT_MAP):
+        try:
+            json.loads(
+                raw, parse_int=_check_int, parse_float=lambda _s: 0, parse_constant=lambda _s: 0
+            )
+        except _Unwritable as exc:
+            return exc.reason, exc.message
+        except (ValueError, RecursionError):
+            pass  # orjson accepted it; only the range matters here
+    return None
+
+
+def _classify(raw: bytes, exc: orjson.JSONDecodeError) -> tuple[str, str]:
+    """A stable reason code and a message for a line orjson refused."""
+    msg = str(exc)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as uexc:
+        return "invalid_utf8", f"invalid UTF-8 at byte {uexc.start}"
+    low = msg.lower()
+    if "recursion" in low or "depth limit" in low:
+        return "too_deep", f"JSON nested deeper than 1024 levels (the limit is {MAX_DEPTH})"
+    if "surrogate" in low:
+        return "lone_surrogate", f"a \\u escape is half of a surrogate pair, not text: {msg}"
+    at = text[exc.pos : exc.pos + 40].encode()  # orjson's pos counts characters
+    if "infinity" in low:
+        number = _NUMBER_TEXT.match(text, exc.pos)
+        if number and not number.group(1) and not number.group(2):
+            return _check_int_reason(number.group())
+        return "number_out_of_range", f"number too large for a 64-bit float: {msg}"
+    if _NON_JSON_CONSTANT.match(at):
+        return "json_decode", f"NaN and Infinity are not JSON: {msg}"
+    return "json_decode", msg
+
+
+def _check_int_reason(text: str) -> tuple[str, str]:
+    try:
+        _check_int(text)
+    except _Unwritable as exc:
+        return exc.reason, exc.message
+    return "json_decode", f"unreadable number {text}"
+
+
+def parse_record(raw: bytes) -> tuple[Any, str, str]:
+    """Parse one JSON text under the rules every container shares.
+
+    Returns ``(value, reason, message)``; ``reason`` is ``''`` on success. Refused: invalid
+    JSON (NaN/Infinity included), invalid UTF-8, lone surrogate escapes, nesting deeper than
+    ``MAX_DEPTH``, integers outside 64 bits and numbers beyond float range: everything a
+    writer could not write back exactly.
+    """
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return None, *_classify(raw, exc)
+    problem = _unwritable(raw, value)
+    if problem is not None:
+        return None, *problem
+    return value, "", ""
+
 
 def _parse_line(raw: bytes) -> tuple[Any, str, str]:
-    """Parse one JSONL line. Returns (value, reason, message); reason is '' on success."""
-    try:
-        return orjson.loads(raw), "", ""
-    except orjson.JSONDecodeError as exc:
-        msg = str(exc)
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as uexc:
-            return None, "invalid_utf8", f"invalid UTF-8 at byte {uexc.start}"
-        if "recursion" in msg.lower() or "depth limit" in msg.lower():
-            return None, "too_deep", "JSON nested deeper than 1024 levels"
-        return None, "json_decode", msg
+    """Kept for callers of the old name: ``parse_record``."""
+    return parse_record(raw)
 
 
 def _preview(raw: bytes) -> str:
@@ -139,6 +273,12 @@ def _text(raw: bytes) -> str:
 _WS = frozenset(b" \t\r\n\f\v")
 # What surrogateescape decoding makes of an invalid UTF-8 byte.
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+# Structural tokens for resynchronising after a bad array element. A string ends at its
+# closing quote, at a raw newline (which JSON strings cannot hold: limits the damage of a
+# stray quote to one line) or at the end of the buffer (then more text is needed).
+# A line that starts a new array element: ",", a line end, indentation, then "{" or "[".
+_NEXT_ELEMENT = re.compile(r",[ \t]*\r?\n(?:[ \t]*\r?\n)*([ \t]*)[\[{]")
+_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*(?:"|\n|\\?\Z)|[\[\]{},]', re.S)
 
 
 class RecordReader:
@@ -154,9 +294,10 @@ class RecordReader:
         print(reader.stats.blank_lines)
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], max_record_bytes: int | None = None) -> None:
         self.path = str(path)
         self.stats = ReadStats()
+        self.max_record_bytes = max_record_bytes or MAX_RECORD_BYTES
         if self.path != "-":
             p = Path(self.path)
             if not p.exists():
@@ -183,6 +324,12 @@ class RecordReader:
                     yield from self._read_text_stream(fh)
             except (OSError, EOFError) as exc:
                 raise InputError(f"{self.path}: cannot read: {exc}") from exc
+
+    def _too_large(self, size: int) -> tuple[str, str]:
+        return (
+            "record_too_large",
+            f"record of {size:,} bytes is over the {self.max_record_bytes:,}-byte limit",
+        )
 
     def records(self) -> Iterator[Record]:
         """Only the records, raising ``InputError`` on the first bad line (for strict callers)."""
@@ -214,22 +361,36 @@ class RecordReader:
         stats = self.stats
         path = self.path
         loads = orjson.loads
-        for lineno, raw in enumerate(fh, start=1):
+        limit = self.max_record_bytes
+        for lineno, raw in enumerate(_lines(fh), start=1):
             stats.physical_lines = lineno
-            # Only a line that starts with whitespace can be blank: skip the copy strip() makes.
-            if raw[0] in _WS and not raw.strip():
+            # Only a line that starts with whitespace can be blank: skip strip()'s copy.
+            if not raw or raw[0] in _WS and not raw.strip():
                 stats.blank_lines += 1
                 if len(stats.blank_line_numbers) < MAX_BLANK_LINE_NUMBERS:
                     stats.blank_line_numbers.append(lineno)
                 continue
+            if len(raw) > limit:
+                stats.bad_lines += 1
+                yield BadLine(path, lineno, *self._too_large(len(raw)), _text(raw))
+                continue
             try:
                 value = loads(raw)
-            except orjson.JSONDecodeError:
-                _, reason, message = _parse_line(raw)
+            except orjson.JSONDecodeError as exc:
+                reason, message = _classify(raw, exc)
                 stats.bad_lines += 1
-                # The whole line goes to rejects, so nothing is lost (bad bytes become U+FFFD).
+                # The whole line goes to rejects, so nothing is lost (bad bytes: U+FFFD).
                 yield BadLine(path, lineno, reason, message, _text(raw))
                 continue
+            # Two cheap scans decide whether the exact checks (depth, integer range) are due.
+            if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH or _DIGITS_19 in raw.translate(
+                _DIGIT_MAP
+            ):
+                problem = _unwritable(raw, value)
+                if problem is not None:
+                    stats.bad_lines += 1
+                    yield BadLine(path, lineno, *problem, _text(raw))
+                    continue
             if type(value) is dict:
                 stats.records += 1
                 yield Record(path, lineno, value, lineno)
@@ -246,12 +407,16 @@ class RecordReader:
     def _read_array(self, fh: IO[bytes], array: bool = True) -> Iterator[Record | BadLine]:
         """Stream the elements of a top-level JSON array without loading the whole file.
 
-        Elements are decoded one at a time with ``raw_decode`` on a growing buffer; the
-        physical line of each element is tracked for messages. With ``array=False`` the file
-        is a sequence of whitespace-separated JSON values instead (pretty-printed records, as
-        ``jq .`` or ``json.dump(indent=2)`` write them), numbered the same way.
+        ``raw_decode`` on a growing buffer finds where each element ends; the element's text
+        is then parsed by ``parse_record``, the same rules as a JSONL line. A bad element
+        (syntax error, too deep) is skipped up to the next comma at nesting depth 0, so the
+        rest of the array still reads. With ``array=False`` the file is a sequence of
+        whitespace-separated JSON values instead (pretty-printed records, as ``jq .`` or
+        ``json.dump(indent=2)`` write them), numbered the same way.
         """
-        decoder = json.JSONDecoder()
+        # Only the boundaries matter here: skip building ints/floats (int() also refuses
+        # 4,301+ digit numbers, a crash before).
+        decoder = json.JSONDecoder(parse_int=_ignore, parse_float=_ignore, parse_constant=_ignore)
         # Invalid bytes become lone surrogates, so one bad element is a finding and the rest
         # of the array still reads.
         reader = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
@@ -283,6 +448,82 @@ class RecordReader:
                     pos += 1
                 if pos < len(buf) or not fill():
                     return
+
+        limit = self.max_record_bytes
+
+        def fallback() -> int:
+            """Where the next element starts when the bad one's brackets never balance.
+
+            The first later line that opens an object or array after a comma, no more indented
+            than the bad element: how JSONL-like and pretty-printed arrays lay elements out.
+            Else the rest of what was read is this one bad element.
+            """
+            column = len(buf[buf.rfind("\n", 0, pos) + 1 : pos].expandtabs())
+            for m in _NEXT_ELEMENT.finditer(buf, pos):
+                if len(m.group(1).expandtabs()) <= column:
+                    return m.start()
+            return len(buf)
+
+        def next_char(rel: int) -> tuple[str, int]:
+            """The first non-blank character at or after ``buf[pos + rel]`` ('' at the end),
+            and its offset from ``pos`` (offsets from ``pos`` survive a refill)."""
+            while True:
+                k = pos + rel
+                while k < len(buf) and buf[k] in " \t\r\n":
+                    k += 1
+                if k < len(buf):
+                    return buf[k], k - pos
+                rel = k - pos
+                if not fill():
+                    return "", rel
+
+        def bad_end() -> int:
+            """End of the bad element at ``pos``: the next comma (or ``]``) at depth 0."""
+            depth = 0
+            i = pos
+            # No element reaches past a line that starts the next one (see fallback): this
+            # bounds the bracket count of an element whose brackets never balance.
+            stop = fallback() if array else len(buf)
+            while True:
+                m = _TOKEN.search(buf, i, stop)
+                if m is None and stop < len(buf):
+                    return stop
+                if m is None or (m.group()[0] == '"' and m.end() == len(buf) and not eof):
+                    # No token yet, or a string cut by the buffer end: read on.
+                    shift = pos  # fill() drops buf[:pos]: offsets move back by that
+                    resume = m.start() if m is not None else len(buf)
+                    if fill():
+                        i = resume - shift
+                        stop = fallback() if array else len(buf)
+                        continue
+                    return fallback()
+                if m.start() - pos > limit:
+                    return fallback()  # unbalanced brackets: stop counting them
+                tok = m.group()
+                c = tok[0]
+                if c in "[{":
+                    if (
+                        not array
+                        and depth == 0
+                        and m.start() > pos
+                        and buf[pos : m.start()].strip()
+                    ):
+                        return m.start()  # a bad scalar before the next value
+                    depth += 1
+                elif c in "]}":
+                    if depth:
+                        depth -= 1
+                        if depth == 0 and not array:
+                            return m.end()
+                    elif c == "]" and array:
+                        at, after = m.start() - pos, m.end() - pos  # next_char may refill
+                        if next_char(after)[0] != ",":
+                            return pos + at
+                        i = pos + after  # a stray "]" inside the bad element
+                        continue
+                elif c == "," and depth == 0 and array:
+                    return m.start()
+                i = m.end()
 
         skip_ws()
         if array:
@@ -317,55 +558,85 @@ class RecordReader:
             start_line = line
             while True:
                 try:
-                    value, end = decoder.raw_decode(buf, pos)
+                    _, end = decoder.raw_decode(buf, pos)
+                    error = ""
                     break
                 except RecursionError:
-                    value, end = _TOO_DEEP, -1
-                    break
+                    error = "too_deep"
                 except json.JSONDecodeError as exc:
-                    if fill():
+                    # An element cut by the buffer end needs more text; an error well inside
+                    # the buffer is a bad element.
+                    near_end = exc.pos >= len(buf) - 16 or exc.msg.startswith("Unterminated")
+                    if near_end and fill():
                         continue
-                    value, end = exc, -1
-                    break
-            if end == -1:
-                stats.bad_lines += 1
-                if value is _TOO_DEEP:
-                    reason, message = "too_deep", "JSON nested too deeply"
-                else:
-                    err = value
-                    err_line = start_line + buf.count("\n", pos, err.pos)
-                    reason = "json_decode"
-                    message = (
-                        f"{err.msg} (file line {err_line}); the rest of the array is unreadable"
-                    )
-                yield BadLine(self.path, index + 1, reason, message, buf[pos : pos + RAW_PREVIEW])
+                    error = f"{exc.msg} (file line {start_line + buf.count(chr(10), pos, exc.pos)})"
+                end = bad_end()
                 break
-            bad_bytes = _ESCAPED_BYTE.search(buf, pos, end)
-            element = buf[pos:end] if bad_bytes else ""
-            line += buf.count("\n", pos, end)
+            if array and not error:
+                # A valid value must be followed by "," or the closing "]" (a "]" followed by
+                # "," is a stray one, and the element around it is bad).
+                rel_end = end - pos
+                c, rel = next_char(rel_end)
+                stray = c not in (",", "]", "") or (c == "]" and next_char(rel + 1)[0] == ",")
+                end = pos + rel_end
+                if stray:
+                    where = start_line + buf.count("\n", pos, pos + rel)
+                    error = f"unexpected {c!r} after a value (file line {where})"
+                    end = bad_end()
+            text = buf[pos:end]
+            line += text.count("\n")
             pos = end
             index += 1
             expect_value = False
-            if bad_bytes:
+            if error:
+                stats.bad_lines += 1
+                if error == "too_deep":
+                    reason = "too_deep"
+                    message = f"nested deeper than {MAX_DEPTH} levels (file line {start_line})"
+                else:
+                    reason, message = "json_decode", error
+                if not text.strip():
+                    message = f"empty array element (file line {start_line})"
+                # The whole element goes to rejects (nothing is lost), unless it is huge.
+                keep = text if len(text) <= self.max_record_bytes else text[:RAW_PREVIEW]
+                yield BadLine(self.path, index, reason, message, _safe(keep))
+            elif _ESCAPED_BYTE.search(text):
                 stats.bad_lines += 1
                 yield BadLine(
                     self.path,
                     index,
                     "invalid_utf8",
                     f"array element {index} (file line {start_line}) has invalid UTF-8",
-                    element.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                    _safe(text),
                 )
-            elif isinstance(value, dict):
-                stats.records += 1
-                yield Record(self.path, index, value, start_line)
-            else:
+            elif len(text) > self.max_record_bytes:  # characters: a lower bound on bytes
                 stats.bad_lines += 1
-                yield BadLine(
-                    self.path,
-                    index,
-                    "not_an_object",
-                    f"array element {index} is a {type(value).__name__}, not an object",
-                )
+                reason, message = self._too_large(len(text.encode("utf-8")))
+                yield BadLine(self.path, index, reason, message, text)
+            else:
+                raw = text.encode("utf-8")
+                value, reason, message = parse_record(raw)
+                if reason:
+                    stats.bad_lines += 1
+                    yield BadLine(
+                        self.path,
+                        index,
+                        reason,
+                        f"array element {index} (file line {start_line}): {message}",
+                        text[:RAW_PREVIEW] if len(text) > 100_000 else text,
+                    )
+                elif type(value) is dict:
+                    stats.records += 1
+                    yield Record(self.path, index, value, start_line)
+                else:
+                    stats.bad_lines += 1
+                    yield BadLine(
+                        self.path,
+                        index,
+                        "not_an_object",
+                        f"array element {index} is a {type(value).__name__}, not an object",
+                        text[:RAW_PREVIEW],
+                    )
             if pos > ARRAY_CHUNK:
                 buf = buf[pos:]
                 pos = 0
@@ -389,11 +660,7 @@ class RecordReader:
         for batch in pf.iter_batches(batch_size=1024):
             for obj in batch.to_pylist():
                 row += 1
-                self.stats.records += 1
-                data = from_columnar(obj)
-                if features is not None:
-                    data = _decode_hf_json(data, features)
-                yield Record(self.path, row, data, row)
+                yield self._columnar(self.path, row, obj, features)
         self.stats.physical_lines = row
 
     def _read_hf(self, p: Path) -> Iterator[Record | BadLine]:
@@ -410,9 +677,52 @@ class RecordReader:
             source = f"{self.path}[{split_name}]" if split_name else self.path
             for i, obj in enumerate(split, start=1):
                 row += 1
-                self.stats.records += 1
-                yield Record(source, i, from_columnar(obj), i)
+                yield self._columnar(source, i, obj)
         self.stats.physical_lines = row
+
+    def _columnar(
+        self, source: str, row: int, obj: Any, features: dict[str, Any] | None = None
+    ) -> Record | BadLine:
+        try:
+            data = from_columnar(obj)
+        except _Unwritable as exc:
+            self.stats.bad_lines += 1
+            return BadLine(source, row, exc.reason, f"row {row}: {exc.message}")
+        if features is not None:
+            data = _decode_hf_json(data, features)
+        self.stats.records += 1
+        return Record(source, row, data, row)
+
+
+def _ignore(_text: str) -> int:
+    return 0
+
+
+def _safe(text: str) -> str:
+    """Text that surrogateescape decoding produced, with each invalid byte as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _lines(fh: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a binary stream, ending at LF, CRLF or a lone CR.
+
+    A carriage return not followed by a newline ends a line too (old Mac exports; JSON
+    strings cannot hold a raw CR, so it is never part of a value's text). U+2028/U+2029 are
+    not line ends in JSONL and stay inside their line.
+    """
+    for chunk in fh:
+        cr = chunk.find(b"\r")
+        if cr == -1 or cr >= len(chunk) - 2 and chunk.endswith((b"\r\n", b"\r")):
+            yield chunk
+        else:
+            yield from _split_cr(chunk)
+
+
+def _split_cr(chunk: bytes) -> list[bytes]:
+    """Split one ``\\n``-terminated chunk at lone CRs (CRLF stays one line end)."""
+    body = chunk[:-1] if chunk.endswith(b"\n") else chunk
+    body = body[:-1] if body.endswith(b"\r") else body
+    return body.split(b"\r")
 
 
 def _pretty_printed(head: bytes) -> bool:
@@ -430,13 +740,30 @@ class _TooDeep:
 _TOO_DEEP = _TooDeep()
 
 
-def _plain(obj: Any) -> Any:
-    """Drop the ``None`` fill that columnar formats add for keys a row did not have."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items() if v is not None}
-    if isinstance(obj, list):
-        return [_plain(v) for v in obj]
-    return obj
+_PLAIN_SCALARS = (str, int, bool)
+
+
+def _plain(obj: Any, depth: int = 1) -> Any:
+    """Drop the ``None`` fill that columnar formats add for keys a row did not have.
+
+    Raises ``_Unwritable`` for what JSON cannot hold exactly (NaN, bytes, nesting deeper
+    than ``MAX_DEPTH``...): the same rules as for JSON text.
+    """
+    if isinstance(obj, dict | list):
+        if depth > MAX_DEPTH:
+            raise _Unwritable("too_deep", f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(obj, dict):
+            return {k: _plain(v, depth + 1) for k, v in obj.items() if v is not None}
+        return [_plain(v, depth + 1) for v in obj]
+    if obj is None or isinstance(obj, _PLAIN_SCALARS):
+        return obj
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise _Unwritable("number_out_of_range", f"{obj} is not a JSON number")
+        return obj
+    if isinstance(obj, datetime.date | datetime.time):
+        return obj  # written as ISO 8601 text
+    raise _Unwritable("unwritable_value", f"a {type(obj).__name__} value has no JSON form")
 
 
 def from_columnar(obj: Any) -> Any:
@@ -545,26 +872,54 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[Record | BadLine]:
 # -- writing -------------------------------------------------------------------------------
 
 
+def _file_key(p: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing path: catches hard links and other spellings."""
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def check_output_paths(
     inputs: Iterable[str | os.PathLike[str] | None],
     outputs: Iterable[str | os.PathLike[str] | None],
+    folders: Iterable[str | os.PathLike[str] | None] = (),
 ) -> None:
     """Refuse outputs that would overwrite an input or each other (``-`` and None skipped).
+
+    The one check every writing command makes before any work. ``outputs`` are files a
+    command writes; ``folders`` are output folders it replaces whole (``curate run -o DIR
+    --overwrite``), so no input may lie inside one. Paths are compared resolved (symlinks)
+    and by inode (hard links).
 
     Raises:
         InputError: naming the clashing path and the fix.
     """
-    seen: dict[Path, str] = {}
-    for p in inputs:
-        if p is not None and str(p) != "-":
-            seen[Path(p).resolve()] = "the input"
+    ins = [Path(p) for p in inputs if p is not None and str(p) != "-"]
+    seen: dict[Path, str] = {p.resolve(): "the input" for p in ins}
+    inodes = {k: "the input" for p in ins if (k := _file_key(p)) is not None}
     for p in outputs:
         if p is None or str(p) == "-":
             continue
         key = Path(p).resolve()
-        if key in seen:
-            raise InputError(f"{p}: would overwrite {seen[key]}; choose another path")
+        clash = seen.get(key) or inodes.get(_file_key(key) or (-1, -1))  # type: ignore[arg-type]
+        if clash:
+            raise InputError(f"{p}: would overwrite {clash}; choose another path")
         seen[key] = "another output of this command"
+        if (ino := _file_key(key)) is not None:
+            inodes[ino] = "another output of this command"
+    for d in folders:
+        if d is None:
+            continue
+        folder = Path(d).resolve()
+        for src in ins:
+            where = src.resolve()
+            if where == folder or where.is_relative_to(folder) or folder.is_relative_to(where):
+                raise InputError(
+                    f"{d}: the output folder would hold or replace the input {src}; "
+                    "choose another folder"
+                )
 
 
 def current_umask() -> int:
@@ -574,35 +929,186 @@ def current_umask() -> int:
     return mask
 
 
+# Temp files and folders are named ``.NAME.curate-tmp-PID-XXXX`` beside their target: the PID
+# tells a later run whether the writer is gone (then the leftover is debris it removes).
+TMP_MARK = ".curate-tmp-"
+# A publish journal names the temp -> target renames of files that must appear together.
+JOURNAL_MARK = ".curate-publish"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _tmp_prefix(target: Path) -> str:
+    return f".{target.name}{TMP_MARK}{os.getpid()}-"
+
+
+def remove_stale(target: Path) -> list[Path]:
+    """Delete temp files/folders of earlier, killed writers of ``target`` (dead PID only)."""
+    removed: list[Path] = []
+    prefix = f".{target.name}{TMP_MARK}"
+    try:
+        siblings = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for p in siblings:
+        if not p.name.startswith(prefix):
+            continue
+        pid_text = p.name[len(prefix) :].split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            removed.append(p)
+    return removed
+
+
+def _journal(target: Path) -> Path:
+    return target.parent / f".{target.name}{JOURNAL_MARK}"
+
+
+def recover(target: Path) -> None:
+    """Finish a publish that a kill interrupted, then remove our stale temp files.
+
+    A journal beside ``target`` means every temp file it names was complete and the renames
+    had begun: rolling them forward gives the new set of files whole.
+    """
+    journal = _journal(target)
+    with contextlib.suppress(FileNotFoundError, ValueError, OSError):
+        entry = orjson.loads(journal.read_bytes())
+        if not _pid_alive(int(entry["pid"])):
+            for tmp, dest in entry["moves"]:
+                if os.path.exists(tmp):
+                    os.replace(tmp, dest)
+            for dest in [d for _, d in entry["moves"]]:
+                with contextlib.suppress(FileNotFoundError):
+                    _journal(Path(dest)).unlink()
+    remove_stale(target)
+
+
+def recover_outputs(paths: Iterable[str | os.PathLike[str] | None]) -> None:
+    """Before a command writes ``paths``: finish interrupted publishes, remove our debris."""
+    for p in paths:
+        if p is not None and str(p) != "-":
+            with contextlib.suppress(OSError):
+                recover(Path(p))
+
+
+def _open_temp(path: str | os.PathLike[str]) -> tuple[Path, int, str]:
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        recover(target)
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(target), dir=target.parent)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    return target, fd, tmp
+
+
+def _finish(fh: IO[Any]) -> None:
+    fh.flush()
+    # mkstemp makes the file private (0600); give it the mode a plain open() would.
+    os.fchmod(fh.fileno(), 0o666 & ~current_umask())
+    os.fsync(fh.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
 
     A crash or exception leaves ``path`` untouched (old content or absent), never half
-    written. ``path == "-"`` writes to stdout instead.
+    written; the temp file a kill leaves behind is removed by the next write to ``path``.
+    ``path == "-"`` writes to stdout instead.
     """
     if str(path) == "-":
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
         yield stream
         stream.flush()
         return
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    target, fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
-            fh.flush()
-            # mkstemp makes the file private (0600); give it the mode a plain open() would.
-            os.fchmod(fh.fileno(), 0o666 & ~current_umask())
-            os.fsync(fh.fileno())
+            _finish(fh)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_files(
+    paths: Sequence[str | os.PathLike[str] | None],
+) -> Iterator[list[IO[bytes] | None]]:
+    """Binary handles for files that must appear together (an output and its rejects).
+
+    Each is written to a temp file beside its target. On success all are fsynced, then a
+    journal naming every rename is written beside each target, the renames run, and the
+    journals go. A kill before the journal leaves the old files; a kill during the renames
+    leaves a journal that the next write to any of these paths rolls forward, so a reader
+    never gets a new output with an old rejects file once curate has run again. ``None``
+    gives no handle; ``-`` is stdout.
+    """
+    handles: list[IO[bytes] | None] = []
+    moves: list[tuple[str, Path]] = []
+    try:
+        for p in paths:
+            if p is None:
+                handles.append(None)
+            elif str(p) == "-":
+                handles.append(sys.stdout.buffer)
+            else:
+                target, fd, tmp = _open_temp(p)
+                moves.append((tmp, target))
+                handles.append(os.fdopen(fd, "wb"))
+        yield handles
+        for fh in handles:
+            if fh is not None and fh is not sys.stdout.buffer:
+                _finish(fh)
+                fh.close()
+            elif fh is not None:
+                fh.flush()
+        if len(moves) > 1:
+            entry = orjson.dumps(
+                {"pid": os.getpid(), "moves": [[tmp, str(dest)] for tmp, dest in moves]}
+            )
+            for _, dest in moves:
+                with atomic_writer(_journal(dest)) as jf:
+                    jf.write(entry)
+        for tmp, dest in moves:
+            os.replace(tmp, dest)
+        for folder in {dest.parent for _, dest in moves}:
+            _fsync_dir(folder)
+        for _, dest in moves:
+            with contextlib.suppress(FileNotFoundError):
+                _journal(dest).unlink()
+    except BaseException:
+        for fh in handles:
+            if fh is not None and fh is not sys.stdout.buffer:
+                with contextlib.suppress(OSError):
+                    fh.close()
+        for tmp, _ in moves:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
 
 

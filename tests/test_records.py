@@ -64,7 +64,7 @@ def test_single_10mb_line(tmp_path: Path) -> None:
     text = "x" * (10 * 1024 * 1024)
     big = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]}
     p.write_bytes(orjson.dumps(big) + b"\n" + CHAT_LINE + b"\n")
-    items, _ = read(p)
+    items = list(RecordReader(p, max_record_bytes=16 * 1024 * 1024))  # over the default limit
     assert [i.line for i in items] == [1, 2]
     assert len(items[0].data["messages"][1]["content"]) == len(text)
 

@@ -7,8 +7,10 @@ Precedence is default < YAML file < CLI flag. Unknown keys, wrong types and cont
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -18,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from curate.config import _check_tree
 from curate.errors import ConfigError
 
 ON_BAD_ROWS = ("refuse", "drop", "truncate")
@@ -146,18 +149,20 @@ def _coerce(where: str, value: Any, annotation: Any) -> Any:
             return value
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
     if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
             return value
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        raise ConfigError(f"{where}: expected an integer (64-bit), got {value!r:.60}")
     if annotation is float:
+        number: float | None = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+            with contextlib.suppress(OverflowError):
+                number = float(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is not None and math.isfinite(number):
+            return number
+        raise ConfigError(f"{where}: expected a finite number, got {value!r:.60}")
     if annotation is str:
         if isinstance(value, str):
             return value
@@ -197,6 +202,8 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
     try:
         data = yaml.safe_load(text)
+        if data is not None:
+            _check_tree(p, data)  # a self-referencing anchor, or an alias bomb
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -230,6 +237,7 @@ def validate(cfg: TrainConfig, cuda_available: bool | None = None) -> TrainConfi
         (t.max_steps <= 0 and t.epochs <= 0, "training.epochs must be > 0 (or set max_steps)"),
         (t.max_steps == 0, "training.max_steps must be > 0, or -1 to train for epochs"),
         (t.batch_size < 1, f"training.batch_size must be >= 1, got {t.batch_size}"),
+        (not 0 <= t.seed < 2**32, f"training.seed must be in [0, 2**32 - 1], got {t.seed}"),
         (
             t.gradient_accumulation_steps < 1,
             f"training.gradient_accumulation_steps must be >= 1, got "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,17 @@ _SIZE_CATEGORIES = [
     (10_000_000, "1M<n<10M"),
 ]
 MIN_LANGUAGE_SHARE = 0.01  # languages below 1% of conversations are detector noise more often
+
+
+# Everything that comes from the data (labels, file names, finding messages quoting records)
+# is escaped before it goes into Markdown: a label like ``<img src=x onerror=...>`` or
+# ``[x](javascript:...)`` must render as text in any CommonMark viewer, never as HTML or a link.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&!|~#])")
+
+
+def md(text: object) -> str:
+    """``text`` as literal Markdown inline text (backslash escapes; one line)."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def size_category(n: int) -> str:
@@ -69,7 +81,7 @@ def card_text(
     )
     m, sh, lang, div = report.metrics, report.shape, report.languages, report.diversity
     tok = sh["tokens"]
-    parts = [f"---\n{meta}---\n", f"# Dataset card for {name}\n"]
+    parts = [f"---\n{meta}---\n", f"# Dataset card for {md(name)}\n"]
     parts.append("## Summary\n")
     if published:
         parts += _published_summary(report, published)
@@ -84,12 +96,12 @@ def card_text(
         + "\n"
     )
     for w in report.warnings:
-        parts.append(f"> Note: {w}.\n")
+        parts.append(f"> Note: {md(w)}.\n")
     parts.append("## Languages\n")
-    parts.append(lang["reading"] + "\n")
+    parts.append(md(lang["reading"]) + "\n")
     parts.append("## Diversity\n")
     for text in div["readings"].values():
-        parts.append(f"- {text}")
+        parts.append(f"- {md(text)}")
     parts.append("")
     gone = set(published.get("dropped_lines", ())) if published else set()
     findings = _remaining(report.findings, gone)
@@ -107,10 +119,11 @@ def card_text(
         by_code.setdefault(f.code, []).append(f)
     for code, group in by_code.items():
         n = len({ln for f in group for ln in f.lines})
+        # Finding codes are our own constants: safe in a code span.
         parts.append(f"### {FINDING_TITLES.get(code, code)} (`{code}`, {n:,} records)\n")
         for f in group[:5]:
             lines = _lines(f.lines)
-            parts.append(f"- {f.message} (records {lines}).")
+            parts.append(f"- {md(f.message)} (records {lines}).")
         if len(group) > 5:
             parts.append(f"- … and {len(group) - 5} more findings of this kind.")
         parts.append("")
@@ -118,8 +131,8 @@ def card_text(
         parts.append("## Quality gates\n")
         for rule in report.gates["rules"]:
             broken = [g for g in report.gates["failures"] if g["rule"] == rule]
-            status = f"failed ({broken[0]['message']})" if broken else "passed"
-            parts.append(f"- `{rule}`: {status}")
+            status = f"failed ({md(broken[0]['message'])})" if broken else "passed"
+            parts.append(f"- {md(rule)}: {status}")
         parts.append("")
     parts.append("## How this card was made\n")
     parts.append(

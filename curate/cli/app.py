@@ -55,9 +55,14 @@ def echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+# The range a seed has in a config file too (curate.config.RANGES), so -1 or 2**66 is a
+# usage error naming --seed, never a traceback from numpy.
+SEED = click.IntRange(0, 2**32 - 1)
+
+
 def seed_option(func: F) -> F:
     return click.option(
-        "--seed", type=int, default=0, show_default=True, help="Random seed (written to reports)."
+        "--seed", type=SEED, default=0, show_default=True, help="Random seed (written to reports)."
     )(func)
 
 
@@ -73,6 +78,41 @@ def rejects_option(func: F) -> F:
         type=click.Path(dir_okay=False),
         help="Write every dropped record (line, reason, record) to this JSONL file.",
     )(func)
+
+
+def allow_rejects_option(func: F) -> F:
+    return click.option(
+        "--allow-rejects",
+        is_flag=True,
+        help="Exit 0 even when records were rejected (they are still written to the rejects "
+        "file): for pipelines that expect some rejects. Empty input and failed checks "
+        "still exit 1.",
+    )(func)
+
+
+def exit_code(
+    command: str,
+    records: int,
+    rejected: int,
+    allow_rejects: bool = False,
+    flagged: list[str] | tuple[str, ...] = (),
+) -> int:
+    """The exit-code contract every command follows, with the reason for a 1 on stderr.
+
+    0: clean (records read, none rejected, nothing flagged). 1: the input holds no records,
+    a check flagged something (a gate, leakage), or a record was rejected (unless
+    ``allow_rejects``). 2 (usage / config / I/O) is raised before this point.
+    """
+    reasons = list(flagged)
+    if records == 0:
+        reasons.append("the input holds no records")
+    elif rejected and not allow_rejects:
+        reasons.append(
+            f"{rejected:,} of {records:,} records rejected (--allow-rejects: exit 0 for that)"
+        )
+    for reason in reasons:
+        echo_err(f"{command}: exit 1: {reason}")
+    return EXIT_FINDINGS if reasons else EXIT_OK
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

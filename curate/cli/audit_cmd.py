@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import click
 
 from curate.cli.app import (
-    EXIT_FINDINGS,
+    allow_rejects_option,
     echo_err,
+    exit_code,
     handle_errors,
     json_option,
     main,
@@ -40,17 +41,18 @@ if TYPE_CHECKING:
 @click.option("--no-embeddings", is_flag=True, help="Skip embedding-based diversity (faster).")
 @click.option(
     "--max-embed",
-    type=int,
+    type=click.IntRange(1),
     help="Embed at most this many conversations, a seeded sample "
     "(default: 5,000; 50,000 with a static model such as --model fast).",
 )
 @click.option(
     "--language-sample",
-    type=int,
+    type=click.IntRange(0),
     default=10_000,
     show_default=True,
     help="Detect languages on at most this many conversations (0: all).",
 )
+@allow_rejects_option
 @seed_option
 @handle_errors
 def audit_command(
@@ -66,14 +68,16 @@ def audit_command(
     no_embeddings: bool,
     max_embed: int | None,
     language_sample: int,
+    allow_rejects: bool,
     seed: int,
 ) -> None:
     """Audit a chat / Alpaca / ShareGPT file: shape, languages, diversity and findings.
 
     Findings carry stable codes and 1-based record numbers: conflicting_answers,
     template_placeholder, repetition, style_outlier, missing_user, short_answer, refusal,
-    language_mismatch (plus unreadable, not_chat). The exit code is 1 only when a --fail-on
-    rule holds, 2 on a usage or input error.
+    language_mismatch (plus unreadable, not_chat). Exit code 1 when a --fail-on rule holds,
+    when lines are unreadable or not chat (--allow-rejects: 0 for those) or there are no
+    records; 2 on a usage or input error.
 
     Quote rules in a shell: > is a redirection.
 
@@ -83,7 +87,9 @@ def audit_command(
         curate audit data.jsonl --html audit.html --fail-on 'conflicting_answers>0'
     """
     from curate.audit import AuditConfig, audit_path, render_html, write_card
-    from curate.records import atomic_writer
+    from curate.records import atomic_writer, check_output_paths
+
+    check_output_paths([path], [html_path, card_path])
 
     config = AuditConfig(
         seed=seed,
@@ -108,8 +114,10 @@ def audit_command(
         sys.stdout.buffer.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
         sys.stdout.buffer.write(b"\n")
         sys.stdout.flush()
-    if report.gates_failed:
-        sys.exit(EXIT_FINDINGS)
+    m = report.metrics
+    flagged = [f"gate failed: {f['rule']}" for f in report.gates.get("failures", [])]
+    rejected = m.get("unreadable", 0) + m.get("not_chat", 0)
+    sys.exit(exit_code("audit", m["records"], rejected, allow_rejects, flagged))
 
 
 def _summary(report: AuditReport) -> None:

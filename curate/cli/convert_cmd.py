@@ -6,7 +6,16 @@ import json
 
 import click
 
-from curate.cli.app import UserError, echo_err, handle_errors, json_option, main, rejects_option
+from curate.cli.app import (
+    UserError,
+    allow_rejects_option,
+    echo_err,
+    exit_code,
+    handle_errors,
+    json_option,
+    main,
+    rejects_option,
+)
 from curate.formats import FORMATS
 
 
@@ -35,6 +44,7 @@ from curate.formats import FORMATS
     "indexes allowed (instances.0.input). See docs/validate.md.",
 )
 @rejects_option
+@allow_rejects_option
 @json_option
 @handle_errors
 def convert(
@@ -43,6 +53,7 @@ def convert(
     from_format: str | None,
     fields: tuple[str, ...],
     rejects: str | None,
+    allow_rejects: bool,
     as_json: bool,
 ) -> None:
     """Convert the records of PATH to OpenAI chat JSONL ({"messages": [...]} + metadata).
@@ -50,7 +61,8 @@ def convert(
     Chat records pass through unchanged; extra fields are kept. Records that cannot be
     converted (unknown_format, conversion_error) and unreadable lines go to --rejects.
     Anything the chat format cannot hold is counted under conversion_notes. Exit code: 0 all
-    converted, 1 some rejected, 2 usage or I/O error.
+    converted, 1 some rejected (--allow-rejects: 0) or no records, 2 usage or I/O
+    error.
 
     Example:
 
@@ -79,4 +91,6 @@ def convert(
         )
     if stats["conversion_notes"]:
         echo_err(f"conversion notes (not representable in chat): {stats['conversion_notes']}")
-    click.get_current_context().exit(1 if stats["rejected_count"] else 0)
+    click.get_current_context().exit(
+        exit_code("convert", report["records"], stats["rejected_count"], allow_rejects)
+    )

@@ -9,7 +9,9 @@ import click
 
 from curate.cli.app import (
     UserError,
+    allow_rejects_option,
     echo_err,
+    exit_code,
     handle_errors,
     json_option,
     main,
@@ -84,6 +86,7 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     help="drop: remove leaked records (reason leaked); flag: keep them, report, exit 1.",
 )
 @rejects_option
+@allow_rejects_option
 @click.option(
     "--clusters",
     "clusters_path",
@@ -156,6 +159,7 @@ def dedup_command(
     against_key: str,
     leak_action: str,
     rejects: str | None,
+    allow_rejects: bool,
     clusters_path: str | None,
     explain: bool,
     near_threshold: float,
@@ -182,7 +186,8 @@ def dedup_command(
     LSH over word shingles, each candidate verified by its true Jaccard. semantic: embedding
     cosine through a faiss index. Removed records go to --rejects with reason
     exact_duplicate, near_duplicate, semantic_duplicate or leaked, plus duplicate_of and
-    similarity. Exit code: 0 done, 1 leaks flagged (--leak-action flag), 2 usage or I/O error.
+    similarity. Exit code: 0 nothing removed, 1 records removed or unreadable (--allow-rejects:
+    0), leaks flagged (--leak-action flag) or no records, 2 usage or I/O error.
 
     Example:
 
@@ -241,4 +246,12 @@ def dedup_command(
             f"{', '.join(against)} on the {against_key} key "
             f"({'removed' if leak_action == 'drop' else 'flagged'})"
         )
-    click.get_current_context().exit(1 if report["leaks"] and leak_action == "flag" else 0)
+    flagged = (
+        [f"{len(report['leaks'])} records leak into --against (--leak-action flag)"]
+        if report["leaks"] and leak_action == "flag"
+        else []
+    )
+    rejected = report["rejected"] if output is not None else 0
+    click.get_current_context().exit(
+        exit_code("dedup", report["lines_in"], rejected, allow_rejects, flagged)
+    )

@@ -7,7 +7,15 @@ from typing import Any
 import click
 import orjson
 
-from curate.cli.app import echo_err, handle_errors, json_option, main
+from curate.cli.app import (
+    SEED,
+    allow_rejects_option,
+    echo_err,
+    exit_code,
+    handle_errors,
+    json_option,
+    main,
+)
 from curate.cli.split_cmd import explicit_flags, share_lines, split_flags
 
 RUN_FLAGS = {
@@ -36,7 +44,7 @@ RUN_FLAGS = {
 )
 @click.option(
     "--seed",
-    type=int,
+    type=SEED,
     default=0,
     show_default=True,
     help="Seed for every stage (a section's own seed wins).",
@@ -93,6 +101,7 @@ RUN_FLAGS = {
 @click.option("--strict", is_flag=True, help="Exit 1 when test misses its share (split.tolerance).")
 @click.option("--parquet", is_flag=True, help="Also write <side>.parquet.")
 @click.option("--hf-dataset", is_flag=True, help="Also save an HF DatasetDict to DIR/hf.")
+@allow_rejects_option
 @json_option
 @click.pass_context
 @handle_errors
@@ -102,6 +111,7 @@ def run_cmd(
     out_dir: str,
     config_path: str | None,
     overwrite: bool,
+    allow_rejects: bool,
     as_json: bool,
     fields: tuple[str, ...],
     **_: Any,
@@ -113,9 +123,10 @@ def run_cmd(
     manifest.json (counts that add up, config, versions, sha256 of every file). Records whose
     prompt is in an --against (dedup.against) file are dropped, stage leakage. Every field and
     path the config names is checked before the heavy stages. stderr also summarises the audit
-    findings and the achieved test share. Exit code 1 when an audit gate (--fail-on /
-    audit.fail_on) fails, leaks are flagged, or the share is off target under --strict; the
-    outputs are still written.
+    findings and the achieved test share. Exit code 1 when records were rejected
+    (--allow-rejects: 0), an audit gate (--fail-on / audit.fail_on) fails, the splits leak,
+    leaks against --against files are flagged, the share is off target under --strict, or there
+    are no records; the outputs are still written. DIR may not hold the input.
 
     Example:
 
@@ -123,6 +134,10 @@ def run_cmd(
     """
     from curate.fieldmap import field_flags
     from curate.pipeline import load_run_config, run_pipeline
+    from curate.records import check_output_paths
+
+    # --overwrite replaces DIR whole: it may not hold the input or the config file.
+    check_output_paths([path, config_path], [], [out_dir])
 
     flags: dict[str, dict[str, Any]] = {
         "run": explicit_flags(ctx, RUN_FLAGS),
@@ -150,7 +165,14 @@ def run_cmd(
         echo_err(f"run: leakage across splits: {result.leakage}")
     if as_json:
         click.echo(orjson.dumps(m, option=orjson.OPT_INDENT_2).decode())
-    ctx.exit(result.exit_code)
+    flagged = [f"gate failed: {rule}" for rule in result.gates_failed]
+    if result.leakage:
+        flagged.append(f"leakage across splits: {result.leakage}")
+    if result.flagged_leaks:
+        flagged.append(f"{result.flagged_leaks} records leak from --against files (flagged)")
+    if result.off_target:
+        flagged.append("test share off target (--strict)")
+    ctx.exit(exit_code("run", m["input"]["records"], m["rejected"], allow_rejects, flagged))
 
 
 def _hint_mapping(out_dir: str) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 from click.core import ParameterSource
 
-from curate.cli.app import EXIT_FINDINGS, echo_err, handle_errors, json_option, main
+from curate.cli.app import SEED, echo_err, exit_code, handle_errors, json_option, main
+from curate.records import check_output_paths
 
 
 def explicit_flags(ctx: click.Context, mapping: dict[str, str]) -> dict[str, Any]:
@@ -115,6 +117,14 @@ def split_flags(ctx: click.Context) -> dict[str, Any]:
     return flags
 
 
+def _split_outputs(out_dir: str, parquet: bool, hf_dataset: bool) -> tuple[list[Path], list[Path]]:
+    """The files and folders ``curate split`` may write into OUT (checked against the input)."""
+    out = Path(out_dir)
+    exts = (".jsonl", ".parquet") if parquet else (".jsonl",)
+    files = [out / f"{side}{ext}" for side in ("train", "test", "val") for ext in exts]
+    return [*files, out / "split_report.json"], [out / "hf"] if hf_dataset else []
+
+
 @main.command("split")
 @click.argument("path", type=click.Path(dir_okay=True, allow_dash=True))
 @click.option(
@@ -142,7 +152,7 @@ def split_flags(ctx: click.Context) -> dict[str, Any]:
 )
 @click.option("--strict", is_flag=True, help="Exit 1 when the test (val) share is off target.")
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Random seed (written to the report)."
+    "--seed", type=SEED, default=0, show_default=True, help="Random seed (written to the report)."
 )
 @click.option(
     "--config",
@@ -171,8 +181,10 @@ def split_cmd(
     the same side; each stratum gives test its exact share (within one record); strata
     too small to split go wholly to train and are listed in the report; strata under
     --min-stratum records are first pooled into '<other>'. The achieved test share is printed
-    against its target. Exits 1 if the leakage check still finds a cross-split duplicate, or
-    with --strict when the share is off target.
+    against its target. Exits 1 if the leakage check still finds a cross-split duplicate, PATH
+    holds no records, or with --strict when the share is off target. An unreadable or
+    unconvertible record is an error naming its line (exit 2; curate run rejects such records
+    instead).
 
     Example:
 
@@ -182,6 +194,7 @@ def split_cmd(
     from curate.split import SplitConfig, read_chat_records, split_records, write_splits
 
     config = build(SplitConfig, load_config(config_path).get("split", {}), split_flags(ctx))
+    check_output_paths([path, config_path], *_split_outputs(out_dir, parquet, hf_dataset))
     records = read_chat_records(path)
     result = split_records(records, config)
     written = write_splits(result, out_dir, parquet=parquet, hf_dataset=hf_dataset)
@@ -204,8 +217,10 @@ def split_cmd(
     if as_json:
         report["files"] = sorted(written)
         click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    if leak.get("total") or (config.strict and report["shares"]["off_target"]):
-        ctx.exit(EXIT_FINDINGS)
+    flagged = [f"leakage across splits: {leak['total']}"] if leak.get("total") else []
+    if config.strict and report["shares"]["off_target"]:
+        flagged.append("test share off target (--strict)")
+    ctx.exit(exit_code("split", len(records), 0, flagged=flagged))
 
 
 def share_lines(shares: dict[str, Any]) -> list[str]:

@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from curate.cli.app import EXIT_FINDINGS, UserError, echo_err, handle_errors, json_option, main
+from curate.cli.app import (
+    EXIT_FINDINGS,
+    SEED,
+    UserError,
+    echo_err,
+    handle_errors,
+    json_option,
+    main,
+)
 
 MAX_LISTED = 100
 
@@ -62,7 +70,7 @@ MAX_LISTED = 100
     default=None,
     help="Stop when the loss spikes or becomes non-finite.",
 )
-@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--seed", type=SEED, help="Random seed (default 0).")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUT.")
 @click.option("--overwrite", is_flag=True, help="Discard OUT's earlier checkpoints.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -217,7 +225,7 @@ def merge_cmd(
     type=click.Path(exists=True),
     help="Train the tokenizer on this data's text (better token counts on it).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--init-range",
     type=float,
@@ -246,7 +254,7 @@ def demo_model_cmd(
 
     quiet_libraries()
     texts = _texts(from_data) if from_data else None
-    with atomic_directory(out, overwrite) as staging:
+    with atomic_directory(out, overwrite, inputs=[from_data]) as staging:
         build_demo_model(staging, texts=texts, seed=seed, initializer_range=init_range)
     echo_err(f"wrote a tiny random demo model (a toy, not a useful model) to {out}")
 

@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from curate.cli.app import handle_errors, json_option, main, rejects_option
+from curate.cli.app import (
+    allow_rejects_option,
+    exit_code,
+    handle_errors,
+    json_option,
+    main,
+    rejects_option,
+)
 from curate.formats import FORMATS
 
 MAX_LINES_SHOWN = 5
@@ -41,6 +48,7 @@ MAX_LINES_SHOWN = 5
     "input is converted to chat first, then validated.",
 )
 @rejects_option
+@allow_rejects_option
 @json_option
 @handle_errors
 def validate(
@@ -50,13 +58,14 @@ def validate(
     max_tokens: int | None,
     from_format: str | None,
     rejects: str | None,
+    allow_rejects: bool,
     as_json: bool,
 ) -> None:
     """Check that every record of PATH parses and is a valid chat conversation.
 
     PATH is JSONL, .jsonl.gz, a JSON array, Parquet, a Hugging Face dataset folder, or - for
     stdin. Alpaca, ShareGPT and prompt/completion records are converted to chat first. Exit
-    code: 0 all valid, 1 invalid records found, 2 usage or I/O error.
+    code: 0 all valid, 1 invalid records found (or no records), 2 usage or I/O error.
 
     Example:
 
@@ -69,7 +78,10 @@ def validate(
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     _print_summary(report.as_dict(), rejects)
-    click.get_current_context().exit(report.exit_code)
+    n_invalid = report.as_dict()["stats"]["invalid_records"]
+    click.get_current_context().exit(
+        exit_code("validate", report.records, n_invalid, allow_rejects)
+    )
 
 
 def _lines_by_code(report: dict[str, Any]) -> dict[str, list[int]]:

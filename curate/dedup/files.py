@@ -13,9 +13,10 @@ from curate.records import (
     BadLine,
     Record,
     RecordReader,
-    atomic_writer,
+    atomic_files,
     check_output_paths,
     dumps_line,
+    recover_outputs,
 )
 from curate.stage import Dropped, unreadable
 
@@ -137,22 +138,23 @@ def dedup_file(
     check_output_paths([path, *against], [output, rejects, clusters])
     # The --against files first: a bad one is an error before any work on PATH.
     against_sets = read_against(against)
+    recover_outputs([output, rejects, clusters])
     records, bad, read_stats = read_all(path)
     result = dedup(records, config, against=against_sets)
     stage = result.result
-    if output is not None:
-        with atomic_writer(output, "wb") as fh:
-            for r in stage.kept:
-                fh.write(dumps_line(r.data))
     rejected = sorted([*bad, *stage.dropped], key=lambda d: d.record.line)
-    if rejects is not None:
-        with atomic_writer(rejects, "wb") as fh:
+    # Output, rejects and clusters appear together or not at all (a kill between two renames
+    # is rolled forward by the next write), so their counts always add up.
+    with atomic_files([output, rejects, clusters]) as (out_fh, rej_fh, cl_fh):
+        if out_fh is not None:
+            for r in stage.kept:
+                out_fh.write(dumps_line(r.data))
+        if rej_fh is not None:
             for d in rejected:
-                fh.write(dumps_line(d.to_reject()))
-    if clusters is not None:
-        with atomic_writer(clusters, "wb") as fh:
+                rej_fh.write(dumps_line(d.to_reject()))
+        if cl_fh is not None:
             for row in cluster_rows(result, records):
-                fh.write(dumps_line(row))
+                cl_fh.write(dumps_line(row))
     report: dict[str, Any] = {
         "path": str(path),
         "output": None if output is None else str(output),

@@ -4,6 +4,7 @@ Works with OpenAI, vLLM (``vllm serve``), Ollama (``/v1``), llama.cpp's server a
 that speaks ``POST {base_url}/chat/completions``. Standard library only (urllib), so no SDK is
 needed. Retries 429 and 5xx answers and connection errors with exponential backoff, honouring a
 ``Retry-After`` header; other 4xx answers fail at once (a wrong model name will not fix itself).
+Redirects are an error, never followed: the API key must not travel to another host.
 """
 
 from __future__ import annotations
@@ -26,6 +27,22 @@ MAX_BACKOFF_S = 30.0
 
 class EndpointError(CurateError):
     """The endpoint kept failing, or answered something that is not a chat completion."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: it surfaces as an ``HTTPError`` with the 3xx status.
+
+    urllib would otherwise resend the ``Authorization`` header to whatever host the
+    ``Location`` names, and turn a 301/302/303 POST into a GET whose answer we would take
+    for the model's output.
+    """
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+# Our own opener: no redirects; proxies from the environment as urlopen would use them.
+_OPENER = urllib.request.build_opener(_NoRedirect())
 
 
 class RateLimiter:
@@ -129,13 +146,20 @@ class ChatClient:
             request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
             retry_after: float | None = None
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with _OPENER.open(request, timeout=self.timeout) as response:
                     raw = response.read()
                 try:
                     return json.loads(raw)
                 except ValueError as exc:
                     raise EndpointError(f"{self.url}: answer is not JSON: {raw[:200]!r}") from exc
             except urllib.error.HTTPError as exc:
+                if 300 <= exc.code < 400:
+                    where = exc.headers.get("Location", "?")
+                    raise EndpointError(
+                        f"{self.url}: HTTP {exc.code} redirect to {where} refused (API calls "
+                        "never follow redirects, so the key is not sent elsewhere); use the "
+                        "final URL as the endpoint"
+                    ) from exc
                 detail = exc.read()[:300].decode("utf-8", "replace")
                 last = f"HTTP {exc.code}: {detail.strip()}"
                 if exc.code not in RETRY_STATUS:

@@ -127,13 +127,14 @@ def load_run_config(
     sets its own value.
     """
     from curate.audit import AuditConfig, parse_rules
-    from curate.config import build, load_config
+    from curate.config import build, check_flags, load_config
     from curate.dedup import DedupConfig
     from curate.split import SplitConfig
     from curate.split.dupes import with_semantic
 
     file = load_config(path)
-    flags = flags or {}
+    # Flags get the file's type and range checks (a bad --seed names the flag, exit 2).
+    flags = {section: check_flags(section, values) for section, values in (flags or {}).items()}
 
     def values(section: str) -> dict[str, Any]:
         return {**file.get(section, {}), **flags.get(section, {})}
@@ -212,7 +213,7 @@ def run_pipeline(
     from curate.pipeline.run import run_into
 
     out = Path(out_dir)
-    with atomic_directory(out, overwrite) as staging:
+    with atomic_directory(out, overwrite, inputs=[path]) as staging:
         result = run_into(path, staging, config)
     result.out_dir = out
     return result

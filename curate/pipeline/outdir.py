@@ -13,13 +13,12 @@ import ctypes.util
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from curate.errors import ConfigError, InputError
-from curate.records import current_umask
+from curate.records import TMP_MARK, check_output_paths, current_umask, remove_stale
 
-TMP_MARK = ".curate-tmp-"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -30,32 +29,6 @@ def check_target(out: Path, overwrite: bool) -> None:
         raise InputError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out}: exists and is not empty; pass --overwrite to replace it")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale(out: Path) -> list[Path]:
-    """Delete temp folders of earlier runs on ``out`` whose process no longer exists."""
-    removed = []
-    prefix = f".{out.name}{TMP_MARK}"
-    if not out.parent.is_dir():
-        return removed
-    for p in out.parent.iterdir():
-        if not p.name.startswith(prefix):
-            continue
-        pid_text = p.name[len(prefix) :].split("-", 1)[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            shutil.rmtree(p, ignore_errors=True)
-            removed.append(p)
-    return removed
 
 
 def make_staging(out: Path) -> Path:
@@ -133,13 +106,19 @@ def discard(staging: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+def atomic_directory(
+    out: str | os.PathLike[str],
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+) -> Iterator[Path]:
     """Build a folder in a temp sibling and swap it in whole at the end.
 
-    A non-empty ``out`` is refused unless ``overwrite``; an exception or a kill leaves ``out``
-    as it was. Used by ``curate run``, ``curate merge`` and ``curate demo-model``.
+    A folder that holds one of ``inputs`` is refused (``--overwrite`` would delete it), so is a
+    non-empty ``out`` unless ``overwrite``; an exception or a kill leaves ``out`` as it was.
+    Used by ``curate run``, ``curate merge`` and ``curate demo-model``.
     """
     target = Path(out)
+    check_output_paths(inputs, [], [target])
     check_target(target, overwrite)
     staging = make_staging(target)
     try:

@@ -19,8 +19,17 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     # reading (from curate.records.BadLine)
     "json_decode": (ERROR, "read", "the line is not valid JSON"),
     "invalid_utf8": (ERROR, "read", "the line is not valid UTF-8"),
-    "too_deep": (ERROR, "read", "the JSON is nested deeper than the parser allows"),
+    "too_deep": (ERROR, "read", "the JSON is nested deeper than 250 levels"),
     "not_an_object": (ERROR, "read", "the line is JSON but not an object (data type)"),
+    "integer_out_of_range": (
+        ERROR,
+        "read",
+        "an integer outside 64 bits (no output could keep it exactly)",
+    ),
+    "number_out_of_range": (ERROR, "read", "a number beyond float range (1e400), or NaN/Infinity"),
+    "lone_surrogate": (ERROR, "read", "a \\u escape that is half a surrogate pair, not text"),
+    "unwritable_value": (ERROR, "read", "a Parquet/HF value JSON cannot hold (bytes, decimal)"),
+    "record_too_large": (ERROR, "read", "the record is over the 4 MiB size limit"),
     # conversion (from curate.formats.Converter)
     "unknown_format": (ERROR, "convert", "not chat, Alpaca, ShareGPT or prompt/completion"),
     "conversion_error": (ERROR, "convert", "the record claims a format but does not fit it"),

@@ -242,3 +242,33 @@ def test_dataset_card_has_yaml_header_and_findings(
     assert meta["size_categories"] == ["n<1K"]
     assert "`conflicting_answers`, 4 records" in text
     assert "{{name}}" in text and "records 1, 2, 4, 5, 6, 8" in text
+
+
+def test_card_escapes_data_for_commonmark(tmp_path: Path) -> None:
+    """Issue 16 #9: a label value was copied raw into README.md and ran as HTML."""
+    from markdown_it import MarkdownIt
+
+    from curate.audit import AuditConfig, audit_path
+    from curate.audit.card import card_text
+
+    img, link = "<img src=x onerror=alert(1)>", "[click](javascript:alert(2))"
+    evil = [img, img, link]  # the largest and the smallest label are both named in the card
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {i} about the {['sun', 'moon'][i % 2]}?"},
+                {"role": "assistant", "content": f"Answer {i}: it is far away, {i * 7} units."},
+            ],
+            "meta": {"category": evil[i % 3]},
+        }
+        for i in range(12)
+    ]
+    src = tmp_path / "**bold** <script>alert(3)<script>.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    report = audit_path(
+        str(src), AuditConfig(embeddings=False, label="meta.category", language_sample=0)
+    )
+    html = MarkdownIt("commonmark").render(card_text(report))
+    assert "<img" not in html and "<script" not in html and "<strong>" not in html
+    assert 'href="javascript' not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html  # shown as text, not dropped

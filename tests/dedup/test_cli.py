@@ -25,7 +25,10 @@ def test_cli_exact_near_outputs_add_up(tmp_path: Path, dup_rows: list[dict]) -> 
         fh.write("{not json\n")  # an unreadable line still ends up somewhere
     out, rej, cl = tmp_path / "out.jsonl", tmp_path / "rej.jsonl", tmp_path / "cl.jsonl"
     result = _run(str(src), "-o", str(out), "--rejects", str(rej), "--clusters", str(cl), "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # records were removed: exit 1 (issue 16 #10)
+    assert "dedup: exit 1: 3 of 9 records rejected" in result.stderr
+    allowed = _run(str(src), "-o", str(out), "--rejects", str(rej), "--allow-rejects")
+    assert allowed.exit_code == 0, allowed.stderr
     report = json.loads(result.stdout)
     assert report["removed"] == {"exact": 1, "near": 1, "leaked": 0}
     assert report["clusters"] == {"exact": 1, "near": 1}
@@ -54,7 +57,7 @@ def test_cli_is_deterministic(tmp_path: Path, dup_rows: list[dict]) -> None:
         out, rej = tmp_path / f"o{k}.jsonl", tmp_path / f"r{k}.jsonl"
         assert (
             _run(str(src), "-o", str(out), "--rejects", str(rej), "--keep", "longest").exit_code
-            == 0
+            == 1
         )
         outs.append((out.read_bytes(), rej.read_bytes()))
     assert outs[0] == outs[1]
@@ -64,9 +67,9 @@ def test_cli_key_prompt(tmp_path: Path) -> None:
     rows = [chat("Same question?", long_text(1)), chat("same question", long_text(2))]
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out.jsonl"
-    assert _run(str(src), "-o", str(out), "--key", "response").exit_code == 0
+    assert _run(str(src), "-o", str(out), "--key", "response").exit_code == 0  # none removed
     assert len(_lines(out)) == 2
-    assert _run(str(src), "-o", str(out), "--key", "prompt").exit_code == 0
+    assert _run(str(src), "-o", str(out), "--key", "prompt").exit_code == 1  # one removed
     assert len(_lines(out)) == 1
 
 
@@ -74,7 +77,10 @@ def test_cli_against_drop_and_flag(tmp_path: Path, dup_rows: list[dict]) -> None
     src = write_jsonl(tmp_path / "train.jsonl", dup_rows)
     test = write_jsonl(tmp_path / "test.jsonl", [dup_rows[4]])
     out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
-    result = _run(str(src), "-o", str(out), "--against", str(test), "--rejects", str(rej), "--json")
+    result = _run(
+        str(src), "-o", str(out), "--against", str(test), "--rejects", str(rej), "--json",
+        "--allow-rejects",
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["removed"]["leaked"] == 1

@@ -95,6 +95,7 @@ def test_cli_semantic_clusters_and_cache(tmp_path: Path) -> None:
         "--cache-dir",
         str(tmp_path / "c"),
         "--json",
+        "--allow-rejects",  # one semantic duplicate is removed: exit 1 without it
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.stderr

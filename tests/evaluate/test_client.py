@@ -71,3 +71,61 @@ def test_rate_limiter_spaces_requests():
     assert limiter.wait() == 0.0
     assert slept == [0.25, 0.25]
     assert RateLimiter(0).wait() == 0.0
+
+
+class _Recorder:
+    """A loopback server that answers any GET/POST with a chat completion and records it."""
+
+    def __init__(self, redirect_to: str | None = None, status: int = 302) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[str, str | None]] = []
+        rec = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                self.rfile.read(length)
+                rec.requests.append((self.command, self.headers.get("Authorization")))
+                if redirect_to:
+                    self.send_response(status)
+                    self.send_header("Location", redirect_to + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                payload = b'{"choices": [{"message": {"role": "assistant", "content": "stolen"}}]}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _answer
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_an_error_and_the_key_never_leaves(status: int) -> None:
+    """Issue 16 #5: a 302 to another host got the Bearer key and a GET answer was used."""
+    other = _Recorder()
+    endpoint = _Recorder(redirect_to=other.url, status=status)
+    try:
+        client = ChatClient(endpoint.url + "/v1", "m", api_key="sk-secret", backoff=0.001)
+        with pytest.raises(EndpointError, match=f"HTTP {status} redirect to {other.url}"):
+            client.complete(MSG)
+        assert endpoint.requests == [("POST", "Bearer sk-secret")]  # asked once, not retried
+        assert other.requests == []  # the other host saw nothing, key or not
+    finally:
+        endpoint.close()
+        other.close()

@@ -35,7 +35,8 @@ def test_run_sample_data_end_to_end(tmp_path: Path) -> None:
     res = invoke(
         SAMPLE_DATA / "sample.jsonl", "-o", out, "--config", SAMPLE_DATA / "curate.yaml", "--json"
     )
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output  # the sample's planted problems are rejected
+    assert "run: exit 1: 15 of 293 records rejected" in res.stderr
     manifest = json.loads(res.stdout)
     assert OUTPUTS <= {p.name for p in out.iterdir()}
     assert manifest == json.loads((out / "manifest.json").read_text())
@@ -110,6 +111,7 @@ def test_run_sample_data_end_to_end(tmp_path: Path) -> None:
         "--config",
         SAMPLE_DATA / "curate.yaml",
         "--overwrite",
+        "--allow-rejects",
     )
     assert again.exit_code == 0, again.output
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == first
@@ -169,6 +171,7 @@ def test_stratify_and_group_flags_reach_split(messy_file, tmp_path: Path) -> Non
         "--seed",
         "2",
         "--json",
+        "--allow-rejects",
     )
     assert res.exit_code == 0, res.output
     m = json.loads(res.stdout)
@@ -199,7 +202,7 @@ def test_output_folder_absent_or_empty_is_fine(messy_file, tmp_path, existing) -
     out = tmp_path / "out"
     if existing == "empty":
         out.mkdir()
-    res = invoke(path, "-o", out, "--no-semantic")
+    res = invoke(path, "-o", out, "--no-semantic", "--allow-rejects")
     assert res.exit_code == 0, res.output
     assert OUTPUTS <= {p.name for p in out.iterdir()}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
