@@ -412,7 +412,8 @@ def test_cli_run_keeps_the_majority_format(tmp_path: Path) -> None:
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["run", str(src), "-o", str(out), "--no-semantic", "--json"])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output  # the odd ShareGPT line is rejected
+    assert "run: exit 1: 1 of 61 records rejected" in res.stderr
     manifest = json.loads(res.stdout)
     assert manifest["rejected_by_reason"] == {"conversion_error": 1}
     reject = json.loads((out / "rejects.jsonl").read_text().splitlines()[0])

@@ -71,7 +71,8 @@ def test_against_other_shape_finds_every_copied_prompt_by_default(tmp_path: Path
     evals, train = _files(tmp_path)
     out, rej = tmp_path / "clean.jsonl", tmp_path / "rej.jsonl"
     res = _run(str(evals), "-o", str(out), "--against", str(train), "--rejects", str(rej), "--json")
-    assert res.exit_code == 0, res.stderr
+    assert res.exit_code == 1, res.stderr  # leaks were removed: a finding
+    assert "dedup: exit 1: 12 of 16 records rejected" in res.stderr
     report = json.loads(res.stdout)
     assert report["against_key"] == "prompt"
     assert report["against_records"] == len(TASKS) + len(OTHER_TRAIN)
@@ -98,7 +99,15 @@ def test_against_folder_is_read_file_by_file(tmp_path: Path) -> None:
     folder = tmp_path / "bench"
     folder.mkdir()
     train.rename(folder / train.name)
-    res = _run(str(evals), "-o", str(tmp_path / "o.jsonl"), "--against", str(folder), "--json")
+    res = _run(
+        str(evals),
+        "-o",
+        str(tmp_path / "o.jsonl"),
+        "--against",
+        str(folder),
+        "--json",
+        "--allow-rejects",
+    )
     assert res.exit_code == 0, res.stderr
     assert len(json.loads(res.stdout)["leaks"]) == len(TASKS)
 

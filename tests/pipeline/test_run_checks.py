@@ -36,7 +36,7 @@ def test_against_in_config_drops_leaks_as_stage_leakage(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"dedup:\n  against: [{bench}]\n")
     out = tmp_path / "out"
-    res = invoke(data, "-o", out, "--no-semantic", "--config", cfg, "--json")
+    res = invoke(data, "-o", out, "--no-semantic", "--config", cfg, "--json", "--allow-rejects")
     assert res.exit_code == 0, res.output
     m = json.loads(res.stdout)
     assert m["rejected_by_stage"]["leakage"] == {"leaked": 3}
@@ -91,7 +91,7 @@ def test_summary_names_findings_and_card_describes_the_folder(tmp_path: Path) ->
     rows[14]["messages"][1]["content"] = "I'm sorry, but as an AI I cannot do that for you."
     data = _write(tmp_path / "d.jsonl", rows)
     out = tmp_path / "out"
-    res = invoke(data, "-o", out, "--no-semantic")
+    res = invoke(data, "-o", out, "--no-semantic", "--allow-rejects")
     assert res.exit_code == 0, res.output
     assert "0 rejected (none)" in res.stderr
     assert "run: audit findings in the kept data: " in res.stderr
@@ -102,7 +102,9 @@ def test_summary_names_findings_and_card_describes_the_folder(tmp_path: Path) ->
     # Dropped before the split: the card says so, and no longer lists them as issues.
     cfg = tmp_path / "c.yaml"
     cfg.write_text("filter:\n  drop_findings: [refusal, template_placeholder]\n")
-    res = invoke(data, "-o", out, "--no-semantic", "--config", cfg, "--overwrite")
+    res = invoke(
+        data, "-o", out, "--no-semantic", "--config", cfg, "--overwrite", "--allow-rejects"
+    )
     assert res.exit_code == 0, res.output
     assert "dropped for audit findings (filter.drop_findings): " in res.stderr
     card = (out / "README.md").read_text()
