@@ -1,0 +1,97 @@
+"""The report's parts on their own: topic names, differing spans, record escaping, the trainer
+preview through a real tokenizer and chat template."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from curate.cli import main
+from curate.records import Record
+from curate.report.dupes import diff_html
+from curate.report.records import FOLD_CHARS, RecordView, render_record
+from curate.report.topics import build_topics, topics_section
+from tests.audit.audit_data import chat, write_jsonl
+
+
+def _records(prompts: list[str]) -> list[Record]:
+    return [
+        Record("t.jsonl", i, chat(p, "An answer."), i) for i, p in enumerate(prompts, start=1)
+    ]
+
+
+def test_topics_are_named_by_their_distinctive_terms_and_compared_across_splits() -> None:
+    garden = [f"How do I water my cactus plant number {i} in the garden?" for i in range(12)]
+    code = [f"Why does my python function raise a KeyError, case {i}?" for i in range(4)]
+    records = _records(garden + code)
+    series = {"records": np.arange(16), "labels": np.array([0] * 12 + [1] * 4)}
+    # All python prompts land in test, all garden prompts in train.
+    topics, splits = build_topics(
+        records, series, lambda idx: ["train" if i < 12 else "test" for i in idx]
+    )
+    assert splits == ["train", "test"]
+    assert [t.size for t in topics] == [12, 4]  # largest first
+    assert set(topics[0].label.split(", ")) & {"cactus", "garden", "water", "plant"}
+    assert set(topics[1].label.split(", ")) & {"python", "function", "raise", "keyerror"}
+    assert len(topics[0].samples) == 3
+    assert topics[0].by_split == {"train": 1.0, "test": 0.0}
+    html = topics_section(topics, splits, k=2)
+    assert "absent from test" in html  # the garden topic never reaches test
+    assert 'class="over"' not in html  # 12/16 = 1.5x a uniform half: not flagged
+    assert "data:image/png;base64," in html  # two bars per topic: a chart worth drawing
+
+
+def test_a_single_topic_draws_no_chart() -> None:
+    topics, splits = build_topics(
+        _records(["one prompt here", "another prompt"]),
+        {"records": np.arange(2), "labels": np.array([0, 0])},
+    )
+    assert len(topics) == 1
+    html = topics_section(topics, splits, k=1)
+    assert "<img" not in html and "nothing to compare" in html
+
+
+def test_diff_marks_only_the_words_that_differ() -> None:
+    a, b = diff_html("Ship to Paris in 3 days.", "Ship to Rome in 3 days.")
+    assert re.findall(r"<del class=\"d\">([^<]*)</del>", a) == ["Paris"]
+    assert re.findall(r"<ins class=\"d\">([^<]*)</ins>", b) == ["Rome"]
+    a, _ = diff_html("<script>x</script> same", "<script>y</script> same")
+    assert "<script>" not in a and "&lt;script&gt;" in a
+
+
+def test_record_view_escapes_and_folds_long_turns() -> None:
+    data = chat("</details><script>alert(1)</script>", "word " * (FOLD_CHARS // 2))
+    html = render_record(RecordView("f.jsonl", 7, data, reason="because", finding=["x"]))
+    assert "<script>" not in html and "&lt;/details&gt;&lt;script&gt;" in html
+    assert html.count("<details") == 2 and html.count("</details>") == 2  # record + folded turn
+    assert 'class="msg role-user"' in html and 'class="msg role-assistant"' in html
+    assert "f.jsonl:7" in html and "because" in html
+
+
+def test_train_preview_renders_loss_tokens_and_marks_the_cut(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    answer = "Paris is the capital of France and has been for a very long time indeed."
+    rows = [
+        chat("What is the capital of France?", answer),
+        chat("Say <b>hi</b>", "hi there", system="Be brief."),
+    ]
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    out = tmp_path / "out"
+    args = ["train", str(data), "-o", str(out), "--model", str(tiny_model_dir)]
+    result = CliRunner().invoke(main, [*args, "--preview", "2", "--max-length", "60"])
+    assert result.exit_code == 0, result.output
+    page = (out / "preview.html").read_text(encoding="utf-8")
+    assert not (out / "adapter_model.safetensors").exists()  # nothing trained
+    loss = "".join(re.findall(r'<span class="loss"[^>]*>([^<]*)</span>', page))
+    context = "".join(re.findall(r'<span class="ctx"[^>]*>([^<]*)</span>', page))
+    # The second row is short: its whole answer carries loss, its prompt does not.
+    assert "hi there" in loss and "Say" not in loss and "What is" not in loss
+    assert "&lt;b&gt;hi&lt;/b&gt;" in context and "What is the capital of France?" in context
+    assert "&lt;|im_start|&gt;user" in context
+    # The first row is longer than 60 tokens: the cut is marked and the rest struck through.
+    assert page.count('class="trunc"') == 1 and "max_length 60" in page
+    assert re.search(r'<span class="cutoff">[^<]*long time indeed', page)
