@@ -95,6 +95,8 @@ def _leak_pairs(records: Sequence[Record], leakage: Mapping[str, Any], key: str)
     from curate.report.records import clip
 
     examples = list(leakage.get("examples", []))[:MAX_LEAKS_SHOWN]
+    if not examples:
+        return []
     wanted = {e["record"] for e in examples} | {e["duplicate_of"] for e in examples}
     found = {r.ref: r for r in records if r.ref in wanted}
     out = []

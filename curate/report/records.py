@@ -202,7 +202,8 @@ ins.d { background:#b7e4c0; text-decoration:none; } del.d { background:#f6c4bf; 
 .bar.test { background:#d9822b; }
 .over { color:var(--error); } .under { color:var(--info); }
 table.topics ul { margin:0; padding-left:16px; font-size:13px; }
-table.topics td:nth-child(4), table.topics td:nth-child(5), table.topics td:nth-child(6) { white-space:nowrap; }
+table.topics td:nth-child(4), table.topics td:nth-child(5),
+table.topics td:nth-child(6) { white-space:nowrap; }
 .tok { white-space:pre-wrap; word-break:break-word; font-family:ui-monospace,monospace;
        font-size:13px; background:var(--soft); border:1px solid var(--line); padding:8px; }
 .tok .loss { background:#c9ecd2; outline:1px solid #8fd19e; }

@@ -56,7 +56,7 @@ window.addEventListener('load', function () {
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     tmp = tmp_path_factory.mktemp("runpage")
     rows: list = clean_rows(40)
     rows.append(rows[0])  # an exact duplicate
@@ -66,9 +66,11 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows.append("{not json")
     data = write_jsonl(tmp / "data.jsonl", rows)
     out = tmp / "out"
-    result = CliRunner().invoke(
-        main, ["run", str(data), "-o", str(out), "--stratify", "category", "--seed", "0"]
-    )
+    # A tokenizer in the config adds "What the trainer sees" to the report.
+    config = tmp / "curate.yaml"
+    config.write_text(f"validate:\n  tokenizer: {tiny_model_dir}\n", encoding="utf-8")
+    args = ["run", str(data), "-o", str(out), "--config", str(config), "--stratify", "category"]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code in (0, 1), result.stderr
     return out
 
@@ -81,6 +83,8 @@ def test_page_holds_records_sections_and_escapes_markup(run_dir: Path) -> None:
     page = _page(run_dir)
     for section in ("Run", "Findings", "Diversity", "Duplicates", "Rejects"):
         assert f"<h2>{section}</h2>" in page
+    trainer = page[page.index("<h2>What the trainer sees</h2>") :]
+    assert trainer.count('<div class="tok">') == 5 and '<span class="loss"' in trainer
     # Each finding opens to its records, with file and line.
     assert 'id="finding-template_placeholder"' in page
     assert re.search(r'<code class="where">[^<]*data\.jsonl:42</code>', page)

@@ -18,9 +18,7 @@ from tests.audit.audit_data import chat, write_jsonl
 
 
 def _records(prompts: list[str]) -> list[Record]:
-    return [
-        Record("t.jsonl", i, chat(p, "An answer."), i) for i, p in enumerate(prompts, start=1)
-    ]
+    return [Record("t.jsonl", i, chat(p, "An answer."), i) for i, p in enumerate(prompts, start=1)]
 
 
 def test_topics_are_named_by_their_distinctive_terms_and_compared_across_splits() -> None:
