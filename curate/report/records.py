@@ -25,6 +25,9 @@ FOLD_PREVIEW = 280
 # At most this many characters of one message go into the page (the page must stay small on
 # 1M-row inputs; the full text is in the data file at the line shown).
 MAX_MESSAGE_CHARS = 4_000
+# And at most this many characters of one record in all (a 200-turn conversation shows its
+# first turns, then how many more there are): this bounds the page, see docs/report.md.
+MAX_RECORD_CHARS = 8_000
 MAX_RAW_CHARS = 2_000
 SUMMARY_CHARS = 110
 
@@ -64,8 +67,8 @@ def one_line(text: str, limit: int = SUMMARY_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _text_block(text: str) -> Markup:
-    shown, cut = clip(text, MAX_MESSAGE_CHARS)
+def _text_block(text: str, limit: int = MAX_MESSAGE_CHARS) -> Markup:
+    shown, cut = clip(text, limit)
     more = (
         f'<span class="cut">… {cut:,} more characters (see the file at this line)</span>'
         if cut
@@ -80,13 +83,14 @@ def _text_block(text: str) -> Markup:
     )
 
 
-def _message(m: Any) -> Markup:
+def _message(m: Any, limit: int = MAX_MESSAGE_CHARS) -> Markup:
     if not isinstance(m, Mapping):
-        return Markup(f'<div class="msg role-other"><pre>{esc(_json(m))}</pre></div>')
+        text = clip(_json(m), min(limit, MAX_RAW_CHARS))[0]
+        return Markup(f'<div class="msg role-other"><pre>{esc(text)}</pre></div>')
     role = str(m.get("role", "?"))
     cls = role if role in ROLES else "other"
     parts = [f'<div class="msg role-{cls}"><span class="role">{esc(role)}</span>']
-    parts.append(_text_block(content_text(m.get("content"))))
+    parts.append(_text_block(content_text(m.get("content")), limit))
     extra = {k: v for k, v in m.items() if k in ("tool_calls", "name", "tool_call_id")}
     if extra:
         parts.append(f'<pre class="tools">{esc(clip(_json(extra), MAX_RAW_CHARS)[0])}</pre>')
@@ -116,7 +120,18 @@ def record_body(data: Any, raw: str = "") -> Markup:
     out: list[str] = []
     if isinstance(msgs, list):
         out.append('<div class="msgs">')
-        out.extend(_message(m) for m in msgs)
+        budget = MAX_RECORD_CHARS
+        for k, m in enumerate(msgs):
+            if budget <= 0:
+                out.append(
+                    f'<div class="cut">… {len(msgs) - k:,} more messages (see the file at '
+                    "this line)</div>"
+                )
+                break
+            limit = min(MAX_MESSAGE_CHARS, budget)
+            out.append(_message(m, limit))
+            text = content_text(m.get("content")) if isinstance(m, Mapping) else ""
+            budget -= min(len(text), limit) + 50  # a message's frame counts too
         out.append("</div>")
         rest = {k: v for k, v in data.items() if k != "messages"}
         if rest:

@@ -134,9 +134,11 @@ def build_topics(
                 samples.append(text)
             if len(samples) == SAMPLES:
                 break
+        # Prompts made only of stop words ("Who are you?") have no terms: quote one instead.
+        label = ", ".join(names[c]) or (f"“{one_line(samples[0], 40)}”" if samples else "")
         topics.append(
             Topic(
-                label=", ".join(names[c]) or f"cluster {c + 1}",
+                label=label or f"cluster {c + 1}",
                 size=len(members[c]),
                 share=len(members[c]) / n,
                 samples=samples,

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from curate.cli import main
 from curate.records import Record
 from curate.report.dupes import diff_html
-from curate.report.records import FOLD_CHARS, RecordView, render_record
+from curate.report.records import FOLD_CHARS, MAX_RECORD_CHARS, RecordView, render_record
 from curate.report.topics import build_topics, topics_section
 from tests.audit.audit_data import chat, write_jsonl
 
@@ -93,3 +93,15 @@ def test_train_preview_renders_loss_tokens_and_marks_the_cut(
     # The first row is longer than 60 tokens: the cut is marked and the rest struck through.
     assert page.count('class="trunc"') == 1 and "max_length 60" in page
     assert re.search(r'<span class="cutoff">[^<]*long time indeed', page)
+
+
+def test_a_huge_record_is_cut_to_the_per_record_cap() -> None:
+    """The page stays bounded: 300 turns of 5,000 characters show their first turns only."""
+    msgs = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": f"turn{i} " + "x" * 5000}
+        for i in range(300)
+    ]
+    html = render_record(RecordView("f.jsonl", 1, {"messages": msgs}))
+    assert len(html) < MAX_RECORD_CHARS + 5_000
+    assert "turn0 " in html and "turn299" not in html
+    assert re.search(r"… 29\d more messages", html)
