@@ -148,7 +148,12 @@ def run_page(
         after.append(
             Section(
                 "What the trainer sees",
-                preview_section(tokenizer, [r.data for r in train[:PREVIEW_RECORDS]], max_tokens),
+                preview_section(
+                    tokenizer,
+                    [r.data for r in train[:PREVIEW_RECORDS]],
+                    max_tokens,
+                    names=[f"train: {r.source}:{r.line}" for r in train[:PREVIEW_RECORDS]],
+                ),
             )
         )
     return render_audit_page(

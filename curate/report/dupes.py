@@ -243,10 +243,15 @@ def dupes_section(
                 f"copy). {len(apart)} shown."
             )
         )
-        for p in apart:
+        for k, p in enumerate(apart):
             out.append(
-                Markup(f'<div class="muted">cosine {p["similarity"]:.4f}, kept both</div>')
+                Markup(
+                    f'<details class="group"{" open" if k == 0 else ""}><summary>cosine '
+                    f'{p["similarity"]:.4f}, kept both: <code class="where">{esc(p["a"]["where"])}'
+                    f'</code> and <code class="where">{esc(p["b"]["where"])}</code></summary>'
+                )
                 + side_by_side(p["a"], p["b"], "record", "record")
+                + Markup("</details>")
             )
     out.append(Markup("<h3>Leaks across splits</h3>"))
     if leaks:

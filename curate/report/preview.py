@@ -124,7 +124,9 @@ def load_tokenizer(path: str, chat_template: str | None = None) -> Any:
     return tok
 
 
-def preview_section(path: str, records: Sequence[Any], max_length: int | None) -> Markup:
+def preview_section(
+    path: str, records: Sequence[Any], max_length: int | None, names: Sequence[str] = ()
+) -> Markup:
     """The run report's "What the trainer sees" for a tokenizer folder."""
     from curate.errors import ConfigError
 
@@ -132,7 +134,7 @@ def preview_section(path: str, records: Sequence[Any], max_length: int | None) -
         tok = load_tokenizer(path)
     except ConfigError as exc:
         return para(f"Not rendered: {exc}")
-    return preview_body(tok, records, max_length or 1024)
+    return preview_body(tok, records, max_length or 1024, names=names)
 
 
 def preview_page(
