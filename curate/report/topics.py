@@ -28,6 +28,7 @@ SAMPLES = 3
 # million-row run does not tokenize a million prompts for a label).
 MAX_PROMPTS_PER_CLUSTER = 2_000
 OVER, UNDER = 2.0, 0.5  # share / uniform share beyond which a topic is flagged
+MIN_EXPECTED_TEST = 5
 
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -86,6 +87,9 @@ class Topic:
     share: float
     samples: list[str]
     by_split: dict[str, float] = field(default_factory=dict)  # share of each split's rows
+    # Test records the topic would hold at its train share: below MIN_EXPECTED_TEST a
+    # difference between its train and test shares is sampling noise, not a finding.
+    expected_test: float = 0.0
 
 
 def build_topics(
@@ -143,6 +147,9 @@ def build_topics(
                 share=len(members[c]) / n,
                 samples=samples,
                 by_split={s: per[c][s] / t for s, t in side_total.items()},
+                expected_test=side_total.get("test", 0) * per[c]["train"] / side_total["train"]
+                if side_total.get("train")
+                else 0.0,
             )
         )
     splits = [s for s in ("train", "val", "test") if s in side_total]
@@ -156,7 +163,7 @@ def _reading(t: Topic, uniform: float, splits: list[str]) -> str:
         notes.append(f"over-represented: {ratio:.1f}× a uniform share")
     elif ratio <= UNDER:
         notes.append(f"under-represented: {ratio:.2f}× a uniform share")
-    if "train" in splits and "test" in splits:
+    if "train" in splits and "test" in splits and t.expected_test >= MIN_EXPECTED_TEST:
         tr, te = t.by_split.get("train", 0.0), t.by_split.get("test", 0.0)
         if te == 0 and tr > 0:
             notes.append("absent from test")

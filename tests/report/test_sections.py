@@ -21,25 +21,36 @@ def _records(prompts: list[str]) -> list[Record]:
     return [Record("t.jsonl", i, chat(p, "An answer."), i) for i, p in enumerate(prompts, start=1)]
 
 
-def test_topics_are_named_by_their_distinctive_terms_and_compared_across_splits() -> None:
-    garden = [f"How do I water my cactus plant number {i} in the garden?" for i in range(12)]
-    code = [f"Why does my python function raise a KeyError, case {i}?" for i in range(4)]
-    records = _records(garden + code)
-    series = {"records": np.arange(16), "labels": np.array([0] * 12 + [1] * 4)}
+def _two_topics(n_garden: int, n_code: int) -> tuple[list, list[str]]:
+    garden = [f"How do I water my cactus plant number {i} in the garden?" for i in range(n_garden)]
+    code = [f"Why does my python function raise a KeyError, case {i}?" for i in range(n_code)]
+    n = n_garden + n_code
+    series = {"records": np.arange(n), "labels": np.array([0] * n_garden + [1] * n_code)}
     # All python prompts land in test, all garden prompts in train.
-    topics, splits = build_topics(
-        records, series, lambda idx: ["train" if i < 12 else "test" for i in idx]
+    return build_topics(
+        _records(garden + code),
+        series,
+        lambda idx: ["train" if i < n_garden else "test" for i in idx],
     )
+
+
+def test_topics_are_named_by_their_distinctive_terms_and_compared_across_splits() -> None:
+    topics, splits = _two_topics(40, 10)
     assert splits == ["train", "test"]
-    assert [t.size for t in topics] == [12, 4]  # largest first
+    assert [t.size for t in topics] == [40, 10]  # largest first
     assert set(topics[0].label.split(", ")) & {"cactus", "garden", "water", "plant"}
     assert set(topics[1].label.split(", ")) & {"python", "function", "raise", "keyerror"}
     assert len(topics[0].samples) == 3
     assert topics[0].by_split == {"train": 1.0, "test": 0.0}
     html = topics_section(topics, splits, k=2)
-    assert "absent from test" in html  # the garden topic never reaches test
-    assert 'class="over"' not in html  # 12/16 = 1.5x a uniform half: not flagged
+    assert "absent from test" in html  # 10 test records expected, none there
+    assert 'class="over"' not in html  # 40/50 = 1.6x a uniform half: not flagged
     assert "data:image/png;base64," in html  # two bars per topic: a chart worth drawing
+
+
+def test_a_train_test_gap_on_a_handful_of_test_records_is_not_flagged() -> None:
+    topics, splits = _two_topics(12, 4)  # 4 test records: expected 4 garden ones, below 5
+    assert "absent from test" not in topics_section(topics, splits, k=2)
 
 
 def test_a_single_topic_draws_no_chart() -> None:
