@@ -80,8 +80,19 @@ def collect_dupes(
         }
         for i, j, s in getattr(dres, "kept_apart", [])[:MAX_PAIRS_SHOWN]
     ]
+    leaks = [
+        {
+            "method": lk.method,
+            "similarity": lk.similarity,
+            "a": _side(lk.match, text_of(lk.match)),
+            "b": _side(lk.record, text_of(lk.record)),
+        }
+        for lk in getattr(dres, "leaks", [])[:MAX_PAIRS_SHOWN]
+    ]
     config = dres.stats.get("config", {})
     return {
+        "leaks": leaks,
+        "total_leaks": len(getattr(dres, "leaks", [])),
         "clusters": shown,
         "total_clusters": len(dres.clusters),
         "by_method": {
@@ -252,6 +263,24 @@ def dupes_section(
                 )
                 + side_by_side(p["a"], p["b"], "record", "record")
                 + Markup("</details>")
+            )
+    against = data.get("leaks") or []
+    if against:
+        out.append(Markup("<h3>Leaks against other files</h3>"))
+        out.append(
+            para(
+                f"{data.get('total_leaks', len(against)):,} input records duplicate a record of "
+                f"a file given with --against; {len(against)} shown (all are in rejects.jsonl "
+                "as leaked, or listed in the JSON report when leaks are only flagged)."
+            )
+        )
+        for lk in against:
+            out.append(
+                Markup(
+                    f'<div class="muted">{esc(lk["method"])} similarity '
+                    f"{lk['similarity']:.4f}</div>"
+                )
+                + side_by_side(lk["a"], lk["b"], "in the other file", "in this input")
             )
     out.append(Markup("<h3>Leaks across splits</h3>"))
     if leaks:

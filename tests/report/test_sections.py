@@ -116,3 +116,21 @@ def test_a_huge_record_is_cut_to_the_per_record_cap() -> None:
     assert len(html) < MAX_RECORD_CHARS + 5_000
     assert "turn0 " in html and "turn299" not in html
     assert re.search(r"… 29\d more messages", html)
+
+
+def test_leaks_against_another_file_show_side_by_side() -> None:
+    from curate.dedup import DedupConfig, dedup
+    from curate.report.dupes import collect_dupes, dupes_section
+
+    mine = _records(["What is the boiling point of water at sea level, in Celsius?", "Hi there."])
+    other = chat("What is the boiling point of water at sea level?", "x")
+    theirs = [Record("test.jsonl", 9, other)]
+    cfg = DedupConfig(methods=("exact", "near"), key="prompt", near_threshold=0.5, explain=True)
+    dres = dedup(mine, cfg, against=[theirs])
+    data = collect_dupes(mine, dres, lambda r: r.data["messages"][0]["content"])
+    assert [(lk["a"]["where"], lk["b"]["where"]) for lk in data["leaks"]] == [
+        ("test.jsonl:9", "t.jsonl:1")
+    ]
+    html = dupes_section(data)
+    assert "Leaks against other files" in html and "in the other file" in html
+    assert '<ins class="d">' in html  # ", in Celsius?" is only in the input's record
