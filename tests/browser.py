@@ -50,3 +50,28 @@ def run_chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def page_requests(netlog: Path) -> list[str]:
+    """URLs the page asked the network for, from chromium's ``--log-net-log`` file.
+
+    The browser's own background requests (time sync, account checks) carry the initiator
+    ``not an origin``; anything the page loads (an ``<img src=http...>``, a fetch) carries the
+    page's origin (``null`` for a file:// page). file:// and data: loads are not network
+    requests and do not appear.
+    """
+    import json
+
+    text = netlog.read_text(encoding="utf-8")
+    try:
+        log = json.loads(text)
+    except json.JSONDecodeError:  # chromium killed before it closed the JSON
+        log = json.loads(text.rstrip().rstrip(",") + "]}")
+    names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
+    return [
+        e["params"]["url"]
+        for e in log["events"]
+        if names.get(e["type"]) == "URL_REQUEST_START_JOB"
+        and "url" in e.get("params", {})
+        and e["params"].get("initiator") != "not an origin"
+    ]

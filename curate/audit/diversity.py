@@ -107,6 +107,8 @@ def cluster_stats(vecs: np.ndarray, config: AuditConfig) -> dict[str, Any]:
         "top_share": round(top_share, 4),
         "clusters_for_80pct": for80,
         "coverage": round(for80 / k, 4),
+        # Per row, its cluster: the report names topics from it; popped before the JSON.
+        "assignment": labels,
     }
 
 
@@ -194,12 +196,14 @@ def compute_diversity(
     if config.label:
         out["labels"] = label_balance(convs, config.label)
     vecs = None
+    rows = np.arange(len(convs))
     if embeddings is not None:
         vecs = embeddings
         out["embeddings"] = {"source": "precomputed", "rows": len(vecs), "of": len(convs)}
     elif config.embeddings and len(convs) >= MIN_ROWS_FOR_CLUSTERS:
         t0 = time.perf_counter()
         idx, vecs = compute_embeddings(convs, config)
+        rows = np.asarray(idx)
         timings["embeddings"] = time.perf_counter() - t0
         out["embeddings"] = {
             "source": config.model or "default",
@@ -211,6 +215,8 @@ def compute_diversity(
     if vecs is not None and len(vecs) >= MIN_ROWS_FOR_CLUSTERS:
         t0 = time.perf_counter()
         out["clusters"] = cluster_stats(vecs, config)
+        # Kept off the JSON (one int per row): the page's named topics read it from series.
+        out["_topics"] = {"rows": rows, "labels": out["clusters"].pop("assignment")}
         out["mean_pairwise_distance"] = mean_pairwise_distance(vecs, config.seed)
         timings["clusters"] = time.perf_counter() - t0
     out["readings"] = readings(out)

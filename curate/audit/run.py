@@ -99,6 +99,7 @@ def audit(
     timings["languages"] = time.perf_counter() - t0
 
     diversity = compute_diversity(chat_records, convs, config, embeddings, timings)
+    topics = diversity.pop("_topics", None)
 
     t0 = time.perf_counter()
     findings = _structural_findings(bad_lines, not_chat)
@@ -129,6 +130,11 @@ def audit(
     )
     report.metrics = _metrics(report, n_records, len(convs))
     report.series = series
+    if topics is not None:  # per embedded conversation: its record index and topic cluster
+        report.series["topics"] = {
+            "records": np.asarray(chat_rows, dtype=np.int64)[topics["rows"]],
+            "labels": np.asarray(topics["labels"]),
+        }
     if len(convs) < MIN_USEFUL_RECORDS:
         report.warnings.append(
             f"only {len(convs)} conversations: fewer than {MIN_USEFUL_RECORDS}, the usual floor "
@@ -279,4 +285,5 @@ def audit_path(
     report = audit(records, config, embeddings, bad_lines=bad, source=str(path))
     report.shape["input_format"] = fmt
     report.timings["read"] = t_read
+    report.series["records"] = records  # the HTML page lists each finding's records
     return report

@@ -74,6 +74,12 @@ MAX_LISTED = 100
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUT.")
 @click.option("--overwrite", is_flag=True, help="Discard OUT's earlier checkpoints.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--preview",
+    type=click.IntRange(min=1),
+    help="Train nothing: render N train rows through the chat template into OUT/preview.html "
+    "(loss-bearing tokens highlighted, max_length cut marked).",
+)
 @json_option
 @handle_errors
 def train_cmd(
@@ -108,7 +114,14 @@ def train_cmd(
         return
     if not data or not out:
         raise click.UsageError("DATA and -o/--output are required (or --init FILE)")
+    preview = opts.pop("preview")
     cfg = load_config(config_path, _overrides(opts))
+    if preview:
+        from curate.report.preview import write_preview
+
+        written = write_preview(data, out, cfg, preview)
+        echo_err(f"wrote {written} ({preview} rows rendered through the chat template)")
+        return
     from train.preflight import PreflightFailed, problem_line
     from train.run import train_model
 

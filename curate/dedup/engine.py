@@ -25,6 +25,7 @@ from curate.stage import Dropped, StageResult
 # cosine; candidates this far below the threshold are still checked on the full vectors.
 SCORE_MARGIN = 0.15
 EMBED_CHUNK = 16_384
+KEPT_APART_LISTED = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,9 @@ class DedupResult:
     stats: dict[str, Any]
     leaks: list[Leak] = field(default_factory=list)
     explain: dict[str, Any] = field(default_factory=dict)
+    # (index, index, cosine) of semantic pairs over the threshold that the slot guard kept
+    # apart, the first KEPT_APART_LISTED of them (for the report).
+    kept_apart: list[tuple[int, int, float]] = field(default_factory=list)
 
 
 class _Texts:
@@ -148,6 +152,7 @@ class Engine:
         self.explain: dict[str, Any] = {}
         # Semantic pairs over the threshold that the slot guard turned down (filled templates).
         self.slot_rejected = 0
+        self.kept_apart: list[tuple[int, int, float]] = []
 
     def embedder(self) -> Any:
         if "embedder" not in self.shared:
@@ -221,7 +226,13 @@ class Engine:
             )
         keep = pairs[sims >= threshold]
         if method == "semantic" and cfg.slot_guard:
+            over = keep
             keep = self._same_slots(keep, lambda k: int(idx[k]), lambda k: int(idx[k]), self)
+            if len(keep) < len(over) and len(self.kept_apart) < KEPT_APART_LISTED:
+                confirmed = {tuple(p) for p in keep.tolist()}
+                for a, b in over.tolist():
+                    if (a, b) not in confirmed and len(self.kept_apart) < KEPT_APART_LISTED:
+                        self.kept_apart.append((int(idx[a]), int(idx[b]), local_sim(a, b)))
         local = components(idx.size, keep)
         groups = [[int(idx[k]) for k in g] for g in local]
         pos = {int(g): k for k, g in enumerate(idx.tolist())}
@@ -457,4 +468,4 @@ def dedup(
             stats["embedding_cache"] = {"hits": emb.hits, "misses": emb.misses}
             stats["embedding_seconds"] = round(emb.encode_seconds, 3)
     result = StageResult(kept=kept_records, dropped=dropped, stats=stats)
-    return DedupResult(result, clusters, stats, leaks, engine.explain)
+    return DedupResult(result, clusters, stats, leaks, engine.explain, engine.kept_apart)

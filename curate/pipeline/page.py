@@ -1,13 +1,19 @@
-"""The "Run" section that heads ``report.html`` of ``curate run``: where every input record
-went (kept per split, rejected per stage and reason), the split per stratum, leakage, gates.
+"""``report.html`` of ``curate run``: the "Run" section that heads it (where every input record
+went, the split per stratum, leakage, gates), then the audit sections, then duplicates side by
+side, the rejects browser and, with a tokenizer, what the trainer sees.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from curate.records import Record
 from curate.report.html import Markup, Section, badge, kv_table, para, table
+
+MAX_LEAKS_SHOWN = 10
+PREVIEW_RECORDS = 5
 
 
 def run_section(
@@ -71,3 +77,91 @@ def run_section(
         + (para(f"Rule: {rule}.") if rule else Markup(""))
     )
     return Section("Run", Markup(body))
+
+
+def collect_dupes(records: Sequence[Record], dres: Any, key: str) -> dict[str, Any]:
+    """Dedup's largest clusters as the page shows them (call before the records are freed)."""
+    from curate.dedup.normalize import key_text
+    from curate.report.dupes import collect_dupes as collect
+
+    out = collect(records, dres, lambda r: key_text(r, key))
+    out["key"] = key
+    return out
+
+
+def _leak_pairs(records: Sequence[Record], leakage: Mapping[str, Any], key: str) -> list[dict]:
+    """The leakage check's example pairs (refs) with their texts, for side-by-side display."""
+    from curate.dedup.normalize import key_text
+    from curate.report.records import clip
+
+    examples = list(leakage.get("examples", []))[:MAX_LEAKS_SHOWN]
+    if not examples:
+        return []
+    wanted = {e["record"] for e in examples} | {e["duplicate_of"] for e in examples}
+    found = {r.ref: r for r in records if r.ref in wanted}
+    out = []
+    for e in examples:
+        a, b = found.get(e["record"]), found.get(e["duplicate_of"])
+        if a is None or b is None:
+            continue
+        out.append(
+            {
+                "method": e.get("method", ""),
+                "a": {"where": a.ref, "text": clip(key_text(a, key), 3000)[0]},
+                "b": {"where": b.ref, "text": clip(key_text(b, key), 3000)[0]},
+            }
+        )
+    return out
+
+
+def run_page(
+    areport: Any,
+    *,
+    title: str,
+    head: Section,
+    audited: Sequence[Record],
+    sres: Any,
+    split_input: Sequence[Record],
+    dupes: Mapping[str, Any],
+    rejects: Path,
+    rejected_by_stage: Mapping[str, Mapping[str, int]],
+    tokenizer: str | None = None,
+    max_tokens: int | None = None,
+) -> str:
+    """The whole ``report.html`` of a run."""
+    from curate.report.audit_page import render_audit_page
+    from curate.report.dupes import dupes_section
+    from curate.report.evidence import Placement
+    from curate.report.rejects import read_rejects, rejects_section
+
+    placement = Placement(sres.splits, split_input, sres.strata)
+    key = dupes.get("key", "conversation") if isinstance(dupes, Mapping) else "conversation"
+    leaks = _leak_pairs(split_input, sres.leakage, key)
+    after = [
+        Section("Duplicates", dupes_section(dupes, leaks)),
+        Section("Rejects", rejects_section(rejected_by_stage, read_rejects(rejects))),
+    ]
+    if tokenizer:
+        from curate.report.preview import preview_section
+
+        train = sres.splits.get("train", [])
+        after.append(
+            Section(
+                "What the trainer sees",
+                preview_section(
+                    tokenizer,
+                    [r.data for r in train[:PREVIEW_RECORDS]],
+                    max_tokens,
+                    names=[f"train: {r.source}:{r.line}" for r in train[:PREVIEW_RECORDS]],
+                ),
+            )
+        )
+    return render_audit_page(
+        areport,
+        title=title,
+        before=[head],
+        after=after,
+        records=audited,
+        place=placement.place,
+        split_of=lambda idx: placement.sides([audited[i].line for i in idx]),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from curate import __version__
 from curate.pipeline import RunConfig, RunResult
 from curate.pipeline.filters import drop_flagged, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
-from curate.pipeline.page import run_section
+from curate.pipeline.page import collect_dupes, run_page, run_section
 from curate.pipeline.stages import RejectSink, front
 from curate.records import Record, atomic_writer
 
@@ -57,7 +58,7 @@ def _embeddings(records: list[Record], config: RunConfig) -> np.ndarray | None:
 
 def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     """Run all stages on ``path``, writing every output into ``staging``."""
-    from curate.audit import audit, check_gates, render_html, write_card
+    from curate.audit import audit, check_gates, write_card
     from curate.dedup import dedup
     from curate.dedup.files import against_files, read_against
     from curate.pipeline.checks import check_fields, preflight
@@ -92,7 +93,14 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         check_fields(records, config)
         embeddings = _embeddings(records, config)
 
-        dres = dedup(records, config.dedup, against=against_sets, embeddings=embeddings)
+        # explain: the report draws each method's similarity histogram around its threshold.
+        dres = dedup(
+            records,
+            dataclasses.replace(config.dedup, explain=True),
+            against=against_sets,
+            embeddings=embeddings,
+        )
+        dupes = collect_dupes(records, dres, config.dedup.key)
         for d in dres.result.dropped:
             sink.drop(d)
         kept = dres.result.kept
@@ -115,6 +123,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         )
         _log("auditing")
         areport = audit(kept, config.audit, embeddings=shared)
+        audited = kept  # what the findings' lines and the topics' indices refer to
         gates = check_gates(areport, list(config.audit.fail_on)) if config.audit.fail_on else []
         gates_failed = [f"{g.rule}: {g.message}" for g in gates]
         dropped_lines: list[int] = []
@@ -131,8 +140,6 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
 
         # dedup already left one member per duplicate cluster, so split's grouping step has
         # nothing to join; its leakage check still runs on the files it writes.
-        import dataclasses
-
         split_cfg = dataclasses.replace(config.split, keep_duplicates_together=False)
         _log("splitting (with leakage check)")
         sres = split_records(kept, split_cfg, embeddings=embeddings, dedup_config=config.dedup)
@@ -161,8 +168,21 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         report["split"],
         gates_failed,
     )
+    page = run_page(
+        areport,
+        title=f"curate run: {path}",
+        head=head,
+        audited=audited,
+        sres=sres,
+        split_input=kept,
+        dupes=dupes,
+        rejects=staging / REJECTS,
+        rejected_by_stage=sink.by_stage_reason(),
+        tokenizer=config.validate.tokenizer or config.audit.tokenizer,
+        max_tokens=config.filter.max_tokens or config.validate.max_tokens,
+    )
     with atomic_writer(staging / REPORT_HTML, "w") as fh:
-        fh.write(render_html(areport, title=f"curate run: {path}", before=[head]))
+        fh.write(page)
     published = {
         "outputs": {name: len(recs) for name, recs in sres.splits.items()},
         "input_records": read_stats.records + read_stats.bad_lines,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from curate.audit.model import FINDING_CODES, FINDING_TITLES
+from curate.records import Record
+from curate.report.evidence import Evidence, Place, collect_findings
 from curate.report.html import (
     Markup,
     Section,
@@ -20,6 +22,8 @@ from curate.report.html import (
     table,
 )
 from curate.report.plots import bar_chart, grouped_bar_chart, histogram
+from curate.report.records import PAGE_SCRIPT, RECORD_CSS, filter_bar, record_list
+from curate.report.topics import build_topics, topics_section
 
 MAX_FINDINGS_PER_CODE = 5
 MAX_LINES_SHOWN = 40
@@ -62,7 +66,9 @@ def _summary(report: Any) -> Markup:
         level = severity if n else "ok"
         rows.append(
             [
-                Markup(f"<code>{esc(code)}</code>"),
+                Markup(f'<a href="#finding-{esc(code)}"><code>{esc(code)}</code></a>')
+                if n
+                else Markup(f"<code>{esc(code)}</code>"),
                 badge(severity if n else "clean", level),
                 FINDING_TITLES[code],
                 f"{n:,}",
@@ -74,36 +80,53 @@ def _summary(report: Any) -> Markup:
     return Markup("".join(out))
 
 
-def _findings(report: Any) -> Markup:
+def _findings(report: Any, evidence: Evidence | None = None) -> Markup:
     if not report.findings:
         return para("No findings.")
     out = []
     by_code: dict[str, list] = {}
     for f in report.findings:
         by_code.setdefault(f.code, []).append(f)
-    for code, group in by_code.items():
+    if evidence is not None:
         out.append(
-            Markup(f'<h3 id="finding-{esc(code)}">{esc(FINDING_TITLES.get(code, code))} ')
-            + Markup(f"<code>{esc(code)}</code> ")
-            + badge(group[0].severity, group[0].severity)
-            + Markup("</h3>")
-        )
-        for f in group[:MAX_FINDINGS_PER_CODE]:
-            out.append(para(f.message))
-            out.append(Markup('<p class="muted">records: ') + esc(_lines(f.lines)) + "</p>")
-            if f.example:
-                out.append(pre(f.example))
-        if len(group) > MAX_FINDINGS_PER_CODE:
-            out.append(
-                para(f"… and {len(group) - MAX_FINDINGS_PER_CODE:,} more (all are in --json).")
+            para(
+                "Open a finding to see its records: each shows its file and line, why it was "
+                "flagged, and the whole conversation (click a record to unfold it)."
             )
+        )
+    for code, group in by_code.items():
+        n = report.flagged(code)
+        out.append(
+            Markup(f'<details class="group finding" id="finding-{esc(code)}"><summary>')
+            + esc(FINDING_TITLES.get(code, code))
+            + Markup(f" <code>{esc(code)}</code> ")
+            + badge(group[0].severity, group[0].severity)
+            + esc(f" {n:,} records")
+            + Markup("</summary>")
+        )
+        reasons = [f.message for f in group[:MAX_FINDINGS_PER_CODE]]
+        if len(group) > MAX_FINDINGS_PER_CODE:
+            reasons.append(
+                f"… and {len(group) - MAX_FINDINGS_PER_CODE:,} more findings (all in --json)"
+            )
+        out.append(bullets(reasons))
+        if evidence is not None and code in evidence.findings:
+            views, total = evidence.findings[code]
+            out.append(record_list(views, total, evidence.cap, "records"))
+        else:
+            for f in group[:MAX_FINDINGS_PER_CODE]:
+                out.append(Markup('<p class="muted">records: ') + esc(_lines(f.lines)) + "</p>")
+                if f.example:
+                    out.append(pre(f.example))
+        out.append(Markup("</details>"))
     return Markup("".join(out))
 
 
 def _shape(report: Any) -> Markup:
     sh, series = report.shape, report.series
     plots = []
-    if series.get("turns"):
+    # A chart with one bar says nothing a sentence can't (every conversation single-turn).
+    if len(set(series.get("turns", []))) > 1:
         plots.append(
             img(
                 histogram(
@@ -172,7 +195,7 @@ def _languages(report: Any) -> Markup:
             grouped_bar_chart(ranked, series, "Language share by role", "share"),
             "bar chart of language shares per role",
         )
-        if ranked
+        if len(ranked) > 1
         else Markup("")
     )
     rows = [[x["language"], f"{x['count']:,}", f"{x['share']:.1%}"] for x in lang["conversation"]]
@@ -193,12 +216,14 @@ def _languages(report: Any) -> Markup:
     )
 
 
-def _diversity(report: Any) -> Markup:
+def _diversity(report: Any, topics: Markup | None = None) -> Markup:
     d = report.diversity
     out = [Markup("<h3>Readings</h3>"), bullets(d["readings"].values())]
     plots = []
     cl = d.get("clusters")
-    if cl:
+    if topics is not None:
+        out.append(Markup("<h3>Topics</h3>") + topics)
+    elif cl and len(cl["sizes"]) > 1:
         plots.append(
             img(
                 bar_chart(
@@ -211,7 +236,7 @@ def _diversity(report: Any) -> Markup:
             )
         )
     lab = d.get("labels")
-    if lab and lab["counts"]:
+    if lab and len(lab["counts"]) > 1:
         top = lab["counts"][:20]
         plots.append(
             img(
@@ -254,18 +279,48 @@ def _diversity(report: Any) -> Markup:
     return Markup("".join(out))
 
 
-def render_audit_page(report: Any, title: str | None = None, before: Sequence[Section] = ()) -> str:
-    """The complete HTML page for an ``AuditReport``; ``before``: sections put first."""
+def render_audit_page(
+    report: Any,
+    title: str | None = None,
+    before: Sequence[Section] = (),
+    after: Sequence[Section] = (),
+    records: Sequence[Record] | None = None,
+    place: Callable[[Record], Place] | None = None,
+    split_of: Callable[[Sequence[int]], list[str]] | None = None,
+) -> str:
+    """The complete HTML page for an ``AuditReport``.
+
+    Args:
+        before / after: sections put first / last (a run's summary; its dedup and rejects).
+        records: the audited records; with them every finding lists its records and topics
+            get names (default: ``report.series["records"]`` when ``audit_path`` kept them).
+        place: where a record went (split, stratum), for the record filters.
+        split_of: record indices -> split names, for each topic's train/test share.
+    """
+    if records is None:
+        records = report.series.get("records")
+    evidence = topics = None
+    if records is not None:
+        evidence = collect_findings(report.findings, records, place, seed=report.config.seed)
+        ts = report.series.get("topics")
+        cl = report.diversity.get("clusters")
+        if ts is not None and cl:
+            found, splits = build_topics(records, ts, split_of)
+            topics = topics_section(found, splits, cl["k"])
     sections = [
         *before,
         Section("Summary", _summary(report)),
-        Section("Findings", _findings(report)),
+        Section("Findings", _findings(report, evidence)),
         Section("Shape", _shape(report)),
         Section("Languages", _languages(report)),
-        Section("Diversity", _diversity(report)),
+        Section("Diversity", _diversity(report, topics)),
+        *after,
     ]
     return html_page(
         title or f"Audit: {report.source}",
         sections,
         subtitle=f"curate {'run' if before else 'audit'} · seed {report.config.seed}",
+        extra_css=RECORD_CSS,
+        lead=filter_bar(),
+        script=PAGE_SCRIPT,
     )

@@ -181,6 +181,8 @@ def html_page(
     sections: Sequence[Section | tuple[str, str]],
     subtitle: str = "",
     extra_css: str = "",
+    lead: str = "",
+    script: str = "",
 ) -> str:
     """A complete, self-contained HTML document with a table of contents.
 
@@ -189,6 +191,8 @@ def html_page(
         sections: ``Section`` objects or ``(title, body_html)`` pairs, in page order.
         subtitle: one line under the heading (escaped).
         extra_css: more CSS appended to the built-in style sheet.
+        lead: HTML put at the top of ``<main>``, before the sections (a filter bar).
+        script: inline JavaScript run at the end of the page (no ``src``: nothing is loaded).
     """
     secs = [s if isinstance(s, Section) else Section(s[0], s[1]) for s in sections]
     nav = "".join(f'<a href="#{esc(s.id)}">{esc(s.title)}</a>' for s in secs)
@@ -204,5 +208,7 @@ def html_page(
         '<link rel="icon" href="data:,">\n'
         f"<title>{esc(title)}</title>\n<style>{_CSS}{extra_css}</style></head>\n"
         f"<body><header><h1>{esc(title)}</h1>{sub}</header>\n<nav>{nav}</nav>\n"
-        f"<main>\n{body}\n</main></body></html>\n"
+        f"<main>\n{lead}{body}\n</main>"
+        + (f"<script>{script}</script>" if script else "")
+        + "</body></html>\n"
     )

@@ -49,7 +49,10 @@ def test_page_is_self_contained(report_html: Path) -> None:
     # No external resource of any kind: it must open offline.
     assert not re.search(r"""(src|href)=["'](?!data:|#)""", page)
     srcs = re.findall(r'<img class="plot" alt="[^"]*" src="([^"]+)"', page)
-    assert len(srcs) == 5  # turns, tokens, languages, clusters, labels
+    # tokens, languages, named topics, labels; no turns chart: every conversation is
+    # single-turn, and a one-bar chart says nothing.
+    assert len(srcs) == 4
+    assert "histogram of user turns" not in page and "bar chart of topic shares" in page
     assert all(s.startswith("data:image/png;base64,") and len(s) > 2000 for s in srcs)
     assert "{{name}}" in page and "template_placeholder" in page
     for section in ("Summary", "Findings", "Shape", "Languages", "Diversity"):
@@ -66,8 +69,9 @@ def test_page_renders_in_headless_chromium(report_html: Path, tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert shot.exists() and shot.stat().st_size > 50_000  # a real page, not a blank one
-    # Chromium logs every console message (errors included) as INFO:CONSOLE; the page has no
-    # scripts, so any console line is a problem (a failed resource, a CSP error...).
+    # Chromium logs every console message (errors included) as INFO:CONSOLE; the page's
+    # script logs nothing, so any console line is a problem (a failed resource, a CSP error,
+    # a script error...).
     assert console_lines(result.stderr) == []
 
     probe = tmp_path / "probe.html"
@@ -77,7 +81,7 @@ def test_page_renders_in_headless_chromium(report_html: Path, tmp_path: Path) ->
     )
     dom = run_chromium(tmp_path / "profile2", "--dump-dom", probe.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert 'data-plots="5/5"' in dom.stdout
+    assert 'data-plots="4/4"' in dom.stdout
     assert console_lines(dom.stderr) == []
     keep = os.environ.get("CURATE_KEEP_SCREENSHOT")
     if keep:  # for looking at it by eye

@@ -1,0 +1,173 @@
+"""The records behind a report: which ones each finding names, and where each one went.
+
+A report page cannot hold a million records, so every list is capped (``MAX_PER_FINDING``) and
+says how many it shows of how many; the JSON report and the rejects file keep them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from curate.records import Record
+from curate.report.records import RecordView, first_user
+
+MAX_PER_FINDING = 50
+MAX_REASONS_SHOWN = 3
+
+
+@dataclass(slots=True)
+class Place:
+    """Where a kept record ended up: its split side and its stratum (empty when unknown)."""
+
+    split: str = ""
+    stratum: str = ""
+
+
+@dataclass(slots=True)
+class Evidence:
+    """Record views per finding code, plus what the rest of the page needs to look records up.
+
+    Attributes:
+        findings: code -> (views shown, total records with that code).
+        cap: the per-code cap used.
+    """
+
+    findings: dict[str, tuple[list[RecordView], int]] = field(default_factory=dict)
+    cap: int = MAX_PER_FINDING
+
+
+def language_of(data: Any, seed: int = 0) -> str:
+    """The language of a record's first user turn (langdetect, seeded), ``""`` when unsure."""
+    from curate.language import detect_language
+
+    text = first_user(data)
+    if not text.strip():
+        return ""
+    code = detect_language(text[:400], seed=seed)
+    return "" if code == "unknown" else code
+
+
+def collect_findings(
+    findings: Iterable[Any],
+    records: Sequence[Record],
+    place: Callable[[Record], Place] | None = None,
+    seed: int = 0,
+    cap: int = MAX_PER_FINDING,
+) -> Evidence:
+    """The first ``cap`` records of each finding code, with the reasons they were flagged.
+
+    Args:
+        findings: the audit's ``Finding`` objects (``code``, ``message``, ``lines``).
+        records: the records the audit read (``Record.line`` is what findings name).
+        place: where a record went (split, stratum); None leaves those filters empty.
+        seed: langdetect seed.
+        cap: records listed per code.
+    """
+    findings = list(findings)
+    lines_of: dict[str, list[int]] = {}
+    totals: dict[str, set[int]] = {}
+    for f in findings:
+        shown = lines_of.setdefault(f.code, [])
+        seen = totals.setdefault(f.code, set())
+        for ln in f.lines:
+            if ln not in seen:
+                seen.add(ln)
+                if len(shown) < cap:
+                    shown.append(ln)
+    listed = {code: set(lines) for code, lines in lines_of.items()}
+    reasons: dict[tuple[str, int], list[str]] = {}
+    for f in findings:
+        for ln in f.lines:
+            if ln in listed[f.code]:
+                said = reasons.setdefault((f.code, ln), [])
+                if len(said) < MAX_REASONS_SHOWN and f.message not in said:
+                    said.append(f.message)
+    wanted = {ln for lines in lines_of.values() for ln in lines}
+    by_line: dict[int, Record] = {}
+    for r in records:
+        if r.line in wanted and r.line not in by_line:
+            by_line[r.line] = r
+    codes_of: dict[int, list[str]] = {}
+    for code, lines in lines_of.items():
+        for ln in lines:
+            codes_of.setdefault(ln, []).append(code)
+    langs: dict[int, str] = {}
+    out = Evidence(cap=cap)
+    for code, lines in lines_of.items():
+        views = []
+        for ln in lines:
+            r = by_line.get(ln)
+            if ln not in langs:
+                langs[ln] = language_of(r.data, seed) if r is not None else ""
+            where = place(r) if (place and r is not None) else Place()
+            views.append(
+                RecordView(
+                    source=r.source if r is not None else "",
+                    line=ln,
+                    data=r.data if r is not None else None,
+                    reason="; ".join(reasons.get((code, ln), [])),
+                    finding=codes_of[ln],
+                    lang=langs[ln],
+                    stratum=where.stratum,
+                    split=where.split,
+                )
+            )
+        out.findings[code] = (views, len(totals[code]))
+    return out
+
+
+class Placement:
+    """Where each kept record of a run went: split side and stratum, looked up by line.
+
+    A run reads one input file, so a record's line identifies it. Arrays, not a dict of
+    records: a million-row run looks up a few hundred records for the page.
+    """
+
+    def __init__(
+        self,
+        splits: Mapping[str, Sequence[Record]],
+        split_input: Sequence[Record] = (),
+        strata: Sequence[Any] = (),
+    ) -> None:
+        names = list(splits)
+        lines = np.fromiter((r.line for recs in splits.values() for r in recs), dtype=np.int64)
+        sides = np.concatenate(
+            [np.full(len(recs), k, dtype=np.int16) for k, recs in enumerate(splits.values())]
+            or [np.zeros(0, dtype=np.int16)]
+        )
+        order = np.argsort(lines, kind="stable")
+        self._lines, self._sides, self._names = lines[order], sides[order], names
+        stratum_names = [s.stratum for s in strata]
+        by_member = np.full(len(split_input), -1, dtype=np.int32)
+        for k, s in enumerate(strata):
+            by_member[np.asarray(s.members, dtype=np.int64)] = k
+        slines = np.fromiter((r.line for r in split_input), dtype=np.int64, count=len(split_input))
+        sorder = np.argsort(slines, kind="stable")
+        self._slines, self._stratum, self._snames = slines[sorder], by_member[sorder], stratum_names
+
+    @staticmethod
+    def _find(sorted_lines: np.ndarray, line: int) -> int:
+        i = int(np.searchsorted(sorted_lines, line))
+        return i if i < len(sorted_lines) and sorted_lines[i] == line else -1
+
+    def split_of_line(self, line: int) -> str:
+        i = self._find(self._lines, line)
+        return self._names[int(self._sides[i])] if i >= 0 else ""
+
+    def place(self, record: Record) -> Place:
+        side = self.split_of_line(record.line) or "dropped"
+        i = self._find(self._slines, record.line)
+        k = int(self._stratum[i]) if i >= 0 else -1
+        return Place(split=side, stratum=self._snames[k] if k >= 0 and self._snames[k] else "")
+
+    def sides(self, lines: Sequence[int]) -> list[str]:
+        """The split of each line (``""`` for lines in no split)."""
+        q = np.asarray(lines, dtype=np.int64)
+        i = np.searchsorted(self._lines, q)
+        i = np.minimum(i, max(len(self._lines) - 1, 0))
+        hit = (self._lines[i] == q) if len(self._lines) else np.zeros(len(q), dtype=bool)
+        return [self._names[int(self._sides[j])] if h else "" for j, h in zip(i, hit, strict=True)]
