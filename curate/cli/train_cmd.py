@@ -247,5 +247,5 @@ def _texts(path: str, limit: int = 5000) -> list[str]:
     from train.data import load_data
 
     data = load_data(path)
-    items = data.train + (data.test or [])
+    items = data.train + (data.eval or [])  # never test: it is held out
     return [record_text(r.data) for r in items[:limit] if isinstance(r, Record)]

@@ -233,9 +233,15 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
         )
         judge = Judge(client, j.rubric, j.with_reference, cfg.concurrency)
 
+    notes: list[str] = []
+    from curate.models.resolve import resolve_model
+
+    for side in (cfg.base, cfg.tuned):
+        if side.path and not side.url:
+            # A .gguf file or model package name: its cached transformers folder.
+            side.path = resolve_model(side.path, notes.append)
     cache = ModelCache(cfg.device)
     base_gen, tuned_gen = _generators(cfg, cache)
-    notes: list[str] = []
     if cfg.label_field and not any(e.label is not None for e in examples.examples):
         notes.append(f"--label {cfg.label_field}: no record has this field; no per-label table")
     gens, gen_stats = generate_pairs(
