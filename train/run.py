@@ -118,6 +118,7 @@ def train_model(
     overwrite: bool = False,
     log: Callable[[str], None] = _stderr,
     progress: bool = True,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Train LoRA adapters on ``data_path`` into ``out_dir``; returns the metrics dict.
 
@@ -171,7 +172,19 @@ def train_model(
         f"({b['loss_tokens_per_epoch']:,} with loss), ~{b['planned_tokens']:,} tokens planned, "
         f"masking: {pf.method}"
     )
-    return _fit(out, cfg, tokenizer, pf, resume, log, progress, started, str(data_path), requested)
+    return _fit(
+        out,
+        cfg,
+        tokenizer,
+        pf,
+        resume,
+        log,
+        progress,
+        started,
+        str(data_path),
+        requested,
+        callbacks,
+    )
 
 
 def _fit(
@@ -185,6 +198,7 @@ def _fit(
     started: float,
     data_path: str,
     requested: str | None = None,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     import torch
     from transformers import PrinterCallback, ProgressCallback, set_seed
@@ -223,6 +237,8 @@ def _fit(
     trainer.add_callback(watch)
     if progress:
         trainer.add_callback(ProgressBar())
+    for cb in callbacks or ():
+        trainer.add_callback(cb)
     eval_clock = _time_evaluations(trainer)
     if cuda:
         torch.cuda.reset_peak_memory_stats()

@@ -315,6 +315,9 @@ def _summarise(report: dict[str, Any], notes: list[str], out: str) -> None:
     for metric, row in report["metrics"]["metrics"].items():
         base, tuned = (f"{v:.3f}" if v is not None else "-" for v in (row["base"], row["tuned"]))
         echo_err(f"  {metric:<17} base {base}  fine-tune {tuned}")
+    for label, block in report["metrics"]["by_label"].items():
+        if "comparison" in block:
+            echo_err(f"  {label} (n={block['n']}): {block['comparison']['verdict']}")
     for note in notes:
         echo_err(f"note: {note}")
     if report["regression"]:

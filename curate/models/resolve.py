@@ -181,6 +181,11 @@ def _write_converted(src: Path, target: Path) -> None:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.name_or_path = model_name(src)
+    eos = _gguf_eos_id(src)
+    if eos is not None and tokenizer.eos_token_id != eos:
+        # Some transformers versions (5.17 seen) map the GGUF's special tokens differently
+        # (SmolLM2: eos became <|im_start|>); the file's own metadata is the authority.
+        tokenizer.eos_token = tokenizer.convert_ids_to_tokens(eos)
     gen = model.generation_config
     if tokenizer.eos_token_id is not None:
         gen.eos_token_id = tokenizer.eos_token_id
@@ -205,6 +210,14 @@ def _write_converted(src: Path, target: Path) -> None:
     except OSError:
         if not _complete(target):  # another process may have published the same folder
             raise
+
+
+def _gguf_eos_id(src: Path) -> int | None:
+    """``tokenizer.ggml.eos_token_id`` from the file's metadata (memory-mapped, no tensors)."""
+    import gguf
+
+    field = gguf.GGUFReader(str(src)).fields.get("tokenizer.ggml.eos_token_id")
+    return int(field.contents()) if field is not None else None
 
 
 def resolve_model(spec: str | None, log: Log = _quiet) -> str | None:
