@@ -62,7 +62,11 @@ def _read_text(path: str | None, what: str) -> str | None:
     type=click.Path(file_okay=False),
     help="Output folder: generations.jsonl, eval.json, eval.html.",
 )
-@click.option("--base", help="Base model: local folder or HF id (or the model name at --base-url).")
+@click.option(
+    "--base",
+    help="Base model: local folder, HF id, .gguf file or model package name (or the model name "
+    "at --base-url).",
+)
 @click.option(
     "--adapter",
     type=click.Path(exists=True, file_okay=False),

@@ -17,7 +17,11 @@ MAX_LISTED = 100
 @main.command("train")
 @click.argument("data", required=False, type=click.Path(exists=False))
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--model", help="Base model: a local folder or a Hugging Face id.")
+@click.option(
+    "--model",
+    help="Base model: a local folder, a Hugging Face id, a .gguf file, or a model package name "
+    "(see `curate models`).",
+)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config.")
 @click.option(
     "--init",
@@ -160,7 +164,10 @@ def _overrides(o: dict[str, Any]) -> dict[str, Any]:
 @main.command("merge")
 @click.argument("adapter", type=click.Path(file_okay=False))
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False))
-@click.option("--base", help="Base model (default: the one recorded in the adapter).")
+@click.option(
+    "--base",
+    help="Base model (default: the one recorded in the adapter); also a .gguf or package name.",
+)
 @click.option(
     "--dtype",
     type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
