@@ -155,6 +155,158 @@ def qa() -> list[dict]:
     return [chat("qa", ("user", q), ("assistant", a)) for q, a in C.QA_EN + C.QA_FR]
 
 
+# -- house ticket format (the task the demo's fine-tune must learn) --------------------------
+# A fixed JSON shape a small base model does not produce by itself: the demo's LoRA learns it
+# and curate eval measures the win on the held-out share. Varied openers/closers/details keep
+# the rows apart for near and semantic dedup. Kept as its own block (other edits live above).
+
+TICKET_SYSTEM = (
+    'Acme helpdesk triage. Reply with one JSON object only: {"intent": refund|cancel|track|'
+    'address_change|damaged|invoice, "order": "#digits", "product": ..., "priority": '
+    "high|normal}"
+)
+TICKET_ASKS = {
+    "refund": [
+        "I want my money back for the {product} from order {order}.",
+        "Please refund order {order}, the {product} is not what I expected.",
+        "Can I get a refund on the {product}? Order {order}.",
+        "The {product} (order {order}) was a mistake, I would like a refund.",
+    ],
+    "cancel": [
+        "Please cancel order {order} for the {product} before it ships.",
+        "I need to cancel my {product}, order number {order}.",
+        "Cancel {order} please, I no longer need the {product}.",
+        "Is it too late to cancel the {product}? It is order {order}.",
+    ],
+    "track": [
+        "Where is my {product}? Order {order} still has not arrived.",
+        "Could you tell me when order {order} with the {product} will be delivered?",
+        "Tracking for {order} has not moved in days, it is a {product}.",
+        "Any news on the {product} I ordered? The number is {order}.",
+    ],
+    "address_change": [
+        "I moved last week, please ship order {order} ({product}) to my new address.",
+        "Can you change the delivery address for {order}? It is the {product}.",
+        "Wrong street on order {order} for a {product}, can I update it?",
+        "Please send the {product} from {order} to my office address instead.",
+    ],
+    "damaged": [
+        "The {product} from order {order} arrived broken.",
+        "My {product} came with a cracked case, order {order}.",
+        "Order {order}: the box was crushed and the {product} does not work.",
+        "The {product} I received in {order} is damaged, one part is missing too.",
+    ],
+    "invoice": [
+        "I need an invoice with my company name for order {order}, the {product}.",
+        "Could you send a VAT invoice for the {product}? Order {order}.",
+        "The invoice for {order} ({product}) shows the wrong amount.",
+        "Please email me a copy of the invoice for order {order}, it was a {product}.",
+    ],
+}
+TICKET_PRODUCTS = [
+    "espresso machine",
+    "standing desk",
+    "rice cooker",
+    "desk lamp",
+    "hiking backpack",
+    "wireless earbuds",
+    "robot vacuum",
+    "yoga mat",
+    "air purifier",
+    "electric kettle",
+    "office chair",
+    "bike helmet",
+    "blender",
+    "smart watch",
+    "phone case",
+    "winter jacket",
+    "toaster",
+    "bluetooth speaker",
+    "mechanical keyboard",
+    "baby monitor",
+    "camping tent",
+    "gaming mouse",
+    "coffee grinder",
+    "water filter",
+    "running shoes",
+    "tablet stand",
+    "hair dryer",
+    "drill set",
+    "garden hose",
+    "laptop sleeve",
+    "e-reader",
+    "waffle iron",
+]
+TICKET_OPENERS = [
+    "Hello,",
+    "Hi there.",
+    "Good morning!",
+    "Hey support,",
+    "Dear Acme team,",
+    "Hi,",
+    "Hello again.",
+    "Good evening,",
+    "",
+    "",
+    "",
+]
+TICKET_DETAILS = [
+    "I paid with a credit card.",
+    "This is my second message about it.",
+    "It was a birthday present.",
+    "I ordered it on your website.",
+    "My account email is unchanged.",
+    "I have the receipt.",
+    "",
+    "",
+    "",
+    "",
+]
+TICKET_URGENT = [
+    "This is urgent, I need it sorted today.",
+    "Please hurry, I leave on Friday.",
+    "I need an answer as soon as possible!",
+    "URGENT please.",
+]
+TICKET_CLOSERS = ["Thanks.", "Thank you!", "Regards, {name}", "Cheers, {name}", "Best, {name}", ""]
+TICKET_PREFIXES = ["Ticket: ", "New ticket: ", "Customer message: ", ""]
+
+
+def house_tickets(rng: random.Random, n: int = 300) -> list[dict]:
+    out = []
+    intents = list(TICKET_ASKS)
+    for i in range(n):
+        intent = intents[i % len(intents)]
+        slots = {
+            "product": TICKET_PRODUCTS[(i * 7 + i // 6) % len(TICKET_PRODUCTS)],
+            "order": f"#{rng.randint(100000, 999999)}",
+            "name": rng.choice(C.NAMES),
+        }
+        urgent = rng.random() < 0.3
+        text = _join(
+            rng.choice(TICKET_OPENERS),
+            rng.choice(TICKET_ASKS[intent]).format(**slots),
+            rng.choice(TICKET_DETAILS),
+            rng.choice(TICKET_URGENT) if urgent else "",
+            rng.choice(TICKET_CLOSERS).format(**slots),
+        )
+        answer = {
+            "intent": intent,
+            "order": slots["order"],
+            "product": slots["product"],
+            "priority": "high" if urgent else "normal",
+        }
+        out.append(
+            chat(
+                "ticket",
+                ("user", rng.choice(TICKET_PREFIXES) + text),
+                ("assistant", json.dumps(answer)),
+                system=TICKET_SYSTEM,
+            )
+        )
+    return out
+
+
 # -- planted problems ----------------------------------------------------------------------
 
 PARAPHRASES = {
@@ -432,6 +584,7 @@ def append_traps(lines: list[str], truth: list[dict]) -> None:
 def build(seed: int = SEED) -> tuple[list[str], list[dict]]:
     rng = random.Random(seed)
     base = support(rng) + summaries(rng) + code() + translations() + extractions(rng) + qa()
+    base += house_tickets(random.Random(seed + 1))  # own rng: the rows above stay as they were
     items = planted(base)
     order = list(range(len(base)))
     rng.shuffle(order)

@@ -6,7 +6,7 @@ Heavy imports stay inside the functions so importing ``train`` is cheap.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from train.config import TrainConfig
 
@@ -100,8 +100,7 @@ def get_sft_config(
         max_length=t.max_length,
         packing=t.packing,
         assistant_only_loss=False,
-        activation_checkpointing=t.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False},
+        **_checkpointing_kwargs(bool(t.gradient_checkpointing)),  # None (auto) resolves at load
         lr_scheduler_type=t.lr_scheduler,
         warmup_steps=t.warmup_ratio,  # a float < 1 is a ratio of the total steps
         weight_decay=t.weight_decay,
@@ -122,6 +121,22 @@ def get_sft_config(
         dataloader_num_workers=0,
         remove_unused_columns=True,
     )
+
+
+def _checkpointing_kwargs(on: bool) -> dict[str, Any]:
+    """transformers >= 5.2x names it ``activation_checkpointing``; older 5.x (e.g. 5.17, on
+    GPU images) only knows ``gradient_checkpointing``."""
+    import dataclasses
+
+    from trl import SFTConfig
+
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    key = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing"
+    )
+    return {key: on, f"{key}_kwargs": {"use_reentrant": False}}
 
 
 def _bf16(cuda: bool) -> bool:

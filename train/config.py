@@ -62,7 +62,9 @@ class TrainingSection:
     max_length: int = 1024
     packing: bool = False
     assistant_only_loss: bool = True
-    gradient_checkpointing: bool = True
+    # None = auto: on for models of >= 1B parameters, where activations dominate memory; off
+    # below, where recomputing them only costs time (~30% per step on SmolLM2-135M).
+    gradient_checkpointing: bool | None = None
     lr_scheduler: str = "cosine"
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
@@ -336,7 +338,7 @@ training:
   max_length: 1024          # tokens; longer rows are reported by pre-flight
   packing: false
   assistant_only_loss: true # loss on assistant tokens only
-  gradient_checkpointing: true
+  gradient_checkpointing: null   # null = auto: on for models of 1B+ parameters, else off
   lr_scheduler: cosine      # cosine | linear | constant | constant_with_warmup
   warmup_ratio: 0.03
   weight_decay: 0.0

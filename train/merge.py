@@ -2,7 +2,8 @@
 
 The base is always reloaded in 16/32-bit, never merged into the 4-bit weights: merging into
 quantized weights would round the adapter's update away. The output is a plain transformers
-folder (safetensors + tokenizer + chat template) that transformers and vLLM load unchanged;
+folder (config, safetensors, tokenizer + chat template, generation_config.json with every
+stop token) that transformers and vLLM load unchanged;
 ``ollama=True`` adds a Modelfile for ``ollama create``.
 """
 
@@ -67,25 +68,82 @@ def _dtype(name: str, base: str) -> Any:
     return getattr(torch, name)
 
 
-def ollama_modelfile(chat_template: str | None, eos_token: str | None) -> tuple[str, bool]:
-    """A Modelfile for the merged folder; returns (text, template_converted)."""
+# End-of-turn markers of the common chat formats; those the tokenizer knows become stop tokens.
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>", "<end_of_turn>")
+
+
+def stop_tokens(tokenizer: Any) -> list[str]:
+    """The tokenizer's end-of-sequence token plus every end-of-turn marker it has, in order."""
+    found: list[str] = []
+    vocab = tokenizer.get_vocab()
+    for tok in (tokenizer.eos_token, *END_OF_TURN):
+        if tok and tok in vocab and tok not in found:
+            found.append(tok)
+    return found
+
+
+def default_system_prompt(tokenizer: Any) -> str | None:
+    """The system turn a ChatML template inserts when the conversation has none (SmolLM2's
+    does): rendered once, so the Modelfile can say it explicitly with SYSTEM."""
+    try:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "x"}], tokenize=False, add_generation_prompt=False
+        )
+    except (ValueError, TypeError, KeyError):
+        return None
+    head = "<|im_start|>system\n"
+    if not text.startswith(head) or "<|im_end|>" not in text:
+        return None
+    return text[len(head) : text.index("<|im_end|>")]
+
+
+def ollama_modelfile(
+    chat_template: str | None, eos_token: str | None, tokenizer: Any = None
+) -> tuple[str, bool]:
+    """A Modelfile for the merged folder; returns (text, template_converted).
+
+    With ``tokenizer``, the stop tokens are every end-of-turn marker it knows and a default
+    system prompt its template inserts is carried over as SYSTEM.
+    """
     lines = [
         "# Ollama Modelfile written by `curate merge`.",
         "# ollama create NAME -f Modelfile",
         "FROM .",
     ]
+    stops = stop_tokens(tokenizer) if tokenizer is not None else []
     chatml = bool(chat_template) and "<|im_start|>" in chat_template
     if chatml:
-        lines += [f'TEMPLATE """{OLLAMA_CHATML}"""', 'PARAMETER stop "<|im_end|>"']
-        lines.append('PARAMETER stop "<|im_start|>"')
+        lines.append(f'TEMPLATE """{OLLAMA_CHATML}"""')
+        system = default_system_prompt(tokenizer) if tokenizer is not None else None
+        if system:
+            lines.append(f'SYSTEM """{system}"""')
+        stops = stops or ["<|im_end|>"]
+        if "<|im_start|>" not in stops:
+            stops.append("<|im_start|>")
     else:
         lines.append(
             "# The chat template is not ChatML and was not converted to Ollama's Go template "
             "form; add a TEMPLATE block that matches tokenizer_config.json / chat_template.jinja."
         )
-        if eos_token:
-            lines.append(f'PARAMETER stop "{eos_token}"')
+        if not stops and eos_token:
+            stops = [eos_token]
+    lines += [f'PARAMETER stop "{s}"' for s in stops]
     return "\n".join(lines) + "\n", chatml
+
+
+def _generation_config(merged: Any, tokenizer: Any) -> None:
+    """Make generation_config.json say when to stop (vLLM and transformers read it)."""
+    gen = merged.generation_config
+    ids = gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id]
+    ids = [i for i in ids if i is not None]
+    for tok in stop_tokens(tokenizer):
+        tid = tokenizer.convert_tokens_to_ids(tok)
+        if tid is not None and tid not in ids:
+            ids.append(tid)
+    if ids:
+        gen.eos_token_id = ids[0] if len(ids) == 1 else ids
+    if gen.pad_token_id is None:
+        gen.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ids[0]
 
 
 def merge_adapter(
@@ -113,7 +171,9 @@ def merge_adapter(
     if Path(out_dir).resolve() == adapter.resolve():
         raise InputError(f"{out_dir}: is the adapter folder; merge into another folder")
     check_target(Path(out_dir), overwrite)  # before the slow model load
-    base = base or base_model_of(adapter)
+    from curate.models.resolve import resolve_model
+
+    base = resolve_model(base or base_model_of(adapter))
     torch_dtype = _dtype(dtype, base)
     try:
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
@@ -123,11 +183,14 @@ def merge_adapter(
     with quiet_peft_deprecations():
         merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     out = Path(out_dir)
+    _generation_config(merged, tokenizer)
     with atomic_directory(out, overwrite) as staging:
         merged.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         if ollama:
-            text, converted = ollama_modelfile(tokenizer.chat_template, tokenizer.eos_token)
+            text, converted = ollama_modelfile(
+                tokenizer.chat_template, tokenizer.eos_token, tokenizer
+            )
             (staging / "Modelfile").write_text(text, encoding="utf-8")
     summary: dict[str, Any] = {
         "base": base,

@@ -25,6 +25,8 @@ from train.config import TrainConfig
 from train.demo_model import CHATML_TEMPLATE
 
 MODES = {"4bit": "qlora-4bit-nf4", "8bit": "lora-8bit"}
+# Auto gradient checkpointing from this size up (see TrainingSection.gradient_checkpointing).
+CHECKPOINTING_FROM_PARAMS = 1_000_000_000
 
 
 @dataclass
@@ -165,6 +167,13 @@ def load_model(cfg: TrainConfig, cuda: bool) -> LoadedModel:
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     model, mode, notes, patched = load_base(cfg, cuda)
+    if cfg.training.gradient_checkpointing is None:
+        n = sum(p.numel() for p in model.parameters())
+        cfg.training.gradient_checkpointing = n >= CHECKPOINTING_FROM_PARAMS
+        notes.append(
+            f"gradient checkpointing {'on' if cfg.training.gradient_checkpointing else 'off'} "
+            f"(auto: {n / 1e6:,.0f}M parameters)"
+        )
     with quiet_peft_deprecations():
         if mode in MODES.values():
             model = prepare_model_for_kbit_training(

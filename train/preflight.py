@@ -119,7 +119,7 @@ class SplitCheck:
 @dataclass
 class Preflight:
     train: SplitCheck
-    test: SplitCheck | None
+    eval: SplitCheck | None  # eval-loss rows (val or a slice carved from train; never test)
     method: str
     max_length: int
     warnings: list[str] = field(default_factory=list)
@@ -127,14 +127,14 @@ class Preflight:
 
     @property
     def dropped(self) -> list[Dropped]:
-        return self.train.result.dropped + (self.test.result.dropped if self.test else [])
+        return self.train.result.dropped + (self.eval.result.dropped if self.eval else [])
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "masking": self.method,
             "max_length": self.max_length,
             "train": self.train.as_dict(),
-            "test": self.test.as_dict() if self.test else None,
+            "eval": self.eval.as_dict() if self.eval else None,
             "budget": self.budget,
             "warnings": self.warnings,
         }
@@ -228,12 +228,12 @@ def run_preflight(
     names it in the message); otherwise returns what will be trained on, with the token
     budget and warnings. ``tools_as_text``: render tool use as text (``curate.chat``)."""
     train = check_split("train", data.train_source, data.train, encoder, policy, tools_as_text)
-    test = (
-        check_split("test", data.test_source or "", data.test, encoder, policy, tools_as_text)
-        if data.test is not None
+    evaluation = (
+        check_split("eval", data.eval_source or "", data.eval, encoder, policy, tools_as_text)
+        if data.eval is not None
         else None
     )
-    pf = Preflight(train, test, encoder.method, encoder.max_length)
+    pf = Preflight(train, evaluation, encoder.method, encoder.max_length)
     n = len(train.encoded)
     tokens_per_epoch = sum(len(e.input_ids) for e in train.encoded)
     steps_per_epoch = math.ceil(n / effective_batch) if n else 0
@@ -253,9 +253,9 @@ def run_preflight(
             f"only {n} training examples (fewer than {min_examples}): expect over-fitting; "
             "a few hundred to a few thousand good examples is the usual minimum"
         )
-    if test is None:
-        pf.warnings.append("no test split: eval loss will not be computed")
-    all_problems = train.problems + (test.problems if test else [])
+    if evaluation is None:
+        pf.warnings.append("no eval rows (no val split, train too small to carve): no eval loss")
+    all_problems = train.problems + (evaluation.problems if evaluation else [])
     lost = [p for p in all_problems if p.reason == "tools_not_rendered"]
     if lost:
         name = template or template_name(encoder.tokenizer)

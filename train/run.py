@@ -34,13 +34,19 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)  # noqa: T201  (the library's default log sink is stderr)
 
 
-def prepare(data_path: str | os.PathLike[str], cfg: TrainConfig) -> tuple[Any, Preflight]:
+def prepare(
+    data_path: str | os.PathLike[str], cfg: TrainConfig, log: Callable[[str], None] = _stderr
+) -> tuple[Any, Preflight]:
     """Tokenizer + pre-flight (no model loaded). Raises PreflightFailed under ``refuse``."""
     from train.model import load_tokenizer
 
     quiet_libraries()
-    data = load_data(data_path)
-    tokenizer = load_tokenizer(cfg)
+    data = load_data(data_path, seed=cfg.training.seed)
+    tokenizer = load_tokenizer(cfg)  # a wrong --model is the first thing said, alone
+    for line in data.roles():
+        log(f"data: {line}")
+    for note in data.notes:
+        log(f"warning: {note}")
     encoder = ChatEncoder(tokenizer, cfg.training.assistant_only_loss, cfg.training.max_length)
     t = cfg.training
     pf = run_preflight(
@@ -114,6 +120,7 @@ def train_model(
     overwrite: bool = False,
     log: Callable[[str], None] = _stderr,
     progress: bool = True,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Train LoRA adapters on ``data_path`` into ``out_dir``; returns the metrics dict.
 
@@ -135,8 +142,14 @@ def train_model(
             "--overwrite to start again, or choose another -o"
         )
     started = time.perf_counter()
+    from curate.models.resolve import resolve_model
+
+    requested = cfg.model.name_or_path
+    # A .gguf file or a model package name becomes its cached transformers folder; the adapter
+    # then records that folder as its base, so merge and eval find it without the GGUF.
+    cfg.model.name_or_path = resolve_model(requested, log)
     try:
-        tokenizer, pf = prepare(data_path, cfg)
+        tokenizer, pf = prepare(data_path, cfg, log)
     except PreflightFailed as exc:
         out.mkdir(parents=True, exist_ok=True)
         write_rejects(out, exc.problems)
@@ -161,7 +174,19 @@ def train_model(
         f"({b['loss_tokens_per_epoch']:,} with loss), ~{b['planned_tokens']:,} tokens planned, "
         f"masking: {pf.method}"
     )
-    return _fit(out, cfg, tokenizer, pf, resume, log, progress, started, str(data_path))
+    return _fit(
+        out,
+        cfg,
+        tokenizer,
+        pf,
+        resume,
+        log,
+        progress,
+        started,
+        str(data_path),
+        requested,
+        callbacks,
+    )
 
 
 def _fit(
@@ -174,6 +199,8 @@ def _fit(
     progress: bool,
     started: float,
     data_path: str,
+    requested: str | None = None,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     import torch
     from transformers import PrinterCallback, ProgressCallback, set_seed
@@ -189,7 +216,7 @@ def _fit(
     for note in loaded.notes:
         log(note)
     log(f"model: {cfg.model.name_or_path} ({loaded.mode})")
-    has_eval = pf.test is not None and bool(pf.test.encoded)
+    has_eval = pf.eval is not None and bool(pf.eval.encoded)
     args = get_sft_config(cfg, out / CHECKPOINTS, cuda=cuda, has_eval=has_eval)
     w = cfg.watch
     watch = LossWatch(
@@ -204,7 +231,7 @@ def _fit(
         model=loaded.model,
         args=args,
         train_dataset=_dataset(pf.train.encoded),
-        eval_dataset=_dataset(pf.test.encoded) if has_eval else None,
+        eval_dataset=_dataset(pf.eval.encoded) if has_eval else None,
         processing_class=tokenizer,
     )
     trainer.remove_callback(PrinterCallback)
@@ -212,19 +239,31 @@ def _fit(
     trainer.add_callback(watch)
     if progress:
         trainer.add_callback(ProgressBar())
+    for cb in callbacks or ():
+        trainer.add_callback(cb)
+    eval_clock = _time_evaluations(trainer)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     result = trainer.train(resume_from_checkpoint=True if resume else None)
+    in_loop_eval_s = eval_clock["seconds"]
     history = list(trainer.state.log_history)
     evaluated = [h["step"] for h in history if "eval_loss" in h]
     if has_eval and (not evaluated or evaluated[-1] != result.global_step):
+        log(f"final eval on {len(pf.eval.encoded)} rows")
         history.append({"step": result.global_step, **trainer.evaluate()})
     trainer.save_model(str(out))  # the adapter only (PEFT), as safetensors
     tokenizer.save_pretrained(str(out))
     with atomic_writer(out / "train_config.yaml", "w") as fh:
         fh.write(dump_config(cfg))
     metrics = _metrics(cfg, loaded, pf, history, result, watch, cuda, started)
+    # Eval passes inside the loop are part of train_runtime; tokens/s counts training only.
+    train_s = max((result.metrics.get("train_runtime") or 0.0) - in_loop_eval_s, 0.0)
+    tokens = metrics["train_tokens"]
+    metrics["train_runtime_s"] = round(train_s, 3)
+    metrics["eval_runtime_s"] = round(eval_clock["seconds"], 3)
+    metrics["tokens_per_second"] = round(tokens / train_s, 1) if tokens and train_s else None
     metrics["data"] = data_path
+    metrics["model_requested"] = requested
     with atomic_writer(out / "metrics.json", "w") as fh:
         json.dump(metrics, fh, indent=2, sort_keys=False)
         fh.write("\n")
@@ -232,6 +271,22 @@ def _fit(
     # transformers saves weights private (0600); a serving user must be able to read them.
     fsync_tree(out)
     return metrics
+
+
+def _time_evaluations(trainer: Any) -> dict[str, float]:
+    """Wrap ``trainer.evaluate`` so that the seconds spent evaluating are known."""
+    clock = {"seconds": 0.0}
+    evaluate = trainer.evaluate
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return evaluate(*args, **kwargs)
+        finally:
+            clock["seconds"] += time.perf_counter() - t0
+
+    trainer.evaluate = timed
+    return clock
 
 
 def _metrics(

@@ -142,6 +142,30 @@ class ProgressBar(TrainerCallback):
 
     def __init__(self) -> None:
         self.bar: Any = None
+        self.eval_bar: Any = None
+
+    def on_prediction_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        # An eval pass on a real model can take minutes: it gets its own bar.
+        if self.eval_bar is None:
+            from tqdm.auto import tqdm
+
+            loader = kw.get("eval_dataloader")
+            total = len(loader) if loader is not None and hasattr(loader, "__len__") else None
+            self.eval_bar = tqdm(
+                total=total,
+                file=sys.stderr,
+                unit="batch",
+                dynamic_ncols=True,
+                desc="eval",
+                leave=False,
+                mininterval=0.5 if sys.stderr.isatty() else 5.0,
+            )
+        self.eval_bar.update(1)
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.eval_bar is not None:
+            self.eval_bar.close()
+            self.eval_bar = None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         from tqdm.auto import tqdm
@@ -153,6 +177,7 @@ class ProgressBar(TrainerCallback):
             unit="step",
             dynamic_ncols=True,
             desc="train",
+            mininterval=0.5 if sys.stderr.isatty() else 5.0,
         )
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:

@@ -10,6 +10,7 @@ from curate.cli import (  # noqa: E402,F401  (import for registration)
     convert_cmd,
     dedup_cmd,
     eval_cmd,
+    models_cmd,
     run_cmd,
     split_cmd,
     train_cmd,

@@ -62,7 +62,11 @@ def _read_text(path: str | None, what: str) -> str | None:
     type=click.Path(file_okay=False),
     help="Output folder: generations.jsonl, eval.json, eval.html.",
 )
-@click.option("--base", help="Base model: local folder or HF id (or the model name at --base-url).")
+@click.option(
+    "--base",
+    help="Base model: local folder, HF id, .gguf file or model package name (or the model name "
+    "at --base-url).",
+)
 @click.option(
     "--adapter",
     type=click.Path(exists=True, file_okay=False),
@@ -315,6 +319,9 @@ def _summarise(report: dict[str, Any], notes: list[str], out: str) -> None:
     for metric, row in report["metrics"]["metrics"].items():
         base, tuned = (f"{v:.3f}" if v is not None else "-" for v in (row["base"], row["tuned"]))
         echo_err(f"  {metric:<17} base {base}  fine-tune {tuned}")
+    for label, block in report["metrics"]["by_label"].items():
+        if "comparison" in block:
+            echo_err(f"  {label} (n={block['n']}): {block['comparison']['verdict']}")
     for note in notes:
         echo_err(f"note: {note}")
     if report["regression"]:

@@ -25,7 +25,11 @@ MAX_LISTED = 100
 @main.command("train")
 @click.argument("data", required=False, type=click.Path(exists=False))
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--model", help="Base model: a local folder or a Hugging Face id.")
+@click.option(
+    "--model",
+    help="Base model: a local folder, a Hugging Face id, a .gguf file, or a model package name "
+    "(see `curate models`).",
+)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config.")
 @click.option(
     "--init",
@@ -191,7 +195,10 @@ def _overrides(o: dict[str, Any]) -> dict[str, Any]:
 @main.command("merge")
 @click.argument("adapter", type=click.Path(file_okay=False))
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False))
-@click.option("--base", help="Base model (default: the one recorded in the adapter).")
+@click.option(
+    "--base",
+    help="Base model (default: the one recorded in the adapter); also a .gguf or package name.",
+)
 @click.option(
     "--dtype",
     type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
@@ -278,5 +285,5 @@ def _texts(path: str, limit: int = 5000) -> list[str]:
     from train.data import load_data
 
     data = load_data(path)
-    items = data.train + (data.test or [])
+    items = data.train + (data.eval or [])  # never test: it is held out
     return [record_text(r.data) for r in items[:limit] if isinstance(r, Record)]

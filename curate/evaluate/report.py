@@ -63,9 +63,16 @@ def _label_table(by_label: Mapping[str, Mapping[str, Any]]) -> Markup:
             f"{_num(v['base'])} \u2192 {_num(v['tuned'])}" if (v := block["metrics"].get(m)) else ""
             for m in names
         ]
-        rows.append((label, block["n"], *cells))
-    numeric = tuple(range(1, len(names) + 2))
-    return table(["category", "n", *names], rows, "by-label", numeric=numeric)
+        comp = block.get("comparison")
+        signs = (
+            (f"{comp['wins']}/{comp['ties']}/{comp['losses']}", format_p(comp["p_value"]))
+            if comp
+            else ("", "")
+        )
+        rows.append((label, block["n"], *cells, *signs))
+    numeric = tuple(range(1, len(names) + 4))
+    head = ["category", "n", *names, "wins/ties/losses", "sign test p"]
+    return table(head, rows, "by-label", numeric=numeric)
 
 
 def _comparisons(comps: Mapping[str, Mapping[str, Any]]) -> Markup:

@@ -168,7 +168,9 @@ def _score_rows(gens: Sequence[Generation], fmt: FormatSpec) -> list[dict[str, A
     ]
 
 
-def _metric_block(gens: Sequence[Generation], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _metric_block(
+    gens: Sequence[Generation], rows: Sequence[Mapping[str, Any]], primary: str | None = None
+) -> dict[str, Any]:
     overall = compare_means(
         mean_scores(r["base"] for r in rows), mean_scores(r["tuned"] for r in rows)
     )
@@ -182,6 +184,11 @@ def _metric_block(gens: Sequence[Generation], rows: Sequence[Mapping[str, Any]])
                 mean_scores(r["base"] for r in sel), mean_scores(r["tuned"] for r in sel)
             ),
         }
+        if primary is not None:
+            # The sign test per category: a win on one task is not hidden by (or credited
+            # to) the others.
+            t = _metric_tally(sel, primary)
+            by_label[label]["comparison"] = {**t.as_dict(), "verdict": t.verdict()}
     return {"n": len(rows), "metrics": overall, "by_label": by_label}
 
 
@@ -233,9 +240,15 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
         )
         judge = Judge(client, j.rubric, j.with_reference, cfg.concurrency)
 
+    notes: list[str] = []
+    from curate.models.resolve import resolve_model
+
+    for side in (cfg.base, cfg.tuned):
+        if side.path and not side.url:
+            # A .gguf file or model package name: its cached transformers folder.
+            side.path = resolve_model(side.path, notes.append)
     cache = ModelCache(cfg.device)
     base_gen, tuned_gen = _generators(cfg, cache)
-    notes: list[str] = []
     if cfg.label_field and not any(e.label is not None for e in examples.examples):
         notes.append(f"--label {cfg.label_field}: no record has this field; no per-label table")
     gens, gen_stats = generate_pairs(
@@ -343,7 +356,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
         "data": examples.counts(),
         "skipped": [s.as_dict() for s in examples.skipped],
         "generation": gen_stats,
-        "metrics": _metric_block(gens, rows),
+        "metrics": _metric_block(gens, rows, cfg.primary_metric),
         "comparisons": {k: v.as_dict() for k, v in tallies.items()},
         "judge": (
             {

@@ -61,7 +61,13 @@ def test_adapter_flow_writes_outputs_and_tuned_wins(adapter_run):
     assert metrics["exact_match"]["tuned"] >= 0.5
     assert set(report["metrics"]["by_label"]) == {"math", "lang", "json", "qa"}
     assert report["metrics"]["by_label"]["math"]["n"] == 3
+    # the sign test per category adds up to the overall one
+    per = [b["comparison"] for b in report["metrics"]["by_label"].values()]
     metric = report["comparisons"]["metric"]
+    for key in ("wins", "ties", "losses"):
+        assert sum(c[key] for c in per) == metric[key]
+    assert all(0 < c["p_value"] <= 1 and c["verdict"] for c in per)
+    assert "sign test p" in (out / "eval.html").read_text()
     assert metric["source"] == "metric:rouge_l"
     assert metric["wins"] >= 5 and metric["losses"] == 0
     assert report["decided_by"] == "metric:rouge_l"

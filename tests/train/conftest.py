@@ -36,6 +36,8 @@ def chat(user: str, assistant: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+TEST_POISON = '{"messages": "held out: training must never read this line"\n{not json\n'
+
 MEMO = [chat(f"What is the {q}?", f"The {q} is {a}.", category="facts") for q, a in FACTS]
 
 
@@ -70,10 +72,13 @@ def memo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def memo_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A split folder as `curate split` writes it (extra fields such as category included)."""
+    """A split folder as `curate run --val-size` writes it (extra fields such as category
+    included). Its test.jsonl is unreadable on purpose: training must never open it (the
+    refuse policy would stop on its bad lines), so every run on this folder proves it."""
     d = tmp_path_factory.mktemp("memo_split")
     write_jsonl(d / "train.jsonl", MEMO)
-    write_jsonl(d / "test.jsonl", MEMO[:4])
+    write_jsonl(d / "val.jsonl", MEMO[:4])
+    (d / "test.jsonl").write_text(TEST_POISON, encoding="utf-8")
     return d
 
 

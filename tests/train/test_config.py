@@ -94,7 +94,11 @@ def test_sft_config_on_cpu(tmp_path: Path) -> None:
     sft = get_sft_config(cfg, tmp_path, cuda=False)
     assert sft.max_length == 256 and sft.max_steps == 5 and sft.learning_rate == 2e-4
     assert sft.bf16 is False and sft.use_cpu is True and sft.packing is False
-    assert sft.activation_checkpointing is True and sft.seed == 0
+    # auto (None) until the model is loaded; an explicit choice goes straight through
+    assert cfg.training.gradient_checkpointing is None and sft.seed == 0
+    assert sft.activation_checkpointing is False
+    on = load_config(None, {"training.gradient_checkpointing": True})
+    assert get_sft_config(on, tmp_path, cuda=False).activation_checkpointing is True
     assert sft.eval_strategy == "epoch" and sft.save_strategy == "epoch"
     # Labels are built (and checked) by pre-flight, so TRL must not re-mask them.
     assert sft.assistant_only_loss is False
@@ -143,3 +147,14 @@ def test_cli_require_gpu_without_cuda_exits_2(tmp_path: Path, memo_split: Path) 
     args = ["train", str(memo_split), "-o", str(tmp_path / "o"), "--model", "x", "--require-gpu"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "no CUDA GPU" in result.stderr
+
+
+def test_gradient_checkpointing_auto_is_off_for_a_small_model(memo_model_dir: Path) -> None:
+    from train.model import load_model
+
+    cfg = load_config(
+        None, {"model.name_or_path": str(memo_model_dir), "model.load_in_4bit": False}
+    )
+    loaded = load_model(cfg, cuda=False)
+    assert cfg.training.gradient_checkpointing is False
+    assert any("gradient checkpointing off (auto" in n for n in loaded.notes)

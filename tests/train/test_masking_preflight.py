@@ -113,7 +113,7 @@ def _bad_split(tmp_path: Path, memo_rows: list[dict]) -> Path:
     ]
     lines = [json.dumps(r) for r in rows] + ["{not json"]
     (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
-    (tmp_path / "test.jsonl").write_text(json.dumps(memo_rows[0]) + "\n")
+    (tmp_path / "val.jsonl").write_text(json.dumps(memo_rows[0]) + "\n")
     return tmp_path
 
 
@@ -191,25 +191,65 @@ def test_cli_preflight_refusal_exits_1_with_the_list_before_loading_the_model(
     assert not (out / "adapter_model.safetensors").exists()
 
 
-def test_data_sources_split_folder_single_file_and_datasetdict(
+def test_data_roles_val_for_eval_test_never_read(
     tmp_path: Path, memo_split: Path, memo_rows: list[dict]
 ) -> None:
     import datasets
 
     split = load_data(memo_split)
-    assert len(split.train) == 12 and split.test is not None and len(split.test) == 4
+    assert len(split.train) == 12 and split.eval is not None and len(split.eval) == 4
+    assert split.eval_role == "val" and split.eval_source.endswith("val.jsonl")
+    assert split.held_out == [str(memo_split / "test.jsonl")]
+    roles = "\n".join(split.roles())
+    assert "eval loss: " in roles and "held out, not read: " in roles
+    # the single-file form: 12 rows are too few to carve an eval slice from
     single = load_data(memo_split / "train.jsonl")
-    assert single.test is None and len(single.train) == 12
+    assert single.eval is None and len(single.train) == 12
     dd = datasets.DatasetDict(
         {
             "train": datasets.Dataset.from_list(memo_rows[:5]),
-            "test": datasets.Dataset.from_list(memo_rows[5:7]),
+            "validation": datasets.Dataset.from_list(memo_rows[5:7]),
+            "test": datasets.Dataset.from_list(memo_rows[7:9]),
         }
     )
     dd.save_to_disk(str(tmp_path / "dd"))
     hf = load_data(tmp_path / "dd")
-    assert len(hf.train) == 5 and hf.test is not None and len(hf.test) == 2
+    assert len(hf.train) == 5 and hf.eval is not None and len(hf.eval) == 2
     assert hf.train[0].data["messages"] == memo_rows[0]["messages"]
+    assert hf.eval_role == "val" and hf.held_out == [f"{tmp_path / 'dd'}[test]"]
+
+
+def test_eval_slice_is_carved_from_train_when_there_is_no_val(tmp_path: Path) -> None:
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+        for i in range(100)
+    ]
+    folder = tmp_path / "split"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "test.jsonl").write_text('{"messages": "never read"\n')
+    data = load_data(folder, seed=3)
+    assert data.eval_role == "carved" and len(data.eval) == 5 and len(data.train) == 95
+    lines = sorted(r.line for r in data.train + data.eval)
+    assert lines == list(range(1, 101))  # every row in exactly one role, none from test
+    assert {r.line for r in data.train}.isdisjoint(r.line for r in data.eval)
+    again = load_data(folder, seed=3)
+    assert [r.line for r in again.eval] == [r.line for r in data.eval]  # seeded
+
+
+def test_manifest_mismatch_is_reported(tmp_path: Path, memo_rows: list[dict]) -> None:
+    import hashlib
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    train = folder / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in memo_rows))
+    digest = hashlib.sha256(train.read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps({"sha256": {"train.jsonl": digest}}))
+    assert load_data(folder).notes == []
+    with train.open("a") as fh:
+        fh.write(json.dumps(memo_rows[0]) + "\n")
+    assert "train.jsonl changed since `curate run` wrote it" in load_data(folder).notes[0]
 
 
 def test_chat_template_override_for_a_tokenizer_without_one(

@@ -170,3 +170,59 @@ def test_cuda_qlora_bf16_compute_and_throughput(
     assert m["device"] == "cuda" and m["quantization"] == "qlora-4bit-nf4"
     assert m["tokens_per_second"] > 0 and m["peak_cuda_bytes"] > 0
     print(f"cuda tokens/s {m['tokens_per_second']}, peak {m['peak_cuda_bytes']} B")  # noqa: T201
+
+
+def test_merged_folder_generates_the_same_greedy_tokens(
+    qlora_run: dict[str, Any], merged_dir: Path, memo_model_dir: Path
+) -> None:
+    from peft import PeftModel
+
+    tok = AutoTokenizer.from_pretrained(merged_dir)
+    base = AutoModelForCausalLM.from_pretrained(memo_model_dir, dtype=torch.float32)
+    with quiet_peft_deprecations():
+        adapted = PeftModel.from_pretrained(base, qlora_run["out"]).eval()
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    changed = 0
+    for q in ("capital of Peru", "largest planet", "author of Hamlet", "color of grass"):
+        enc = tok.apply_chat_template(
+            [{"role": "user", "content": f"What is the {q}?"}],
+            add_generation_prompt=True,
+            return_dict=True,
+            return_tensors="pt",
+        )
+        kw = {"max_new_tokens": 12, "do_sample": False, "pad_token_id": tok.pad_token_id}
+        with torch.no_grad():
+            x = adapted.generate(**enc, **kw)[0].tolist()
+            y = merged.generate(**enc, **kw)[0].tolist()
+            with adapted.disable_adapter():
+                z = adapted.generate(**enc, **kw)[0].tolist()
+        assert x == y, q
+        changed += x != z
+    assert changed  # the adapter changes what is generated: the equality is not vacuous
+
+
+def test_vllm_ready_folder_and_modelfile_from_the_tokenizer(merged_dir: Path) -> None:
+    from train.merge import default_system_prompt, ollama_modelfile, stop_tokens
+
+    names = {p.name for p in merged_dir.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json"} <= (
+        names
+    )
+    gen = json.loads((merged_dir / "generation_config.json").read_text())
+    tok = AutoTokenizer.from_pretrained(merged_dir)
+    eos = gen["eos_token_id"] if isinstance(gen["eos_token_id"], list) else [gen["eos_token_id"]]
+    assert tok.convert_tokens_to_ids("<|im_end|>") in eos
+    # SmolLM2-style ChatML template that inserts its own system turn: carried over as SYSTEM
+    tok.chat_template = (
+        "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+        "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM<|im_end|>\n' }}"
+        "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+        "'<|im_end|>' + '\n'}}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    )
+    assert default_system_prompt(tok) == "You are a helpful AI assistant named SmolLM"
+    text, converted = ollama_modelfile(tok.chat_template, tok.eos_token, tok)
+    assert converted and 'SYSTEM """You are a helpful AI assistant named SmolLM"""' in text
+    assert stop_tokens(tok)[0] == "<|im_end|>"
+    assert 'PARAMETER stop "<|im_end|>"' in text and 'PARAMETER stop "<|im_start|>"' in text
+    assert text.count('PARAMETER stop "<|im_end|>"') == 1

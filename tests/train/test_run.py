@@ -31,7 +31,7 @@ def test_qlora_run_loss_falls_on_a_memorisation_set(qlora_run: dict[str, Any]) -
     assert len(losses) == 30 and all(math.isfinite(x) for x in losses)
     assert mean(losses[-5:]) < 0.6 * mean(losses[:5])
     evals = [e["eval_loss"] for e in m["eval_history"]]
-    assert len(evals) >= 2 and evals[-1] < evals[0]  # eval on the test split each epoch
+    assert len(evals) >= 2 and evals[-1] < evals[0]  # eval on the val split each epoch
 
 
 def test_loss_watch_stays_quiet_on_a_normal_run(qlora_run: dict[str, Any]) -> None:
@@ -56,6 +56,16 @@ def test_run_outputs(qlora_run: dict[str, Any], memo_model_dir: Path) -> None:
     stderr = qlora_run["result"].stderr
     assert "pre-flight: 12 train rows" in stderr and "fewer than 100" in stderr
     assert "(qlora-4bit-nf4)" in stderr
+    # roles: val gives the eval loss; test.jsonl (unreadable on purpose) is never opened
+    assert "val.jsonl (4 rows)" in stderr and "held out, not read: " in stderr
+    assert m["preflight"]["eval"]["rows"] == 4
+
+
+def test_tokens_per_second_counts_training_time_only(qlora_run: dict[str, Any]) -> None:
+    m = qlora_run["metrics"]
+    # eval ran inside the loop (each epoch); its seconds are reported apart, not in tokens/s
+    assert m["eval_runtime_s"] > 0 and len(m["eval_history"]) >= 2
+    assert m["tokens_per_second"] == round(m["train_tokens"] / m["train_runtime_s"], 1)
 
 
 def test_loss_watch_fires_on_a_forced_divergence(
@@ -156,7 +166,7 @@ def test_cli_train_on_a_single_file_with_drop_policy(
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""  # data/JSON only on stdout; nothing asked for
-    assert "no test split" in result.stderr and "dropped 1 row" in result.stderr
+    assert "no eval rows" in result.stderr and "dropped 1 row" in result.stderr
     rejects = [json.loads(x) for x in (out / "preflight_rejects.jsonl").read_text().splitlines()]
     assert [(r["line"], r["reason"]) for r in rejects] == [(13, "no_assistant")]
     m = json.loads((out / "metrics.json").read_text())
