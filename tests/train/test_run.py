@@ -65,7 +65,10 @@ def test_tokens_per_second_counts_training_time_only(qlora_run: dict[str, Any]) 
     m = qlora_run["metrics"]
     # eval ran inside the loop (each epoch); its seconds are reported apart, not in tokens/s
     assert m["eval_runtime_s"] > 0 and len(m["eval_history"]) >= 2
-    assert m["tokens_per_second"] == round(m["train_tokens"] / m["train_runtime_s"], 1)
+    # train_runtime_s is rounded to ms in metrics.json, so allow that rounding
+    assert m["tokens_per_second"] == pytest.approx(
+        m["train_tokens"] / m["train_runtime_s"], rel=1e-3, abs=0.1
+    )
 
 
 def test_loss_watch_fires_on_a_forced_divergence(
