@@ -8,6 +8,7 @@ import click
 import orjson
 
 from curate.cli.app import echo_err, handle_errors, json_option, main
+from curate.cli.engine_opts import ENGINE_FLAGS, engine_options, shards_option
 from curate.cli.split_cmd import explicit_flags, split_flags
 
 RUN_FLAGS = {
@@ -15,6 +16,8 @@ RUN_FLAGS = {
     "semantic": "semantic",
     "parquet": "parquet",
     "hf_dataset": "hf_dataset",
+    "shards": "shards",
+    **ENGINE_FLAGS,
 }
 
 
@@ -73,6 +76,8 @@ RUN_FLAGS = {
 )
 @click.option("--parquet", is_flag=True, help="Also write <side>.parquet.")
 @click.option("--hf-dataset", is_flag=True, help="Also save an HF DatasetDict to DIR/hf.")
+@engine_options
+@shards_option
 @json_option
 @click.pass_context
 @handle_errors

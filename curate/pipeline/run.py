@@ -73,18 +73,25 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             validator=validator,
             filter_step=make_filter(config.filter),
         )
-        records = list(stream)  # dedup compares across the whole set
-        _log(
-            f"{read_stats.records + read_stats.bad_lines} input records, "
-            f"{len(records)} after validate/convert/filter"
-        )
-        embeddings = _embeddings(records, config)
+        if config.run.engine == "ray":
+            # Read, filter and dedup on the cluster; the driver gets the surviving records.
+            from curate.engine.ray_stages import read_dedup
 
-        dres = dedup(records, config.dedup, embeddings=embeddings)
+            got = read_dedup(path, staging, sink, config, validator)
+            records, embeddings, dres = got.kept, got.embeddings, got.dres
+            read_stats, converter = got.read_stats, got.converter
+        else:
+            records = list(stream)  # dedup compares across the whole set
+            _log(
+                f"{read_stats.records + read_stats.bad_lines} input records, "
+                f"{len(records)} after validate/convert/filter"
+            )
+            embeddings = _embeddings(records, config)
+            dres = dedup(records, config.dedup, embeddings=embeddings)
         for d in dres.result.dropped:
             sink.drop(d)
         kept = dres.result.kept
-        if embeddings is not None:
+        if embeddings is not None and config.run.engine == "local":
             index = {(r.source, r.line): i for i, r in enumerate(records)}
             embeddings = embeddings[[index[(r.source, r.line)] for r in kept]]
             del index
