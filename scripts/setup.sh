@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/pip install -q torch==2.13.0 2> >(grep -v '^WARNING: Location' >&2)
-.venv/bin/pip install -q -e '.[dev]' 2> >(grep -v '^WARNING: Location' >&2)
+.venv/bin/pip install -q -e '.[dev,ray]' 2> >(grep -v '^WARNING: Location' >&2)
 if ! command -v chromium >/dev/null 2>&1; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

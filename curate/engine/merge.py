@@ -13,8 +13,6 @@ from typing import Any
 from curate.formats import MAX_NOTE_EXAMPLES, Converter
 
 
-
-
 def validator_state(validator: Any) -> dict[str, Any]:
     """The additive part of a ``curate.validate.Validator`` (picklable, small)."""
     lengths = validator.lengths

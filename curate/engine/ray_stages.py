@@ -101,9 +101,7 @@ def _collect(ds: Any, columns: list[str]) -> dict[str, np.ndarray]:
     for batch in ds.select_columns(columns).iter_batches(batch_format="numpy", batch_size=None):
         for c in columns:
             parts[c].append(np.asarray(batch[c]))
-    return {
-        c: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for c, v in parts.items()
-    }
+    return {c: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for c, v in parts.items()}
 
 
 def _without(batch: dict[str, np.ndarray], removed: np.ndarray) -> dict[str, np.ndarray]:
@@ -150,10 +148,15 @@ def _front_shard(batch: dict[str, np.ndarray], *, work: str, config: Any) -> Any
     buf = io.BytesIO()
     sink = RejectSink(buf)
     stream, stats, conv = front(
-        path, sink, fmt=config.convert.fmt, validator=validator, filter_step=make_filter(config.filter)
+        path,
+        sink,
+        fmt=config.convert.fmt,
+        validator=validator,
+        filter_step=make_filter(config.filter),
     )
     cols: dict[str, list[Any]] = {
-        k: [] for k in ("shard", "pos", "source", "line", "text_line", "data", "rid", "digest", "klen")
+        k: []
+        for k in ("shard", "pos", "source", "line", "text_line", "data", "rid", "digest", "klen")
     }
     for pos, r in enumerate(stream):
         text = key_text(r, d.key)
@@ -292,7 +295,9 @@ def _verify_part(group: Any, *, pairs: np.ndarray, parts: int) -> dict:
     part = group.column("part")[0].as_py()
     sets = {
         i: np.array(sh, dtype=np.uint64)
-        for i, sh in zip(group.column("idx").to_pylist(), group.column("sh").to_pylist(), strict=True)
+        for i, sh in zip(
+            group.column("idx").to_pylist(), group.column("sh").to_pylist(), strict=True
+        )
     }
     mine = pairs[pairs[:, 0] % parts == part]
     jac = [jaccard_of(sets[a], sets[b]) for a, b in mine.tolist()]
@@ -470,8 +475,11 @@ class RayDedup:
             _add_idx,
             batch_format="numpy",
             fn_kwargs={"offsets": offsets, "keep": self.config.dedup.keep},
-        ).materialize()
-        return base, summaries
+        )
+        if shards.num_blocks() < self.parts and int(counts.sum()) > 0:
+            # Few big shards: split their blocks so every CPU (and embedding actor) has work.
+            base = base.repartition(self.parts)
+        return base.materialize(), summaries
 
     # exact -----------------------------------------------------------------------------
 
@@ -507,9 +515,14 @@ class RayDedup:
     def near(self, ds: Any) -> _Removed:
         cfg = self.config.dedup
         band_rows = ds.map_batches(
-            _band_rows, batch_format="numpy", batch_size=BATCH, fn_kwargs={"config": cfg, "parts": self.parts}
+            _band_rows,
+            batch_format="numpy",
+            batch_size=BATCH,
+            fn_kwargs={"config": cfg, "parts": self.parts},
         )
-        cand = band_rows.groupby("part", num_partitions=self.parts).map_groups(_bucket_pairs, batch_format="numpy")
+        cand = band_rows.groupby("part", num_partitions=self.parts).map_groups(
+            _bucket_pairs, batch_format="numpy"
+        )
         got = _collect(cand, ["i", "j"])
         if got["i"].size == 0:
             return _Removed("near", {}, {})
@@ -533,12 +546,20 @@ class RayDedup:
             for m in g:
                 if m != k:
                     keep[m] = k
-        known = {(int(a), int(b)): float(s) for (a, b), s in zip(pairs.tolist(), jac.tolist(), strict=True)}
+        known = {
+            (int(a), int(b)): float(s)
+            for (a, b), s in zip(pairs.tolist(), jac.tolist(), strict=True)
+        }
         need = sorted({(min(m, k), max(m, k)) for m, k in keep.items()} - set(known))
         if need:
             extra = np.array(need, dtype=np.int64)
             known.update(
-                {(int(a), int(b)): float(s) for (a, b), s in zip(extra.tolist(), self._verify(ds, extra).tolist(), strict=True)}
+                {
+                    (int(a), int(b)): float(s)
+                    for (a, b), s in zip(
+                        extra.tolist(), self._verify(ds, extra).tolist(), strict=True
+                    )
+                }
             )
         sim = {m: round(known[(min(m, k), max(m, k))], 6) for m, k in keep.items()}
         return _Removed("near", keep, sim)
@@ -585,7 +606,7 @@ class RayDedup:
 
         cfg = self.config.dedup
         cpus = int(self.ray.cluster_resources().get("CPU", 1))
-        size = max(1, self.gpus or min(cpus, 4))
+        size = max(1, min(self.gpus or min(cpus, 4), ds.num_blocks()))
         return ds.map_batches(
             _Embed,
             batch_format="numpy",
@@ -600,7 +621,9 @@ class RayDedup:
         _, center = cfg.semantic_settings()
         mean = None
         if center:
-            sums = _collect(ds.select_columns(["vec"]).map_batches(_vec_sum, batch_format="numpy"), ["sum", "n"])
+            sums = _collect(
+                ds.select_columns(["vec"]).map_batches(_vec_sum, batch_format="numpy"), ["sum", "n"]
+            )
             total = sums["sum"].reshape(-1, sums["sum"].shape[-1]).sum(axis=0)
             mean = (total / max(1, int(sums["n"].sum()))).astype(np.float32)
         k = max(1, -(-n // PARTITION_ROWS))
@@ -631,7 +654,9 @@ class RayDedup:
             m = h < np.uint64(cut)
             return {"vec": batch["vec"][m]}
 
-        sample = _collect(ds.select_columns(["idx", "vec"]).map_batches(pick, batch_format="numpy"), ["vec"])["vec"]
+        sample = _collect(
+            ds.select_columns(["idx", "vec"]).map_batches(pick, batch_format="numpy"), ["vec"]
+        )["vec"]
         sample = np.asarray(sample, dtype=np.float32).reshape(-1, sample.shape[-1])
         if mean is not None:
             sample = sample - mean
@@ -659,10 +684,7 @@ def _rows(ds: Any, ids: np.ndarray) -> dict[int, dict[str, Any]]:
         ),
         ["idx", "source", "line", "text_line", "data", "rid"],
     )
-    return {
-        int(i): {k: got[k][t] for k in got}
-        for t, i in enumerate(got["idx"].tolist())
-    }
+    return {int(i): {k: got[k][t] for k in got} for t, i in enumerate(got["idx"].tolist())}
 
 
 def read_dedup(path: str, staging: Path, sink: Any, config: Any, validator: Any) -> Prepared:
@@ -707,8 +729,6 @@ def _read_dedup(
             sink.by_stage[k] += v
         sink.fh.write((work / "rejects" / f"{i:08d}.jsonl").read_bytes())
     converter = merge_converters([s[2] for s in summaries], config.convert.fmt)
-    if len(paths) == 1:
-        read_stats.format = summaries[0][0].format
     n_in = int(sum(s[4] for s in summaries))
     _log(f"{read_stats.records + read_stats.bad_lines} input records, {n_in} after front")
 
@@ -772,8 +792,12 @@ def _read_dedup(
 
     kept: list[Record] = []
     vecs: list[np.ndarray] = []
-    cols = ["idx", "source", "line", "text_line", "data"] + (["vec"] if embedded or (config.run.semantic and n_in) else [])
-    for batch in alive.select_columns(cols).sort("idx").iter_batches(batch_format="numpy", batch_size=8192):
+    cols = ["idx", "source", "line", "text_line", "data"] + (
+        ["vec"] if embedded or (config.run.semantic and n_in) else []
+    )
+    for batch in (
+        alive.select_columns(cols).sort("idx").iter_batches(batch_format="numpy", batch_size=8192)
+    ):
         kept.extend(_records(batch))
         if "vec" in batch:
             vecs.append(np.asarray(batch["vec"], dtype=np.float32))
@@ -787,9 +811,7 @@ def _read_dedup(
         "removed": {**removed_n, "leaked": 0},
         "clusters": clusters_n,
         "leaks": 0,
-        "reasons": {
-            REASONS[m]: reasons[REASONS[m]] for m in cfg.methods if reasons[REASONS[m]]
-        },
+        "reasons": {REASONS[m]: reasons[REASONS[m]] for m in cfg.methods if reasons[REASONS[m]]},
         "config": cfg.as_dict(),
         "engine": "ray",
     }

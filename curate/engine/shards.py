@@ -38,9 +38,7 @@ def expand(path: str) -> list[str]:
             return [path]
         found = sorted(str(q) for q in p.rglob("*") if _is_shard(q))
         if not found:
-            raise InputError(
-                f"{path}: folder holds no data files ({', '.join(SHARD_SUFFIXES)})"
-            )
+            raise InputError(f"{path}: folder holds no data files ({', '.join(SHARD_SUFFIXES)})")
         return found
     if not p.exists() and _GLOB_CHARS & set(path):
         found = sorted(q for q in glob.glob(path, recursive=True) if _is_shard(Path(q)))
