@@ -135,6 +135,10 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     write_splits(
         sres, staging, parquet=config.run.parquet, hf_dataset=config.run.hf_dataset, report=False
     )
+    if config.run.shards:
+        from curate.engine.output import write_shards
+
+        write_shards(staging, list(sres.splits), config.run.shards)
     leakage = int(sres.leakage.get("total", 0))
     report = {
         "curate_version": __version__,
