@@ -57,6 +57,7 @@ class Prepared:
     dres: Any
     read_stats: ReadStats
     converter: Any
+    refs: dict[int, tuple[str, int]]  # cluster member -> (record id, line), for --clusters
 
 
 # -- small helpers ---------------------------------------------------------------------------
@@ -132,7 +133,24 @@ def _curate_error(exc: BaseException) -> CurateError | None:
 # -- front: read + convert + validate + filter, one task per shard ---------------------------
 
 
-def _front_shard(batch: dict[str, np.ndarray], *, work: str, config: Any) -> Any:
+def _read_only(path: str, sink: Any) -> tuple[Iterator[Record], ReadStats, Any]:
+    from curate.formats import Converter
+    from curate.records import BadLine, RecordReader
+    from curate.stage import unreadable
+
+    reader = RecordReader(path)
+
+    def gen() -> Iterator[Record]:
+        for item in reader:
+            if isinstance(item, BadLine):
+                sink.drop(unreadable(item))
+            else:
+                yield item
+
+    return gen(), reader.stats, Converter()
+
+
+def _front_shard(batch: dict[str, np.ndarray], *, work: str, config: Any, mode: str = "run") -> Any:
     import pyarrow as pa
 
     from curate.dedup.exact import digest
@@ -147,13 +165,16 @@ def _front_shard(batch: dict[str, np.ndarray], *, work: str, config: Any) -> Any
     validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
     buf = io.BytesIO()
     sink = RejectSink(buf)
-    stream, stats, conv = front(
-        path,
-        sink,
-        fmt=config.convert.fmt,
-        validator=validator,
-        filter_step=make_filter(config.filter),
-    )
+    if mode == "read":  # curate dedup: records as read, unreadable lines rejected
+        stream, stats, conv = _read_only(path, sink)
+    else:
+        stream, stats, conv = front(
+            path,
+            sink,
+            fmt=config.convert.fmt,
+            validator=validator,
+            filter_step=make_filter(config.filter),
+        )
     cols: dict[str, list[Any]] = {
         k: []
         for k in ("shard", "pos", "source", "line", "text_line", "data", "rid", "digest", "klen")
@@ -453,7 +474,7 @@ class RayDedup:
 
     # front -----------------------------------------------------------------------------
 
-    def front(self, paths: list[str]) -> tuple[Any, list[tuple]]:
+    def front(self, paths: list[str], mode: str = "run") -> tuple[Any, list[tuple]]:
         import ray.data
 
         for sub in ("rejects", "stats"):
@@ -463,7 +484,7 @@ class RayDedup:
         shards = ds.map_batches(
             _front_shard,
             batch_size=1,
-            fn_kwargs={"work": str(self.work), "config": self.config},
+            fn_kwargs={"work": str(self.work), "config": self.config, "mode": mode},
         ).materialize()
         summaries = [
             pickle.loads((self.work / "stats" / f"{i:08d}.pkl").read_bytes())
@@ -687,8 +708,14 @@ def _rows(ds: Any, ids: np.ndarray) -> dict[int, dict[str, Any]]:
     return {int(i): {k: got[k][t] for k in got} for t, i in enumerate(got["idx"].tolist())}
 
 
-def read_dedup(path: str, staging: Path, sink: Any, config: Any, validator: Any) -> Prepared:
-    """``curate run``'s read -> convert -> validate -> filter -> dedup on Ray."""
+def read_dedup(
+    path: str, staging: Path, sink: Any, config: Any, validator: Any, mode: str = "run"
+) -> Prepared:
+    """``curate run``'s read -> convert -> validate -> filter -> dedup on Ray.
+
+    ``mode="read"`` (``curate dedup``): no conversion, validation or filter; only the lines
+    that do not parse are rejected before dedup.
+    """
     from curate.engine import ray_session
     from curate.engine.shards import expand
 
@@ -696,7 +723,7 @@ def read_dedup(path: str, staging: Path, sink: Any, config: Any, validator: Any)
     work = staging / WORK
     try:
         with ray_session(config.run.ray_address) as ray:
-            return _read_dedup(ray, paths, work, sink, config, validator)
+            return _read_dedup(ray, paths, work, sink, config, validator, mode)
     except CurateError:
         raise
     except Exception as exc:
@@ -709,8 +736,9 @@ def read_dedup(path: str, staging: Path, sink: Any, config: Any, validator: Any)
 
 
 def _read_dedup(
-    ray: Any, paths: list[str], work: Path, sink: Any, config: Any, validator: Any
+    ray: Any, paths: list[str], work: Path, sink: Any, config: Any, validator: Any, mode: str
 ) -> Prepared:
+    from curate.dedup.cluster import Cluster
     from curate.dedup.config import REASONS
     from curate.dedup.engine import DedupResult
     from curate.dedup.exact import STAGE
@@ -720,7 +748,7 @@ def _read_dedup(
 
     eng = RayDedup(ray, config, work)
     _log(f"{len(paths)} shard(s) on {eng.parts // 2} CPU(s), {eng.gpus} GPU(s)")
-    base, summaries = eng.front(paths)
+    base, summaries = eng.front(paths, mode)
     read_stats = ReadStats()
     for i, (stats, vstate, _conv, by_stage, _n) in enumerate(summaries):
         merge_read_stats(read_stats, stats)
@@ -815,8 +843,18 @@ def _read_dedup(
         "config": cfg.as_dict(),
         "engine": "ray",
     }
-    dres = DedupResult(StageResult(kept=kept, dropped=dropped, stats=stats), [], stats)
-    return Prepared(kept, embeddings, dres, read_stats, converter)
+    clusters = []
+    for r in removed:
+        by_keep: dict[int, list[int]] = {}
+        for m, k in r.keep.items():
+            by_keep.setdefault(k, []).append(m)
+        for k in sorted(by_keep, key=lambda k: min([k, *by_keep[k]])):
+            members = tuple(sorted([k, *by_keep[k]]))
+            sims = tuple(1.0 if m == k else r.sim[m] for m in members)
+            clusters.append(Cluster(r.method, members, k, sims))
+    refs = {i: (str(row["rid"]), int(row["line"])) for i, row in rows.items()}
+    dres = DedupResult(StageResult(kept=kept, dropped=dropped, stats=stats), clusters, stats)
+    return Prepared(kept, embeddings, dres, read_stats, converter, refs)
 
 
 def iter_kept(prepared: Prepared) -> Iterator[Record]:

@@ -170,3 +170,37 @@ def test_engine_ray_without_ray_installed(tmp_path: Path, monkeypatch: pytest.Mo
     assert len(lines) == 1
     assert "curate-finetune-data[ray]" in lines[0] and "--engine ray" in lines[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_dedup_command_same_answers(ray_cluster, tmp_path: Path) -> None:
+    sample = str(SAMPLE_DATA / "sample.jsonl")
+    files = {}
+    for engine in ("local", "ray"):
+        d = tmp_path / engine
+        d.mkdir()
+        result = CliRunner().invoke(
+            main,
+            [
+                "dedup",
+                sample,
+                "-o",
+                str(d / "kept.jsonl"),
+                "--rejects",
+                str(d / "rej.jsonl"),
+                "--clusters",
+                str(d / "cl.jsonl"),
+                "--method",
+                "exact,near",
+                "--keep",
+                "longest",
+                "--engine",
+                engine,
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.stderr
+        files[engine] = d
+        report = json.loads(result.stdout)
+        assert report["removed"]["exact"] == 3 and report["removed"]["near"] == 3
+    for name in ("kept.jsonl", "rej.jsonl", "cl.jsonl"):
+        assert (files["local"] / name).read_bytes() == (files["ray"] / name).read_bytes(), name
