@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -88,9 +89,27 @@ def run(engine: str, shards: Path, out: Path, address: str | None) -> tuple[floa
     _, err = proc.communicate()
     wall = time.perf_counter() - t0
     driver, worker = peak.done()
+    (out.parent / f"{out.name}.stderr.log").write_bytes(err)
     if proc.returncode not in (0, 1):
         sys.exit(f"{engine} run failed:\n{err.decode()[-3000:]}")
     return wall, driver, worker
+
+
+STAGE_LINE = re.compile(r"^(ray|run): \[\s*([0-9.]+)s[^]]*\] (.*)$")
+
+
+def stages(log: Path) -> str:
+    """Seconds between the progress lines the run printed (where the time went)."""
+    marks = []
+    for line in log.read_text(errors="replace").splitlines():
+        m = STAGE_LINE.match(line)
+        if m:
+            marks.append((m.group(1), float(m.group(2)), m.group(3)[:38]))
+    out = []
+    for (who, t, what), (who2, t2, _) in zip(marks, marks[1:], strict=False):
+        if who == who2:  # each prefix has its own clock
+            out.append(f"      {who} {t2 - t:7.1f}s after: {what}")
+    return "\n".join(out)
 
 
 def pairs_score(out: Path, truth_path: Path, per: int) -> tuple[float, float]:
@@ -124,6 +143,36 @@ def pairs_score(out: Path, truth_path: Path, per: int) -> tuple[float, float]:
     return tp / max(1, tp + fp), recall
 
 
+def semantic_agreement(data: Path, workdir: Path, address: str) -> None:
+    """``curate dedup --method semantic --model fast`` on both engines: what each removes."""
+    removed = {}
+    for engine in ("local", "ray"):
+        out = workdir / f"sem-{engine}"
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = [str(ROOT / ".venv/bin/curate"), "dedup", str(data), "-o", str(out / "kept.jsonl")]
+        cmd += ["--rejects", str(out / "rej.jsonl"), "--method", "semantic", "--model", "fast"]
+        cmd += ["--no-cache", "--engine", engine]
+        if engine == "ray":
+            cmd += ["--ray-address", address]
+        t0 = time.perf_counter()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        subprocess.run(
+            cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
+        wall = time.perf_counter() - t0
+        with open(out / "rej.jsonl", "rb") as fh:
+            removed[engine] = {
+                json.loads(x)["line"] for x in fh if json.loads(x)["reason"] == "semantic_duplicate"
+            }
+        print(f"semantic {engine:>5}: {len(removed[engine]):,} removed in {wall:.1f}s")
+    both = removed["local"] & removed["ray"]
+    print(
+        f"semantic agreement: {len(both):,} removed by both; ray finds "
+        f"{len(both) / max(1, len(removed['local'])):.4f} of local's removals, local finds "
+        f"{len(both) / max(1, len(removed['ray'])):.4f} of ray's"
+    )
+
+
 def digest(folder: Path) -> str:
     h = hashlib.sha256()
     for name in ("train.jsonl", "test.jsonl", "rejects.jsonl"):
@@ -133,11 +182,14 @@ def digest(folder: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", default="100000", help="comma-separated sizes")
+    ap.add_argument("--rows", default="100000", help="comma-separated sizes ('' for none)")
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "curate-bench")
     ap.add_argument("--node-cpus", type=int, default=1, help="CPUs per Ray node (2 nodes)")
+    ap.add_argument(
+        "--semantic-rows", type=int, default=0, help="also compare semantic dedup at this size"
+    )
     a = ap.parse_args()
 
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
@@ -157,7 +209,7 @@ def main() -> None:
     )
     per_row = []
     try:
-        for rows in [int(x) for x in a.rows.split(",")]:
+        for rows in [int(x) for x in a.rows.split(",") if x]:
             data, truth = generate(rows, a.seed, a.workdir, quiet=True)
             shards = a.workdir / f"shards-{rows}-{a.shards}"
             if not shards.exists():
@@ -179,7 +231,12 @@ def main() -> None:
                     f"{prec:>9.4f} {rec:>7.4f} {digest(out):>12} {cost:>13.2f}",
                     flush=True,
                 )
+                if engine == "ray":
+                    print(stages(a.workdir / f"out-{rows}-ray.stderr.log"), flush=True)
             shutil.rmtree(a.workdir / f"out-{rows}-local", ignore_errors=True)
+        if a.semantic_rows:
+            data, _ = generate(a.semantic_rows, a.seed, a.workdir, quiet=True)
+            semantic_agreement(data, a.workdir, cluster.address)
     finally:
         ray.shutdown()
         cluster.shutdown()
