@@ -53,8 +53,10 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
         yield ray
         return
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
-    if address is None and os.environ.get("RAY_ADDRESS"):
-        address = "auto"
+    if address is None:
+        # "local" starts a private Ray even when another one runs on this machine (a bare
+        # ray.init() would join that one).
+        address = "auto" if os.environ.get("RAY_ADDRESS") else "local"
     try:
         ray.init(
             address=address,

@@ -23,6 +23,7 @@ the driver holds only per-shard counters and lists whose size is the number of *
 from __future__ import annotations
 
 import io
+import logging
 import os
 import pickle
 import shutil
@@ -360,18 +361,27 @@ def _components(edges: np.ndarray) -> list[list[int]]:
 
 
 class _Embed:
-    """One embedding model per actor; adds a ``vec`` column (the dedup key text's vector)."""
+    """One embedding model per actor; adds a ``vec`` column (the dedup key text's vector).
 
-    def __init__(self, model: str | None, side: str, cache_dir: Any) -> None:
+    ``key_text``: embed what ``curate dedup`` embeds (``curate.dedup.normalize.key_text``,
+    tools included); else what ``curate run`` embeds (``curate.chat.record_text``).
+    """
+
+    def __init__(self, model: str | None, side: str, cache_dir: Any, key_text: bool) -> None:
         from curate.embed import get_embedder
 
         self.embedder = get_embedder(model, cache_dir=cache_dir)
         self.side = side
+        self.key_text = key_text
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict:
         from curate.chat import record_text
+        from curate.dedup.normalize import key_text
 
-        texts = [record_text(orjson.loads(d), self.side) for d in batch["data"]]
+        if self.key_text:
+            texts = [key_text(r, self.side) for r in _records(batch)]  # type: ignore[arg-type]
+        else:
+            texts = [record_text(orjson.loads(d), self.side) for d in batch["data"]]
         vecs = self.embedder.encode(texts) if texts else np.zeros((0, 1), np.float32)
         return {**batch, "vec": np.asarray(vecs, dtype=np.float32)}
 
@@ -432,12 +442,11 @@ def _search_partition(group: dict[str, np.ndarray], *, config: Any, mean: Any) -
                 out_m.append(int(group["idx"][m]))
                 out_k.append(int(group["idx"][k]))
                 out_s.append(round(sim(m, k), 6))
+    # One extra row (idx -1) carries the partition's slot-guard count to the driver.
     return {
-        "idx": np.array(out_m, dtype=np.int64),
-        "keep": np.array(out_k, dtype=np.int64),
-        "sim": np.array(out_s, dtype=np.float64),
-        "rejected": np.full(len(out_m), 0, dtype=np.int64) if out_m else np.zeros(0, np.int64),
-        "part_rejected": np.array([rejected] * len(out_m), dtype=np.int64),
+        "idx": np.array([*out_m, -1], dtype=np.int64),
+        "keep": np.array([*out_k, -1], dtype=np.int64),
+        "sim": np.array([*out_s, float(rejected)], dtype=np.float64),
     }
 
 
@@ -465,16 +474,20 @@ class RayDedup:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
+        # Ray Data logs every finished dataset at INFO on stderr; curate prints its own lines.
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         # Task-based sort shuffles: no long-lived aggregator actors to start per operation.
         ctx.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.parts = max(2, 2 * cpus)
         self.gpus = int(ray.cluster_resources().get("GPU", 0))
         self.slot_rejected = 0
+        self.mode = "run"
 
     # front -----------------------------------------------------------------------------
 
     def front(self, paths: list[str], mode: str = "run") -> tuple[Any, list[tuple]]:
+        self.mode = mode
         import ray.data
 
         for sub in ("rejects", "stats"):
@@ -633,7 +646,12 @@ class RayDedup:
             batch_format="numpy",
             batch_size=256,
             compute=ActorPoolStrategy(size=size),
-            fn_constructor_kwargs={"model": cfg.model, "side": cfg.key, "cache_dir": cfg.cache_dir},
+            fn_constructor_kwargs={
+                "model": cfg.model,
+                "side": cfg.key,
+                "cache_dir": cfg.cache_dir,
+                "key_text": self.mode == "read",
+            },
             num_gpus=1 if self.gpus else 0,
         ).materialize()
 
@@ -657,7 +675,10 @@ class RayDedup:
         found = parted.groupby("part", num_partitions=self.parts).map_groups(
             _search_partition, batch_format="numpy", fn_kwargs={"config": cfg, "mean": mean}
         )
-        got = _collect(found, ["idx", "keep", "sim", "part_rejected"])
+        got = _collect(found, ["idx", "keep", "sim"])
+        marker = got["idx"] < 0
+        self.slot_rejected += int(got["sim"][marker].sum())
+        got = {k: v[~marker] for k, v in got.items()}
         keep = dict(zip(got["idx"].tolist(), got["keep"].tolist(), strict=True))
         sim = dict(zip(got["idx"].tolist(), got["sim"].tolist(), strict=True))
         return _Removed("semantic", keep, sim)
@@ -843,6 +864,8 @@ def _read_dedup(
         "config": cfg.as_dict(),
         "engine": "ray",
     }
+    if "semantic" in cfg.methods:
+        stats["semantic_pairs_rejected_by_slot_guard"] = eng.slot_rejected
     clusters = []
     for r in removed:
         by_keep: dict[int, list[int]] = {}
