@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from curate.errors import CurateError
+from curate.errors import ConfigError, CurateError, InputError
 from curate.records import ReadStats, Record
 
 IDX_BITS = 40  # global row index: up to 10^12 rows
@@ -180,20 +180,26 @@ def _front_shard(batch: dict[str, np.ndarray], *, work: str, config: Any, mode: 
         k: []
         for k in ("shard", "pos", "source", "line", "text_line", "data", "rid", "digest", "klen")
     }
-    for pos, r in enumerate(stream):
-        text = key_text(r, d.key)
-        cols["shard"].append(shard)
-        cols["pos"].append(pos)
-        cols["source"].append(r.source)
-        cols["line"].append(r.line)
-        cols["text_line"].append(r.text_line)
-        cols["data"].append(orjson.dumps(r.data))
-        cols["rid"].append(str(r.id))
-        cols["digest"].append(digest(d.normalizer.to_bytes(text)).hex())
-        cols["klen"].append(len(text))
     root = Path(work)
-    _atomic_bytes(root / "rejects" / f"{shard:08d}.jsonl", buf.getvalue())
-    summary = (stats, validator_state(validator), conv, dict(sink.by_stage), len(cols["pos"]))
+    try:
+        for pos, r in enumerate(stream):
+            text = key_text(r, d.key)
+            cols["shard"].append(shard)
+            cols["pos"].append(pos)
+            cols["source"].append(r.source)
+            cols["line"].append(r.line)
+            cols["text_line"].append(r.text_line)
+            cols["data"].append(orjson.dumps(r.data))
+            cols["rid"].append(str(r.id))
+            cols["digest"].append(digest(d.normalizer.to_bytes(text)).hex())
+            cols["klen"].append(len(text))
+    except CurateError as exc:
+        # Ray would wrap it in a traceback; hand the one-line error to the driver as data.
+        cols = {k: [] for k in cols}
+        summary: tuple = ("error", type(exc).__name__, str(exc))
+    else:
+        _atomic_bytes(root / "rejects" / f"{shard:08d}.jsonl", buf.getvalue())
+        summary = (stats, validator_state(validator), conv, dict(sink.by_stage), len(cols["pos"]))
     _atomic_bytes(root / "stats" / f"{shard:08d}.pkl", pickle.dumps(summary))
     types = {
         "shard": pa.int64(),
@@ -471,11 +477,12 @@ class RayDedup:
         self.ray = ray
         self.config = config
         self.work = work
+        # Ray Data logs every finished dataset (and its own settings) on stderr; curate
+        # prints its own progress lines, and errors reach the user as one line.
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
-        # Ray Data logs every finished dataset at INFO on stderr; curate prints its own lines.
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
         # Task-based sort shuffles: no long-lived aggregator actors to start per operation.
         ctx.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
         cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -503,6 +510,9 @@ class RayDedup:
             pickle.loads((self.work / "stats" / f"{i:08d}.pkl").read_bytes())
             for i in range(len(paths))
         ]
+        for s in summaries:
+            if s[0] == "error":  # the first bad shard, in shard order
+                raise (ConfigError if s[1] == "ConfigError" else InputError)(s[2])
         counts = np.array([s[4] for s in summaries], dtype=np.int64)
         offsets = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
         base = shards.map_batches(
@@ -878,7 +888,3 @@ def _read_dedup(
     refs = {i: (str(row["rid"]), int(row["line"])) for i, row in rows.items()}
     dres = DedupResult(StageResult(kept=kept, dropped=dropped, stats=stats), clusters, stats)
     return Prepared(kept, embeddings, dres, read_stats, converter, refs)
-
-
-def iter_kept(prepared: Prepared) -> Iterator[Record]:
-    yield from prepared.kept

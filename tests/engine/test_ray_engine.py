@@ -204,3 +204,23 @@ def test_dedup_command_same_answers(ray_cluster, tmp_path: Path) -> None:
         assert report["removed"]["exact"] == 3 and report["removed"]["near"] == 3
     for name in ("kept.jsonl", "rej.jsonl", "cl.jsonl"):
         assert (files["local"] / name).read_bytes() == (files["ray"] / name).read_bytes(), name
+
+
+def test_unreadable_shard_is_one_line_error(ray_cluster, tmp_path: Path) -> None:
+    import gzip
+
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.jsonl").write_bytes((SAMPLE_DATA / "sample.jsonl").read_bytes())
+    (d / "b.jsonl.gz").write_bytes(gzip.compress(b'{"messages": []}\n' * 50)[:30])  # truncated
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["run", str(d), "-o", str(out), "--no-semantic", "--engine", "ray"]
+    )
+    assert result.exit_code == 2
+    errors = [x for x in result.stderr.splitlines() if x.startswith("Error")]
+    assert errors == [
+        f"Error: {d / 'b.jsonl.gz'}: cannot read: " + errors[0].split("cannot read: ")[1]
+    ]
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".out.curate-tmp-*"))
