@@ -227,14 +227,22 @@ def _add_idx(batch: dict[str, np.ndarray], *, offsets: np.ndarray, keep: str) ->
 # -- dedup helpers ---------------------------------------------------------------------------
 
 
-def _exact_removed(batch: dict[str, np.ndarray], *, keepers: dict[str, int]) -> dict:
-    out_i, out_k = [], []
-    for dg, i in zip(batch["digest"].tolist(), batch["idx"].tolist(), strict=True):
-        k = keepers.get(dg)
-        if k is not None and k != i:
-            out_i.append(i)
-            out_k.append(k)
-    return {"idx": np.array(out_i, dtype=np.int64), "keep": np.array(out_k, dtype=np.int64)}
+def _digest_part(batch: dict[str, np.ndarray], *, parts: int) -> dict:
+    part = np.array([int(d[:12], 16) % parts for d in batch["digest"].tolist()], dtype=np.int64)
+    return {**batch, "part": part}
+
+
+def _exact_part(group: dict[str, np.ndarray]) -> dict:
+    """Within one shuffle partition: every row whose digest has a lower-ranked row."""
+    digests = group["digest"].astype(str)
+    order = np.lexsort((group["rank"], digests))  # by digest, then keep rank
+    d, rank, idx = digests[order], group["rank"][order], group["idx"][order]
+    first = np.ones(len(d), dtype=bool)
+    first[1:] = d[1:] != d[:-1]
+    run_start = np.maximum.accumulate(np.where(first, np.arange(len(d)), 0))
+    keeper = rank[run_start] & IDX_MASK
+    removed = ~first
+    return {"idx": idx[removed].astype(np.int64), "keep": keeper[removed].astype(np.int64)}
 
 
 def _words(records: list[Record], config: Any) -> list[bytes]:
@@ -528,29 +536,15 @@ class RayDedup:
     # exact -----------------------------------------------------------------------------
 
     def exact(self, ds: Any) -> _Removed:
-        from ray.data.aggregate import Count, Min
-
-        agg = (
-            ds.select_columns(["digest", "rank"])
-            .groupby("digest", num_partitions=self.parts)
-            .aggregate(Count(), Min("rank"))
+        """One shuffle: rows with the same digest meet in one partition, which keeps the
+        lowest rank (the keep policy) of each digest and names the others' keeper."""
+        found = (
+            ds.select_columns(["digest", "rank", "idx"])
+            .map_batches(_digest_part, batch_format="numpy", fn_kwargs={"parts": self.parts})
+            .groupby("part", num_partitions=self.parts)
+            .map_groups(_exact_part, batch_format="numpy")
         )
-        dup = agg.map_batches(
-            lambda b: {k: v[b["count()"] > 1] for k, v in b.items()}, batch_format="numpy"
-        )
-        got = _collect(dup, ["digest", "min(rank)"])
-        keepers = {
-            str(d): int(r) & IDX_MASK
-            for d, r in zip(got["digest"].tolist(), got["min(rank)"].tolist(), strict=True)
-        }
-        if not keepers:
-            return _Removed("exact", {}, {})
-        rem = _collect(
-            ds.select_columns(["digest", "idx"]).map_batches(
-                _exact_removed, batch_format="numpy", fn_kwargs={"keepers": keepers}
-            ),
-            ["idx", "keep"],
-        )
+        rem = _collect(found, ["idx", "keep"])
         keep = dict(zip(rem["idx"].tolist(), rem["keep"].tolist(), strict=True))
         return _Removed("exact", keep, dict.fromkeys(keep, 1.0))
 
