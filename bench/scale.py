@@ -98,6 +98,17 @@ def run(engine: str, shards: Path, out: Path, address: str | None) -> tuple[floa
 STAGE_LINE = re.compile(r"^(ray|run): \[\s*([0-9.]+)s[^]]*\] (.*)$")
 
 
+def stage_seconds(log: Path) -> dict[str, float]:
+    """Total seconds between consecutive progress lines, per prefix (ray: cluster, run: driver)."""
+    totals: dict[str, float] = {"ray": 0.0, "run": 0.0}
+    marks = [STAGE_LINE.match(x) for x in log.read_text(errors="replace").splitlines()]
+    marks = [m for m in marks if m]
+    for m1, m2 in zip(marks, marks[1:], strict=False):
+        if m1.group(1) == m2.group(1):
+            totals[m1.group(1)] += float(m2.group(2)) - float(m1.group(2))
+    return totals
+
+
 def stages(log: Path) -> str:
     """Seconds between the progress lines the run printed (where the time went)."""
     marks = []
@@ -225,7 +236,8 @@ def main() -> None:
                 used = cpus if engine == "ray" else 1
                 cost = wall * used / rows * 1000
                 if engine == "ray":
-                    per_row.append(wall * cpus / rows)
+                    secs = stage_seconds(a.workdir / f"out-{rows}-ray.stderr.log")
+                    per_row.append((secs["ray"] * cpus / rows, secs["run"] / rows))
                 print(
                     f"{rows:>9,} {engine:>6} {wall:>8.1f} {driver:>10.2f} {worker:>10.2f} "
                     f"{prec:>9.4f} {rec:>7.4f} {digest(out):>12} {cost:>13.2f}",
@@ -241,14 +253,16 @@ def main() -> None:
         ray.shutdown()
         cluster.shutdown()
     if per_row:
-        cost = per_row[-1]
+        cluster_cost, driver_cost = per_row[-1]
         nodes, cores = 32, 16
-        hours = 100e6 * cost / (nodes * cores) / 3600
+        dist_h = 100e6 * cluster_cost / (nodes * cores) / 3600
+        driver_h = 100e6 * driver_cost / 3600
         print(
-            f"\nprojection: {cost * 1e3:.2f} CPU-ms per row on Ray (largest size) -> 100M rows on "
-            f"{nodes} nodes x {cores} cores: {hours:.2f} h of cluster time for the distributed "
-            "stages, assuming linear scaling (shuffles are O(rows) network; the driver still "
-            "holds the kept rows for audit + split, see docs/ray.md)"
+            f"\nprojection for 100M rows on {nodes} nodes x {cores} cores, from the largest size:\n"
+            f"  cluster stages (read..dedup): {cluster_cost * 1e3:.2f} CPU-ms/row -> "
+            f"{dist_h:.2f} h if they scale linearly\n"
+            f"  driver stages (audit, split, writing): {driver_cost * 1e3:.2f} ms/row -> "
+            f"{driver_h:.1f} h on one driver (not distributed yet, see docs/ray.md)"
         )
 
 
