@@ -46,6 +46,7 @@ IDX_MASK = (1 << IDX_BITS) - 1
 LEN_CAP = (1 << 22) - 1  # key-text length folded into the keep rank (longer ones tie)
 BATCH = 2048
 PARTITION_ROWS = 4000  # semantic: rows per k-means partition searched exactly
+BORDER = 0.05  # semantic: a row this close to its second centroid is searched there too
 WORK = ".ray-work"
 
 
@@ -405,18 +406,38 @@ def _vec_sum(batch: dict[str, np.ndarray]) -> dict:
     return {"sum": v.sum(axis=0, dtype=np.float64)[None, :], "n": np.array([v.shape[0]])}
 
 
+def _unit_centered(v: np.ndarray, mean: Any) -> np.ndarray:
+    """``curate.dedup.semantic.centered`` with a given mean (the whole set's, summed apart)."""
+    if mean is None:
+        return v
+    c = v - mean
+    return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), np.float32(1e-12))
+
+
 def _assign(batch: dict[str, np.ndarray], *, centroids: np.ndarray, mean: Any) -> dict:
-    v = batch["vec"]
-    if mean is not None:
-        v = v - mean
-        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), np.float32(1e-12))
-    part = np.argmax(v @ centroids.T, axis=1) if centroids.shape[0] > 1 else np.zeros(len(v))
-    return {**batch, "part": part.astype(np.int64)}
+    """Each row's nearest k-means partition, plus its second one when nearly as close.
+
+    A row near a boundary is searched in both partitions, so a duplicate pair split by the
+    boundary is still found (each pair is verified on its own; the driver unions them).
+    """
+    n = len(batch["idx"])
+    if centroids.shape[0] < 2:
+        return {**batch, "part": np.zeros(n, dtype=np.int64)}
+    sims = _unit_centered(np.asarray(batch["vec"], dtype=np.float32), mean) @ centroids.T
+    top = np.argsort(-sims, axis=1)[:, :2]
+    rows = np.arange(n)
+    second = sims[rows, top[:, 0]] - sims[rows, top[:, 1]] < BORDER
+    take = np.concatenate((rows, rows[second]))
+    part = np.concatenate((top[:, 0], top[second, 1])).astype(np.int64)
+    return {**{k: v[take] for k, v in batch.items()}, "part": part}
 
 
 def _search_partition(group: dict[str, np.ndarray], *, config: Any, mean: Any) -> dict:
-    """Exact neighbour search, slot guard, components and keepers inside one partition."""
-    from curate.dedup.cluster import choose_keep, components
+    """Exact neighbour search and the slot guard inside one partition: its verified edges.
+
+    Edges come back as global ids ``(i < j)`` with their cosine; pairs the slot guard turned
+    down come back with cosine -1 (the driver counts them once).
+    """
     from curate.dedup.engine import SCORE_MARGIN
     from curate.dedup.normalize import key_text
     from curate.dedup.semantic import semantic_pairs
@@ -424,18 +445,14 @@ def _search_partition(group: dict[str, np.ndarray], *, config: Any, mean: Any) -
 
     order = np.argsort(group["idx"], kind="stable")
     group = {k: v[order] for k, v in group.items()}
-    vecs = np.asarray(group["vec"], dtype=np.float32)
-    if mean is not None:
-        vecs = vecs - mean
-        vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), np.float32(1e-12))
+    vecs = _unit_centered(np.asarray(group["vec"], dtype=np.float32), mean)
     threshold, _ = config.semantic_settings()
-    # One partition never reaches faiss's approximate regime (PARTITION_ROWS < FLAT_LIMIT).
-    pairs, sims, sim = semantic_pairs(
+    pairs, sims, _ = semantic_pairs(
         vecs, neighbours=config.neighbours, seed=config.seed, min_score=threshold - SCORE_MARGIN
     )
-    keep_pairs = pairs[sims >= threshold]
-    rejected = 0
-    if config.slot_guard and keep_pairs.size:
+    ok = sims >= threshold
+    pairs, sims = pairs[ok], sims[ok]
+    if config.slot_guard and pairs.size:
         recs = _records(group)
         slots: dict[int, Slots] = {}
 
@@ -444,23 +461,13 @@ def _search_partition(group: dict[str, np.ndarray], *, config: Any, mean: Any) -
                 slots[k] = Slots(key_text(recs[k], config.key))
             return slots[k]
 
-        ok = np.array([not different_slots(s(a), s(b)) for a, b in keep_pairs.tolist()], bool)
-        rejected = int(ok.size - ok.sum())
-        keep_pairs = keep_pairs[ok]
-    lengths = group["klen"] if config.keep != "first" else np.zeros(len(vecs), np.int64)
-    out_m, out_k, out_s = [], [], []
-    for members in components(len(vecs), keep_pairs):
-        k = choose_keep(members, lengths, config.keep)
-        for m in members:
-            if m != k:
-                out_m.append(int(group["idx"][m]))
-                out_k.append(int(group["idx"][k]))
-                out_s.append(round(sim(m, k), 6))
-    # One extra row (idx -1) carries the partition's slot-guard count to the driver.
+        guard = np.array([not different_slots(s(a), s(b)) for a, b in pairs.tolist()], bool)
+        sims = np.where(guard, sims, -1.0)
+    ids = group["idx"]
     return {
-        "idx": np.array([*out_m, -1], dtype=np.int64),
-        "keep": np.array([*out_k, -1], dtype=np.int64),
-        "sim": np.array([*out_s, float(rejected)], dtype=np.float64),
+        "i": ids[pairs[:, 0]].astype(np.int64) if pairs.size else np.zeros(0, np.int64),
+        "j": ids[pairs[:, 1]].astype(np.int64) if pairs.size else np.zeros(0, np.int64),
+        "cos": np.asarray(sims, dtype=np.float64),
     }
 
 
@@ -679,12 +686,39 @@ class RayDedup:
         found = parted.groupby("part", num_partitions=self.parts).map_groups(
             _search_partition, batch_format="numpy", fn_kwargs={"config": cfg, "mean": mean}
         )
-        got = _collect(found, ["idx", "keep", "sim"])
-        marker = got["idx"] < 0
-        self.slot_rejected += int(got["sim"][marker].sum())
-        got = {k: v[~marker] for k, v in got.items()}
-        keep = dict(zip(got["idx"].tolist(), got["keep"].tolist(), strict=True))
-        sim = dict(zip(got["idx"].tolist(), got["sim"].tolist(), strict=True))
+        got = _collect(found, ["i", "j", "cos"])
+        if got["i"].size == 0:
+            return _Removed("semantic", {}, {})
+        # A pair seen in two partitions (a boundary row) is one edge.
+        width = int(max(got["i"].max(), got["j"].max())) + 1
+        codes, first = np.unique(got["i"] * width + got["j"], return_index=True)
+        cos = got["cos"][first]
+        self.slot_rejected += int((cos < 0).sum())
+        codes = codes[cos >= 0]
+        edges = np.stack((codes // width, codes % width), axis=1)
+        groups = _components(edges)
+        members = np.array(sorted({m for g in groups for m in g}), dtype=np.int64)
+        lengths = self._lengths(ds, members) if cfg.keep != "first" else {}
+        from curate.dedup.cluster import choose_keep
+
+        keep: dict[int, int] = {}
+        for g in groups:
+            k = choose_keep(g, _LenLookup(lengths), cfg.keep)
+            keep.update({m: k for m in g if m != k})
+        # Similarity to the keeper as the local engine computes it (float32 dot of the
+        # centred vectors): the members' vectors, sized by duplicates, come to the driver.
+        got_v = _collect(
+            ds.select_columns(["idx", "vec"]).map_batches(
+                _only, batch_format="numpy", fn_kwargs={"ids": members}
+            ),
+            ["idx", "vec"],
+        )
+        vec = _unit_centered(np.asarray(got_v["vec"], dtype=np.float32), mean)
+        row = {i: t for t, i in enumerate(got_v["idx"].tolist())}
+        sim = {
+            m: round(float(min(1.0, float(np.dot(vec[row[m]], vec[row[k]])))), 6)
+            for m, k in keep.items()
+        }
         return _Removed("semantic", keep, sim)
 
     def _kmeans(self, ds: Any, k: int, n: int, mean: Any) -> np.ndarray:
@@ -704,9 +738,7 @@ class RayDedup:
             ds.select_columns(["idx", "vec"]).map_batches(pick, batch_format="numpy"), ["vec"]
         )["vec"]
         sample = np.asarray(sample, dtype=np.float32).reshape(-1, sample.shape[-1])
-        if mean is not None:
-            sample = sample - mean
-            sample /= np.maximum(np.linalg.norm(sample, axis=1, keepdims=True), 1e-12)
+        sample = _unit_centered(sample, mean)
         k = min(k, max(1, sample.shape[0] // 4))
         km = faiss.Kmeans(sample.shape[1], k, niter=20, seed=self.config.dedup.seed, spherical=True)
         km.train(np.ascontiguousarray(sample))
