@@ -22,32 +22,46 @@ the driver holds only per-shard counters and lists whose size is the number of *
 
 from __future__ import annotations
 
-import io
 import logging
-import os
 import pickle
 import shutil
-import sys
-import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
+from curate.engine.ray_rows import (
+    BATCH,
+    PARTITION_ROWS,
+    WORK,
+    _add_idx,
+    _collect,
+    _curate_error,
+    _front_shard,
+    _log,
+    _only,
+    _record,
+    _records,
+    _without,
+)
+from curate.engine.ray_udfs import (
+    _assign,
+    _band_rows,
+    _bucket_pairs,
+    _components,
+    _digest_part,
+    _Embed,
+    _exact_part,
+    _routed_sets,
+    _search_partition,
+    _unit_centered,
+    _vec_sum,
+    _verify_part,
+)
 from curate.errors import ConfigError, CurateError, InputError
 from curate.records import ReadStats, Record
-
-IDX_BITS = 40  # global row index: up to 10^12 rows
-IDX_MASK = (1 << IDX_BITS) - 1
-LEN_CAP = (1 << 22) - 1  # key-text length folded into the keep rank (longer ones tie)
-BATCH = 2048
-PARTITION_ROWS = 4000  # semantic: rows per k-means partition searched exactly
-BORDER = 0.05  # semantic: a row this close to its second centroid is searched there too
-WORK = ".ray-work"
 
 
 @dataclass(slots=True)
@@ -60,415 +74,6 @@ class Prepared:
     read_stats: ReadStats
     converter: Any
     refs: dict[int, tuple[str, int]]  # cluster member -> (record id, line), for --clusters
-
-
-# -- small helpers ---------------------------------------------------------------------------
-
-_T0 = time.monotonic()
-
-
-def _log(message: str) -> None:
-    # Progress on stderr, with elapsed time, like ``curate run``'s own lines.
-    sys.stderr.write(f"ray: [{time.monotonic() - _T0:7.1f}s] {message}\n")
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    # A retried task rewrites its files: write aside, rename into place.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _record(row: dict[str, Any]) -> Record:
-    return Record(
-        str(row["source"]), int(row["line"]), orjson.loads(row["data"]), int(row["text_line"])
-    )
-
-
-def _records(batch: dict[str, np.ndarray]) -> list[Record]:
-    n = len(batch["idx"])
-    return [
-        Record(
-            str(batch["source"][k]),
-            int(batch["line"][k]),
-            orjson.loads(batch["data"][k]),
-            int(batch["text_line"][k]),
-        )
-        for k in range(n)
-    ]
-
-
-def _collect(ds: Any, columns: list[str]) -> dict[str, np.ndarray]:
-    """Small results (sized by duplicates, not rows) onto the driver as numpy columns."""
-    parts: dict[str, list[np.ndarray]] = {c: [] for c in columns}
-    for batch in ds.select_columns(columns).iter_batches(batch_format="numpy", batch_size=None):
-        for c in columns:
-            parts[c].append(np.asarray(batch[c]))
-    return {c: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for c, v in parts.items()}
-
-
-def _without(batch: dict[str, np.ndarray], removed: np.ndarray) -> dict[str, np.ndarray]:
-    keep = ~np.isin(batch["idx"], removed)
-    return {k: v[keep] for k, v in batch.items()}
-
-
-def _only(batch: dict[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndarray]:
-    keep = np.isin(batch["idx"], ids)
-    return {k: v[keep] for k, v in batch.items()}
-
-
-def _curate_error(exc: BaseException) -> CurateError | None:
-    """The user-facing error a worker raised, unwrapped from Ray's exception chain."""
-    seen = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, CurateError):
-            return e
-        todo += [e.__cause__, e.__context__, getattr(e, "cause", None)]
-    return None
-
-
-# -- front: read + convert + validate + filter, one task per shard ---------------------------
-
-
-def _read_only(path: str, sink: Any) -> tuple[Iterator[Record], ReadStats, Any]:
-    from curate.formats import Converter
-    from curate.records import BadLine, RecordReader
-    from curate.stage import unreadable
-
-    reader = RecordReader(path)
-
-    def gen() -> Iterator[Record]:
-        for item in reader:
-            if isinstance(item, BadLine):
-                sink.drop(unreadable(item))
-            else:
-                yield item
-
-    return gen(), reader.stats, Converter()
-
-
-def _front_shard(batch: dict[str, np.ndarray], *, work: str, config: Any, mode: str = "run") -> Any:
-    import pyarrow as pa
-
-    from curate.dedup.exact import digest
-    from curate.dedup.normalize import key_text
-    from curate.engine.merge import validator_state
-    from curate.pipeline.filters import make_filter
-    from curate.pipeline.stages import RejectSink, front
-    from curate.validate import Validator
-
-    shard, path = int(batch["shard"][0]), str(batch["path"][0])
-    v, d = config.validate, config.dedup
-    validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
-    buf = io.BytesIO()
-    sink = RejectSink(buf)
-    if mode == "read":  # curate dedup: records as read, unreadable lines rejected
-        stream, stats, conv = _read_only(path, sink)
-    else:
-        stream, stats, conv = front(
-            path,
-            sink,
-            fmt=config.convert.fmt,
-            validator=validator,
-            filter_step=make_filter(config.filter),
-        )
-    cols: dict[str, list[Any]] = {
-        k: []
-        for k in ("shard", "pos", "source", "line", "text_line", "data", "rid", "digest", "klen")
-    }
-    root = Path(work)
-    try:
-        for pos, r in enumerate(stream):
-            text = key_text(r, d.key)
-            cols["shard"].append(shard)
-            cols["pos"].append(pos)
-            cols["source"].append(r.source)
-            cols["line"].append(r.line)
-            cols["text_line"].append(r.text_line)
-            cols["data"].append(orjson.dumps(r.data))
-            cols["rid"].append(str(r.id))
-            cols["digest"].append(digest(d.normalizer.to_bytes(text)).hex())
-            cols["klen"].append(len(text))
-    except CurateError as exc:
-        # Ray would wrap it in a traceback; hand the one-line error to the driver as data.
-        cols = {k: [] for k in cols}
-        summary: tuple = ("error", type(exc).__name__, str(exc))
-    else:
-        _atomic_bytes(root / "rejects" / f"{shard:08d}.jsonl", buf.getvalue())
-        summary = (stats, validator_state(validator), conv, dict(sink.by_stage), len(cols["pos"]))
-    _atomic_bytes(root / "stats" / f"{shard:08d}.pkl", pickle.dumps(summary))
-    types = {
-        "shard": pa.int64(),
-        "pos": pa.int64(),
-        "line": pa.int64(),
-        "text_line": pa.int64(),
-        "klen": pa.int64(),
-        "data": pa.binary(),
-    }
-    return pa.table({k: pa.array(val, type=types.get(k, pa.string())) for k, val in cols.items()})
-
-
-def _add_idx(batch: dict[str, np.ndarray], *, offsets: np.ndarray, keep: str) -> dict:
-    idx = offsets[batch["shard"]] + batch["pos"]
-    klen = np.minimum(batch["klen"], LEN_CAP)
-    if keep == "longest":
-        rank = ((LEN_CAP - klen) << IDX_BITS) | idx
-    elif keep == "shortest":
-        rank = (klen << IDX_BITS) | idx
-    else:
-        rank = idx
-    return {**batch, "idx": idx.astype(np.int64), "rank": rank.astype(np.int64)}
-
-
-# -- dedup helpers ---------------------------------------------------------------------------
-
-
-def _digest_part(batch: dict[str, np.ndarray], *, parts: int) -> dict:
-    part = np.array([int(d[:12], 16) % parts for d in batch["digest"].tolist()], dtype=np.int64)
-    return {**batch, "part": part}
-
-
-def _exact_part(group: dict[str, np.ndarray]) -> dict:
-    """Within one shuffle partition: every row whose digest has a lower-ranked row."""
-    digests = group["digest"].astype(str)
-    order = np.lexsort((group["rank"], digests))  # by digest, then keep rank
-    d, rank, idx = digests[order], group["rank"][order], group["idx"][order]
-    first = np.ones(len(d), dtype=bool)
-    first[1:] = d[1:] != d[:-1]
-    run_start = np.maximum.accumulate(np.where(first, np.arange(len(d)), 0))
-    keeper = rank[run_start] & IDX_MASK
-    removed = ~first
-    return {"idx": idx[removed].astype(np.int64), "keep": keeper[removed].astype(np.int64)}
-
-
-def _words(records: list[Record], config: Any) -> list[bytes]:
-    from curate.dedup.normalize import key_text
-
-    norm = config.normalizer
-    folded = norm.whitespace or norm.punctuation
-    out = []
-    for r in records:
-        b = norm.to_bytes(key_text(r, config.key))
-        out.append(b if folded else b" ".join(b.split()))
-    return out
-
-
-def _band_rows(batch: dict[str, np.ndarray], *, config: Any, parts: int) -> dict:
-    from curate.dedup.near import _Q, U64, _mix64, shingle_hashes, signatures
-
-    hashes, offsets = shingle_hashes(_words(_records(batch), config), config.shingle_size)
-    sig = signatures(hashes, offsets, config.num_perm, config.seed)
-    usable = np.diff(offsets) > 0
-    ids, sub = batch["idx"][usable], sig[usable]
-    rows = config.num_perm // config.bands
-    bands, keys = [], []
-    for b in range(config.bands):
-        key = sub[:, b * rows].astype(U64)
-        for r in range(1, rows):
-            key = key * _Q + sub[:, b * rows + r].astype(U64)
-        keys.append(_mix64(key + U64(b)))
-        bands.append(np.full(ids.size, b, dtype=np.int64))
-    bkey = np.concatenate(keys) if keys else np.zeros(0, U64)
-    return {
-        "band": np.concatenate(bands) if bands else np.zeros(0, np.int64),
-        "bkey": bkey,
-        "idx": np.tile(ids, config.bands),
-        "part": (bkey % U64(parts)).astype(np.int64),
-    }
-
-
-def _bucket_pairs(group: dict[str, np.ndarray]) -> dict:
-    """Candidate pairs inside one shuffle partition: the local ``candidate_pairs`` rule."""
-    from curate.dedup.near import BUCKET_WINDOW
-
-    found = []
-    for b in np.unique(group["band"]).tolist():
-        m = group["band"] == b
-        keys, ids = group["bkey"][m], group["idx"][m]
-        order = np.lexsort((ids, keys))  # by key, ties by input order (a stable argsort)
-        ks, ii = keys[order], ids[order]
-        for d in range(1, BUCKET_WINDOW + 1):
-            same = np.flatnonzero(ks[:-d] == ks[d:])
-            if same.size == 0:
-                break
-            found.append(np.stack((ii[same], ii[same + d]), axis=1))
-    pairs = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
-    return {"i": pairs[:, 0].astype(np.int64), "j": pairs[:, 1].astype(np.int64)}
-
-
-def _routed_sets(batch: dict[str, np.ndarray], *, config: Any, route: dict[int, list[int]]) -> Any:
-    """Shingle sets of the rows in some candidate pair, one copy per partition needing it."""
-    import pyarrow as pa
-
-    from curate.dedup.near import shingle_hashes
-
-    batch = _only(batch, np.fromiter(route, dtype=np.int64, count=len(route)))
-    hashes, offsets = shingle_hashes(_words(_records(batch), config), config.shingle_size)
-    parts, ids, sets = [], [], []
-    for t, i in enumerate(batch["idx"].tolist()):
-        sh = np.unique(hashes[offsets[t] : offsets[t + 1]])
-        for part in route[i]:
-            parts.append(part)
-            ids.append(i)
-            sets.append(sh)
-    return pa.table(
-        {
-            "part": pa.array(parts, pa.int64()),
-            "idx": pa.array(ids, pa.int64()),
-            "sh": pa.array(sets, pa.list_(pa.uint64())),
-        }
-    )
-
-
-def _verify_part(group: Any, *, pairs: np.ndarray, parts: int) -> dict:
-    """True Jaccard of the pairs routed to this partition (pair ``(i, j)`` goes to ``i % P``)."""
-    from curate.dedup.near import jaccard_of
-
-    part = group.column("part")[0].as_py()
-    sets = {
-        i: np.array(sh, dtype=np.uint64)
-        for i, sh in zip(
-            group.column("idx").to_pylist(), group.column("sh").to_pylist(), strict=True
-        )
-    }
-    mine = pairs[pairs[:, 0] % parts == part]
-    jac = [jaccard_of(sets[a], sets[b]) for a, b in mine.tolist()]
-    return {
-        "i": mine[:, 0].astype(np.int64),
-        "j": mine[:, 1].astype(np.int64),
-        "jac": np.array(jac, dtype=np.float64),
-    }
-
-
-def _components(edges: np.ndarray) -> list[list[int]]:
-    """Connected components (size >= 2, sorted, by first member) over an edge list.
-
-    A dict-based union-find: memory is proportional to the records in some edge, not to
-    the number of rows (``curate.dedup.cluster.components`` sizes its table by rows).
-    """
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges.tolist():
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            if rb < ra:
-                ra, rb = rb, ra
-            parent[rb] = ra
-    groups: dict[int, list[int]] = {}
-    for x in sorted(parent):
-        groups.setdefault(find(x), []).append(x)
-    return [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1]
-
-
-# -- semantic --------------------------------------------------------------------------------
-
-
-class _Embed:
-    """One embedding model per actor; adds a ``vec`` column (the dedup key text's vector).
-
-    ``key_text``: embed what ``curate dedup`` embeds (``curate.dedup.normalize.key_text``,
-    tools included); else what ``curate run`` embeds (``curate.chat.record_text``).
-    """
-
-    def __init__(self, model: str | None, side: str, cache_dir: Any, key_text: bool) -> None:
-        from curate.embed import get_embedder
-
-        self.embedder = get_embedder(model, cache_dir=cache_dir)
-        self.side = side
-        self.key_text = key_text
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict:
-        from curate.chat import record_text
-        from curate.dedup.normalize import key_text
-
-        if self.key_text:
-            texts = [key_text(r, self.side) for r in _records(batch)]  # type: ignore[arg-type]
-        else:
-            texts = [record_text(orjson.loads(d), self.side) for d in batch["data"]]
-        vecs = self.embedder.encode(texts) if texts else np.zeros((0, 1), np.float32)
-        return {**batch, "vec": np.asarray(vecs, dtype=np.float32)}
-
-
-def _vec_sum(batch: dict[str, np.ndarray]) -> dict:
-    v = batch["vec"]
-    return {"sum": v.sum(axis=0, dtype=np.float64)[None, :], "n": np.array([v.shape[0]])}
-
-
-def _unit_centered(v: np.ndarray, mean: Any) -> np.ndarray:
-    """``curate.dedup.semantic.centered`` with a given mean (the whole set's, summed apart)."""
-    if mean is None:
-        return v
-    c = v - mean
-    return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), np.float32(1e-12))
-
-
-def _assign(batch: dict[str, np.ndarray], *, centroids: np.ndarray, mean: Any) -> dict:
-    """Each row's nearest k-means partition, plus its second one when nearly as close.
-
-    A row near a boundary is searched in both partitions, so a duplicate pair split by the
-    boundary is still found (each pair is verified on its own; the driver unions them).
-    """
-    n = len(batch["idx"])
-    if centroids.shape[0] < 2:
-        return {**batch, "part": np.zeros(n, dtype=np.int64)}
-    sims = _unit_centered(np.asarray(batch["vec"], dtype=np.float32), mean) @ centroids.T
-    top = np.argsort(-sims, axis=1)[:, :2]
-    rows = np.arange(n)
-    second = sims[rows, top[:, 0]] - sims[rows, top[:, 1]] < BORDER
-    take = np.concatenate((rows, rows[second]))
-    part = np.concatenate((top[:, 0], top[second, 1])).astype(np.int64)
-    return {**{k: v[take] for k, v in batch.items()}, "part": part}
-
-
-def _search_partition(group: dict[str, np.ndarray], *, config: Any, mean: Any) -> dict:
-    """Exact neighbour search and the slot guard inside one partition: its verified edges.
-
-    Edges come back as global ids ``(i < j)`` with their cosine; pairs the slot guard turned
-    down come back with cosine -1 (the driver counts them once).
-    """
-    from curate.dedup.engine import SCORE_MARGIN
-    from curate.dedup.normalize import key_text
-    from curate.dedup.semantic import semantic_pairs
-    from curate.dedup.slots import Slots, different_slots
-
-    order = np.argsort(group["idx"], kind="stable")
-    group = {k: v[order] for k, v in group.items()}
-    vecs = _unit_centered(np.asarray(group["vec"], dtype=np.float32), mean)
-    threshold, _ = config.semantic_settings()
-    pairs, sims, _ = semantic_pairs(
-        vecs, neighbours=config.neighbours, seed=config.seed, min_score=threshold - SCORE_MARGIN
-    )
-    ok = sims >= threshold
-    pairs, sims = pairs[ok], sims[ok]
-    if config.slot_guard and pairs.size:
-        recs = _records(group)
-        slots: dict[int, Slots] = {}
-
-        def s(k: int) -> Slots:
-            if k not in slots:
-                slots[k] = Slots(key_text(recs[k], config.key))
-            return slots[k]
-
-        guard = np.array([not different_slots(s(a), s(b)) for a, b in pairs.tolist()], bool)
-        sims = np.where(guard, sims, -1.0)
-    ids = group["idx"]
-    return {
-        "i": ids[pairs[:, 0]].astype(np.int64) if pairs.size else np.zeros(0, np.int64),
-        "j": ids[pairs[:, 1]].astype(np.int64) if pairs.size else np.zeros(0, np.int64),
-        "cos": np.asarray(sims, dtype=np.float64),
-    }
 
 
 # -- the driver side -------------------------------------------------------------------------
