@@ -267,6 +267,7 @@ class RayDedup:
                 "side": cfg.key,
                 "cache_dir": cfg.cache_dir,
                 "key_text": self.mode == "read",
+                "gpu": bool(self.gpus),
             },
             num_gpus=1 if self.gpus else 0,
         ).materialize()

@@ -167,10 +167,13 @@ class _Embed:
     tools included); else what ``curate run`` embeds (``curate.chat.record_text``).
     """
 
-    def __init__(self, model: str | None, side: str, cache_dir: Any, key_text: bool) -> None:
+    def __init__(
+        self, model: str | None, side: str, cache_dir: Any, key_text: bool, gpu: bool = False
+    ) -> None:
         from curate.embed import get_embedder
 
-        self.embedder = get_embedder(model, cache_dir=cache_dir)
+        # An actor given a GPU (num_gpus=1) sees it as cuda:0 (Ray sets CUDA_VISIBLE_DEVICES).
+        self.embedder = get_embedder(model, cache_dir=cache_dir, device="cuda" if gpu else "cpu")
         self.side = side
         self.key_text = key_text
 
