@@ -115,7 +115,9 @@ def _read_only(path: str, sink: Any) -> tuple[Iterator[Record], ReadStats, Any]:
     return gen(), reader.stats, Converter()
 
 
-def _front_shard(batch: dict[str, np.ndarray], *, work: str, config: Any, mode: str = "run") -> Any:
+def _front_shard(
+    batch: dict[str, np.ndarray], *, work: str, config: Any, cwd: str, mode: str = "run"
+) -> Any:
     import pyarrow as pa
 
     from curate.dedup.exact import digest
@@ -125,27 +127,30 @@ def _front_shard(batch: dict[str, np.ndarray], *, work: str, config: Any, mode: 
     from curate.pipeline.stages import RejectSink, front
     from curate.validate import Validator
 
+    # Relative input paths (and records' ``source``) mean what they mean on the driver:
+    # every node sees the same shared filesystem at the same paths (docs/ray.md).
+    os.chdir(cwd)
     shard, path = int(batch["shard"][0]), str(batch["path"][0])
     v, d = config.validate, config.dedup
-    validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
-    buf = io.BytesIO()
-    sink = RejectSink(buf)
-    if mode == "read":  # curate dedup: records as read, unreadable lines rejected
-        stream, stats, conv = _read_only(path, sink)
-    else:
-        stream, stats, conv = front(
-            path,
-            sink,
-            fmt=config.convert.fmt,
-            validator=validator,
-            filter_step=make_filter(config.filter),
-        )
     cols: dict[str, list[Any]] = {
         k: []
         for k in ("shard", "pos", "source", "line", "text_line", "data", "rid", "digest", "klen")
     }
     root = Path(work)
+    buf = io.BytesIO()
+    sink = RejectSink(buf)
     try:
+        validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
+        if mode == "read":  # curate dedup: records as read, unreadable lines rejected
+            stream, stats, conv = _read_only(path, sink)
+        else:
+            stream, stats, conv = front(
+                path,
+                sink,
+                fmt=config.convert.fmt,
+                validator=validator,
+                filter_step=make_filter(config.filter),
+            )
         for pos, r in enumerate(stream):
             text = key_text(r, d.key)
             cols["shard"].append(shard)

@@ -23,6 +23,7 @@ the driver holds only per-shard counters and lists whose size is the number of *
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import shutil
 from collections import Counter
@@ -124,7 +125,12 @@ class RayDedup:
         shards = ds.map_batches(
             _front_shard,
             batch_size=1,
-            fn_kwargs={"work": str(self.work), "config": self.config, "mode": mode},
+            fn_kwargs={
+                "work": str(self.work),
+                "config": self.config,
+                "cwd": os.getcwd(),
+                "mode": mode,
+            },
         ).materialize()
         summaries = [
             pickle.loads((self.work / "stats" / f"{i:08d}.pkl").read_bytes())
@@ -383,7 +389,9 @@ def read_dedup(
     from curate.engine.shards import expand
 
     paths = expand(path)
-    work = staging / WORK
+    if "-" in paths:
+        raise ConfigError("--engine ray reads files (its workers cannot see stdin); give a path")
+    work = (staging / WORK).absolute()
     try:
         with ray_session(config.run.ray_address) as ray:
             return _read_dedup(ray, paths, work, sink, config, validator, mode)

@@ -176,11 +176,17 @@ def test_engine_ray_without_ray_installed(tmp_path: Path, monkeypatch: pytest.Mo
     assert not (tmp_path / "o").exists()
 
 
-def test_dedup_command_same_answers(ray_cluster, tmp_path: Path) -> None:
-    sample = str(SAMPLE_DATA / "sample.jsonl")
+def test_dedup_command_same_answers(
+    ray_cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Relative paths, from a folder that is not the workers' working directory: they must
+    # mean the driver's files (and name them the same way in rejects and clusters).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sample.jsonl").write_bytes((SAMPLE_DATA / "sample.jsonl").read_bytes())
+    sample = "sample.jsonl"
     files = {}
     for engine in ("local", "ray"):
-        d = tmp_path / engine
+        d = Path(engine)
         d.mkdir()
         result = CliRunner().invoke(
             main,
@@ -208,6 +214,7 @@ def test_dedup_command_same_answers(ray_cluster, tmp_path: Path) -> None:
         assert report["removed"]["exact"] == 3 and report["removed"]["near"] == 3
     for name in ("kept.jsonl", "rej.jsonl", "cl.jsonl"):
         assert (files["local"] / name).read_bytes() == (files["ray"] / name).read_bytes(), name
+    assert b'"source":"sample.jsonl"' in (files["ray"] / "rej.jsonl").read_bytes()
 
 
 def test_unreadable_shard_is_one_line_error(ray_cluster, tmp_path: Path) -> None:
