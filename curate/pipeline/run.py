@@ -85,26 +85,42 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             fields=config.convert.field_map(),
             filter_step=make_filter(config.filter),
         )
-        records = list(stream)  # dedup compares across the whole set
-        _log(
-            f"{read_stats.records + read_stats.bad_lines} input records, "
-            f"{len(records)} after validate/convert/filter"
-        )
-        check_fields(records, config)
-        embeddings = _embeddings(records, config)
+        if config.run.engine == "ray":
+            # Read, filter and dedup on the cluster; the driver gets the surviving records.
+            from curate.engine.ray_stages import read_dedup
+            from curate.errors import ConfigError
 
-        # explain: the report draws each method's similarity histogram around its threshold.
-        dres = dedup(
-            records,
-            dataclasses.replace(config.dedup, explain=True),
-            against=against_sets,
-            embeddings=embeddings,
-        )
-        dupes = collect_dupes(records, dres, config.dedup.key)
+            if against_sets:
+                # Refuse rather than skip the check: a silent skip would ship leaked records.
+                raise ConfigError("dedup.against is not supported with --engine ray yet")
+            got = read_dedup(path, staging, sink, config, validator)
+            records, embeddings, dres = got.kept, got.embeddings, got.dres
+            read_stats, converter = got.read_stats, got.converter
+            check_fields(records, config)
+            # The cluster view needs every record dedup saw; the workers keep those, so the
+            # page shows the per-method counts only.
+            dupes = collect_dupes(records, dataclasses.replace(dres, clusters=[]), config.dedup.key)
+        else:
+            records = list(stream)  # dedup compares across the whole set
+            _log(
+                f"{read_stats.records + read_stats.bad_lines} input records, "
+                f"{len(records)} after validate/convert/filter"
+            )
+            check_fields(records, config)
+            embeddings = _embeddings(records, config)
+
+            # explain: the report draws each method's similarity histogram around its threshold.
+            dres = dedup(
+                records,
+                dataclasses.replace(config.dedup, explain=True),
+                against=against_sets,
+                embeddings=embeddings,
+            )
+            dupes = collect_dupes(records, dres, config.dedup.key)
         for d in dres.result.dropped:
             sink.drop(d)
         kept = dres.result.kept
-        if embeddings is not None:
+        if embeddings is not None and config.run.engine == "local":
             index = {(r.source, r.line): i for i, r in enumerate(records)}
             embeddings = embeddings[[index[(r.source, r.line)] for r in kept]]
             del index
@@ -149,6 +165,10 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     write_splits(
         sres, staging, parquet=config.run.parquet, hf_dataset=config.run.hf_dataset, report=False
     )
+    if config.run.shards:
+        from curate.engine.output import write_shards
+
+        write_shards(staging, list(sres.splits), config.run.shards)
     leakage = int(sres.leakage.get("total", 0))
     report = {
         "curate_version": __version__,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from curate.records import BadLine, ReadStats, Record, RecordReader, dumps_line
+from curate.records import BadLine, ReadStats, Record, dumps_line
 from curate.stage import Dropped
 
 
@@ -91,9 +91,10 @@ def front(
     Validator``) too, so its stats match ``curate validate``'s. Returns the record iterator,
     the reader's counts and the ``Converter`` (its stats).
     """
+    from curate.engine.shards import open_input
     from curate.formats import Converter
 
-    reader = RecordReader(path)
+    reader = open_input(path)  # one file, or a folder / glob of shards
     convert = Converter(fmt, fields=fields)  # ConfigError for an unknown format name
 
     def gen() -> Iterator[Record]:

@@ -1,0 +1,116 @@
+"""``curate dedup --engine ray``: the file-level dedup of ``curate.dedup.files`` on Ray."""
+
+from __future__ import annotations
+
+import heapq
+import io
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from curate.dedup.config import DedupConfig
+from curate.records import atomic_writer, check_output_paths, dumps_line
+
+
+def ray_dedup_file(
+    path: str,
+    output: str | None,
+    config: DedupConfig,
+    rejects: str | None = None,
+    clusters: str | None = None,
+    address: str | None = None,
+) -> dict[str, Any]:
+    """Dedup ``path`` (a file, folder or glob of shards) on Ray; the report of ``dedup_file``.
+
+    Rejects are written in input order (shard, then line), unreadable lines included, as
+    the local command writes them.
+    """
+    from curate.engine.ray_stages import read_dedup
+    from curate.engine.shards import expand
+    from curate.pipeline import RunConfig, RunOptions
+    from curate.pipeline.stages import RejectSink
+    from curate.validate import Validator
+
+    check_output_paths([path], [output, rejects, clusters])
+    paths = expand(path)
+    shard_of = {p: k for k, p in enumerate(paths)}
+    run_config = RunConfig(
+        run=RunOptions(semantic=False, engine="ray", ray_address=address), dedup=config
+    )
+    # The workers' scratch files live beside the output: on a cluster, a shared folder.
+    parent = Path(output).resolve().parent if output not in (None, "-") else Path.cwd()
+    scratch = Path(tempfile.mkdtemp(prefix=".curate-ray-", dir=parent))
+    buf = io.BytesIO()
+    sink = RejectSink(buf)
+    try:
+        got = read_dedup(path, scratch, sink, run_config, Validator(), mode="read")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    res = got.dres.result
+    if output is not None:
+        with atomic_writer(output, "wb") as fh:
+            for r in res.kept:
+                fh.write(dumps_line(r.data))
+    bad = [line for line in buf.getvalue().splitlines(keepends=True) if line]
+    if rejects is not None:
+
+        def key_bad(line: bytes) -> tuple[int, int]:
+            obj = orjson.loads(line)
+            return shard_of.get(obj["source"], 0), obj["line"]
+
+        with atomic_writer(rejects, "wb") as fh:
+            merged = heapq.merge(
+                ((key_bad(b), b) for b in bad),
+                (
+                    ((shard_of.get(d.record.source, 0), d.record.line), dumps_line(d.to_reject()))
+                    for d in res.dropped
+                ),
+            )
+            for _, line in merged:
+                fh.write(line)
+    if clusters is not None:
+        with atomic_writer(clusters, "wb") as fh:
+            for k, c in enumerate(got.dres.clusters, start=1):
+                row = {
+                    "cluster": k,
+                    "method": c.method,
+                    "size": len(c.members),
+                    "kept": got.refs[c.keep][0],
+                    "members": [
+                        {
+                            "id": got.refs[m][0],
+                            "line": got.refs[m][1],
+                            "similarity": round(s, 4),
+                            "kept": m == c.keep,
+                        }
+                        for m, s in zip(c.members, c.similarity, strict=True)
+                    ],
+                }
+                fh.write(dumps_line(row))
+    stats = got.dres.stats
+    reasons: dict[str, int] = {}
+    for (_stage, reason), n in sorted(sink.by_stage.items()):
+        reasons[reason] = reasons.get(reason, 0) + n
+    return {
+        "path": str(path),
+        "output": None if output is None else str(output),
+        "lines_in": len(res.kept) + len(res.dropped) + len(bad),
+        "records": len(res.kept) + len(res.dropped),
+        "bad_lines": len(bad),
+        "kept": len(res.kept),
+        "rejected": len(res.dropped) + len(bad),
+        "removed": stats["removed"],
+        "clusters": stats["clusters"],
+        "reasons": {**reasons, **stats["reasons"]},
+        "leaks": [],
+        "against": [],
+        "config": stats["config"],
+        "read": got.read_stats.as_dict(),
+        "engine": "ray",
+    }
+
+
+__all__ = ["ray_dedup_file"]

@@ -1,0 +1,193 @@
+"""Ray Data building blocks: row helpers and the per-shard front task (read..filter)."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from curate.errors import CurateError
+from curate.records import ReadStats, Record
+
+IDX_BITS = 40  # global row index: up to 10^12 rows
+IDX_MASK = (1 << IDX_BITS) - 1
+LEN_CAP = (1 << 22) - 1  # key-text length folded into the keep rank (longer ones tie)
+BATCH = 2048
+PARTITION_ROWS = 4000  # semantic: rows per k-means partition searched exactly
+BORDER = 0.05  # semantic: a row this close to its second centroid is searched there too
+WORK = ".ray-work"
+
+# -- small helpers ---------------------------------------------------------------------------
+
+_T0 = time.monotonic()
+
+
+def _log(message: str) -> None:
+    # Progress on stderr, with elapsed time, like ``curate run``'s own lines.
+    sys.stderr.write(f"ray: [{time.monotonic() - _T0:7.1f}s] {message}\n")
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    # A retried task rewrites its files: write aside, rename into place.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _record(row: dict[str, Any]) -> Record:
+    return Record(
+        str(row["source"]), int(row["line"]), orjson.loads(row["data"]), int(row["text_line"])
+    )
+
+
+def _records(batch: dict[str, np.ndarray]) -> list[Record]:
+    n = len(batch["idx"])
+    return [
+        Record(
+            str(batch["source"][k]),
+            int(batch["line"][k]),
+            orjson.loads(batch["data"][k]),
+            int(batch["text_line"][k]),
+        )
+        for k in range(n)
+    ]
+
+
+def _collect(ds: Any, columns: list[str]) -> dict[str, np.ndarray]:
+    """Small results (sized by duplicates, not rows) onto the driver as numpy columns."""
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+    for batch in ds.select_columns(columns).iter_batches(batch_format="numpy", batch_size=None):
+        for c in columns:
+            parts[c].append(np.asarray(batch[c]))
+    return {c: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for c, v in parts.items()}
+
+
+def _without(batch: dict[str, np.ndarray], removed: np.ndarray) -> dict[str, np.ndarray]:
+    keep = ~np.isin(batch["idx"], removed)
+    return {k: v[keep] for k, v in batch.items()}
+
+
+def _only(batch: dict[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndarray]:
+    keep = np.isin(batch["idx"], ids)
+    return {k: v[keep] for k, v in batch.items()}
+
+
+def _curate_error(exc: BaseException) -> CurateError | None:
+    """The user-facing error a worker raised, unwrapped from Ray's exception chain."""
+    seen = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, CurateError):
+            return e
+        todo += [e.__cause__, e.__context__, getattr(e, "cause", None)]
+    return None
+
+
+# -- front: read + convert + validate + filter, one task per shard ---------------------------
+
+
+def _read_only(path: str, sink: Any) -> tuple[Iterator[Record], ReadStats, Any]:
+    from curate.formats import Converter
+    from curate.records import BadLine, RecordReader
+    from curate.stage import unreadable
+
+    reader = RecordReader(path)
+
+    def gen() -> Iterator[Record]:
+        for item in reader:
+            if isinstance(item, BadLine):
+                sink.drop(unreadable(item))
+            else:
+                yield item
+
+    return gen(), reader.stats, Converter()
+
+
+def _front_shard(
+    batch: dict[str, np.ndarray], *, work: str, config: Any, cwd: str, mode: str = "run"
+) -> Any:
+    import pyarrow as pa
+
+    from curate.dedup.exact import digest
+    from curate.dedup.normalize import key_text
+    from curate.engine.merge import validator_state
+    from curate.pipeline.filters import make_filter
+    from curate.pipeline.stages import RejectSink, front
+    from curate.validate import Validator
+
+    # Relative input paths (and records' ``source``) mean what they mean on the driver:
+    # every node sees the same shared filesystem at the same paths (docs/ray.md).
+    os.chdir(cwd)
+    shard, path = int(batch["shard"][0]), str(batch["path"][0])
+    v, d = config.validate, config.dedup
+    cols: dict[str, list[Any]] = {
+        k: []
+        for k in ("shard", "pos", "source", "line", "text_line", "data", "rid", "digest", "klen")
+    }
+    root = Path(work)
+    buf = io.BytesIO()
+    sink = RejectSink(buf)
+    try:
+        validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
+        if mode == "read":  # curate dedup: records as read, unreadable lines rejected
+            stream, stats, conv = _read_only(path, sink)
+        else:
+            stream, stats, conv = front(
+                path,
+                sink,
+                fmt=config.convert.fmt,
+                validator=validator,
+                filter_step=make_filter(config.filter),
+            )
+        for pos, r in enumerate(stream):
+            text = key_text(r, d.key)
+            cols["shard"].append(shard)
+            cols["pos"].append(pos)
+            cols["source"].append(r.source)
+            cols["line"].append(r.line)
+            cols["text_line"].append(r.text_line)
+            cols["data"].append(orjson.dumps(r.data))
+            cols["rid"].append(str(r.id))
+            cols["digest"].append(digest(d.normalizer.to_bytes(text)).hex())
+            cols["klen"].append(len(text))
+    except CurateError as exc:
+        # Ray would wrap it in a traceback; hand the one-line error to the driver as data.
+        cols = {k: [] for k in cols}
+        summary: tuple = ("error", type(exc).__name__, str(exc))
+    else:
+        _atomic_bytes(root / "rejects" / f"{shard:08d}.jsonl", buf.getvalue())
+        summary = (stats, validator_state(validator), conv, dict(sink.by_stage), len(cols["pos"]))
+    _atomic_bytes(root / "stats" / f"{shard:08d}.pkl", pickle.dumps(summary))
+    types = {
+        "shard": pa.int64(),
+        "pos": pa.int64(),
+        "line": pa.int64(),
+        "text_line": pa.int64(),
+        "klen": pa.int64(),
+        "data": pa.binary(),
+    }
+    return pa.table({k: pa.array(val, type=types.get(k, pa.string())) for k, val in cols.items()})
+
+
+def _add_idx(batch: dict[str, np.ndarray], *, offsets: np.ndarray, keep: str) -> dict:
+    idx = offsets[batch["shard"]] + batch["pos"]
+    klen = np.minimum(batch["klen"], LEN_CAP)
+    if keep == "longest":
+        rank = ((LEN_CAP - klen) << IDX_BITS) | idx
+    elif keep == "shortest":
+        rank = (klen << IDX_BITS) | idx
+    else:
+        rank = idx
+    return {**batch, "idx": idx.astype(np.int64), "rank": rank.astype(np.int64)}

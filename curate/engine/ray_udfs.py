@@ -1,0 +1,259 @@
+"""The dedup functions that run on Ray workers: exact, near (MinHash) and semantic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from curate.engine.ray_rows import BORDER, IDX_MASK, _only, _records
+from curate.records import Record
+
+# -- dedup helpers ---------------------------------------------------------------------------
+
+
+def _digest_part(batch: dict[str, np.ndarray], *, parts: int) -> dict:
+    part = np.array([int(d[:12], 16) % parts for d in batch["digest"].tolist()], dtype=np.int64)
+    return {**batch, "part": part}
+
+
+def _exact_part(group: dict[str, np.ndarray]) -> dict:
+    """Within one shuffle partition: every row whose digest has a lower-ranked row."""
+    digests = group["digest"].astype(str)
+    order = np.lexsort((group["rank"], digests))  # by digest, then keep rank
+    d, rank, idx = digests[order], group["rank"][order], group["idx"][order]
+    first = np.ones(len(d), dtype=bool)
+    first[1:] = d[1:] != d[:-1]
+    run_start = np.maximum.accumulate(np.where(first, np.arange(len(d)), 0))
+    keeper = rank[run_start] & IDX_MASK
+    removed = ~first
+    return {"idx": idx[removed].astype(np.int64), "keep": keeper[removed].astype(np.int64)}
+
+
+def _words(records: list[Record], config: Any) -> list[bytes]:
+    from curate.dedup.normalize import key_text
+
+    norm = config.normalizer
+    folded = norm.whitespace or norm.punctuation
+    out = []
+    for r in records:
+        b = norm.to_bytes(key_text(r, config.key))
+        out.append(b if folded else b" ".join(b.split()))
+    return out
+
+
+def _band_rows(batch: dict[str, np.ndarray], *, config: Any, parts: int) -> dict:
+    from curate.dedup.near import _Q, U64, _mix64, shingle_hashes, signatures
+
+    hashes, offsets = shingle_hashes(_words(_records(batch), config), config.shingle_size)
+    sig = signatures(hashes, offsets, config.num_perm, config.seed)
+    usable = np.diff(offsets) > 0
+    ids, sub = batch["idx"][usable], sig[usable]
+    rows = config.num_perm // config.bands
+    bands, keys = [], []
+    for b in range(config.bands):
+        key = sub[:, b * rows].astype(U64)
+        for r in range(1, rows):
+            key = key * _Q + sub[:, b * rows + r].astype(U64)
+        keys.append(_mix64(key + U64(b)))
+        bands.append(np.full(ids.size, b, dtype=np.int64))
+    bkey = np.concatenate(keys) if keys else np.zeros(0, U64)
+    return {
+        "band": np.concatenate(bands) if bands else np.zeros(0, np.int64),
+        "bkey": bkey,
+        "idx": np.tile(ids, config.bands),
+        "part": (bkey % U64(parts)).astype(np.int64),
+    }
+
+
+def _bucket_pairs(group: dict[str, np.ndarray]) -> dict:
+    """Candidate pairs inside one shuffle partition: the local ``candidate_pairs`` rule."""
+    from curate.dedup.near import BUCKET_WINDOW
+
+    found = []
+    for b in np.unique(group["band"]).tolist():
+        m = group["band"] == b
+        keys, ids = group["bkey"][m], group["idx"][m]
+        order = np.lexsort((ids, keys))  # by key, ties by input order (a stable argsort)
+        ks, ii = keys[order], ids[order]
+        for d in range(1, BUCKET_WINDOW + 1):
+            same = np.flatnonzero(ks[:-d] == ks[d:])
+            if same.size == 0:
+                break
+            found.append(np.stack((ii[same], ii[same + d]), axis=1))
+    pairs = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
+    return {"i": pairs[:, 0].astype(np.int64), "j": pairs[:, 1].astype(np.int64)}
+
+
+def _routed_sets(batch: dict[str, np.ndarray], *, config: Any, route: dict[int, list[int]]) -> Any:
+    """Shingle sets of the rows in some candidate pair, one copy per partition needing it."""
+    import pyarrow as pa
+
+    from curate.dedup.near import shingle_hashes
+
+    batch = _only(batch, np.fromiter(route, dtype=np.int64, count=len(route)))
+    hashes, offsets = shingle_hashes(_words(_records(batch), config), config.shingle_size)
+    parts, ids, sets = [], [], []
+    for t, i in enumerate(batch["idx"].tolist()):
+        sh = np.unique(hashes[offsets[t] : offsets[t + 1]])
+        for part in route[i]:
+            parts.append(part)
+            ids.append(i)
+            sets.append(sh)
+    return pa.table(
+        {
+            "part": pa.array(parts, pa.int64()),
+            "idx": pa.array(ids, pa.int64()),
+            "sh": pa.array(sets, pa.list_(pa.uint64())),
+        }
+    )
+
+
+def _verify_part(group: Any, *, pairs: np.ndarray, parts: int) -> dict:
+    """True Jaccard of the pairs routed to this partition (pair ``(i, j)`` goes to ``i % P``)."""
+    from curate.dedup.near import jaccard_of
+
+    part = group.column("part")[0].as_py()
+    sets = {
+        i: np.array(sh, dtype=np.uint64)
+        for i, sh in zip(
+            group.column("idx").to_pylist(), group.column("sh").to_pylist(), strict=True
+        )
+    }
+    mine = pairs[pairs[:, 0] % parts == part]
+    jac = [jaccard_of(sets[a], sets[b]) for a, b in mine.tolist()]
+    return {
+        "i": mine[:, 0].astype(np.int64),
+        "j": mine[:, 1].astype(np.int64),
+        "jac": np.array(jac, dtype=np.float64),
+    }
+
+
+def _components(edges: np.ndarray) -> list[list[int]]:
+    """Connected components (size >= 2, sorted, by first member) over an edge list.
+
+    A dict-based union-find: memory is proportional to the records in some edge, not to
+    the number of rows (``curate.dedup.cluster.components`` sizes its table by rows).
+    """
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges.tolist():
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            if rb < ra:
+                ra, rb = rb, ra
+            parent[rb] = ra
+    groups: dict[int, list[int]] = {}
+    for x in sorted(parent):
+        groups.setdefault(find(x), []).append(x)
+    return [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1]
+
+
+# -- semantic --------------------------------------------------------------------------------
+
+
+class _Embed:
+    """One embedding model per actor; adds a ``vec`` column (the dedup key text's vector).
+
+    ``key_text``: embed what ``curate dedup`` embeds (``curate.dedup.normalize.key_text``,
+    tools included); else what ``curate run`` embeds (``curate.chat.record_text``).
+    """
+
+    def __init__(
+        self, model: str | None, side: str, cache_dir: Any, key_text: bool, gpu: bool = False
+    ) -> None:
+        from curate.embed import get_embedder
+
+        # An actor given a GPU (num_gpus=1) sees it as cuda:0 (Ray sets CUDA_VISIBLE_DEVICES).
+        self.embedder = get_embedder(model, cache_dir=cache_dir, device="cuda" if gpu else "cpu")
+        self.side = side
+        self.key_text = key_text
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict:
+        from curate.chat import record_text
+        from curate.dedup.normalize import key_text
+
+        if self.key_text:
+            texts = [key_text(r, self.side) for r in _records(batch)]  # type: ignore[arg-type]
+        else:
+            texts = [record_text(orjson.loads(d), self.side) for d in batch["data"]]
+        vecs = self.embedder.encode(texts) if texts else np.zeros((0, 1), np.float32)
+        return {**batch, "vec": np.asarray(vecs, dtype=np.float32)}
+
+
+def _vec_sum(batch: dict[str, np.ndarray]) -> dict:
+    v = batch["vec"]
+    return {"sum": v.sum(axis=0, dtype=np.float64)[None, :], "n": np.array([v.shape[0]])}
+
+
+def _unit_centered(v: np.ndarray, mean: Any) -> np.ndarray:
+    """``curate.dedup.semantic.centered`` with a given mean (the whole set's, summed apart)."""
+    if mean is None:
+        return v
+    c = v - mean
+    return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), np.float32(1e-12))
+
+
+def _assign(batch: dict[str, np.ndarray], *, centroids: np.ndarray, mean: Any) -> dict:
+    """Each row's nearest k-means partition, plus its second one when nearly as close.
+
+    A row near a boundary is searched in both partitions, so a duplicate pair split by the
+    boundary is still found (each pair is verified on its own; the driver unions them).
+    """
+    n = len(batch["idx"])
+    if centroids.shape[0] < 2:
+        return {**batch, "part": np.zeros(n, dtype=np.int64)}
+    sims = _unit_centered(np.asarray(batch["vec"], dtype=np.float32), mean) @ centroids.T
+    top = np.argsort(-sims, axis=1)[:, :2]
+    rows = np.arange(n)
+    second = sims[rows, top[:, 0]] - sims[rows, top[:, 1]] < BORDER
+    take = np.concatenate((rows, rows[second]))
+    part = np.concatenate((top[:, 0], top[second, 1])).astype(np.int64)
+    return {**{k: v[take] for k, v in batch.items()}, "part": part}
+
+
+def _search_partition(group: dict[str, np.ndarray], *, config: Any, mean: Any) -> dict:
+    """Exact neighbour search and the slot guard inside one partition: its verified edges.
+
+    Edges come back as global ids ``(i < j)`` with their cosine; pairs the slot guard turned
+    down come back with cosine -1 (the driver counts them once).
+    """
+    from curate.dedup.engine import SCORE_MARGIN
+    from curate.dedup.normalize import key_text
+    from curate.dedup.semantic import semantic_pairs
+    from curate.dedup.slots import Slots, different_slots
+
+    order = np.argsort(group["idx"], kind="stable")
+    group = {k: v[order] for k, v in group.items()}
+    vecs = _unit_centered(np.asarray(group["vec"], dtype=np.float32), mean)
+    threshold, _ = config.semantic_settings()
+    pairs, sims, _ = semantic_pairs(
+        vecs, neighbours=config.neighbours, seed=config.seed, min_score=threshold - SCORE_MARGIN
+    )
+    ok = sims >= threshold
+    pairs, sims = pairs[ok], sims[ok]
+    if config.slot_guard and pairs.size:
+        recs = _records(group)
+        slots: dict[int, Slots] = {}
+
+        def s(k: int) -> Slots:
+            if k not in slots:
+                slots[k] = Slots(key_text(recs[k], config.key))
+            return slots[k]
+
+        guard = np.array([not different_slots(s(a), s(b)) for a, b in pairs.tolist()], bool)
+        sims = np.where(guard, sims, -1.0)
+    ids = group["idx"]
+    return {
+        "i": ids[pairs[:, 0]].astype(np.int64) if pairs.size else np.zeros(0, np.int64),
+        "j": ids[pairs[:, 1]].astype(np.int64) if pairs.size else np.zeros(0, np.int64),
+        "cos": np.asarray(sims, dtype=np.float64),
+    }

@@ -1,0 +1,101 @@
+"""Planted-duplicate shards and output comparison for the engine tests."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import orjson
+
+WORDS = (
+    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november "
+    "oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu river stone "
+    "cloud forest market engine bridge garden window silver copper planet"
+).split()
+
+
+def _text(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def _chat(q: str, a: str, **extra: object) -> dict:
+    return {
+        "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+        **extra,
+    }
+
+
+def planted_shards(root: Path, seed: int = 7) -> dict[str, int]:
+    """Three shards (JSONL, JSONL.gz, Parquet) with exact, near and cross-shard duplicates.
+
+    Returns the planted counts: exact copies, near copies, unreadable lines, short records.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(seed)
+    originals = [
+        _chat(_text(rng, 12), _text(rng, 40), category=rng.choice(["a", "b", "c"]))
+        for _ in range(150)
+    ]
+    rows = list(originals)
+    planted = {"exact": 0, "near": 0, "bad": 2, "short": 3}
+    for _ in range(25):  # exact copies, often in another shard
+        rows.append(json.loads(json.dumps(rng.choice(originals))))
+        planted["exact"] += 1
+    for _ in range(25):  # one word changed, one appended: Jaccard well above 0.75
+        src = rng.choice(originals)
+        words = src["messages"][1]["content"].split()
+        words[rng.randrange(len(words))] = "zeppelin"
+        copy = _chat(
+            src["messages"][0]["content"], " ".join(words) + " indeed", category=src["category"]
+        )
+        rows.append(copy)
+        planted["near"] += 1
+    for _ in range(planted["short"]):
+        rows.append(_chat("hi", "ok", category="a"))
+    rng.shuffle(rows)
+    thirds = [rows[:80], rows[80:160], rows[160:]]
+    root.mkdir(parents=True, exist_ok=True)
+    lines = [orjson.dumps(r).decode() for r in thirds[0]]
+    lines.insert(5, '{"messages": [broken')
+    lines.insert(20, "")
+    lines.insert(30, "not json at all")
+    (root / "part-000.jsonl").write_text("\n".join(lines) + "\n")
+    with gzip.open(root / "part-001.jsonl.gz", "wt") as fh:
+        fh.write("".join(orjson.dumps(r).decode() + "\n" for r in thirds[1]))
+    table = pa.Table.from_pylist(thirds[2])
+    pq.write_table(table, root / "part-002.parquet")
+    return planted
+
+
+def compare_outputs(a: Path, b: Path) -> list[str]:
+    """Names of output files that differ (the manifest compared without its engine fields)."""
+    diff = []
+    names = sorted(p.name for p in a.iterdir() if p.is_file())
+    assert names == sorted(p.name for p in b.iterdir() if p.is_file())
+    for name in names:
+        if name in ("manifest.json", "report.json"):
+            continue
+        if (a / name).read_bytes() != (b / name).read_bytes():
+            diff.append(name)
+    ma, mb = (json.loads((p / "manifest.json").read_text()) for p in (a, b))
+    for m in (ma, mb):
+        m["config"]["run"].pop("engine")
+        m["config"]["run"].pop("ray_address")
+        m["sha256"].pop("report.json")
+    if ma != mb:
+        diff.append("manifest.json")
+    # report.json: the validate / convert counters merged from the shards' workers, the
+    # dedup stats and the audit must match too; only the engine's name may differ.
+    ra, rb = (json.loads((p / "report.json").read_text()) for p in (a, b))
+    rb["dedup"].pop("engine")
+    for r in (ra, rb):
+        r["dedup"].pop("embedder", None)  # local names its embedder and cache figures
+        r["dedup"].pop("embedding_cache", None)
+        r["dedup"].pop("embedding_seconds", None)
+    if ra != rb:
+        diff.append("report.json")
+    return diff

@@ -1,0 +1,237 @@
+"""``--engine ray`` on a real two-node Ray cluster gives the local engine's answers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from curate.cli import main
+from tests.conftest import SAMPLE_DATA
+from tests.engine.helpers import compare_outputs, planted_shards
+
+pytestmark = pytest.mark.filterwarnings(
+    # Ray's own modules warn about their deprecated APIs at import/connect time.
+    "ignore::DeprecationWarning",
+    "ignore::FutureWarning",
+    "ignore::pytest.PytestUnraisableExceptionWarning",
+    "ignore::ResourceWarning",
+)
+
+PLANTED_CONFIG = """\
+filter:
+  min_tokens: 12
+dedup:
+  methods: [exact, near]
+  keep: longest
+split:
+  test_size: 0.2
+  stratify: [category]
+"""
+
+
+def _run(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["run", *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stderr
+
+
+def test_sample_set_same_answers(ray_cluster, tmp_path: Path) -> None:
+    # Embeddings computed by each engine itself (no shared cache), with the packaged static
+    # model: MiniLM gives the same answers but takes minutes on a busy 2-core runner.
+    config = tmp_path / "curate.yaml"
+    config.write_text(
+        (SAMPLE_DATA / "curate.yaml")
+        .read_text()
+        .replace("dedup:\n", "dedup:\n  cache_dir: false\n  model: fast\n")
+    )
+    sample = str(SAMPLE_DATA / "sample.jsonl")
+    out, codes = {}, {}
+    for engine in ("local", "ray"):
+        out[engine] = tmp_path / engine
+        codes[engine], err = _run(
+            [sample, "-o", str(out[engine]), "--config", str(config), "--engine", engine]
+        )
+        assert codes[engine] in (0, 1), err
+    assert codes["local"] == codes["ray"]
+    assert compare_outputs(out["local"], out["ray"]) == []
+    rejects = [json.loads(x) for x in (out["ray"] / "rejects.jsonl").read_text().splitlines()]
+    reasons = {r["reason"] for r in rejects}
+    assert {"exact_duplicate", "near_duplicate", "semantic_duplicate", "json_decode"} <= reasons
+    manifest = json.loads((out["ray"] / "manifest.json").read_text())
+    assert manifest["balanced"] and manifest["config"]["run"]["engine"] == "ray"
+
+
+def test_planted_shards_same_answers(ray_cluster, tmp_path: Path) -> None:
+    planted = planted_shards(tmp_path / "shards")
+    config = tmp_path / "c.yaml"
+    config.write_text(PLANTED_CONFIG)
+    out = {}
+    for engine in ("local", "ray"):
+        out[engine] = tmp_path / engine
+        code, err = _run(
+            [
+                str(tmp_path / "shards"),
+                "-o",
+                str(out[engine]),
+                "--config",
+                str(config),
+                "--no-semantic",
+                "--engine",
+                engine,
+            ]
+        )
+        assert code == 0, err
+    assert compare_outputs(out["local"], out["ray"]) == []
+    m = json.loads((out["ray"] / "manifest.json").read_text())
+    by = m["rejected_by_reason"]
+    assert by["exact_duplicate"] >= planted["exact"] - 2  # a copy of a copy's original counts once
+    assert by["near_duplicate"] >= planted["near"] - 3
+    assert by["json_decode"] == planted["bad"]
+    assert by["too_few_tokens"] == planted["short"]
+    assert m["input"]["records"] == 203 + planted["bad"] and m["balanced"]
+    rejects = [json.loads(x) for x in (out["ray"] / "rejects.jsonl").read_text().splitlines()]
+    # Exact attribution: each reject names its own shard and line (row) in that shard.
+    shards = {Path(r["source"]).name for r in rejects}
+    assert shards <= {"part-000.jsonl", "part-001.jsonl.gz", "part-002.parquet"}
+    bad = [r for r in rejects if r["reason"] == "json_decode"]
+    assert [(Path(r["source"]).name, r["line"]) for r in bad] == [
+        ("part-000.jsonl", 6),
+        ("part-000.jsonl", 31),
+    ]
+
+
+def test_worker_killed_mid_run(ray_cluster, tmp_path: Path) -> None:
+    planted_shards(tmp_path / "shards")
+    config = tmp_path / "c.yaml"
+    config.write_text(PLANTED_CONFIG)
+    out = tmp_path / "out"
+    worker = next(n for n in ray_cluster.worker_nodes)
+    killed = threading.Event()
+    removed: list[str] = []
+
+    def kill_when_started() -> None:
+        # As soon as the first shard task has written its counters, take the node away.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed.is_set():
+            if any(tmp_path.glob(".out.curate-tmp-*/.ray-work/stats/*.pkl")):
+                ray_cluster.remove_node(worker, allow_graceful=False)
+                removed.append("worker")
+                killed.set()
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=kill_when_started)
+    t.start()
+    try:
+        result = CliRunner().invoke(
+            main,
+            [
+                "run",
+                str(tmp_path / "shards"),
+                "-o",
+                str(out),
+                "--config",
+                str(config),
+                "--no-semantic",
+                "--engine",
+                "ray",
+            ],
+        )
+    finally:
+        killed.set()
+        t.join()
+        ray_cluster.add_node(num_cpus=1)  # later tests get their second node back
+    assert removed == ["worker"]  # the node really went away while the run was going
+    leftovers = list(tmp_path.glob(".out.curate-tmp-*"))
+    assert leftovers == []
+    if result.exit_code == 0:  # recovered through Ray's task retries: the local answer
+        local = tmp_path / "local"
+        code, err = _run(
+            [str(tmp_path / "shards"), "-o", str(local), "--config", str(config), "--no-semantic"]
+        )
+        assert code == 0, err
+        assert compare_outputs(local, out) == []
+    else:  # or failed cleanly: one line, no output folder at all
+        assert not out.exists()
+        assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_engine_ray_without_ray_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    result = CliRunner().invoke(
+        main,
+        ["run", str(SAMPLE_DATA / "sample.jsonl"), "-o", str(tmp_path / "o"), "--engine", "ray"],
+    )
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "curate-finetune-data[ray]" in lines[0] and "--engine ray" in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_dedup_command_same_answers(
+    ray_cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Relative paths, from a folder that is not the workers' working directory: they must
+    # mean the driver's files (and name them the same way in rejects and clusters).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sample.jsonl").write_bytes((SAMPLE_DATA / "sample.jsonl").read_bytes())
+    sample = "sample.jsonl"
+    files = {}
+    for engine in ("local", "ray"):
+        d = Path(engine)
+        d.mkdir()
+        result = CliRunner().invoke(
+            main,
+            [
+                "dedup",
+                sample,
+                "-o",
+                str(d / "kept.jsonl"),
+                "--rejects",
+                str(d / "rej.jsonl"),
+                "--clusters",
+                str(d / "cl.jsonl"),
+                "--method",
+                "exact,near",
+                "--keep",
+                "longest",
+                "--engine",
+                engine,
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.stderr
+        files[engine] = d
+        report = json.loads(result.stdout)
+        assert report["removed"]["exact"] == 3 and report["removed"]["near"] == 3
+    for name in ("kept.jsonl", "rej.jsonl", "cl.jsonl"):
+        assert (files["local"] / name).read_bytes() == (files["ray"] / name).read_bytes(), name
+    assert b'"source":"sample.jsonl"' in (files["ray"] / "rej.jsonl").read_bytes()
+
+
+def test_unreadable_shard_is_one_line_error(ray_cluster, tmp_path: Path) -> None:
+    import gzip
+
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.jsonl").write_bytes((SAMPLE_DATA / "sample.jsonl").read_bytes())
+    (d / "b.jsonl.gz").write_bytes(gzip.compress(b'{"messages": []}\n' * 50)[:30])  # truncated
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["run", str(d), "-o", str(out), "--no-semantic", "--engine", "ray"]
+    )
+    assert result.exit_code == 2
+    errors = [x for x in result.stderr.splitlines() if x.startswith("Error")]
+    assert errors == [
+        f"Error: {d / 'b.jsonl.gz'}: cannot read: " + errors[0].split("cannot read: ")[1]
+    ]
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".out.curate-tmp-*"))
