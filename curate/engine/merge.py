@@ -54,9 +54,11 @@ def merge_validator(into: Any, state: dict[str, Any]) -> None:
 
 def merge_converters(parts: list[Converter], fmt: str | None) -> Converter:
     """One ``Converter`` whose ``stats()`` covers every shard (first detection wins)."""
-    out = Converter(fmt)
+    out = Converter(fmt, fields=parts[0].fields if parts else None)
     chat = 0
+    votes: Counter[str] = Counter()
     for part in parts:
+        votes.update(part.votes)
         if out.fmt is None and part.fmt is not None:
             out.fmt, out.detected_from = part.fmt, part.detected_from
         out.formats.update(part.formats)
@@ -66,6 +68,9 @@ def merge_converters(parts: list[Converter], fmt: str | None) -> Converter:
             have.extend(refs[: max(0, MAX_NOTE_EXAMPLES - len(have))])
         chat += part._chat
     out._chat = chat
+    # One shard: the local vote exactly. Several: each shard decided its own format (the
+    # workers read in parallel); the report sums their votes.
+    out.votes = dict(sorted(votes.items()))
     return out
 
 

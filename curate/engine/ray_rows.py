@@ -148,6 +148,7 @@ def _front_shard(
                 path,
                 sink,
                 fmt=config.convert.fmt,
+                fields=config.convert.field_map(),
                 validator=validator,
                 filter_step=make_filter(config.filter),
             )

@@ -36,7 +36,8 @@ split:
 
 
 def _run(args: list[str]) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["run", *args])
+    # --allow-rejects: the planted problems are rejected by design (exit 1 otherwise)
+    result = CliRunner().invoke(main, ["run", *args, "--allow-rejects"])
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stderr
@@ -142,6 +143,7 @@ def test_worker_killed_mid_run(ray_cluster, tmp_path: Path) -> None:
                 "--no-semantic",
                 "--engine",
                 "ray",
+                "--allow-rejects",
             ],
         )
     finally:
@@ -192,6 +194,7 @@ def test_dedup_command_same_answers(
             main,
             [
                 "dedup",
+                "--allow-rejects",
                 sample,
                 "-o",
                 str(d / "kept.jsonl"),

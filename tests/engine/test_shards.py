@@ -32,7 +32,16 @@ def test_run_on_a_glob_of_shards_with_sharded_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(
         main,
-        ["run", str(tmp_path / "d" / "part-*"), "-o", str(out), "--no-semantic", "--shards", "3"],
+        [
+            "run",
+            str(tmp_path / "d" / "part-*"),
+            "-o",
+            str(out),
+            "--no-semantic",
+            "--shards",
+            "3",
+            "--allow-rejects",
+        ],
     )
     assert result.exit_code == 0, result.stderr
     m = json.loads((out / "manifest.json").read_text())
