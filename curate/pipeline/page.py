@@ -60,7 +60,7 @@ def run_section(
                 s["records"],
                 s["status"],
                 *(s.get(k, 0) for k in sides),
-                s.get("target", {}).get("test", ""),
+                _num(s.get("target", {}).get("test", "")),
             )
             for s in split_report.get("strata", [])
         ],
@@ -77,6 +77,11 @@ def run_section(
         + (para(f"Rule: {rule}.") if rule else Markup(""))
     )
     return Section("Run", Markup(body))
+
+
+def _num(x: Any) -> Any:
+    """A float target as ``89,074.5`` rather than ``8.907e+04``."""
+    return f"{x:,.1f}" if isinstance(x, float) else x
 
 
 def collect_dupes(records: Sequence[Record], dres: Any, key: str) -> dict[str, Any]:
