@@ -149,7 +149,7 @@ def label_balance(convs: Sequence[Conv], path: str) -> dict[str, Any]:
     }
 
 
-def near_duplicate_share(records: Sequence[Record]) -> dict[str, Any]:
+def near_duplicate_share(records: Sequence[Record], features: Any = None) -> dict[str, Any]:
     """Share of records that duplicate an earlier one: exact after normalisation, or near
     (MinHash, verified 5-gram Jaccard >= 0.75), by ``curate.dedup`` on whole conversations.
 
@@ -179,8 +179,10 @@ def compute_diversity(
     config: AuditConfig,
     embeddings: np.ndarray | None,
     timings: dict[str, float],
+    features: Any = None,
 ) -> dict[str, Any]:
-    """The diversity section; ``embeddings`` (one row per conversation) skip the embedder."""
+    """The diversity section; ``embeddings`` (one row per conversation) skip the embedder,
+    ``features`` (dedup fingerprints, one row per record) the duplicate share's hashing."""
     import time
 
     out: dict[str, Any] = {}
@@ -189,7 +191,7 @@ def compute_diversity(
         "response": distinct_n([c.answer or "" for c in convs], config.seed),
     }
     t0 = time.perf_counter()
-    out["near_duplicates"] = near_duplicate_share(records)
+    out["near_duplicates"] = near_duplicate_share(records, features)
     timings["near_duplicates"] = time.perf_counter() - t0
     if config.label:
         out["labels"] = label_balance(convs, config.label)

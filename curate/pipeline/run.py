@@ -84,10 +84,18 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         for d in dres.result.dropped:
             sink.drop(d)
         kept = dres.result.kept
-        if embeddings is not None:
+        # Rows of the dedup stage's vectors and fingerprints for the kept records: audit and
+        # split reuse them instead of embedding or hashing the texts again.
+        features = dres.features
+        if embeddings is not None or features is not None:
             index = {(r.source, r.line): i for i, r in enumerate(records)}
-            embeddings = embeddings[[index[(r.source, r.line)] for r in kept]]
+            rows = [index[(r.source, r.line)] for r in kept]
             del index
+            if embeddings is not None:
+                embeddings = embeddings[rows]
+            if features is not None:
+                features = features.subset(rows)
+            del rows
         n_removed = len(dres.result.dropped)
         # The removed records are in rejects.jsonl now; free them (and the pre-dedup list)
         # before audit and split, which hold their own views of the kept set.
@@ -102,7 +110,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             else None
         )
         _log("auditing")
-        areport = audit(kept, config.audit, embeddings=shared)
+        areport = audit(kept, config.audit, embeddings=shared, features=features)
         gates = check_gates(areport, list(config.audit.fail_on)) if config.audit.fail_on else []
         gates_failed = [f"{g.rule}: {g.message}" for g in gates]
         if config.filter.drop_findings:
@@ -112,6 +120,8 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             kept = [kept[i] for i in keep_idx]
             if embeddings is not None:
                 embeddings = embeddings[keep_idx]
+            if features is not None:
+                features = features.subset(keep_idx)
             codes = ", ".join(config.filter.drop_findings)
             _log(f"dropped {len(flagged)} records flagged by {codes}")
 
@@ -121,7 +131,9 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
 
         split_cfg = dataclasses.replace(config.split, keep_duplicates_together=False)
         _log("splitting (with leakage check)")
-        sres = split_records(kept, split_cfg, embeddings=embeddings, dedup_config=config.dedup)
+        sres = split_records(
+            kept, split_cfg, embeddings=embeddings, dedup_config=config.dedup, features=features
+        )
         rejects_fh.flush()
 
     _log("writing outputs")
