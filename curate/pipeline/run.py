@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 import orjson
 
 from curate import __version__
+from curate.dedup.progress import Progress
 from curate.pipeline import RunConfig, RunResult
 from curate.pipeline.filters import drop_flagged, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
@@ -49,7 +51,7 @@ def _embeddings(records: list[Record], config: RunConfig) -> np.ndarray | None:
         return None
     from curate.split import embed_records
 
-    _log(f"embedding {len(records)} records ({config.dedup.model or 'default model'})")
+    _log(f"embedding {len(records)} records ({config.dedup.model or 'fast'})")
     return embed_records(
         records, config.dedup.model, config.dedup.key, config.dedup.cache_dir, progress=True
     )
@@ -80,7 +82,8 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         )
         embeddings = _embeddings(records, config)
 
-        dres = dedup(records, config.dedup, embeddings=embeddings)
+        # Progress by elapsed time on stderr (never in the outputs: not part of as_dict).
+        dres = dedup(records, replace(config.dedup, progress=True), embeddings=embeddings)
         for d in dres.result.dropped:
             sink.drop(d)
         kept = dres.result.kept
@@ -110,7 +113,8 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             else None
         )
         _log("auditing")
-        areport = audit(kept, config.audit, embeddings=shared, features=features)
+        with Progress("audit", None):
+            areport = audit(kept, config.audit, embeddings=shared, features=features)
         gates = check_gates(areport, list(config.audit.fail_on)) if config.audit.fail_on else []
         gates_failed = [f"{g.rule}: {g.message}" for g in gates]
         if config.filter.drop_findings:
@@ -127,13 +131,12 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
 
         # dedup already left one member per duplicate cluster, so split's grouping step has
         # nothing to join; its leakage check still runs on the files it writes.
-        import dataclasses
-
-        split_cfg = dataclasses.replace(config.split, keep_duplicates_together=False)
+        split_cfg = replace(config.split, keep_duplicates_together=False)
         _log("splitting (with leakage check)")
-        sres = split_records(
-            kept, split_cfg, embeddings=embeddings, dedup_config=config.dedup, features=features
-        )
+        with Progress("split", None):
+            sres = split_records(
+                kept, split_cfg, embeddings=embeddings, dedup_config=config.dedup, features=features
+            )
         rejects_fh.flush()
 
     _log("writing outputs")
