@@ -245,43 +245,76 @@ def _dir_fingerprint(path: str) -> str:
     return f"{p.name}-{h.hexdigest()}"
 
 
+_KEY = np.dtype((np.void, 16))
+
+
 class EmbeddingCache:
-    """Vectors on disk, keyed by (model fingerprint, text hash)."""
+    """Vectors on disk, keyed by (model fingerprint, text hash).
+
+    Lookups are vectorised (a sorted key array and ``searchsorted``), so a warm rerun over
+    100k texts costs a few array operations, not 100k dictionary probes.
+    """
 
     def __init__(self, root: str | os.PathLike[str], fingerprint: str) -> None:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", fingerprint)[-120:]
         self.dir = Path(root) / "embeddings" / slug
-        self._index: dict[bytes, tuple[int, int]] | None = None
-        self._shards: list[np.ndarray] = []
+        self._loaded = False
+        self._keys: list[np.ndarray] = []  # per shard, (rows, 16) uint8
+        self._shards: list[np.ndarray] = []  # per shard, (rows, dim) float32
+        # (sorted unique keys, shard of each, row of each): the first shard holding a key wins
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def _load(self) -> dict[bytes, tuple[int, int]]:
-        if self._index is None:
-            self._index = {}
-            self._shards = []
-            for f in sorted(self.dir.glob("shard-*.npz")) if self.dir.is_dir() else []:
-                try:
-                    with np.load(f) as z:
-                        keys, vecs = z["keys"], z["vecs"]
-                except (OSError, ValueError, KeyError, EOFError):
-                    continue  # a shard removed by a concurrent merge, or a broken one
-                s = len(self._shards)
-                self._shards.append(vecs)
-                for row, k in enumerate(keys):
-                    self._index.setdefault(k.tobytes(), (s, row))
-        return self._index
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for f in sorted(self.dir.glob("shard-*.npz")) if self.dir.is_dir() else []:
+            try:
+                with np.load(f) as z:
+                    keys, vecs = z["keys"], z["vecs"]
+            except (OSError, ValueError, KeyError, EOFError):
+                continue  # a shard removed by a concurrent merge, or a broken one
+            self._keys.append(np.ascontiguousarray(keys, dtype=np.uint8))
+            self._shards.append(vecs)
+        self._table = None
+
+    def _lookup_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._load()
+        if self._table is None:
+            if self._keys:
+                allk = np.concatenate(self._keys).view(_KEY).ravel()
+                shard = np.repeat(np.arange(len(self._keys)), [len(k) for k in self._keys])
+                row = np.concatenate([np.arange(len(k)) for k in self._keys])
+                uniq, first = np.unique(allk, return_index=True)
+                self._table = (uniq, shard[first], row[first])
+            else:
+                empty = np.zeros(0, dtype=np.int64)
+                self._table = (np.zeros(0, dtype=_KEY), empty, empty)
+        return self._table
+
+    def _positions(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """(index into the table, found) for each key."""
+        uniq = self._lookup_table()[0]
+        q = np.frombuffer(b"".join(keys), dtype=_KEY) if keys else np.zeros(0, dtype=_KEY)
+        pos = np.searchsorted(uniq, q)
+        pos_c = np.minimum(pos, max(uniq.size - 1, 0))
+        found = (pos < uniq.size) & (uniq[pos_c] == q) if uniq.size else np.zeros(len(q), bool)
+        return pos_c, found
 
     def lookup(
         self, keys: Sequence[bytes], dim: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(vectors, found)``: rows for cached keys, ``found`` marks which ones."""
-        index = self._load()
-        found = np.array([k in index for k in keys], dtype=bool)
+        pos, found = self._positions(keys)
         if dim is None:
             dim = self._shards[0].shape[1] if self._shards else 0
         out = np.zeros((len(keys), dim), dtype=np.float32)
-        for i in np.flatnonzero(found):
-            s, row = index[keys[i]]
-            out[i] = self._shards[s][row]
+        if found.any():
+            _, shard, row = self._lookup_table()
+            hit = np.flatnonzero(found)
+            for s in np.unique(shard[pos[hit]]).tolist():
+                mine = hit[shard[pos[hit]] == s]
+                out[mine] = self._shards[s][row[pos[mine]]]
         return out, found
 
     def store(self, keys: Sequence[bytes], vecs: np.ndarray) -> None:
@@ -292,20 +325,24 @@ class EmbeddingCache:
         karr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
         name = hashlib.blake2b(karr.tobytes(), digest_size=8).hexdigest()
         _atomic_npz(self.dir / f"shard-{name}.npz", karr, np.asarray(vecs, np.float32))
-        index = self._load()
-        s = len(self._shards)
+        self._load()
+        self._keys.append(karr)
         self._shards.append(np.asarray(vecs, np.float32))
-        for row, k in enumerate(keys):
-            index.setdefault(k, (s, row))
+        self._table = None
         shards = sorted(self.dir.glob("shard-*.npz"))
         if len(shards) > MAX_SHARDS:
             self._merge(shards)
 
     def _merge(self, shards: list[Path]) -> None:
-        index = self._load()
-        keys = list(index)
-        vecs = np.stack([self._shards[s][row] for s, row in index.values()])
-        karr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
+        uniq, shard, row = self._lookup_table()
+        # In first-seen order (shard by shard, row by row), as the shards were written.
+        order = np.lexsort((row, shard))
+        karr = np.ascontiguousarray(uniq[order]).view(np.uint8).reshape(-1, 16)
+        dim = self._shards[0].shape[1]
+        vecs = np.empty((len(order), dim), dtype=np.float32)
+        for s in range(len(self._shards)):
+            mine = np.flatnonzero(shard[order] == s)
+            vecs[mine] = self._shards[s][row[order][mine]]
         name = hashlib.blake2b(karr.tobytes(), digest_size=8).hexdigest()
         target = self.dir / f"shard-{name}.npz"
         _atomic_npz(target, karr, vecs)
