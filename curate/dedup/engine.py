@@ -76,7 +76,12 @@ class DedupResult:
 
 
 class _Texts:
-    """Key texts of a record list, computed on demand (never all held at once)."""
+    """Key texts of a record list, computed on demand (never all held at once).
+
+    Exact and near dedup read fingerprints (``Features``) instead; texts are rebuilt only
+    for the few records that need them again: near candidates to verify, semantic pairs for
+    the slot guard, texts to embed.
+    """
 
     def __init__(self, records: Sequence[Record], config: DedupConfig) -> None:
         self.records = records
@@ -85,10 +90,6 @@ class _Texts:
 
     def raw(self, i: int) -> str:
         return key_text(self.records[i], self.key)
-
-    def norm(self, i: int) -> bytes:
-        """Normalised bytes (what exact dedup hashes)."""
-        return self.normalizer.to_bytes(self.raw(i))
 
     def words(self, i: int) -> bytes:
         """Normalised words separated by single spaces (what near dedup shingles)."""
