@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -177,6 +178,16 @@ class Engine:
             )
         return self._features
 
+    def _cache_root(self) -> Path | None:
+        """The embedding cache's root (the ANN search results live beside the vectors)."""
+        if self.config.cache_dir is False:
+            return None
+        if self.config.cache_dir in (None, True):
+            from curate.embed import default_cache_dir
+
+            return default_cache_dir()
+        return Path(self.config.cache_dir)  # type: ignore[arg-type]
+
     def lengths(self) -> np.ndarray:
         if self.config.keep == "first":
             return np.zeros(len(self.records), dtype=np.int64)
@@ -228,6 +239,7 @@ class Engine:
                 seed=cfg.seed,
                 min_score=None if cfg.explain else threshold - SCORE_MARGIN,
                 progress=cfg.progress,
+                cache_dir=self._cache_root(),
             )
         if cfg.explain:
             guard = self._kept_apart if method == "semantic" and cfg.slot_guard else None
