@@ -101,7 +101,7 @@ def audit(
     languages, lang_findings = compute_languages(convs, config)
     timings["languages"] = time.perf_counter() - t0
 
-    if features is not None:
+    if features is not None and len(chat_rows) < len(records):
         features = features.subset(chat_rows) if len(features) == len(records) else None
     diversity = compute_diversity(chat_records, convs, config, embeddings, timings, features)
 

@@ -89,7 +89,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         kept = dres.result.kept
         # Rows of the dedup stage's vectors and fingerprints for the kept records: audit and
         # split reuse them instead of embedding or hashing the texts again.
-        features = dres.features
+        features, dres.features = dres.features, None  # only the kept rows stay alive
         if embeddings is not None or features is not None:
             index = {(r.source, r.line): i for i, r in enumerate(records)}
             rows = [index[(r.source, r.line)] for r in kept]
