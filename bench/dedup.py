@@ -95,9 +95,27 @@ def _ours(data: Path, methods: str, model: str | None, cache: str | None) -> dic
         from curate.embed import get_embedder
 
         get_embedder(model, cache_dir=False).encode(["load the model before timing"])
+    # Peak resident memory during the dedup call alone (sampled), over what it started with:
+    # ru_maxrss would also catch the reader's temporaries.
+    import threading
+
+    proc = psutil.Process()
+    base = proc.memory_info().rss
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], proc.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     t1 = time.perf_counter()
     res = dedup(records, cfg)
     t_dedup = time.perf_counter() - t1
+    done.set()
+    sampler.join()
+    peak[0] = max(peak[0], proc.memory_info().rss)
     out = {
         "seconds": time.perf_counter() - t0,
         "read_s": round(t_read, 2),
@@ -105,6 +123,7 @@ def _ours(data: Path, methods: str, model: str | None, cache: str | None) -> dic
         "clusters": [[records[m].line for m in c.members] for c in res.clusters],
         "embedding_s": res.stats.get("embedding_seconds"),
         "rss_read_mb": rss_read,
+        "dedup_peak_mb": (peak[0] - base) / 2**20,
     }
     if "semantic" in methods:
         from curate.dedup import key_text
@@ -414,8 +433,11 @@ def _print_row(
         )
     if "read_s" in got:
         notes.append(f"read {got['read_s']}s dedup {got['dedup_s']}s")
-        over = got["peak_mb"] - got.get("rss_read_mb", 0)
-        notes.append(f"peak over the read records {over:.0f} MB ({1024 * over / rows:.2f} KB/row)")
+        over = got.get("dedup_peak_mb", 0.0)
+        notes.append(
+            f"dedup's own peak over the loaded records {over:.0f} MB ({1024 * over / rows:.2f} "
+            "KB/row)"
+        )
     if "embed_only_s" in got:
         notes.append(
             f"embedding {got['embedding_s']:.1f}s of it (total/embedding "
