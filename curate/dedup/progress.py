@@ -76,32 +76,37 @@ class Progress:
             self._line("")
 
     def _show_rich(self) -> None:
+        # Attributes are set before ``_rich`` becomes visible: ``advance`` reads ``_rich`` and
+        # then ``_task`` without the lock.
         if _shown:  # nested inside a step already on screen: one more row in its display
-            self._rich = _shown[-1]._rich
-        else:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import Progress as RichProgress
+            rich = _shown[-1]._rich
+            self._task = rich.add_task(self.description, total=self.total, completed=self.done)
+            self._rich = rich
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
 
-            self._rich = RichProgress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(file=sys.stderr),
-                transient=False,
-            )
-            self._rich.start()
-            self._own = True
-            _shown.append(self)
-        self._task = self._rich.add_task(self.description, total=self.total, completed=self.done)
+        rich = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=sys.stderr),
+            transient=False,
+        )
+        rich.start()
+        self._task = rich.add_task(self.description, total=self.total, completed=self.done)
+        self._own = True
+        self._rich = rich
+        _shown.append(self)
 
     def _line(self, end: str) -> None:
         elapsed = time.monotonic() - self._t0
