@@ -7,6 +7,11 @@ maximum resident set (reading the file included). Pair precision / recall: every
 inside one predicted cluster vs every pair inside one planted cluster; malformed lines (which
 a pipeline drops before dedup) are left out of both.
 
+Every ours-* contender runs twice, with the code of --baseline (default 2009b00, main before
+the speed work) and with this tree's, side by side in one run (the machine is shared: only
+ratios within one run mean anything). The data gets --paraphrases (default 2%) planted
+paraphrases too (bench/gen_data.py); "para rec" is the recall on those pairs alone.
+
 Usage:
     .venv/bin/python bench/dedup.py --rows 100000
     .venv/bin/python bench/dedup.py --rows 5000 --only ours-near,datasketch
@@ -31,6 +36,7 @@ import time
 import unicodedata
 from pathlib import Path
 
+from baseline import BASELINE, baseline_tree
 from gen_data import generate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,27 +80,50 @@ def concat_rows(path: Path):  # noqa: ANN201 - iterator of (line, text)
 
 
 def _ours(data: Path, methods: str, model: str | None, cache: str | None) -> dict:
-    sys.path.insert(0, str(REPO))
+    import psutil
+
+    sys.path.insert(0, os.environ.get("BENCH_CURATE_TREE", str(REPO)))
     from curate.dedup import DedupConfig, dedup
     from curate.records import Record, RecordReader
 
     t0 = time.perf_counter()
     records = [r for r in RecordReader(data) if isinstance(r, Record)]
     t_read = time.perf_counter() - t0
+    rss_read = psutil.Process().memory_info().rss / 2**20
     cfg = DedupConfig(methods=methods, model=model, cache_dir=cache)
     if "semantic" in methods:
         from curate.embed import get_embedder
 
         get_embedder(model, cache_dir=False).encode(["load the model before timing"])
+    # Peak resident memory during the dedup call alone (sampled), over what it started with:
+    # ru_maxrss would also catch the reader's temporaries.
+    import threading
+
+    proc = psutil.Process()
+    base = proc.memory_info().rss
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], proc.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     t1 = time.perf_counter()
     res = dedup(records, cfg)
     t_dedup = time.perf_counter() - t1
+    done.set()
+    sampler.join()
+    peak[0] = max(peak[0], proc.memory_info().rss)
     out = {
         "seconds": time.perf_counter() - t0,
         "read_s": round(t_read, 2),
         "dedup_s": round(t_dedup, 2),
         "clusters": [[records[m].line for m in c.members] for c in res.clusters],
         "embedding_s": res.stats.get("embedding_seconds"),
+        "rss_read_mb": rss_read,
+        "dedup_peak_mb": (peak[0] - base) / 2**20,
     }
     if "semantic" in methods:
         from curate.dedup import key_text
@@ -233,7 +262,7 @@ def worker(name: str, data: Path, args: argparse.Namespace) -> dict:
     elif name == "ours-semantic-fast":
         out = _ours(data, "semantic", "fast", cache)
     elif name == "ours-semantic-minilm":
-        out = _ours(data, "semantic", None, cache)
+        out = _ours(data, "semantic", "minilm", cache)
     elif name == "datasketch":
         out = _datasketch(data, args.threshold)
     elif name == "datatrove":
@@ -277,7 +306,9 @@ def pairs_of(clusters: list[list[int]], skip: set[int]) -> set[tuple[int, int]]:
     return out
 
 
-def run_one(name: str, data: Path, args: argparse.Namespace) -> dict | str:
+def run_one(
+    name: str, data: Path, args: argparse.Namespace, tree: Path | None = None
+) -> dict | str:
     python = args.peer_python if name == "datatrove" else sys.executable
     if not Path(python).exists():
         return f"skipped: {python} not found (create it and `pip install datatrove` there)"
@@ -300,12 +331,10 @@ def run_one(name: str, data: Path, args: argparse.Namespace) -> dict | str:
         "--workers",
         str(args.workers),
     ]
-    proc = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
-    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if tree is not None:
+        env["BENCH_CURATE_TREE"] = str(tree)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode:
         tail = proc.stderr.strip().splitlines()
         return f"failed: {tail[-1] if tail else proc.returncode}"
@@ -327,6 +356,18 @@ def main() -> None:
     ap.add_argument("--peer-python", default="/tmp/bench-venv/bin/python")
     ap.add_argument("--threshold", type=float, default=0.75, help="Jaccard for MinHash peers")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--paraphrases",
+        type=float,
+        default=0.02,
+        help="share of rows added as planted paraphrases (gen_data.py); 0: copies only",
+    )
+    ap.add_argument(
+        "--baseline",
+        default=BASELINE,
+        help="commit whose code runs beside this tree's for every ours-* contender",
+    )
+    ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
@@ -339,50 +380,77 @@ def main() -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     names = args.only.split(",") if args.only else CONTENDERS
+    old_tree = None if args.no_baseline else baseline_tree(args.baseline)
     print(
-        f"{'contender':<22}{'rows':>8}{'seconds':>9}{'rows/s':>9}{'peak MB':>9}"
-        f"{'pairs':>8}{'prec':>7}{'recall':>8}  notes"
+        f"{'contender':<22}{'code':<9}{'rows':>8}{'seconds':>9}{'rows/s':>9}{'peak MB':>9}"
+        f"{'pairs':>8}{'prec':>7}{'recall':>8}{'para rec':>9}  notes"
     )
     for name in names:
         rows = args.minilm_rows if name == "ours-semantic-minilm" else args.rows
-        data, truth_path = generate(rows, args.seed, workdir)
+        data, truth_path = generate(rows, args.seed, workdir, paraphrases=args.paraphrases)
         truth = json.loads(truth_path.read_text())
         malformed = {line for line, _ in truth["malformed"]}
         truth_pairs = pairs_of(truth["clusters"], malformed)
-        got = run_one(name, data, args)
-        if isinstance(got, str):
-            print(f"{name:<22}{rows:>8}  {got}")
-            continue
-        pred = pairs_of(got["clusters"], malformed)
-        hit = len(pred & truth_pairs)
-        prec = hit / len(pred) if pred else 1.0
-        rec = hit / len(truth_pairs) if truth_pairs else 1.0
-        notes = []
-        if name == "ours-exact":
-            exact_pairs = pairs_of([[s, c] for c, s, _ in truth["exact"]], malformed)
-            notes.append(
-                f"recall on planted exact copies {len(pred & exact_pairs) / len(exact_pairs):.3f}"
-            )
-        if "read_s" in got:
-            notes.append(f"read {got['read_s']}s dedup {got['dedup_s']}s")
-        if "embed_only_s" in got:
-            notes.append(
-                f"embedding {got['embedding_s']:.1f}s of it (total/embedding "
-                f"{got['dedup_s'] / max(got['embedding_s'], 1e-9):.2f}x); embed-only run "
-                f"{got['embed_only_s']}s; cached rerun "
-                f"{got['rerun_s']}s ({got['dedup_s'] / max(got['rerun_s'], 1e-9):.0f}x faster, "
-                f"same clusters: {got['rerun_same']})"
-            )
-        print(
-            f"{name:<22}{rows:>8}{got['seconds']:>9.1f}{rows / got['seconds']:>9.0f}"
-            f"{got['peak_mb']:>9}{len(pred):>8}{prec:>7.3f}{rec:>8.3f}  {'; '.join(notes)}",
-            flush=True,
+        para_pairs = {(min(a, b), max(a, b)) for a, b, _ in truth.get("paraphrase", [])}
+        runs = [("new", None)]
+        if old_tree is not None and name.startswith("ours-"):
+            runs.insert(0, (args.baseline, old_tree))
+        for code, tree in runs:
+            got = run_one(name, data, args, tree)
+            if isinstance(got, str):
+                print(f"{name:<22}{code:<9}{rows:>8}  {got}")
+                continue
+            _print_row(name, code, rows, got, truth, truth_pairs, para_pairs, malformed)
+    print(
+        f"truth: {len(truth_pairs)} duplicate pairs at {args.rows} rows, {len(para_pairs)} of "
+        "them planted paraphrases (malformed lines excluded); thresholds: ours near Jaccard "
+        "0.75 (verified), semantic cosine 0.90 centred (fast) / 0.95 (MiniLM); datasketch "
+        f"Jaccard {args.threshold} (estimated, 128 perms); datatrove defaults (14 buckets x 8 "
+        "hashes). 'para rec': recall on the paraphrase pairs alone."
+    )
+
+
+def _print_row(
+    name: str,
+    code: str,
+    rows: int,
+    got: dict,
+    truth: dict,
+    truth_pairs: set,
+    para_pairs: set,
+    malformed: set,
+) -> None:
+    pred = pairs_of(got["clusters"], malformed)
+    hit = len(pred & truth_pairs)
+    prec = hit / len(pred) if pred else 1.0
+    rec = hit / len(truth_pairs) if truth_pairs else 1.0
+    para = len(pred & para_pairs) / len(para_pairs) if para_pairs else float("nan")
+    notes = []
+    if name == "ours-exact":
+        exact_pairs = pairs_of([[s, c] for c, s, _ in truth["exact"]], malformed)
+        notes.append(
+            f"recall on planted exact copies {len(pred & exact_pairs) / len(exact_pairs):.3f}"
+        )
+    if "read_s" in got:
+        notes.append(f"read {got['read_s']}s dedup {got['dedup_s']}s")
+        over = got.get("dedup_peak_mb", 0.0)
+        notes.append(
+            f"dedup's own peak over the loaded records {over:.0f} MB ({1024 * over / rows:.2f} "
+            "KB/row)"
+        )
+    if "embed_only_s" in got:
+        notes.append(
+            f"embedding {got['embedding_s']:.1f}s of it (total/embedding "
+            f"{got['dedup_s'] / max(got['embedding_s'], 1e-9):.2f}x); embed-only run "
+            f"{got['embed_only_s']}s; cached rerun "
+            f"{got['rerun_s']}s ({got['dedup_s'] / max(got['rerun_s'], 1e-9):.1f}x faster, "
+            f"same clusters: {got['rerun_same']})"
         )
     print(
-        f"truth: {len(truth_pairs)} duplicate pairs at {args.rows} rows (malformed lines "
-        "excluded); thresholds: ours near Jaccard 0.75 (verified), semantic cosine 0.95 "
-        f"(MiniLM) / 0.90 centred (fast); datasketch Jaccard {args.threshold} (estimated, 128 "
-        "perms); datatrove defaults (14 buckets x 8 hashes)"
+        f"{name:<22}{code:<9}{rows:>8}{got['seconds']:>9.1f}{rows / got['seconds']:>9.0f}"
+        f"{got['peak_mb']:>9}{len(pred):>8}{prec:>7.3f}{rec:>8.3f}{para:>9.3f}  "
+        f"{'; '.join(notes)}",
+        flush=True,
     )
 
 

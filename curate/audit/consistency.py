@@ -180,9 +180,10 @@ def _looping_unit(toks: list[str]) -> list[str] | None:
     """The first unit of 1-4 tokens repeated back to back often enough, or None."""
     for n, times in _LOOPS:
         need = n * (times - 1)  # toks[i] == toks[i + n] must hold this many times in a row
+        # The common case is decided at C speed, without building the list of comparisons.
+        if sum(map(operator.eq, toks, toks[n:])) < need:
+            continue
         eq = list(map(operator.eq, toks, toks[n:]))
-        if sum(eq) < need:
-            continue  # the common case: decided at C speed
         run = 0
         for i, same in enumerate(eq):
             run = run + 1 if same else 0

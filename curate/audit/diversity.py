@@ -151,7 +151,7 @@ def label_balance(convs: Sequence[Conv], path: str) -> dict[str, Any]:
     }
 
 
-def near_duplicate_share(records: Sequence[Record]) -> dict[str, Any]:
+def near_duplicate_share(records: Sequence[Record], features: Any = None) -> dict[str, Any]:
     """Share of records that duplicate an earlier one: exact after normalisation, or near
     (MinHash, verified 5-gram Jaccard >= 0.75), by ``curate.dedup`` on whole conversations.
 
@@ -181,8 +181,10 @@ def compute_diversity(
     config: AuditConfig,
     embeddings: np.ndarray | None,
     timings: dict[str, float],
+    features: Any = None,
 ) -> dict[str, Any]:
-    """The diversity section; ``embeddings`` (one row per conversation) skip the embedder."""
+    """The diversity section; ``embeddings`` (one row per conversation) skip the embedder,
+    ``features`` (dedup fingerprints, one row per record) the duplicate share's hashing."""
     import time
 
     out: dict[str, Any] = {}
@@ -191,7 +193,7 @@ def compute_diversity(
         "response": distinct_n([c.answer or "" for c in convs], config.seed),
     }
     t0 = time.perf_counter()
-    out["near_duplicates"] = near_duplicate_share(records)
+    out["near_duplicates"] = near_duplicate_share(records, features)
     timings["near_duplicates"] = time.perf_counter() - t0
     if config.label:
         out["labels"] = label_balance(convs, config.label)
@@ -206,7 +208,7 @@ def compute_diversity(
         rows = np.asarray(idx)
         timings["embeddings"] = time.perf_counter() - t0
         out["embeddings"] = {
-            "source": config.model or "default",
+            "source": config.model or "fast",
             "side": config.embed_side,
             "rows": len(idx),
             "of": len(convs),
@@ -253,7 +255,7 @@ def readings(d: dict[str, Any]) -> dict[str, str]:
         )
         r["mean_pairwise_distance"] = f"Mean pairwise cosine distance {mpd:.2f}: {verdict}."
         source = d.get("embeddings", {}).get("source")
-        if source not in ("default", "minilm", "all-MiniLM-L6-v2"):
+        if source not in ("minilm", "all-MiniLM-L6-v2"):
             r["mean_pairwise_distance"] += (
                 " (The thresholds suit MiniLM; other models, static ones especially, give "
                 "lower distances.)"

@@ -47,6 +47,7 @@ def audit(
     embeddings: np.ndarray | None = None,
     bad_lines: Sequence[BadLine] = (),
     source: str = "",
+    features: Any = None,
 ) -> AuditReport:
     """Audit chat records (``{"messages": [...]}``): shape, languages, diversity, findings.
 
@@ -58,6 +59,8 @@ def audit(
             embedder is then not called.
         bad_lines: lines the reader could not parse, reported as ``unreadable``.
         source: the input's name for the report (default: the first record's source).
+        features: dedup fingerprints of ``records`` (``curate.dedup.Features``, one row per
+            record), reused by the duplicate share when their settings match its own.
 
     Raises:
         ConfigError: invalid config or gate rule, or embeddings of the wrong shape.
@@ -98,7 +101,9 @@ def audit(
     languages, lang_findings = compute_languages(convs, config)
     timings["languages"] = time.perf_counter() - t0
 
-    diversity = compute_diversity(chat_records, convs, config, embeddings, timings)
+    if features is not None and len(chat_rows) < len(records):
+        features = features.subset(chat_rows) if len(features) == len(records) else None
+    diversity = compute_diversity(chat_records, convs, config, embeddings, timings, features)
     topics = diversity.pop("_topics", None)
 
     t0 = time.perf_counter()

@@ -37,7 +37,11 @@ if TYPE_CHECKING:
 @click.option("--card", "card_path", type=click.Path(dir_okay=False), help="Write a dataset card.")
 @click.option("--card-license", help="License for the card's YAML header (e.g. apache-2.0).")
 @click.option("--tokenizer", help="Local HF tokenizer for exact token counts (default: estimate).")
-@click.option("--model", help="Embedding model (default: the packaged MiniLM).")
+@click.option(
+    "--model",
+    help="Embedding model: fast (default; packaged static model), minilm (packaged MiniLM), "
+    "or a path.",
+)
 @click.option("--no-embeddings", is_flag=True, help="Skip embedding-based diversity (faster).")
 @click.option(
     "--max-embed",

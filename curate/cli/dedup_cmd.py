@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -129,8 +128,8 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
 )
 @click.option(
     "--model",
-    help="Embedding model: minilm (default, packaged), fast (packaged static model, ~50x "
-    "faster), or a sentence-transformers / model2vec path or name.",
+    help="Embedding model: fast (default; packaged static model), minilm (packaged "
+    "all-MiniLM-L6-v2, ~50x slower on a CPU), or a sentence-transformers / model2vec path or name.",
 )
 @click.option(
     "--cache-dir",
@@ -145,7 +144,8 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="Progress bars on stderr [default: when stderr is a terminal].",
+    help="Progress on stderr for steps that run over ~2 s: a bar on a terminal, plain lines "
+    "otherwise [default: on].",
 )
 @engine_options
 @seed_option
@@ -229,7 +229,7 @@ def dedup_command(
         explain=explain,
         leak_action=leak_action,  # type: ignore[arg-type]
         against_key=against_key,  # type: ignore[arg-type]
-        progress=sys.stderr.isatty() if progress is None else progress,
+        progress=True if progress is None else progress,
     )
     if engine == "ray":
         from curate.engine import check_engine

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from curate.dedup.cluster import Cluster, group_ids
 from curate.dedup.config import KEEP_POLICIES, KEYS, LEAKED, METHODS, REASONS, DedupConfig
-from curate.dedup.engine import DedupResult, Leak, dedup, find_duplicates
+from curate.dedup.engine import DedupResult, Leak, dedup, find_duplicates, find_leaks
 from curate.dedup.exact import ExactDedup
 from curate.dedup.explain import format_explain
+from curate.dedup.features import Features
 from curate.dedup.normalize import Normalizer, key_text
 from curate.records import Record
 from curate.stage import Dropped, stream
@@ -52,7 +53,9 @@ __all__ = [
     "Normalizer",
     "dedup",
     "exact_dedup_stream",
+    "Features",
     "find_duplicates",
+    "find_leaks",
     "format_explain",
     "group_ids",
     "key_text",

@@ -44,8 +44,8 @@ class DedupConfig:
         num_perm: MinHash permutations (LSH uses ``bands`` bands of ``num_perm/bands`` rows).
         bands: LSH bands; more bands find lower-similarity candidates (then verified).
         semantic_threshold: cosine similarity at or above which two records are semantic
-            duplicates; ``None`` -> 0.95 for sentence-transformers models, 0.90 for static
-            (model2vec) models, whose cosines are taken after centering.
+            duplicates; ``None`` -> 0.90 for static (model2vec) models such as the default,
+            whose cosines are taken after centering, 0.95 for sentence-transformers models.
         center: subtract the mean vector of the compared set before cosine; ``None`` -> on
             for static models (their raw cosines are all high: mean-pooled common words),
             off otherwise.
@@ -53,8 +53,9 @@ class DedupConfig:
         slot_guard: confirm a semantic pair only when the two records do not carry clearly
             different numbers and proper names (a template filled with other values is not a
             duplicate, however close the embeddings; see ``curate.dedup.slots``).
-        model: embedding model: ``None``/``"minilm"`` (packaged all-MiniLM-L6-v2), ``"fast"``
-            (packaged static model distilled from it), or any sentence-transformers path/name.
+        model: embedding model: ``None``/``"fast"`` (the packaged static model distilled from
+            all-MiniLM-L6-v2, the default), ``"minilm"`` (the packaged all-MiniLM-L6-v2, ~50x
+            slower on a CPU), or any sentence-transformers path/name or model2vec folder.
         cache_dir: embedding cache folder; ``None`` -> default (~/.cache/curate), ``False``
             disables the cache.
         seed: seeds MinHash permutations and the ANN index training.

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from curate.dedup.cluster import Cluster, build_clusters, components
 from curate.dedup.config import LEAK_STAGE, LEAKED, REASONS, DedupConfig
-from curate.dedup.exact import STAGE, digest
+from curate.dedup.exact import STAGE
 from curate.dedup.explain import explain_method
+from curate.dedup.features import Features, compute_features, exact_groups, exact_matches
 from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
 from curate.dedup.progress import Progress
@@ -72,10 +74,19 @@ class DedupResult:
     # (index, index, cosine) of semantic pairs over the threshold that the slot guard kept
     # apart, the first KEPT_APART_LISTED of them (for the report).
     kept_apart: list[tuple[int, int, float]] = field(default_factory=list)
+    # Fingerprints of the input records (exact digests, MinHash signatures): later stages
+    # (audit, split) take rows of them instead of hashing the texts again. None when no
+    # exact/near method ran.
+    features: Features | None = None
 
 
 class _Texts:
-    """Key texts of a record list, computed on demand (never all held at once)."""
+    """Key texts of a record list, computed on demand (never all held at once).
+
+    Exact and near dedup read fingerprints (``Features``) instead; texts are rebuilt only
+    for the few records that need them again: near candidates to verify, semantic pairs for
+    the slot guard, texts to embed.
+    """
 
     def __init__(self, records: Sequence[Record], config: DedupConfig) -> None:
         self.records = records
@@ -84,10 +95,6 @@ class _Texts:
 
     def raw(self, i: int) -> str:
         return key_text(self.records[i], self.key)
-
-    def norm(self, i: int) -> bytes:
-        """Normalised bytes (what exact dedup hashes)."""
-        return self.normalizer.to_bytes(self.raw(i))
 
     def words(self, i: int) -> bytes:
         """Normalised words separated by single spaces (what near dedup shingles)."""
@@ -142,10 +149,15 @@ class Engine:
         config: DedupConfig,
         embeddings: np.ndarray | None = None,
         shared: dict[str, Any] | None = None,
+        features: Features | None = None,
     ) -> None:
         self.records = records
         self.config = config
         self.texts = _Texts(records, config)
+        self._need_sig = "near" in config.methods
+        if features is not None and not features.fits(config, len(records), self._need_sig):
+            features = None  # computed with other settings: not reusable
+        self._features = features
         # One embedding model per run, shared with the engine of the --against sets.
         self.shared: dict[str, Any] = {} if shared is None else shared
         self.vectors = _Vectors(self.texts, config, embeddings, self.embedder)
@@ -163,10 +175,28 @@ class Engine:
             )
         return self.shared["embedder"]
 
+    def features(self) -> Features:
+        """Digests, lengths and signatures of every record, computed once on first use."""
+        if self._features is None:
+            self._features = compute_features(
+                self.records, self.config, self._need_sig, self.config.progress
+            )
+        return self._features
+
+    def _cache_root(self) -> Path | None:
+        """The embedding cache's root (the ANN search results live beside the vectors)."""
+        if self.config.cache_dir is False:
+            return None
+        if self.config.cache_dir in (None, True):
+            from curate.embed import default_cache_dir
+
+            return default_cache_dir()
+        return Path(self.config.cache_dir)  # type: ignore[arg-type]
+
     def lengths(self) -> np.ndarray:
         if self.config.keep == "first":
             return np.zeros(len(self.records), dtype=np.int64)
-        return np.array([len(self.texts.raw(i)) for i in range(len(self.records))])
+        return self.features().lengths
 
     # -- within one set -------------------------------------------------------------------
 
@@ -188,15 +218,9 @@ class Engine:
     ) -> tuple[list[list[int]], Callable[[int, int], float]]:
         cfg = self.config
         if method == "exact":
-            by_hash: dict[bytes, list[int]] = {}
-            with Progress("exact: hash", idx.size, cfg.progress) as bar:
-                for k, i in enumerate(idx.tolist(), start=1):
-                    by_hash.setdefault(digest(self.texts.norm(i)), []).append(i)
-                    if k % 4096 == 0:
-                        bar.advance(4096)
-                bar.advance(idx.size % 4096)
-            return [g for g in by_hash.values() if len(g) > 1], lambda a, b: 1.0
+            return exact_groups(self.features().digests, idx), lambda a, b: 1.0
         if method == "near":
+            feats = self.features()
             pairs, sims, local_sim = near_pairs(
                 lambda local: [self.texts.words(int(idx[k])) for k in local.tolist()],
                 idx.size,
@@ -205,6 +229,8 @@ class Engine:
                 bands=cfg.bands,
                 seed=cfg.seed,
                 progress=cfg.progress,
+                sig=feats.sig[idx],
+                usable=feats.usable[idx],
             )
             threshold = cfg.near_threshold
         else:
@@ -218,6 +244,7 @@ class Engine:
                 seed=cfg.seed,
                 min_score=None if cfg.explain else threshold - SCORE_MARGIN,
                 progress=cfg.progress,
+                cache_dir=self._cache_root(),
             )
         if cfg.explain:
             guard = self._kept_apart if method == "semantic" and cfg.slot_guard else None
@@ -272,13 +299,27 @@ class Engine:
 
     # -- against other sets (leakage) -----------------------------------------------------
 
-    def leaks(self, against: Sequence[Record], alive: np.ndarray) -> list[Leak]:
+    def leaks(
+        self,
+        against: Sequence[Record],
+        alive: np.ndarray,
+        against_embeddings: np.ndarray | None = None,
+        against_features: Features | None = None,
+    ) -> list[Leak]:
         """Records of ``self.records`` (alive ones) duplicating a record of ``against``."""
         cfg = self.config
         # A record with nothing on the compared side (no user turn for the prompt key) has
         # nothing that can leak: empty texts would all match each other.
-        against = [r for r in against if key_text(r, cfg.key).strip()]
-        other = Engine(against, cfg, shared=self.shared)
+        keep = [j for j, r in enumerate(against) if key_text(r, cfg.key).strip()]
+        if len(keep) < len(against):
+            against = [against[j] for j in keep]
+            if against_embeddings is not None:
+                against_embeddings = against_embeddings[keep]
+            if against_features is not None:
+                against_features = against_features.subset(keep)
+        other = Engine(
+            against, cfg, against_embeddings, shared=self.shared, features=against_features
+        )
         found: dict[int, Leak] = {}
         live = [i for i in np.flatnonzero(alive).tolist() if self.texts.raw(i).strip()]
         for method in cfg.methods:
@@ -293,16 +334,12 @@ class Engine:
         cfg = self.config
         m = len(other.records)
         if method == "exact":
-            theirs: dict[bytes, int] = {}
-            for j in range(m):
-                theirs.setdefault(digest(other.texts.norm(j)), j)
-            out = []
-            for i in idx.tolist():
-                j = theirs.get(digest(self.texts.norm(i)))
-                if j is not None:
-                    out.append((i, j, 1.0))
-            return out
+            found = exact_matches(self.features().digests[idx], other.features().digests)
+            hit = np.flatnonzero(found >= 0)
+            pairs_ij = zip(idx[hit].tolist(), found[hit].tolist(), strict=True)
+            return [(i, j, 1.0) for i, j in pairs_ij]
         if method == "near":
+            mine_f, theirs_f = self.features(), other.features()
             na = idx.size
 
             def docs_of(local: np.ndarray) -> list[bytes]:
@@ -320,6 +357,8 @@ class Engine:
                 seed=cfg.seed,
                 cross=na,
                 progress=cfg.progress,
+                sig=np.concatenate((mine_f.sig[idx], theirs_f.sig)),
+                usable=np.concatenate((mine_f.usable[idx], theirs_f.usable)),
             )
             threshold = cfg.near_threshold
             pairs = np.stack((pairs[:, 0], pairs[:, 1] - na), axis=1) if pairs.size else pairs
@@ -350,7 +389,10 @@ class Engine:
 
 
 def find_duplicates(
-    records: Sequence[Record], config: DedupConfig, embeddings: np.ndarray | None = None
+    records: Sequence[Record],
+    config: DedupConfig,
+    embeddings: np.ndarray | None = None,
+    features: Features | None = None,
 ) -> list[Cluster]:
     """Duplicate clusters among ``records`` by each enabled method; nothing is removed.
 
@@ -364,9 +406,30 @@ def find_duplicates(
         embeddings: optional ``(len(records), dim)`` L2-normalised vectors of the records'
             key texts, computed once per run by the caller; without them the semantic
             method embeds (and caches) what it needs.
+        features: fingerprints of ``records`` from an earlier run with the same settings
+            (``DedupResult.features``, ``Features.subset``); ignored when they do not fit.
     """
-    engine = Engine(records, config, embeddings)
+    engine = Engine(records, config, embeddings, features=features)
     return engine.clusters(np.ones(len(records), dtype=bool))
+
+
+def find_leaks(
+    records: Sequence[Record],
+    config: DedupConfig,
+    against: Sequence[Record],
+    embeddings: np.ndarray | None = None,
+    against_embeddings: np.ndarray | None = None,
+    features: Features | None = None,
+    against_features: Features | None = None,
+) -> list[Leak]:
+    """Records of ``records`` that duplicate one of ``against`` (nothing else is computed).
+
+    The same matcher as ``dedup(..., against=...)``; the optional embeddings and features
+    of either side (rows of an earlier run's) save embedding and hashing them again.
+    """
+    engine = Engine(records, config, embeddings, features=features)
+    alive = np.ones(len(records), dtype=bool)
+    return engine.leaks(against, alive, against_embeddings, against_features)
 
 
 def dedup(
@@ -374,6 +437,7 @@ def dedup(
     config: DedupConfig,
     against: Sequence[Sequence[Record]] | None = None,
     embeddings: np.ndarray | None = None,
+    features: Features | None = None,
 ) -> DedupResult:
     """Remove duplicates (and records leaked into ``against`` sets) from ``records``.
 
@@ -381,7 +445,7 @@ def dedup(
     ``leaked`` (dropped, or only listed when ``config.leak_action == "flag"``). The rest are
     clustered by ``find_duplicates`` rules; each cluster keeps one member.
     """
-    engine = Engine(records, config, embeddings)
+    engine = Engine(records, config, embeddings, features=features)
     n = len(records)
     alive = np.ones(n, dtype=bool)
     leaks: list[Leak] = []
@@ -468,4 +532,6 @@ def dedup(
             stats["embedding_cache"] = {"hits": emb.hits, "misses": emb.misses}
             stats["embedding_seconds"] = round(emb.encode_seconds, 3)
     result = StageResult(kept=kept_records, dropped=dropped, stats=stats)
-    return DedupResult(result, clusters, stats, leaks, engine.explain, engine.kept_apart)
+    return DedupResult(
+        result, clusters, stats, leaks, engine.explain, engine.kept_apart, engine._features
+    )

@@ -216,28 +216,14 @@ def jaccard_of(a: np.ndarray, b: np.ndarray) -> float:
     return inter / (a.size + b.size - inter)
 
 
-def near_pairs(
+def _signatures_of(
     docs_of: Callable[[np.ndarray], list[bytes]],
     n_docs: int,
-    *,
     shingle_size: int,
     num_perm: int,
-    bands: int,
     seed: int,
-    cross: int | None = None,
-    progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray, Callable[[int, int], float]]:
-    """Verified candidate pairs among ``n_docs`` documents, with their true Jaccard.
-
-    Args:
-        docs_of: returns the normalised bytes of the given document indices (called in
-            chunks, so the texts never all live in memory at once).
-        cross: see ``candidate_pairs``.
-
-    Returns:
-        ``(pairs, jaccard, similarity)``: every candidate pair (below threshold ones too,
-        for explanations), its Jaccard, and a function giving the Jaccard of any two docs.
-    """
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     sig = np.empty((n_docs, num_perm), dtype=np.uint32)
     usable = np.zeros(n_docs, dtype=bool)
     with Progress("near: minhash", n_docs, progress) as bar:
@@ -257,6 +243,37 @@ def near_pairs(
             usable[start:stop] = np.diff(offsets) > 0
             bar.advance(stop - start)
             start = stop
+    return sig, usable
+
+
+def near_pairs(
+    docs_of: Callable[[np.ndarray], list[bytes]],
+    n_docs: int,
+    *,
+    shingle_size: int,
+    num_perm: int,
+    bands: int,
+    seed: int,
+    cross: int | None = None,
+    progress: bool = False,
+    sig: np.ndarray | None = None,
+    usable: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, Callable[[int, int], float]]:
+    """Verified candidate pairs among ``n_docs`` documents, with their true Jaccard.
+
+    Args:
+        docs_of: returns the normalised bytes of the given document indices (called in
+            chunks, so the texts never all live in memory at once).
+        cross: see ``candidate_pairs``.
+        sig, usable: the documents' signatures and usable mask when already computed
+            (``curate.dedup.features``); only the candidates' texts are read then.
+
+    Returns:
+        ``(pairs, jaccard, similarity)``: every candidate pair (below threshold ones too,
+        for explanations), its Jaccard, and a function giving the Jaccard of any two docs.
+    """
+    if sig is None or usable is None:
+        sig, usable = _signatures_of(docs_of, n_docs, shingle_size, num_perm, seed, progress)
     pairs = candidate_pairs(sig, usable, bands, cross)
     del sig
     sets: dict[int, np.ndarray] = {}

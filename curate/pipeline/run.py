@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 
 from curate import __version__
+from curate.dedup.progress import Progress
 from curate.pipeline import RunConfig, RunResult
 from curate.pipeline.filters import drop_flagged, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
@@ -50,7 +51,7 @@ def _embeddings(records: list[Record], config: RunConfig) -> np.ndarray | None:
         return None
     from curate.split import embed_records
 
-    _log(f"embedding {len(records)} records ({config.dedup.model or 'default model'})")
+    _log(f"embedding {len(records)} records ({config.dedup.model or 'fast'})")
     return embed_records(
         records, config.dedup.model, config.dedup.key, config.dedup.cache_dir, progress=True
     )
@@ -99,7 +100,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             check_fields(records, config)
             # The cluster view needs every record dedup saw; the workers keep those, so the
             # page shows the per-method counts only.
-            dupes = collect_dupes(records, dataclasses.replace(dres, clusters=[]), config.dedup.key)
+            dupes = collect_dupes(records, replace(dres, clusters=[]), config.dedup.key)
         else:
             records = list(stream)  # dedup compares across the whole set
             _log(
@@ -110,9 +111,10 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             embeddings = _embeddings(records, config)
 
             # explain: the report draws each method's similarity histogram around its threshold.
+            # Progress by elapsed time on stderr (never in the outputs: not part of as_dict).
             dres = dedup(
                 records,
-                dataclasses.replace(config.dedup, explain=True),
+                replace(config.dedup, explain=True, progress=True),
                 against=against_sets,
                 embeddings=embeddings,
             )
@@ -120,10 +122,18 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         for d in dres.result.dropped:
             sink.drop(d)
         kept = dres.result.kept
-        if embeddings is not None and config.run.engine == "local":
+        # Rows of the dedup stage's vectors and fingerprints for the kept records: audit and
+        # split reuse them instead of embedding or hashing the texts again.
+        features, dres.features = dres.features, None  # only the kept rows stay alive
+        if config.run.engine == "local" and (embeddings is not None or features is not None):
             index = {(r.source, r.line): i for i, r in enumerate(records)}
-            embeddings = embeddings[[index[(r.source, r.line)] for r in kept]]
+            rows = [index[(r.source, r.line)] for r in kept]
             del index
+            if embeddings is not None:
+                embeddings = embeddings[rows]
+            if features is not None:
+                features = features.subset(rows)
+            del rows
         n_removed = len(dres.result.dropped)
         # The removed records are in rejects.jsonl now; free them (and the pre-dedup list)
         # before audit and split, which hold their own views of the kept set.
@@ -138,7 +148,8 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             else None
         )
         _log("auditing")
-        areport = audit(kept, config.audit, embeddings=shared)
+        with Progress("audit", None):
+            areport = audit(kept, config.audit, embeddings=shared, features=features)
         audited = kept  # what the findings' lines and the topics' indices refer to
         gates = check_gates(areport, list(config.audit.fail_on)) if config.audit.fail_on else []
         gates_failed = [f"{g.rule}: {g.message}" for g in gates]
@@ -151,14 +162,19 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             kept = [kept[i] for i in keep_idx]
             if embeddings is not None:
                 embeddings = embeddings[keep_idx]
+            if features is not None:
+                features = features.subset(keep_idx)
             codes = ", ".join(config.filter.drop_findings)
             _log(f"dropped {len(flagged)} records flagged by {codes}")
 
         # dedup already left one member per duplicate cluster, so split's grouping step has
         # nothing to join; its leakage check still runs on the files it writes.
-        split_cfg = dataclasses.replace(config.split, keep_duplicates_together=False)
+        split_cfg = replace(config.split, keep_duplicates_together=False)
         _log("splitting (with leakage check)")
-        sres = split_records(kept, split_cfg, embeddings=embeddings, dedup_config=config.dedup)
+        with Progress("split", None):
+            sres = split_records(
+                kept, split_cfg, embeddings=embeddings, dedup_config=config.dedup, features=features
+            )
         rejects_fh.flush()
 
     _log("writing outputs")

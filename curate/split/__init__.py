@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from curate.chat import record_text
 from curate.errors import ConfigError, InputError
 from curate.records import Record
 from curate.split.allocate import (
@@ -167,9 +166,11 @@ def embed_records(
     progress: bool = False,
 ) -> np.ndarray:
     """Embeddings of each record's ``side`` text (dedup's key text) via the cached embedder."""
+    from curate.dedup import key_text
     from curate.embed import get_embedder
 
-    texts = [record_text(r.data, side) for r in records]
+    # dedup's own key text (tools included), so these rows are the vectors dedup would embed.
+    texts = [key_text(r, side) for r in records]  # type: ignore[arg-type]
     return get_embedder(model, cache_dir=cache_dir).encode(texts, progress=progress)
 
 
@@ -184,6 +185,7 @@ def split_records(
     config: SplitConfig,
     embeddings: np.ndarray | None = None,
     dedup_config: Any = None,
+    features: Any = None,
 ) -> SplitResult:
     """Split canonical chat records into train / test (/ val).
 
@@ -194,6 +196,9 @@ def split_records(
             computed here when semantic work needs them and none are given.
         dedup_config: the dedup stage's config, so "duplicate" means the same thing here as
             in dedup; default: ``DedupConfig()`` with ``semantic`` from ``config``.
+        features: dedup fingerprints of ``records`` (``curate.dedup.Features``, e.g. rows of
+            the dedup stage's in ``curate run``); computed once here when absent, so the
+            clusters and every leakage round reuse them instead of hashing the texts again.
     """
     records = list(records)
     n = len(records)
@@ -207,6 +212,9 @@ def split_records(
         model = getattr(dedup_config, "model", None)
         side = getattr(dedup_config, "key", "conversation")
         embeddings = embed_records(records, model, side, getattr(dedup_config, "cache_dir", None))
+
+    if dedup_config is not None and n and (config.keep_duplicates_together or config.check_leakage):
+        features = _features(records, dedup_config, features)
 
     labels = stratum_labels(
         records,
@@ -222,7 +230,7 @@ def split_records(
     if config.group:
         stats["group_field_joins"] = union_field(uf, records, config.group)
     if config.keep_duplicates_together and n:
-        clusters = _duplicate_clusters(records, dedup_config, embeddings)
+        clusters = _duplicate_clusters(records, dedup_config, embeddings, features)
         for members in clusters:
             uf.union_all(members)
         stats["duplicate_clusters"] = len(clusters)
@@ -244,7 +252,7 @@ def split_records(
         stats["multi_record_groups"] = sum(1 for g in groups.values() if len(g) > 1)
         if not config.check_leakage or n == 0:
             break
-        leaks = _leakage(records, sides, embeddings, dedup_config)
+        leaks = _leakage(records, sides, embeddings, dedup_config, features)
         leakage = _leak_dict(leaks, sides, dedup_config, round_no)
         if not leaks:
             break
@@ -256,8 +264,10 @@ def split_records(
         if round_no == MAX_REPAIR_ROUNDS - 1:
             # Last resort: move every leaking group to train until nothing leaks. Train only
             # grows, so this ends; the strata moved are marked in the report.
-            moved = _move_to_train(records, sides, uf, embeddings, dedup_config, strata)
-            leakage.update(_leak_report(records, sides, embeddings, dedup_config, round_no + 1))
+            moved = _move_to_train(records, sides, uf, embeddings, dedup_config, strata, features)
+            leakage.update(
+                _leak_report(records, sides, embeddings, dedup_config, round_no + 1, features)
+            )
             leakage["moved_to_train"] = moved
             break
     names = [TRAIN, TEST] + ([VAL] if config.val_size > 0 else [])
@@ -268,8 +278,24 @@ def split_records(
 _PAIRS = ((TEST, TRAIN), (VAL, TRAIN), (TEST, VAL))
 
 
+def _features(records: list[Record], dedup_config: Any, given: Any) -> Any:
+    """The records' dedup fingerprints: ``given`` when they fit ``dedup_config``, else new."""
+    from curate.dedup.features import compute_features
+
+    need_sig = "near" in dedup_config.methods
+    if given is not None and given.fits(dedup_config, len(records), need_sig):
+        return given
+    if not ({"exact", "near"} & set(dedup_config.methods)):
+        return None
+    return compute_features(records, dedup_config, need_sig, dedup_config.progress)
+
+
 def _leakage(
-    records: list[Record], sides: list[str], embeddings: np.ndarray | None, dedup_config: Any
+    records: list[Record],
+    sides: list[str],
+    embeddings: np.ndarray | None,
+    dedup_config: Any,
+    features: Any = None,
 ) -> list[tuple[Record, str, str]]:
     """Records of one side that duplicate a record of another side (dedup's own matcher)."""
     found = []
@@ -285,6 +311,9 @@ def _leakage(
             None if embeddings is None else embeddings[ia],
             against,
             dedup_config,
+            None if embeddings is None else embeddings[ib],
+            None if features is None else features.subset(ia),
+            None if features is None else features.subset(ib),
         )
         found.extend(h for h in hits if h[2] in against_refs)
     return found
@@ -308,10 +337,15 @@ def _leak_dict(
 
 
 def _leak_report(
-    records: list[Record], sides: list[str], embeddings: Any, dedup_config: Any, rounds: int
+    records: list[Record],
+    sides: list[str],
+    embeddings: Any,
+    dedup_config: Any,
+    rounds: int,
+    features: Any = None,
 ) -> dict[str, Any]:
     return _leak_dict(
-        _leakage(records, sides, embeddings, dedup_config), sides, dedup_config, rounds
+        _leakage(records, sides, embeddings, dedup_config, features), sides, dedup_config, rounds
     )
 
 
@@ -322,12 +356,13 @@ def _move_to_train(
     embeddings: Any,
     dedup_config: Any,
     strata: list[StratumReport],
+    features: Any = None,
 ) -> int:
     """Move whole leaking groups to train until the leakage check finds nothing."""
     groups = uf.groups()
     index = {r.ref: i for i, r in enumerate(records)}
     moved = 0
-    while leaks := _leakage(records, sides, embeddings, dedup_config):
+    while leaks := _leakage(records, sides, embeddings, dedup_config, features):
         for r, _method, of in leaks:
             for i in (index[r.ref], index.get(of, index[r.ref])):
                 for m in groups[uf.find(i)]:

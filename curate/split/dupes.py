@@ -53,13 +53,16 @@ def _member_indices(cluster: Any, index: dict[tuple[str, int], int]) -> list[int
 
 
 def duplicate_clusters(
-    records: Sequence[Record], config: Any, embeddings: np.ndarray | None
+    records: Sequence[Record],
+    config: Any,
+    embeddings: np.ndarray | None,
+    features: Any = None,
 ) -> list[list[int]]:
     """Index lists of the exact / near / semantic duplicate clusters among ``records``."""
     from curate.dedup import find_duplicates
 
     index = {(r.source, r.line): i for i, r in enumerate(records)}
-    clusters = find_duplicates(list(records), config, embeddings=embeddings)
+    clusters = find_duplicates(list(records), config, embeddings=embeddings, features=features)
     return [_member_indices(c, index) for c in clusters]
 
 
@@ -68,24 +71,36 @@ def cross_duplicates(
     records_embeddings: np.ndarray | None,
     against: Sequence[Record],
     config: Any,
+    against_embeddings: np.ndarray | None = None,
+    features: Any = None,
+    against_features: Any = None,
 ) -> list[tuple[Record, str, str]]:
     """(record, method, ref of the match) for each record duplicating one in ``against``.
 
-    Uses dedup's own leakage matcher (``dedup(..., against=...)``, flag mode). The
-    ``against`` side's vectors come from dedup's embedder, whose on-disk cache already holds
-    them when this run embedded the same texts.
+    Uses dedup's own leakage matcher (``curate.dedup.find_leaks``), given the vectors and
+    fingerprints both sides already have (rows of the run's), so nothing is embedded or
+    hashed again; without them, the ``against`` side's vectors come from dedup's embedder,
+    whose on-disk cache holds them when this run embedded the same texts.
     """
     import dataclasses
 
-    from curate.dedup import dedup
+    from curate.dedup import find_leaks
 
     # Between splits, "duplicate" means what it means in dedup: the same key, not the
     # decontamination default (prompt), so the split's groups and its check agree.
     flag = dataclasses.replace(
         config, leak_action="flag", explain=False, against_key=config.key, against=()
     )
-    result = dedup(list(records), flag, against=[list(against)], embeddings=records_embeddings)
-    return [(lk.record, lk.method, lk.match.ref) for lk in result.leaks]
+    leaks = find_leaks(
+        list(records),
+        flag,
+        list(against),
+        embeddings=records_embeddings,
+        against_embeddings=against_embeddings,
+        features=features,
+        against_features=against_features,
+    )
+    return [(lk.record, lk.method, lk.match.ref) for lk in leaks]
 
 
 def count_methods(

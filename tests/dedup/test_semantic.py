@@ -27,14 +27,16 @@ ROWS = [
 
 def test_minilm_paraphrase_caught_unrelated_not() -> None:
     recs = records_of(ROWS)
-    out = dedup(recs, DedupConfig(methods=("semantic",)))
+    out = dedup(recs, DedupConfig(methods=("semantic",), model="minilm"))
     assert [(d.record.line, d.reason) for d in out.result.dropped] == [(3, "semantic_duplicate")]
     drop = out.result.dropped[0]
     assert drop.extra["duplicate_of"] == "mem.jsonl:1"
     assert drop.extra["similarity"] >= 0.95
     assert out.stats["embedder"] == "all-MiniLM-L6-v2"
     # unrelated pairs stay far below the threshold
-    vecs = get_embedder(cache_dir=False).encode([r["messages"][0]["content"] for r in ROWS])
+    vecs = get_embedder("minilm", cache_dir=False).encode(
+        [r["messages"][0]["content"] for r in ROWS]
+    )
     sims = vecs @ vecs.T
     assert sims[1, 3] < 0.5 and sims[0, 4] < 0.5
 
@@ -72,7 +74,7 @@ def test_semantic_leakage_library() -> None:
         ],
         "test.jsonl",
     )
-    conv = DedupConfig(methods=("exact", "semantic"), against_key="conversation")
+    conv = DedupConfig(methods=("exact", "semantic"), against_key="conversation", model="minilm")
     out = dedup(train, conv, against=[test])
     leaked = [
         (d.record.line, d.extra["method"]) for d in out.result.dropped if d.reason == "leaked"
@@ -90,6 +92,8 @@ def test_cli_semantic_clusters_and_cache(tmp_path: Path) -> None:
         str(tmp_path / "out.jsonl"),
         "--method",
         "exact,semantic",
+        "--model",
+        "minilm",
         "--clusters",
         str(tmp_path / "cl.jsonl"),
         "--cache-dir",
@@ -138,9 +142,11 @@ def test_slot_values_are_numbers_and_proper_names() -> None:
 
 def test_slot_guard_keeps_filled_templates_apart() -> None:
     recs = records_of(FILLED)
-    vecs = get_embedder(cache_dir=False).encode([r["messages"][0]["content"] for r in FILLED])
+    vecs = get_embedder("minilm", cache_dir=False).encode(
+        [r["messages"][0]["content"] for r in FILLED]
+    )
     assert float(vecs[0] @ vecs[1]) >= 0.95  # the embeddings alone call them duplicates
-    cfg = DedupConfig(methods=("semantic",), key="prompt")
+    cfg = DedupConfig(methods=("semantic",), key="prompt", model="minilm")
     guarded = dedup(recs, cfg)
     # Line 3 repeats line 1's values: a real duplicate. Line 2 has other values: kept.
     assert [(d.record.line, d.extra["duplicate_of"]) for d in guarded.result.dropped] == [

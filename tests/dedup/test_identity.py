@@ -1,0 +1,96 @@
+"""Speed work must not change results: digests from the code before it, and reuse == fresh.
+
+The digests below were computed on ``identity_records()`` with the code of 2009b00 (before
+fingerprints were computed once per record and shared between methods, leakage, audit and
+split). Pure-speed changes keep them; a change that is meant to alter results must say so
+and update them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from curate.audit.diversity import near_duplicate_share
+from curate.dedup import DedupConfig, dedup, find_leaks
+from curate.split import SplitConfig, split_records
+from tests.dedup.identity_data import digest_of, identity_records
+
+CONFIGS = {
+    "exact_near": dict(methods=("exact", "near")),
+    "longest_prompt": dict(methods=("exact", "near"), keep="longest", key="prompt"),
+    "semantic_noguard": dict(
+        methods=("exact", "near", "semantic"), model="fast", slot_guard=False, cache_dir=False
+    ),
+    "semantic_only": dict(
+        methods=("semantic",), model="fast", slot_guard=False, cache_dir=False, keep="shortest"
+    ),
+}
+# name -> (dedup digest, leakage digest), from 2009b00
+GOLDEN = {
+    "exact_near": ("7c602d33ad196b2d", "312fcfb8be889bb2"),
+    "longest_prompt": ("d9d88ae475604aad", "13391385d8033662"),
+    "semantic_noguard": ("a26a20154af197e5", "6131d0ed610b7427"),
+    "semantic_only": ("d9afce796e4c8271", "02e58a02011eddf4"),
+}
+GOLDEN_NEAR_SHARE = "004a87e8049d2032"
+
+
+def _view(res) -> dict:
+    # Timings vary; the config echo changed on purpose (the default model is now "fast").
+    skip = ("embedding_seconds", "embedding_cache", "config")
+    return {
+        "clusters": [[c.method, list(c.members), c.keep, list(c.similarity)] for c in res.clusters],
+        "dropped": [[d.record.line, d.reason, d.detail, d.extra] for d in res.result.dropped],
+        "kept": [r.line for r in res.result.kept],
+        "leaks": [lk.as_dict() for lk in res.leaks],
+        "stats": {k: v for k, v in res.stats.items() if k not in skip},
+    }
+
+
+@pytest.fixture(scope="module")
+def records():
+    return identity_records()
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_dedup_and_leakage_match_the_code_before_the_speed_work(records, name) -> None:
+    cfg = DedupConfig(**CONFIGS[name])
+    assert digest_of(_view(dedup(records, cfg))) == GOLDEN[name][0]
+    flag = DedupConfig(**CONFIGS[name], leak_action="flag")
+    leaked = dedup(records[:300], flag, against=[records[300:]])
+    assert leaked.leaks  # the set plants copies across the two halves
+    assert digest_of(_view(leaked)) == GOLDEN[name][1]
+    # The leaks-only entry point finds the same leaks without clustering the input.
+    only = find_leaks(records[:300], flag, records[300:])
+    assert [lk.as_dict() for lk in only] == [lk.as_dict() for lk in leaked.leaks]
+
+
+def test_audit_duplicate_share_reuses_dedup_fingerprints(records) -> None:
+    assert digest_of(near_duplicate_share(records)) == GOLDEN_NEAR_SHARE
+    res = dedup(records, DedupConfig(methods=("exact", "near")))
+    assert res.features is not None and len(res.features) == len(records)
+    # The kept records (what `curate run` audits), with rows of dedup's fingerprints...
+    rows = [r.line - 1 for r in res.result.kept]
+    kept = [records[i] for i in rows]
+    reused = near_duplicate_share(kept, res.features.subset(rows))
+    assert reused == near_duplicate_share(kept)
+    # ... and on a set that still has duplicates (the planted ones survive in `records`).
+    assert near_duplicate_share(records, res.features)["duplicates"] > 0
+    assert near_duplicate_share(records, res.features) == near_duplicate_share(records)
+    # Fingerprints computed with other settings are not used (the result stays right).
+    other = dedup(records, DedupConfig(methods=("exact", "near"), seed=5)).features
+    assert near_duplicate_share(records, other) == near_duplicate_share(records)
+
+
+@pytest.mark.parametrize("together", [True, False])
+def test_split_with_given_fingerprints_equals_a_fresh_split(records, together) -> None:
+    dc = DedupConfig(methods=("exact", "near"))
+    cfg = SplitConfig(seed=3, semantic=False, keep_duplicates_together=together, val_size=0.1)
+    fresh = split_records(records, cfg, dedup_config=dc)
+    given = split_records(records, cfg, dedup_config=dc, features=dedup(records, dc).features)
+    assert fresh.report() == given.report()
+    assert {k: [r.line for r in v] for k, v in fresh.splits.items()} == {
+        k: [r.line for r in v] for k, v in given.splits.items()
+    }
+    if not together:
+        assert fresh.leakage["repair_rounds"] > 0  # leaks were found and repaired
