@@ -33,13 +33,13 @@ from __future__ import annotations
 import itertools
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from curate.errors import ConfigError
+from curate.errors import ConfigError, InputError
 from curate.fieldmap import FieldMap, MappingError, describe, suggest_fields
 from curate.records import (
     BadLine,
@@ -497,6 +497,33 @@ def to_chat(record: Record, fmt: str | None = None) -> Record | Dropped:
 
 
 # -- whole files ----------------------------------------------------------------------------
+
+
+def read_converted(
+    path: str | os.PathLike[str],
+    convert: Callable[[Record], Record | Dropped],
+    *,
+    prefix: str = "",
+    unreadable_hint: str = "",
+    unconvertible_hint: str = "",
+) -> list[Record]:
+    """Every record of ``path`` through ``convert``, strictly, for commands that need clean input.
+
+    The first unreadable or unconvertible record is an ``InputError`` naming its line, with
+    ``prefix`` before it and the matching hint after it.
+    """
+    out = []
+    for item in RecordReader(path):
+        if isinstance(item, BadLine):
+            raise InputError(f"{prefix}{item.ref}: {item.reason}: {item.message}{unreadable_hint}")
+        done = convert(item)
+        if isinstance(done, Dropped):
+            raise InputError(
+                f"{prefix}{item.ref}: {done.reason}: {done.detail}{unconvertible_hint}"
+            )
+        out.append(done)
+    return out
+
 
 MAX_LISTED = 10_000
 

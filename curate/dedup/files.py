@@ -62,24 +62,13 @@ def read_against(
     unreadable or unconvertible record is an ``InputError`` naming its file and line (convert
     the file first, or give a field mapping).
     """
-    from curate.formats import Converter
+    from curate.formats import Converter, read_converted
 
-    sets = []
-    for path in against_files(paths):
-        convert = Converter(fmt)
-        recs = []
-        for item in RecordReader(path):
-            if isinstance(item, BadLine):
-                raise InputError(f"against: {item.ref}: {item.reason}: {item.message}")
-            done = convert(item)
-            if isinstance(done, Dropped):
-                raise InputError(
-                    f"against: {item.ref}: {done.reason}: {done.detail} (a leakage check "
-                    "needs chat turns: convert the file first, or map its fields)"
-                )
-            recs.append(done)
-        sets.append(recs)
-    return sets
+    hint = " (a leakage check needs chat turns: convert the file first, or map its fields)"
+    return [
+        read_converted(path, Converter(fmt), prefix="against: ", unconvertible_hint=hint)
+        for path in against_files(paths)
+    ]
 
 
 def read_all(path: str | os.PathLike[str]) -> tuple[list[Record], list[Dropped], dict[str, Any]]:

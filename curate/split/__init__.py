@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.errors import ConfigError, InputError
+from curate.errors import ConfigError
 from curate.records import Record
 from curate.split.allocate import (
     TEST,
@@ -384,16 +384,7 @@ def read_chat_records(path: str) -> list[Record]:
     ``curate split`` takes clean data: the first unreadable or unconvertible record is an
     ``InputError`` naming its line (``curate run`` instead rejects such rows and goes on).
     """
-    from curate.formats import to_chat
-    from curate.records import BadLine, RecordReader
-    from curate.stage import Dropped
+    from curate.formats import read_converted, to_chat
 
-    out = []
-    for item in RecordReader(path):
-        if isinstance(item, BadLine):
-            raise InputError(f"{item.ref}: {item.reason}: {item.message} (try curate run)")
-        converted = to_chat(item)
-        if isinstance(converted, Dropped):
-            raise InputError(f"{item.ref}: {converted.reason}: {converted.detail} (try curate run)")
-        out.append(converted)
-    return out
+    hint = " (try curate run)"
+    return read_converted(path, to_chat, unreadable_hint=hint, unconvertible_hint=hint)
