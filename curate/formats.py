@@ -31,26 +31,17 @@ as a *note* (a stable code such as ``dropped_message_key``), never dropped silen
 from __future__ import annotations
 
 import itertools
-import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from curate.errors import ConfigError, InputError
+from curate.errors import ConfigError
 from curate.fieldmap import FieldMap, MappingError, describe, suggest_fields
-from curate.records import (
-    BadLine,
-    Record,
-    RecordReader,
-    atomic_files,
-    check_output_paths,
-    dumps_line,
-    recover_outputs,
-)
-from curate.stage import Dropped, unreadable
+from curate.records import Record
+from curate.stage import Dropped
 
 FORMATS = ("chat", "alpaca", "sharegpt", "prompt_completion")
 STAGE = "convert"
@@ -494,102 +485,3 @@ class Converter:
 def to_chat(record: Record, fmt: str | None = None) -> Record | Dropped:
     """One-off conversion of a record (no stats). Use ``Converter`` in a stream."""
     return Converter(fmt)(record)
-
-
-# -- whole files ----------------------------------------------------------------------------
-
-
-def read_converted(
-    path: str | os.PathLike[str],
-    convert: Callable[[Record], Record | Dropped],
-    *,
-    prefix: str = "",
-    unreadable_hint: str = "",
-    unconvertible_hint: str = "",
-) -> list[Record]:
-    """Every record of ``path`` through ``convert``, strictly, for commands that need clean input.
-
-    The first unreadable or unconvertible record is an ``InputError`` naming its line, with
-    ``prefix`` before it and the matching hint after it.
-    """
-    out = []
-    for item in RecordReader(path):
-        if isinstance(item, BadLine):
-            raise InputError(f"{prefix}{item.ref}: {item.reason}: {item.message}{unreadable_hint}")
-        done = convert(item)
-        if isinstance(done, Dropped):
-            raise InputError(
-                f"{prefix}{item.ref}: {done.reason}: {done.detail}{unconvertible_hint}"
-            )
-        out.append(done)
-    return out
-
-
-MAX_LISTED = 10_000
-
-
-def convert_file(
-    path: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    from_format: str | None = None,
-    rejects: str | os.PathLike[str] | None = None,
-    fields: FieldMap | None = None,
-) -> dict[str, Any]:
-    """Stream ``path`` into chat JSONL at ``output`` (atomic; ``-`` is stdout).
-
-    Records that cannot be converted, and lines that do not parse, go to ``rejects`` (JSONL
-    with source, line, reason, detail and the record or raw line), so every input line ends
-    up in exactly one place. Returns the report ``curate convert --json`` prints.
-
-    Raises:
-        InputError: unreadable input, or an output that would overwrite the input.
-    """
-    check_output_paths([path], [output, rejects])
-    recover_outputs([output, rejects])
-    reader = RecordReader(path)
-    conv = Converter(from_format, fields=fields)
-    listed: list[dict[str, Any]] = []
-    n_rejected = 0
-    n_out = 0
-    reasons: Counter[str] = Counter()
-    # Output and rejects are published together (one journal), never one without the other.
-    with atomic_files([output, rejects]) as (out, rj):
-        assert out is not None
-        for item in conv.prime(reader):
-            if isinstance(item, BadLine):
-                dropped = unreadable(item)
-            else:
-                result = conv(item)
-                if not isinstance(result, Dropped):
-                    out.write(dumps_line(result.data))
-                    n_out += 1
-                    continue
-                dropped = result
-            n_rejected += 1
-            reasons[dropped.reason] += 1
-            if len(listed) < MAX_LISTED:
-                listed.append(
-                    {
-                        "line": dropped.record.line,
-                        "source": dropped.record.source,
-                        "reason": dropped.reason,
-                        "detail": dropped.detail,
-                    }
-                )
-            if rj is not None:
-                rj.write(dumps_line(dropped.to_reject()))
-    return {
-        "path": str(path),
-        "output": str(output),
-        "format": conv.source_format,
-        "records": reader.stats.records + reader.stats.bad_lines,
-        "converted": n_out,
-        "rejected": listed,
-        "stats": {
-            **reader.stats.as_dict(),
-            "blank_line_numbers": list(reader.stats.blank_line_numbers),
-            **conv.stats(),
-            "rejected_count": n_rejected,
-            "rejected_by_reason": dict(sorted(reasons.items())),
-        },
-    }

@@ -257,15 +257,6 @@ def parse_record(raw: bytes) -> tuple[Any, str, str]:
     return value, "", ""
 
 
-def _parse_line(raw: bytes) -> tuple[Any, str, str]:
-    """Kept for callers of the old name: ``parse_record``."""
-    return parse_record(raw)
-
-
-def _preview(raw: bytes) -> str:
-    return raw[:RAW_PREVIEW].decode("utf-8", errors="replace")
-
-
 def _text(raw: bytes) -> str:
     return raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
 
@@ -862,11 +853,6 @@ def _call_args_as_text(call: Any, key: str) -> Any:
 
 def _is_hf_dataset_dir(p: Path) -> bool:
     return (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists()
-
-
-def read_records(path: str | os.PathLike[str]) -> Iterator[Record | BadLine]:
-    """Shorthand for ``iter(RecordReader(path))``."""
-    return iter(RecordReader(path))
 
 
 # -- writing -------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
+from curate.convert import convert_file
 from curate.errors import ConfigError
 from curate.fieldmap import FieldMap, get_path, suggest_fields
-from curate.formats import Converter, convert_file
+from curate.formats import Converter
 from curate.records import Record
 from curate.stage import Dropped
 

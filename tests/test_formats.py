@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
+from curate.convert import convert_file
 from curate.errors import ConfigError, InputError
 from curate.formats import (
     ConversionError,
     Converter,
-    convert_file,
     convert_record,
     detect_format,
     to_chat,

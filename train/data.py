@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.errors import InputError
-from curate.records import BadLine, Record, RecordReader
+from curate.reader import read_chat
+from curate.records import BadLine, Record
 
 SPLIT_NAMES = {
     "train": ("train",),
@@ -69,6 +70,11 @@ class TrainData:
         for h in self.held_out:
             lines.append(f"held out, not read: {h} (for curate eval)")
         return lines
+
+
+def _read(path: Path) -> list[Item]:
+    """Every row as read (chat, as ``curate run`` writes it), bad lines kept for pre-flight."""
+    return list(read_chat(path, convert=False, on_bad="keep"))
 
 
 def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
@@ -138,8 +144,8 @@ def load_data(path: str | os.PathLike[str], seed: int = 0) -> TrainData:
         val = _find(p, SPLIT_NAMES["eval"])
         test = _find(p, SPLIT_NAMES["held_out"])
         data = _assemble(
-            list(RecordReader(train)),
-            list(RecordReader(val)) if val is not None else None,
+            _read(train),
+            _read(val) if val is not None else None,
             str(train),
             str(val) if val is not None else None,
             seed,
@@ -147,7 +153,7 @@ def load_data(path: str | os.PathLike[str], seed: int = 0) -> TrainData:
         data.held_out = [str(test)] if test is not None else []
         data.notes = check_manifest(p, [f for f in (train, val) if f is not None])
         return data
-    return _assemble(list(RecordReader(p)), None, str(p), None, seed)
+    return _assemble(_read(p), None, str(p), None, seed)
 
 
 def _assemble(
@@ -163,7 +169,7 @@ def _assemble(
 
 def _load_hf(p: Path, seed: int) -> TrainData:
     splits: dict[str, list[Item]] = {}
-    for item in RecordReader(p):
+    for item in _read(p):
         source = item.source
         name = source[source.rfind("[") + 1 : -1] if source.endswith("]") else "train"
         splits.setdefault(name, []).append(item)

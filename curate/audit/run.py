@@ -24,8 +24,8 @@ from curate.audit.model import (
 )
 from curate.audit.shape import compute_shape
 from curate.errors import ConfigError
-from curate.records import BadLine, Record, RecordReader
-from curate.stage import Dropped
+from curate.reader import read_chat
+from curate.records import BadLine, Record
 from curate.tokens import TokenCounter
 
 EMBED_SIDES = ("conversation", "prompt", "response")
@@ -248,34 +248,19 @@ def _metrics(report: AuditReport, n_records: int, n_convs: int) -> dict[str, Any
 def read_for_audit(path: str | os.PathLike[str]) -> tuple[list[Record], list[BadLine], str]:
     """Read a file of chat, Alpaca or ShareGPT records, converting to chat when possible.
 
-    Returns (records, bad lines, input format name). Records that cannot be converted are
-    kept as they are and show up as ``not_chat`` findings.
+    Returns (records, bad lines, input format name). Nothing is dropped: bad lines come back
+    to become findings, and records that cannot be converted are kept as they are and show up
+    as ``not_chat`` findings.
     """
-    reader = RecordReader(path)
+    chat = read_chat(path, on_bad="keep")
     records: list[Record] = []
     bad: list[BadLine] = []
-    for item in reader:
-        if isinstance(item, BadLine):
+    for item in chat:
+        if type(item) is BadLine:
             bad.append(item)
         else:
-            records.append(item)
-    converted, fmt = _to_chat(records)
-    return converted, bad, fmt
-
-
-def _to_chat(records: list[Record]) -> tuple[list[Record], str]:
-    """Convert Alpaca / ShareGPT / prompt-completion records to chat (``curate.formats``).
-
-    A record that does not convert stays as it is and becomes a ``not_chat`` finding.
-    """
-    from curate.formats import Converter
-
-    converter = Converter()
-    out = []
-    for r in converter.prime(records):
-        step = converter(r)
-        out.append(r if isinstance(step, Dropped) else step)
-    return out, converter.source_format
+            records.append(item)  # type: ignore[arg-type]
+    return records, bad, chat.converter.source_format
 
 
 def audit_path(

@@ -72,7 +72,7 @@ def convert(
             --field input=instances.0.input --field response=instances.0.output
     """
     from curate.fieldmap import FieldMap, describe
-    from curate.formats import convert_file
+    from curate.convert import convert_file
 
     if as_json and output == "-":
         raise UserError("--json and -o - both write to stdout; pick one")

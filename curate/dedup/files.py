@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from curate.dedup.config import DedupConfig
 from curate.dedup.engine import DedupResult, dedup
 from curate.errors import InputError
+from curate.reader import read_chat
 from curate.records import (
-    BadLine,
     Record,
-    RecordReader,
     atomic_files,
     check_output_paths,
     dumps_line,
     recover_outputs,
 )
-from curate.stage import Dropped, unreadable
+from curate.stage import Dropped
 
 # Data files taken from an --against folder (recursively, in sorted order).
 DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".parquet")
@@ -62,26 +62,34 @@ def read_against(
     unreadable or unconvertible record is an ``InputError`` naming its file and line (convert
     the file first, or give a field mapping).
     """
-    from curate.formats import Converter, read_converted
-
     hint = " (a leakage check needs chat turns: convert the file first, or map its fields)"
     return [
-        read_converted(path, Converter(fmt), prefix="against: ", unconvertible_hint=hint)
+        list(read_chat(path, fmt=fmt, on_bad="raise", prefix="against: ", hint=hint))
         for path in against_files(paths)
     ]
 
 
-def read_all(path: str | os.PathLike[str]) -> tuple[list[Record], list[Dropped], dict[str, Any]]:
-    """Records of ``path``, its unreadable lines as ``Dropped`` (stage ``read``), read stats."""
-    reader = RecordReader(path)
-    records: list[Record] = []
+def read_all(
+    path: str | os.PathLike[str],
+) -> tuple[list[Record], list[Record], list[Dropped], dict[str, Any]]:
+    """Read ``path`` for dedup: (records as chat, the same records as read, unreadable lines as
+    ``Dropped`` of stage ``read``, read stats).
+
+    Records are compared as chat (each by its own shape) but written as read; a record that
+    does not convert is kept and compared as its whole JSON.
+    """
     bad: list[Dropped] = []
-    for item in reader:
-        if isinstance(item, BadLine):
-            bad.append(unreadable(item))
-        else:
-            records.append(item)
-    return records, bad, reader.stats.as_dict()
+    chat = read_chat(
+        path,
+        detect="record",
+        on_bad="reject",
+        on_unconvertible="keep",
+        on_drop=bad.append,
+        keep_read=True,
+    )
+    records = list(chat)
+    assert chat.as_read is not None
+    return records, chat.as_read, bad, chat.stats.as_dict()
 
 
 def cluster_rows(result: DedupResult, records: Sequence[Record]) -> list[dict[str, Any]]:
@@ -128,21 +136,25 @@ def dedup_file(
     # The --against files first: a bad one is an error before any work on PATH.
     against_sets = read_against(against)
     recover_outputs([output, rejects, clusters])
-    records, bad, read_stats = read_all(path)
+    records, as_read, bad, read_stats = read_all(path)
     result = dedup(records, config, against=against_sets)
     stage = result.result
-    rejected = sorted([*bad, *stage.dropped], key=lambda d: d.record.line)
+    # Compared as chat, written as read: map each record back to the line it came from.
+    index = {id(r): k for k, r in enumerate(records)}
+    kept = [as_read[index[id(r)]] for r in stage.kept]
+    dropped = [replace(d, record=as_read[index[id(d.record)]]) for d in stage.dropped]
+    rejected = sorted([*bad, *dropped], key=lambda d: d.record.line)
     # Output, rejects and clusters appear together or not at all (a kill between two renames
     # is rolled forward by the next write), so their counts always add up.
     with atomic_files([output, rejects, clusters]) as (out_fh, rej_fh, cl_fh):
         if out_fh is not None:
-            for r in stage.kept:
+            for r in kept:
                 out_fh.write(dumps_line(r.data))
         if rej_fh is not None:
             for d in rejected:
                 rej_fh.write(dumps_line(d.to_reject()))
         if cl_fh is not None:
-            for row in cluster_rows(result, records):
+            for row in cluster_rows(result, as_read):
                 cl_fh.write(dumps_line(row))
     report: dict[str, Any] = {
         "path": str(path),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -72,15 +71,11 @@ def key_text(record: Record, key: Side) -> str:
     """The text of ``record`` that dedup compares, chat-aware.
 
     Canonical chat records (``{"messages": [...]}``) use ``curate.chat.side_text``, preceded by
-    the record's ``tools`` (for the conversation and prompt keys). Other
-    formats (Alpaca, ShareGPT) are converted by ``curate.formats`` when it knows them; a record
-    no converter understands is compared as its whole JSON (``conversation`` key only).
+    the record's ``tools`` (for the conversation and prompt keys). Records are converted to
+    chat when read (``curate.reader.read_chat``); one that is still not chat (no known shape)
+    is compared as its whole JSON (``conversation`` key only).
     """
     data = record.data
-    if not (isinstance(data, dict) and isinstance(data.get("messages"), list)):
-        converted = _to_chat(data)
-        if converted is not None:
-            data = converted
     if isinstance(data, dict) and isinstance(data.get("messages"), list):
         text = side_text(messages_of(data), key)
         tools = data.get("tools")
@@ -96,16 +91,3 @@ def key_text(record: Record, key: Side) -> str:
             "convert the file first (curate convert) or use --key conversation"
         )
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _to_chat(data: Any) -> Any:
-    """Convert a non-canonical record with ``curate.formats`` (None when it cannot)."""
-    try:
-        from curate.formats import convert_record
-    except ImportError:  # the formats module is optional for dedup
-        return None
-    try:
-        converted, _notes = convert_record(data)
-    except ValueError:  # formats.ConversionError: unknown or ill-fitting format
-        return None
-    return converted

@@ -125,6 +125,7 @@ def _front_shard(
     from curate.engine.merge import validator_state
     from curate.pipeline.filters import make_filter
     from curate.pipeline.stages import RejectSink, front
+    from curate.reader import chat_view
     from curate.validate import Validator
 
     # Relative input paths (and records' ``source``) mean what they mean on the driver:
@@ -153,7 +154,8 @@ def _front_shard(
                 filter_step=make_filter(config.filter),
             )
         for pos, r in enumerate(stream):
-            text = key_text(r, d.key)
+            # curate dedup writes records as read but compares them as chat.
+            text = key_text(chat_view(r) if mode == "read" else r, d.key)
             cols["shard"].append(shard)
             cols["pos"].append(pos)
             cols["source"].append(r.source)

@@ -33,12 +33,13 @@ def _exact_part(group: dict[str, np.ndarray]) -> dict:
 
 def _words(records: list[Record], config: Any) -> list[bytes]:
     from curate.dedup.normalize import key_text
+    from curate.reader import chat_view
 
     norm = config.normalizer
     folded = norm.whitespace or norm.punctuation
     out = []
     for r in records:
-        b = norm.to_bytes(key_text(r, config.key))
+        b = norm.to_bytes(key_text(chat_view(r), config.key))
         out.append(b if folded else b" ".join(b.split()))
     return out
 
@@ -180,9 +181,10 @@ class _Embed:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict:
         from curate.chat import record_text
         from curate.dedup.normalize import key_text
+        from curate.reader import chat_view
 
         if self.key_text:
-            texts = [key_text(r, self.side) for r in _records(batch)]  # type: ignore[arg-type]
+            texts = [key_text(chat_view(r), self.side) for r in _records(batch)]  # type: ignore[arg-type]
         else:
             texts = [record_text(orjson.loads(d), self.side) for d in batch["data"]]
         vecs = self.embedder.encode(texts) if texts else np.zeros((0, 1), np.float32)
@@ -230,6 +232,7 @@ def _search_partition(group: dict[str, np.ndarray], *, config: Any, mean: Any) -
     from curate.dedup.normalize import key_text
     from curate.dedup.semantic import semantic_pairs
     from curate.dedup.slots import Slots, different_slots
+    from curate.reader import chat_view
 
     order = np.argsort(group["idx"], kind="stable")
     group = {k: v[order] for k, v in group.items()}
@@ -246,7 +249,7 @@ def _search_partition(group: dict[str, np.ndarray], *, config: Any, mean: Any) -
 
         def s(k: int) -> Slots:
             if k not in slots:
-                slots[k] = Slots(key_text(recs[k], config.key))
+                slots[k] = Slots(key_text(chat_view(recs[k]), config.key))
             return slots[k]
 
         guard = np.array([not different_slots(s(a), s(b)) for a, b in pairs.tolist()], bool)

@@ -23,7 +23,8 @@ import orjson
 
 from curate.chat import message_text, messages_of
 from curate.errors import InputError
-from curate.records import BadLine, RecordReader
+from curate.reader import read_chat
+from curate.records import BadLine, Record
 
 
 @dataclass(frozen=True)
@@ -145,14 +146,15 @@ def load_examples(
     ``max_examples`` keeps the first N evaluable records, in file order (deterministic).
     """
     path = resolve_data_path(data)
-    reader = RecordReader(path)
     out = ExampleSet(str(path), [])
     seen: dict[str, int] = {}
-    for item in reader:
+    # Chat as read (a split's test file); bad lines come back to be listed as skipped.
+    for item in read_chat(path, convert=False, on_bad="keep"):
         out.n_input += 1
         if isinstance(item, BadLine):
             out.skipped.append(Skipped(item.source, item.line, item.reason, item.message))
             continue
+        assert isinstance(item, Record)
         if max_examples is not None and len(out.examples) >= max_examples:
             out.n_beyond_limit += 1
             continue

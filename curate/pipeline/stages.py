@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from curate.records import BadLine, ReadStats, Record, dumps_line
+from curate.reader import read_chat
+from curate.records import ReadStats, Record, dumps_line
 from curate.stage import Dropped
 
 
@@ -92,26 +93,24 @@ def front(
     the reader's counts and the ``Converter`` (its stats).
     """
     from curate.engine.shards import open_input
-    from curate.formats import Converter
 
-    reader = open_input(path)  # one file, or a folder / glob of shards
-    convert = Converter(fmt, fields=fields)  # ConfigError for an unknown format name
+    # Every bad line, unconvertible and invalid record goes to the sink (and the validator's
+    # tallies); the reader yields valid chat records only.
+    chat = read_chat(
+        open_input(path),  # one file, or a folder / glob of shards
+        fmt=fmt,
+        fields=fields,
+        validator=validator,
+        on_bad="reject",
+        on_drop=sink.drop,
+    )
 
     def gen() -> Iterator[Record]:
-        for item in convert.prime(reader):
-            if isinstance(item, BadLine):
-                sink.drop(validator.reject(item))
-                continue
-            decision: Record | Dropped = convert(item)
-            if isinstance(decision, Dropped):
-                decision = validator.reject(decision)
-            else:
-                decision = validator(decision)
-            if not isinstance(decision, Dropped):
-                decision = filter_step(decision)
+        for record in chat:
+            decision = filter_step(record)
             if isinstance(decision, Dropped):
                 sink.drop(decision)
             else:
                 yield compact(decision)
 
-    return gen(), reader.stats, convert
+    return gen(), chat.stats, chat.converter

@@ -384,7 +384,7 @@ def read_chat_records(path: str) -> list[Record]:
     ``curate split`` takes clean data: the first unreadable or unconvertible record is an
     ``InputError`` naming its line (``curate run`` instead rejects such rows and goes on).
     """
-    from curate.formats import read_converted, to_chat
+    from curate.reader import read_chat
 
     hint = " (try curate run)"
-    return read_converted(path, to_chat, unreadable_hint=hint, unconvertible_hint=hint)
+    return list(read_chat(path, detect="record", on_bad="raise", hint=hint))

@@ -10,6 +10,7 @@ from typing import IO, Any
 
 from curate.errors import ConfigError
 from curate.formats import Converter
+from curate.reader import read_chat
 from curate.records import (
     BadLine,
     ReadStats,
@@ -293,28 +294,27 @@ def validate_file(
         InputError: the input cannot be opened or read. ConfigError: bad schema / format.
     """
     check_output_paths([path], [rejects])
-    reader = RecordReader(path)
-    conv = Converter(from_format, keep_unknown=from_format is None)
+    reader = RecordReader(path)  # a missing input fails first, before any output is made
     val = Validator(schema, tokenizer, max_tokens)
+    out: list[IO[bytes] | None] = [None]  # the rejects file once it is open
+
+    def drop(dropped: Dropped) -> None:
+        if out[0] is not None:
+            out[0].write(dumps_line(dropped.to_reject()))
+
+    # Without --from, a record of no known shape is validated as it is (missing_messages).
+    chat = read_chat(
+        reader,
+        fmt=from_format,
+        keep_unknown=from_format is None,
+        validator=val,
+        on_bad="reject",
+        on_drop=drop,
+        reject_as_read=True,
+    )
     opener = atomic_writer(rejects, "wb") if rejects else contextlib.nullcontext()
-    with opener as out:
-        _run(reader, conv, val, out)
-    return val.report(str(path), reader.stats, conv)
-
-
-def _run(reader: RecordReader, conv: Converter, val: Validator, out: IO[bytes] | None) -> None:
-    for item in conv.prime(reader):
-        if type(item) is BadLine:
-            dropped = val.reject(item)
-        else:
-            rec = conv(item)
-            if type(rec) is Dropped:
-                dropped = val.reject(rec)
-            else:
-                result = val(rec)
-                if type(result) is not Dropped:
-                    continue
-                # Rejects keep the record as read, not as converted: nothing is lost.
-                dropped = Dropped(item, result.stage, result.reason, result.detail, result.extra)
-        if out is not None:
-            out.write(dumps_line(dropped.to_reject()))
+    with opener as fh:
+        out[0] = fh
+        for _ in chat:
+            pass
+    return val.report(str(path), chat.stats, chat.converter)

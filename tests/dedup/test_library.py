@@ -17,6 +17,7 @@ from curate.dedup import (
 )
 from curate.dedup.near import jaccard_of, shingle_hashes
 from curate.errors import ConfigError, InputError
+from curate.reader import chat_view
 from curate.records import Record
 from curate.stage import collect
 from tests.dedup.dedup_data import chat, long_text, records_of
@@ -48,8 +49,12 @@ def test_key_text_sides_and_tools() -> None:
     assert key_text(rec, "response") == "<assistant> A"
     assert key_text(rec, "prompt").endswith("<system> S\n<user> U")
     assert key_text(rec, "prompt").startswith("<tools> ")
+    # key_text no longer converts: records are converted when read (read_chat), and the Ray
+    # engine, which gets records as read, compares chat_view(record).
     sharegpt = Record("f", 2, {"conversations": [{"from": "human", "value": "hi"}]})
-    assert key_text(sharegpt, "prompt") == "<user> hi"
+    with pytest.raises(InputError, match="f:2: no chat messages"):
+        key_text(sharegpt, "prompt")
+    assert key_text(chat_view(sharegpt), "prompt") == "<user> hi"
     with pytest.raises(InputError, match="f:3: no chat messages"):
         key_text(Record("f", 3, {"text": "x"}), "prompt")
 
