@@ -99,20 +99,11 @@ def _curate_error(exc: BaseException) -> CurateError | None:
 
 
 def _read_only(path: str, sink: Any) -> tuple[Iterator[Record], ReadStats, Any]:
-    from curate.formats import Converter
-    from curate.records import BadLine, RecordReader
-    from curate.stage import unreadable
+    from curate.reader import read_chat
 
-    reader = RecordReader(path)
-
-    def gen() -> Iterator[Record]:
-        for item in reader:
-            if isinstance(item, BadLine):
-                sink.drop(unreadable(item))
-            else:
-                yield item
-
-    return gen(), reader.stats, Converter()
+    # curate dedup: records as read (compared through chat_view), unreadable lines rejected.
+    chat = read_chat(path, convert=False, on_bad="reject", on_drop=sink.drop)
+    return iter(chat), chat.stats, chat.converter  # type: ignore[return-value]
 
 
 def _front_shard(

@@ -238,3 +238,40 @@ def test_unreadable_shard_is_one_line_error(ray_cluster, tmp_path: Path) -> None
     ]
     assert "Traceback" not in result.stderr
     assert not out.exists() and not list(tmp_path.glob(".out.curate-tmp-*"))
+
+
+def test_dedup_command_compares_other_formats_as_chat(ray_cluster, tmp_path: Path) -> None:
+    """``curate dedup`` on a mixed file: Alpaca and ShareGPT rows are compared as chat (the
+    reader converts locally, ``chat_view`` on Ray) and written as read, the same on both."""
+    turns = [("Who wrote Hamlet?", "William Shakespeare."), ("Capital of Peru?", "Lima.")]
+    rows = [
+        {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+        for q, a in turns
+    ]
+    rows.append({"instruction": turns[0][0], "output": turns[0][1]})
+    rows.append(
+        {
+            "conversations": [
+                {"from": "human", "value": turns[1][0]},
+                {"from": "gpt", "value": turns[1][1]},
+            ]
+        }
+    )
+    rows.append({"instruction": "Name a primary colour.", "output": "Red."})
+    data = tmp_path / "mixed.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = {}
+    for engine in ("local", "ray"):
+        kept, rej = tmp_path / f"{engine}.jsonl", tmp_path / f"{engine}_rej.jsonl"
+        args = ["dedup", str(data), "-o", str(kept), "--rejects", str(rej), "--engine", engine]
+        result = CliRunner().invoke(main, [*args, "--method", "exact", "--allow-rejects"])
+        assert result.exit_code == 0, result.stderr
+        out[engine] = (kept.read_bytes(), rej.read_bytes())
+    assert out["local"] == out["ray"]
+    kept_rows = [json.loads(x) for x in out["local"][0].splitlines()]
+    assert kept_rows == [rows[0], rows[1], rows[4]]  # the Alpaca row as read, not as chat
+    rejected = [json.loads(x) for x in out["local"][1].splitlines()]
+    assert [(r["line"], r["reason"], r["record"]) for r in rejected] == [
+        (3, "exact_duplicate", rows[2]),
+        (4, "exact_duplicate", rows[3]),
+    ]
