@@ -49,7 +49,8 @@ class ChatReader:
     """Iterate the chat records of one input under one bad-line policy (see the module doc).
 
     Built by ``read_chat``; after iteration ``stats`` holds the reader's counts and
-    ``converter`` the conversion stats. With ``keep_read``, ``as_read[i]`` is the i-th
+    ``converter`` the conversion stats (under ``detect="file"``; per-record detection keeps
+    none). With ``keep_read``, ``as_read[i]`` is the i-th
     yielded record as it was read (before conversion), for commands that compare converted
     records but write the originals (dedup).
     """
@@ -112,12 +113,7 @@ class ChatReader:
         if self.detect == "record":
             # Each record by its own shape (no file format): what split and dedup compare.
             data = record.data
-            if (
-                type(data) is dict
-                and "messages" in data
-                and self.fmt is None
-                and self.fields is None
-            ):
+            if self.plain and type(data) is dict and "messages" in data:
                 return record
             return Converter(self.fmt, fields=self.fields)(record)
         return self.converter(record)
