@@ -71,8 +71,8 @@ def convert(
         curate convert self_instruct.jsonl -o chat.jsonl --field prompt=instruction \\
             --field input=instances.0.input --field response=instances.0.output
     """
-    from curate.fieldmap import FieldMap, describe
     from curate.convert import convert_file
+    from curate.fieldmap import FieldMap, describe
 
     if as_json and output == "-":
         raise UserError("--json and -o - both write to stdout; pick one")
