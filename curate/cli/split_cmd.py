@@ -190,10 +190,12 @@ def split_cmd(
 
         curate split data.jsonl -o splits/ --test-size 0.1 --stratify category --seed 1
     """
-    from curate.config import build, load_config
+    from curate.config import build
+    from curate.pipeline.config import load_section
     from curate.split import SplitConfig, read_chat_records, split_records, write_splits
 
-    config = build(SplitConfig, load_config(config_path).get("split", {}), split_flags(ctx))
+    file = load_section(config_path, "split")
+    config = build(SplitConfig, file, split_flags(ctx), section="split")
     check_output_paths([path, config_path], *_split_outputs(out_dir, parquet, hf_dataset))
     records = read_chat_records(path)
     result = split_records(records, config)

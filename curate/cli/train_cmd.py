@@ -268,7 +268,7 @@ def demo_model_cmd(
     \b
         curate demo-model demo_out/model
     """
-    from curate.pipeline.outdir import atomic_directory
+    from curate.outdir import atomic_directory
     from train.demo_model import build_demo_model
     from train.model import quiet_libraries
 

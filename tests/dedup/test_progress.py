@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from curate.dedup import progress as progress_mod
-from curate.dedup.progress import Progress
+from curate import progress as progress_mod
+from curate.progress import Progress
 from curate.embed import estimate_seconds, slow_model_notice
 
 
