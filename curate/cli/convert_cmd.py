@@ -16,7 +16,9 @@ from curate.cli.app import (
     main,
     rejects_option,
 )
+from curate.cli.options import config_option, field_option, section_options
 from curate.formats import FORMATS
+from curate.pipeline.config import ConvertOptions
 
 
 @main.command("convert")
@@ -28,9 +30,12 @@ from curate.formats import FORMATS
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Chat JSONL to write (atomically; - for stdout).",
 )
-@click.option(
+@field_option(
+    ConvertOptions,
+    "fmt",
     "--from",
     "from_format",
+    section="convert",
     type=click.Choice(FORMATS),
     help="Input format (default: the majority shape of the first 1,000 records).",
 )
@@ -45,15 +50,19 @@ from curate.formats import FORMATS
 )
 @rejects_option
 @allow_rejects_option
+@config_option("convert")
 @json_option
+@click.pass_context
 @handle_errors
 def convert(
+    ctx: click.Context,
     path: str,
     output: str,
     from_format: str | None,
     fields: tuple[str, ...],
     rejects: str | None,
     allow_rejects: bool,
+    config_path: str | None,
     as_json: bool,
 ) -> None:
     """Convert the records of PATH to OpenAI chat JSONL ({"messages": [...]} + metadata).
@@ -71,12 +80,14 @@ def convert(
         curate convert self_instruct.jsonl -o chat.jsonl --field prompt=instruction \\
             --field input=instances.0.input --field response=instances.0.output
     """
-    from curate.fieldmap import FieldMap, describe
+    from curate.fieldmap import describe, field_flags
     from curate.formats import convert_file
 
     if as_json and output == "-":
         raise UserError("--json and -o - both write to stdout; pick one")
-    report = convert_file(path, output, from_format, rejects, FieldMap.from_flags(fields))
+    extra = {"fields": field_flags(fields)} if fields else {}
+    opts = section_options(ctx, ConvertOptions, "convert", config_path, extra)
+    report = convert_file(path, output, opts.fmt, rejects, opts.field_map())
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
     stats = report["stats"]
@@ -91,6 +102,4 @@ def convert(
         )
     if stats["conversion_notes"]:
         echo_err(f"conversion notes (not representable in chat): {stats['conversion_notes']}")
-    click.get_current_context().exit(
-        exit_code("convert", report["records"], stats["rejected_count"], allow_rejects)
-    )
+    ctx.exit(exit_code("convert", report["records"], stats["rejected_count"], allow_rejects))
