@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from curate.audit.model import AuditConfig
 from curate.cli.app import (
     SEED,
     allow_rejects_option,
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
-    return field_option(AuditConfig, name, *decls, section="audit", **kwargs)
+    return field_option("audit", name, *decls, **kwargs)
 
 
 @main.command("audit")
@@ -37,6 +36,7 @@ def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
     "fail_on",
     "--fail-on",
     metavar="RULE",
+    multiple=True,
     help="Exit 1 when a rule holds: conflicting_answers>0, near_duplicate_share>0.05, "
     "min_records=100 (repeatable; any finding code or metric).",
 )
@@ -98,7 +98,7 @@ def audit_command(
 
     check_output_paths([path, config_path], [html_path, card_path])
     extra = {"embeddings": False} if no_embeddings else {}
-    config = section_options(ctx, AuditConfig, "audit", config_path, extra)
+    config = section_options(ctx, "audit", config_path, extra)
     report = audit_path(path, config)
     if html_path:
         with atomic_writer(html_path, "w") as fh:

@@ -18,7 +18,6 @@ from curate.cli.app import (
 )
 from curate.cli.options import config_option, field_option, section_options
 from curate.formats import FORMATS
-from curate.pipeline.config import ConvertOptions
 
 
 @main.command("convert")
@@ -31,11 +30,10 @@ from curate.pipeline.config import ConvertOptions
     help="Chat JSONL to write (atomically; - for stdout).",
 )
 @field_option(
-    ConvertOptions,
+    "convert",
     "fmt",
     "--from",
     "from_format",
-    section="convert",
     type=click.Choice(FORMATS),
     help="Input format (default: the majority shape of the first 1,000 records).",
 )
@@ -86,7 +84,7 @@ def convert(
     if as_json and output == "-":
         raise UserError("--json and -o - both write to stdout; pick one")
     extra = {"fields": field_flags(fields)} if fields else {}
-    opts = section_options(ctx, ConvertOptions, "convert", config_path, extra)
+    opts = section_options(ctx, "convert", config_path, extra)
     report = convert_file(path, output, opts.fmt, rejects, opts.field_map())
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))

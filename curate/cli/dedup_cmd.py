@@ -22,8 +22,6 @@ from curate.cli.app import (
 )
 from curate.cli.engine_opts import engine_options
 from curate.cli.options import F, config_option, field_default, field_option, section_options
-from curate.dedup.config import DedupConfig
-from curate.dedup.normalize import Normalizer
 
 METHOD_NAMES = ("exact", "near", "semantic")
 
@@ -39,11 +37,8 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     return names
 
 
-D = DedupConfig
-
-
 def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
-    return field_option(DedupConfig, name, *decls, section="dedup", **kwargs)
+    return field_option("dedup", name, *decls, **kwargs)
 
 
 @main.command("dedup")
@@ -58,7 +53,7 @@ def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
     "methods",
     "--method",
     "methods",
-    default=",".join(field_default(D, "methods")),
+    derive=lambda cls: ",".join(field_default(cls, "methods")),
     type=str,
     multiple=False,
     callback=_methods,
@@ -69,12 +64,13 @@ def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
 @_option(
     "against",
     type=click.Path(allow_dash=False),
+    multiple=True,
     help="A file or folder (test split, benchmark) whose duplicates in PATH are leaks; its "
     "records must convert to chat (else exit 2). Repeatable.",
 )
 @_option(
     "against_key",
-    default=D().leak_key(),  # shown only: a flag counts when typed (see section_flags)
+    derive=lambda cls: cls().leak_key(),
     help="What the leakage check compares: a benchmark's questions leak whatever answers "
     "they were given, so the prompt side by default.",
 )
@@ -176,7 +172,7 @@ def dedup_command(
         curate dedup train.jsonl -o train.dedup.jsonl --method exact,near,semantic \\
             --model fast --against test.jsonl --rejects dups.jsonl --clusters cl.jsonl
     """
-    from curate.dedup import format_explain
+    from curate.dedup import Normalizer, format_explain
     from curate.dedup.files import dedup_file
     from curate.pipeline.config import load_section
 
@@ -196,7 +192,7 @@ def dedup_command(
         extra["progress"] = progress
     elif "progress" not in load_section(config_path, "dedup"):
         extra["progress"] = True  # the command shows progress unless told not to
-    config = section_options(ctx, DedupConfig, "dedup", config_path, extra)
+    config = section_options(ctx, "dedup", config_path, extra)
     if output is None and not config.explain:
         raise UserError("missing -o/--output (only --explain runs without one)")
     methods, against, explain = config.methods, config.against, config.explain

@@ -31,10 +31,11 @@ def engine_options(func: F) -> F:
 
 
 def shards_option(func: F) -> F:
-    return click.option(
-        "--shards",
+    from curate.cli.options import field_option
+
+    return field_option(
+        "run",
+        "shards",
         type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
         help="Also write each split as N JSONL shards under DIR/shards/ (0: none).",
-    )(func)  # type: ignore[return-value]
+    )(func)

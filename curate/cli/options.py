@@ -25,12 +25,69 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class FieldOption(click.Option):
-    """A click option that sets ``section.key`` of a config (``key`` a dataclass field)."""
+    """A click option that sets ``section.key`` of a config (``key`` a field of ``owner``).
 
-    def __init__(self, *args: Any, section: str, key: str, **kwargs: Any) -> None:
+    ``owner`` may be a section name (``"dedup"``): its class is imported when the option is
+    first needed (help, default, parsing), so ``curate --help`` does not import every stage.
+    Default, help, type and show-default come from the field unless the command gave them.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        owner: type | str,
+        section: str,
+        key: str,
+        derive: Callable[[type], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.owner, self.section, self.key, self.derive = owner, section, key, derive
+        self._given = set(kwargs)
+        self._resolved = False
         super().__init__(*args, **kwargs)
-        self.section = section
-        self.key = key
+
+    def resolve(self) -> None:
+        """Fill what the command left out from the dataclass field (once)."""
+        if self._resolved:
+            return
+        self._resolved = True
+        cls = owner_class(self.owner)
+        default = self.derive(cls) if self.derive else field_default(cls, self.key)
+        if "default" not in self._given:
+            self.default = default
+        if "help" not in self._given:
+            self.help = field_help(cls).get(self.key)
+        if "type" not in self._given and not self.is_flag:
+            click_type, _ = _click_type(typing.get_type_hints(cls).get(self.key))
+            self.type = click.types.convert_type(click_type)
+        if "show_default" not in self._given:
+            shown = default is not None and not isinstance(default, tuple | list)
+            self.show_default = shown and (not self.is_flag or bool(self.secondary_opts))
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.resolve()
+        return super().get_help_record(ctx)
+
+    def get_default(self, ctx: click.Context, call: bool = True) -> Any:
+        self.resolve()
+        return super().get_default(ctx, call)
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        self.resolve()
+        return super().process_value(ctx, value)
+
+
+def owner_class(owner: type | str) -> type:
+    """``owner`` itself, or the option dataclass of the config section it names."""
+    if not isinstance(owner, str):
+        return owner
+    from curate.pipeline.config import SECTIONS
+
+    if owner in SECTIONS:
+        return SECTIONS[owner]
+    from train.config import SECTIONS as TRAIN_SECTIONS
+
+    return TRAIN_SECTIONS[owner]
 
 
 def field_default(cls: type, name: str) -> Any:
@@ -84,32 +141,27 @@ def _click_type(hint: Any) -> tuple[Any, bool]:
 
 
 def field_option(
-    cls: type, name: str, *param_decls: str, section: str, **kwargs: Any
+    owner: type | str, name: str, *param_decls: str, section: str | None = None, **kwargs: Any
 ) -> Callable[[F], F]:
-    """``click.option`` for field ``name`` of ``cls`` (config section ``section``).
+    """``click.option`` for field ``name`` of ``owner``: a section name (``"dedup"``) or an
+    option dataclass of config section ``section``.
 
     Default: ``--field-name``, with the field's default, type and help (the class
     docstring's ``Attributes:`` text); ``kwargs`` override any of them (``help`` for a
-    command-specific wording, ``type`` for a range click should enforce, ``default=None``
-    where the command's own default differs and is applied by the command).
+    command-specific wording, ``type`` for a range click should enforce). ``derive``: a
+    function of the class giving the shown default (``--method exact,near``). A repeatable
+    field needs ``multiple=True`` when ``owner`` is a string (it is decided before import).
+    The default is shown, never passed on: a flag counts only when typed (``section_flags``).
     """
     if not param_decls:
         param_decls = (f"--{name.replace('_', '-')}",)
     if not any(d.isidentifier() for d in param_decls):
         param_decls = (*param_decls, name)
-    default = kwargs.pop("default", field_default(cls, name))
-    if not kwargs.get("is_flag"):
-        click_type, multiple = _click_type(typing.get_type_hints(cls).get(name))
-        if click_type is not None and click_type is not bool:
-            kwargs.setdefault("type", click_type)
-        kwargs.setdefault("multiple", multiple)
-    kwargs.setdefault("help", field_help(cls).get(name))
-    if default is not None and not isinstance(default, tuple | list | bool):
-        kwargs.setdefault("show_default", True)
-    if isinstance(default, bool) and "/" in param_decls[0]:
-        kwargs.setdefault("show_default", True)
+    if not isinstance(owner, str) and not kwargs.get("is_flag") and "multiple" not in kwargs:
+        kwargs["multiple"] = _click_type(typing.get_type_hints(owner).get(name))[1]
+    section = section or str(owner)
     return click.option(
-        *param_decls, cls=FieldOption, section=section, key=name, default=default, **kwargs
+        *param_decls, cls=FieldOption, owner=owner, section=section, key=name, **kwargs
     )
 
 
@@ -140,28 +192,29 @@ def explicit_flags(ctx: click.Context, mapping: Mapping[str, str]) -> dict[str, 
     return out
 
 
-def config_option(section: str) -> Callable[[F], F]:
+def config_option(section: str, help: str | None = None) -> Callable[[F], F]:
     """``--config FILE``: the command reads its ``section:`` of a curate config file."""
     return click.option(
         "--config",
         "config_path",
         type=click.Path(dir_okay=False),
-        help=f"YAML config (the file curate run reads); its {section}: section sets this "
+        help=help
+        or f"YAML config (the file curate run reads); its {section}: section sets this "
         "command's options, flags override it.",
     )
 
 
 def section_options(
     ctx: click.Context,
-    cls: type,
     section: str,
     config_path: str | None,
     extra: Mapping[str, Any] | None = None,
 ) -> Any:
-    """``cls`` built from default < ``section`` of the ``--config`` file < typed flags
-    (``extra``: typed values the command renamed or combined itself)."""
+    """The options of ``section``: default < that section of the ``--config`` file < typed
+    flags (``extra``: typed values the command renamed or combined itself)."""
     from curate.config import build
     from curate.pipeline.config import load_section
 
     flags = {**section_flags(ctx, section), **(extra or {})}
-    return build(cls, load_section(config_path, section), flags, section=section)
+    file = load_section(config_path, section)
+    return build(owner_class(section), file, flags, section=section)

@@ -18,7 +18,6 @@ from curate.cli.app import (
 )
 from curate.cli.options import config_option, field_option, section_options
 from curate.formats import FORMATS
-from curate.pipeline.config import ConvertOptions, ValidateOptions
 
 MAX_LINES_SHOWN = 5
 
@@ -26,34 +25,30 @@ MAX_LINES_SHOWN = 5
 @main.command("validate")
 @click.argument("path", type=click.Path(allow_dash=True))
 @field_option(
-    ValidateOptions,
+    "validate",
     "schema",
-    section="validate",
     type=click.Path(dir_okay=False),
     help="Validate against this JSON Schema file instead of the bundled chat schema "
     "(structural chat checks still run on records with messages).",
 )
 @field_option(
-    ValidateOptions,
+    "validate",
     "tokenizer",
-    section="validate",
     type=click.Path(),
     help="Local Hugging Face tokenizer folder: exact token counts through its chat template "
     "(default: a labelled estimate).",
 )
 @field_option(
-    ValidateOptions,
+    "validate",
     "max_tokens",
-    section="validate",
     type=click.IntRange(min=1),
     help="Warn (over_max_tokens) about records longer than this many tokens.",
 )
 @field_option(
-    ConvertOptions,
+    "convert",
     "fmt",
     "--from",
     "from_format",
-    section="convert",
     type=click.Choice(FORMATS),
     help="Input format (default: the majority shape of the first 1,000 records). Non-chat "
     "input is converted to chat first, then validated.",
@@ -86,8 +81,8 @@ def validate(
     """
     from curate.validate import validate_file
 
-    opts = section_options(ctx, ValidateOptions, "validate", config_path)
-    fmt = section_options(ctx, ConvertOptions, "convert", config_path).fmt
+    opts = section_options(ctx, "validate", config_path)
+    fmt = section_options(ctx, "convert", config_path).fmt
     report = validate_file(path, opts.schema, opts.tokenizer, opts.max_tokens, fmt, rejects)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
