@@ -140,7 +140,7 @@ def train_cmd(
     preview = opts.pop("preview")
     cfg = load_config(config_path, _overrides(ctx))
     if preview:
-        from curate.report.preview import write_preview
+        from train.preview import write_preview
 
         written = write_preview(data, out, cfg, preview)
         echo_err(f"wrote {written} ({preview} rows rendered through the chat template)")
