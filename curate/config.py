@@ -216,6 +216,8 @@ def _check_type(where: str, section: str, name: str, value: Any, hint: Any) -> A
         raise _fail(where, section, name, f"one of {', '.join(map(str, literals))}", value)
     if value is None and type(None) in allowed:
         return None
+    if (nested := _dataclass_in(allowed)) is not None and isinstance(value, nested):
+        return value  # built by the command (``--no-nfkc`` over the file's normalizer)
     if str in allowed and isinstance(value, str):
         return value  # ``list[str] | str`` (lora.target_modules: all-linear) keeps the string
     if float in allowed and isinstance(value, str) and YAML11_FLOAT.fullmatch(value):
