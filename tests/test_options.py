@@ -93,6 +93,7 @@ def test_dedup_reads_its_section_and_a_typed_flag_wins(tmp_path: Path) -> None:
         ("audit", "audit", "seed", ["--no-embeddings"]),
         ("split", "split", "seed", ["-o", "{tmp}/s"]),
         ("run", "split", "seed", ["-o", "{tmp}/r"]),
+        ("eval", "eval", "seed", ["-o", "{tmp}/e", "--base", "x", "--tuned-url", "http://x"]),
     ],
 )
 def test_every_command_checks_its_config_section(
@@ -106,7 +107,7 @@ def test_every_command_checks_its_config_section(
     assert result.exit_code == 2, (result.output, result.exception)
     typo = f"unknown key in '{section}': '{key[:-1]}' (did you mean '{key}'?)"
     assert typo in result.stderr
-    assert not any(p.name in ("c.jsonl", "d.jsonl", "s", "r") for p in tmp_path.iterdir())
+    assert not any(p.name in ("c.jsonl", "d.jsonl", "s", "r", "e") for p in tmp_path.iterdir())
 
 
 def test_validate_convert_audit_split_read_their_sections(tmp_path: Path) -> None:

@@ -182,16 +182,6 @@ def section_flags(ctx: click.Context, section: str) -> dict[str, Any]:
     return out
 
 
-def explicit_flags(ctx: click.Context, mapping: Mapping[str, str]) -> dict[str, Any]:
-    """Options the user typed (not defaults), renamed by ``mapping`` (click param -> key)."""
-    out = {}
-    for param, key in mapping.items():
-        if typed(ctx, param):
-            value = ctx.params[param]
-            out[key] = tuple(value) if isinstance(value, list | tuple) else value
-    return out
-
-
 def config_option(section: str, help: str | None = None) -> Callable[[F], F]:
     """``--config FILE``: the command reads its ``section:`` of a curate config file."""
     return click.option(

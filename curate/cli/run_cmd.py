@@ -16,8 +16,8 @@ from curate.cli.app import (
     json_option,
     main,
 )
-from curate.cli.engine_opts import ENGINE_FLAGS, engine_options, shards_option
-from curate.cli.options import config_option, explicit_flags, field_option, section_flags
+from curate.cli.engine_opts import engine_options, shards_option
+from curate.cli.options import config_option, field_option, section_flags
 from curate.cli.split_cmd import share_lines, split_flags
 
 
@@ -127,7 +127,7 @@ def run_cmd(
     check_output_paths([path, config_path], [], [out_dir])
 
     flags: dict[str, dict[str, Any]] = {
-        "run": {**section_flags(ctx, "run"), **explicit_flags(ctx, ENGINE_FLAGS)},
+        "run": section_flags(ctx, "run"),
         "split": split_flags(ctx),
         "audit": section_flags(ctx, "audit"),
         "convert": {"fields": field_flags(fields)} if fields else {},

@@ -13,14 +13,11 @@ from curate.cli.app import SEED, echo_err, exit_code, handle_errors, json_option
 from curate.cli.options import (
     F,
     config_option,
-    explicit_flags,
     field_option,
     section_flags,
     section_options,
 )
 from curate.records import check_output_paths
-
-__all__ = ["explicit_flags", "share_lines", "split_flags", "split_options"]  # run_cmd uses them
 
 
 def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:

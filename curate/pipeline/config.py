@@ -20,6 +20,7 @@ from curate.audit.model import AuditConfig
 from curate.config import build, check_flags, load_config
 from curate.dedup.config import DedupConfig
 from curate.errors import ConfigError
+from curate.evaluate.options import EvalOptions
 from curate.pipeline.filters import FilterConfig
 from curate.split import SplitConfig
 from curate.split.dupes import with_semantic
@@ -214,6 +215,7 @@ SECTIONS: dict[str, type] = {
     "dedup": DedupConfig,
     "audit": AuditConfig,
     "split": SplitConfig,
+    "eval": EvalOptions,
 }
 
 
