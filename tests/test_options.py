@@ -166,3 +166,17 @@ def test_one_loader_reads_both_files_with_the_same_checks(tmp_path: Path) -> Non
     assert load_train_config(good, cuda_available=False).training.learning_rate == 2e-4
     good.write_text("dedup:\n  near_threshold: 5e-1\n")
     assert load_run_config(good).dedup.near_threshold == 0.5
+
+
+def test_eval_reads_its_section(tmp_path: Path) -> None:
+    """``eval:`` values reach the eval checks (exit 2, one line) before any model loads."""
+    data = _chat_file(tmp_path)
+    cfg = _config(
+        tmp_path, "eval:\n  max_examples: 0\n  base: x\n  tuned_url: http://127.0.0.1:9\n"
+    )
+    argv = ["eval", str(data), "-o", str(tmp_path / "e"), "--config", str(cfg)]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert result.stderr.strip() == "Error: --max-examples must be >= 1"
+    result = CliRunner().invoke(main, [*argv, "--adapter", str(tmp_path), "--tuned", str(tmp_path)])
+    assert result.stderr.strip() == "Error: give either --adapter or --tuned, not both"
