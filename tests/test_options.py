@@ -94,6 +94,8 @@ def test_dedup_reads_its_section_and_a_typed_flag_wins(tmp_path: Path) -> None:
         ("split", "split", "seed", ["-o", "{tmp}/s"]),
         ("run", "split", "seed", ["-o", "{tmp}/r"]),
         ("eval", "eval", "seed", ["-o", "{tmp}/e", "--base", "x", "--tuned-url", "http://x"]),
+        ("merge", "merge", "dtype", ["-o", "{tmp}/m"]),
+        ("demo-model", "demo_model", "seed", []),
     ],
 )
 def test_every_command_checks_its_config_section(
@@ -102,12 +104,15 @@ def test_every_command_checks_its_config_section(
     """A typo in the section a command reads is exit 2 naming the key, before any work."""
     data = _chat_file(tmp_path)
     cfg = _config(tmp_path, f"{section}:\n  {key[:-1]}: 1\n")
-    argv = [command, str(data), *(a.format(tmp=tmp_path) for a in args), "--config", str(cfg)]
+    target = {"demo-model": str(tmp_path / "d"), "merge": str(tmp_path)}.get(command, str(data))
+    argv = [command, target, *(a.format(tmp=tmp_path) for a in args), "--config", str(cfg)]
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 2, (result.output, result.exception)
     typo = f"unknown key in '{section}': '{key[:-1]}' (did you mean '{key}'?)"
     assert typo in result.stderr
-    assert not any(p.name in ("c.jsonl", "d.jsonl", "s", "r", "e") for p in tmp_path.iterdir())
+    assert not any(
+        p.name in ("c.jsonl", "d.jsonl", "s", "r", "e", "m", "d") for p in tmp_path.iterdir()
+    )
 
 
 def test_validate_convert_audit_split_read_their_sections(tmp_path: Path) -> None:

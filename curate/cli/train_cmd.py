@@ -17,7 +17,7 @@ from curate.cli.app import (
     json_option,
     main,
 )
-from curate.cli.options import field_option, section_flags
+from curate.cli.options import config_option, field_option, section_flags, section_options
 from train.config import ON_BAD_ROWS
 from train.config import SECTIONS as TRAIN_SECTIONS
 
@@ -200,29 +200,28 @@ def _overrides(ctx: click.Context) -> dict[str, Any]:
 @main.command("merge")
 @click.argument("adapter", type=click.Path(file_okay=False))
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False))
-@click.option(
-    "--base",
+@field_option(
+    "merge",
+    "base",
     help="Base model (default: the one recorded in the adapter); also a .gguf or package name.",
 )
-@click.option(
-    "--dtype",
-    type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
-    default="auto",
-    show_default=True,
-    help="Precision of the reloaded base (auto: the base's own; never 4-bit).",
+@field_option(
+    "merge", "dtype", help="Precision of the reloaded base (auto: the base's own; never 4-bit)."
 )
-@click.option("--ollama", is_flag=True, help="Also write a Modelfile for `ollama create`.")
+@field_option("merge", "ollama", is_flag=True, help="Also write a Modelfile for `ollama create`.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
+@config_option("merge")
 @json_option
+@click.pass_context
 @handle_errors
 def merge_cmd(
+    ctx: click.Context,
     adapter: str,
     out: str,
-    base: str | None,
-    dtype: str,
-    ollama: bool,
     overwrite: bool,
+    config_path: str | None,
     as_json: bool,
+    **_: Any,
 ) -> None:
     """Merge a trained adapter into its base model (safetensors + tokenizer + template).
 
@@ -233,11 +232,12 @@ def merge_cmd(
     """
     from train.merge import merge_adapter
 
+    o = section_options(ctx, "merge", config_path)
     summary = merge_adapter(
-        adapter, out, base=base, dtype=dtype, ollama=ollama, overwrite=overwrite
+        adapter, out, base=o.base, dtype=o.dtype, ollama=o.ollama, overwrite=overwrite
     )
     echo_err(f"merged {adapter} into {summary['base']} ({summary['dtype']}) -> {out}")
-    if ollama and not summary["ollama_template_converted"]:
+    if o.ollama and not summary["ollama_template_converted"]:
         echo_err("warning: chat template is not ChatML; add a TEMPLATE to the Modelfile by hand")
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -245,23 +245,20 @@ def merge_cmd(
 
 @main.command("demo-model")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option(
-    "--from-data",
+@field_option(
+    "demo_model",
+    "from_data",
     type=click.Path(exists=True),
     help="Train the tokenizer on this data's text (better token counts on it).",
 )
-@click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option(
-    "--init-range",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Std of the random weights (large enough for the loss to fall visibly).",
-)
+@field_option("demo_model", "seed", type=SEED)
+@field_option("demo_model", "init_range")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
+@config_option("demo_model")
+@click.pass_context
 @handle_errors
 def demo_model_cmd(
-    out: str, from_data: str | None, seed: int, init_range: float, overwrite: bool
+    ctx: click.Context, out: str, overwrite: bool, config_path: str | None, **_: Any
 ) -> None:
     """Write a tiny, randomly initialised chat model: a toy for trying the chain offline.
 
@@ -278,9 +275,10 @@ def demo_model_cmd(
     from train.model import quiet_libraries
 
     quiet_libraries()
-    texts = _texts(from_data) if from_data else None
-    with atomic_directory(out, overwrite, inputs=[from_data]) as staging:
-        build_demo_model(staging, texts=texts, seed=seed, initializer_range=init_range)
+    o = section_options(ctx, "demo_model", config_path)
+    texts = _texts(o.from_data) if o.from_data else None
+    with atomic_directory(out, overwrite, inputs=[o.from_data]) as staging:
+        build_demo_model(staging, texts=texts, seed=o.seed, initializer_range=o.init_range)
     echo_err(f"wrote a tiny random demo model (a toy, not a useful model) to {out}")
 
 

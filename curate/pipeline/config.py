@@ -24,6 +24,7 @@ from curate.evaluate.options import EvalOptions
 from curate.pipeline.filters import FilterConfig
 from curate.split import SplitConfig
 from curate.split.dupes import with_semantic
+from train.options import DemoModelOptions, MergeOptions
 
 __all__ = [
     "SECTIONS",
@@ -216,6 +217,8 @@ SECTIONS: dict[str, type] = {
     "audit": AuditConfig,
     "split": SplitConfig,
     "eval": EvalOptions,
+    "merge": MergeOptions,
+    "demo_model": DemoModelOptions,
 }
 
 
