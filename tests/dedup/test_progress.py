@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from curate import progress as progress_mod
-from curate.progress import Progress
 from curate.embed import estimate_seconds, slow_model_notice
+from curate.progress import Progress
 
 
 def test_a_slow_step_with_few_items_prints_plain_lines_off_a_terminal(monkeypatch, capsys):
