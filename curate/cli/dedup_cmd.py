@@ -179,18 +179,19 @@ def dedup_command(
     if as_json and output == "-":
         raise UserError("--json and -o - both write to stdout; pick one")
     # Flags that set part of a field: the folds of `normalizer`, `cache_dir: false`.
+    file = load_section(config_path, "dedup")
     extra: dict[str, Any] = {}
     folds = {"nfkc": "no_nfkc", "case": "no_case_fold", "whitespace": "no_whitespace_fold"}
     folds["punctuation"] = "no_punct_fold"
     unfolded = {k: False for k, flag in folds.items() if ctx.params[flag]}
     if unfolded:
-        base = load_section(config_path, "dedup").get("normalizer", Normalizer())
+        base = file.get("normalizer", Normalizer())
         extra["normalizer"] = dataclasses.replace(base, **unfolded)
     if no_cache or cache_dir is not None:
         extra["cache_dir"] = False if no_cache else cache_dir
     if progress is not None:
         extra["progress"] = progress
-    elif "progress" not in load_section(config_path, "dedup"):
+    elif "progress" not in file:
         extra["progress"] = True  # the command shows progress unless told not to
     config = section_options(ctx, "dedup", config_path, extra)
     if output is None and not config.explain:
