@@ -1,21 +1,27 @@
-"""The YAML run config: one section per command, keys named after that command's options.
+"""One config loader for every command: YAML sections -> option dataclasses.
+
+The option dataclasses (``RunOptions``, ``DedupConfig``, ``SplitConfig``, ``TrainingSection``
+...) are the single source of keys, types and defaults; this module knows none of them. A
+caller hands ``load_config`` the sections it knows (``curate.pipeline.config.SECTIONS`` for
+the curation commands, ``train.config.SECTIONS`` for ``curate train``):
 
     run:      {seed: 1, semantic: false}
     dedup:    {near_threshold: 0.8}
     split:    {test_size: 0.1, stratify: [category]}
 
-Precedence: dataclass default < file < command-line flag. Unknown sections and keys are a
-``ConfigError`` naming the file, section and key (with the closest valid key), raised before
-any data is read. Option spelling with dashes (``test-size``) or underscores both work.
+Precedence: dataclass default < file < command-line flag (``build``). Unknown sections and
+keys are a ``ConfigError`` naming the file, section and key (with the closest valid key),
+raised before any data is read; a flag's value gets the same type and range checks as the
+file's (``check_flags``). Option spelling with dashes (``test-size``) or underscores both work.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -25,19 +31,6 @@ from typing import Any
 import yaml
 
 from curate.errors import ConfigError
-
-# section -> "module:Class" of the dataclass whose fields are the section's keys. Imported on
-# demand so loading a config does not import every stage.
-SECTIONS: dict[str, str] = {
-    "run": "curate.pipeline:RunOptions",
-    "validate": "curate.pipeline:ValidateOptions",
-    "convert": "curate.pipeline:ConvertOptions",
-    "filter": "curate.pipeline.filters:FilterConfig",
-    "dedup": "curate.dedup:DedupConfig",
-    "audit": "curate.audit:AuditConfig",
-    "split": "curate.split:SplitConfig",
-}
-
 
 # Option names that are not valid field names: key -> field.
 ALIASES: dict[str, str] = {"from": "fmt"}
@@ -64,13 +57,12 @@ RANGES: dict[tuple[str, str], tuple[float, float, bool, bool]] = {
     ("audit", "style_length_z"): (0, 1e9, True, False),
     ("validate", "max_tokens"): (1, INT_MAX, False, False),
     ("filter", "max_tokens"): (1, INT_MAX, False, False),
+    # curate train's sections (train/config.py); its contradictions are checked there.
+    ("training", "max_steps"): (-1, INT_MAX, False, False),  # -1: train for epochs
 }
+# A float without a dot (2e-4, 1E5): YAML 1.1, which PyYAML follows, reads it as a string.
+YAML11_FLOAT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
 MAX_NODES = 100_000  # YAML aliases can make a small file a huge tree ("billion laughs")
-
-
-def section_class(section: str) -> type:
-    module, _, name = SECTIONS[section].partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def _norm(key: Any) -> str:
@@ -78,13 +70,9 @@ def _norm(key: Any) -> str:
     return ALIASES.get(name, name)
 
 
-def load_config(path: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]]:
-    """Read and check a config file; returns section -> {key: value} (keys normalised).
-
-    ``None`` gives an empty config.
-    """
-    if path is None:
-        return {}
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """The parsed YAML of ``path`` (None when empty), refused when it cannot be read, does not
+    parse, or its anchors make a cycle or a huge tree."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -97,33 +85,56 @@ def load_config(path: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{p}{where}: invalid YAML: {problem}") from exc
+    if raw is not None:
+        _check_tree(p, raw)
+    return raw
+
+
+def load_config(
+    path: str | os.PathLike[str] | None, sections: Mapping[str, type]
+) -> dict[str, dict[str, Any]]:
+    """Read and check a config file against ``sections`` (name -> option dataclass).
+
+    Returns section -> {key: value}, keys normalised and values type- and range-checked.
+    ``None`` gives an empty config.
+    """
+    if path is None:
+        return {}
+    p = Path(path)
+    raw = read_yaml(p)
     if raw is None:
         return {}
-    _check_tree(p, raw)
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{p}: expected a mapping of sections, got {type(raw).__name__}")
-    out: dict[str, dict[str, Any]] = {}
-    for section, values in raw.items():
-        if section not in SECTIONS:
-            raise ConfigError(_unknown(p, "section", str(section), list(SECTIONS)))
-        if values is None:
-            values = {}
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"{p}: section '{section}' must be a mapping of options")
-        cls = section_class(section)
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        hints = _hints(cls)
-        checked: dict[str, Any] = {}
-        for key, value in values.items():
-            name = _norm(key)
-            if name not in fields:
-                raise ConfigError(_unknown(p, f"key in '{section}'", str(key), list(fields)))
-            checked[name] = check_value(str(p), str(section), name, value, hints.get(name))
-        out[str(section)] = checked
-    return out
+    return {
+        str(section): check_section(str(p), sections, section, values)
+        for section, values in raw.items()
+    }
 
 
-def _unknown(path: Path, what: str, name: str, valid: list[str]) -> str:
+def check_section(
+    where: str, sections: Mapping[str, type], section: Any, values: Any
+) -> dict[str, Any]:
+    """One section's ``{key: value}`` checked against its dataclass (``where``: the file)."""
+    if section not in sections:
+        raise ConfigError(_unknown(where, "section", str(section), list(sections)))
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: section '{section}' must be a mapping of options")
+    cls = sections[section]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    hints = _hints(cls)
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        name = _norm(key)
+        if name not in fields:
+            raise ConfigError(_unknown(where, f"key in '{section}'", str(key), list(fields)))
+        checked[name] = check_value(where, str(section), name, value, hints.get(name))
+    return checked
+
+
+def _unknown(path: str | Path, what: str, name: str, valid: list[str]) -> str:
     close = difflib.get_close_matches(_norm(name), valid, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else f" (valid: {', '.join(sorted(valid))})"
     return f"{path}: unknown {what}: '{name}'{hint}"
@@ -205,6 +216,12 @@ def _check_type(where: str, section: str, name: str, value: Any, hint: Any) -> A
         raise _fail(where, section, name, f"one of {', '.join(map(str, literals))}", value)
     if value is None and type(None) in allowed:
         return None
+    if (nested := _dataclass_in(allowed)) is not None and isinstance(value, nested):
+        return value  # built by the command (``--no-nfkc`` over the file's normalizer)
+    if str in allowed and isinstance(value, str):
+        return value  # ``list[str] | str`` (lora.target_modules: all-linear) keeps the string
+    if float in allowed and isinstance(value, str) and YAML11_FLOAT.fullmatch(value):
+        value = float(value)  # YAML 1.1 reads 2e-4 (no dot) as a string
     if tuple in allowed or list in allowed:
         if isinstance(value, str):
             value = [value]
@@ -300,17 +317,11 @@ def _allowed(hint: Any) -> set[type]:
     return {hint} if isinstance(hint, type) else set()
 
 
-def section_of(cls: type) -> str:
-    """The config section whose keys are ``cls``'s fields (its class name if none)."""
-    for section, target in SECTIONS.items():
-        if target.rpartition(":")[2] == cls.__name__:
-            return section
-    return cls.__name__
+def check_flags(section: str, cls: type, flags: Mapping[str, Any]) -> dict[str, Any]:
+    """Command-line values for ``section`` (dataclass ``cls``), through the file's checks.
 
-
-def check_flags(section: str, flags: Mapping[str, Any]) -> dict[str, Any]:
-    """Command-line values for ``section``, through the same checks as the file's."""
-    cls = section_class(section)
+    A key that is no field of ``cls`` passes through unchecked (the caller uses it).
+    """
     hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     return {
@@ -319,18 +330,23 @@ def check_flags(section: str, flags: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def build(cls: type, file_values: Mapping[str, Any], flags: Mapping[str, Any] | None = None) -> Any:
+def build(
+    cls: type,
+    file_values: Mapping[str, Any],
+    flags: Mapping[str, Any] | None = None,
+    *,
+    section: str | None = None,
+) -> Any:
     """An instance of the section dataclass: defaults < file values < explicit flags.
 
     Flags get the same type and range checks as file values; a value the dataclass itself
-    refuses is a ``ConfigError`` naming the section, never a traceback.
+    refuses is a ``ConfigError`` naming the section, never a traceback. ``section`` names the
+    section in messages and range lookups (default: the class name).
     """
-    section = section_of(cls)
+    section = section or cls.__name__
     names = {f.name for f in dataclasses.fields(cls)}
     values = dict(file_values)
-    if flags and section in SECTIONS:
-        flags = check_flags(section, flags)
-    for key, value in (flags or {}).items():
+    for key, value in check_flags(section, cls, flags or {}).items():
         if key in names:
             values[key] = value
     try:

@@ -99,7 +99,7 @@ def _normalise(vecs: np.ndarray) -> np.ndarray:
 
 
 def _bar(description: str, total: int, enabled: bool):  # noqa: ANN202 - a Progress
-    from curate.dedup.progress import Progress
+    from curate.progress import Progress
 
     return Progress(description, total, enabled)
 

@@ -7,20 +7,15 @@ Precedence is default < YAML file < CLI flag. Unknown keys, wrong types and cont
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import difflib
-import math
 import os
-import types
-import typing
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from curate.config import _check_tree
+from curate.config import build, check_section
+from curate.config import load_config as read_config
 from curate.errors import ConfigError
 
 ON_BAD_ROWS = ("refuse", "drop", "truncate")
@@ -118,105 +113,9 @@ class TrainConfig:
         return asdict(self)
 
 
-SECTIONS = {f.name: f for f in dataclasses.fields(TrainConfig)}
-
-
-def _suggest(key: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(key, options, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _coerce(where: str, value: Any, annotation: Any) -> Any:
-    """Check ``value`` against a field annotation; YAML quirks (``2e-4`` is a string in YAML
-    1.1) are converted where unambiguous."""
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        options = typing.get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(where, value, option)
-            except ConfigError as exc:
-                last = exc
-        raise last
-    origin = typing.get_origin(annotation)
-    if origin is list:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
-        return list(value)
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
-            return value
-        raise ConfigError(f"{where}: expected an integer (64-bit), got {value!r:.60}")
-    if annotation is float:
-        number: float | None = None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            with contextlib.suppress(OverflowError):
-                number = float(value)
-        elif isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                number = float(value)
-        if number is not None and math.isfinite(number):
-            return number
-        raise ConfigError(f"{where}: expected a finite number, got {value!r:.60}")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    raise ConfigError(f"{where}: unsupported value {value!r}")  # pragma: no cover
-
-
-def _apply(cfg: TrainConfig, data: dict[str, Any], origin: str) -> None:
-    """Set section values from a nested mapping, rejecting unknown keys."""
-    for section_name, values in data.items():
-        if section_name not in SECTIONS:
-            raise ConfigError(
-                f"{origin}: unknown section {section_name!r}"
-                f"{_suggest(str(section_name), list(SECTIONS))}; "
-                f"sections are {', '.join(SECTIONS)}"
-            )
-        section = getattr(cfg, section_name)
-        if values is None:
-            continue
-        if not isinstance(values, dict):
-            raise ConfigError(f"{origin}: section {section_name!r} must be a mapping")
-        hints = typing.get_type_hints(type(section))
-        names = [f.name for f in dataclasses.fields(section)]
-        for key, value in values.items():
-            if key not in names:
-                raise ConfigError(
-                    f"{origin}: unknown key {section_name}.{key}{_suggest(str(key), names)}"
-                )
-            setattr(section, key, _coerce(f"{origin}: {section_name}.{key}", value, hints[key]))
-
-
-def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-        if data is not None:
-            _check_tree(p, data)  # a self-referencing anchor, or an alias bomb
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: a config must be a mapping of sections, got {type(data).__name__}"
-        )
-    return data
+# section -> its dataclass: the keys of a train config file, read by the one loader
+# (``curate.config``) that reads every curate config.
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(TrainConfig)}  # type: ignore[misc]
 
 
 def validate(cfg: TrainConfig, cuda_available: bool | None = None) -> TrainConfig:
@@ -292,17 +191,24 @@ def load_config(
 ) -> TrainConfig:
     """Defaults, then the YAML file, then ``overrides`` (``{"training.learning_rate": 1e-4}``;
     None values are ignored, so unset CLI options never override the file), then validation.
+
+    File and overrides get the type and range checks of every curate config
+    (``curate.config``): unknown keys with a suggestion, ``SECTION.KEY`` named on a bad value.
     """
-    cfg = TrainConfig()
-    if path is not None:
-        _apply(cfg, read_yaml(path), str(path))
+    file = read_config(path, SECTIONS)
     nested: dict[str, dict[str, Any]] = {}
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
         section, _, key = dotted.partition(".")
         nested.setdefault(section, {})[key] = value
-    _apply(cfg, nested, "option")
+    given = {name: check_section("option", SECTIONS, name, v) for name, v in nested.items()}
+    cfg = TrainConfig(
+        **{
+            name: build(cls, {**file.get(name, {}), **given.get(name, {})}, section=name)
+            for name, cls in SECTIONS.items()
+        }
+    )
     return validate(cfg, cuda_available)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import ConfigError, InputError
-from curate.pipeline.outdir import atomic_directory, check_target
+from curate.outdir import atomic_directory, check_target
 from train.model import quiet_libraries, quiet_peft_deprecations
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")

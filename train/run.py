@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import ConfigError, InputError
-from curate.pipeline.outdir import fsync_tree
+from curate.outdir import fsync_tree
 from curate.records import atomic_writer, write_jsonl
 from train.config import TrainConfig, dump_config
 from train.data import load_data

@@ -60,12 +60,6 @@ def echo_err(message: str) -> None:
 SEED = click.IntRange(0, 2**32 - 1)
 
 
-def seed_option(func: F) -> F:
-    return click.option(
-        "--seed", type=SEED, default=0, show_default=True, help="Random seed (written to reports)."
-    )(func)
-
-
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")(
         func

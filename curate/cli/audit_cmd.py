@@ -3,77 +3,79 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from curate.cli.app import (
+    SEED,
     allow_rejects_option,
     echo_err,
     exit_code,
     handle_errors,
     json_option,
     main,
-    seed_option,
 )
+from curate.cli.options import F, config_option, field_option, section_options
 
 if TYPE_CHECKING:
     from curate.audit import AuditReport
+
+
+def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
+    return field_option("audit", name, *decls, **kwargs)
 
 
 @main.command("audit")
 @click.argument("path", type=click.Path(dir_okay=True, allow_dash=True))
 @json_option
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the HTML report.")
-@click.option("--label", help="Dotted path of a category field for label balance (meta.category).")
-@click.option(
-    "--fail-on",
+@_option("label", help="Dotted path of a category field for label balance (meta.category).")
+@_option(
     "fail_on",
-    multiple=True,
+    "--fail-on",
     metavar="RULE",
+    multiple=True,
     help="Exit 1 when a rule holds: conflicting_answers>0, near_duplicate_share>0.05, "
     "min_records=100 (repeatable; any finding code or metric).",
 )
 @click.option("--card", "card_path", type=click.Path(dir_okay=False), help="Write a dataset card.")
 @click.option("--card-license", help="License for the card's YAML header (e.g. apache-2.0).")
-@click.option("--tokenizer", help="Local HF tokenizer for exact token counts (default: estimate).")
-@click.option(
-    "--model",
+@_option("tokenizer", help="Local HF tokenizer for exact token counts (default: estimate).")
+@_option(
+    "model",
     help="Embedding model: fast (default; packaged static model), minilm (packaged MiniLM), "
     "or a path.",
 )
 @click.option("--no-embeddings", is_flag=True, help="Skip embedding-based diversity (faster).")
-@click.option(
-    "--max-embed",
+@_option(
+    "max_embed",
     type=click.IntRange(1),
     help="Embed at most this many conversations, a seeded sample "
     "(default: 5,000; 50,000 with a static model such as --model fast).",
 )
-@click.option(
-    "--language-sample",
+@_option(
+    "language_sample",
     type=click.IntRange(0),
-    default=10_000,
-    show_default=True,
     help="Detect languages on at most this many conversations (0: all).",
 )
 @allow_rejects_option
-@seed_option
+@_option("seed", type=SEED, help="Random seed (written to reports).")
+@config_option("audit")
+@click.pass_context
 @handle_errors
 def audit_command(
+    ctx: click.Context,
     path: str,
     as_json: bool,
     html_path: str | None,
-    label: str | None,
-    fail_on: tuple[str, ...],
     card_path: str | None,
     card_license: str | None,
-    tokenizer: str | None,
-    model: str | None,
     no_embeddings: bool,
-    max_embed: int | None,
-    language_sample: int,
     allow_rejects: bool,
-    seed: int,
+    config_path: str | None,
+    **_: Any,
 ) -> None:
     """Audit a chat / Alpaca / ShareGPT file: shape, languages, diversity and findings.
 
@@ -90,25 +92,17 @@ def audit_command(
     \b
         curate audit data.jsonl --html audit.html --fail-on 'conflicting_answers>0'
     """
-    from curate.audit import AuditConfig, audit_path, render_html, write_card
+    from curate.audit import audit_path, write_card
     from curate.records import atomic_writer, check_output_paths
+    from curate.report.audit_page import render_audit_page
 
-    check_output_paths([path], [html_path, card_path])
-
-    config = AuditConfig(
-        seed=seed,
-        tokenizer=tokenizer,
-        model=model,
-        embeddings=not no_embeddings,
-        max_embed=max_embed,
-        label=label,
-        language_sample=language_sample,
-        fail_on=fail_on,
-    )
+    check_output_paths([path, config_path], [html_path, card_path])
+    extra = {"embeddings": False} if no_embeddings else {}
+    config = section_options(ctx, "audit", config_path, extra)
     report = audit_path(path, config)
     if html_path:
         with atomic_writer(html_path, "w") as fh:
-            fh.write(render_html(report))
+            fh.write(render_audit_page(report))
     if card_path:
         write_card(report, card_path, license=card_license)
     _summary(report)
@@ -121,7 +115,7 @@ def audit_command(
     m = report.metrics
     flagged = [f"gate failed: {f['rule']}" for f in report.gates.get("failures", [])]
     rejected = m.get("unreadable", 0) + m.get("not_chat", 0)
-    sys.exit(exit_code("audit", m["records"], rejected, allow_rejects, flagged))
+    ctx.exit(exit_code("audit", m["records"], rejected, allow_rejects, flagged))
 
 
 def _summary(report: AuditReport) -> None:

@@ -16,6 +16,7 @@ from curate.cli.app import (
     main,
     rejects_option,
 )
+from curate.cli.options import config_option, field_option, section_options
 from curate.formats import FORMATS
 
 
@@ -28,7 +29,9 @@ from curate.formats import FORMATS
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Chat JSONL to write (atomically; - for stdout).",
 )
-@click.option(
+@field_option(
+    "convert",
+    "fmt",
     "--from",
     "from_format",
     type=click.Choice(FORMATS),
@@ -45,15 +48,19 @@ from curate.formats import FORMATS
 )
 @rejects_option
 @allow_rejects_option
+@config_option("convert")
 @json_option
+@click.pass_context
 @handle_errors
 def convert(
+    ctx: click.Context,
     path: str,
     output: str,
     from_format: str | None,
     fields: tuple[str, ...],
     rejects: str | None,
     allow_rejects: bool,
+    config_path: str | None,
     as_json: bool,
 ) -> None:
     """Convert the records of PATH to OpenAI chat JSONL ({"messages": [...]} + metadata).
@@ -72,11 +79,13 @@ def convert(
             --field input=instances.0.input --field response=instances.0.output
     """
     from curate.convert import convert_file
-    from curate.fieldmap import FieldMap, describe
+    from curate.fieldmap import describe, field_flags
 
     if as_json and output == "-":
         raise UserError("--json and -o - both write to stdout; pick one")
-    report = convert_file(path, output, from_format, rejects, FieldMap.from_flags(fields))
+    extra = {"fields": field_flags(fields)} if fields else {}
+    opts = section_options(ctx, "convert", config_path, extra)
+    report = convert_file(path, output, opts.fmt, rejects, opts.field_map())
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
     stats = report["stats"]
@@ -91,6 +100,4 @@ def convert(
         )
     if stats["conversion_notes"]:
         echo_err(f"conversion notes (not representable in chat): {stats['conversion_notes']}")
-    click.get_current_context().exit(
-        exit_code("convert", report["records"], stats["rejected_count"], allow_rejects)
-    )
+    ctx.exit(exit_code("convert", report["records"], stats["rejected_count"], allow_rejects))

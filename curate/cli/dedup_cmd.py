@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from curate.cli.app import (
+    SEED,
     UserError,
     allow_rejects_option,
     echo_err,
@@ -15,9 +19,9 @@ from curate.cli.app import (
     json_option,
     main,
     rejects_option,
-    seed_option,
 )
 from curate.cli.engine_opts import engine_options
+from curate.cli.options import F, config_option, field_default, field_option, section_options
 
 METHOD_NAMES = ("exact", "near", "semantic")
 
@@ -33,6 +37,10 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     return names
 
 
+def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
+    return field_option("dedup", name, *decls, **kwargs)
+
+
 @main.command("dedup")
 @click.argument("path", type=click.Path(allow_dash=True))
 @click.option(
@@ -41,48 +49,33 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     type=click.Path(dir_okay=False, allow_dash=True),
     help="JSONL of the kept records (atomically; - for stdout). Required unless --explain.",
 )
-@click.option(
+@_option(
+    "methods",
     "--method",
     "methods",
-    default="exact,near",
-    show_default=True,
+    derive=lambda cls: ",".join(field_default(cls, "methods")),
+    type=str,
+    multiple=False,
     callback=_methods,
     help="Comma-separated methods, run in the order exact, near, semantic.",
 )
-@click.option(
-    "--key",
-    type=click.Choice(["conversation", "prompt", "response"]),
-    default="conversation",
-    show_default=True,
-    help="What is compared: all turns, system+user turns, or assistant turns.",
-)
-@click.option(
-    "--keep",
-    type=click.Choice(["first", "longest", "shortest"]),
-    default="first",
-    show_default=True,
-    help="Which member of a duplicate cluster survives (ties: the earliest).",
-)
-@click.option(
-    "--against",
-    multiple=True,
+@_option("key", help="What is compared: all turns, system+user turns, or assistant turns.")
+@_option("keep", help="Which member of a duplicate cluster survives (ties: the earliest).")
+@_option(
+    "against",
     type=click.Path(allow_dash=False),
+    multiple=True,
     help="A file or folder (test split, benchmark) whose duplicates in PATH are leaks; its "
     "records must convert to chat (else exit 2). Repeatable.",
 )
-@click.option(
-    "--against-key",
-    type=click.Choice(["prompt", "conversation", "response"]),
-    default="prompt",
-    show_default=True,
+@_option(
+    "against_key",
+    derive=lambda cls: cls().leak_key(),
     help="What the leakage check compares: a benchmark's questions leak whatever answers "
     "they were given, so the prompt side by default.",
 )
-@click.option(
-    "--leak-action",
-    type=click.Choice(["drop", "flag"]),
-    default="drop",
-    show_default=True,
+@_option(
+    "leak_action",
     help="drop: remove leaked records (reason leaked); flag: keep them, report, exit 1.",
 )
 @rejects_option
@@ -93,41 +86,36 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     type=click.Path(dir_okay=False),
     help="Write each duplicate cluster (ids, method, similarity) to this JSONL file.",
 )
-@click.option(
-    "--explain",
+@_option(
+    "explain",
     is_flag=True,
     help="Print the similarity histogram and pairs just above/below each threshold (stderr).",
 )
-@click.option(
-    "--near-threshold",
+@_option(
+    "near_threshold",
     type=click.FloatRange(0, 1, min_open=True),
-    default=0.75,
-    show_default=True,
     help="Jaccard of word-shingle sets for near duplicates.",
 )
-@click.option(
-    "--semantic-threshold",
+@_option(
+    "semantic_threshold",
     type=click.FloatRange(0, 1, min_open=True),
     help="Cosine for semantic duplicates [default: 0.95; 0.90 for static models].",
 )
-@click.option("--shingle-size", type=click.IntRange(1), default=5, show_default=True)
-@click.option("--num-perm", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--bands", type=click.IntRange(1), default=16, show_default=True)
-@click.option(
-    "--neighbours",
+@_option("shingle_size", type=click.IntRange(1))
+@_option("num_perm", type=click.IntRange(1))
+@_option("bands", type=click.IntRange(1))
+@_option(
+    "neighbours",
     type=click.IntRange(1),
-    default=10,
-    show_default=True,
     help="Nearest neighbours looked up per record (semantic).",
 )
-@click.option(
+@_option(
+    "slot_guard",
     "--slot-guard/--no-slot-guard",
-    default=True,
-    show_default=True,
     help="Semantic: keep pairs that carry different numbers / proper names (filled templates).",
 )
-@click.option(
-    "--model",
+@_option(
+    "model",
     help="Embedding model: fast (default; packaged static model), minilm (packaged "
     "all-MiniLM-L6-v2, ~50x slower on a CPU), or a sentence-transformers / model2vec path or name.",
 )
@@ -148,41 +136,26 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     "otherwise [default: on].",
 )
 @engine_options
-@seed_option
+@_option("seed", type=SEED, help="Random seed (written to reports).")
+@config_option("dedup")
 @json_option
+@click.pass_context
 @handle_errors
 def dedup_command(
+    ctx: click.Context,
     path: str,
     output: str | None,
-    methods: tuple[str, ...],
-    key: str,
-    keep: str,
-    against: tuple[str, ...],
-    against_key: str,
-    leak_action: str,
     rejects: str | None,
     allow_rejects: bool,
     clusters_path: str | None,
-    explain: bool,
-    near_threshold: float,
-    semantic_threshold: float | None,
-    shingle_size: int,
-    num_perm: int,
-    bands: int,
-    neighbours: int,
-    slot_guard: bool,
-    model: str | None,
     cache_dir: str | None,
     no_cache: bool,
-    no_nfkc: bool,
-    no_case_fold: bool,
-    no_whitespace_fold: bool,
-    no_punct_fold: bool,
     progress: bool | None,
-    seed: int,
+    config_path: str | None,
     as_json: bool,
     engine: str = "local",
     ray_address: str | None = None,
+    **_: Any,
 ) -> None:
     """Remove exact, near and semantic duplicates from PATH; find leaks into other files.
 
@@ -199,38 +172,32 @@ def dedup_command(
         curate dedup train.jsonl -o train.dedup.jsonl --method exact,near,semantic \\
             --model fast --against test.jsonl --rejects dups.jsonl --clusters cl.jsonl
     """
-    from curate.dedup import DedupConfig, Normalizer, format_explain
+    from curate.dedup import Normalizer, format_explain
     from curate.dedup.files import dedup_file
+    from curate.pipeline.config import load_section
 
-    if output is None and not explain:
-        raise UserError("missing -o/--output (only --explain runs without one)")
     if as_json and output == "-":
         raise UserError("--json and -o - both write to stdout; pick one")
-    config = DedupConfig(
-        methods=methods,
-        key=key,  # type: ignore[arg-type]
-        keep=keep,  # type: ignore[arg-type]
-        normalizer=Normalizer(
-            nfkc=not no_nfkc,
-            case=not no_case_fold,
-            whitespace=not no_whitespace_fold,
-            punctuation=not no_punct_fold,
-        ),
-        near_threshold=near_threshold,
-        shingle_size=shingle_size,
-        num_perm=num_perm,
-        bands=bands,
-        semantic_threshold=semantic_threshold,
-        neighbours=neighbours,
-        slot_guard=slot_guard,
-        model=model,
-        cache_dir=False if no_cache else cache_dir,
-        seed=seed,
-        explain=explain,
-        leak_action=leak_action,  # type: ignore[arg-type]
-        against_key=against_key,  # type: ignore[arg-type]
-        progress=True if progress is None else progress,
-    )
+    # Flags that set part of a field: the folds of `normalizer`, `cache_dir: false`.
+    file = load_section(config_path, "dedup")
+    extra: dict[str, Any] = {}
+    folds = {"nfkc": "no_nfkc", "case": "no_case_fold", "whitespace": "no_whitespace_fold"}
+    folds["punctuation"] = "no_punct_fold"
+    unfolded = {k: False for k, flag in folds.items() if ctx.params[flag]}
+    if unfolded:
+        base = file.get("normalizer", Normalizer())
+        extra["normalizer"] = dataclasses.replace(base, **unfolded)
+    if no_cache or cache_dir is not None:
+        extra["cache_dir"] = False if no_cache else cache_dir
+    if progress is not None:
+        extra["progress"] = progress
+    elif "progress" not in file:
+        extra["progress"] = True  # the command shows progress unless told not to
+    config = section_options(ctx, "dedup", config_path, extra)
+    if output is None and not config.explain:
+        raise UserError("missing -o/--output (only --explain runs without one)")
+    methods, against, explain = config.methods, config.against, config.explain
+    against_key, leak_action = config.leak_key(), config.leak_action
     if engine == "ray":
         from curate.engine import check_engine
         from curate.engine.files import ray_dedup_file
@@ -265,6 +232,4 @@ def dedup_command(
         else []
     )
     rejected = report["rejected"] if output is not None else 0
-    click.get_current_context().exit(
-        exit_code("dedup", report["lines_in"], rejected, allow_rejects, flagged)
-    )
+    ctx.exit(exit_code("dedup", report["lines_in"], rejected, allow_rejects, flagged))

@@ -7,34 +7,33 @@ from typing import Any, TypeVar
 
 import click
 
-F = TypeVar("F", bound=Callable[..., Any])
+from curate.cli.options import field_option
 
-ENGINE_FLAGS = {"engine": "engine", "ray_address": "ray_address"}
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def engine_options(func: F) -> F:
-    """Add ``--engine local|ray`` and ``--ray-address`` to a command."""
-    func = click.option(
-        "--ray-address",
+    """Add ``--engine local|ray`` and ``--ray-address`` (fields of ``RunOptions``)."""
+    func = field_option(
+        "run",
+        "ray_address",
         metavar="ADDR",
         help="Ray cluster for --engine ray (default: auto when RAY_ADDRESS is set, else a "
         "local Ray started for this run).",
     )(func)
-    return click.option(
-        "--engine",
+    return field_option(
+        "run",
+        "engine",
         type=click.Choice(["local", "ray"]),
-        default="local",
-        show_default=True,
         help="Where the row-heavy stages run: this process, or a Ray cluster (pip install "
         "'curate-finetune-data[ray]'; see docs/ray.md).",
-    )(func)  # type: ignore[return-value]
+    )(func)
 
 
 def shards_option(func: F) -> F:
-    return click.option(
-        "--shards",
+    return field_option(
+        "run",
+        "shards",
         type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
         help="Also write each split as N JSONL shards under DIR/shards/ (0: none).",
-    )(func)  # type: ignore[return-value]
+    )(func)

@@ -16,17 +16,9 @@ from curate.cli.app import (
     json_option,
     main,
 )
-from curate.cli.engine_opts import ENGINE_FLAGS, engine_options, shards_option
-from curate.cli.split_cmd import explicit_flags, share_lines, split_flags
-
-RUN_FLAGS = {
-    "seed": "seed",
-    "semantic": "semantic",
-    "parquet": "parquet",
-    "hf_dataset": "hf_dataset",
-    "shards": "shards",
-    **ENGINE_FLAGS,
-}
+from curate.cli.engine_opts import engine_options, shards_option
+from curate.cli.options import config_option, field_option, section_flags
+from curate.cli.split_cmd import share_lines, split_flags
 
 
 @main.command("run")
@@ -39,44 +31,30 @@ RUN_FLAGS = {
     type=click.Path(file_okay=False),
     help="Output folder (created atomically; see --overwrite).",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="YAML run config: sections run/validate/convert/filter/dedup/audit/split.",
+@config_option(
+    "run", help="YAML run config: sections run/validate/convert/filter/dedup/audit/split."
 )
-@click.option(
-    "--seed",
-    type=SEED,
-    default=0,
-    show_default=True,
-    help="Seed for every stage (a section's own seed wins).",
-)
-@click.option(
+@field_option("run", "seed", type=SEED, help="Seed for every stage (a section's own seed wins).")
+@field_option(
+    "run",
+    "semantic",
     "--semantic/--no-semantic",
-    default=True,
-    show_default=True,
     help="Embeddings for semantic dedup, diversity and the semantic leakage check.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder (atomically).")
-@click.option(
-    "--test-size", type=float, default=0.1, show_default=True, help="Share of records for test."
-)
-@click.option(
-    "--val-size",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Share of records for validation.",
-)
-@click.option(
-    "--stratify",
-    multiple=True,
+@field_option("split", "test_size", help="Share of records for test.")
+@field_option("split", "val_size", help="Share of records for validation.")
+@field_option(
+    "split",
+    "stratify",
     metavar="KEY",
+    multiple=True,
     help="Stratum key(s) for the split (see curate split --help).",
 )
-@click.option("--group", metavar="FIELD", help="Records sharing FIELD stay on one side.")
-@click.option(
+@field_option("split", "group", metavar="FIELD", help="Records sharing FIELD stay on one side.")
+@field_option(
+    "audit",
+    "fail_on",
     "--fail-on",
     multiple=True,
     metavar="RULE",
@@ -89,21 +67,25 @@ RUN_FLAGS = {
     metavar="KEY=PATH",
     help="Field mapping for other layouts (as curate convert --field; convert.fields in YAML).",
 )
-@click.option(
-    "--against",
+@field_option(
+    "dedup",
+    "against",
     multiple=True,
     metavar="PATH",
     help="Eval/benchmark file or folder: records whose prompt is in it are dropped (stage "
     "leakage). Repeatable; replaces dedup.against of the config.",
 )
-@click.option(
-    "--min-stratum",
+@field_option(
+    "split",
+    "min_stratum",
     type=click.IntRange(0),
     help="Strata with fewer records are pooled into '<other>' (see curate split --help).",
 )
-@click.option("--strict", is_flag=True, help="Exit 1 when test misses its share (split.tolerance).")
-@click.option("--parquet", is_flag=True, help="Also write <side>.parquet.")
-@click.option("--hf-dataset", is_flag=True, help="Also save an HF DatasetDict to DIR/hf.")
+@field_option(
+    "split", "strict", is_flag=True, help="Exit 1 when test misses its share (split.tolerance)."
+)
+@field_option("run", "parquet", is_flag=True, help="Also write <side>.parquet.")
+@field_option("run", "hf_dataset", is_flag=True, help="Also save an HF DatasetDict to DIR/hf.")
 @allow_rejects_option
 @engine_options
 @shards_option
@@ -145,11 +127,11 @@ def run_cmd(
     check_output_paths([path, config_path], [], [out_dir])
 
     flags: dict[str, dict[str, Any]] = {
-        "run": explicit_flags(ctx, RUN_FLAGS),
-        "split": {k: v for k, v in split_flags(ctx).items() if k not in ("seed", "semantic")},
-        "audit": explicit_flags(ctx, {"fail_on": "fail_on"}),
+        "run": section_flags(ctx, "run"),
+        "split": split_flags(ctx),
+        "audit": section_flags(ctx, "audit"),
         "convert": {"fields": field_flags(fields)} if fields else {},
-        "dedup": explicit_flags(ctx, {"against": "against"}),
+        "dedup": section_flags(ctx, "dedup"),
     }
     config = load_run_config(config_path, flags)
     result = run_pipeline(path, out_dir, config, overwrite=overwrite)

@@ -2,103 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import orjson
-from click.core import ParameterSource
 
 from curate.cli.app import SEED, echo_err, exit_code, handle_errors, json_option, main
+from curate.cli.options import (
+    F,
+    config_option,
+    field_option,
+    section_flags,
+    section_options,
+)
 from curate.records import check_output_paths
 
 
-def explicit_flags(ctx: click.Context, mapping: dict[str, str]) -> dict[str, Any]:
-    """Options the user actually typed (not defaults), renamed to config keys.
-
-    ``mapping`` is click param name -> config field name. Flags override the config file, so
-    only explicit ones may replace a file value.
-    """
-    out = {}
-    for param, key in mapping.items():
-        source = ctx.get_parameter_source(param)
-        if source is not None and source is not ParameterSource.DEFAULT:
-            value = ctx.params[param]
-            out[key] = tuple(value) if isinstance(value, list | tuple) else value
-    return out
+def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
+    return field_option("split", name, *decls, **kwargs)
 
 
-SPLIT_FLAGS = {
-    "test_size": "test_size",
-    "val_size": "val_size",
-    "stratify": "stratify",
-    "group": "group",
-    "seed": "seed",
-    "semantic": "semantic",
-    "keep_duplicates_together": "keep_duplicates_together",
-    "clusters": "clusters",
-    "length_buckets": "length_buckets",
-    "tokenizer": "tokenizer",
-    "min_stratum": "min_stratum",
-    "tolerance": "tolerance",
-    "strict": "strict",
-}
-
-
-def split_options(func: Any) -> Any:
-    """The split options, shared by ``curate split`` and ``curate run``."""
+def split_options(func: F) -> F:
+    """The split options of ``curate split``, made from ``SplitConfig``'s fields."""
     options = [
-        click.option(
-            "--test-size",
-            type=float,
-            default=0.1,
-            show_default=True,
-            help="Share of records for test.",
-        ),
-        click.option(
-            "--val-size",
-            type=float,
-            default=0.0,
-            show_default=True,
-            help="Share of records for validation (0: no val.jsonl).",
-        ),
-        click.option(
-            "--stratify",
-            multiple=True,
+        _option("test_size", help="Share of records for test."),
+        _option("val_size", help="Share of records for validation (0: no val.jsonl)."),
+        _option(
+            "stratify",
             metavar="KEY",
+            multiple=True,
             help="Stratum key: a field (dotted path, field:NAME for a field called "
             "language/cluster/length), or language, cluster, length. Repeat or "
             "comma-separate to combine.",
         ),
-        click.option(
-            "--group",
+        _option(
+            "group",
             metavar="FIELD",
             help="Records with the same value of FIELD stay on one side.",
         ),
-        click.option(
+        _option(
+            "semantic",
             "--semantic/--no-semantic",
-            default=True,
-            show_default=True,
             help="Use embeddings (semantic duplicates, semantic leakage check).",
         ),
-        click.option(
+        _option(
+            "keep_duplicates_together",
             "--keep-duplicates-together/--no-keep-duplicates-together",
-            default=True,
-            show_default=True,
             help="Keep duplicate clusters on one side.",
         ),
-        click.option(
-            "--clusters", type=int, default=8, show_default=True, help="k for --stratify cluster."
-        ),
-        click.option(
-            "--length-buckets",
-            type=int,
-            default=4,
-            show_default=True,
-            help="Quantile buckets for --stratify length.",
-        ),
-        click.option(
-            "--tokenizer",
+        _option("clusters", help="k for --stratify cluster."),
+        _option("length_buckets", help="Quantile buckets for --stratify length."),
+        _option(
+            "tokenizer",
             metavar="PATH",
             help="Local HF tokenizer for exact --stratify length counts.",
         ),
@@ -109,7 +66,8 @@ def split_options(func: Any) -> Any:
 
 
 def split_flags(ctx: click.Context) -> dict[str, Any]:
-    flags = explicit_flags(ctx, SPLIT_FLAGS)
+    """The split flags typed on the command line; ``--stratify a,b`` is two keys."""
+    flags = section_flags(ctx, "split")
     if "stratify" in flags:
         flags["stratify"] = tuple(
             part.strip() for item in flags["stratify"] for part in item.split(",") if part.strip()
@@ -136,30 +94,21 @@ def _split_outputs(out_dir: str, parquet: bool, hf_dataset: bool) -> tuple[list[
     help="Folder for train.jsonl, test.jsonl (val.jsonl), split_report.json.",
 )
 @split_options
-@click.option(
-    "--min-stratum",
+@_option(
+    "min_stratum",
     type=click.IntRange(0),
     help="Pool strata with fewer records into '<other>' [default: ceil(1/test-size), 10 at "
     "0.1; 0: off].",
 )
-@click.option(
-    "--tolerance",
+@_option(
+    "tolerance",
     type=click.FloatRange(0, 1, max_open=True),
-    default=0.02,
-    show_default=True,
     help="The test share is off target when it misses by more than this share of the records "
     "(and by more than one record).",
 )
-@click.option("--strict", is_flag=True, help="Exit 1 when the test (val) share is off target.")
-@click.option(
-    "--seed", type=SEED, default=0, show_default=True, help="Random seed (written to the report)."
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="YAML run config; its split: section is read (flags override it).",
-)
+@_option("strict", is_flag=True, help="Exit 1 when the test (val) share is off target.")
+@_option("seed", type=SEED, help="Random seed (written to the report).")
+@config_option("split")
 @click.option("--parquet", is_flag=True, help="Also write <side>.parquet.")
 @click.option("--hf-dataset", is_flag=True, help="Also save an HF DatasetDict to DIR/hf.")
 @json_option
@@ -190,10 +139,9 @@ def split_cmd(
 
         curate split data.jsonl -o splits/ --test-size 0.1 --stratify category --seed 1
     """
-    from curate.config import build, load_config
-    from curate.split import SplitConfig, read_chat_records, split_records, write_splits
+    from curate.split import read_chat_records, split_records, write_splits
 
-    config = build(SplitConfig, load_config(config_path).get("split", {}), split_flags(ctx))
+    config = section_options(ctx, "split", config_path, split_flags(ctx))
     check_output_paths([path, config_path], *_split_outputs(out_dir, parquet, hf_dataset))
     records = read_chat_records(path)
     result = split_records(records, config)

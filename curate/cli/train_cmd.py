@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,23 @@ from curate.cli.app import (
     json_option,
     main,
 )
+from curate.cli.options import config_option, field_option, section_flags, section_options
+from train.config import ON_BAD_ROWS
+from train.config import SECTIONS as TRAIN_SECTIONS
 
 MAX_LISTED = 100
+
+
+def _option(section: str, name: str, *decls: str, **kwargs: Any) -> Any:
+    return field_option(TRAIN_SECTIONS[section], name, *decls, section=section, **kwargs)
 
 
 @main.command("train")
 @click.argument("data", required=False, type=click.Path(exists=False))
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False), help="Output folder.")
-@click.option(
+@_option(
+    "model",
+    "name_or_path",
     "--model",
     help="Base model: a local folder, a Hugging Face id, a .gguf file, or a model package name "
     "(see `curate models`).",
@@ -37,44 +45,53 @@ MAX_LISTED = 100
     type=click.Path(dir_okay=False),
     help="Write a commented example config to this file and exit.",
 )
-@click.option("--chat-template", help="Chat template: a Jinja file, inline Jinja, or 'chatml'.")
-@click.option("--max-steps", type=int, help="Stop after N optimizer steps (overrides epochs).")
-@click.option("--epochs", type=float, help="Training epochs (default 2).")
-@click.option("--lr", type=float, help="Learning rate (default 2e-4).")
-@click.option("--rank", type=int, help="LoRA rank r (default 16).")
-@click.option("--alpha", type=int, help="LoRA alpha (default 2 * rank).")
-@click.option("--batch-size", type=int, help="Per-device batch size (default 4).")
-@click.option("--grad-accum", type=int, help="Gradient accumulation steps (default 2).")
-@click.option("--max-length", type=int, help="Max tokens per row (default 1024).")
-@click.option("--packing/--no-packing", default=None, help="Pack rows into max_length blocks.")
-@click.option(
+@_option("model", "chat_template", help="Chat template: a Jinja file, inline Jinja, or 'chatml'.")
+@_option("training", "max_steps", help="Stop after N optimizer steps (overrides epochs).")
+@_option("training", "epochs", help="Training epochs.")
+@_option("training", "learning_rate", "--lr", help="Learning rate.")
+@_option("lora", "r", "--rank", help="LoRA rank r.")
+@_option("lora", "alpha", help="LoRA alpha (default 2 * rank).")
+@_option("training", "batch_size", help="Per-device batch size.")
+@_option(
+    "training", "gradient_accumulation_steps", "--grad-accum", help="Gradient accumulation steps."
+)
+@_option("training", "max_length", help="Max tokens per row.")
+@_option("training", "packing", "--packing/--no-packing", help="Pack rows into max_length blocks.")
+@_option(
+    "training",
+    "assistant_only_loss",
     "--assistant-only-loss/--all-tokens-loss",
-    default=None,
     help="Loss on assistant tokens only (default) or on every token.",
 )
-@click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None)
-@click.option("--no-quantize", is_flag=True, default=None, help="Plain LoRA (no 4-bit QLoRA).")
-@click.option("--load-in-8bit", is_flag=True, default=None, help="8-bit base instead of 4-bit.")
-@click.option("--require-gpu", is_flag=True, default=None, help="Refuse to run without CUDA.")
-@click.option(
-    "--on-bad-rows",
-    type=click.Choice(["refuse", "drop", "truncate"]),
-    help="Pre-flight policy for problem rows (default refuse: exit 1 with the list).",
+@_option(
+    "training",
+    "gradient_checkpointing",
+    "--gradient-checkpointing/--no-gradient-checkpointing",
+    help="Recompute activations to save memory (default: on for models of 1B+ parameters).",
 )
-@click.option(
-    "--tools-as-text",
+@click.option("--no-quantize", is_flag=True, help="Plain LoRA (no 4-bit QLoRA).")
+@click.option("--load-in-8bit", is_flag=True, help="8-bit base instead of 4-bit.")
+@_option("model", "require_gpu", is_flag=True, help="Refuse to run without CUDA.")
+@_option(
+    "data",
+    "on_bad_rows",
+    type=click.Choice(ON_BAD_ROWS),
+    help="Pre-flight policy for problem rows (refuse: exit 1 with the list).",
+)
+@_option(
+    "data",
+    "tools_as_text",
     is_flag=True,
-    default=None,
     help="Write tool calls and tool definitions into the text, for chat templates that "
     "ignore tool_calls/tools (format: docs/train.md).",
 )
-@click.option(
-    "--stop-on-divergence",
+@_option(
+    "watch",
+    "stop_on_divergence",
     is_flag=True,
-    default=None,
     help="Stop when the loss spikes or becomes non-finite.",
 )
-@click.option("--seed", type=SEED, help="Random seed (default 0).")
+@_option("training", "seed", type=SEED, help="Random seed.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUT.")
 @click.option("--overwrite", is_flag=True, help="Discard OUT's earlier checkpoints.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -85,8 +102,10 @@ MAX_LISTED = 100
     "(loss-bearing tokens highlighted, max_length cut marked).",
 )
 @json_option
+@click.pass_context
 @handle_errors
 def train_cmd(
+    ctx: click.Context,
     data: str | None,
     out: str | None,
     init_path: str | None,
@@ -119,9 +138,9 @@ def train_cmd(
     if not data or not out:
         raise click.UsageError("DATA and -o/--output are required (or --init FILE)")
     preview = opts.pop("preview")
-    cfg = load_config(config_path, _overrides(opts))
+    cfg = load_config(config_path, _overrides(ctx))
     if preview:
-        from curate.report.preview import write_preview
+        from train.preview import write_preview
 
         written = write_preview(data, out, cfg, preview)
         echo_err(f"wrote {written} ({preview} rows rendered through the chat template)")
@@ -148,7 +167,7 @@ def train_cmd(
         )
         if as_json:
             click.echo(json.dumps({"ok": False, "preflight": exc.summary}, indent=2))
-        sys.exit(EXIT_FINDINGS)
+        ctx.exit(EXIT_FINDINGS)
     ev, hist = metrics["eval_loss"], metrics["loss_history"]
     trend = f"loss {hist[0]['loss']:.4f} -> {metrics['final_loss']:.4f}" if hist else "no steps"
     echo_err(
@@ -160,64 +179,49 @@ def train_cmd(
         click.echo(json.dumps(metrics, indent=2))
 
 
-def _overrides(o: dict[str, Any]) -> dict[str, Any]:
-    """CLI options -> dotted config keys; None means "not given" and never overrides."""
-    quant: dict[str, Any] = {}
+def _overrides(ctx: click.Context) -> dict[str, Any]:
+    """The typed options as dotted config keys (``training.learning_rate``): they override the
+    file; an option left out never does."""
+    o = ctx.params
     if o["no_quantize"] and o["load_in_8bit"]:
         raise UserError("--no-quantize and --load-in-8bit contradict each other")
-    if o["no_quantize"]:
-        quant = {"model.load_in_4bit": False, "model.load_in_8bit": False}
-    elif o["load_in_8bit"]:
-        quant = {"model.load_in_4bit": False, "model.load_in_8bit": True}
-    return {
-        "model.name_or_path": o["model"],
-        "model.chat_template": o["chat_template"],
-        "model.require_gpu": o["require_gpu"],
-        **quant,
-        "lora.r": o["rank"],
-        "lora.alpha": o["alpha"],
-        "training.learning_rate": o["lr"],
-        "training.epochs": o["epochs"],
-        "training.max_steps": o["max_steps"],
-        "training.batch_size": o["batch_size"],
-        "training.gradient_accumulation_steps": o["grad_accum"],
-        "training.max_length": o["max_length"],
-        "training.packing": o["packing"],
-        "training.assistant_only_loss": o["assistant_only_loss"],
-        "training.gradient_checkpointing": o["gradient_checkpointing"],
-        "training.seed": o["seed"],
-        "data.on_bad_rows": o["on_bad_rows"],
-        "data.tools_as_text": o["tools_as_text"],
-        "watch.stop_on_divergence": o["stop_on_divergence"],
+    out = {
+        f"{section}.{key}": value
+        for section in TRAIN_SECTIONS
+        for key, value in section_flags(ctx, section).items()
     }
+    if o["no_quantize"]:
+        out |= {"model.load_in_4bit": False, "model.load_in_8bit": False}
+    elif o["load_in_8bit"]:
+        out |= {"model.load_in_4bit": False, "model.load_in_8bit": True}
+    return out
 
 
 @main.command("merge")
 @click.argument("adapter", type=click.Path(file_okay=False))
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False))
-@click.option(
-    "--base",
+@field_option(
+    "merge",
+    "base",
     help="Base model (default: the one recorded in the adapter); also a .gguf or package name.",
 )
-@click.option(
-    "--dtype",
-    type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
-    default="auto",
-    show_default=True,
-    help="Precision of the reloaded base (auto: the base's own; never 4-bit).",
+@field_option(
+    "merge", "dtype", help="Precision of the reloaded base (auto: the base's own; never 4-bit)."
 )
-@click.option("--ollama", is_flag=True, help="Also write a Modelfile for `ollama create`.")
+@field_option("merge", "ollama", is_flag=True, help="Also write a Modelfile for `ollama create`.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
+@config_option("merge")
 @json_option
+@click.pass_context
 @handle_errors
 def merge_cmd(
+    ctx: click.Context,
     adapter: str,
     out: str,
-    base: str | None,
-    dtype: str,
-    ollama: bool,
     overwrite: bool,
+    config_path: str | None,
     as_json: bool,
+    **_: Any,
 ) -> None:
     """Merge a trained adapter into its base model (safetensors + tokenizer + template).
 
@@ -228,11 +232,12 @@ def merge_cmd(
     """
     from train.merge import merge_adapter
 
+    o = section_options(ctx, "merge", config_path)
     summary = merge_adapter(
-        adapter, out, base=base, dtype=dtype, ollama=ollama, overwrite=overwrite
+        adapter, out, base=o.base, dtype=o.dtype, ollama=o.ollama, overwrite=overwrite
     )
     echo_err(f"merged {adapter} into {summary['base']} ({summary['dtype']}) -> {out}")
-    if ollama and not summary["ollama_template_converted"]:
+    if o.ollama and not summary["ollama_template_converted"]:
         echo_err("warning: chat template is not ChatML; add a TEMPLATE to the Modelfile by hand")
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -240,23 +245,20 @@ def merge_cmd(
 
 @main.command("demo-model")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option(
-    "--from-data",
+@field_option(
+    "demo_model",
+    "from_data",
     type=click.Path(exists=True),
     help="Train the tokenizer on this data's text (better token counts on it).",
 )
-@click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option(
-    "--init-range",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Std of the random weights (large enough for the loss to fall visibly).",
-)
+@field_option("demo_model", "seed", type=SEED)
+@field_option("demo_model", "init_range")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
+@config_option("demo_model")
+@click.pass_context
 @handle_errors
 def demo_model_cmd(
-    out: str, from_data: str | None, seed: int, init_range: float, overwrite: bool
+    ctx: click.Context, out: str, overwrite: bool, config_path: str | None, **_: Any
 ) -> None:
     """Write a tiny, randomly initialised chat model: a toy for trying the chain offline.
 
@@ -268,14 +270,15 @@ def demo_model_cmd(
     \b
         curate demo-model demo_out/model
     """
-    from curate.pipeline.outdir import atomic_directory
+    from curate.outdir import atomic_directory
     from train.demo_model import build_demo_model
     from train.model import quiet_libraries
 
     quiet_libraries()
-    texts = _texts(from_data) if from_data else None
-    with atomic_directory(out, overwrite, inputs=[from_data]) as staging:
-        build_demo_model(staging, texts=texts, seed=seed, initializer_range=init_range)
+    o = section_options(ctx, "demo_model", config_path)
+    texts = _texts(o.from_data) if o.from_data else None
+    with atomic_directory(out, overwrite, inputs=[o.from_data]) as staging:
+        build_demo_model(staging, texts=texts, seed=o.seed, initializer_range=o.init_range)
     echo_err(f"wrote a tiny random demo model (a toy, not a useful model) to {out}")
 
 

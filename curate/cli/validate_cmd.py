@@ -16,6 +16,7 @@ from curate.cli.app import (
     main,
     rejects_option,
 )
+from curate.cli.options import config_option, field_option, section_options
 from curate.formats import FORMATS
 
 MAX_LINES_SHOWN = 5
@@ -23,24 +24,29 @@ MAX_LINES_SHOWN = 5
 
 @main.command("validate")
 @click.argument("path", type=click.Path(allow_dash=True))
-@click.option(
-    "--schema",
+@field_option(
+    "validate",
+    "schema",
     type=click.Path(dir_okay=False),
     help="Validate against this JSON Schema file instead of the bundled chat schema "
     "(structural chat checks still run on records with messages).",
 )
-@click.option(
-    "--tokenizer",
+@field_option(
+    "validate",
+    "tokenizer",
     type=click.Path(),
     help="Local Hugging Face tokenizer folder: exact token counts through its chat template "
     "(default: a labelled estimate).",
 )
-@click.option(
-    "--max-tokens",
+@field_option(
+    "validate",
+    "max_tokens",
     type=click.IntRange(min=1),
     help="Warn (over_max_tokens) about records longer than this many tokens.",
 )
-@click.option(
+@field_option(
+    "convert",
+    "fmt",
     "--from",
     "from_format",
     type=click.Choice(FORMATS),
@@ -49,17 +55,18 @@ MAX_LINES_SHOWN = 5
 )
 @rejects_option
 @allow_rejects_option
+@config_option("validate")
 @json_option
+@click.pass_context
 @handle_errors
 def validate(
+    ctx: click.Context,
     path: str,
-    schema: str | None,
-    tokenizer: str | None,
-    max_tokens: int | None,
-    from_format: str | None,
     rejects: str | None,
     allow_rejects: bool,
+    config_path: str | None,
     as_json: bool,
+    **_: Any,
 ) -> None:
     """Check that every record of PATH parses and is a valid chat conversation.
 
@@ -74,14 +81,14 @@ def validate(
     """
     from curate.validate import validate_file
 
-    report = validate_file(path, schema, tokenizer, max_tokens, from_format, rejects)
+    opts = section_options(ctx, "validate", config_path)
+    fmt = section_options(ctx, "convert", config_path).fmt
+    report = validate_file(path, opts.schema, opts.tokenizer, opts.max_tokens, fmt, rejects)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     _print_summary(report.as_dict(), rejects)
     n_invalid = report.as_dict()["stats"]["invalid_records"]
-    click.get_current_context().exit(
-        exit_code("validate", report.records, n_invalid, allow_rejects)
-    )
+    ctx.exit(exit_code("validate", report.records, n_invalid, allow_rejects))
 
 
 def _lines_by_code(report: dict[str, Any]) -> dict[str, list[int]]:

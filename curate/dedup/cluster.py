@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +35,8 @@ class Cluster:
 
 
 class UnionFind:
-    """Disjoint sets over 0..n-1 with path halving; the root is the smallest index."""
+    """Disjoint sets over ``0..n-1`` with path halving; the root of a set is its smallest index
+    (stable). The one union-find of curate: dedup clusters and the split's groups."""
 
     def __init__(self, n: int) -> None:
         self.parent = list(range(n))
@@ -47,12 +48,30 @@ class UnionFind:
             x = parent[x]
         return x
 
-    def union(self, a: int, b: int) -> None:
+    def union(self, a: int, b: int) -> bool:
+        """Join the sets of ``a`` and ``b``; False when they were one set already."""
         ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            if rb < ra:
-                ra, rb = rb, ra
-            self.parent[rb] = ra
+        if ra == rb:
+            return False
+        if rb < ra:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        return True
+
+    def union_all(self, members: Iterable[int]) -> None:
+        it = iter(members)
+        first = next(it, None)
+        if first is None:
+            return
+        for m in it:
+            self.union(first, m)
+
+    def groups(self) -> dict[int, list[int]]:
+        """root -> member indices, ascending."""
+        out: dict[int, list[int]] = {}
+        for i in range(len(self.parent)):
+            out.setdefault(self.find(i), []).append(i)
+        return out
 
 
 def components(n: int, pairs: np.ndarray) -> list[list[int]]:

@@ -30,7 +30,7 @@ def ray_dedup_file(
     """
     from curate.engine.ray_stages import read_dedup
     from curate.engine.shards import expand
-    from curate.pipeline import RunConfig, RunOptions
+    from curate.pipeline.config import RunConfig, RunOptions
     from curate.pipeline.stages import RejectSink
     from curate.validate import Validator
 

@@ -191,7 +191,7 @@ def _write_converted(src: Path, target: Path) -> None:
         gen.eos_token_id = tokenizer.eos_token_id
     if gen.pad_token_id is None:
         gen.pad_token_id = tokenizer.pad_token_id or tokenizer.eos_token_id
-    from curate.pipeline.outdir import atomic_directory
+    from curate.outdir import atomic_directory
 
     target.parent.mkdir(parents=True, exist_ok=True)
     try:

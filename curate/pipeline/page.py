@@ -147,7 +147,7 @@ def run_page(
         Section("Rejects", rejects_section(rejected_by_stage, read_rejects(rejects))),
     ]
     if tokenizer:
-        from curate.report.preview import preview_section
+        from train.preview import preview_section
 
         train = sres.splits.get("train", [])
         after.append(

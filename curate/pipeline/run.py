@@ -13,10 +13,11 @@ import orjson
 
 from curate import __version__
 from curate.dedup.progress import Progress
-from curate.pipeline import RunConfig, RunResult
+from curate.pipeline.config import RunConfig
 from curate.pipeline.filters import drop_flagged, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
 from curate.pipeline.page import collect_dupes, run_page, run_section
+from curate.pipeline.result import RunResult
 from curate.pipeline.stages import RejectSink, front
 from curate.records import Record, atomic_writer
 

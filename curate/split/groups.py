@@ -7,50 +7,13 @@ moves them together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
+from curate.dedup.cluster import UnionFind
 from curate.records import Record
 from curate.split.strata import MISSING, field_value, require_field
 
-
-class UnionFind:
-    """Disjoint sets over ``0..n-1``; the root of a set is its smallest index (stable)."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        parent = self.parent
-        root = i
-        while parent[root] != root:
-            root = parent[root]
-        while parent[i] != root:  # path compression
-            parent[i], i = root, parent[i]
-        return root
-
-    def union(self, a: int, b: int) -> bool:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return False
-        if rb < ra:
-            ra, rb = rb, ra
-        self.parent[rb] = ra
-        return True
-
-    def union_all(self, members: Iterable[int]) -> None:
-        it = iter(members)
-        first = next(it, None)
-        if first is None:
-            return
-        for m in it:
-            self.union(first, m)
-
-    def groups(self) -> dict[int, list[int]]:
-        """root -> member indices, ascending."""
-        out: dict[int, list[int]] = {}
-        for i in range(len(self.parent)):
-            out.setdefault(self.find(i), []).append(i)
-        return out
+__all__ = ["UnionFind", "union_field"]
 
 
 def union_field(uf: UnionFind, records: Sequence[Record], path: str) -> int:

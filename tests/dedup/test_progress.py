@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from curate.dedup import progress as progress_mod
-from curate.dedup.progress import Progress
+from curate import progress as progress_mod
 from curate.embed import estimate_seconds, slow_model_notice
+from curate.progress import Progress
 
 
 def test_a_slow_step_with_few_items_prints_plain_lines_off_a_terminal(monkeypatch, capsys):

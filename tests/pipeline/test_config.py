@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from curate.config import load_config
 from curate.errors import ConfigError
 from curate.pipeline import load_run_config
 from tests.conftest import SAMPLE_DATA
@@ -75,7 +74,7 @@ def test_config_errors_name_the_problem(tmp_path: Path, text: str, message: str)
 
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
-        load_config(tmp_path / "nope.yaml")
+        load_run_config(tmp_path / "nope.yaml")
 
 
 def test_convert_from_alias(tmp_path: Path) -> None:

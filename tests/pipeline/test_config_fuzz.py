@@ -17,7 +17,8 @@ import yaml
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.config import SECTIONS, _hints, section_class
+from curate.config import _hints
+from curate.pipeline.config import SECTIONS
 
 CHAT = {"messages": [{"role": "user", "content": "hi?"}, {"role": "assistant", "content": "yo"}]}
 NAN, INF = float("nan"), float("inf")
@@ -75,7 +76,7 @@ def cases(seed: int = 16) -> list[tuple[str, str, typing.Any]]:
     rng = random.Random(seed)
     out = []
     for section in SECTIONS:
-        cls = section_class(section)
+        cls = SECTIONS[section]
         hints = _hints(cls)
         for f in dataclasses.fields(cls):
             k = kind(hints.get(f.name))

@@ -37,9 +37,12 @@ def test_yaml_then_flags_take_precedence(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("training:\n  learnin_rate: 1e-4\n", "unknown key training.learnin_rate (did you mean"),
-        ("trainer:\n  epochs: 1\n", "unknown section 'trainer' (did you mean 'training'?)"),
-        ("lora:\n  r: sixteen\n", "lora.r: expected an integer"),
+        (
+            "training:\n  learnin_rate: 1e-4\n",
+            "unknown key in 'training': 'learnin_rate' (did you mean",
+        ),
+        ("trainer:\n  epochs: 1\n", "unknown section: 'trainer' (did you mean 'training'?)"),
+        ("lora:\n  r: sixteen\n", "lora.r: expected int"),
         ("model:\n  load_in_4bit: true\n  load_in_8bit: true\n", "both true"),
         ("lora:\n  r: 0\n", "lora.r must be > 0"),
         ("training:\n  learning_rate: 0\n", "learning_rate must be > 0"),
@@ -139,7 +142,7 @@ def test_cli_unknown_config_key_exits_2(tmp_path: Path, memo_split: Path) -> Non
     args = ["train", str(memo_split), "-o", str(tmp_path / "o"), "--config", str(cfg)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
-    assert "unknown key lora.rank" in result.stderr
+    assert "unknown key in 'lora': 'rank'" in result.stderr
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU refusal")
