@@ -95,6 +95,9 @@ class Finding:
 
     A finding groups records that share the same issue (one placeholder token, one repeated
     prompt, one formatting feature...), so a report lists tens of findings, not thousands.
+    ``rows`` names the same records by their position in the audited batch: unlike line
+    numbers, those stay unique when the records come from several sources (an HF dataset
+    folder with splits), so ``filter.drop_findings`` drops by them. Not in the JSON report.
     """
 
     code: str
@@ -102,6 +105,7 @@ class Finding:
     lines: list[int]
     example: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    rows: list[int] = field(default_factory=list)
 
     @property
     def severity(self) -> str:

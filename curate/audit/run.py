@@ -75,10 +75,12 @@ def audit(
     not_chat: list[Record] = []
     chat_records: list[Record] = []
     chat_rows: list[int] = []
+    not_chat_rows: list[int] = []
     for i, r in enumerate(records):
-        c = to_conv(r)
+        c = to_conv(r, i)
         if c is None:
             not_chat.append(r)
+            not_chat_rows.append(i)
         else:
             convs.append(c)
             chat_records.append(r)
@@ -107,7 +109,7 @@ def audit(
     topics = diversity.pop("_topics", None)
 
     t0 = time.perf_counter()
-    findings = _structural_findings(bad_lines, not_chat)
+    findings = _structural_findings(bad_lines, not_chat, not_chat_rows)
     findings += consistency.missing_user(convs)
     findings += consistency.conflicting_answers(convs, config)
     findings += consistency.template_placeholders(convs)
@@ -180,7 +182,9 @@ def _token_counter(path: str | None) -> TokenCounter:
         raise ConfigError(f"--tokenizer {path}: cannot load a tokenizer: {exc}") from exc
 
 
-def _structural_findings(bad_lines: Sequence[BadLine], not_chat: Sequence[Record]) -> list:
+def _structural_findings(
+    bad_lines: Sequence[BadLine], not_chat: Sequence[Record], not_chat_rows: Sequence[int]
+) -> list:
     out = []
     by_reason: dict[str, list[BadLine]] = {}
     for b in bad_lines:
@@ -203,6 +207,7 @@ def _structural_findings(bad_lines: Sequence[BadLine], not_chat: Sequence[Record
                 code="not_chat",
                 message=f"{len(not_chat)} records have no usable 'messages' list",
                 lines=[r.line for r in not_chat],
+                rows=list(not_chat_rows),
                 example=f"line {first.line}: keys {keys}",
             )
         )

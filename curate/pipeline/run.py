@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from curate import __version__
 from curate.dedup.progress import Progress
 from curate.pipeline import RunConfig, RunResult
-from curate.pipeline.filters import drop_flagged, make_filter
+from curate.pipeline.filters import drop_findings, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
 from curate.pipeline.page import collect_dupes, run_page, run_section
 from curate.pipeline.stages import RejectSink, front
 from curate.records import Record, atomic_writer
+from curate.stage import Batch, BatchResult, run_stages
 
 REJECTS = "rejects.jsonl"
 REPORT_JSON = "report.json"
@@ -45,25 +45,156 @@ def _dump(path: Path, obj: Any) -> None:
         )
 
 
-def _embeddings(records: list[Record], config: RunConfig) -> np.ndarray | None:
-    """One embedding pass for dedup, audit and split (None when semantic work is off)."""
-    if not config.run.semantic or not records:
-        return None
-    from curate.split import embed_records
+@dataclass
+class RunContext:
+    """What the stages of one run share besides the batch: config, sink, stage outputs."""
 
-    _log(f"embedding {len(records)} records ({config.dedup.model or 'fast'})")
-    return embed_records(
-        records, config.dedup.model, config.dedup.key, config.dedup.cache_dir, progress=True
-    )
+    config: RunConfig
+    sink: RejectSink
+    against_sets: list[Any] = field(default_factory=list)
+    dres: Any = None  # dedup's DedupResult
+    dupes: dict[str, Any] = field(default_factory=dict)  # dedup's clusters for the page
+    areport: Any = None  # the audit's AuditReport
+    audited: list[Record] = field(default_factory=list)  # what the findings' rows refer to
+    dropped_lines: list[int] = field(default_factory=list)
+    sres: Any = None  # the split's SplitResult
+    split_input: list[Record] = field(default_factory=list)
+
+
+class Embed:
+    """One embedding pass for dedup, audit and split (skipped when semantic work is off)."""
+
+    name = "embed"
+
+    def __call__(self, batch: Batch, ctx: RunContext) -> None:
+        config = ctx.config
+        if not config.run.semantic or not len(batch):
+            return None
+        from curate.dedup import key_text
+        from curate.embed import embed_records
+
+        key = config.dedup.key
+        _log(f"embedding {len(batch)} records ({config.dedup.model or 'fast'})")
+        batch.vectors = embed_records(
+            batch.records,
+            lambda r: key_text(r, key),
+            config.dedup.model,
+            config.dedup.cache_dir,
+            progress=True,
+        )
+        return None
+
+
+class Dedup:
+    """Exact / near / semantic dedup (and the ``--against`` leakage check)."""
+
+    name = "dedup"
+
+    def __call__(self, batch: Batch, ctx: RunContext) -> BatchResult:
+        from curate.dedup import dedup
+
+        config = ctx.config
+        # explain: the report draws each method's similarity histogram around its threshold.
+        # Progress by elapsed time on stderr (never in the outputs: not part of as_dict).
+        dres = dedup(
+            batch.records,
+            replace(config.dedup, explain=True, progress=True),
+            against=ctx.against_sets,
+            embeddings=batch.vectors,
+        )
+        ctx.dupes = collect_dupes(batch.records, dres, config.dedup.key)
+        return _after_dedup(batch, ctx, dres, dres.kept_rows)
+
+
+def _after_dedup(batch: Batch, ctx: RunContext, dres: Any, kept_rows: Any) -> BatchResult:
+    """Dedup's decision as a BatchResult; its fingerprints ride on the batch (audit and split
+    take rows of them instead of hashing the texts again)."""
+    ctx.dres = dres
+    if dres.features is not None:
+        batch.features, dres.features = dres.features, None
+    dropped = list(dres.result.dropped)
+    # The removed records go to rejects.jsonl now; only the counts stay on the result.
+    dres.result.dropped.clear()
+    dres.result.kept = []
+    _log(f"dedup removed {len(dropped)}; {len(kept_rows)} remain")
+    return BatchResult(kept_rows, dropped, dres.stats)
+
+
+class Audit:
+    """The audit of the deduplicated set; gates are checked once, inside ``audit``."""
+
+    name = "audit"
+
+    def __call__(self, batch: Batch, ctx: RunContext) -> None:
+        from curate.audit import audit
+
+        config = ctx.config
+        shared = (
+            batch.vectors
+            if config.audit.embed_side == config.dedup.key
+            and config.audit.model == config.dedup.model
+            else None
+        )
+        _log("auditing")
+        with Progress("audit", None):
+            ctx.areport = audit(
+                batch.records, config.audit, embeddings=shared, features=batch.features
+            )
+        ctx.audited = batch.records
+        return None
+
+
+class DropFindings:
+    """``filter.drop_findings``: records the audit flagged with the chosen codes."""
+
+    name = "drop_findings"
+
+    def __call__(self, batch: Batch, ctx: RunContext) -> BatchResult | None:
+        codes = ctx.config.filter.drop_findings
+        if not codes:
+            return None
+        res = drop_findings(batch, ctx.areport.findings, codes)
+        ctx.dropped_lines = [d.record.line for d in res.dropped]
+        _log(f"dropped {len(res.dropped)} records flagged by {', '.join(codes)}")
+        return res
+
+
+class Split:
+    """Train / val / test, with the leakage check on what it writes."""
+
+    name = "split"
+
+    def __call__(self, batch: Batch, ctx: RunContext) -> None:
+        from curate.split import split_records
+
+        # dedup already left one member per duplicate cluster, so split's grouping step has
+        # nothing to join; its leakage check still runs on the files it writes.
+        split_cfg = replace(ctx.config.split, keep_duplicates_together=False)
+        _log("splitting (with leakage check)")
+        with Progress("split", None):
+            ctx.sres = split_records(
+                batch.records,
+                split_cfg,
+                embeddings=batch.vectors,
+                dedup_config=ctx.config.dedup,
+                features=batch.features,
+            )
+        ctx.split_input = batch.records
+        return None
+
+
+# The whole run after reading; a stage is one class above and one line here. ``--engine ray``
+# runs the first two on the cluster (``curate.engine.ray_stages.read_dedup``).
+RUN_STAGES = (Embed(), Dedup(), Audit(), DropFindings(), Split())
+AFTER_DEDUP = RUN_STAGES[2:]
 
 
 def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     """Run all stages on ``path``, writing every output into ``staging``."""
-    from curate.audit import audit, check_gates, write_card
-    from curate.dedup import dedup
+    from curate.audit import write_card
     from curate.dedup.files import against_files, read_against
     from curate.pipeline.checks import check_fields, preflight
-    from curate.split import split_records, write_splits
+    from curate.split import write_splits
     from curate.validate import Validator
 
     # Everything the config names is checked before any heavy stage (docs/run.md).
@@ -78,6 +209,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
     with open(staging / REJECTS, "wb") as rejects_fh:
         sink = RejectSink(rejects_fh)
+        ctx = RunContext(config, sink, against_sets)
         stream, read_stats, converter = front(
             path,
             sink,
@@ -95,87 +227,28 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
                 # Refuse rather than skip the check: a silent skip would ship leaked records.
                 raise ConfigError("dedup.against is not supported with --engine ray yet")
             got = read_dedup(path, staging, sink, config, validator)
-            records, embeddings, dres = got.kept, got.embeddings, got.dres
             read_stats, converter = got.read_stats, got.converter
-            check_fields(records, config)
+            check_fields(got.kept, config)
+            ctx.dres = got.dres
             # The cluster view needs every record dedup saw; the workers keep those, so the
             # page shows the per-method counts only.
-            dupes = collect_dupes(records, replace(dres, clusters=[]), config.dedup.key)
+            ctx.dupes = collect_dupes(got.kept, replace(got.dres, clusters=[]), config.dedup.key)
+            batch, stages = Batch.of(got.kept, got.embeddings), AFTER_DEDUP
+            del got
         else:
-            records = list(stream)  # dedup compares across the whole set
+            batch = Batch.of(stream)  # dedup compares across the whole set
             _log(
                 f"{read_stats.records + read_stats.bad_lines} input records, "
-                f"{len(records)} after validate/convert/filter"
+                f"{len(batch)} after validate/convert/filter"
             )
-            check_fields(records, config)
-            embeddings = _embeddings(records, config)
-
-            # explain: the report draws each method's similarity histogram around its threshold.
-            # Progress by elapsed time on stderr (never in the outputs: not part of as_dict).
-            dres = dedup(
-                records,
-                replace(config.dedup, explain=True, progress=True),
-                against=against_sets,
-                embeddings=embeddings,
-            )
-            dupes = collect_dupes(records, dres, config.dedup.key)
-        for d in dres.result.dropped:
-            sink.drop(d)
-        kept = dres.result.kept
-        # Rows of the dedup stage's vectors and fingerprints for the kept records: audit and
-        # split reuse them instead of embedding or hashing the texts again.
-        features, dres.features = dres.features, None  # only the kept rows stay alive
-        if config.run.engine == "local" and (embeddings is not None or features is not None):
-            index = {(r.source, r.line): i for i, r in enumerate(records)}
-            rows = [index[(r.source, r.line)] for r in kept]
-            del index
-            if embeddings is not None:
-                embeddings = embeddings[rows]
-            if features is not None:
-                features = features.subset(rows)
-            del rows
-        n_removed = len(dres.result.dropped)
-        # The removed records are in rejects.jsonl now; free them (and the pre-dedup list)
-        # before audit and split, which hold their own views of the kept set.
-        dres.result.dropped.clear()
-        del records
-        _log(f"dedup removed {n_removed}; {len(kept)} remain")
-
-        shared = (
-            embeddings
-            if config.audit.embed_side == config.dedup.key
-            and config.audit.model == config.dedup.model
-            else None
-        )
-        _log("auditing")
-        with Progress("audit", None):
-            areport = audit(kept, config.audit, embeddings=shared, features=features)
-        audited = kept  # what the findings' lines and the topics' indices refer to
-        gates = check_gates(areport, list(config.audit.fail_on)) if config.audit.fail_on else []
-        gates_failed = [f"{g.rule}: {g.message}" for g in gates]
-        dropped_lines: list[int] = []
-        if config.filter.drop_findings:
-            keep_idx, flagged = drop_flagged(kept, areport.findings, config.filter.drop_findings)
-            dropped_lines = [d.record.line for d in flagged]
-            for d in flagged:
-                sink.drop(d)
-            kept = [kept[i] for i in keep_idx]
-            if embeddings is not None:
-                embeddings = embeddings[keep_idx]
-            if features is not None:
-                features = features.subset(keep_idx)
-            codes = ", ".join(config.filter.drop_findings)
-            _log(f"dropped {len(flagged)} records flagged by {codes}")
-
-        # dedup already left one member per duplicate cluster, so split's grouping step has
-        # nothing to join; its leakage check still runs on the files it writes.
-        split_cfg = replace(config.split, keep_duplicates_together=False)
-        _log("splitting (with leakage check)")
-        with Progress("split", None):
-            sres = split_records(
-                kept, split_cfg, embeddings=embeddings, dedup_config=config.dedup, features=features
-            )
+            check_fields(batch.records, config)
+            stages = RUN_STAGES
+        batch, _ = run_stages(stages, batch, ctx, sink.drop)
+        del batch
         rejects_fh.flush()
+    dres, areport, sres, kept = ctx.dres, ctx.areport, ctx.sres, ctx.split_input
+    audited, dupes, dropped_lines = ctx.audited, ctx.dupes, ctx.dropped_lines
+    gates_failed = [f"{g['rule']}: {g['message']}" for g in areport.gates.get("failures", [])]
 
     _log("writing outputs")
     write_splits(
@@ -191,7 +264,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         "input": path,
         "convert": converter.stats(),
         "validate": validator.stats(),
-        "dedup": _stats(dres),
+        "dedup": dres.stats,
         "audit": areport.to_dict(),
         "split": sres.report(),
         "gates": {"rules": list(config.audit.fail_on), "failed": gates_failed},
@@ -298,10 +371,3 @@ def _findings_summary(
             "drop_finding": code in drop_codes,
         }
     return out
-
-
-def _stats(dres: Any) -> Any:
-    stats = getattr(dres, "stats", None)
-    if hasattr(stats, "to_dict"):
-        return stats.to_dict()
-    return stats if stats is not None else dres.result.stats
