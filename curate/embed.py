@@ -457,3 +457,31 @@ def embed_records(
     """
     texts = [text_of(r) for r in records]
     return get_embedder(model, cache_dir=cache_dir).encode(texts, progress=progress)
+
+
+class EmbedStage:
+    """One embedding pass as a whole-set stage: sets the batch's vectors (``text_of`` each
+    record), keeps every record. Dedup, audit and split then share them."""
+
+    name = "embed"
+
+    def __init__(
+        self,
+        text_of: Callable[[Any], str],
+        model: str | None = None,
+        cache_dir: Any = None,
+        progress: bool = False,
+    ) -> None:
+        self.text_of = text_of
+        self.model = model
+        self.cache_dir = cache_dir
+        self.progress = progress
+
+    def __call__(self, batch: Any, done: Any) -> Any:
+        from curate.stage import BatchResult
+
+        if len(batch):
+            batch.vectors = embed_records(
+                batch.records, self.text_of, self.model, self.cache_dir, self.progress
+            )
+        return BatchResult.keep_all(batch)

@@ -8,7 +8,7 @@ or drops it with a stable snake_case ``reason`` code and a human ``detail``. The
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -151,6 +151,13 @@ class Batch:
             None if self.features is None else self.features.subset(rows),
         )
 
+    def keep(self, rows: Sequence[int] | np.ndarray) -> None:
+        """Narrow this batch in place to ``rows`` (``select`` without a second batch): the
+        loop's way, so no caller's reference keeps the removed rows alive."""
+        new = self.select(rows)
+        self.records, self.index = new.records, new.index
+        self.vectors, self.features = new.vectors, new.features
+
 
 @dataclass(slots=True)
 class BatchResult:
@@ -160,50 +167,56 @@ class BatchResult:
         kept: positions (into the stage's input batch, ascending) of the records kept.
         dropped: one ``Dropped`` per record removed, with its stable reason code.
         stats: the stage's figures for the report.
+        output: what the stage made besides its decision (the ``AuditReport``, the
+            ``SplitResult``, dedup's clusters...), for later stages and the command.
     """
 
     kept: np.ndarray
     dropped: list[Dropped] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    output: Any = None
+
+    @classmethod
+    def keep_all(cls, batch: Batch, output: Any = None, stats: Any = None) -> BatchResult:
+        """The result of a stage that measures or annotates and keeps every record."""
+        return cls(np.arange(len(batch), dtype=np.int64), [], stats or {}, output)
 
 
 class BatchStage(Protocol):
     """A whole-set stage: decides over the batch; the loop applies what it decided.
 
-    ``name`` is the stage's key in the run's stats. The call returns a ``BatchResult``
-    (positions kept, drops with reasons, stats), or None for a stage that only measures or
-    annotates (the audit, the embedding pass) and keeps every record.
+    ``name`` is the stage's key in ``done``, the results of the stages before it (a later
+    stage reads an earlier one's ``output`` there: the findings filter reads the audit's).
+    Options come in through the constructor, so one stage class serves every command.
     """
 
     name: str
 
-    def __call__(self, batch: Batch, ctx: Any) -> BatchResult | None: ...
+    def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult: ...
 
 
 def run_stages(
     stages: Sequence[BatchStage],
     batch: Batch,
-    ctx: Any,
     on_drop: Callable[[Dropped], None],
-    log: Callable[[str], None] | None = None,
-) -> tuple[Batch, dict[str, Any]]:
+) -> tuple[Batch, dict[str, BatchResult]]:
     """Run ``stages`` in order over ``batch``: the one loop every command's stage list uses.
 
-    Each stage's drops go to ``on_drop`` (the rejects sink), its kept positions select the
-    next stage's batch (records, vectors and fingerprints together) and its stats are
-    gathered by stage name. An engine (``curate.engine``) takes over by running some of the
-    stages elsewhere and handing the loop the batch they leave.
+    Each stage's drops go to ``on_drop`` (a rejects sink; the result keeps none), its kept
+    positions narrow the batch in place (records, vectors and fingerprints together, so the
+    removed rows are freed), and its result is kept under its name. An engine
+    (``curate.engine``) takes over by running some stages elsewhere and handing the loop the
+    batch they leave.
+
+    Returns:
+        The batch after the last stage, and each stage's ``BatchResult`` by name.
 
     Raises:
         RuntimeError: a stage's kept + dropped do not add up to its input (a bug).
     """
-    stats: dict[str, Any] = {}
+    done: dict[str, BatchResult] = {}
     for stage in stages:
-        if log is not None:
-            log(f"{stage.name}: {len(batch)} records")
-        res = stage(batch, ctx)
-        if res is None:
-            continue
+        res = stage(batch, done)
         if len(res.kept) + len(res.dropped) != len(batch):
             raise RuntimeError(
                 f"stage {stage.name}: {len(res.kept)} kept + {len(res.dropped)} dropped "
@@ -211,7 +224,8 @@ def run_stages(
             )
         for d in res.dropped:
             on_drop(d)
+        res.dropped = []  # handed over; a million-row run must not hold them twice
         if len(res.kept) != len(batch):
-            batch = batch.select(res.kept)
-        stats[stage.name] = res.stats
-    return batch, stats
+            batch.keep(res.kept)
+        done[stage.name] = res
+    return batch, done

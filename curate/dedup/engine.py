@@ -21,7 +21,7 @@ from curate.dedup.semantic import centered, semantic_pairs
 from curate.dedup.slots import Slots, different_slots
 from curate.errors import ConfigError
 from curate.records import Record
-from curate.stage import Dropped, StageResult
+from curate.stage import Batch, BatchResult, Dropped, StageResult
 
 # Index scores (PCA-projected above a few thousand rows) may differ a little from the true
 # cosine; candidates this far below the threshold are still checked on the full vectors.
@@ -545,3 +545,23 @@ def dedup(
     return DedupResult(
         result, clusters, leaks, engine.explain, engine.kept_apart, engine._features, kept_rows
     )
+
+
+class DedupStage:
+    """Dedup as a whole-set stage (``curate.stage.run_stages``): ``curate dedup`` and ``curate
+    run`` list it. The batch's vectors are the embeddings, its fingerprints (``features``)
+    are set from dedup's own for the stages after it; ``output`` is the ``DedupResult``
+    (clusters, leaks, explain), without the record lists the loop already holds."""
+
+    name = "dedup"
+
+    def __init__(self, config: DedupConfig, against: Sequence[Sequence[Record]] = ()) -> None:
+        self.config = config
+        self.against = against
+
+    def __call__(self, batch: Batch, done: Any) -> BatchResult:
+        dres = dedup(batch.records, self.config, against=self.against, embeddings=batch.vectors)
+        if dres.features is not None:
+            batch.features, dres.features = dres.features, None
+        dropped, dres.result.dropped, dres.result.kept = dres.result.dropped, [], []
+        return BatchResult(dres.kept_rows, dropped, dres.stats, dres)

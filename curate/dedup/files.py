@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from curate.dedup.config import DedupConfig
-from curate.dedup.engine import DedupResult, dedup
+from curate.dedup.engine import DedupResult, DedupStage
 from curate.errors import InputError
 from curate.records import (
     BadLine,
@@ -18,7 +18,7 @@ from curate.records import (
     dumps_line,
     recover_outputs,
 )
-from curate.stage import Dropped, unreadable
+from curate.stage import Batch, Dropped, run_stages, unreadable
 
 # Data files taken from an --against folder (recursively, in sorted order).
 DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".parquet")
@@ -129,14 +129,15 @@ def dedup_file(
     against_sets = read_against(against)
     recover_outputs([output, rejects, clusters])
     records, bad, read_stats = read_all(path)
-    result = dedup(records, config, against=against_sets)
-    stage = result.result
-    rejected = sorted([*bad, *stage.dropped], key=lambda d: d.record.line)
+    dropped: list[Dropped] = []
+    kept, done = run_stages([DedupStage(config, against_sets)], Batch.of(records), dropped.append)
+    result = done["dedup"].output
+    rejected = sorted([*bad, *dropped], key=lambda d: d.record.line)
     # Output, rejects and clusters appear together or not at all (a kill between two renames
     # is rolled forward by the next write), so their counts always add up.
     with atomic_files([output, rejects, clusters]) as (out_fh, rej_fh, cl_fh):
         if out_fh is not None:
-            for r in stage.kept:
+            for r in kept.records:
                 out_fh.write(dumps_line(r.data))
         if rej_fh is not None:
             for d in rejected:
@@ -150,7 +151,7 @@ def dedup_file(
         "lines_in": len(records) + len(bad),
         "records": len(records),
         "bad_lines": len(bad),
-        "kept": len(stage.kept),
+        "kept": len(kept),
         "rejected": len(rejected),
         "removed": result.stats["removed"],
         "clusters": result.stats["clusters"],

@@ -113,3 +113,17 @@ def drop_findings(batch: Batch, findings: Sequence[Any], codes: Sequence[str]) -
         dropped.append(Dropped(batch.records[row], "audit", code, message))
     stats = {"reasons": dict(Counter(d.reason for d in dropped))}
     return BatchResult(np.flatnonzero(keep), dropped, stats)
+
+
+class DropFindings:
+    """``filter.drop_findings`` as a whole-set stage: reads the findings of the stage named
+    ``audit`` before it (its ``output``, an ``AuditReport`` over this very batch)."""
+
+    name = "drop_findings"
+
+    def __init__(self, codes: Sequence[str], audit: str = "audit") -> None:
+        self.codes = tuple(codes)
+        self.audit = audit
+
+    def __call__(self, batch: Batch, done: Any) -> BatchResult:
+        return drop_findings(batch, done[self.audit].output.findings, self.codes)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from curate import __version__
+from curate.dedup.engine import DedupStage
 from curate.dedup.progress import Progress
 from curate.pipeline import RunConfig, RunResult
-from curate.pipeline.filters import drop_findings, make_filter
+from curate.pipeline.filters import DropFindings, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
 from curate.pipeline.page import collect_dupes, run_page, run_section
 from curate.pipeline.stages import RejectSink, front
@@ -45,148 +47,88 @@ def _dump(path: Path, obj: Any) -> None:
         )
 
 
-@dataclass
-class RunContext:
-    """What the stages of one run share besides the batch: config, sink, stage outputs."""
+class _Logged:
+    """A library stage as ``curate run`` runs it: a line on stderr before, and progress by
+    elapsed time while it works (stderr only, never in the outputs)."""
 
-    config: RunConfig
-    sink: RejectSink
-    against_sets: list[Any] = field(default_factory=list)
-    dres: Any = None  # dedup's DedupResult
-    dupes: dict[str, Any] = field(default_factory=dict)  # dedup's clusters for the page
-    areport: Any = None  # the audit's AuditReport
-    audited: list[Record] = field(default_factory=list)  # what the findings' rows refer to
-    dropped_lines: list[int] = field(default_factory=list)
-    sres: Any = None  # the split's SplitResult
-    split_input: list[Record] = field(default_factory=list)
+    def __init__(self, stage: Any, before: Callable[[Batch], str], progress: str = "") -> None:
+        self.stage, self.before, self.progress = stage, before, progress
+        self.name = stage.name
 
-
-class Embed:
-    """One embedding pass for dedup, audit and split (skipped when semantic work is off)."""
-
-    name = "embed"
-
-    def __call__(self, batch: Batch, ctx: RunContext) -> None:
-        config = ctx.config
-        if not config.run.semantic or not len(batch):
-            return None
-        from curate.dedup import key_text
-        from curate.embed import embed_records
-
-        key = config.dedup.key
-        _log(f"embedding {len(batch)} records ({config.dedup.model or 'fast'})")
-        batch.vectors = embed_records(
-            batch.records,
-            lambda r: key_text(r, key),
-            config.dedup.model,
-            config.dedup.cache_dir,
-            progress=True,
-        )
-        return None
+    def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult:
+        _log(self.before(batch))
+        if not self.progress:
+            return self.stage(batch, done)
+        with Progress(self.progress, None):
+            return self.stage(batch, done)
 
 
-class Dedup:
-    """Exact / near / semantic dedup (and the ``--against`` leakage check)."""
+class _RunDedup(DedupStage):
+    """Dedup with the run's extras: the clusters the page shows are taken while the records
+    dedup removed are still in the batch."""
 
-    name = "dedup"
-
-    def __call__(self, batch: Batch, ctx: RunContext) -> BatchResult:
-        from curate.dedup import dedup
-
-        config = ctx.config
+    def __init__(self, config: RunConfig, against: Sequence[Any]) -> None:
         # explain: the report draws each method's similarity histogram around its threshold.
         # Progress by elapsed time on stderr (never in the outputs: not part of as_dict).
-        dres = dedup(
-            batch.records,
-            replace(config.dedup, explain=True, progress=True),
-            against=ctx.against_sets,
-            embeddings=batch.vectors,
-        )
-        ctx.dupes = collect_dupes(batch.records, dres, config.dedup.key)
-        return _after_dedup(batch, ctx, dres, dres.kept_rows)
+        super().__init__(replace(config.dedup, explain=True, progress=True), against)
+        self.dupes: dict[str, Any] = {}
 
-
-def _after_dedup(batch: Batch, ctx: RunContext, dres: Any, kept_rows: Any) -> BatchResult:
-    """Dedup's decision as a BatchResult; its fingerprints ride on the batch (audit and split
-    take rows of them instead of hashing the texts again)."""
-    ctx.dres = dres
-    if dres.features is not None:
-        batch.features, dres.features = dres.features, None
-    dropped = list(dres.result.dropped)
-    # The removed records go to rejects.jsonl now; only the counts stay on the result.
-    dres.result.dropped.clear()
-    dres.result.kept = []
-    _log(f"dedup removed {len(dropped)}; {len(kept_rows)} remain")
-    return BatchResult(kept_rows, dropped, dres.stats)
-
-
-class Audit:
-    """The audit of the deduplicated set; gates are checked once, inside ``audit``."""
-
-    name = "audit"
-
-    def __call__(self, batch: Batch, ctx: RunContext) -> None:
-        from curate.audit import audit
-
-        config = ctx.config
-        shared = (
-            batch.vectors
-            if config.audit.embed_side == config.dedup.key
-            and config.audit.model == config.dedup.model
-            else None
-        )
-        _log("auditing")
-        with Progress("audit", None):
-            ctx.areport = audit(
-                batch.records, config.audit, embeddings=shared, features=batch.features
-            )
-        ctx.audited = batch.records
-        return None
-
-
-class DropFindings:
-    """``filter.drop_findings``: records the audit flagged with the chosen codes."""
-
-    name = "drop_findings"
-
-    def __call__(self, batch: Batch, ctx: RunContext) -> BatchResult | None:
-        codes = ctx.config.filter.drop_findings
-        if not codes:
-            return None
-        res = drop_findings(batch, ctx.areport.findings, codes)
-        ctx.dropped_lines = [d.record.line for d in res.dropped]
-        _log(f"dropped {len(res.dropped)} records flagged by {', '.join(codes)}")
+    def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult:
+        res = super().__call__(batch, done)
+        self.dupes = collect_dupes(batch.records, res.output, self.config.key)
+        _log(f"dedup removed {len(res.dropped)}; {len(res.kept)} remain")
         return res
 
 
-class Split:
-    """Train / val / test, with the leakage check on what it writes."""
+class _RunDropFindings(DropFindings):
+    """The findings filter; keeps the records the audit saw (the page's findings name them)
+    and the lines it dropped (the card and the manifest list them)."""
 
-    name = "split"
+    def __init__(self, codes: Sequence[str]) -> None:
+        super().__init__(codes)
+        self.audited: list[Record] | None = None
+        self.lines: list[int] = []
 
-    def __call__(self, batch: Batch, ctx: RunContext) -> None:
-        from curate.split import split_records
-
-        # dedup already left one member per duplicate cluster, so split's grouping step has
-        # nothing to join; its leakage check still runs on the files it writes.
-        split_cfg = replace(ctx.config.split, keep_duplicates_together=False)
-        _log("splitting (with leakage check)")
-        with Progress("split", None):
-            ctx.sres = split_records(
-                batch.records,
-                split_cfg,
-                embeddings=batch.vectors,
-                dedup_config=ctx.config.dedup,
-                features=batch.features,
-            )
-        ctx.split_input = batch.records
-        return None
+    def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult:
+        self.audited = batch.records
+        res = super().__call__(batch, done)
+        self.lines = [d.record.line for d in res.dropped]
+        _log(f"dropped {len(res.dropped)} records flagged by {', '.join(self.codes)}")
+        return res
 
 
-# The whole run after reading; a stage is one class above and one line here. ``--engine ray``
-# runs the first two on the cluster (``curate.engine.ray_stages.read_dedup``).
-RUN_STAGES = (Embed(), Dedup(), Audit(), DropFindings(), Split())
-AFTER_DEDUP = RUN_STAGES[2:]
+def run_stages_for(config: RunConfig, against: Sequence[Any] = ()) -> list[Any]:
+    """``curate run``'s stages after reading, in order: a new stage is one line here.
+
+    ``--engine ray`` runs the ones up to ``dedup`` on the cluster
+    (``curate.engine.ray_stages.read_dedup``) and this loop the rest.
+    """
+    from curate.audit.run import AuditStage
+    from curate.dedup import key_text
+    from curate.embed import EmbedStage
+    from curate.split import SplitStage
+
+    c = config
+    key, model = c.dedup.key, c.dedup.model
+    # The audit takes the run's vectors when they embed what it would embed.
+    shared = c.audit.embed_side == key and c.audit.model == model
+    # dedup already left one member per duplicate cluster, so split's grouping step has
+    # nothing to join; its leakage check still runs on the files it writes.
+    split_cfg = replace(c.split, keep_duplicates_together=False)
+    stages: list[Any] = []
+    if c.run.semantic:
+        embed = EmbedStage(lambda r: key_text(r, key), model, c.dedup.cache_dir, progress=True)
+        stages.append(_Logged(embed, lambda b: f"embedding {len(b)} records ({model or 'fast'})"))
+    stages += [
+        _RunDedup(c, against),
+        _Logged(AuditStage(c.audit, use_vectors=shared), lambda b: "auditing", "audit"),
+    ]
+    if c.filter.drop_findings:
+        stages.append(_RunDropFindings(c.filter.drop_findings))
+    stages.append(
+        _Logged(SplitStage(split_cfg, c.dedup), lambda b: "splitting (with leakage check)", "split")
+    )
+    return stages
 
 
 def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
@@ -209,7 +151,9 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
     with open(staging / REJECTS, "wb") as rejects_fh:
         sink = RejectSink(rejects_fh)
-        ctx = RunContext(config, sink, against_sets)
+        stages = run_stages_for(config, against_sets)
+        after = next(i for i, st in enumerate(stages) if st.name == "dedup") + 1
+        dedup_stage = stages[after - 1]
         stream, read_stats, converter = front(
             path,
             sink,
@@ -229,11 +173,14 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             got = read_dedup(path, staging, sink, config, validator)
             read_stats, converter = got.read_stats, got.converter
             check_fields(got.kept, config)
-            ctx.dres = got.dres
+            dres = got.dres
+            for d in dres.result.dropped:
+                sink.drop(d)
+            dres.result.dropped.clear()
             # The cluster view needs every record dedup saw; the workers keep those, so the
             # page shows the per-method counts only.
-            ctx.dupes = collect_dupes(got.kept, replace(got.dres, clusters=[]), config.dedup.key)
-            batch, stages = Batch.of(got.kept, got.embeddings), AFTER_DEDUP
+            dupes = collect_dupes(got.kept, replace(dres, clusters=[]), config.dedup.key)
+            batch, stages = Batch.of(got.kept, got.embeddings), stages[after:]
             del got
         else:
             batch = Batch.of(stream)  # dedup compares across the whole set
@@ -242,12 +189,17 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
                 f"{len(batch)} after validate/convert/filter"
             )
             check_fields(batch.records, config)
-            stages = RUN_STAGES
-        batch, _ = run_stages(stages, batch, ctx, sink.drop)
-        del batch
+        batch, done = run_stages(stages, batch, sink.drop)  # narrows ``batch`` in place
         rejects_fh.flush()
-    dres, areport, sres, kept = ctx.dres, ctx.areport, ctx.sres, ctx.split_input
-    audited, dupes, dropped_lines = ctx.audited, ctx.dupes, ctx.dropped_lines
+    if "dedup" in done:
+        dres, dupes = done["dedup"].output, dedup_stage.dupes
+    areport, sres = done["audit"].output, done["split"].output
+    kept = batch.records  # the split's input
+    del batch
+    audited, dropped_lines = kept, []  # what the findings' rows refer to, and the drops
+    if "drop_findings" in done:
+        flt = next(st for st in stages if st.name == "drop_findings")
+        audited, dropped_lines = flt.audited, flt.lines
     gates_failed = [f"{g['rule']}: {g['message']}" for g in areport.gates.get("failures", [])]
 
     _log("writing outputs")

@@ -36,6 +36,7 @@ from curate.split.dupes import duplicate_clusters as _duplicate_clusters
 from curate.split.groups import UnionFind, union_field
 from curate.split.output import write_splits
 from curate.split.strata import COMPUTED, stratum_labels
+from curate.stage import Batch, BatchResult
 
 __all__ = [
     "COMPUTED",
@@ -171,6 +172,27 @@ def embed_records(
     from curate.embed import embed_records as embed
 
     return embed(records, lambda r: key_text(r, side), model, cache_dir, progress)  # type: ignore[arg-type]
+
+
+class SplitStage:
+    """The split as a whole-set stage (``curate.stage.run_stages``): keeps every record; its
+    ``output`` is the ``SplitResult``. The batch's vectors and fingerprints are reused."""
+
+    name = "split"
+
+    def __init__(self, config: SplitConfig, dedup_config: Any = None) -> None:
+        self.config = config
+        self.dedup_config = dedup_config
+
+    def __call__(self, batch: Batch, done: Any) -> BatchResult:
+        sres = split_records(
+            batch.records,
+            self.config,
+            embeddings=batch.vectors,
+            dedup_config=self.dedup_config,
+            features=batch.features,
+        )
+        return BatchResult.keep_all(batch, sres)
 
 
 def _needs_embeddings(config: SplitConfig) -> bool:
