@@ -15,7 +15,7 @@ from typing import Any
 from curate.audit.card import write_card
 from curate.audit.gates import GateFailure, check_gates, parse_rules
 from curate.audit.model import FINDING_CODES, AuditConfig, AuditReport, Finding
-from curate.audit.run import audit, audit_path, read_for_audit
+from curate.audit.run import AuditStage, audit, audit_path, read_for_audit
 
 
 def render_html(report: AuditReport, **kwargs: Any) -> str:
@@ -29,6 +29,7 @@ __all__ = [
     "FINDING_CODES",
     "AuditConfig",
     "AuditReport",
+    "AuditStage",
     "Finding",
     "GateFailure",
     "audit",

@@ -59,7 +59,7 @@ def test_run_stages_applies_drops_and_checks_the_count() -> None:
     class DropOdd:
         name = "odd"
 
-        def __call__(self, batch: Batch, ctx: object) -> BatchResult:
+        def __call__(self, batch: Batch, done: object) -> BatchResult:
             rows = np.arange(len(batch))
             return BatchResult(
                 rows[rows % 2 == 0],
@@ -70,16 +70,23 @@ def test_run_stages_applies_drops_and_checks_the_count() -> None:
     class Broken:
         name = "broken"
 
-        def __call__(self, batch: Batch, ctx: object) -> BatchResult:
+        def __call__(self, batch: Batch, done: object) -> BatchResult:
             return BatchResult(np.arange(len(batch) - 1))  # loses a record
+
+    class Second(DropOdd):
+        name = "second"
 
     records = _two_sources()
     gone: list[Dropped] = []
-    out, stats = run_stages([DropOdd(), DropOdd()], Batch.of(records), None, gone.append)
-    assert out.index.tolist() == list(range(0, 40, 4))
-    assert len(gone) == 30 and stats == {"odd": {"dropped": 10}}
+    batch = Batch.of(records, np.ones((40, 2), dtype=np.float32))
+    out, done = run_stages([DropOdd(), Second()], batch, gone.append)
+    assert out is batch  # narrowed in place: no caller keeps the removed rows alive
+    assert out.index.tolist() == list(range(0, 40, 4)) and out.vectors.shape == (10, 2)
+    assert [d.record for d in gone[:20]] == records[1::2]  # the first stage's, in order
+    assert len(gone) == 30 and done["odd"].stats == {"dropped": 20}
+    assert done["second"].stats == {"dropped": 10} and done["odd"].dropped == []
     with pytest.raises(RuntimeError, match="stage broken: 39 kept"):
-        run_stages([Broken()], Batch.of(records), None, gone.append)
+        run_stages([Broken()], Batch.of(records), gone.append)
 
 
 def test_run_drop_findings_on_an_hf_dataset_folder_with_splits(tmp_path: Path) -> None:
