@@ -56,7 +56,9 @@ class _Logged:
         self.name = stage.name
 
     def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult:
-        _log(self.before(batch))
+        message = self.before(batch)
+        if message:
+            _log(message)
         if not self.progress:
             return self.stage(batch, done)
         with Progress(self.progress, None):
@@ -118,7 +120,8 @@ def run_stages_for(config: RunConfig, against: Sequence[Any] = ()) -> list[Any]:
     stages: list[Any] = []
     if c.run.semantic:
         embed = EmbedStage(lambda r: key_text(r, key), model, c.dedup.cache_dir, progress=True)
-        stages.append(_Logged(embed, lambda b: f"embedding {len(b)} records ({model or 'fast'})"))
+        say = f"({model or 'fast'})"
+        stages.append(_Logged(embed, lambda b: f"embedding {len(b)} records {say}" if b else ""))
     stages += [
         _RunDedup(c, against),
         _Logged(AuditStage(c.audit, use_vectors=shared), lambda b: "auditing", "audit"),

@@ -114,3 +114,22 @@ def test_run_drop_findings_on_an_hf_dataset_folder_with_splits(tmp_path: Path) -
     assert rejects[0]["record"]["messages"][1]["content"] == REFUSAL
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kept"] == 39 and manifest["balanced"]
+
+
+def test_audit_duplicate_share_takes_dedups_fingerprints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`curate run`'s audit must not repeat dedup's MinHash pass (it did: ~50 s at 1M rows)."""
+    import curate.dedup.engine as engine
+    from curate.audit.diversity import near_duplicate_share
+
+    records = _two_sources()
+    res = dedup(records, DedupConfig(methods=("exact", "near")))
+    kept = res.result.kept
+    fresh = near_duplicate_share(kept)
+
+    def no_second_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the fingerprints were computed again")
+
+    monkeypatch.setattr(engine, "compute_features", no_second_pass)
+    assert near_duplicate_share(kept, res.features.subset(res.kept_rows)) == fresh
+    with pytest.raises(AssertionError, match="computed again"):
+        near_duplicate_share(kept)  # without them the pass runs (the patch is live)
