@@ -30,9 +30,9 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -440,3 +440,48 @@ def get_embedder(
         return inner
     root = default_cache_dir() if cache_dir in (None, True) else Path(cache_dir)  # type: ignore[arg-type]
     return CachedEmbedder(inner, EmbeddingCache(root, inner.fingerprint()))
+
+
+def embed_records(
+    records: Sequence[Any],
+    text_of: Callable[[Any], str],
+    model: str | None = None,
+    cache_dir: Any = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """One row per record: the cached embedder's vector of ``text_of(record)``.
+
+    ``curate run``, split and dedup pass dedup's key text (``curate.dedup.key_text``), so
+    these rows are the vectors dedup would embed; the caller names the text so this module
+    stays below the packages that define it.
+    """
+    texts = [text_of(r) for r in records]
+    return get_embedder(model, cache_dir=cache_dir).encode(texts, progress=progress)
+
+
+class EmbedStage:
+    """One embedding pass as a whole-set stage: sets the batch's vectors (``text_of`` each
+    record), keeps every record. Dedup, audit and split then share them."""
+
+    name = "embed"
+
+    def __init__(
+        self,
+        text_of: Callable[[Any], str],
+        model: str | None = None,
+        cache_dir: Any = None,
+        progress: bool = False,
+    ) -> None:
+        self.text_of = text_of
+        self.model = model
+        self.cache_dir = cache_dir
+        self.progress = progress
+
+    def __call__(self, batch: Any, done: Any) -> Any:
+        from curate.stage import BatchResult
+
+        if len(batch):
+            batch.vectors = embed_records(
+                batch.records, self.text_of, self.model, self.cache_dir, self.progress
+            )
+        return BatchResult.keep_all(batch)

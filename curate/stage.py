@@ -8,9 +8,11 @@ or drops it with a stable snake_case ``reason`` code and a human ``detail``. The
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from curate.records import BadLine, Record
 
@@ -104,3 +106,126 @@ def collect(step: Callable[[Record], Decision], records: Iterable[Record]) -> St
     return StageResult(
         kept=kept, dropped=dropped, stats={"reasons": dict(Counter(d.reason for d in dropped))}
     )
+
+
+@dataclass(slots=True)
+class Batch:
+    """A whole set in memory: records, their batch index, and what travels with them.
+
+    ``index[i]`` is record ``i``'s position in the batch the run first built (its "batch
+    index"): it survives ``select``, so a later stage's drop or finding names a record
+    without a (source, line) look-up, whichever source it came from. ``vectors`` (embeddings)
+    and ``features`` (dedup fingerprints, ``curate.dedup.Features``) have one row per record
+    and are sliced together with the records, never realigned.
+    """
+
+    records: list[Record]
+    index: np.ndarray
+    vectors: np.ndarray | None = None
+    features: Any = None
+
+    @classmethod
+    def of(
+        cls, records: Sequence[Record], vectors: np.ndarray | None = None, features: Any = None
+    ) -> Batch:
+        """A fresh batch: record ``i`` gets batch index ``i``."""
+        records = list(records)
+        return cls(records, np.arange(len(records), dtype=np.int64), vectors, features)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __post_init__(self) -> None:
+        n = len(self.records)
+        for name, rows in (("vectors", self.vectors), ("features", self.features)):
+            if rows is not None and len(rows) != n:
+                raise ValueError(f"Batch: {len(rows)} rows of {name} for {n} records")
+
+    def select(self, rows: Sequence[int] | np.ndarray) -> Batch:
+        """The records at positions ``rows`` (in that order), with their vectors and features."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return Batch(
+            [self.records[i] for i in rows.tolist()],
+            self.index[rows],
+            None if self.vectors is None else self.vectors[rows],
+            None if self.features is None else self.features.subset(rows),
+        )
+
+    def keep(self, rows: Sequence[int] | np.ndarray) -> None:
+        """Narrow this batch in place to ``rows`` (``select`` without a second batch): the
+        loop's way, so no caller's reference keeps the removed rows alive."""
+        new = self.select(rows)
+        self.records, self.index = new.records, new.index
+        self.vectors, self.features = new.vectors, new.features
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What a whole-set stage over a ``Batch`` returns.
+
+    Attributes:
+        kept: positions (into the stage's input batch, ascending) of the records kept.
+        dropped: one ``Dropped`` per record removed, with its stable reason code.
+        stats: the stage's figures for the report.
+        output: what the stage made besides its decision (the ``AuditReport``, the
+            ``SplitResult``, dedup's clusters...), for later stages and the command.
+    """
+
+    kept: np.ndarray
+    dropped: list[Dropped] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    output: Any = None
+
+    @classmethod
+    def keep_all(cls, batch: Batch, output: Any = None, stats: Any = None) -> BatchResult:
+        """The result of a stage that measures or annotates and keeps every record."""
+        return cls(np.arange(len(batch), dtype=np.int64), [], stats or {}, output)
+
+
+class BatchStage(Protocol):
+    """A whole-set stage: decides over the batch; the loop applies what it decided.
+
+    ``name`` is the stage's key in ``done``, the results of the stages before it (a later
+    stage reads an earlier one's ``output`` there: the findings filter reads the audit's).
+    Options come in through the constructor, so one stage class serves every command.
+    """
+
+    name: str
+
+    def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult: ...
+
+
+def run_stages(
+    stages: Sequence[BatchStage],
+    batch: Batch,
+    on_drop: Callable[[Dropped], None],
+) -> tuple[Batch, dict[str, BatchResult]]:
+    """Run ``stages`` in order over ``batch``: the one loop every command's stage list uses.
+
+    Each stage's drops go to ``on_drop`` (a rejects sink; the result keeps none), its kept
+    positions narrow the batch in place (records, vectors and fingerprints together, so the
+    removed rows are freed), and its result is kept under its name. An engine
+    (``curate.engine``) takes over by running some stages elsewhere and handing the loop the
+    batch they leave.
+
+    Returns:
+        The batch after the last stage, and each stage's ``BatchResult`` by name.
+
+    Raises:
+        RuntimeError: a stage's kept + dropped do not add up to its input (a bug).
+    """
+    done: dict[str, BatchResult] = {}
+    for stage in stages:
+        res = stage(batch, done)
+        if len(res.kept) + len(res.dropped) != len(batch):
+            raise RuntimeError(
+                f"stage {stage.name}: {len(res.kept)} kept + {len(res.dropped)} dropped "
+                f"!= {len(batch)} in"
+            )
+        for d in res.dropped:
+            on_drop(d)
+        res.dropped = []  # handed over; a million-row run must not hold them twice
+        if len(res.kept) != len(batch):
+            batch.keep(res.kept)
+        done[stage.name] = res
+    return batch, done

@@ -13,12 +13,13 @@ from __future__ import annotations
 from curate.audit.card import write_card
 from curate.audit.gates import GateFailure, check_gates, parse_rules
 from curate.audit.model import FINDING_CODES, AuditConfig, AuditReport, Finding
-from curate.audit.run import audit, audit_path, read_for_audit
+from curate.audit.run import AuditStage, audit, audit_path, read_for_audit
 
 __all__ = [
     "FINDING_CODES",
     "AuditConfig",
     "AuditReport",
+    "AuditStage",
     "Finding",
     "GateFailure",
     "audit",

@@ -78,6 +78,7 @@ def conflicting_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Find
                     "materially different answers"
                 ),
                 lines=sorted(c.line for c in members),
+                rows=sorted(c.row for c in members),
                 example=(
                     f"prompt: {prompt}\n"
                     f"line {a.line}: {excerpt(a.answer, 200)}\n"
@@ -142,6 +143,7 @@ def template_placeholders(convs: Sequence[Conv]) -> list[Finding]:
                 code="template_placeholder",
                 message=f"unfilled placeholder {tok} in {len(hits)} {'/'.join(roles)} turn(s)",
                 lines=sorted({x.line for x, _ in hits}),
+                rows=sorted({x.row for x, _ in hits}),
                 example=f"line {c.line} ({role}): {_around(c.role_text[role], tok)}",
                 detail={"placeholder": tok, "roles": roles},
             )
@@ -154,6 +156,7 @@ def template_placeholders(convs: Sequence[Conv]) -> list[Finding]:
                 code="template_placeholder",
                 message=f"{len(tail)} other placeholder tokens",
                 lines=sorted({x.line for x, _ in hits}),
+                rows=sorted({x.row for x, _ in hits}),
                 example=f"line {c.line} ({role}): {_around(c.role_text[role], tail[0][0])}",
                 detail={"placeholders": [t for t, _ in tail]},
             )
@@ -253,6 +256,7 @@ def repetition(convs: Sequence[Conv]) -> list[Finding]:
             code="repetition",
             message=f"{len(hits)} answers repeat themselves degenerately",
             lines=[h[0].line for h in hits],
+            rows=[h[0].row for h in hits],
             example=f"line {c.line}: {reason}: {excerpt(turn, 200)}",
             detail={"reasons": {str(h[0].line): h[1] for h in hits[:100]}},
         )
@@ -272,6 +276,7 @@ def missing_user(convs: Sequence[Conv]) -> list[Finding]:
             code="missing_user",
             message=f"{len(bad)} conversations have no user turn",
             lines=[c.line for c in bad],
+            rows=[c.row for c in bad],
             example=f"line {bad[0].line}: roles {json.dumps(roles, ensure_ascii=False)}",
         )
     ]
@@ -324,6 +329,7 @@ def short_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Finding]:
                     code="short_answer",
                     message=f"{len(group)} {messages[kind]}",
                     lines=[x.line for x in group],
+                    rows=[x.row for x in group],
                     example=(
                         f"line {c.line}: user: {excerpt(c.role_text.get('user'), 120)}\n"
                         f"assistant: {c.answer!r}"
@@ -451,6 +457,7 @@ def refusals(convs: Sequence[Conv]) -> list[Finding]:
             code="refusal",
             message=f"{len(hits)} answers open with refusal boilerplate",
             lines=[h[0].line for h in hits],
+            rows=[h[0].row for h in hits],
             example=f"line {c.line}: {excerpt(turn, 200)}",
             detail={"first_phrase": phrase},
         )

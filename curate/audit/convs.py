@@ -43,6 +43,7 @@ class Conv:
         answer: the final assistant turn's text, or None when there is no assistant turn.
         assistant_turns: the text of each assistant turn.
         data: the record's data (for ``--label`` look-ups).
+        row: the record's position in the audited batch (what findings name in ``rows``).
     """
 
     line: int
@@ -52,6 +53,7 @@ class Conv:
     answer: str | None
     assistant_turns: list[str]
     data: Any
+    row: int = -1
 
     @property
     def has_user(self) -> bool:
@@ -62,8 +64,9 @@ class Conv:
         return self.role_text.get("system")
 
 
-def to_conv(record: Record) -> Conv | None:
-    """The audit view of a chat record, or None when it has no usable message list."""
+def to_conv(record: Record, row: int = -1) -> Conv | None:
+    """The audit view of a chat record (at position ``row`` of the audited batch), or None
+    when it has no usable message list."""
     msgs = messages_of(record.data)
     if not msgs:
         return None
@@ -95,6 +98,7 @@ def to_conv(record: Record) -> Conv | None:
         answer=answer,
         assistant_turns=assistant_turns,
         data=record.data,
+        row=row,
     )
 
 

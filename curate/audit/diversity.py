@@ -161,7 +161,9 @@ def near_duplicate_share(records: Sequence[Record], features: Any = None) -> dic
     from curate.dedup import DedupConfig, find_duplicates
 
     dc = DedupConfig(methods=("exact", "near"), key="conversation", seed=0)
-    clusters = find_duplicates(records, dc)
+    # Dedup's fingerprints are used when they were made with these settings (``curate run``
+    # with the default dedup seed): the MinHash pass is then not repeated.
+    clusters = find_duplicates(records, dc, features=features)
     by_method = {m: sum(len(c.removed) for c in clusters if c.method == m) for m in dc.methods}
     dups = sum(by_method.values())
     n = len(records)

@@ -118,6 +118,7 @@ def compute_languages(
                 code="language_mismatch",
                 message=f"user writes {ul}, assistant answers in {al}",
                 lines=[c.line for c in group],
+                rows=[c.row for c in group],
                 example=(
                     f"user: {excerpt(first.role_text.get('user'), 150)}\n"
                     f"assistant: {excerpt(first.role_text.get('assistant'), 150)}"

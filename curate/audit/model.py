@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from curate import __version__
+from curate.findings import SEVERITY, Finding
+
+__all__ = ["FINDING_CODES", "FINDING_TITLES", "AuditConfig", "AuditReport", "Finding"]
 
 # Stable finding codes (never renamed once released), in the order reports list them.
 # Severity: "error" rows are wrong for training as they stand; "warning" rows deserve a look.
@@ -34,6 +37,8 @@ FINDING_TITLES: dict[str, str] = {
     "language_mismatch": "Assistant answers in another language than the user asked",
     "style_outlier": "Answers whose length or formatting departs from the rest",
 }
+
+SEVERITY.update(FINDING_CODES)
 
 MIN_USEFUL_RECORDS = 100  # the guide's floor for a useful fine-tune
 
@@ -87,36 +92,6 @@ class AuditConfig:
         out = asdict(self)
         out["fail_on"] = list(self.fail_on)
         return out
-
-
-@dataclass
-class Finding:
-    """One problem, the records (1-based ``Record.line`` numbers) it involves, and an example.
-
-    A finding groups records that share the same issue (one placeholder token, one repeated
-    prompt, one formatting feature...), so a report lists tens of findings, not thousands.
-    """
-
-    code: str
-    message: str
-    lines: list[int]
-    example: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def severity(self) -> str:
-        return FINDING_CODES.get(self.code, "warning")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "message": self.message,
-            "count": len(self.lines),
-            "lines": self.lines,
-            "example": self.example,
-            "detail": self.detail,
-        }
 
 
 @dataclass

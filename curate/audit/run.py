@@ -26,6 +26,7 @@ from curate.audit.shape import compute_shape
 from curate.errors import ConfigError
 from curate.reader import read_chat
 from curate.records import BadLine, Record
+from curate.stage import Batch, BatchResult, Dropped, run_stages
 from curate.tokens import TokenCounter
 
 EMBED_SIDES = ("conversation", "prompt", "response")
@@ -75,10 +76,12 @@ def audit(
     not_chat: list[Record] = []
     chat_records: list[Record] = []
     chat_rows: list[int] = []
+    not_chat_rows: list[int] = []
     for i, r in enumerate(records):
-        c = to_conv(r)
+        c = to_conv(r, i)
         if c is None:
             not_chat.append(r)
+            not_chat_rows.append(i)
         else:
             convs.append(c)
             chat_records.append(r)
@@ -107,7 +110,7 @@ def audit(
     topics = diversity.pop("_topics", None)
 
     t0 = time.perf_counter()
-    findings = _structural_findings(bad_lines, not_chat)
+    findings = _structural_findings(bad_lines, not_chat, not_chat_rows)
     findings += consistency.missing_user(convs)
     findings += consistency.conflicting_answers(convs, config)
     findings += consistency.template_placeholders(convs)
@@ -168,6 +171,49 @@ def audit(
     return report
 
 
+class AuditStage:
+    """The audit as a whole-set stage (``curate.stage.run_stages``): keeps every record; its
+    ``output`` is the ``AuditReport``, whose findings name records by batch row.
+
+    Args:
+        config: audit options (gates included: they are checked once, in ``audit``).
+        use_vectors: take the batch's vectors as the audit's embeddings (only when they
+            embed the side and model the audit would).
+        embeddings, bad_lines, source: as for ``audit`` (given ``embeddings`` win over the
+            batch's vectors; they may have one row per chat record only).
+    """
+
+    name = "audit"
+
+    def __init__(
+        self,
+        config: AuditConfig | None = None,
+        use_vectors: bool = True,
+        bad_lines: Sequence[BadLine] = (),
+        source: str = "",
+        embeddings: np.ndarray | None = None,
+    ) -> None:
+        self.config = config
+        self.use_vectors = use_vectors
+        self.embeddings = embeddings
+        self.bad_lines = bad_lines
+        self.source = source
+
+    def __call__(self, batch: Batch, done: Any) -> BatchResult:
+        vectors = self.embeddings
+        if vectors is None and self.use_vectors:
+            vectors = batch.vectors
+        report = audit(
+            batch.records,
+            self.config,
+            embeddings=vectors,
+            bad_lines=self.bad_lines,
+            source=self.source,
+            features=batch.features,
+        )
+        return BatchResult.keep_all(batch, report)
+
+
 def _token_counter(path: str | None) -> TokenCounter:
     """A ``TokenCounter``, with a one-line error for a tokenizer that cannot be loaded."""
     if path is None:
@@ -180,7 +226,9 @@ def _token_counter(path: str | None) -> TokenCounter:
         raise ConfigError(f"--tokenizer {path}: cannot load a tokenizer: {exc}") from exc
 
 
-def _structural_findings(bad_lines: Sequence[BadLine], not_chat: Sequence[Record]) -> list:
+def _structural_findings(
+    bad_lines: Sequence[BadLine], not_chat: Sequence[Record], not_chat_rows: Sequence[int]
+) -> list:
     out = []
     by_reason: dict[str, list[BadLine]] = {}
     for b in bad_lines:
@@ -203,6 +251,7 @@ def _structural_findings(bad_lines: Sequence[BadLine], not_chat: Sequence[Record
                 code="not_chat",
                 message=f"{len(not_chat)} records have no usable 'messages' list",
                 lines=[r.line for r in not_chat],
+                rows=list(not_chat_rows),
                 example=f"line {first.line}: keys {keys}",
             )
         )
@@ -272,8 +321,14 @@ def audit_path(
     t0 = time.perf_counter()
     records, bad, fmt = read_for_audit(path)
     t_read = time.perf_counter() - t0
-    report = audit(records, config, embeddings, bad_lines=bad, source=str(path))
+    stage = AuditStage(config, bad_lines=bad, source=str(path), embeddings=embeddings)
+    _, done = run_stages([stage], Batch.of(records), _no_drops)
+    report = done[stage.name].output
     report.shape["input_format"] = fmt
     report.timings["read"] = t_read
     report.series["records"] = records  # the HTML page lists each finding's records
     return report
+
+
+def _no_drops(dropped: Dropped) -> None:
+    raise AssertionError(f"the audit drops nothing, got {dropped.reason}")

@@ -131,6 +131,7 @@ def _finding(
         code="style_outlier",
         message=msg,
         lines=[answered[i].line for i in odd],
+        rows=[answered[i].row for i in odd],
         example=f"line {answered[first].line}: {excerpt(texts[first], 240)}",
         detail=detail,
     )

@@ -17,7 +17,14 @@ from collections.abc import Callable, Iterable, Iterator
 
 from curate.dedup.cluster import Cluster, group_ids
 from curate.dedup.config import KEEP_POLICIES, KEYS, LEAKED, METHODS, REASONS, DedupConfig
-from curate.dedup.engine import DedupResult, Leak, dedup, find_duplicates, find_leaks
+from curate.dedup.engine import (
+    DedupResult,
+    DedupStage,
+    Leak,
+    dedup,
+    find_duplicates,
+    find_leaks,
+)
 from curate.dedup.exact import ExactDedup
 from curate.dedup.explain import format_explain
 from curate.dedup.features import Features
@@ -48,6 +55,7 @@ __all__ = [
     "Cluster",
     "DedupConfig",
     "DedupResult",
+    "DedupStage",
     "ExactDedup",
     "Leak",
     "Normalizer",

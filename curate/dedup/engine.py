@@ -21,7 +21,7 @@ from curate.dedup.semantic import centered, semantic_pairs
 from curate.dedup.slots import Slots, different_slots
 from curate.errors import ConfigError
 from curate.records import Record
-from curate.stage import Dropped, StageResult
+from curate.stage import Batch, BatchResult, Dropped, StageResult
 
 # Index scores (PCA-projected above a few thousand rows) may differ a little from the true
 # cosine; candidates this far below the threshold are still checked on the full vectors.
@@ -39,6 +39,9 @@ class Leak:
     match: Record
     method: str
     similarity: float
+    # Position of ``match`` in the ``against`` list given (callers map it back to their
+    # own rows instead of looking records up by source and line).
+    match_index: int = -1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,7 +63,6 @@ class DedupResult:
             ``near_duplicate``, ``semantic_duplicate`` or ``leaked``; ``extra`` holds
             ``duplicate_of`` (the surviving record's id), ``similarity`` and ``method``.
         clusters: every duplicate cluster, methods in order, then by first member.
-        stats: counts per method, settings, embedder and cache figures.
         leaks: records matching an ``against`` set (dropped, or only flagged).
         explain: per method, the similarity histogram and pairs around the threshold
             (when ``config.explain``).
@@ -68,7 +70,6 @@ class DedupResult:
 
     result: StageResult
     clusters: list[Cluster]
-    stats: dict[str, Any]
     leaks: list[Leak] = field(default_factory=list)
     explain: dict[str, Any] = field(default_factory=dict)
     # (index, index, cosine) of semantic pairs over the threshold that the slot guard kept
@@ -78,6 +79,14 @@ class DedupResult:
     # (audit, split) take rows of them instead of hashing the texts again. None when no
     # exact/near method ran.
     features: Features | None = None
+    # Positions (ascending) of ``result.kept`` in the input: a Batch selects them, so the
+    # vectors and fingerprints follow without a (source, line) look-up.
+    kept_rows: np.ndarray | None = None
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counts per method, settings, embedder and cache figures (``result.stats``)."""
+        return self.result.stats
 
 
 class _Texts:
@@ -327,7 +336,7 @@ class Engine:
             if idx.size == 0 or not against:
                 break
             for i, j, sim in self._matches(method, idx, other):
-                found.setdefault(i, Leak(i, self.records[i], against[j], method, sim))
+                found.setdefault(i, Leak(i, self.records[i], against[j], method, sim, keep[j]))
         return [found[i] for i in sorted(found)]
 
     def _matches(self, method: str, idx: np.ndarray, other: Engine) -> list[tuple[int, int, float]]:
@@ -505,7 +514,8 @@ def dedup(
                 f"duplicate_of={final.id} similarity={sim}",
                 extra,
             )
-    kept_records = [records[i] for i in range(n) if i not in drops]
+    kept_rows = np.asarray([i for i in range(n) if i not in drops], dtype=np.int64)
+    kept_records = [records[i] for i in kept_rows.tolist()]
     dropped = [drops[i] for i in sorted(drops)]
     removed = {m: 0 for m in config.methods}
     for c in clusters:
@@ -533,5 +543,25 @@ def dedup(
             stats["embedding_seconds"] = round(emb.encode_seconds, 3)
     result = StageResult(kept=kept_records, dropped=dropped, stats=stats)
     return DedupResult(
-        result, clusters, stats, leaks, engine.explain, engine.kept_apart, engine._features
+        result, clusters, leaks, engine.explain, engine.kept_apart, engine._features, kept_rows
     )
+
+
+class DedupStage:
+    """Dedup as a whole-set stage (``curate.stage.run_stages``): ``curate dedup`` and ``curate
+    run`` list it. The batch's vectors are the embeddings, its fingerprints (``features``)
+    are set from dedup's own for the stages after it; ``output`` is the ``DedupResult``
+    (clusters, leaks, explain), without the record lists the loop already holds."""
+
+    name = "dedup"
+
+    def __init__(self, config: DedupConfig, against: Sequence[Sequence[Record]] = ()) -> None:
+        self.config = config
+        self.against = against
+
+    def __call__(self, batch: Batch, done: Any) -> BatchResult:
+        dres = dedup(batch.records, self.config, against=self.against, embeddings=batch.vectors)
+        if dres.features is not None:
+            batch.features, dres.features = dres.features, None
+        dropped, dres.result.dropped, dres.result.kept = dres.result.dropped, [], []
+        return BatchResult(dres.kept_rows, dropped, dres.stats, dres)

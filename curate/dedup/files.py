@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from curate.dedup.config import DedupConfig
-from curate.dedup.engine import DedupResult, dedup
+from curate.dedup.engine import DedupResult, DedupStage
 from curate.errors import InputError
 from curate.reader import read_chat
 from curate.records import (
@@ -18,7 +18,7 @@ from curate.records import (
     dumps_line,
     recover_outputs,
 )
-from curate.stage import Dropped
+from curate.stage import Batch, Dropped, run_stages
 
 # Data files taken from an --against folder (recursively, in sorted order).
 DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".parquet")
@@ -137,12 +137,15 @@ def dedup_file(
     against_sets = read_against(against)
     recover_outputs([output, rejects, clusters])
     records, as_read, bad, read_stats = read_all(path)
-    result = dedup(records, config, against=against_sets)
-    stage = result.result
+    stage_drops: list[Dropped] = []
+    kept_batch, done = run_stages(
+        [DedupStage(config, against_sets)], Batch.of(records), stage_drops.append
+    )
+    result = done["dedup"].output
     # Compared as chat, written as read: map each record back to the line it came from.
-    index = {id(r): k for k, r in enumerate(records)}
-    kept = [as_read[index[id(r)]] for r in stage.kept]
-    dropped = [replace(d, record=as_read[index[id(d.record)]]) for d in stage.dropped]
+    where = {id(r): k for k, r in enumerate(records)}
+    kept = [as_read[k] for k in kept_batch.index.tolist()]
+    dropped = [replace(d, record=as_read[where[id(d.record)]]) for d in stage_drops]
     rejected = sorted([*bad, *dropped], key=lambda d: d.record.line)
     # Output, rejects and clusters appear together or not at all (a kill between two renames
     # is rolled forward by the next write), so their counts always add up.
@@ -162,7 +165,7 @@ def dedup_file(
         "lines_in": len(records) + len(bad),
         "records": len(records),
         "bad_lines": len(bad),
-        "kept": len(stage.kept),
+        "kept": len(kept),
         "rejected": len(rejected),
         "removed": result.stats["removed"],
         "clusters": result.stats["clusters"],

@@ -526,5 +526,5 @@ def _read_dedup(
             sims = tuple(1.0 if m == k else r.sim[m] for m in members)
             clusters.append(Cluster(r.method, members, k, sims))
     refs = {i: (str(row["rid"]), int(row["line"])) for i, row in rows.items()}
-    dres = DedupResult(StageResult(kept=kept, dropped=dropped, stats=stats), clusters, stats)
+    dres = DedupResult(StageResult(kept=kept, dropped=dropped, stats=stats), clusters)
     return Prepared(kept, embeddings, dres, read_stats, converter, refs)

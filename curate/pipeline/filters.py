@@ -8,14 +8,17 @@ A filter only decides; each drop carries a stable reason code: ``too_few_tokens`
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from curate.chat import messages_of
 from curate.errors import ConfigError
 from curate.records import Record
-from curate.stage import Decision, Dropped
+from curate.stage import Batch, BatchResult, Decision, Dropped
 
 STAGE = "filter"
 
@@ -87,28 +90,40 @@ def make_filter(config: FilterConfig) -> Callable[[Record], Decision]:
     return step
 
 
-def drop_flagged(
-    records: list[Record], findings: Sequence[Any], codes: Sequence[str]
-) -> tuple[list[int], list[Dropped]]:
-    """Indices of the records to keep, and a drop for each record flagged by one of ``codes``.
+def drop_findings(batch: Batch, findings: Sequence[Any], codes: Sequence[str]) -> BatchResult:
+    """Drop each record of ``batch`` that a finding with one of ``codes`` flags.
 
-    A record flagged by several codes is dropped once, under the first code in ``codes``.
-    Findings name records by line, so the records must come from one source.
+    ``findings`` are the audit's over this very batch: they name records by position
+    (``Finding.rows``), so records from several sources (an HF dataset folder with splits,
+    whose line numbers repeat) are told apart. A record flagged by several codes is dropped
+    once, under the first code in ``codes``; the drop's stage is ``audit``, its reason the
+    finding's code.
     """
     reason_of: dict[int, tuple[str, str]] = {}
     for code in codes:
         for f in findings:
             if f.code == code:
-                for line in f.lines:
-                    reason_of.setdefault(line, (code, f.message))
-    if len({r.source for r in records}) > 1 and reason_of:
-        raise ConfigError("filter.drop_findings needs a single input file (findings name lines)")
-    keep: list[int] = []
+                for row in f.rows:
+                    reason_of.setdefault(row, (code, f.message))
+    keep = np.ones(len(batch), dtype=bool)
     dropped: list[Dropped] = []
-    for i, r in enumerate(records):
-        hit = reason_of.get(r.line)
-        if hit is None:
-            keep.append(i)
-        else:
-            dropped.append(Dropped(r, "audit", hit[0], hit[1]))
-    return keep, dropped
+    for row in sorted(reason_of):
+        code, message = reason_of[row]
+        keep[row] = False
+        dropped.append(Dropped(batch.records[row], "audit", code, message))
+    stats = {"reasons": dict(Counter(d.reason for d in dropped))}
+    return BatchResult(np.flatnonzero(keep), dropped, stats)
+
+
+class DropFindings:
+    """``filter.drop_findings`` as a whole-set stage: reads the findings of the stage named
+    ``audit`` before it (its ``output``, an ``AuditReport`` over this very batch)."""
+
+    name = "drop_findings"
+
+    def __init__(self, codes: Sequence[str], audit: str = "audit") -> None:
+        self.codes = tuple(codes)
+        self.audit = audit
+
+    def __call__(self, batch: Batch, done: Any) -> BatchResult:
+        return drop_findings(batch, done[self.audit].output.findings, self.codes)

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from curate import __version__
+from curate.dedup.engine import DedupStage
 from curate.dedup.progress import Progress
 from curate.pipeline.config import RunConfig
-from curate.pipeline.filters import drop_flagged, make_filter
+from curate.pipeline.filters import DropFindings, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
 from curate.pipeline.page import collect_dupes, run_page, run_section
 from curate.pipeline.result import RunResult
 from curate.pipeline.stages import RejectSink, front
 from curate.records import Record, atomic_writer
+from curate.stage import Batch, BatchResult, run_stages
 
 REJECTS = "rejects.jsonl"
 REPORT_JSON = "report.json"
@@ -46,25 +48,99 @@ def _dump(path: Path, obj: Any) -> None:
         )
 
 
-def _embeddings(records: list[Record], config: RunConfig) -> np.ndarray | None:
-    """One embedding pass for dedup, audit and split (None when semantic work is off)."""
-    if not config.run.semantic or not records:
-        return None
-    from curate.split import embed_records
+class _Logged:
+    """A library stage as ``curate run`` runs it: a line on stderr before, and progress by
+    elapsed time while it works (stderr only, never in the outputs)."""
 
-    _log(f"embedding {len(records)} records ({config.dedup.model or 'fast'})")
-    return embed_records(
-        records, config.dedup.model, config.dedup.key, config.dedup.cache_dir, progress=True
+    def __init__(self, stage: Any, before: Callable[[Batch], str], progress: str = "") -> None:
+        self.stage, self.before, self.progress = stage, before, progress
+        self.name = stage.name
+
+    def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult:
+        message = self.before(batch)
+        if message:
+            _log(message)
+        if not self.progress:
+            return self.stage(batch, done)
+        with Progress(self.progress, None):
+            return self.stage(batch, done)
+
+
+class _RunDedup(DedupStage):
+    """Dedup with the run's extras: the clusters the page shows are taken while the records
+    dedup removed are still in the batch."""
+
+    def __init__(self, config: RunConfig, against: Sequence[Any]) -> None:
+        # explain: the report draws each method's similarity histogram around its threshold.
+        # Progress by elapsed time on stderr (never in the outputs: not part of as_dict).
+        super().__init__(replace(config.dedup, explain=True, progress=True), against)
+        self.dupes: dict[str, Any] = {}
+
+    def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult:
+        res = super().__call__(batch, done)
+        self.dupes = collect_dupes(batch.records, res.output, self.config.key)
+        _log(f"dedup removed {len(res.dropped)}; {len(res.kept)} remain")
+        return res
+
+
+class _RunDropFindings(DropFindings):
+    """The findings filter; keeps the records the audit saw (the page's findings name them)
+    and the lines it dropped (the card and the manifest list them)."""
+
+    def __init__(self, codes: Sequence[str]) -> None:
+        super().__init__(codes)
+        self.audited: list[Record] | None = None
+        self.lines: list[int] = []
+
+    def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult:
+        self.audited = batch.records
+        res = super().__call__(batch, done)
+        self.lines = [d.record.line for d in res.dropped]
+        _log(f"dropped {len(res.dropped)} records flagged by {', '.join(self.codes)}")
+        return res
+
+
+def run_stages_for(config: RunConfig, against: Sequence[Any] = ()) -> list[Any]:
+    """``curate run``'s stages after reading, in order: a new stage is one line here.
+
+    ``--engine ray`` runs the ones up to ``dedup`` on the cluster
+    (``curate.engine.ray_stages.read_dedup``) and this loop the rest.
+    """
+    from curate.audit.run import AuditStage
+    from curate.dedup import key_text
+    from curate.embed import EmbedStage
+    from curate.split import SplitStage
+
+    c = config
+    key, model = c.dedup.key, c.dedup.model
+    # The audit takes the run's vectors when they embed what it would embed.
+    shared = c.audit.embed_side == key and c.audit.model == model
+    # dedup already left one member per duplicate cluster, so split's grouping step has
+    # nothing to join; its leakage check still runs on the files it writes.
+    split_cfg = replace(c.split, keep_duplicates_together=False)
+    stages: list[Any] = []
+    if c.run.semantic:
+        embed = EmbedStage(lambda r: key_text(r, key), model, c.dedup.cache_dir, progress=True)
+        say = f"({model or 'fast'})"
+        stages.append(_Logged(embed, lambda b: f"embedding {len(b)} records {say}" if b else ""))
+    stages += [
+        _RunDedup(c, against),
+        _Logged(AuditStage(c.audit, use_vectors=shared), lambda b: "auditing", "audit"),
+    ]
+    if c.filter.drop_findings:
+        stages.append(_RunDropFindings(c.filter.drop_findings))
+    stages.append(
+        _Logged(SplitStage(split_cfg, c.dedup), lambda b: "splitting (with leakage check)", "split")
     )
+    return stages
 
 
 def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     """Run all stages on ``path``, writing every output into ``staging``."""
-    from curate.audit import audit, check_gates, write_card
-    from curate.dedup import dedup
+    from curate.audit import write_card
     from curate.dedup.files import against_files, read_against
     from curate.pipeline.checks import check_fields, preflight
-    from curate.split import split_records, write_splits
+    from curate.split import write_splits
     from curate.validate import Validator
 
     # Everything the config names is checked before any heavy stage (docs/run.md).
@@ -79,6 +155,9 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
     with open(staging / REJECTS, "wb") as rejects_fh:
         sink = RejectSink(rejects_fh)
+        stages = run_stages_for(config, against_sets)
+        after = next(i for i, st in enumerate(stages) if st.name == "dedup") + 1
+        dedup_stage = stages[after - 1]
         stream, read_stats, converter = front(
             path,
             sink,
@@ -96,87 +175,36 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
                 # Refuse rather than skip the check: a silent skip would ship leaked records.
                 raise ConfigError("dedup.against is not supported with --engine ray yet")
             got = read_dedup(path, staging, sink, config, validator)
-            records, embeddings, dres = got.kept, got.embeddings, got.dres
             read_stats, converter = got.read_stats, got.converter
-            check_fields(records, config)
+            check_fields(got.kept, config)
+            dres = got.dres
+            for d in dres.result.dropped:
+                sink.drop(d)
+            dres.result.dropped.clear()
             # The cluster view needs every record dedup saw; the workers keep those, so the
             # page shows the per-method counts only.
-            dupes = collect_dupes(records, replace(dres, clusters=[]), config.dedup.key)
+            dupes = collect_dupes(got.kept, replace(dres, clusters=[]), config.dedup.key)
+            batch, stages = Batch.of(got.kept, got.embeddings), stages[after:]
+            del got
         else:
-            records = list(stream)  # dedup compares across the whole set
+            batch = Batch.of(stream)  # dedup compares across the whole set
             _log(
                 f"{read_stats.records + read_stats.bad_lines} input records, "
-                f"{len(records)} after validate/convert/filter"
+                f"{len(batch)} after validate/convert/filter"
             )
-            check_fields(records, config)
-            embeddings = _embeddings(records, config)
-
-            # explain: the report draws each method's similarity histogram around its threshold.
-            # Progress by elapsed time on stderr (never in the outputs: not part of as_dict).
-            dres = dedup(
-                records,
-                replace(config.dedup, explain=True, progress=True),
-                against=against_sets,
-                embeddings=embeddings,
-            )
-            dupes = collect_dupes(records, dres, config.dedup.key)
-        for d in dres.result.dropped:
-            sink.drop(d)
-        kept = dres.result.kept
-        # Rows of the dedup stage's vectors and fingerprints for the kept records: audit and
-        # split reuse them instead of embedding or hashing the texts again.
-        features, dres.features = dres.features, None  # only the kept rows stay alive
-        if config.run.engine == "local" and (embeddings is not None or features is not None):
-            index = {(r.source, r.line): i for i, r in enumerate(records)}
-            rows = [index[(r.source, r.line)] for r in kept]
-            del index
-            if embeddings is not None:
-                embeddings = embeddings[rows]
-            if features is not None:
-                features = features.subset(rows)
-            del rows
-        n_removed = len(dres.result.dropped)
-        # The removed records are in rejects.jsonl now; free them (and the pre-dedup list)
-        # before audit and split, which hold their own views of the kept set.
-        dres.result.dropped.clear()
-        del records
-        _log(f"dedup removed {n_removed}; {len(kept)} remain")
-
-        shared = (
-            embeddings
-            if config.audit.embed_side == config.dedup.key
-            and config.audit.model == config.dedup.model
-            else None
-        )
-        _log("auditing")
-        with Progress("audit", None):
-            areport = audit(kept, config.audit, embeddings=shared, features=features)
-        audited = kept  # what the findings' lines and the topics' indices refer to
-        gates = check_gates(areport, list(config.audit.fail_on)) if config.audit.fail_on else []
-        gates_failed = [f"{g.rule}: {g.message}" for g in gates]
-        dropped_lines: list[int] = []
-        if config.filter.drop_findings:
-            keep_idx, flagged = drop_flagged(kept, areport.findings, config.filter.drop_findings)
-            dropped_lines = [d.record.line for d in flagged]
-            for d in flagged:
-                sink.drop(d)
-            kept = [kept[i] for i in keep_idx]
-            if embeddings is not None:
-                embeddings = embeddings[keep_idx]
-            if features is not None:
-                features = features.subset(keep_idx)
-            codes = ", ".join(config.filter.drop_findings)
-            _log(f"dropped {len(flagged)} records flagged by {codes}")
-
-        # dedup already left one member per duplicate cluster, so split's grouping step has
-        # nothing to join; its leakage check still runs on the files it writes.
-        split_cfg = replace(config.split, keep_duplicates_together=False)
-        _log("splitting (with leakage check)")
-        with Progress("split", None):
-            sres = split_records(
-                kept, split_cfg, embeddings=embeddings, dedup_config=config.dedup, features=features
-            )
+            check_fields(batch.records, config)
+        batch, done = run_stages(stages, batch, sink.drop)  # narrows ``batch`` in place
         rejects_fh.flush()
+    if "dedup" in done:
+        dres, dupes = done["dedup"].output, dedup_stage.dupes
+    areport, sres = done["audit"].output, done["split"].output
+    kept = batch.records  # the split's input
+    del batch
+    audited, dropped_lines = kept, []  # what the findings' rows refer to, and the drops
+    if "drop_findings" in done:
+        flt = next(st for st in stages if st.name == "drop_findings")
+        audited, dropped_lines = flt.audited, flt.lines
+    gates_failed = [f"{g['rule']}: {g['message']}" for g in areport.gates.get("failures", [])]
 
     _log("writing outputs")
     write_splits(
@@ -192,7 +220,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         "input": path,
         "convert": converter.stats(),
         "validate": validator.stats(),
-        "dedup": _stats(dres),
+        "dedup": dres.stats,
         "audit": areport.to_dict(),
         "split": sres.report(),
         "gates": {"rules": list(config.audit.fail_on), "failed": gates_failed},
@@ -299,10 +327,3 @@ def _findings_summary(
             "drop_finding": code in drop_codes,
         }
     return out
-
-
-def _stats(dres: Any) -> Any:
-    stats = getattr(dres, "stats", None)
-    if hasattr(stats, "to_dict"):
-        return stats.to_dict()
-    return stats if stats is not None else dres.result.stats

@@ -36,6 +36,7 @@ from curate.split.dupes import duplicate_clusters as _duplicate_clusters
 from curate.split.groups import UnionFind, union_field
 from curate.split.output import write_splits
 from curate.split.strata import COMPUTED, stratum_labels
+from curate.stage import Batch, BatchResult
 
 __all__ = [
     "COMPUTED",
@@ -165,13 +166,33 @@ def embed_records(
     cache_dir: Any = None,
     progress: bool = False,
 ) -> np.ndarray:
-    """Embeddings of each record's ``side`` text (dedup's key text) via the cached embedder."""
+    """Embeddings of each record's ``side`` text (dedup's key text): ``curate.embed``'s
+    ``embed_records``, kept here under its old name for callers outside split."""
     from curate.dedup import key_text
-    from curate.embed import get_embedder
+    from curate.embed import embed_records as embed
 
-    # dedup's own key text (tools included), so these rows are the vectors dedup would embed.
-    texts = [key_text(r, side) for r in records]  # type: ignore[arg-type]
-    return get_embedder(model, cache_dir=cache_dir).encode(texts, progress=progress)
+    return embed(records, lambda r: key_text(r, side), model, cache_dir, progress)  # type: ignore[arg-type]
+
+
+class SplitStage:
+    """The split as a whole-set stage (``curate.stage.run_stages``): keeps every record; its
+    ``output`` is the ``SplitResult``. The batch's vectors and fingerprints are reused."""
+
+    name = "split"
+
+    def __init__(self, config: SplitConfig, dedup_config: Any = None) -> None:
+        self.config = config
+        self.dedup_config = dedup_config
+
+    def __call__(self, batch: Batch, done: Any) -> BatchResult:
+        sres = split_records(
+            batch.records,
+            self.config,
+            embeddings=batch.vectors,
+            dedup_config=self.dedup_config,
+            features=batch.features,
+        )
+        return BatchResult.keep_all(batch, sres)
 
 
 def _needs_embeddings(config: SplitConfig) -> bool:
@@ -236,7 +257,6 @@ def split_records(
         stats["duplicate_clusters"] = len(clusters)
         stats["records_in_duplicate_clusters"] = sum(len(c) for c in clusters)
 
-    index = {r.ref: i for i, r in enumerate(records)}
     leakage: dict[str, Any] = {"checked": False}
     for round_no in range(MAX_REPAIR_ROUNDS):
         groups = uf.groups()
@@ -253,14 +273,13 @@ def split_records(
         if not config.check_leakage or n == 0:
             break
         leaks = _leakage(records, sides, embeddings, dedup_config, features)
-        leakage = _leak_dict(leaks, sides, dedup_config, round_no)
+        leakage = _leak_dict(records, leaks, sides, dedup_config, round_no)
         if not leaks:
             break
         # A leak the clusters missed (dedup matches pairs; clusters are cut per method):
         # join the pair and draw again.
-        for r, _method, of in leaks:
-            if of in index:
-                uf.union(index[r.ref], index[of])
+        for i, _method, j in leaks:
+            uf.union(i, j)
         if round_no == MAX_REPAIR_ROUNDS - 1:
             # Last resort: move every leaking group to train until nothing leaks. Train only
             # grows, so this ends; the strata moved are marked in the report.
@@ -296,31 +315,34 @@ def _leakage(
     embeddings: np.ndarray | None,
     dedup_config: Any,
     features: Any = None,
-) -> list[tuple[Record, str, str]]:
-    """Records of one side that duplicate a record of another side (dedup's own matcher)."""
+) -> list[tuple[int, str, int]]:
+    """(row, method, row of its match) for each record of one side that duplicates a record
+    of another side (dedup's own matcher), rows being positions in ``records``."""
     found = []
     for a, b in _PAIRS:
         ia = [i for i, s in enumerate(sides) if s == a]
         ib = [i for i, s in enumerate(sides) if s == b]
         if not ia or not ib:
             continue
-        against = [records[i] for i in ib]
-        against_refs = {r.ref for r in against}
         hits = cross_duplicates(
             [records[i] for i in ia],
             None if embeddings is None else embeddings[ia],
-            against,
+            [records[i] for i in ib],
             dedup_config,
             None if embeddings is None else embeddings[ib],
             None if features is None else features.subset(ia),
             None if features is None else features.subset(ib),
         )
-        found.extend(h for h in hits if h[2] in against_refs)
+        found.extend((ia[a], method, ib[b]) for a, method, b in hits)
     return found
 
 
 def _leak_dict(
-    leaks: list[tuple[Record, str, str]], sides: list[str], dedup_config: Any, rounds: int
+    records: list[Record],
+    leaks: list[tuple[int, str, int]],
+    sides: list[str],
+    dedup_config: Any,
+    rounds: int,
 ) -> dict[str, Any]:
     present = set(sides)
     return {
@@ -331,7 +353,8 @@ def _leak_dict(
         "total": len(leaks),
         "repair_rounds": rounds,
         "examples": [
-            {"record": r.ref, "method": method, "duplicate_of": of} for r, method, of in leaks[:10]
+            {"record": records[i].ref, "method": method, "duplicate_of": records[j].ref}
+            for i, method, j in leaks[:10]
         ],
     }
 
@@ -344,9 +367,8 @@ def _leak_report(
     rounds: int,
     features: Any = None,
 ) -> dict[str, Any]:
-    return _leak_dict(
-        _leakage(records, sides, embeddings, dedup_config, features), sides, dedup_config, rounds
-    )
+    leaks = _leakage(records, sides, embeddings, dedup_config, features)
+    return _leak_dict(records, leaks, sides, dedup_config, rounds)
 
 
 def _move_to_train(
@@ -360,11 +382,10 @@ def _move_to_train(
 ) -> int:
     """Move whole leaking groups to train until the leakage check finds nothing."""
     groups = uf.groups()
-    index = {r.ref: i for i, r in enumerate(records)}
     moved = 0
     while leaks := _leakage(records, sides, embeddings, dedup_config, features):
-        for r, _method, of in leaks:
-            for i in (index[r.ref], index.get(of, index[r.ref])):
+        for row, _method, of in leaks:
+            for i in (row, of):
                 for m in groups[uf.find(i)]:
                     if sides[m] != TRAIN:
                         sides[m] = TRAIN

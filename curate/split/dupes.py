@@ -39,19 +39,6 @@ def with_semantic(config: Any, semantic: bool, seed: int | None = None) -> Any:
     return dataclasses.replace(config, **changes)
 
 
-def _member_indices(cluster: Any, index: dict[tuple[str, int], int]) -> list[int]:
-    members = getattr(cluster, "members", None)
-    if members is None:
-        members = getattr(cluster, "indices", cluster)
-    out = []
-    for m in members:
-        if isinstance(m, Record):
-            out.append(index[(m.source, m.line)])
-        else:
-            out.append(int(m))
-    return out
-
-
 def duplicate_clusters(
     records: Sequence[Record],
     config: Any,
@@ -61,9 +48,8 @@ def duplicate_clusters(
     """Index lists of the exact / near / semantic duplicate clusters among ``records``."""
     from curate.dedup import find_duplicates
 
-    index = {(r.source, r.line): i for i, r in enumerate(records)}
     clusters = find_duplicates(list(records), config, embeddings=embeddings, features=features)
-    return [_member_indices(c, index) for c in clusters]
+    return [list(c.members) for c in clusters]
 
 
 def cross_duplicates(
@@ -74,8 +60,9 @@ def cross_duplicates(
     against_embeddings: np.ndarray | None = None,
     features: Any = None,
     against_features: Any = None,
-) -> list[tuple[Record, str, str]]:
-    """(record, method, ref of the match) for each record duplicating one in ``against``.
+) -> list[tuple[int, str, int]]:
+    """(position in ``records``, method, position in ``against`` of the match) for each
+    record duplicating one in ``against``.
 
     Uses dedup's own leakage matcher (``curate.dedup.find_leaks``), given the vectors and
     fingerprints both sides already have (rows of the run's), so nothing is embedded or
@@ -100,12 +87,10 @@ def cross_duplicates(
         features=features,
         against_features=against_features,
     )
-    return [(lk.record, lk.method, lk.match.ref) for lk in leaks]
+    return [(lk.index, lk.method, lk.match_index) for lk in leaks]
 
 
-def count_methods(
-    found: Sequence[tuple[Record, str, str]], methods: Sequence[str]
-) -> dict[str, int]:
+def count_methods(found: Sequence[tuple[Any, str, Any]], methods: Sequence[str]) -> dict[str, int]:
     """Leaks per method, every checked method listed (zero included)."""
     counts = Counter(method for _, method, _ in found)
     return {m: counts.get(m, 0) for m in methods}

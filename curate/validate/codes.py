@@ -7,8 +7,11 @@ test checks that every code here is documented there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from curate.findings import SEVERITY, Finding
+
+__all__ = ["CODES", "ERROR", "WARNING", "Finding", "Severity", "finding"]
 
 Severity = Literal["error", "warning"]
 ERROR: Severity = "error"
@@ -86,30 +89,11 @@ CODES: dict[str, tuple[Severity, str, str]] = {
 
 READ_CODES = frozenset(c for c, v in CODES.items() if v[1] == "read")
 SCHEMA_CODES = frozenset(c for c, v in CODES.items() if v[1] == "schema")
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem in one record.
-
-    Attributes:
-        code: stable code from ``CODES``.
-        path: JSON pointer into the record (``/messages/2/content``; ``""`` = whole record).
-        message: one line for people.
-        severity: ``error`` or ``warning`` (from ``CODES``).
-    """
-
-    code: str
-    path: str
-    message: str
-    severity: Severity = ERROR
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "path": self.path, "message": self.message}
+SEVERITY.update({c: v[0] for c, v in CODES.items()})
 
 
 def finding(code: str, path: str, message: str) -> Finding:
     """A ``Finding`` with the severity the table gives ``code`` (error for a code from another
     stage, e.g. a pipeline drop reason handed to ``Validator.reject``)."""
     entry = CODES.get(code)
-    return Finding(code, path, message, entry[0] if entry else ERROR)
+    return Finding(code, message, entry[0] if entry else ERROR, path)

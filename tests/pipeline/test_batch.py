@@ -1,0 +1,135 @@
+"""The Batch (records + batch index + vectors + fingerprints), the stage loop, and
+``filter.drop_findings`` over records from several sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from curate.audit import AuditConfig, audit
+from curate.cli import main
+from curate.dedup import DedupConfig, dedup
+from curate.pipeline.filters import drop_findings
+from curate.records import Record
+from curate.stage import Batch, BatchResult, Dropped, run_stages
+from tests.pipeline.conftest import good_rows
+
+REFUSAL = "I'm sorry, but I can't help with that request."
+
+
+def _two_sources() -> list[Record]:
+    """Two sources whose line numbers repeat (an HF dataset folder's train and test)."""
+    rows = good_rows(40)
+    rows[4]["messages"][1]["content"] = REFUSAL  # train line 5 only
+    return [Record("ds/train", i + 1, r) for i, r in enumerate(rows[:20])] + [
+        Record("ds/test", i + 1, r) for i, r in enumerate(rows[20:])
+    ]
+
+
+def test_select_slices_records_vectors_and_fingerprints_together() -> None:
+    records = _two_sources()
+    vecs = np.arange(len(records) * 2, dtype=np.float32).reshape(-1, 2)
+    feats = dedup(records, DedupConfig(methods=("exact", "near"))).features
+    batch = Batch.of(records, vecs, feats)
+    sub = batch.select([3, 25, 7]).select([2, 1])
+    assert [r.ref for r in sub.records] == [records[7].ref, records[25].ref]
+    assert sub.index.tolist() == [7, 25]  # the position in the first batch survives
+    assert sub.vectors.tolist() == vecs[[7, 25]].tolist()
+    assert sub.features.digests.tolist() == feats.digests[[7, 25]].tolist()
+    with pytest.raises(ValueError, match="3 rows of vectors for 40 records"):
+        Batch.of(records, vecs[:3])
+
+
+def test_drop_findings_tells_sources_apart() -> None:
+    batch = Batch.of(_two_sources())
+    report = audit(batch.records, AuditConfig(embeddings=False))
+    res = drop_findings(batch, report.findings, ["refusal"])
+    # Line 5 exists in both sources; only train's is a refusal.
+    assert [(d.record.source, d.record.line, d.reason) for d in res.dropped] == [
+        ("ds/train", 5, "refusal")
+    ]
+    assert len(res.kept) == 39 and 4 not in res.kept.tolist() and 24 in res.kept.tolist()
+
+
+def test_run_stages_applies_drops_and_checks_the_count() -> None:
+    class DropOdd:
+        name = "odd"
+
+        def __call__(self, batch: Batch, done: object) -> BatchResult:
+            rows = np.arange(len(batch))
+            return BatchResult(
+                rows[rows % 2 == 0],
+                [Dropped(batch.records[i], "odd", "odd_row") for i in rows[rows % 2 == 1]],
+                {"dropped": int((rows % 2).sum())},
+            )
+
+    class Broken:
+        name = "broken"
+
+        def __call__(self, batch: Batch, done: object) -> BatchResult:
+            return BatchResult(np.arange(len(batch) - 1))  # loses a record
+
+    class Second(DropOdd):
+        name = "second"
+
+    records = _two_sources()
+    gone: list[Dropped] = []
+    batch = Batch.of(records, np.ones((40, 2), dtype=np.float32))
+    out, done = run_stages([DropOdd(), Second()], batch, gone.append)
+    assert out is batch  # narrowed in place: no caller keeps the removed rows alive
+    assert out.index.tolist() == list(range(0, 40, 4)) and out.vectors.shape == (10, 2)
+    assert [d.record for d in gone[:20]] == records[1::2]  # the first stage's, in order
+    assert len(gone) == 30 and done["odd"].stats == {"dropped": 20}
+    assert done["second"].stats == {"dropped": 10} and done["odd"].dropped == []
+    with pytest.raises(RuntimeError, match="stage broken: 39 kept"):
+        run_stages([Broken()], Batch.of(records), gone.append)
+
+
+def test_run_drop_findings_on_an_hf_dataset_folder_with_splits(tmp_path: Path) -> None:
+    """Findings name records by batch index: the old code refused several sources."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    records = _two_sources()
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list([r.data for r in records[:20]]),
+            "test": datasets.Dataset.from_list([r.data for r in records[20:]]),
+        }
+    ).save_to_disk(str(tmp_path / "dd"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("filter:\n  drop_findings: [refusal]\n")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        main,
+        ["run", str(tmp_path / "dd"), "-o", str(out), "--no-semantic", "--config", str(cfg)],
+    )
+    assert res.exit_code == 1, res.output  # 1: a record was rejected
+    rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["stage"], r["reason"], r["line"]) for r in rejects] == [("audit", "refusal", 5)]
+    assert rejects[0]["record"]["messages"][1]["content"] == REFUSAL
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kept"] == 39 and manifest["balanced"]
+
+
+def test_audit_duplicate_share_takes_dedups_fingerprints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`curate run`'s audit must not repeat dedup's MinHash pass (it did: ~50 s at 1M rows)."""
+    import curate.dedup.engine as engine
+    from curate.audit.diversity import near_duplicate_share
+
+    records = _two_sources()
+    res = dedup(records, DedupConfig(methods=("exact", "near")))
+    kept = res.result.kept
+    fresh = near_duplicate_share(kept)
+
+    def no_second_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the fingerprints were computed again")
+
+    monkeypatch.setattr(engine, "compute_features", no_second_pass)
+    assert near_duplicate_share(kept, res.features.subset(res.kept_rows)) == fresh
+    with pytest.raises(AssertionError, match="computed again"):
+        near_duplicate_share(kept)  # without them the pass runs (the patch is live)
