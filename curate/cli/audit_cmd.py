@@ -16,6 +16,7 @@ from curate.cli.app import (
     main,
     seed_option,
 )
+from curate.cli.engine_opts import engine_options
 
 if TYPE_CHECKING:
     from curate.audit import AuditReport
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 )
 @allow_rejects_option
 @seed_option
+@engine_options
 @handle_errors
 def audit_command(
     path: str,
@@ -74,6 +76,8 @@ def audit_command(
     language_sample: int,
     allow_rejects: bool,
     seed: int,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> None:
     """Audit a chat / Alpaca / ShareGPT file: shape, languages, diversity and findings.
 
@@ -105,7 +109,14 @@ def audit_command(
         language_sample=language_sample,
         fail_on=fail_on,
     )
-    report = audit_path(path, config)
+    if engine == "ray":  # the same report from aggregates merged over a Ray cluster
+        from curate.engine import check_engine
+        from curate.engine.ray_audit import audit_path_ray
+
+        check_engine(engine)
+        report = audit_path_ray(path, config, ray_address)
+    else:
+        report = audit_path(path, config)
     if html_path:
         with atomic_writer(html_path, "w") as fh:
             fh.write(render_html(report))
