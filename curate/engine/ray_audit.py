@@ -338,6 +338,10 @@ def _with_idx(batch: dict[str, np.ndarray], *, offsets: np.ndarray) -> dict[str,
     return out
 
 
+def _bad_rows(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: v[batch["bad"]] for k, v in batch.items()}
+
+
 def _shard_counts(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     good = batch["shard"][~batch["bad"]]
     return {"shard": good}
@@ -873,7 +877,9 @@ def _audit(ray: Any, paths: list[str], fmt: str | None, config: Any, source: str
         .map_batches(_read_shard, batch_size=1, fn_kwargs={"fmt": fmt, "cwd": os.getcwd()})
         .materialize()
     )
-    bad = _collect(raw.filter(lambda r: bool(r["bad"])), ["shard", "pos", "source", "line", "data"])
+    bad = _collect(
+        raw.map_batches(_bad_rows, batch_format="numpy"), ["shard", "pos", "source", "line", "data"]
+    )
     errors = [k for k in range(len(bad["pos"])) if bad["pos"][k] == -2]
     if errors:
         k = min(errors, key=lambda k: bad["shard"][k])
