@@ -371,9 +371,13 @@ class RayAudit:
     """The audit of a Ray dataset with columns idx (0..n-1, the local row order), source,
     line, text_line and data."""
 
-    def __init__(self, ray: Any, ds: Any, n: int, config: Any, parts: int) -> None:
+    def __init__(
+        self, ray: Any, ds: Any, n: int, config: Any, parts: int, vectors: Any = None
+    ) -> None:
         self.ray, self.ds, self.n, self.config, self.parts = ray, ds, n, config, parts
         self.not_chat = np.zeros(0, np.int64)
+        # ``curate run`` with dedup's embedder: every row's vector, as local shares them.
+        self.vectors = vectors
 
     def fetch(self, ids: Any) -> dict[int, Record]:
         """Records by row id (the sampled and flagged rows: bounded, never the whole set)."""
@@ -407,7 +411,7 @@ class RayAudit:
             n_convs, {int(p): convs[int(r)] for p, r in zip(positions, rows, strict=True)}
         )
 
-    def run(self, bad_lines: Sequence[BadLine], source: str, fmt: str) -> Any:
+    def run(self, bad_lines: Sequence[BadLine], source: str, fmt: str | None) -> Any:
         from curate.audit import consistency
         from curate.audit.gates import check_gates, parse_rules
         from curate.audit.languages import compute_languages, sample_indices
@@ -473,7 +477,9 @@ class RayAudit:
             timings=timings,
         )
         report.metrics = _metrics(report, n_records, n_convs)
-        report.shape["input_format"] = fmt
+        if fmt is not None:  # ``audit_path`` names the input's format; ``audit`` does not
+            report.shape["input_format"] = fmt
+        report.series.update(_series(st))
         if topics is not None:
             report.series["topics"] = {
                 "records": self.conv_rows(np.asarray(topics["rows"])),
@@ -541,7 +547,19 @@ class RayAudit:
         timings["near_duplicates"] = time.perf_counter() - t0
         if config.label:
             out["labels"] = _labels(st, config.label)
-        if config.embeddings and n_convs >= MIN_ROWS_FOR_CLUSTERS:
+        if self.vectors is not None:
+            vecs = np.asarray(self.vectors, dtype=np.float32)
+            if self.not_chat.size:
+                vecs = np.delete(vecs, self.not_chat, axis=0)
+            out["embeddings"] = {"source": "precomputed", "rows": len(vecs), "of": n_convs}
+            if len(vecs) >= MIN_ROWS_FOR_CLUSTERS:
+                t0 = time.perf_counter()
+                out["clusters"] = cluster_stats(vecs, config)
+                rows = np.arange(n_convs)
+                out["_topics"] = {"rows": rows, "labels": out["clusters"].pop("assignment")}
+                out["mean_pairwise_distance"] = mean_pairwise_distance(vecs, config.seed)
+                timings["clusters"] = time.perf_counter() - t0
+        elif config.embeddings and n_convs >= MIN_ROWS_FOR_CLUSTERS:
             from curate.embed import get_embedder
 
             t0 = time.perf_counter()
@@ -796,6 +814,22 @@ def _shape(st: dict[str, Any], n: int, counter: Any) -> dict[str, Any]:
     }
 
 
+def _series(st: dict[str, Any]) -> dict[str, Any]:
+    """The page's plot series rebuilt from the histograms: the same values (and so the same
+    histograms), in value order rather than row order; 8 bytes a row."""
+    from array import array
+
+    def expand(hist: Counter[int]) -> array:
+        values, counts = _sorted_hist(hist)
+        return array("q", np.repeat(values.astype(np.int64), counts).tolist())
+
+    return {
+        "turns": expand(st["user_turns"]),
+        "messages": expand(st["per_conv"]),
+        "tokens": {r: expand(h) for r, h in st["role_tokens"].items()},
+    }
+
+
 def _labels(st: dict[str, Any], path: str) -> dict[str, Any]:
     """``curate.audit.diversity.label_balance`` from the merged counter."""
     counts = st["labels"]
@@ -900,3 +934,30 @@ def _audit(ray: Any, paths: list[str], fmt: str | None, config: Any, source: str
     ds = ds.materialize()
     aud = RayAudit(ray, ds, n, config, parts)
     return aud.run(bad_lines, source, fmt or "unknown")
+
+
+def _dense(batch: dict[str, np.ndarray], *, gone: np.ndarray) -> dict[str, np.ndarray]:
+    """Row ids after dedup: each kept row's position in the list the local audit gets."""
+    idx = batch["idx"] - np.searchsorted(gone, batch["idx"])
+    cols = ("source", "line", "text_line", "data")
+    return {"idx": idx.astype(np.int64), **{k: batch[k] for k in cols}}
+
+
+def audit_kept(
+    ray: Any, alive: Any, gone: np.ndarray, n: int, config: Any, parts: int, vectors: Any
+) -> Any:
+    """``curate run --engine ray``'s audit of the rows dedup kept (``alive``, whose ``idx``
+    are the pre-dedup positions; ``gone`` the removed ones, sorted)."""
+    ds = alive.map_batches(_dense, batch_format="numpy", fn_kwargs={"gone": gone}).materialize()
+    source = ""
+    if n:  # local names the audit after its first record's source
+        got = _collect(ds.map_batches(_first_row, batch_format="numpy"), ["idx", "source"])
+        source = str(got["source"][int(np.argmin(got["idx"]))])
+    return RayAudit(ray, ds, n, config, parts, vectors).run([], source, None)
+
+
+def _first_row(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if not len(batch["idx"]):
+        return {"idx": batch["idx"], "source": batch["source"]}
+    k = int(np.argmin(batch["idx"]))
+    return {"idx": batch["idx"][k : k + 1], "source": batch["source"][k : k + 1]}

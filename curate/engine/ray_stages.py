@@ -75,6 +75,7 @@ class Prepared:
     read_stats: ReadStats
     converter: Any
     refs: dict[int, tuple[str, int]]  # cluster member -> (record id, line), for --clusters
+    areport: Any = None  # curate run: the audit of ``kept``, merged from the workers
 
 
 # -- the driver side -------------------------------------------------------------------------
@@ -503,6 +504,16 @@ def _read_dedup(
     embeddings = np.concatenate(vecs) if vecs else None
     if embeddings is not None and not config.run.semantic:
         embeddings = None
+    areport = None
+    if mode == "run":
+        from curate.engine.ray_audit import audit_kept
+
+        _log("auditing the kept records on the workers")
+        a = config.audit
+        shared = a.embed_side == cfg.key and a.model == cfg.model
+        areport = audit_kept(
+            ray, alive, gone, len(kept), a, eng.parts, embeddings if shared else None
+        )
     reasons = Counter(d.reason for d in dropped)
     stats: dict[str, Any] = {
         "n_in": n_in,
@@ -527,4 +538,4 @@ def _read_dedup(
             clusters.append(Cluster(r.method, members, k, sims))
     refs = {i: (str(row["rid"]), int(row["line"])) for i, row in rows.items()}
     dres = DedupResult(StageResult(kept=kept, dropped=dropped, stats=stats), clusters)
-    return Prepared(kept, embeddings, dres, read_stats, converter, refs)
+    return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport)

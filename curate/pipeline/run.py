@@ -230,10 +230,17 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             read_stats, converter = got.read_stats, got.converter
             check_fields(got.kept, config)
             ctx.dres = got.dres
+            for d in got.dres.result.dropped:  # dedup's drops, as the Dedup stage hands them on
+                sink.drop(d)
+            got.dres.result.dropped.clear()
+            got.dres.result.kept = []
             # The cluster view needs every record dedup saw; the workers keep those, so the
             # page shows the per-method counts only.
             ctx.dupes = collect_dupes(got.kept, replace(got.dres, clusters=[]), config.dedup.key)
             batch, stages = Batch.of(got.kept, got.embeddings), AFTER_DEDUP
+            if got.areport is not None:  # audited on the workers (curate.engine.ray_audit)
+                ctx.areport, ctx.audited = got.areport, batch.records
+                stages = AFTER_DEDUP[1:]
             del got
         else:
             batch = Batch.of(stream)  # dedup compares across the whole set
