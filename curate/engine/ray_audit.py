@@ -510,6 +510,7 @@ class RayAudit:
                 "passed": not failures,
             }
         timings["total"] = time.perf_counter() - t_start
+        _log(f"audit: {len(findings)} findings")
         return report
 
     # pieces ------------------------------------------------------------------------------
