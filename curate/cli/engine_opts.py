@@ -31,10 +31,17 @@ def engine_options(func: F) -> F:
 
 
 def shards_option(func: F) -> F:
+    """Add ``--shards N`` and ``--shard-format jsonl|parquet`` to a command."""
+    func = click.option(
+        "--shard-format",
+        type=click.Choice(["jsonl", "parquet"]),
+        default=None,
+        help="Format of the --shards files (default: jsonl).",
+    )(func)
     return click.option(
         "--shards",
         type=click.IntRange(min=0),
         default=0,
         show_default=True,
-        help="Also write each split as N JSONL shards under DIR/shards/ (0: none).",
+        help="Also write each split as N shards under DIR/shards/ (0: none).",
     )(func)  # type: ignore[return-value]

@@ -25,6 +25,7 @@ RUN_FLAGS = {
     "parquet": "parquet",
     "hf_dataset": "hf_dataset",
     "shards": "shards",
+    "shard_format": "shard_format",
     **ENGINE_FLAGS,
 }
 

@@ -264,7 +264,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     if config.run.shards:
         from curate.engine.output import write_shards
 
-        write_shards(staging, list(sres.splits), config.run.shards)
+        write_shards(staging, list(sres.splits), config.run.shards, config.run.shard_format)
     leakage = int(sres.leakage.get("total", 0))
     report = {
         "curate_version": __version__,
