@@ -16,7 +16,10 @@ SHARD_FORMATS = ("jsonl", "parquet")
 
 def check_shard_format(fmt: str) -> None:
     if fmt not in SHARD_FORMATS:
-        raise ConfigError(f"unknown shard format {fmt!r}; choose from {', '.join(SHARD_FORMATS)}")
+        raise ConfigError(
+            f"run.shard_format: unknown shard format {fmt!r}; choose from "
+            f"{', '.join(SHARD_FORMATS)}"
+        )
 
 
 def write_shards(root: Path, splits: list[str], n: int, fmt: str = "jsonl") -> dict[str, list[str]]:

@@ -111,4 +111,6 @@ def test_unknown_shard_format_is_a_usage_error(tmp_path: Path) -> None:
         main, ["run", "x.jsonl", "-o", str(tmp_path / "o"), "--config", str(cfg)]
     )
     assert result.exit_code == 2
-    assert "unknown shard format 'csv'; choose from jsonl, parquet" in result.stderr
+    assert "run.shard_format: unknown shard format 'csv'; choose from jsonl, parquet" in (
+        result.stderr
+    )
