@@ -25,7 +25,9 @@ What the driver holds: histograms (sized by distinct values), the flagged and sa
 (bounded by findings and by ``--max-embed`` / ``--language-sample``), and, for distinct-n, a
 permutation of the conversation indices (8 bytes a row, freed right after: the one thing that
 still grows with the row count). The report equals the local one (``to_dict``) except for
-``timings``; the HTML page's per-row plots (``series``) are empty.
+``timings``. The HTML page's plots get their series rebuilt from the histograms (same values,
+value order); ``curate audit --html`` lists no records under each finding (local keeps every
+record for that; ``curate run``'s page does list them, the run holds its kept records).
 """
 
 from __future__ import annotations
