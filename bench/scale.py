@@ -184,6 +184,33 @@ def semantic_agreement(data: Path, workdir: Path, address: str) -> None:
     )
 
 
+def audit_compare(data: Path, workdir: Path, address: str) -> None:
+    """``curate audit --json`` on both engines: wall, driver peak RSS, and equal reports."""
+    reports = {}
+    for engine in ("local", "ray"):
+        out = workdir / f"audit-{engine}.json"
+        cmd = [str(ROOT / ".venv/bin/curate"), "audit", str(data), "--json", "--engine", engine]
+        cmd += ["--allow-rejects"]
+        if engine == "ray":
+            cmd += ["--ray-address", address]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_DISABLE_USAGE_STATS": "1"}
+        t0 = time.perf_counter()
+        with open(out, "wb") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.DEVNULL, env=env)
+            peak = Peak(proc.pid)
+            proc.wait()
+        wall = time.perf_counter() - t0
+        driver, worker = peak.done()
+        reports[engine] = json.loads(out.read_text())
+        print(
+            f"audit {engine:>5}: {wall:7.1f}s, driver peak {driver:.2f} GiB, "
+            f"biggest worker {worker:.2f} GiB, exit {proc.returncode}",
+            flush=True,
+        )
+    same = reports["local"] == reports["ray"]
+    print(f"audit reports identical: {same}", flush=True)
+
+
 def digest(folder: Path) -> str:
     h = hashlib.sha256()
     for name in ("train.jsonl", "test.jsonl", "rejects.jsonl"):
@@ -200,6 +227,9 @@ def main() -> None:
     ap.add_argument("--node-cpus", type=int, default=1, help="CPUs per Ray node (2 nodes)")
     ap.add_argument(
         "--semantic-rows", type=int, default=0, help="also compare semantic dedup at this size"
+    )
+    ap.add_argument(
+        "--audit-rows", default="", help="also compare `curate audit` at these sizes (comma list)"
     )
     a = ap.parse_args()
 
@@ -246,6 +276,10 @@ def main() -> None:
                 if engine == "ray":
                     print(stages(a.workdir / f"out-{rows}-ray.stderr.log"), flush=True)
             shutil.rmtree(a.workdir / f"out-{rows}-local", ignore_errors=True)
+        for rows in [int(x) for x in a.audit_rows.split(",") if x]:
+            data, _ = generate(rows, a.seed, a.workdir, quiet=True)
+            print(f"curate audit, {rows:,} rows:", flush=True)
+            audit_compare(data, a.workdir, cluster.address)
         if a.semantic_rows:
             data, _ = generate(a.semantic_rows, a.seed, a.workdir, quiet=True)
             semantic_agreement(data, a.workdir, cluster.address)

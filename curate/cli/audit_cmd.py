@@ -17,6 +17,7 @@ from curate.cli.app import (
     json_option,
     main,
 )
+from curate.cli.engine_opts import engine_options
 from curate.cli.options import F, config_option, field_option, section_options
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
 @allow_rejects_option
 @_option("seed", type=SEED, help="Random seed (written to reports).")
 @config_option("audit")
+@engine_options
 @click.pass_context
 @handle_errors
 def audit_command(
@@ -75,6 +77,8 @@ def audit_command(
     no_embeddings: bool,
     allow_rejects: bool,
     config_path: str | None,
+    engine: str = "local",
+    ray_address: str | None = None,
     **_: Any,
 ) -> None:
     """Audit a chat / Alpaca / ShareGPT file: shape, languages, diversity and findings.
@@ -99,7 +103,14 @@ def audit_command(
     check_output_paths([path, config_path], [html_path, card_path])
     extra = {"embeddings": False} if no_embeddings else {}
     config = section_options(ctx, "audit", config_path, extra)
-    report = audit_path(path, config)
+    if engine == "ray":  # the same report from aggregates merged over a Ray cluster
+        from curate.engine import check_engine
+        from curate.engine.ray_audit import audit_path_ray
+
+        check_engine(engine)
+        report = audit_path_ray(path, config, ray_address)
+    else:
+        report = audit_path(path, config)
     if html_path:
         with atomic_writer(html_path, "w") as fh:
             fh.write(render_audit_page(report))

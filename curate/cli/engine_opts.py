@@ -31,9 +31,16 @@ def engine_options(func: F) -> F:
 
 
 def shards_option(func: F) -> F:
+    """Add ``--shards N`` and ``--shard-format jsonl|parquet`` (fields of ``RunOptions``)."""
+    func = field_option(
+        "run",
+        "shard_format",
+        type=click.Choice(["jsonl", "parquet"]),
+        help="Format of the --shards files.",
+    )(func)
     return field_option(
         "run",
         "shards",
         type=click.IntRange(min=0),
-        help="Also write each split as N JSONL shards under DIR/shards/ (0: none).",
+        help="Also write each split as N shards under DIR/shards/ (0: none).",
     )(func)

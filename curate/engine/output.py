@@ -1,21 +1,37 @@
-"""``--shards N``: each split also written as N JSONL shards, for readers that fan out."""
+"""``--shards N``: each split also written as N shards (JSONL or Parquet), for readers that
+fan out."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+
+from curate.errors import ConfigError, InputError
 from curate.records import atomic_writer
 
 SHARDS_DIR = "shards"
+SHARD_FORMATS = ("jsonl", "parquet")
 
 
-def write_shards(root: Path, splits: list[str], n: int) -> dict[str, list[str]]:
-    """Cut ``root/<split>.jsonl`` into ``n`` shards of consecutive lines under ``root/shards``.
+def check_shard_format(fmt: str) -> None:
+    if fmt not in SHARD_FORMATS:
+        raise ConfigError(
+            f"run.shard_format: unknown shard format {fmt!r}; choose from "
+            f"{', '.join(SHARD_FORMATS)}"
+        )
 
-    The shards of a split, concatenated in name order, are byte for byte its JSONL file, so
-    the manifest's counts (and the line order) hold for both. Returns split -> shard paths
-    relative to ``root``.
+
+def write_shards(root: Path, splits: list[str], n: int, fmt: str = "jsonl") -> dict[str, list[str]]:
+    """Cut ``root/<split>.jsonl`` into ``n`` shards of consecutive records under ``root/shards``.
+
+    JSONL shards, concatenated in name order, are byte for byte the split's JSONL file;
+    Parquet shards hold the same records in the same order, all with one schema (inferred
+    over the whole split, as ``--parquet`` does), so a reader can open them as one dataset
+    and their row counts add up to the manifest's. Returns split -> shard paths relative to
+    ``root``.
     """
+    check_shard_format(fmt)
     out: dict[str, list[str]] = {}
     folder = root / SHARDS_DIR
     folder.mkdir(exist_ok=True)
@@ -26,13 +42,36 @@ def write_shards(root: Path, splits: list[str], n: int) -> dict[str, list[str]]:
         with open(src, "rb") as fh:
             total = sum(1 for _ in fh)
         per, extra = divmod(total, n)
-        names = []
-        with open(src, "rb") as fh:
-            for k in range(n):
-                name = f"{split}-{k:05d}-of-{n:05d}.jsonl"
-                with atomic_writer(folder / name, "wb") as dst:
-                    for _ in range(per + (1 if k < extra else 0)):
-                        dst.write(fh.readline())
-                names.append(f"{SHARDS_DIR}/{name}")
-        out[split] = names
+        sizes = [per + (1 if k < extra else 0) for k in range(n)]
+        names = [f"{split}-{k:05d}-of-{n:05d}.{fmt}" for k in range(n)]
+        if fmt == "parquet":
+            _parquet_shards(src, folder, names, sizes)
+        else:
+            with open(src, "rb") as fh:
+                for name, size in zip(names, sizes, strict=True):
+                    with atomic_writer(folder / name, "wb") as dst:
+                        for _ in range(size):
+                            dst.write(fh.readline())
+        out[split] = [f"{SHARDS_DIR}/{name}" for name in names]
     return out
+
+
+def _parquet_shards(src: Path, folder: Path, names: list[str], sizes: list[int]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.records import to_columnar
+
+    with open(src, "rb") as fh:
+        cols = [to_columnar(orjson.loads(line)) for line in fh]
+    try:
+        # One type over all rows (as curate.split.output's --parquet): every shard the same.
+        table = pa.Table.from_struct_array(pa.array(cols)) if cols else pa.table({})
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"{src}: records do not fit one Parquet schema: {exc}") from exc
+    del cols
+    start = 0
+    for name, size in zip(names, sizes, strict=True):
+        with atomic_writer(folder / name, "wb") as dst:
+            pq.write_table(table.slice(start, size), dst)
+        start += size

@@ -107,7 +107,13 @@ def _read_only(path: str, sink: Any) -> tuple[Iterator[Record], ReadStats, Any]:
 
 
 def _front_shard(
-    batch: dict[str, np.ndarray], *, work: str, config: Any, cwd: str, mode: str = "run"
+    batch: dict[str, np.ndarray],
+    *,
+    work: str,
+    config: Any,
+    cwd: str,
+    mode: str = "run",
+    primed: tuple | None = None,
 ) -> Any:
     import pyarrow as pa
 
@@ -139,11 +145,15 @@ def _front_shard(
             stream, stats, conv = front(
                 path,
                 sink,
-                fmt=config.convert.fmt,
+                fmt=primed[0] if primed else config.convert.fmt,
                 fields=config.convert.field_map(),
                 validator=validator,
                 filter_step=make_filter(config.filter),
             )
+            if primed:
+                # The input's format as local decided it over the first records of the
+                # whole input: every shard's rejects then word it the same way.
+                conv.detected_from, conv.votes = primed[1], dict(primed[2])
         for pos, r in enumerate(stream):
             # curate dedup writes records as read but compares them as chat.
             text = key_text(chat_view(r) if mode == "read" else r, d.key)

@@ -75,6 +75,7 @@ class Prepared:
     read_stats: ReadStats
     converter: Any
     refs: dict[int, tuple[str, int]]  # cluster member -> (record id, line), for --clusters
+    areport: Any = None  # curate run: the audit of ``kept``, merged from the workers
 
 
 # -- the driver side -------------------------------------------------------------------------
@@ -114,7 +115,9 @@ class RayDedup:
 
     # front -----------------------------------------------------------------------------
 
-    def front(self, paths: list[str], mode: str = "run") -> tuple[Any, list[tuple]]:
+    def front(
+        self, paths: list[str], mode: str = "run", primed: tuple | None = None
+    ) -> tuple[Any, list[tuple]]:
         self.mode = mode
         import ray.data
 
@@ -130,6 +133,7 @@ class RayDedup:
                 "config": self.config,
                 "cwd": os.getcwd(),
                 "mode": mode,
+                "primed": primed,
             },
         ).materialize()
         summaries = [
@@ -377,6 +381,30 @@ def _rows(ds: Any, ids: np.ndarray) -> dict[int, dict[str, Any]]:
     return {int(i): {k: got[k][t] for k in got} for t, i in enumerate(got["idx"].tolist())}
 
 
+def _prime(paths: list[str], config: Any) -> tuple | None:
+    """(format, detected_from, votes) as the local engine's ``Converter.prime`` decides them
+    over the first records of the whole input (shards in order); None when the format is
+    given, fields are mapped, or no early record has a known shape (then each shard decides
+    from its first recognisable record)."""
+    import itertools
+
+    from curate.formats import SAMPLE, Converter
+    from curate.records import RecordReader
+
+    if config.convert.fmt is not None or config.convert.field_map() is not None:
+        return None
+
+    def head() -> Any:
+        for p in paths:
+            yield from RecordReader(p)
+
+    conv = Converter()
+    list(conv.prime(itertools.islice(head(), SAMPLE)))
+    if conv.fmt is None:
+        return None
+    return conv.fmt, conv.detected_from, sorted(conv.votes.items())
+
+
 def read_dedup(
     path: str, staging: Path, sink: Any, config: Any, validator: Any, mode: str = "run"
 ) -> Prepared:
@@ -419,7 +447,8 @@ def _read_dedup(
 
     eng = RayDedup(ray, config, work)
     _log(f"{len(paths)} shard(s) on {eng.parts // 2} CPU(s), {eng.gpus} GPU(s)")
-    base, summaries = eng.front(paths, mode)
+    primed = _prime(paths, config) if mode == "run" else None
+    base, summaries = eng.front(paths, mode, primed)
     read_stats = ReadStats()
     for i, (stats, vstate, _conv, by_stage, _n) in enumerate(summaries):
         merge_read_stats(read_stats, stats)
@@ -428,6 +457,8 @@ def _read_dedup(
             sink.by_stage[k] += v
         sink.fh.write((work / "rejects" / f"{i:08d}.jsonl").read_bytes())
     converter = merge_converters([s[2] for s in summaries], config.convert.fmt)
+    if primed:
+        converter.votes = dict(primed[2])
     n_in = int(sum(s[4] for s in summaries))
     _log(f"{read_stats.records + read_stats.bad_lines} input records, {n_in} after front")
 
@@ -503,6 +534,16 @@ def _read_dedup(
     embeddings = np.concatenate(vecs) if vecs else None
     if embeddings is not None and not config.run.semantic:
         embeddings = None
+    areport = None
+    if mode == "run":
+        from curate.engine.ray_audit import audit_kept
+
+        _log("auditing the kept records on the workers")
+        a = config.audit
+        shared = a.embed_side == cfg.key and a.model == cfg.model
+        areport = audit_kept(
+            ray, alive, gone, len(kept), a, eng.parts, embeddings if shared else None
+        )
     reasons = Counter(d.reason for d in dropped)
     stats: dict[str, Any] = {
         "n_in": n_in,
@@ -527,4 +568,4 @@ def _read_dedup(
             clusters.append(Cluster(r.method, members, k, sims))
     refs = {i: (str(row["rid"]), int(row["line"])) for i, row in rows.items()}
     dres = DedupResult(StageResult(kept=kept, dropped=dropped, stats=stats), clusters)
-    return Prepared(kept, embeddings, dres, read_stats, converter, refs)
+    return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport)

@@ -50,7 +50,8 @@ class RunOptions:
             cluster, see docs/ray.md); the answers are the same.
         ray_address: the Ray cluster for ``engine: ray``; None -> ``auto`` when
             ``RAY_ADDRESS`` is set, else a local Ray started for the run.
-        shards: also write each split as this many JSONL shards under ``DIR/shards/``.
+        shards: also write each split as this many shards under ``DIR/shards/``.
+        shard_format: the shards' format, ``jsonl`` or ``parquet``.
     """
 
     seed: int = 0
@@ -60,13 +61,16 @@ class RunOptions:
     engine: str = "local"
     ray_address: str | None = None
     shards: int = 0
+    shard_format: str = "jsonl"
 
     def __post_init__(self) -> None:
         from curate.engine import check_engine
+        from curate.engine.output import check_shard_format
 
         check_engine(self.engine)
         if self.shards < 0:
             raise ConfigError(f"run.shards must be >= 0, got {self.shards}")
+        check_shard_format(self.shard_format)
 
 
 @dataclass(slots=True)

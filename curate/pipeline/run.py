@@ -66,6 +66,17 @@ class _Logged:
             return self.stage(batch, done)
 
 
+class _Given:
+    """A stage whose result an engine already computed (the Ray audit's report): it keeps
+    every record and hands that result on, so the rest of the list reads it as usual."""
+
+    def __init__(self, name: str, output: Any) -> None:
+        self.name, self.output = name, output
+
+    def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult:
+        return BatchResult.keep_all(batch, self.output)
+
+
 class _RunDedup(DedupStage):
     """Dedup with the run's extras: the clusters the page shows are taken while the records
     dedup removed are still in the batch."""
@@ -178,13 +189,18 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             read_stats, converter = got.read_stats, got.converter
             check_fields(got.kept, config)
             dres = got.dres
-            for d in dres.result.dropped:
+            for d in dres.result.dropped:  # dedup's drops, as the dedup stage hands them on
                 sink.drop(d)
             dres.result.dropped.clear()
+            dres.result.kept = []
             # The cluster view needs every record dedup saw; the workers keep those, so the
             # page shows the per-method counts only.
             dupes = collect_dupes(got.kept, replace(dres, clusters=[]), config.dedup.key)
             batch, stages = Batch.of(got.kept, got.embeddings), stages[after:]
+            if got.areport is not None:  # audited on the workers (curate.engine.ray_audit)
+                stages = [
+                    _Given("audit", got.areport) if st.name == "audit" else st for st in stages
+                ]
             del got
         else:
             batch = Batch.of(stream)  # dedup compares across the whole set
@@ -213,7 +229,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
     if config.run.shards:
         from curate.engine.output import write_shards
 
-        write_shards(staging, list(sres.splits), config.run.shards)
+        write_shards(staging, list(sres.splits), config.run.shards, config.run.shard_format)
     leakage = int(sres.leakage.get("total", 0))
     report = {
         "curate_version": __version__,

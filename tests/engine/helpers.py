@@ -102,3 +102,53 @@ def compare_outputs(a: Path, b: Path) -> list[str]:
     if ra != rb:
         diff.append("report.json")
     return diff
+
+
+def audit_set(path: Path, seed: int = 3, n: int = 400) -> None:
+    """A chat JSONL with every kind of audit finding: conflicting answers, placeholders,
+    repetition, short answers, refusals, missing user turns, other languages, style
+    outliers, system prompts, labels, duplicates, a non-chat record and unreadable lines."""
+    rng = random.Random(seed)
+    systems = ["You are a helpful assistant.", "Answer briefly.", "You are a pirate."]
+    rows: list[str] = []
+    for i in range(n):
+        q = _text(rng, rng.randint(4, 14))
+        a = _text(rng, rng.choice([3, 20, 40, 60, 120, 400]))
+        kind = i % 23
+        if kind == 1:
+            a = f"Dear [Your Name], {a} {{{{customer_name}}}}"
+        elif kind == 2:
+            a = "I'm sorry, but I can't help with that request."
+        elif kind == 3:
+            a = ("same words again " * 30).strip()
+        elif kind == 4:
+            a = "ok"
+        elif kind == 5:
+            q = "Explain why the sky is blue"
+            a = "because" if i % 2 else "Rayleigh scattering of sunlight by air molecules " * 3
+        elif kind == 6:
+            q, a = "Wie spät ist es heute Abend in Berlin?", "It is late evening in Berlin now."
+        elif i % 47 == 7:
+            a = "# Heading\n\n| a | b |\n|---|---|\n| 1 | 2 |\n" + a
+        elif i % 97 == 8:
+            a = _text(rng, 6000)
+        elif kind == 8:
+            a = "```python\nprint(1)\n```\n" + a
+        msgs = [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+        if kind == 9:
+            msgs = [{"role": "assistant", "content": a}]
+        if i % 3 == 0:
+            msgs.insert(0, {"role": "system", "content": systems[i % len(systems)]})
+        if kind == 10:
+            msgs += [
+                {"role": "user", "content": _text(rng, 5)},
+                {"role": "assistant", "content": a},
+            ]
+        row: dict = {"messages": msgs, "meta": {"category": rng.choice(["x", "y", "z"])}}
+        rows.append(orjson.dumps(row).decode())
+        if kind == 11:  # an exact copy
+            rows.append(rows[-1])
+    rows.insert(7, '{"messages": [broken')
+    rows.insert(50, '{"text": "no messages here"}')
+    rows.insert(90, "not json")
+    path.write_text("\n".join(rows) + "\n")

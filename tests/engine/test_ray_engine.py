@@ -60,6 +60,8 @@ def test_sample_set_same_answers(ray_cluster, tmp_path: Path) -> None:
             [sample, "-o", str(out[engine]), "--config", str(config), "--engine", engine]
         )
         assert codes[engine] in (0, 1), err
+    # The audit ran on the workers (curate.engine.ray_audit); report.json still equal.
+    assert "auditing the kept records on the workers" in err
     assert codes["local"] == codes["ray"]
     assert compare_outputs(out["local"], out["ray"]) == []
     rejects = [json.loads(x) for x in (out["ray"] / "rejects.jsonl").read_text().splitlines()]
@@ -67,6 +69,36 @@ def test_sample_set_same_answers(ray_cluster, tmp_path: Path) -> None:
     assert {"exact_duplicate", "near_duplicate", "semantic_duplicate", "json_decode"} <= reasons
     manifest = json.loads((out["ray"] / "manifest.json").read_text())
     assert manifest["balanced"] and manifest["config"]["run"]["engine"] == "ray"
+
+
+def test_format_vote_is_the_whole_inputs_as_local(ray_cluster, tmp_path: Path) -> None:
+    # Regression: each shard used to vote its own format over its own first records, so a
+    # stray ShareGPT row in shard 2 was rejected with shard 2's vote counts ("by majority of
+    # the first 40 records") and report.json summed the shards' votes.
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for k in range(2):
+        rows = [
+            {
+                "messages": [
+                    {"role": "user", "content": f"question {k} {i} about rivers and stones"},
+                    {"role": "assistant", "content": f"answer {k} {i} " + "word " * (i % 7 + 5)},
+                ]
+            }
+            for i in range(40)
+        ]
+        if k == 1:
+            rows.insert(3, {"conversations": [{"from": "human", "value": "hello there"}]})
+        (shards / f"part-{k}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = {}
+    for engine in ("local", "ray"):
+        out[engine] = tmp_path / engine
+        code, err = _run([str(shards), "-o", str(out[engine]), "--no-semantic", "--engine", engine])
+        assert code == 0, err
+    assert compare_outputs(out["local"], out["ray"]) == []
+    rejects = [json.loads(x) for x in (out["ray"] / "rejects.jsonl").read_text().splitlines()]
+    assert [r["reason"] for r in rejects] == ["conversion_error"]
+    assert "first 81 records: chat 80, sharegpt 1" in rejects[0]["detail"]
 
 
 def test_planted_shards_same_answers(ray_cluster, tmp_path: Path) -> None:

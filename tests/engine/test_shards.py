@@ -75,3 +75,42 @@ def test_unknown_engine_in_config_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "unknown engine 'spark'; choose from local, ray" in result.stderr
+
+
+def test_parquet_shards_hold_the_split_and_add_up_to_the_manifest(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    planted_shards(tmp_path / "d")
+    out = tmp_path / "out"
+    args = ["run", str(tmp_path / "d"), "-o", str(out), "--no-semantic", "--allow-rejects"]
+    args += ["--shards", "4", "--shard-format", "parquet", "--parquet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["balanced"] and m["config"]["run"]["shard_format"] == "parquet"
+    total = 0
+    for split, count in m["outputs"].items():
+        parts = sorted((out / "shards").glob(f"{split}-*-of-00004.parquet"))
+        assert len(parts) == 4
+        tables = [pq.read_table(p) for p in parts]
+        # One schema for all shards; their rows, in name order, are the split's.
+        assert len({t.schema for t in tables}) == 1
+        assert sum(t.num_rows for t in tables) == count
+        assert pa.concat_tables(tables).equals(pq.read_table(out / f"{split}.parquet"))
+        assert all(f"shards/{p.name}" in m["sha256"] for p in parts)
+        total += count
+    assert total + m["rejected"] == m["input"]["records"]
+    assert not list((out / "shards").glob("*.jsonl"))
+
+
+def test_unknown_shard_format_is_a_usage_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("run:\n  shards: 2\n  shard_format: csv\n")
+    result = CliRunner().invoke(
+        main, ["run", "x.jsonl", "-o", str(tmp_path / "o"), "--config", str(cfg)]
+    )
+    assert result.exit_code == 2
+    assert "run.shard_format: unknown shard format 'csv'; choose from jsonl, parquet" in (
+        result.stderr
+    )

@@ -1,0 +1,90 @@
+"""``curate audit --engine ray``: the local report from aggregates merged on a 2-node cluster."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from curate.audit.shape import summarize
+from curate.cli import main
+from curate.engine.ray_audit import _weighted_median, summarize_hist
+from tests.engine.helpers import audit_set
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning",
+    "ignore::FutureWarning",
+    "ignore::pytest.PytestUnraisableExceptionWarning",
+    "ignore::ResourceWarning",
+)
+
+
+def test_histogram_statistics_equal_numpy_over_the_series() -> None:
+    # The driver only has value counts; its percentiles, mean and medians must be the
+    # numbers numpy gives over the full series, to the last bit.
+    rng = random.Random(1)
+    for n in [1, 2, 3, 4, 5, 7, 10, 11, 99, 100, 101, 1000, 1001, 4321]:
+        for spread in (3, 50, 100_000):
+            values = [rng.randint(0, spread) for _ in range(n)]
+            assert summarize_hist(Counter(values)) == summarize(values), (n, spread)
+            keys = sorted(set(values))
+            logs = np.log1p(np.asarray(keys, dtype=float))
+            counts = np.asarray([values.count(k) for k in keys]) if n < 2000 else None
+            if counts is not None:
+                assert _weighted_median(logs, counts) == float(np.median(np.log1p(values)))
+    assert summarize_hist(Counter()) == summarize([])
+
+
+def _audit(path: Path, engine: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(
+        main,
+        [
+            "audit",
+            str(path),
+            "--json",
+            "--label",
+            "meta.category",
+            "--fail-on",
+            "conflicting_answers>0",
+            # Smaller than the set: the seeded samples (languages, embeddings) are drawn.
+            "--language-sample",
+            "150",
+            "--max-embed",
+            "200",
+            "--engine",
+            engine,
+        ],
+    )
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_audit_report_same_as_local(ray_cluster, tmp_path: Path) -> None:
+    path = tmp_path / "set.jsonl"
+    audit_set(path)
+    code_local, local = _audit(path, "local")
+    code_ray, ray = _audit(path, "ray")
+    assert code_local == code_ray == 1  # the conflicting_answers gate fails on both
+    # Every kind of finding is present, so each merge path is exercised.
+    codes = {f["code"] for f in local["findings"]}
+    assert codes >= {
+        "unreadable",
+        "not_chat",
+        "missing_user",
+        "conflicting_answers",
+        "template_placeholder",
+        "repetition",
+        "short_answer",
+        "refusal",
+        "language_mismatch",
+        "style_outlier",
+    }
+    assert local["languages"]["sampled"] and local["diversity"]["embeddings"]["sampled"]
+    assert local["diversity"]["near_duplicates"]["duplicates"] > 0
+    assert ray == local
