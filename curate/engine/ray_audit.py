@@ -617,8 +617,8 @@ class RayAudit:
         from types import SimpleNamespace
 
         from curate.dedup import DedupConfig
+        from curate.engine.ray_dedup import RayDedup
         from curate.engine.ray_rows import _without
-        from curate.engine.ray_stages import RayDedup
 
         dc = DedupConfig(methods=("exact", "near"), key="conversation", seed=0)
         eng = RayDedup(self.ray, SimpleNamespace(dedup=dc), None)

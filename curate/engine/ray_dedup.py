@@ -1,0 +1,353 @@
+"""The exact, near and semantic dedup of the Ray engine (``RayDedup``); see ``ray_stages``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.engine.ray_rows import (
+    BATCH,
+    PARTITION_ROWS,
+    _add_idx,
+    _collect,
+    _front_shard,
+    _only,
+)
+from curate.engine.ray_udfs import (
+    _assign,
+    _band_rows,
+    _bucket_pairs,
+    _components,
+    _digest_part,
+    _Embed,
+    _exact_part,
+    _routed_sets,
+    _search_partition,
+    _unit_centered,
+    _vec_sum,
+    _verify_part,
+)
+from curate.errors import ConfigError, InputError
+from curate.records import ReadStats, Record
+
+
+@dataclass(slots=True)
+class Prepared:
+    """What the Ray engine hands back to ``curate run``: the records that survived dedup."""
+
+    kept: list[Record]
+    embeddings: np.ndarray | None
+    dres: Any
+    read_stats: ReadStats
+    converter: Any
+    refs: dict[int, tuple[str, int]]  # cluster member -> (record id, line), for --clusters
+    areport: Any = None  # curate run: the audit of ``kept``, merged from the workers
+
+
+# -- the driver side -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Removed:
+    """Rows one method removed: id -> (keeper id, similarity to the keeper)."""
+
+    method: str
+    keep: dict[int, int]
+    sim: dict[int, float]
+
+
+class RayDedup:
+    """Runs front + dedup for one input on a connected Ray; see the module docstring."""
+
+    def __init__(self, ray: Any, config: Any, work: Path) -> None:
+        import ray.data
+
+        self.ray = ray
+        self.config = config
+        self.work = work
+        # Ray Data logs every finished dataset (and its own settings) on stderr; curate
+        # prints its own progress lines, and errors reach the user as one line.
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
+        # Task-based sort shuffles: no long-lived aggregator actors to start per operation.
+        ctx.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.parts = max(2, 2 * cpus)
+        self.gpus = int(ray.cluster_resources().get("GPU", 0))
+        self.slot_rejected = 0
+        self.mode = "run"
+
+    # front -----------------------------------------------------------------------------
+
+    def front(
+        self, paths: list[str], mode: str = "run", primed: tuple | None = None
+    ) -> tuple[Any, list[tuple]]:
+        self.mode = mode
+        import ray.data
+
+        for sub in ("rejects", "stats"):
+            (self.work / sub).mkdir(parents=True, exist_ok=True)
+        items = [{"shard": i, "path": p} for i, p in enumerate(paths)]
+        ds = ray.data.from_items(items, override_num_blocks=len(items))
+        shards = ds.map_batches(
+            _front_shard,
+            batch_size=1,
+            fn_kwargs={
+                "work": str(self.work),
+                "config": self.config,
+                "cwd": os.getcwd(),
+                "mode": mode,
+                "primed": primed,
+            },
+        ).materialize()
+        summaries = [
+            pickle.loads((self.work / "stats" / f"{i:08d}.pkl").read_bytes())
+            for i in range(len(paths))
+        ]
+        for s in summaries:
+            if s[0] == "error":  # the first bad shard, in shard order
+                raise (ConfigError if s[1] == "ConfigError" else InputError)(s[2])
+        counts = np.array([s[4] for s in summaries], dtype=np.int64)
+        offsets = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        base = shards.map_batches(
+            _add_idx,
+            batch_format="numpy",
+            fn_kwargs={"offsets": offsets, "keep": self.config.dedup.keep},
+        )
+        if shards.num_blocks() < self.parts and int(counts.sum()) > 0:
+            # Few big shards: split their blocks so every CPU (and embedding actor) has work.
+            base = base.repartition(self.parts)
+        return base.materialize(), summaries
+
+    # exact -----------------------------------------------------------------------------
+
+    def exact(self, ds: Any) -> _Removed:
+        """One shuffle: rows with the same digest meet in one partition, which keeps the
+        lowest rank (the keep policy) of each digest and names the others' keeper."""
+        found = (
+            ds.select_columns(["digest", "rank", "idx"])
+            .map_batches(_digest_part, batch_format="numpy", fn_kwargs={"parts": self.parts})
+            .groupby("part", num_partitions=self.parts)
+            .map_groups(_exact_part, batch_format="numpy")
+        )
+        rem = _collect(found, ["idx", "keep"])
+        keep = dict(zip(rem["idx"].tolist(), rem["keep"].tolist(), strict=True))
+        return _Removed("exact", keep, dict.fromkeys(keep, 1.0))
+
+    # near ------------------------------------------------------------------------------
+
+    def near(self, ds: Any) -> _Removed:
+        cfg = self.config.dedup
+        band_rows = ds.map_batches(
+            _band_rows,
+            batch_format="numpy",
+            batch_size=BATCH,
+            fn_kwargs={"config": cfg, "parts": self.parts},
+        )
+        cand = band_rows.groupby("part", num_partitions=self.parts).map_groups(
+            _bucket_pairs, batch_format="numpy"
+        )
+        got = _collect(cand, ["i", "j"])
+        if got["i"].size == 0:
+            return _Removed("near", {}, {})
+        # The candidate list (16 bytes a pair) is the one thing on the driver that grows
+        # with the number of duplicates; its unique pairs go back to the workers.
+        n = int(max(got["i"].max(), got["j"].max())) + 1
+        codes = np.unique(got["i"] * n + got["j"])
+        pairs = np.stack((codes // n, codes % n), axis=1)
+        jac = self._verify(ds, pairs)
+        edges = pairs[jac >= cfg.near_threshold]
+        groups = _components(edges)
+        if not groups:
+            return _Removed("near", {}, {})
+        members = np.array(sorted({m for g in groups for m in g}), dtype=np.int64)
+        lengths = self._lengths(ds, members) if cfg.keep != "first" else {}
+        from curate.dedup.cluster import choose_keep
+
+        keep: dict[int, int] = {}
+        for g in groups:
+            k = choose_keep(g, _LenLookup(lengths), cfg.keep)
+            for m in g:
+                if m != k:
+                    keep[m] = k
+        known = {
+            (int(a), int(b)): float(s)
+            for (a, b), s in zip(pairs.tolist(), jac.tolist(), strict=True)
+        }
+        need = sorted({(min(m, k), max(m, k)) for m, k in keep.items()} - set(known))
+        if need:
+            extra = np.array(need, dtype=np.int64)
+            known.update(
+                {
+                    (int(a), int(b)): float(s)
+                    for (a, b), s in zip(
+                        extra.tolist(), self._verify(ds, extra).tolist(), strict=True
+                    )
+                }
+            )
+        sim = {m: round(known[(min(m, k), max(m, k))], 6) for m, k in keep.items()}
+        return _Removed("near", keep, sim)
+
+    def _verify(self, ds: Any, pairs: np.ndarray) -> np.ndarray:
+        """True Jaccard of each pair, computed on the workers.
+
+        A hand-rolled shuffle join: each row in some pair sends its shingle set to the
+        partitions (``i % P``) of its pairs; each partition verifies its own pairs.
+        """
+        route: dict[int, set[int]] = {}
+        for a, b in pairs.tolist():
+            part = a % self.parts
+            route.setdefault(a, set()).add(part)
+            route.setdefault(b, set()).add(part)
+        routes = {i: sorted(p) for i, p in route.items()}
+        sets = ds.map_batches(
+            _routed_sets,
+            batch_format="numpy",
+            batch_size=BATCH,
+            fn_kwargs={"config": self.config.dedup, "route": routes},
+        )
+        found = sets.groupby("part", num_partitions=self.parts).map_groups(
+            _verify_part, batch_format="pyarrow", fn_kwargs={"pairs": pairs, "parts": self.parts}
+        )
+        got = _collect(found, ["i", "j", "jac"])
+        n = int(pairs.max()) + 1
+        order = {c: k for k, c in enumerate((got["i"] * n + got["j"]).tolist())}
+        return np.array([got["jac"][order[a * n + b]] for a, b in pairs.tolist()], dtype=np.float64)
+
+    def _lengths(self, ds: Any, ids: np.ndarray) -> dict[int, int]:
+        got = _collect(
+            ds.select_columns(["idx", "klen"]).map_batches(
+                _only, batch_format="numpy", fn_kwargs={"ids": ids}
+            ),
+            ["idx", "klen"],
+        )
+        return dict(zip(got["idx"].tolist(), got["klen"].tolist(), strict=True))
+
+    # semantic --------------------------------------------------------------------------
+
+    def embed(self, ds: Any) -> Any:
+        from ray.data import ActorPoolStrategy
+
+        cfg = self.config.dedup
+        cpus = int(self.ray.cluster_resources().get("CPU", 1))
+        size = max(1, min(self.gpus or min(cpus, 4), ds.num_blocks()))
+        return ds.map_batches(
+            _Embed,
+            batch_format="numpy",
+            batch_size=256,
+            compute=ActorPoolStrategy(size=size),
+            fn_constructor_kwargs={
+                "model": cfg.model,
+                "side": cfg.key,
+                "cache_dir": cfg.cache_dir,
+                "key_text": self.mode == "read",
+                "gpu": bool(self.gpus),
+            },
+            num_gpus=1 if self.gpus else 0,
+        ).materialize()
+
+    def semantic(self, ds: Any, n: int) -> _Removed:
+        cfg = self.config.dedup
+        _, center = cfg.semantic_settings()
+        mean = None
+        if center:
+            sums = _collect(
+                ds.select_columns(["vec"]).map_batches(_vec_sum, batch_format="numpy"), ["sum", "n"]
+            )
+            total = sums["sum"].reshape(-1, sums["sum"].shape[-1]).sum(axis=0)
+            mean = (total / max(1, int(sums["n"].sum()))).astype(np.float32)
+        k = max(1, -(-n // PARTITION_ROWS))
+        centroids = np.zeros((1, 1), np.float32)
+        if k > 1:
+            centroids = self._kmeans(ds, k, n, mean)
+        parted = ds.map_batches(
+            _assign, batch_format="numpy", fn_kwargs={"centroids": centroids, "mean": mean}
+        )
+        found = parted.groupby("part", num_partitions=self.parts).map_groups(
+            _search_partition, batch_format="numpy", fn_kwargs={"config": cfg, "mean": mean}
+        )
+        got = _collect(found, ["i", "j", "cos"])
+        if got["i"].size == 0:
+            return _Removed("semantic", {}, {})
+        # A pair seen in two partitions (a boundary row) is one edge.
+        width = int(max(got["i"].max(), got["j"].max())) + 1
+        codes, first = np.unique(got["i"] * width + got["j"], return_index=True)
+        cos = got["cos"][first]
+        self.slot_rejected += int((cos < 0).sum())
+        codes = codes[cos >= 0]
+        edges = np.stack((codes // width, codes % width), axis=1)
+        groups = _components(edges)
+        members = np.array(sorted({m for g in groups for m in g}), dtype=np.int64)
+        lengths = self._lengths(ds, members) if cfg.keep != "first" else {}
+        from curate.dedup.cluster import choose_keep
+
+        keep: dict[int, int] = {}
+        for g in groups:
+            k = choose_keep(g, _LenLookup(lengths), cfg.keep)
+            keep.update({m: k for m in g if m != k})
+        # Similarity to the keeper as the local engine computes it (float32 dot of the
+        # centred vectors): the members' vectors, sized by duplicates, come to the driver.
+        got_v = _collect(
+            ds.select_columns(["idx", "vec"]).map_batches(
+                _only, batch_format="numpy", fn_kwargs={"ids": members}
+            ),
+            ["idx", "vec"],
+        )
+        vec = _unit_centered(np.asarray(got_v["vec"], dtype=np.float32), mean)
+        row = {i: t for t, i in enumerate(got_v["idx"].tolist())}
+        sim = {
+            m: round(float(min(1.0, float(np.dot(vec[row[m]], vec[row[k]])))), 6)
+            for m, k in keep.items()
+        }
+        return _Removed("semantic", keep, sim)
+
+    def _kmeans(self, ds: Any, k: int, n: int, mean: Any) -> np.ndarray:
+        """Centroids from a seeded sample (at most 64 rows per centroid) on the driver."""
+        import faiss
+
+        want = min(n, 64 * k)
+        frac = want / max(n, 1)
+        cut = int(frac * (1 << 32))
+
+        def pick(batch: dict[str, np.ndarray]) -> dict:
+            h = (batch["idx"].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)
+            m = h < np.uint64(cut)
+            return {"vec": batch["vec"][m]}
+
+        sample = _collect(
+            ds.select_columns(["idx", "vec"]).map_batches(pick, batch_format="numpy"), ["vec"]
+        )["vec"]
+        sample = np.asarray(sample, dtype=np.float32).reshape(-1, sample.shape[-1])
+        sample = _unit_centered(sample, mean)
+        k = min(k, max(1, sample.shape[0] // 4))
+        km = faiss.Kmeans(sample.shape[1], k, niter=20, seed=self.config.dedup.seed, spherical=True)
+        km.train(np.ascontiguousarray(sample))
+        return km.centroids.astype(np.float32)
+
+
+class _LenLookup:
+    """``lengths[m]`` for ``choose_keep`` over a dict (only the members' lengths are known)."""
+
+    def __init__(self, lengths: dict[int, int]) -> None:
+        self.lengths = lengths
+
+    def __getitem__(self, i: int) -> int:
+        return self.lengths.get(i, 0)
+
+
+def _rows(ds: Any, ids: np.ndarray) -> dict[int, dict[str, Any]]:
+    got = _collect(
+        ds.select_columns(["idx", "source", "line", "text_line", "data", "rid"]).map_batches(
+            _only, batch_format="numpy", fn_kwargs={"ids": ids}
+        ),
+        ["idx", "source", "line", "text_line", "data", "rid"],
+    )
+    return {int(i): {k: got[k][t] for k in got} for t, i in enumerate(got["idx"].tolist())}
