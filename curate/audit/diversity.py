@@ -134,6 +134,12 @@ def label_balance(convs: Sequence[Conv], path: str) -> dict[str, Any]:
             missing += 1
         else:
             counts[str(value)] += 1
+    return label_stats(path, counts, missing)
+
+
+def label_stats(path: str, counts: Counter[str], missing: int) -> dict[str, Any]:
+    """Label counts as the report shows them: shares, normalised entropy, imbalance ratio
+    (one function for the local audit and the Ray engine's merged counter)."""
     total = sum(counts.values())
     k = len(counts)
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))

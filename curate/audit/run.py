@@ -143,9 +143,23 @@ def audit(
             "records": np.asarray(chat_rows, dtype=np.int64)[topics["rows"]],
             "labels": np.asarray(topics["labels"]),
         }
-    if len(convs) < MIN_USEFUL_RECORDS:
+    finish_report(report, len(convs), languages, diversity, config)
+    timings["total"] = time.perf_counter() - t_start
+    return report
+
+
+def finish_report(
+    report: AuditReport,
+    n_convs: int,
+    languages: dict[str, Any],
+    diversity: dict[str, Any],
+    config: AuditConfig,
+) -> None:
+    """The report's closing part, the same for every engine: its warnings (few records,
+    sampled languages or embeddings, an empty --label) and the gates, checked once here."""
+    if n_convs < MIN_USEFUL_RECORDS:
         report.warnings.append(
-            f"only {len(convs)} conversations: fewer than {MIN_USEFUL_RECORDS}, the usual floor "
+            f"only {n_convs} conversations: fewer than {MIN_USEFUL_RECORDS}, the usual floor "
             "for a useful fine-tune"
         )
     if languages["sampled"]:
@@ -167,8 +181,6 @@ def audit(
             "failures": [f.to_dict() for f in failures],
             "passed": not failures,
         }
-    timings["total"] = time.perf_counter() - t_start
-    return report
 
 
 class AuditStage:

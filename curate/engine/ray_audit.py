@@ -415,10 +415,9 @@ class RayAudit:
 
     def run(self, bad_lines: Sequence[BadLine], source: str, fmt: str | None) -> Any:
         from curate.audit import consistency
-        from curate.audit.gates import check_gates, parse_rules
         from curate.audit.languages import compute_languages, sample_indices
-        from curate.audit.model import FINDING_CODES, MIN_USEFUL_RECORDS, AuditReport
-        from curate.audit.run import _check_config, _metrics, _structural_findings
+        from curate.audit.model import FINDING_CODES, AuditReport
+        from curate.audit.run import _check_config, _metrics, _structural_findings, finish_report
 
         config = self.config
         _check_config(config)
@@ -487,30 +486,7 @@ class RayAudit:
                 "records": self.conv_rows(np.asarray(topics["rows"])),
                 "labels": np.asarray(topics["labels"]),
             }
-        if n_convs < MIN_USEFUL_RECORDS:
-            report.warnings.append(
-                f"only {n_convs} conversations: fewer than {MIN_USEFUL_RECORDS}, the usual floor "
-                "for a useful fine-tune"
-            )
-        if languages["sampled"]:
-            report.warnings.append(
-                f"languages detected on a seeded sample of {languages['checked']:,} conversations"
-            )
-        labels = diversity.get("labels")
-        if labels and not labels["counts"]:
-            report.warnings.append(f"no record has a value at --label {config.label}")
-        emb = diversity.get("embeddings", {})
-        if emb.get("sampled"):
-            report.warnings.append(
-                f"embedding diversity estimated on a seeded sample of {emb['rows']:,} conversations"
-            )
-        if config.fail_on:
-            failures = check_gates(report, list(config.fail_on))
-            report.gates = {
-                "rules": [r.text for r in parse_rules(config.fail_on)],
-                "failures": [f.to_dict() for f in failures],
-                "passed": not failures,
-            }
+        finish_report(report, n_convs, languages, diversity, config)
         timings["total"] = time.perf_counter() - t_start
         _log(f"audit: {len(findings)} findings")
         return report
@@ -835,22 +811,9 @@ def _series(st: dict[str, Any]) -> dict[str, Any]:
 
 def _labels(st: dict[str, Any], path: str) -> dict[str, Any]:
     """``curate.audit.diversity.label_balance`` from the merged counter."""
-    counts = st["labels"]
-    total = sum(counts.values())
-    k = len(counts)
-    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    entropy = 0.0
-    if k > 1:
-        p = np.array([v for _, v in items], dtype=float) / total
-        entropy = float(-(p * np.log(p)).sum() / math.log(k))
-    return {
-        "field": path,
-        "labels": k,
-        "missing": st["missing"],
-        "counts": [{"label": lab, "count": v, "share": round(v / total, 4)} for lab, v in items],
-        "entropy": round(entropy, 4),
-        "imbalance": round(items[0][1] / items[-1][1], 2) if items else 0.0,
-    }
+    from curate.audit.diversity import label_stats
+
+    return label_stats(path, st["labels"], st["missing"])
 
 
 # -- entry point -------------------------------------------------------------------------------
