@@ -157,11 +157,14 @@ def near_duplicate_share(records: Sequence[Record], features: Any = None) -> dic
 
     The MinHash seed is fixed: pairs are verified on true Jaccard, so the share hardly depends
     on it, and a fixed seed keeps it identical whatever ``--seed`` the audit runs with.
+    ``features``: dedup fingerprints of ``records`` (one row each), used instead of hashing
+    the records again when they were computed with the same settings.
     """
     from curate.dedup import DedupConfig, find_duplicates
 
     dc = DedupConfig(methods=("exact", "near"), key="conversation", seed=0)
-    clusters = find_duplicates(records, dc)
+    # Fingerprints computed with other settings are ignored by the engine (``Features.fits``).
+    clusters = find_duplicates(records, dc, features=features)
     by_method = {m: sum(len(c.removed) for c in clusters if c.method == m) for m in dc.methods}
     dups = sum(by_method.values())
     n = len(records)
