@@ -170,26 +170,34 @@ def _densify(sig: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 def candidate_pairs(
-    sig: np.ndarray, usable: np.ndarray, bands: int, cross: int | None = None
+    sig: np.ndarray,
+    usable: np.ndarray,
+    bands: int,
+    cross: int | None = None,
+    sig_rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pairs ``(i, j)``, ``i < j``, that share at least one LSH band, shape ``(m, 2)``.
 
     Args:
         sig: signatures from ``signatures``.
-        usable: boolean mask of rows that take part (documents with shingles).
+        usable: boolean mask of the documents that take part (those with shingles).
         bands: number of bands; ``sig.shape[1] / bands`` rows each.
         cross: when given, only pairs with ``i < cross <= j`` (leakage between two sets).
+        sig_rows: document ``i``'s signature is ``sig[sig_rows[i]]`` (default: ``sig[i]``),
+            so a caller with the signatures of a superset passes them without a copy.
     """
     ids = np.flatnonzero(usable)
     if ids.size < 2:
         return np.zeros((0, 2), dtype=np.int64)
     rows = sig.shape[1] // bands
-    sub = sig[ids]
+    # One column at a time: a copy of the used rows would cost num_perm * 4 bytes per
+    # document at the peak of the run.
+    at = ids if sig_rows is None else np.asarray(sig_rows)[ids]
     found: list[np.ndarray] = []
     for b in range(bands):
-        key = sub[:, b * rows].astype(U64)
+        key = sig[at, b * rows].astype(U64)
         for r in range(1, rows):
-            key = key * _Q + sub[:, b * rows + r].astype(U64)
+            key = key * _Q + sig[at, b * rows + r].astype(U64)
         key = _mix64(key + U64(b))
         order = np.argsort(key, kind="stable")
         ks = key[order]
@@ -203,7 +211,7 @@ def candidate_pairs(
     pairs = np.sort(np.concatenate(found), axis=1)
     if cross is not None:
         pairs = pairs[(pairs[:, 0] < cross) & (pairs[:, 1] >= cross)]
-    n = int(sig.shape[0])
+    n = int(usable.shape[0])
     codes = np.unique(pairs[:, 0] * n + pairs[:, 1])
     return np.stack((codes // n, codes % n), axis=1)
 
@@ -258,6 +266,7 @@ def near_pairs(
     progress: bool = False,
     sig: np.ndarray | None = None,
     usable: np.ndarray | None = None,
+    sig_rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Callable[[int, int], float]]:
     """Verified candidate pairs among ``n_docs`` documents, with their true Jaccard.
 
@@ -267,6 +276,7 @@ def near_pairs(
         cross: see ``candidate_pairs``.
         sig, usable: the documents' signatures and usable mask when already computed
             (``curate.dedup.features``); only the candidates' texts are read then.
+        sig_rows: document ``i``'s signature is ``sig[sig_rows[i]]`` (no copy of the rows).
 
     Returns:
         ``(pairs, jaccard, similarity)``: every candidate pair (below threshold ones too,
@@ -274,7 +284,8 @@ def near_pairs(
     """
     if sig is None or usable is None:
         sig, usable = _signatures_of(docs_of, n_docs, shingle_size, num_perm, seed, progress)
-    pairs = candidate_pairs(sig, usable, bands, cross)
+        sig_rows = None
+    pairs = candidate_pairs(sig, usable, bands, cross, sig_rows)
     del sig
     sets: dict[int, np.ndarray] = {}
 
