@@ -17,6 +17,7 @@ import numpy as np
 
 from curate.audit.convs import Conv, excerpt, norm
 from curate.audit.model import AuditConfig, Finding
+from curate.dedup.near import sorted_unique
 from curate.tokens import estimate_tokens
 
 # -- conflicting answers ---------------------------------------------------------------------
@@ -46,7 +47,7 @@ def _gram_codes(t: str) -> np.ndarray | set[str]:
         u = np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         if int(u.max()) < 0x10000:
             u = u.astype(np.uint64)
-            return np.unique((u[:-3] << 48) | (u[1:-2] << 32) | (u[2:-1] << 16) | u[3:])
+            return sorted_unique((u[:-3] << 48) | (u[1:-2] << 32) | (u[2:-1] << 16) | u[3:])
     return _grams(t)
 
 
@@ -211,7 +212,7 @@ def _looping_unit(toks: list) -> list | None:
     for n, times in _LOOPS:
         need = n * (times - 1)  # toks[i] == toks[i + n] must hold this many times in a row
         # The common case is decided at C speed, without building the list of comparisons.
-        if sum(map(operator.eq, toks, toks[n:])) < need:
+        if operator.countOf(map(operator.eq, toks, toks[n:]), True) < need:
             continue
         eq = list(map(operator.eq, toks, toks[n:]))
         run = 0
@@ -263,7 +264,8 @@ def _loop_reason(unit: list[str]) -> str:
 
 def _sentence_reason(parts: list, to_str: Callable) -> str | None:
     """A sentence (12+ characters) that occurs 3+ times and covers 30%+ of the sentences."""
-    sentences = [x for x in (p.strip() for p in parts) if len(x) >= 12]
+    strip = bytes.strip if parts and isinstance(parts[0], bytes) else str.strip
+    sentences = [x for x in map(strip, parts) if len(x) >= 12]
     if len(sentences) - len(set(sentences)) < 2:
         return None  # no sentence can occur 3 times
     counts: dict = {}
