@@ -22,6 +22,8 @@ def estimate_tokens(text: str) -> int:
     """Estimated token count of ``text`` (no tokenizer needed)."""
     if not text:
         return 0
+    if text.isascii():  # no wide character possible; skips the regex scan (most texts)
+        return math.ceil(len(text) / 4)
     wide = len(_WIDE.findall(text))
     narrow = len(text) - wide
     return wide + math.ceil(narrow / 4)

@@ -13,8 +13,11 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from curate.audit.convs import Conv, excerpt, norm
 from curate.audit.model import AuditConfig, Finding
+from curate.dedup.near import sorted_unique
 from curate.tokens import estimate_tokens
 
 # -- conflicting answers ---------------------------------------------------------------------
@@ -36,6 +39,26 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b)
 
 
+def _gram_codes(t: str) -> np.ndarray | set[str]:
+    """``_grams(t)`` as sorted unique uint64 codes (four 16-bit code points each) when every
+    character of ``t`` is in the Basic Multilingual Plane: numpy builds and intersects them
+    several times faster than a set of slices. Else (rare) the set itself."""
+    if len(t) > 4:
+        u = np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        if int(u.max()) < 0x10000:
+            u = u.astype(np.uint64)
+            return sorted_unique((u[:-3] << 48) | (u[1:-2] << 32) | (u[2:-1] << 16) | u[3:])
+    return _grams(t)
+
+
+def _gram_jaccard(a: np.ndarray | set[str], ta: str, b: np.ndarray | set[str], tb: str) -> float:
+    """``jaccard(_grams(ta), _grams(tb))`` from ``_gram_codes`` of both texts."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        inter = np.intersect1d(a, b, assume_unique=True).size
+        return inter / (a.size + b.size - inter)
+    return jaccard(_grams(ta), _grams(tb))
+
+
 def conflicting_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Finding]:
     """Groups of conversations whose context (system + earlier turns + the prompt) is the same
     after normalisation but whose final answers differ materially (character 4-gram Jaccard
@@ -50,25 +73,26 @@ def conflicting_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Find
             continue
         # Greedy grouping of answers into variants: each answer joins the first variant it
         # is similar to; a group with two or more variants conflicts.
-        variants: list[tuple[set[str], list[Conv]]] = []
+        variants: list[tuple[np.ndarray | set[str], str, list[Conv]]] = []
         seen: dict[str, list[Conv]] = {}  # identical answers join without comparing grams
         for c in members:
             key = norm(c.answer or "")
             if key in seen:
                 seen[key].append(c)
                 continue
-            grams = _grams(key[:GRAM_CHARS])
-            for rep, bucket in variants:
-                if jaccard(grams, rep) >= config.conflict_similarity:
+            head = key[:GRAM_CHARS]
+            grams = _gram_codes(head)
+            for rep, rep_head, bucket in variants:
+                if _gram_jaccard(grams, head, rep, rep_head) >= config.conflict_similarity:
                     bucket.append(c)
                     seen[key] = bucket
                     break
             else:
-                variants.append((grams, [c]))
-                seen[key] = variants[-1][1]
+                variants.append((grams, head, [c]))
+                seen[key] = variants[-1][2]
         if len(variants) < 2:
             continue
-        a, b = variants[0][1][0], variants[1][1][0]
+        a, b = variants[0][2][0], variants[1][2][0]
         prompt = excerpt(a.role_text.get("user"), 200)
         findings.append(
             Finding(
@@ -87,7 +111,7 @@ def conflicting_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Find
                 detail={
                     "prompt": prompt,
                     "variants": len(variants),
-                    "variant_lines": [sorted(x.line for x in bucket) for _, bucket in variants],
+                    "variant_lines": [sorted(x.line for x in bucket) for *_, bucket in variants],
                 },
             )
         )
@@ -175,16 +199,23 @@ def _around(text: str, token: str, width: int = 100) -> str:
 _SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
 _PUNCT_TO_SPACE = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"})
 _ENDS_TO_DOT = str.maketrans({"!": ".", "?": ".", "\n": "."})
+# The same two tables for ASCII bytes: bytes.translate is a plain table lookup, several times
+# faster than str.translate (most answers are ASCII).
+_PUNCT_TO_SPACE_B = bytes.maketrans(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", b" " * 32)
+_ENDS_TO_DOT_B = bytes.maketrans(b"!?\n", b"...")
+# Whitespace to str.split()/strip() but not to bytes.split()/strip(): such text takes the str
+# path so both paths cut the same tokens.
+_STR_ONLY_SPACE = re.compile("[\x1c-\x1f]")
 # (unit length in tokens, repeats in a row that count as a loop)
 _LOOPS = ((1, 6), (2, 4), (3, 4), (4, 4))
 
 
-def _looping_unit(toks: list[str]) -> list[str] | None:
+def _looping_unit(toks: list) -> list | None:
     """The first unit of 1-4 tokens repeated back to back often enough, or None."""
     for n, times in _LOOPS:
         need = n * (times - 1)  # toks[i] == toks[i + n] must hold this many times in a row
         # The common case is decided at C speed, without building the list of comparisons.
-        if sum(map(operator.eq, toks, toks[n:])) < need:
+        if operator.countOf(map(operator.eq, toks, toks[n:]), True) < need:
             continue
         eq = list(map(operator.eq, toks, toks[n:]))
         run = 0
@@ -205,30 +236,47 @@ def repetition_reason(text: str) -> str | None:
     I am``), or a sentence/line that occurs 3+ times and covers 30%+ of the text. Code and
     numbers may repeat legitimately and are ignored.
     """
-    from curate.audit.diversity import tokens_of
-
     text = _CODE.sub(" ", text) if "`" in text else text
-    if text.isascii():
-        # str methods run in C: ~3x faster than the regex tokenizer on the common case.
+    if not text.isascii():
+        from curate.audit.diversity import tokens_of
+
+        unit = _looping_unit(tokens_of(text))
+        if unit:
+            return _loop_reason(unit)
+        return _sentence_reason([s.casefold() for s in _SENTENCE.findall(text)], str)
+    if _STR_ONLY_SPACE.search(text):  # rare: str methods, for their notion of whitespace
         lowered = text.lower()
-        toks = lowered.translate(_PUNCT_TO_SPACE).split()
-        parts = lowered.translate(_ENDS_TO_DOT).split(".")
-    else:
-        toks = tokens_of(text)
-        parts = [s.casefold() for s in _SENTENCE.findall(text)]
-    unit = _looping_unit(toks)
+        unit = _looping_unit(lowered.translate(_PUNCT_TO_SPACE).split())
+        if unit:
+            return _loop_reason(unit)
+        return _sentence_reason(lowered.translate(_ENDS_TO_DOT).split("."), str)
+    # ASCII: the same tokens and sentences cut by bytes methods (table lookups in C, faster
+    # than str.translate with a mapping).
+    lowered_b = text.encode("ascii").lower()
+    unit = _looping_unit(lowered_b.translate(_PUNCT_TO_SPACE_B).split())
     if unit:
-        times = dict(_LOOPS)[len(unit)]
-        return f"{' '.join(unit)!r} repeated {times}+ times in a row"
-    sentences = [x for x in (p.strip() for p in parts) if len(x) >= 12]
+        return _loop_reason([t.decode("ascii") for t in unit])
+    parts = lowered_b.translate(_ENDS_TO_DOT_B).split(b".")
+    return _sentence_reason(parts, lambda s: s.decode("ascii"))
+
+
+def _loop_reason(unit: list[str]) -> str:
+    times = dict(_LOOPS)[len(unit)]
+    return f"{' '.join(unit)!r} repeated {times}+ times in a row"
+
+
+def _sentence_reason(parts: list, to_str: Callable) -> str | None:
+    """A sentence (12+ characters) that occurs 3+ times and covers 30%+ of the sentences."""
+    strip = bytes.strip if parts and isinstance(parts[0], bytes) else str.strip
+    sentences = [x for x in map(strip, parts) if len(x) >= 12]
     if len(sentences) - len(set(sentences)) < 2:
         return None  # no sentence can occur 3 times
-    counts: dict[str, int] = {}
+    counts: dict = {}
     for s in sentences:
         counts[s] = counts.get(s, 0) + 1
     s, k = max(counts.items(), key=lambda kv: (kv[1], len(kv[0])))
     if k >= 3 and k * len(s) >= 0.3 * sum(len(x) for x in sentences):
-        return f"sentence repeated {k} times: {excerpt(s, 80)!r}"
+        return f"sentence repeated {k} times: {excerpt(to_str(s), 80)!r}"
     return None
 
 

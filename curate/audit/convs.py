@@ -18,14 +18,17 @@ from curate.chat import message_text, messages_of, side_text
 from curate.records import Record
 
 _NONWORD = re.compile(r"[\W_]+", re.UNICODE)
-_ASCII_NONWORD = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalnum()})
+# Every ASCII byte that is not a letter or digit -> space (a bytes table: bytes.translate is a
+# plain lookup, several times faster than str.translate with a mapping).
+_ASCII_NONWORD = bytes(c if chr(c).isalnum() else 32 for c in range(256))
 
 
 def norm(text: str) -> str:
     """Comparison form: NFKC, case-folded, every run of punctuation/space -> one space."""
     if text.isascii():
-        # NFKC changes nothing in ASCII and lower() equals casefold(); str methods run in C.
-        return " ".join(text.lower().translate(_ASCII_NONWORD).split())
+        # NFKC changes nothing in ASCII and lower() equals casefold(); after the table only
+        # spaces separate words, so bytes.split() cuts where str.split() would.
+        return b" ".join(text.encode("ascii").lower().translate(_ASCII_NONWORD).split()).decode()
     return _NONWORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 

@@ -163,6 +163,8 @@ def near_duplicate_share(records: Sequence[Record], features: Any = None) -> dic
 
     The MinHash seed is fixed: pairs are verified on true Jaccard, so the share hardly depends
     on it, and a fixed seed keeps it identical whatever ``--seed`` the audit runs with.
+    ``features``: dedup fingerprints of ``records`` (one row each), used instead of hashing
+    the records again when they were computed with the same settings.
     """
     from curate.dedup import DedupConfig, find_duplicates
 

@@ -238,8 +238,9 @@ class Engine:
                 bands=cfg.bands,
                 seed=cfg.seed,
                 progress=cfg.progress,
-                sig=feats.sig[idx],
+                sig=feats.sig,  # rows idx, read in place (a copy was 256 B/record at peak)
                 usable=feats.usable[idx],
+                sig_rows=idx,
             )
             threshold = cfg.near_threshold
         else:

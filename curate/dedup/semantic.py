@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.dedup.near import sorted_unique
 from curate.dedup.progress import Progress
 
 FLAT_LIMIT = 8_000
@@ -205,7 +206,7 @@ def _semantic_pairs(
     j = np.concatenate(found_j)
     if against is None:
         lo_, hi_ = np.minimum(i, j), np.maximum(i, j)
-        codes = np.unique(lo_ * n + hi_)
+        codes = sorted_unique(lo_ * n + hi_)
         pairs = np.stack((codes // n, codes % n), axis=1)
     else:
         pairs = np.stack((i, j), axis=1)

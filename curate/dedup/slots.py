@@ -82,10 +82,16 @@ def _scan(text: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(numbers | names), frozenset(words)
 
 
-def programming_languages(text: str) -> frozenset[str]:
-    """The programming languages a text names (lowercased, aliases folded)."""
-    found = {m.lower() for m in _PL.findall(text)}
-    found |= {(a or b).lower() for a, b in _PL_CASED.findall(text)}
+def programming_languages(text: str, named: bool = True) -> frozenset[str]:
+    """The programming languages a text names (lowercased, aliases folded).
+
+    ``named=False``: the caller knows no language name occurs (see ``Slots``); only code
+    fences' tags are read.
+    """
+    found: set[str] = set()
+    if named:
+        found |= {m.lower() for m in _PL.findall(text)}
+        found |= {(a or b).lower() for a, b in _PL_CASED.findall(text)}
     found |= {m.lower() for m in _FENCE.findall(text)}
     return frozenset(_PL_ALIASES.get(x, x) for x in found)
 
@@ -103,6 +109,20 @@ def ranks(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
+# Every match of _PL, _PL_CASED and _RANK in an ASCII text contains one of these as a whole
+# \w+ word (lowercased): the language's name or its first word ("c" of "c++", "vb" of
+# "vb.net"), the superlative. An ASCII text whose words include none of them has no match,
+# which a set test decides without the regexes' case-insensitive alternations (they were
+# most of the slot guard's time). Non-ASCII text always runs the regexes (IGNORECASE lets
+# a few non-ASCII letters match ASCII ones).
+_PL_WORDS = frozenset(
+    "python java javascript typescript kotlin php perl haskell golang matlab fortran cobol "
+    "clojure elixir erlang scala lua sql mysql postgresql bash powershell html css c cpp "
+    "csharp f objective vb go r swift rust ruby dart julia".split()
+)
+_RANK_WORDS = frozenset(_SUPERLATIVE.split("|"))
+
+
 class Slots:
     """The slot values of one text, and its words (to tell a substitution from a re-casing),
     its programming languages and the ranks it asks for."""
@@ -111,8 +131,11 @@ class Slots:
 
     def __init__(self, text: str) -> None:
         self.values, self.words = _scan(text)
-        self.languages = programming_languages(text)
-        self.ranks = ranks(text)
+        ascii_ = text.isascii()
+        named = not ascii_ or not self.words.isdisjoint(_PL_WORDS)
+        self.languages = programming_languages(text, named=named)
+        no_rank = ascii_ and self.words.isdisjoint(_RANK_WORDS)
+        self.ranks = frozenset() if no_rank else ranks(text)
 
 
 def _both_differ(a: frozenset[str], b: frozenset[str]) -> bool:

@@ -195,3 +195,28 @@ def test_every_code_is_documented(code: str) -> None:
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
     assert f"`{code}`" in doc
+
+
+def test_fast_paths_give_what_the_plain_code_gives() -> None:
+    # Pure-speed paths: 4-gram Jaccard from numpy codes, ASCII repetition on bytes.
+    import random
+
+    import numpy as np
+
+    from curate.audit.consistency import _gram_codes, _gram_jaccard, _grams, jaccard
+    from curate.dedup.near import sorted_unique
+
+    rng = random.Random(0)
+    alphabet = "ab c.\u00e9\u4e2d\U0001f600"  # ASCII, Latin-1, CJK, outside the BMP
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(300)]
+    for a, b in zip(texts, texts[1:], strict=False):
+        got = _gram_jaccard(_gram_codes(a), a, _gram_codes(b), b)
+        assert got == jaccard(_grams(a), _grams(b)), (a, b)
+    arr = np.array([5, 1, 5, 3, 1, 9], dtype=np.uint64)
+    assert sorted_unique(arr).tolist() == np.unique(arr).tolist()
+    # The str path (taken for text with \x1c-\x1f) and the bytes path agree.
+    loop = "Well I am I am I am I am done"
+    assert repetition_reason(loop) == repetition_reason(loop + "\x1c")
+    said = "The cat sat on the mat. " * 3 + "Then it left."
+    assert repetition_reason(said) == repetition_reason(said + "\x1c")
+    assert repetition_reason(said) is not None

@@ -85,6 +85,20 @@ def test_audit_duplicate_share_reuses_dedup_fingerprints(records) -> None:
     assert near_duplicate_share(records, other) == near_duplicate_share(records)
 
 
+def test_duplicate_share_given_fingerprints_hashes_nothing_again(records, monkeypatch) -> None:
+    # The share once accepted fingerprints and ignored them: the run hashed every record twice.
+    import curate.dedup.engine as engine
+
+    res = dedup(records, DedupConfig(methods=("exact", "near")))
+    fresh = near_duplicate_share(records)
+
+    def hashed_again(*args, **kwargs):
+        raise AssertionError("fingerprints computed again")
+
+    monkeypatch.setattr(engine, "compute_features", hashed_again)
+    assert near_duplicate_share(records, res.features) == fresh
+
+
 @pytest.mark.parametrize("together", [True, False])
 def test_split_with_given_fingerprints_equals_a_fresh_split(records, together) -> None:
     dc = DedupConfig(methods=("exact", "near"))

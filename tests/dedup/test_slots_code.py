@@ -62,3 +62,24 @@ def test_fast_model_keeps_code_variants_apart_and_finds_the_paraphrase() -> None
     unguarded = dedup(recs, cfg)
     # Without the guard the embeddings merge the language and rank variants too.
     assert [d.record.line for d in unguarded.result.dropped] == [2, 5, 7]
+
+
+def test_slot_shortcut_reads_what_the_regexes_read() -> None:
+    # Slots skips the language and rank regexes when no trigger word occurs in an ASCII
+    # text; on these texts (languages named through punctuation, ranks with ordinals, cased
+    # names, non-ASCII text that IGNORECASE matches) it must read what the regexes read.
+    texts = [
+        "Write it in C++, not c#; F# and VB.NET and Objective-C too.",
+        "A Go program, then R code; Rust! (Julia) and the Swift version.",
+        "Find the 2nd-highest and the second LOWEST value; the nth largest one.",
+        "```cpp\nint main() {}\n```",
+        "```Py\nprint(1)\n```",
+        "Nothing to see: Ingrid Berg paid $24,950 in Seville.",
+        "the ſecond higheſt salary in PYTHON",  # long s: IGNORECASE matches "s"
+        "Use \u212aotlin for the Kth smallest",  # Kelvin sign
+        "",
+    ]
+    for text in texts:
+        slots = Slots(text)
+        assert slots.languages == programming_languages(text), text
+        assert slots.ranks == ranks(text), text
