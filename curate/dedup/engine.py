@@ -16,10 +16,10 @@ from curate.dedup.explain import explain_method
 from curate.dedup.features import Features, compute_features, exact_groups, exact_matches
 from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
-from curate.dedup.progress import Progress
 from curate.dedup.semantic import centered, semantic_pairs
 from curate.dedup.slots import Slots, different_slots
 from curate.errors import ConfigError
+from curate.progress import Progress
 from curate.records import Record
 from curate.stage import Batch, BatchResult, Dropped, StageResult
 

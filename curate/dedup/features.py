@@ -21,7 +21,7 @@ import numpy as np
 from curate.dedup.exact import digest
 from curate.dedup.near import CHUNK_BYTES, shingle_hashes, signatures
 from curate.dedup.normalize import key_text
-from curate.dedup.progress import Progress
+from curate.progress import Progress
 from curate.records import Record
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from curate.dedup.progress import Progress
+from curate.progress import Progress
 
 U64 = np.uint64
 _P = np.array([0x100000001B3], dtype=U64)  # odd multiplier for the byte polynomial

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.dedup.near import sorted_unique
-from curate.dedup.progress import Progress
+from curate.progress import Progress
 
 FLAT_LIMIT = 8_000
 SEARCH_DIMS = 64

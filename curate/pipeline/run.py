@@ -13,13 +13,13 @@ import orjson
 
 from curate import __version__
 from curate.dedup.engine import DedupStage
-from curate.dedup.progress import Progress
 from curate.pipeline.config import RunConfig
 from curate.pipeline.filters import DropFindings, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
 from curate.pipeline.page import collect_dupes, run_page, run_section
 from curate.pipeline.result import RunResult
 from curate.pipeline.stages import RejectSink, front
+from curate.progress import Progress
 from curate.records import Record, atomic_writer
 from curate.stage import Batch, BatchResult, run_stages
 
