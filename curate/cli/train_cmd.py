@@ -48,6 +48,12 @@ MAX_LISTED = 100
 @click.option("--max-length", type=int, help="Max tokens per row (default 1024).")
 @click.option("--packing/--no-packing", default=None, help="Pack rows into max_length blocks.")
 @click.option(
+    "--padding-free/--padded",
+    default=None,
+    help="Batch rows end to end without pad tokens (default) or padded to the longest.",
+)
+@click.option("--lora-dropout", type=float, help="LoRA dropout (default 0.05).")
+@click.option(
     "--assistant-only-loss/--all-tokens-loss",
     default=None,
     help="Loss on assistant tokens only (default) or on every token.",
@@ -176,6 +182,7 @@ def _overrides(o: dict[str, Any]) -> dict[str, Any]:
         **quant,
         "lora.r": o["rank"],
         "lora.alpha": o["alpha"],
+        "lora.dropout": o["lora_dropout"],
         "training.learning_rate": o["lr"],
         "training.epochs": o["epochs"],
         "training.max_steps": o["max_steps"],
@@ -183,6 +190,7 @@ def _overrides(o: dict[str, Any]) -> dict[str, Any]:
         "training.gradient_accumulation_steps": o["grad_accum"],
         "training.max_length": o["max_length"],
         "training.packing": o["packing"],
+        "training.padding_free": o["padding_free"],
         "training.assistant_only_loss": o["assistant_only_loss"],
         "training.gradient_checkpointing": o["gradient_checkpointing"],
         "training.seed": o["seed"],
