@@ -15,6 +15,10 @@ BitsAndBytesConfig (+ the CPU repack fix on CPU), the same batch and max length.
 trained tokens (padding excluded, TRL's ``num_tokens``) over the training loop's own seconds,
 after one warm-up step that is not counted (first-step allocation and kernel selection), and
 without eval passes (curate carves an eval slice when the data has no val split).
+
+curate runs twice per mode (``--batching``): padded to the longest row of each batch, as the
+baseline does, and padding-free (its default: rows end to end, no pad tokens), so the table
+shows both curate's overhead at equal work and what padding-free saves.
 """
 
 from __future__ import annotations
@@ -120,7 +124,9 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def run_curate(data: Path, model: str, out: Path, steps: int, mode: str) -> dict[str, Any]:
+def run_curate(
+    data: Path, model: str, out: Path, steps: int, mode: str, batching: str = "padding_free"
+) -> dict[str, Any]:
     """`curate train` as the library runs it, defaults except the shared bench shape."""
     import torch
 
@@ -137,6 +143,7 @@ def run_curate(data: Path, model: str, out: Path, steps: int, mode: str) -> dict
             "training.gradient_accumulation_steps": ACCUM,
             "training.max_length": MAX_LEN,
             "training.learning_rate": LR,
+            "training.padding_free": batching == "padding_free",
             "training.save_strategy": "no",
             "data.on_bad_rows": "drop",
         },
@@ -150,13 +157,16 @@ def run_curate(data: Path, model: str, out: Path, steps: int, mode: str) -> dict
         "tokens_per_s_reported": m["tokens_per_second"],
         "final_loss": m["final_loss"],
         "mode": m["quantization"],
+        "batching": m["batching"],
         "grad_ckpt": cfg.training.gradient_checkpointing,
         "cuda": torch.cuda.is_available(),
         **_peak(torch.cuda.is_available()),
     }
 
 
-def run_trl(data: Path, model: str, out: Path, steps: int, mode: str) -> dict[str, Any]:
+def run_trl(
+    data: Path, model: str, out: Path, steps: int, mode: str, batching: str = "padded"
+) -> dict[str, Any]:
     """The hand-written script: SFTTrainer + LoraConfig, prompt/completion rows."""
     import torch
     from datasets import Dataset
@@ -224,6 +234,7 @@ def run_trl(data: Path, model: str, out: Path, steps: int, mode: str) -> dict[st
         "tokens_per_s": clock.rate(),
         "final_loss": losses[-1] if losses else None,
         "mode": f"trl+peft {mode}",
+        "batching": "padded",
         "grad_ckpt": False,
         "cuda": cuda,
         **_peak(cuda),
@@ -241,7 +252,7 @@ def one(args: argparse.Namespace) -> None:
     quiet_libraries()
     fn = run_curate if args.one == "curate" else run_trl
     out = Path(tempfile.mkdtemp(prefix=f"bench_{args.one}_{args.mode}_"))
-    result = fn(Path(args.data), args.model, out, args.steps, args.mode)
+    result = fn(Path(args.data), args.model, out, args.steps, args.mode, args.batching)
     print(json.dumps({"tool": args.one, "bench_mode": args.mode, **result}), flush=True)
 
 
@@ -252,6 +263,11 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--modes", default="lora,qlora")
+    ap.add_argument(
+        "--batching",
+        default="padded,padding_free",
+        help="curate's batchings to run (the TRL baseline pads, as a hand-written script does)",
+    )
     ap.add_argument("--batch", type=int, default=BATCH)
     ap.add_argument("--accum", type=int, default=ACCUM)
     ap.add_argument("--one", choices=["curate", "trl"], help=argparse.SUPPRESS)
@@ -281,22 +297,26 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     results = []
     for mode in a.modes.split(","):
-        # Baseline first in each pair: both pay the same file-cache warm-up order every time.
-        for tool in ("trl", "curate"):
+        # Baseline first in each group: all pay the same file-cache warm-up order every time.
+        runs = [("trl", "padded")] + [("curate", b) for b in a.batching.split(",")]
+        for tool, batching in runs:
             cmd = [sys.executable, __file__, str(data), "--model", model, "--steps", str(a.steps)]
             cmd += ["--one", tool, "--mode", mode, "--batch", str(BATCH), "--accum", str(ACCUM)]
+            cmd += ["--batching", batching]
             t = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
             line = next((x for x in proc.stdout.splitlines()[::-1] if x.startswith("{")), None)
             if proc.returncode or line is None:
-                print(f"{tool} {mode}: failed ({proc.returncode})\n{proc.stderr[-3000:]}")
+                print(
+                    f"{tool} {mode} {batching}: failed ({proc.returncode})\n{proc.stderr[-3000:]}"
+                )
                 continue
             r = json.loads(line)
             r["process_s"] = time.perf_counter() - t
             results.append(r)
             print(json.dumps(r), flush=True)
     print(
-        f"\n{'tool':8} {'mode':18} {'tokens/s':>9} {'vs TRL':>7} {'peak GiB':>9} "
+        f"\n{'tool':8} {'mode':18} {'batching':13} {'tokens/s':>9} {'vs TRL':>7} {'peak GiB':>9} "
         f"{'process s':>10} {'final loss':>11}"
     )
     base_rate = {r["bench_mode"]: r["tokens_per_s"] for r in results if r["tool"] == "trl"}
@@ -306,7 +326,8 @@ def main() -> None:
         rate = f"{r['tokens_per_s']:.1f}" if r["tokens_per_s"] else "-"
         loss = f"{r['final_loss']:.4f}" if r["final_loss"] is not None else "-"
         print(
-            f"{r['tool']:8} {r['mode']:18} {rate:>9} {ratio:>7} {r['peak_mem_gib']:>9.2f} "
+            f"{r['tool']:8} {r['mode']:18} {r['batching']:13} {rate:>9} {ratio:>7} "
+            f"{r['peak_mem_gib']:>9.2f} "
             f"{r['process_s']:>10.1f} {loss:>11}"
         )
     kind = "peak CUDA memory allocated" if results and results[0]["cuda"] else "peak RSS"

@@ -97,8 +97,11 @@ def get_sft_config(
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
-        max_length=t.max_length,
+        # Pre-flight has already cut every row to max_length; TRL refuses padding-free batches
+        # with a max_length it cannot enforce, so it only gets one when it packs.
+        max_length=t.max_length if t.packing or not t.padding_free else None,
         packing=t.packing,
+        padding_free=t.padding_free,
         assistant_only_loss=False,
         **_checkpointing_kwargs(bool(t.gradient_checkpointing)),  # None (auto) resolves at load
         lr_scheduler_type=t.lr_scheduler,

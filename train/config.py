@@ -56,6 +56,11 @@ class TrainingSection:
     gradient_accumulation_steps: int = 2
     max_length: int = 1024
     packing: bool = False
+    # Padding-free batches: the rows of a batch are laid end to end in one sequence with
+    # position_ids restarting at each row (transformers then masks attention per row), so no
+    # time goes into pad tokens. Same loss as padded batches; off for models whose attention
+    # ignores position_ids-based packing.
+    padding_free: bool = True
     assistant_only_loss: bool = True
     # None = auto: on for models of >= 1B parameters, where activations dominate memory; off
     # below, where recomputing them only costs time (~30% per step on SmolLM2-135M).
@@ -243,6 +248,7 @@ training:
   gradient_accumulation_steps: 2   # effective batch = batch_size * this (4-16 is typical)
   max_length: 1024          # tokens; longer rows are reported by pre-flight
   packing: false
+  padding_free: true        # one sequence per batch, no pad tokens (same loss as padding)
   assistant_only_loss: true # loss on assistant tokens only
   gradient_checkpointing: null   # null = auto: on for models of 1B+ parameters, else off
   lr_scheduler: cosine      # cosine | linear | constant | constant_with_warmup

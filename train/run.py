@@ -8,13 +8,14 @@ and ``checkpoints/`` (for ``--resume``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -244,13 +245,14 @@ def _fit(
     eval_clock = _time_evaluations(trainer)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    result = trainer.train(resume_from_checkpoint=True if resume else None)
-    in_loop_eval_s = eval_clock["seconds"]
-    history = list(trainer.state.log_history)
-    evaluated = [h["step"] for h in history if "eval_loss" in h]
-    if has_eval and (not evaluated or evaluated[-1] != result.global_step):
-        log(f"final eval on {len(pf.eval.encoded)} rows")
-        history.append({"step": result.global_step, **trainer.evaluate()})
+    with compact_lm_head():
+        result = trainer.train(resume_from_checkpoint=True if resume else None)
+        in_loop_eval_s = eval_clock["seconds"]
+        history = list(trainer.state.log_history)
+        evaluated = [h["step"] for h in history if "eval_loss" in h]
+        if has_eval and (not evaluated or evaluated[-1] != result.global_step):
+            log(f"final eval on {len(pf.eval.encoded)} rows")
+            history.append({"step": result.global_step, **trainer.evaluate()})
     trainer.save_model(str(out))  # the adapter only (PEFT), as safetensors
     tokenizer.save_pretrained(str(out))
     with atomic_writer(out / "train_config.yaml", "w") as fh:
@@ -271,6 +273,37 @@ def _fit(
     # transformers saves weights private (0600); a serving user must be able to read them.
     fsync_tree(out)
     return metrics
+
+
+@contextlib.contextmanager
+def compact_lm_head() -> Iterator[bool]:
+    """Score only the loss-bearing positions through the LM head on CPU too.
+
+    TRL 1.16's fused LM head projects just the positions whose label is not -100 on CUDA/XPU
+    (``_use_triton``), but every position elsewhere, to keep tile shapes fixed for compiled
+    backends such as Neuron. CPU eager has nothing to recompile, and in chat SFT most tokens
+    are prompt: on SmolLM2-135M (49k vocabulary) the head and its log-softmax were ~16% of a
+    CPU step while 69% of its positions carried no loss. Same loss, same gradients (tested).
+    Yields False, changing nothing, when TRL no longer has that switch.
+    """
+    try:
+        import trl.trainer.utils as trl_utils
+    except ImportError:
+        yield False
+        return
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        yield False
+        return
+
+    def compact(device: Any) -> bool:
+        return device.type == "cpu" or original(device)
+
+    trl_utils._use_triton = compact
+    try:
+        yield True
+    finally:
+        trl_utils._use_triton = original
 
 
 def _time_evaluations(trainer: Any) -> dict[str, float]:
@@ -328,6 +361,9 @@ def _metrics(
         "fallback_notes": loaded.notes,
         "cpu_bf16_repack_disabled_layers": loaded.patched_4bit_layers,
         "device": "cuda" if cuda else "cpu",
+        "batching": "packed"
+        if cfg.training.packing
+        else ("padding_free" if cfg.training.padding_free else "padded"),
         "global_step": result.global_step,
         "epochs_done": history[-1].get("epoch") if history else None,
         "train_loss": result.training_loss,

@@ -59,6 +59,13 @@ def _option(section: str, name: str, *decls: str, **kwargs: Any) -> Any:
 @_option("training", "packing", "--packing/--no-packing", help="Pack rows into max_length blocks.")
 @_option(
     "training",
+    "padding_free",
+    "--padding-free/--padded",
+    help="Batch rows end to end without pad tokens (default) or padded to the longest.",
+)
+@_option("lora", "dropout", "--lora-dropout", help="LoRA dropout.")
+@_option(
+    "training",
     "assistant_only_loss",
     "--assistant-only-loss/--all-tokens-loss",
     help="Loss on assistant tokens only (default) or on every token.",

@@ -95,8 +95,14 @@ def test_peft_config_targets_all_linear_layers() -> None:
 def test_sft_config_on_cpu(tmp_path: Path) -> None:
     cfg = load_config(None, {"training.max_length": 256, "training.max_steps": 5})
     sft = get_sft_config(cfg, tmp_path, cuda=False)
-    assert sft.max_length == 256 and sft.max_steps == 5 and sft.learning_rate == 2e-4
+    assert sft.max_steps == 5 and sft.learning_rate == 2e-4
     assert sft.bf16 is False and sft.use_cpu is True and sft.packing is False
+    # padding-free by default: pre-flight cut the rows, TRL gets no max_length to enforce
+    assert sft.padding_free is True and sft.max_length is None
+    padded = load_config(None, {"training.max_length": 256, "training.padding_free": False})
+    assert get_sft_config(padded, tmp_path, cuda=False).max_length == 256
+    packed = load_config(None, {"training.max_length": 256, "training.packing": True})
+    assert get_sft_config(packed, tmp_path, cuda=False).max_length == 256
     # auto (None) until the model is loaded; an explicit choice goes straight through
     assert cfg.training.gradient_checkpointing is None and sft.seed == 0
     assert sft.activation_checkpointing is False
