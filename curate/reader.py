@@ -182,7 +182,7 @@ def read_chat(
 
     Args:
         source: a path (any container ``RecordReader`` knows, ``-`` for stdin) or an open
-            reader (``RecordReader`` / ``engine.shards.open_input``) with ``stats``.
+            reader (``RecordReader`` / ``curate.shards.open_input``) with ``stats``.
         fmt: the source format (``--from``); ``None`` detects it.
         fields: a ``FieldMap`` for other layouts (exclusive with ``fmt``).
         convert: ``False`` yields records as read (train and eval take chat as it is).

@@ -119,8 +119,9 @@ def run_cmd(
 
         curate run sample_data/sample.jsonl -o out/ --config sample_data/curate.yaml
     """
+    from curate.engine import run_pipeline
     from curate.fieldmap import field_flags
-    from curate.pipeline import load_run_config, run_pipeline
+    from curate.pipeline import load_run_config
     from curate.records import check_output_paths
 
     # --overwrite replaces DIR whole: it may not hold the input or the config file.

@@ -29,9 +29,9 @@ def ray_dedup_file(
     the local command writes them.
     """
     from curate.engine.ray_stages import read_dedup
-    from curate.engine.shards import expand
     from curate.pipeline.config import RunConfig, RunOptions
     from curate.pipeline.stages import RejectSink
+    from curate.shards import expand
     from curate.validate import Validator
 
     check_output_paths([path], [output, rejects, clusters])

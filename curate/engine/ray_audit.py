@@ -838,8 +838,8 @@ def _detect_format(paths: list[str]) -> tuple[str | None, str]:
 
 def audit_path_ray(path: str, config: Any, address: str | None = None) -> Any:
     """``curate audit PATH --engine ray``: the same ``AuditReport`` as ``audit_path``."""
-    from curate.engine import ray_session
-    from curate.engine.shards import expand
+    from curate.engine.session import ray_session
+    from curate.shards import expand
 
     paths = expand(str(path))
     if "-" in paths:

@@ -74,8 +74,8 @@ def read_dedup(
     ``mode="read"`` (``curate dedup``): no conversion, validation or filter; only the lines
     that do not parse are rejected before dedup.
     """
-    from curate.engine import ray_session
-    from curate.engine.shards import expand
+    from curate.engine.session import ray_session
+    from curate.shards import expand
 
     paths = expand(path)
     if "-" in paths:
@@ -103,7 +103,7 @@ def _read_dedup(
     from curate.dedup.engine import DedupResult
     from curate.dedup.exact import STAGE
     from curate.engine.merge import merge_converters, merge_validator
-    from curate.engine.shards import merge_read_stats
+    from curate.shards import merge_read_stats
     from curate.stage import Dropped, StageResult
 
     eng = RayDedup(ray, config, work)

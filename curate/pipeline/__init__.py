@@ -11,7 +11,9 @@ place), so a killed run leaves DIR untouched or complete. The manifest proves
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from curate.pipeline.config import (
     ConvertOptions,
@@ -36,14 +38,30 @@ __all__ = [
 
 
 def run_pipeline(
-    path: str, out_dir: str | Path, config: RunConfig, *, overwrite: bool = False
+    path: str,
+    out_dir: str | Path,
+    config: RunConfig,
+    *,
+    overwrite: bool = False,
+    cluster: Callable[..., Any] | None = None,
 ) -> RunResult:
-    """Run every stage on ``path`` and publish DIR atomically. See module docstring."""
+    """Run every stage on ``path`` and publish DIR atomically. See module docstring.
+
+    ``cluster``: an engine's read + filter + dedup (``curate.engine.ray_stages.read_dedup``),
+    run in place of the local ones; ``curate.engine.run_pipeline`` passes it for
+    ``run.engine: ray``. The pipeline never imports an engine: the engine plugs in here.
+    """
+    from curate.errors import ConfigError
     from curate.outdir import atomic_directory
     from curate.pipeline.run import run_into
 
+    if config.run.engine != "local" and cluster is None:
+        raise ConfigError(
+            f"run.engine {config.run.engine!r} runs through curate.engine.run_pipeline "
+            "(as `curate run` does)"
+        )
     out = Path(out_dir)
     with atomic_directory(out, overwrite, inputs=[path]) as staging:
-        result = run_into(path, staging, config)
+        result = run_into(path, staging, config, cluster)
     result.out_dir = out
     return result

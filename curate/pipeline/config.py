@@ -64,8 +64,8 @@ class RunOptions:
     shard_format: str = "jsonl"
 
     def __post_init__(self) -> None:
-        from curate.engine import check_engine
-        from curate.engine.output import check_shard_format
+        from curate.extras import check_engine
+        from curate.pipeline.output import check_shard_format
 
         check_engine(self.engine)
         if self.shards < 0:

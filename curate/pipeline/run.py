@@ -146,8 +146,13 @@ def run_stages_for(config: RunConfig, against: Sequence[Any] = ()) -> list[Any]:
     return stages
 
 
-def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
-    """Run all stages on ``path``, writing every output into ``staging``."""
+def run_into(
+    path: str, staging: Path, config: RunConfig, cluster: Callable[..., Any] | None = None
+) -> RunResult:
+    """Run all stages on ``path``, writing every output into ``staging``.
+
+    ``cluster`` (an engine's read + filter + dedup) replaces the local ones when given.
+    """
     from curate.audit import write_card
     from curate.dedup.files import against_files, read_against
     from curate.pipeline.checks import check_fields, preflight
@@ -177,15 +182,14 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
             fields=config.convert.field_map(),
             filter_step=make_filter(config.filter),
         )
-        if config.run.engine == "ray":
+        if cluster is not None:
             # Read, filter and dedup on the cluster; the driver gets the surviving records.
-            from curate.engine.ray_stages import read_dedup
             from curate.errors import ConfigError
 
             if against_sets:
                 # Refuse rather than skip the check: a silent skip would ship leaked records.
                 raise ConfigError("dedup.against is not supported with --engine ray yet")
-            got = read_dedup(path, staging, sink, config, validator)
+            got = cluster(path, staging, sink, config, validator)
             read_stats, converter = got.read_stats, got.converter
             check_fields(got.kept, config)
             dres = got.dres
@@ -227,7 +231,7 @@ def run_into(path: str, staging: Path, config: RunConfig) -> RunResult:
         sres, staging, parquet=config.run.parquet, hf_dataset=config.run.hf_dataset, report=False
     )
     if config.run.shards:
-        from curate.engine.output import write_shards
+        from curate.pipeline.output import write_shards
 
         write_shards(staging, list(sres.splits), config.run.shards, config.run.shard_format)
     leakage = int(sres.leakage.get("total", 0))

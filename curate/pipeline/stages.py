@@ -92,7 +92,7 @@ def front(
     Validator``) too, so its stats match ``curate validate``'s. Returns the record iterator,
     the reader's counts and the ``Converter`` (its stats).
     """
-    from curate.engine.shards import open_input
+    from curate.shards import open_input
 
     # Every bad line, unconvertible and invalid record goes to the sink (and the validator's
     # tallies); the reader yields valid chat records only.

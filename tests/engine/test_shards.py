@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.engine.shards import expand
 from curate.errors import InputError
+from curate.shards import expand
 from tests.engine.helpers import planted_shards
 
 

@@ -227,3 +227,14 @@ def test_compact_shares_strings_without_changing_values() -> None:
     assert json.dumps(a.data) == before
     assert a.data["category"] is b.data["category"]
     assert a.data["messages"][0]["content"] is b.data["messages"][0]["content"]
+
+
+def test_the_pipeline_never_picks_an_engine_it_is_not_given(messy_file, tmp_path: Path) -> None:
+    # The engine plugs into the pipeline from above (curate.engine.run_pipeline); a library
+    # caller who asks the pipeline itself for ray gets a clear error, and DIR is not made.
+    from curate.errors import ConfigError
+
+    config = load_run_config(None, {"run": {"engine": "ray"}})
+    with pytest.raises(ConfigError, match="curate.engine.run_pipeline"):
+        run_pipeline(str(messy_file), tmp_path / "out", config)
+    assert not (tmp_path / "out").exists()
