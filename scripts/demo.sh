@@ -57,15 +57,16 @@ if [ "$QUICK" = 1 ]; then
 else
   step "curate models: SmolLM2-135M-Instruct from its pip package, converted once (cached)"
   timed convert $CURATE models --convert "$MODEL"
-  step "curate train: LoRA on SmolLM2-135M-Instruct, 30 steps of 8 rows of the curated train split (CPU)"
+  step "curate train: LoRA on SmolLM2-135M-Instruct, 26 steps of 8 rows of the curated train split (CPU)"
   # Plain LoRA in fp32: on CPU, 4-bit weights only add dequantisation work for a 135M model
   # that fits in memory anyway (bench/train_bench.py measures both). Batches are padding-free
-  # (the default). The sample rows are <= 153 tokens, so max-length 192 cuts none. 30 steps
-  # see 240 of the 388 train rows; a full epoch (49 steps, 1013 s) won 117/138 on test but
-  # forgot some qa (6 better, 7 worse) at this lr. No LoRA dropout: its random masks were ~5%
-  # of a CPU step (torch profile), for a run too short to overfit.
+  # (the default). The sample rows are <= 153 tokens, so max-length 192 cuts none. 26 steps
+  # see 208 of the 388 train rows, ~15 s a step on 2 cores: training stays under 8 min. A full
+  # epoch (49 steps, 1013 s padded) won 117/138 on test, 30 steps 111/137 (497 s); both forgot
+  # some qa at this lr. No LoRA dropout: its random masks were ~5% of a CPU step (torch
+  # profile), for a run too short to overfit.
   timed train $CURATE train "$OUT/run" -o "$OUT/adapter" --model "$MODEL" --no-quantize \
-    --max-steps 30 --batch-size 8 --grad-accum 1 --max-length 192 --lr 1e-3 --lora-dropout 0
+    --max-steps 26 --batch-size 8 --grad-accum 1 --max-length 192 --lr 1e-3 --lora-dropout 0
   step "curate merge: fold the adapter into the base weights (+ an Ollama Modelfile)"
   timed merge $CURATE merge "$OUT/adapter" -o "$OUT/merged" --ollama
   step "curate eval: base vs fine-tune on the held-out test split (sign test per category)"
