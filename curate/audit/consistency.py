@@ -510,3 +510,21 @@ def refusals(convs: Sequence[Conv]) -> list[Finding]:
             detail={"first_phrase": phrase},
         )
     ]
+
+
+def record_findings(
+    convs: Sequence[Conv], conflict_pool: Sequence[Conv], config: AuditConfig
+) -> list[Finding]:
+    """The per-record consistency findings in report order, the same for every engine.
+
+    ``conflict_pool``: the conversations ``conflicting_answers`` compares (all of them
+    locally; on Ray, those whose context repeats).
+    """
+    return [
+        *missing_user(convs),
+        *conflicting_answers(conflict_pool, config),
+        *template_placeholders(convs),
+        *repetition(convs),
+        *short_answers(convs, config),
+        *refusals(convs),
+    ]

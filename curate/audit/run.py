@@ -111,12 +111,7 @@ def audit(
 
     t0 = time.perf_counter()
     findings = _structural_findings(bad_lines, not_chat, not_chat_rows)
-    findings += consistency.missing_user(convs)
-    findings += consistency.conflicting_answers(convs, config)
-    findings += consistency.template_placeholders(convs)
-    findings += consistency.repetition(convs)
-    findings += consistency.short_answers(convs, config)
-    findings += consistency.refusals(convs)
+    findings += consistency.record_findings(convs, convs, config)
     findings += lang_findings
     style_findings, style_profile = style.style_outliers(convs, config)
     findings += style_findings

@@ -452,12 +452,7 @@ class RayAudit:
         findings = _structural_findings(bad_lines, not_chat_recs, self.not_chat.tolist())
         flagged = self.convs(st["flagged"])
         cand = self._conflict_candidates()
-        findings += consistency.missing_user(flagged)
-        findings += consistency.conflicting_answers(cand, config)
-        findings += consistency.template_placeholders(flagged)
-        findings += consistency.repetition(flagged)
-        findings += consistency.short_answers(flagged, config)
-        findings += consistency.refusals(flagged)
+        findings += consistency.record_findings(flagged, cand, config)
         findings += lang_findings
         style_findings, style_profile = self._style(st)
         findings += style_findings
