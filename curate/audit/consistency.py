@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from curate.audit import repeats
 from curate.audit.convs import Conv, excerpt, norm
 from curate.audit.model import AuditConfig, Finding
 from curate.dedup.near import sorted_unique
@@ -201,13 +202,14 @@ _PUNCT_TO_SPACE = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`
 _ENDS_TO_DOT = str.maketrans({"!": ".", "?": ".", "\n": "."})
 # The same two tables for ASCII bytes: bytes.translate is a plain table lookup, several times
 # faster than str.translate (most answers are ASCII).
-_PUNCT_TO_SPACE_B = bytes.maketrans(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", b" " * 32)
+_PUNCT_TO_SPACE_B = repeats.PUNCT_TO_SPACE_B
 _ENDS_TO_DOT_B = bytes.maketrans(b"!?\n", b"...")
 # Whitespace to str.split()/strip() but not to bytes.split()/strip(): such text takes the str
 # path so both paths cut the same tokens.
 _STR_ONLY_SPACE = re.compile("[\x1c-\x1f]")
 # (unit length in tokens, repeats in a row that count as a loop)
 _LOOPS = ((1, 6), (2, 4), (3, 4), (4, 4))
+MIN_SENTENCE = 12  # characters: shorter lines ("thanks.", "step 1.") repeat legitimately
 
 
 def _looping_unit(toks: list) -> list | None:
@@ -260,6 +262,26 @@ def repetition_reason(text: str) -> str | None:
     return _sentence_reason(parts, lambda s: s.decode("ascii"))
 
 
+def repetition_reasons(texts: Sequence[str]) -> list[str | None]:
+    """``[repetition_reason(t) for t in texts]``, with most plain-ASCII answers ruled out at
+    once by ``repeats.candidates`` (a necessary condition): the detector runs on the rest."""
+    out: list[str | None] = [None] * len(texts)
+    ascii_rows: list[int] = []
+    ascii_texts: list[bytes] = []
+    for i, text in enumerate(texts):
+        cut = _CODE.sub(" ", text) if "`" in text else text
+        if cut.isascii():
+            ascii_rows.append(i)
+            ascii_texts.append(cut.encode("ascii"))
+        else:
+            out[i] = repetition_reason(text)
+    maybe = repeats.candidates(ascii_texts, _LOOPS, MIN_SENTENCE)
+    for j in np.flatnonzero(maybe):
+        i = ascii_rows[int(j)]
+        out[i] = repetition_reason(texts[i])
+    return out
+
+
 def _loop_reason(unit: list[str]) -> str:
     times = dict(_LOOPS)[len(unit)]
     return f"{' '.join(unit)!r} repeated {times}+ times in a row"
@@ -268,7 +290,7 @@ def _loop_reason(unit: list[str]) -> str:
 def _sentence_reason(parts: list, to_str: Callable) -> str | None:
     """A sentence (12+ characters) that occurs 3+ times and covers 30%+ of the sentences."""
     strip = bytes.strip if parts and isinstance(parts[0], bytes) else str.strip
-    sentences = [x for x in map(strip, parts) if len(x) >= 12]
+    sentences = [x for x in map(strip, parts) if len(x) >= MIN_SENTENCE]
     if len(sentences) - len(set(sentences)) < 2:
         return None  # no sentence can occur 3 times
     counts: dict = {}
@@ -280,22 +302,15 @@ def _sentence_reason(parts: list, to_str: Callable) -> str | None:
     return None
 
 
-def _first_hit(
-    convs: Sequence[Conv], detect: Callable[[str], str | None]
-) -> list[tuple[Conv, str, str]]:
-    """(conversation, what ``detect`` said, the turn) for the first assistant turn it flags."""
-    hits: list[tuple[Conv, str, str]] = []
-    for c in convs:
-        for turn in c.assistant_turns:
-            found = detect(turn)
-            if found:
-                hits.append((c, found, turn))
-                break
-    return hits
-
-
 def repetition(convs: Sequence[Conv]) -> list[Finding]:
-    hits = _first_hit(convs, repetition_reason)
+    reasons = repetition_reasons([t for c in convs for t in c.assistant_turns])
+    hits: list[tuple[Conv, str, str]] = []  # each conversation's first flagged turn
+    k = 0
+    for c in convs:
+        first = next((i for i, r in enumerate(reasons[k : k + len(c.assistant_turns)]) if r), None)
+        if first is not None:
+            hits.append((c, reasons[k + first], c.assistant_turns[first]))  # type: ignore[arg-type]
+        k += len(c.assistant_turns)
     if not hits:
         return []
     c, reason, turn = hits[0]

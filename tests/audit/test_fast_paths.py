@@ -1,0 +1,94 @@
+"""Every audit shortcut against the slow path it replaces, on adversarial inputs.
+
+The shortcuts (batched prefilters, precomputed texts) must give the same answers as the plain
+code, not nearly the same: each test builds texts made to sit on the edges of the fast path
+and compares results one by one.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from curate.audit import repeats
+from curate.audit.consistency import repetition_reason, repetition_reasons
+
+# Small vocabularies make loops and repeated sentences common; the odd pieces probe case,
+# punctuation, every kind of whitespace, digits, code spans and non-ASCII text.
+WORDS = ["the", "The", "THE", "a", "I", "am", "go", "to", "it", "0", "1", "42", "x_y", "don't"]
+SEPS = [" ", " ", " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", ", ", ". ", "! ", "? ", "-", "_"]
+ODD = ["\x00", "a\x00b", "`x x x x x x`", "```\ngo go go go go go\n```", "é", "\x1c", "\x1f", "...", "\n\n", "。"]
+SENTENCES = [
+    "This is a long enough sentence.",
+    "this is a long enough sentence!",
+    "  This is a long enough sentence  .",
+    "This  is a long enough\tsentence.",
+    "Short one.",
+    "Another sentence that is long?",
+]
+
+
+def _text(rng: random.Random) -> str:
+    parts: list[str] = []
+    for _ in range(rng.randint(0, 40)):
+        r = rng.random()
+        if r < 0.1:
+            parts.append(rng.choice(ODD))
+        elif r < 0.3:
+            parts.append(rng.choice(SENTENCES) + rng.choice(["\n", " ", ""]))
+        elif r < 0.4:
+            unit = [rng.choice(WORDS) for _ in range(rng.randint(1, 4))]
+            parts.append(rng.choice(SEPS).join(unit * rng.randint(2, 7)))
+        else:
+            parts.append(rng.choice(WORDS))
+        parts.append(rng.choice(SEPS))
+    return "".join(parts)
+
+
+def test_batched_repetition_equals_the_detector_on_fuzzed_texts() -> None:
+    rng = random.Random(15)
+    texts = [_text(rng) for _ in range(3000)] + ["", " ", "\n", ".", "x"]
+    fast = repetition_reasons(texts)
+    slow = [repetition_reason(t) for t in texts]
+    assert fast == slow
+    flagged = sum(r is not None for r in slow)
+    assert 300 < flagged < len(texts) - 300  # both outcomes well represented
+
+
+def test_batched_repetition_keeps_answers_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A loop or a sentence split over two neighbouring answers is no loop of either; tiny
+    # chunks put chunk edges between every few answers as well.
+    monkeypatch.setattr(repeats, "CHUNK_BYTES", 40)
+    texts = [
+        "go go go",
+        "go go go",
+        "This is a long enough sentence. This is a long enough sentence.",
+        "This is a long enough sentence. The end of it all is here.",
+        "I am I am",
+        "I am I am",
+        "word word word word word word",  # a real loop, alone in its answer
+        "Values 1 1 1 1 1 1 1 and go go go go go go",
+    ]
+    fast = repetition_reasons(texts)
+    assert fast == [repetition_reason(t) for t in texts]
+    assert [r is not None for r in fast] == [False] * 6 + [True, True]
+
+
+def test_batched_repetition_ignores_code_like_the_detector() -> None:
+    texts = [
+        "See `go go go go go go go` here and nothing else",
+        "```\nrow row row row row row row\n```\nThat code is fine.",
+        "Numbers 7 7 7 7 7 7 7 7 repeat in tables",
+        "Ünïcode go go go go go go",  # non-ASCII: the str path
+        "tab\x1cseparated go go go go go go",  # str-only whitespace: the str path
+    ]
+    fast = repetition_reasons(texts)
+    assert fast == [repetition_reason(t) for t in texts]
+    assert [r is not None for r in fast] == [False, False, False, True, True]
+
+
+def test_batched_repetition_on_answers_that_are_all_odd() -> None:
+    texts = ["\x00 go go go go go go", "\x1c", "a\x00a\x00a"]
+    assert repetition_reasons(texts) == [repetition_reason(t) for t in texts]
+    assert repetition_reasons([]) == []
