@@ -68,6 +68,24 @@ class TokenCounter:
             out[role] = out.get(role, 0) + self.count_text(message_text(m))
         return out
 
+    def count_conversation(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        roles: Sequence[str],
+        texts: Sequence[str],
+    ) -> tuple[dict[str, int], int]:
+        """``(count_by_role(messages), count_messages(messages))`` in one pass, given each
+        message's ``str`` role and ``message_text`` (an estimate counts each text once)."""
+        if self.tokenizer is not None:
+            return self.count_by_role(messages), self.count_messages(messages)
+        by_role: dict[str, int] = {}
+        total = 0
+        for role, text in zip(roles, texts, strict=True):
+            n = estimate_tokens(text)
+            by_role[role] = by_role.get(role, 0) + n
+            total += n + PER_MESSAGE_OVERHEAD
+        return by_role, total
+
 
 def _plain_message(m: Mapping[str, Any]) -> dict[str, Any]:
     msg = dict(m)

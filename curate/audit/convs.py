@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from curate.chat import message_text, messages_of, side_text
+from curate.chat import message_text, messages_of
 from curate.records import Record
 
 _NONWORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -47,6 +47,8 @@ class Conv:
         assistant_turns: the text of each assistant turn.
         data: the record's data (for ``--label`` look-ups).
         row: the record's position in the audited batch (what findings name in ``rows``).
+        roles: each message's role as a string (``str(m.get("role"))``).
+        texts: each message's text (``curate.chat.message_text``), built once here.
     """
 
     line: int
@@ -57,6 +59,8 @@ class Conv:
     assistant_turns: list[str]
     data: Any
     row: int = -1
+    roles: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
 
     @property
     def has_user(self) -> bool:
@@ -76,19 +80,20 @@ def to_conv(record: Record, row: int = -1) -> Conv | None:
     role_parts: dict[str, list[str]] = {}
     assistant_turns: list[str] = []
     last_assistant = -1
-    for i, m in enumerate(msgs):
-        role = str(m.get("role"))
-        text = message_text(m)
+    raw_roles = [m.get("role") for m in msgs]
+    roles = [r if type(r) is str else str(r) for r in raw_roles]
+    texts = [message_text(m) for m in msgs]
+    for i, (role, text) in enumerate(zip(roles, texts)):
         role_parts.setdefault(role, []).append(text)
         if role == "assistant":
             assistant_turns.append(text)
             last_assistant = i
-    if last_assistant >= 0:
-        context = side_text(msgs[:last_assistant], "conversation")
-        answer: str | None = assistant_turns[-1]
-    else:
-        context, answer = side_text(msgs, "conversation"), None
-    tools = record.data.get("tools") if isinstance(record.data, Mapping) else None
+    # ``side_text(msgs[:k], "conversation")`` from the texts already built.
+    k = last_assistant if last_assistant >= 0 else len(msgs)
+    context = "\n".join([f"<{raw_roles[i]}> {texts[i]}" for i in range(k)])
+    answer: str | None = assistant_turns[-1] if last_assistant >= 0 else None
+    data = record.data
+    tools = data.get("tools") if type(data) is dict or isinstance(data, Mapping) else None
     if tools:
         # The tools on offer are part of the prompt: the same question with other tools may
         # rightly get another answer (a call instead of a refusal).
@@ -102,6 +107,8 @@ def to_conv(record: Record, row: int = -1) -> Conv | None:
         assistant_turns=assistant_turns,
         data=record.data,
         row=row,
+        roles=roles,
+        texts=texts,
     )
 
 

@@ -47,15 +47,15 @@ def compute_shape(convs: Sequence[Conv], counter: TokenCounter) -> tuple[dict[st
     systems: Counter[str] = Counter()
     first_line: dict[str, int] = {}
     for c in convs:
-        roles = [str(m.get("role")) for m in c.messages]
+        roles = c.roles
         role_messages.update(roles)
         messages_per_conv.append(len(roles))
         user_turns.append(roles.count("user"))
-        by_role = counter.count_by_role(c.messages)
+        by_role, total = counter.count_conversation(c.messages, roles, c.texts)
         for role in MAIN_ROLES:
             if role in by_role:
                 role_tokens[role].append(by_role[role])
-        conv_tokens.append(counter.count_messages(c.messages))
+        conv_tokens.append(total)
         if c.system is not None:
             systems[c.system] += 1
             first_line.setdefault(c.system, c.line)

@@ -18,7 +18,18 @@ from curate.audit.consistency import repetition_reason, repetition_reasons
 # punctuation, every kind of whitespace, digits, code spans and non-ASCII text.
 WORDS = ["the", "The", "THE", "a", "I", "am", "go", "to", "it", "0", "1", "42", "x_y", "don't"]
 SEPS = [" ", " ", " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", ", ", ". ", "! ", "? ", "-", "_"]
-ODD = ["\x00", "a\x00b", "`x x x x x x`", "```\ngo go go go go go\n```", "é", "\x1c", "\x1f", "...", "\n\n", "。"]
+ODD = [
+    "\x00",
+    "a\x00b",
+    "`x x x x x x`",
+    "```\ngo go go go go go\n```",
+    "é",
+    "\x1c",
+    "\x1f",
+    "...",
+    "\n\n",
+    "。",
+]
 SENTENCES = [
     "This is a long enough sentence.",
     "this is a long enough sentence!",
@@ -92,3 +103,45 @@ def test_batched_repetition_on_answers_that_are_all_odd() -> None:
     texts = ["\x00 go go go go go go", "\x1c", "a\x00a\x00a"]
     assert repetition_reasons(texts) == [repetition_reason(t) for t in texts]
     assert repetition_reasons([]) == []
+
+
+ODD_MESSAGES = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": ["part one", {"type": "text", "text": "part two"}, {"x": 1}]},
+    {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f"}}]},
+    {"role": "tool", "content": "42"},
+    {"role": 7, "content": 3.5},
+    {"role": None, "content": "no role"},
+    {"content": "missing role"},
+    {"role": "assistant", "content": "", "tool_calls": []},
+    {"role": "user", "content": "最后一个问题?"},
+    {"role": "assistant", "content": "Answer with `code` and more."},
+    {"role": "user", "content": "trailing question"},
+]
+
+
+def test_conversation_views_equal_the_chat_helpers() -> None:
+    # to_conv builds each message's text once and the context from those texts; the shape
+    # counts tokens from them: both must equal the chat helpers' own results.
+    from curate.audit.convs import to_conv
+    from curate.chat import message_text, side_text
+    from curate.records import Record
+    from curate.tokens import TokenCounter
+
+    counter = TokenCounter(None)
+    rng = random.Random(7)
+    for _ in range(300):
+        msgs = [dict(m) for m in rng.sample(ODD_MESSAGES, rng.randint(1, len(ODD_MESSAGES)))]
+        data = {"messages": msgs, **({"tools": [{"name": "t"}]} if rng.random() < 0.3 else {})}
+        c = to_conv(Record(data=data, line=1, source="x"))
+        assert c is not None
+        assert c.texts == [message_text(m) for m in msgs]
+        assert c.roles == [str(m.get("role")) for m in msgs]
+        last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=-1)
+        context = side_text(msgs[:last] if last >= 0 else msgs, "conversation")
+        if "tools" in data:
+            context += '\n<tools> [{"name":"t"}]'
+        assert c.context == context
+        by_role, total = counter.count_conversation(c.messages, c.roles, c.texts)
+        assert by_role == counter.count_by_role(msgs)
+        assert total == counter.count_messages(msgs)
