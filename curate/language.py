@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import islice
 
 UNKNOWN = "und"
 _LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
@@ -34,7 +35,9 @@ _EN_WORDS = frozenset(
     "very other out up over after before a an in on at as our us so no".split()
 )
 _EN_SHARE = 0.2
-_ASCII_WORD = re.compile(r"[a-z']+")
+_EN_WORDS_B = frozenset(w.encode() for w in _EN_WORDS)
+_NOT_ASCII_WORD = bytes(c if chr(c) in "abcdefghijklmnopqrstuvwxyz'" else 32 for c in range(256))
+_ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
@@ -104,10 +107,23 @@ def english_fast_path(text: str) -> bool:
     """True for plain-ASCII text that is clearly English by its function words."""
     if not text.isascii():
         return False
-    words = _ASCII_WORD.findall(text.lower())
+    # The runs of [a-z'] in the lowered text, cut by a byte table (faster than a regex).
+    words = text.encode("ascii").lower().translate(_NOT_ASCII_WORD).split()
     if len(words) < 5:
         return False
-    return sum(w in _EN_WORDS for w in words) >= _EN_SHARE * len(words)
+    return sum(map(_EN_WORDS_B.__contains__, words)) >= _EN_SHARE * len(words)
+
+
+def _letter_count(text: str) -> int:
+    """``len(_LETTERS.findall(text))``; in ASCII text the letters are [A-Za-z]."""
+    if text.isascii():
+        return len(text) - len(text.encode("ascii").translate(None, _ASCII_LETTERS))
+    return len(_LETTERS.findall(text))
+
+
+def _has_words(text: str, n: int) -> bool:
+    """``len(_WORDS.findall(text)) >= n``, stopping at the n-th word."""
+    return sum(1 for _ in islice(_WORDS.finditer(text), n)) >= n
 
 
 def script_language(text: str, letters: int) -> str | None:
@@ -155,11 +171,11 @@ def detect_with_confidence(
     under ``FUNCTION_WORD_SHARE`` of the text.
     """
     text = text or ""
-    letters = len(_LETTERS.findall(text))
-    script = script_language(text, letters)
+    letters = _letter_count(text)
+    script = None if text.isascii() else script_language(text, letters)  # ASCII: no CJK
     if script:
         return script, 1.0
-    if letters < min_letters or len(_WORDS.findall(text)) < MIN_WORDS:
+    if letters < min_letters or not _has_words(text, MIN_WORDS):
         return UNKNOWN, 0.0
     if english_fast_path(text):
         return "en", 0.99

@@ -145,3 +145,24 @@ def test_conversation_views_equal_the_chat_helpers() -> None:
         by_role, total = counter.count_conversation(c.messages, c.roles, c.texts)
         assert by_role == counter.count_by_role(msgs)
         assert total == counter.count_messages(msgs)
+
+
+def test_language_counts_equal_their_regexes() -> None:
+    import re
+
+    from curate import language as lang
+
+    ascii_word = re.compile(r"[a-z']+")
+    pieces = ["the", "The", "don't", "l'eau", "_x_", "a1b", "42", "’", "'", "ÉTÉ", "été", "naïve"]
+    pieces += ["中文", "かな", "한국", "\t", "\n", " ", "...", "-", "Ǆ", "ß", "x'y'z", "O'Neil's"]
+    rng = random.Random(3)
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) + rng.choice(["", " ", ", "]) for _ in range(30))
+        text = text[: rng.randint(0, len(text))]
+        assert lang._letter_count(text) == len(lang._LETTERS.findall(text))
+        for n in (1, 4, 9):
+            assert lang._has_words(text, n) == (len(lang._WORDS.findall(text)) >= n)
+        if text.isascii():
+            words = ascii_word.findall(text.lower())
+            slow = len(words) >= 5 and sum(w in lang._EN_WORDS for w in words) >= 0.2 * len(words)
+            assert lang.english_fast_path(text) == slow
