@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import operator
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from curate.audit import repeats
-from curate.audit.convs import Conv, excerpt, norm
+from curate.audit.convs import Conv, excerpt, norm, squeezed
 from curate.audit.model import AuditConfig, Finding
 from curate.dedup.near import sorted_unique
 from curate.tokens import estimate_tokens
@@ -45,6 +46,9 @@ def _gram_codes(t: str) -> np.ndarray | set[str]:
     character of ``t`` is in the Basic Multilingual Plane: numpy builds and intersects them
     several times faster than a set of slices. Else (rare) the set itself."""
     if len(t) > 4:
+        if t.isascii():  # code points are the bytes: no max to check
+            u = np.frombuffer(t.encode("ascii"), dtype=np.uint8).astype(np.uint64)
+            return sorted_unique((u[:-3] << 48) | (u[1:-2] << 32) | (u[2:-1] << 16) | u[3:])
         u = np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         if int(u.max()) < 0x10000:
             u = u.astype(np.uint64)
@@ -64,9 +68,12 @@ def conflicting_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Find
     """Groups of conversations whose context (system + earlier turns + the prompt) is the same
     after normalisation but whose final answers differ materially (character 4-gram Jaccard
     below ``config.conflict_similarity``: rewordings of one answer stay above it)."""
+    asked = [c for c in convs if c.answer is not None and c.has_user]
+    keys = [squeezed(c.context) for c in asked]
+    shared = Counter(keys)
     groups: dict[str, list[Conv]] = {}
-    for c in convs:
-        if c.answer is not None and c.has_user:
+    for c, key in zip(asked, keys, strict=True):
+        if shared[key] > 1:  # a unique key is a unique context: a group of one, skipped
             groups.setdefault(norm(c.context), []).append(c)
     findings = []
     for members in groups.values():

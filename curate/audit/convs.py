@@ -32,6 +32,19 @@ def norm(text: str) -> str:
     return _NONWORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
+_ASCII_NONALNUM = bytes(c for c in range(128) if not chr(c).isalnum())
+
+
+def squeezed(text: str) -> bytes | str:
+    """``norm(text)`` without its spaces (bytes when ASCII): equal norms give equal keys, so
+    a text whose key no other text shares has a norm no other text shares. Plain ASCII takes
+    three C calls, about half of ``norm``'s cost."""
+    if text.isascii():
+        return text.encode("ascii").lower().translate(None, _ASCII_NONALNUM)
+    key = norm(text).replace(" ", "")
+    return key.encode("ascii") if key.isascii() else key
+
+
 @dataclass(slots=True)
 class Conv:
     """One conversation as the audit sees it.
@@ -83,7 +96,7 @@ def to_conv(record: Record, row: int = -1) -> Conv | None:
     raw_roles = [m.get("role") for m in msgs]
     roles = [r if type(r) is str else str(r) for r in raw_roles]
     texts = [message_text(m) for m in msgs]
-    for i, (role, text) in enumerate(zip(roles, texts)):
+    for i, (role, text) in enumerate(zip(roles, texts, strict=True)):
         role_parts.setdefault(role, []).append(text)
         if role == "assistant":
             assistant_turns.append(text)

@@ -166,3 +166,45 @@ def test_language_counts_equal_their_regexes() -> None:
             words = ascii_word.findall(text.lower())
             slow = len(words) >= 5 and sum(w in lang._EN_WORDS for w in words) >= 0.2 * len(words)
             assert lang.english_fast_path(text) == slow
+
+
+def test_squeezed_key_is_the_norm_without_spaces() -> None:
+    # conflicting_answers skips contexts whose squeezed key is unique: sound only because
+    # the key is a function of the norm.
+    from curate.audit.convs import norm, squeezed
+
+    pieces = [
+        "Hello",
+        "hello",
+        "HELLO",
+        "wörld",
+        "ＷＯＲＬＤ",
+        "ﬁne",
+        "_",
+        "__x",
+        "1,000",
+        "ß",
+        "SS",
+    ]
+    pieces += [" ", "\t", "\n", "!!", "...", "-", "中文", "Ǆ", "İ", "\x00", "e\u0301", "é"]
+    rng = random.Random(5)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        key = norm(text).replace(" ", "")
+        assert squeezed(text) == (key.encode("ascii") if key.isascii() else key)
+
+
+def test_ascii_gram_codes_equal_the_code_point_path() -> None:
+    import numpy as np
+
+    from curate.audit.consistency import _gram_codes, _grams
+    from curate.dedup.near import sorted_unique
+
+    rng = random.Random(9)
+    for _ in range(500):
+        t = "".join(rng.choice("ab c\x00\x7f~") for _ in range(rng.randint(5, 60)))
+        u = np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        slow = sorted_unique((u[:-3] << 48) | (u[1:-2] << 32) | (u[2:-1] << 16) | u[3:])
+        fast = _gram_codes(t)
+        assert isinstance(fast, np.ndarray) and fast.tolist() == slow.tolist()
+        assert len(fast) == len(_grams(t))
