@@ -35,6 +35,9 @@ FEATURES: dict[str, str] = {
 _HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
 _BULLET = re.compile(r"^\s*[-*+•] \S", re.MULTILINE)
 _NUMBERED = re.compile(r"^\s*\d{1,3}[.)] \S", re.MULTILINE)
+# The same two items, anchored at the start / led by a newline (see ``_maybe``).
+_BULLET_HINT = (re.compile(r"\s*[-*+•] \S"), re.compile(r"\n\s*[-*+•] \S"))
+_NUMBERED_HINT = (re.compile(r"\s*\d{1,3}[.)] \S"), re.compile(r"\n\s*\d{1,3}[.)] \S"))
 _TABLE = re.compile(r"^\s*\|.*\|\s*$", re.MULTILINE)
 _BOLD = re.compile(r"\*\*[^*\n]+\*\*")  # not __x__: Python dunders would read as bold
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
@@ -61,15 +64,20 @@ def features_of(text: str) -> dict[str, bool]:
         "code_fence": fence,
         "json": is_json,
         "heading": "#" in text and bool(_HEADING.search(text)),
-        "bullet_list": len(_BULLET.findall(text)) >= 2 if _maybe_bullets(text) else False,
-        "numbered_list": len(_NUMBERED.findall(text)) >= 2,
+        "bullet_list": _maybe(_BULLET_HINT, text) and len(_BULLET.findall(text)) >= 2,
+        "numbered_list": _maybe(_NUMBERED_HINT, text) and len(_NUMBERED.findall(text)) >= 2,
         "table": text.count("|") >= 4 and len(_TABLE.findall(text)) >= 2,
         "bold": "**" in text and bool(_BOLD.search(text)),
     }
 
 
-def _maybe_bullets(text: str) -> bool:
-    return "- " in text or "* " in text or "+ " in text or "• " in text
+def _maybe(hints: tuple[re.Pattern[str], re.Pattern[str]], text: str) -> bool:
+    """Whether a line-start pattern ``^\\s*X`` (MULTILINE) can match ``text``: a match starts
+    at the text's start or right after a newline, where ``\\s*X`` / ``\\n\\s*X`` then match.
+    Searching for the newline-led form jumps from newline to newline (a literal prefix), far
+    cheaper than trying ``^`` at every character."""
+    at_start, after_newline = hints
+    return at_start.match(text) is not None or after_newline.search(text) is not None
 
 
 def style_outliers(convs: Sequence[Conv], config: AuditConfig) -> tuple[list[Finding], dict]:

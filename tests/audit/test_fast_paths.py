@@ -208,3 +208,40 @@ def test_ascii_gram_codes_equal_the_code_point_path() -> None:
         fast = _gram_codes(t)
         assert isinstance(fast, np.ndarray) and fast.tolist() == slow.tolist()
         assert len(fast) == len(_grams(t))
+
+
+def test_style_features_equal_the_plain_regexes() -> None:
+    from curate.audit import style
+
+    def slow(text: str) -> dict[str, bool]:  # features_of without its hints
+        fence, is_json = "```" in text, style._is_json(text)
+        text = style._CODE.sub(" ", text) if "`" in text else text
+        return {
+            "code_fence": fence,
+            "json": is_json,
+            "heading": bool(style._HEADING.search(text)),
+            "bullet_list": len(style._BULLET.findall(text)) >= 2,
+            "numbered_list": len(style._NUMBERED.findall(text)) >= 2,
+            "table": len(style._TABLE.findall(text)) >= 2,
+            "bold": bool(style._BOLD.search(text)),
+        }
+
+    pieces = [
+        "- a",
+        "* b",
+        "+ c",
+        "• d",
+        "1. x",
+        "12) y",
+        "1234. z",
+        "# H",
+        "## ",
+        "|a|b|",
+        "**b**",
+    ]
+    pieces += ["text", "`- no`", "```\n- a\n- b\n```", "\u2003", "\x0c", "\x1c", "-x", "1.x", "{}"]
+    seps = ["\n", "\n\n", " ", "\n  ", "\t", "\r\n", "\n\u00a0", ""]
+    rng = random.Random(11)
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) + rng.choice(seps) for _ in range(rng.randint(0, 8)))
+        assert style.features_of(text) == slow(text), repr(text)
