@@ -2,6 +2,16 @@
 costly stages would take without the audit's shortcuts (the baseline column).
 
     python bench/audit.py data.jsonl [--model fast] [--max-embed 20000] [--language-sample 10000]
+    python bench/audit.py data.jsonl --compare [--baseline 34aaea4] [--hostile 20000]
+
+``--compare``: the audit without embeddings, the baseline commit's code beside this tree's in
+one run (child processes, one after the other), in CPU seconds per 100k rows: standalone
+(``curate audit --no-embeddings``, which hashes the rows for the duplicate share itself) and
+as the audit stage of ``curate run`` (dedup's fingerprints given). Each pair of reports must be
+equal key for key (``--json``), and so must each finding's rows; a seeded hostile copy of the
+first ``--hostile`` rows (planted loops, repeated sentences, refusals, placeholders, lists,
+tables, code, non-ASCII and odd whitespace) checks the detectors the generated data never
+triggers.
 
 Baselines are extrapolated from a timed sample of 300 texts: langdetect on every user and
 assistant text (no English/CJK fast path, no sampling), and embedding every conversation with
@@ -11,8 +21,15 @@ the packaged MiniLM.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import random
 import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +40,113 @@ from curate.audit.run import read_for_audit
 from curate.language import detect_language
 
 SAMPLE = 300
+ROOT = Path(__file__).resolve().parents[1]
+COMPARE_BASELINE = "34aaea4"  # main before the audit speed work (issue 15)
+
+# Run in a child with PYTHONPATH = the code under test: CPU seconds of the audit alone.
+CHILD = r"""
+import gc, json, sys, time
+from curate.audit import AuditConfig, audit
+from curate.audit.run import read_for_audit
+from curate.dedup import DedupConfig
+from curate.dedup.features import compute_features
+path, out = sys.argv[1], sys.argv[2]
+records, bad, _ = read_for_audit(path)
+config = AuditConfig(embeddings=False)
+result = {}
+def rows(report):
+    return [f.rows for f in report.findings]
+t0 = time.process_time()
+report = audit(records, config, bad_lines=bad, source=path)
+result["standalone"] = time.process_time() - t0
+result["standalone_report"] = report.to_dict()
+result["standalone_rows"] = rows(report)
+del report
+gc.collect()
+dc = DedupConfig(methods=("exact", "near"), key="conversation", seed=0)
+features = compute_features(records, dc, True)
+t0 = time.process_time()
+report = audit(records, config, bad_lines=bad, source=path, features=features)
+result["stage"] = time.process_time() - t0
+result["stage_report"] = report.to_dict()
+result["stage_rows"] = rows(report)
+result["records"] = len(records) + len(bad)
+json.dump(result, open(out, "w"))
+"""
+
+
+def hostile_copy(path: str, rows: int, dest: Path, seed: int = 15) -> Path:
+    """The first ``rows`` lines of ``path`` with seeded planted oddities in about half the
+    answers (what the generated data never has), for the report-equality check."""
+    rng = random.Random(seed)
+    loops = ["the the the the the the the", "I am I am I am I am sure", "go to go to go to go to"]
+    oddities = [
+        lambda a: a + " " + rng.choice(loops),
+        lambda a: " ".join([a.split(".")[0] + "."] * 4) + " " + a,
+        lambda a: "I'm sorry, but I can't help with that request. " + a,
+        lambda a: "As an AI language model, I cannot do that.",
+        lambda a: a + " Regards, [Your Name] {{ user.name }} <COMPANY_NAME>",
+        lambda a: "- one\n- two\n- three\n\n1. first\n2) second\n" + a,
+        lambda a: "| a | b |\n|---|---|\n| 1 | 2 |\n\n**Bold** " + a,
+        lambda a: "```python\nx x x x x x x\n```\n" + a,
+        lambda a: "这是一个中文回答。这是一个中文回答。这是一个中文回答。" + a,
+        lambda a: a.replace(" ", "\x1c", 3),
+        lambda a: a.replace(" ", "\t", 5).replace(".", "!\n", 2),
+        lambda a: "7 7 7 7 7 7 7 " + a,
+        lambda a: "",
+        lambda a: "Ok.",
+    ]
+    with open(path, encoding="utf-8") as src, open(dest, "w", encoding="utf-8") as out:
+        for i, line in enumerate(src):
+            if i >= rows:
+                break
+            try:
+                row = json.loads(line)
+                msg = row["messages"][-1]
+                if rng.random() < 0.5 and isinstance(msg.get("content"), str):
+                    msg["content"] = rng.choice(oddities)(msg["content"])
+                line = json.dumps(row, ensure_ascii=rng.random() < 0.5) + "\n"
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+                pass  # a broken line stays as it is: the audit reports it
+            out.write(line)
+    return dest
+
+
+def run_child(tree: Path, path: str, out: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    subprocess.run([sys.executable, "-c", CHILD, path, str(out)], env=env, check=True)
+    return json.loads(out.read_text())
+
+
+def compare(path: str, rev: str, hostile: int) -> bool:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from baseline import baseline_tree
+
+    old_tree = baseline_tree(rev)
+    tmp = Path(tempfile.mkdtemp(prefix="curate-audit-bench-"))
+    inputs = [path]
+    if hostile:
+        inputs.append(str(hostile_copy(path, hostile, tmp / "hostile.jsonl")))
+    same_all = True
+    print(f"audit without embeddings, CPU seconds per 100k rows ({rev} vs this tree)")
+    print(f"{'input':<22}{'mode':<12}{rev:>10}{'new':>10}{'ratio':>8}  report")
+    for inp in inputs:
+        old = run_child(old_tree, inp, tmp / "old.json")
+        new = run_child(ROOT, inp, tmp / "new.json")
+        per = 100_000 / old["records"]
+        name = Path(inp).name[:21]
+        for mode in ("standalone", "stage"):
+            same = (
+                old[f"{mode}_report"] == new[f"{mode}_report"]
+                and old[f"{mode}_rows"] == new[f"{mode}_rows"]
+            )
+            same_all &= same
+            print(
+                f"{name:<22}{mode:<12}{old[mode] * per:>10.1f}{new[mode] * per:>10.1f}"
+                f"{old[mode] / new[mode]:>7.1f}x  {'identical' if same else 'DIFFERENT'}"
+            )
+    return same_all
 
 
 def peak_rss_mb() -> float:
@@ -59,7 +183,12 @@ def main() -> None:
     ap.add_argument("--language-sample", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--compare", action="store_true", help="baseline commit vs this tree")
+    ap.add_argument("--baseline", default=COMPARE_BASELINE)
+    ap.add_argument("--hostile", type=int, default=20_000)
     a = ap.parse_args()
+    if a.compare:
+        sys.exit(0 if compare(a.path, a.baseline, a.hostile) else 1)
 
     config = AuditConfig(
         seed=a.seed,
