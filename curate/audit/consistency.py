@@ -487,6 +487,10 @@ _REFUSAL_HINTS = (
 )  # fmt: skip
 
 
+# An ASCII text holds none of the others: fewer scans for the common case.
+_ASCII_REFUSAL_HINTS = tuple(h for h in _REFUSAL_HINTS if h.isascii())
+
+
 def refusal_pattern(text: str, task: str = "") -> str | None:
     """The refusal phrase that opens ``text`` (an assistant turn), or None.
 
@@ -495,7 +499,8 @@ def refusal_pattern(text: str, task: str = "") -> str | None:
     """
     head = text[:300]
     lowered = head.lower()
-    if not any(h in lowered for h in _REFUSAL_HINTS):
+    hints = _ASCII_REFUSAL_HINTS if lowered.isascii() else _REFUSAL_HINTS
+    if not any(h in lowered for h in hints):
         return None
     for pattern in _STRONG_REFUSALS:
         m = pattern.search(head)

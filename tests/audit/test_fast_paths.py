@@ -245,3 +245,30 @@ def test_style_features_equal_the_plain_regexes() -> None:
     for _ in range(4000):
         text = "".join(rng.choice(pieces) + rng.choice(seps) for _ in range(rng.randint(0, 8)))
         assert style.features_of(text) == slow(text), repr(text)
+
+
+def test_refusal_hints_rule_out_only_texts_no_pattern_matches() -> None:
+    from curate.audit import consistency as C
+
+    def slow(text: str, task: str) -> str | None:  # the patterns with no hint in front
+        head = text[:300]
+        for pattern in C._STRONG_REFUSALS:
+            if m := pattern.search(head):
+                return m.group(0).strip()
+        if task and C._VOICED_TASK.search(task[:1000]):
+            return None
+        for pattern in C._WEAK_REFUSALS:
+            if m := pattern.search(head):
+                return m.group(0).strip()
+        return None
+
+    pieces = ["I'm sorry,", "I am afraid", "but I", "I can't", "I can’t", "I cannot", "I can not"]
+    pieces += ["help with that", "As an AI language model,", "I must decline", "this request"]
+    pieces += ["I won't", "I am unable to", "I'm not able to", "provide", "write", "that", "É"]
+    pieces += ["抱歉，我无法", "提供", "作为一个AI，我不能", "Sure!", "Here", ".", "\n", "İ"]
+    rng = random.Random(13)
+    tasks = ["", "Write an excuse email", "Explain DNS"]
+    for _ in range(4000):
+        text = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        task = rng.choice(tasks)
+        assert C.refusal_pattern(text, task) == slow(text, task), text
