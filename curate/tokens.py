@@ -81,7 +81,8 @@ class TokenCounter:
         by_role: dict[str, int] = {}
         total = 0
         for role, text in zip(roles, texts, strict=True):
-            n = estimate_tokens(text)
+            # estimate_tokens inlined for ASCII (ceil(len / 4)): one call less per message
+            n = (len(text) + 3) // 4 if text.isascii() else estimate_tokens(text)
             by_role[role] = by_role.get(role, 0) + n
             total += n + PER_MESSAGE_OVERHEAD
         return by_role, total

@@ -363,7 +363,7 @@ EXPLAIN_MIN_WORDS = 6
 
 
 def _too_short_for(prompt: str, answer: str) -> bool:
-    if len(answer) > 80 or "```" in answer:
+    if len(answer) > 80 or "```" in answer:  # (callers test the length first: no prompt needed)
         return False  # cheap tests first: most answers are long enough
     if not _OPEN_ENDED.search(prompt[:500]):
         return False
@@ -382,7 +382,7 @@ def short_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Finding]:
             kinds["empty"].append(c)
         elif estimate_tokens(c.answer.strip()) < config.min_answer_tokens:
             kinds["short"].append(c)
-        elif _too_short_for(_last_user(c), c.answer):
+        elif len(c.answer) <= 80 and _too_short_for(_last_user(c), c.answer):
             kinds["terse"].append(c)
     messages = {
         "no_answer": "conversations end without any assistant turn",
