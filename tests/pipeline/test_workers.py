@@ -89,6 +89,8 @@ def _run_with_against(tmp_path: Path, data: Path, workers: int, against: str) ->
         f"run:\n  semantic: false\n  workers: {workers}\n"
         "dedup:\n  methods: [exact, near]\n  against_key: conversation\n"
         f"{against}"
+        # The set's random words make language detection slow (~0.4 s a text): a small sample.
+        "audit:\n  language_sample: 10\n"
         "split:\n  test_size: 0.2\n"
     )
     out = tmp_path / f"out-{workers}"
