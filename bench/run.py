@@ -1,13 +1,18 @@
 """Benchmark `curate run` end to end, the baseline commit's code beside this tree's, in one run.
 
-    python bench/run.py --rows 100000                   # semantic off and on, 2009b00 vs new
+    python bench/run.py --rows 100000                   # semantic off and on, 34aaea4 vs new
     python bench/run.py --rows 1000000 --modes off      # the 1M-row check, semantic off
+    python bench/run.py --rows 1000000 --modes off --workers 0,1 --growth-from 100000
 
 Generates (or reuses) rows with ../shared/bench/gen_chat.py, then runs `.venv/bin/curate run`
 as a child process (PYTHONPATH = the code under test) and polls its resident memory (psutil).
 The machine is shared: compare the ratios of one run, not figures across runs. Each pair
 also says whether the two codes wrote identical data files (the speed work must not change
 them). The floor is a bare loop that parses every line with orjson and writes a random split.
+``--workers`` runs the new code once per ``run.workers`` value (0: every CPU); ``--growth-from
+N`` also runs it on N rows and prints the time per row at both sizes (linear growth: ~1.0x).
+Peak memory is the whole process tree's: the run's own RSS plus the unique memory (USS) of
+its worker processes; CPU seconds include the workers'.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from pathlib import Path
 
 import orjson
 import psutil
-from baseline import BASELINE, baseline_tree
+from baseline import baseline_tree
 from gen_data import generate
 
 ROOT = Path(__file__).resolve().parents[1]
+BASELINE = "34aaea4"  # main before the `curate run` speed work of issue 15 (semantic off)
 
 
 def floor(path: Path, out: Path) -> float:
@@ -51,10 +57,12 @@ def floor(path: Path, out: Path) -> float:
 
 
 def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
-    """(wall seconds, CPU seconds, peak RSS GiB of the process tree, exit code).
+    """(wall seconds, CPU seconds, peak memory GiB of the process tree, exit code).
 
     CPU seconds are reported too because this machine is shared: wall time stretches with
-    other people's load, CPU time much less.
+    other people's load, CPU time much less. Memory: the run's RSS plus its children's USS
+    (forked workers share the parent's pages until they write them; RSS would count those
+    twice). CPU: the run's own plus its finished children's.
     """
     t0 = time.perf_counter()
     # The run's own progress lines would interleave with the table: they go to a log.
@@ -68,18 +76,28 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, i
                 with ps.oneshot():
                     rss = ps.memory_info().rss
                     t = ps.cpu_times()
-                    cpu = t.user + t.system
+                    cpu = t.user + t.system + t.children_user + t.children_system
+                    kids = ps.children(recursive=True)
+                for kid in kids:
+                    try:
+                        rss += kid.memory_full_info().uss
+                    except (psutil.NoSuchProcess, psutil.AccessDenied):
+                        pass
                 peak = max(peak, rss)
             except psutil.NoSuchProcess:
                 pass
             time.sleep(0.2)
-    if proc.returncode:
+    if proc.returncode not in (0, 1):  # 1: records were rejected, as planted
         sys.stderr.write(log.read_text(errors="replace")[-3000:])
     return time.perf_counter() - t0, cpu, peak / 2**30, proc.returncode
 
 
-def run_once(tree: Path, data: Path, work: Path, semantic: bool, model: str) -> dict:
-    """One `curate run` with the code in ``tree``: times, peak memory, output digests."""
+def run_once(
+    tree: Path, data: Path, work: Path, semantic: bool, model: str, workers: int | None = None
+) -> dict:
+    """One `curate run` with the code in ``tree``: times, peak memory, output digests.
+
+    ``workers``: ``run.workers`` (None: not set, the baseline code has no such option)."""
     out = Path(tempfile.mkdtemp(dir=work))
     try:
         cfg = out / "curate.yaml"
@@ -87,6 +105,7 @@ def run_once(tree: Path, data: Path, work: Path, semantic: bool, model: str) -> 
             f"dedup:\n  model: {model}\n  methods: [exact, near"
             f"{', semantic' if semantic else ''}]\n"
             "audit:\n  label: category\nsplit:\n  stratify: [category]\n"
+            + ("" if workers is None else f"run:\n  workers: {workers}\n")
         )
         cmd = [str(ROOT / ".venv" / "bin" / "curate"), "run", str(data), "-o", str(out / "run")]
         cmd += ["--config", str(cfg)] + ([] if semantic else ["--no-semantic"])
@@ -115,6 +134,14 @@ def run_once(tree: Path, data: Path, work: Path, semantic: bool, model: str) -> 
         shutil.rmtree(out, ignore_errors=True)
 
 
+def _row(label: str, name: str, rows: int, r: dict) -> None:
+    print(
+        f"{label:<10}{name:<12}{r['wall']:9.1f}{r['cpu']:9.1f}{rows / r['wall']:9.0f}"
+        f"{r['peak']:10.2f}{1e6 * r['wall'] / rows:8.0f}{r['rc']:>6}  {r['outputs']}",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=100_000)
@@ -123,45 +150,71 @@ def main() -> None:
     ap.add_argument("--model", default="fast", help="dedup.model for the semantic pass")
     ap.add_argument("--baseline", default=BASELINE, help="commit to run beside the working tree")
     ap.add_argument("--no-baseline", action="store_true", help="only the working tree")
+    ap.add_argument("--workers", default="", help="run.workers values for the new code: 0,1")
+    ap.add_argument("--growth-from", type=int, default=0, help="also run the new code on N rows")
     ap.add_argument("--work", default=os.environ.get("BENCH_DIR", "/tmp/curate-bench"))
+    ap.add_argument("--data-dir", default=None, help="where the generated rows are (default: work)")
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    data, _ = generate(a.rows, a.seed, work)
-    trees = [("new", ROOT)]
+    data_dir = Path(a.data_dir) if a.data_dir else work
+    data, _ = generate(a.rows, a.seed, data_dir)
+    settings = [None] if not a.workers else [int(w) for w in a.workers.split(",")]
+    trees = [(f"new w={w}" if w is not None else "new", ROOT, w) for w in settings]
     if not a.no_baseline:
-        trees.insert(0, (a.baseline, baseline_tree(a.baseline)))
+        trees.insert(0, (a.baseline, baseline_tree(a.baseline), None))
     t_floor = floor(data, Path(tempfile.mkdtemp(dir=work)) / "floor")
-    print(f"rows {a.rows:,}; floor (orjson parse + random split) {t_floor:.1f} s")
+    print(f"rows {a.rows:,}; floor (orjson parse + random split) {t_floor:.1f} s; CPUs {cpus()}")
     print(
-        f"{'semantic':<10}{'code':<10}{'wall s':>9}{'cpu s':>9}{'rows/s':>9}{'peak GiB':>10}"
+        f"{'semantic':<10}{'code':<12}{'wall s':>9}{'cpu s':>9}{'rows/s':>9}{'peak GiB':>10}"
         f"{'us/row':>8}{'exit':>6}  outputs"
     )
     for mode in [m.strip() for m in a.modes.split(",") if m.strip()]:
         semantic = mode == "on"
+        label = a.model if semantic else "off"
         got = {}
-        for name, tree in trees:
-            r = got[name] = run_once(tree, data, work, semantic, a.model)
+        for name, tree, w in trees:
+            r = got[name] = run_once(tree, data, work, semantic, a.model, w)
+            _row(label, name, a.rows, r)
+        if not a.no_baseline:
+            old = got[a.baseline]
+            for name, new in got.items():
+                if name == a.baseline:
+                    continue
+                same = old["data_sha"] == new["data_sha"]
+                print(
+                    f"{'':<10}{'ratio':<12}{old['wall'] / new['wall']:8.2f}x"
+                    f"{old['cpu'] / new['cpu']:8.2f}x"
+                    f"{'':>9}{old['peak'] / max(new['peak'], 1e-9):9.2f}x  ({a.baseline} / {name};"
+                    f" > 1 = faster or smaller); train/val/test/rejects identical: {same}; "
+                    f"report.json identical: {old['report_sha'] == new['report_sha']}",
+                    flush=True,
+                )
+                if not same:
+                    print(f"{'':<22}rejected old {old['rejected']}")
+                    print(f"{'':<22}rejected new {new['rejected']}")
+        if a.growth_from:
+            small, _ = generate(a.growth_from, a.seed, data_dir)
+            name, tree, w = trees[-1]
+            s = run_once(tree, small, work, semantic, a.model, w)
+            _row(label, name, a.growth_from, s)
+            big = got[name]
+            per_small, per_big = s["wall"] / a.growth_from, big["wall"] / a.rows
+            cpu_small, cpu_big = s["cpu"] / a.growth_from, big["cpu"] / a.rows
             print(
-                f"{(a.model if semantic else 'off'):<10}{name:<10}{r['wall']:9.1f}{r['cpu']:9.1f}"
-                f"{a.rows / r['wall']:9.0f}{r['peak']:10.2f}{1e6 * r['wall'] / a.rows:8.0f}"
-                f"{r['rc']:>6}  {r['outputs']}",
+                f"{'':<10}growth {a.growth_from:,} -> {a.rows:,} rows ({name}): wall per row "
+                f"{1e6 * per_small:.0f} -> {1e6 * per_big:.0f} us ({per_big / per_small:.2f}x), "
+                f"CPU per row {1e6 * cpu_small:.0f} -> {1e6 * cpu_big:.0f} us "
+                f"({cpu_big / cpu_small:.2f}x); linear: <= 1.2x",
                 flush=True,
             )
-        if len(got) == 2:
-            old, new = got[a.baseline], got["new"]
-            same = old["data_sha"] == new["data_sha"]
-            print(
-                f"{'':<10}{'ratio':<10}{old['wall'] / new['wall']:8.2f}x"
-                f"{old['cpu'] / new['cpu']:8.2f}x"
-                f"{'':>9}{old['peak'] / max(new['peak'], 1e-9):9.2f}x  (old / new; > 1 = faster "
-                f"or smaller); train/val/test/rejects identical: {same}; report.json identical: "
-                f"{old['report_sha'] == new['report_sha']}",
-                flush=True,
-            )
-            if not same:
-                print(f"{'':<20}rejected old {old['rejected']}")
-                print(f"{'':<20}rejected new {new['rejected']}")
+
+
+def cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 if __name__ == "__main__":

@@ -86,6 +86,12 @@ from curate.cli.split_cmd import share_lines, split_flags
 )
 @field_option("run", "parquet", is_flag=True, help="Also write <side>.parquet.")
 @field_option("run", "hf_dataset", is_flag=True, help="Also save an HF DatasetDict to DIR/hf.")
+@field_option(
+    "run",
+    "workers",
+    type=click.IntRange(0),
+    help="Processes for dedup's hashing (0: every available CPU, 1: this process only).",
+)
 @allow_rejects_option
 @engine_options
 @shards_option

@@ -320,7 +320,11 @@ class Engine:
         cfg = self.config
         # A record with nothing on the compared side (no user turn for the prompt key) has
         # nothing that can leak: empty texts would all match each other.
-        keep = [j for j, r in enumerate(against) if key_text(r, cfg.key).strip()]
+        af = against_features
+        if af is not None and af.blank is not None and af.fits(cfg, len(against), False):
+            keep = np.flatnonzero(~af.blank).tolist()  # no key text rebuilt
+        else:
+            keep = [j for j, r in enumerate(against) if key_text(r, cfg.key).strip()]
         if len(keep) < len(against):
             against = [against[j] for j in keep]
             if against_embeddings is not None:
@@ -331,7 +335,10 @@ class Engine:
             against, cfg, against_embeddings, shared=self.shared, features=against_features
         )
         found: dict[int, Leak] = {}
-        live = [i for i in np.flatnonzero(alive).tolist() if self.texts.raw(i).strip()]
+        if self._features is not None and self._features.blank is not None:  # fits (__init__)
+            live = np.flatnonzero(alive & ~self._features.blank).tolist()
+        else:
+            live = [i for i in np.flatnonzero(alive).tolist() if self.texts.raw(i).strip()]
         for method in cfg.methods:
             idx = np.array([i for i in live if i not in found], dtype=np.int64)
             if idx.size == 0 or not against:

@@ -52,6 +52,9 @@ class RunOptions:
             ``RAY_ADDRESS`` is set, else a local Ray started for the run.
         shards: also write each split as this many shards under ``DIR/shards/``.
         shard_format: the shards' format, ``jsonl`` or ``parquet``.
+        workers: processes for the per-record hashing of dedup (key text, digest, MinHash);
+            0: every CPU this process may use, 1: all in this process. The outputs are the
+            same for any count.
     """
 
     seed: int = 0
@@ -62,6 +65,7 @@ class RunOptions:
     ray_address: str | None = None
     shards: int = 0
     shard_format: str = "jsonl"
+    workers: int = 0
 
     def __post_init__(self) -> None:
         from curate.extras import check_engine

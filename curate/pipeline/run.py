@@ -13,6 +13,7 @@ import orjson
 
 from curate import __version__
 from curate.dedup.engine import DedupStage
+from curate.dedup.features import workers
 from curate.pipeline.config import RunConfig
 from curate.pipeline.filters import DropFindings, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
@@ -153,14 +154,24 @@ def run_into(
 
     ``cluster`` (an engine's read + filter + dedup) replaces the local ones when given.
     """
-    from curate.audit import write_card
-    from curate.dedup.files import against_files, read_against
-    from curate.pipeline.checks import check_fields, preflight
-    from curate.split import write_splits
-    from curate.validate import Validator
+    from curate.pipeline.checks import preflight
 
     # Everything the config names is checked before any heavy stage (docs/run.md).
     preflight(config)
+    # The per-record hashing runs in run.workers processes (same outputs for any count).
+    with workers(config.run.workers):
+        return _run_into(path, staging, config, cluster)
+
+
+def _run_into(
+    path: str, staging: Path, config: RunConfig, cluster: Callable[..., Any] | None
+) -> RunResult:
+    from curate.audit import write_card
+    from curate.dedup.files import against_files, read_against
+    from curate.pipeline.checks import check_fields
+    from curate.split import write_splits
+    from curate.validate import Validator
+
     against_sets = read_against(config.dedup.against, config.convert.fmt)
     if against_sets:
         _log(

@@ -110,11 +110,25 @@ def collect_dupes(
 
 def diff_html(a: str, b: str) -> tuple[Markup, Markup]:
     """``a`` and ``b`` with the words only one of them has marked (``del`` / ``ins``)."""
+    if a == b:  # exact duplicates: nothing to mark
+        return Markup(esc(a)), Markup(esc(b))
     ta, tb = _TOKEN.findall(a), _TOKEN.findall(b)
-    sm = difflib.SequenceMatcher(None, ta, tb, autojunk=False)
-    left, right = [], []
+    # The shared head and tail are equal as they are; only the middle goes to difflib,
+    # whose matcher is quadratic in the tokens it sees (near duplicates differ in a few
+    # words of a few thousand).
+    head = 0
+    top = min(len(ta), len(tb))
+    while head < top and ta[head] == tb[head]:
+        head += 1
+    tail = 0
+    while tail < top - head and ta[-1 - tail] == tb[-1 - tail]:
+        tail += 1
+    ma, mb = ta[head : len(ta) - tail], tb[head : len(tb) - tail]
+    sm = difflib.SequenceMatcher(None, ma, mb, autojunk=False)
+    pre = esc("".join(ta[:head]))
+    left, right = [pre], [pre]
     for op, i1, i2, j1, j2 in sm.get_opcodes():
-        sa, sb = "".join(ta[i1:i2]), "".join(tb[j1:j2])
+        sa, sb = "".join(ma[i1:i2]), "".join(mb[j1:j2])
         if op == "equal":
             left.append(esc(sa))
             right.append(esc(sb))
@@ -123,6 +137,9 @@ def diff_html(a: str, b: str) -> tuple[Markup, Markup]:
                 left.append(Markup(f'<del class="d">{esc(sa)}</del>'))
             if sb:
                 right.append(Markup(f'<ins class="d">{esc(sb)}</ins>'))
+    post = esc("".join(ta[len(ta) - tail :]))
+    left.append(post)
+    right.append(post)
     return Markup("".join(left)), Markup("".join(right))
 
 

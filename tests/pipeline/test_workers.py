@@ -1,0 +1,135 @@
+"""`run.workers`: dedup's per-record hashing in forked processes gives the same bytes.
+
+The thresholds that keep small inputs in one process are lowered here, so a few hundred
+records really go through the worker pool (a few chunks each).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from curate.dedup import DedupConfig
+from curate.dedup import features as feat
+from curate.pipeline import load_run_config, run_pipeline
+from curate.report.dupes import diff_html
+from tests.dedup.identity_data import identity_records, identity_rows
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(feat, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)  # several uneven chunks per worker
+
+
+def test_forked_fingerprints_equal_the_serial_ones(small_chunks: None) -> None:
+    records = identity_records()
+    for cfg in (DedupConfig(methods=("exact", "near")), DedupConfig(methods=("exact",))):
+        serial = feat.compute_features(records, cfg, "near" in cfg.methods)
+        forked_before = feat._WORKERS
+        with feat.workers(2):
+            assert feat._WORKERS == 2
+            forked = feat.compute_features(records, cfg, "near" in cfg.methods)
+        assert feat._WORKERS == forked_before  # restored after the block
+        for name in ("digests", "lengths", "sig", "usable", "blank"):
+            a, b = getattr(serial, name), getattr(forked, name)
+            assert (a is None) == (b is None), name
+            if a is not None:
+                assert np.array_equal(a, b), name
+        assert serial.blank is not None and not serial.blank.any()
+
+
+def test_a_worker_error_is_the_serial_one(small_chunks: None) -> None:
+    # A record with no chat side under the prompt key: the serial pass names it; so must
+    # the forked one (the error comes back from the worker, the first one in input order).
+    from curate.errors import InputError
+    from curate.records import Record
+
+    records = identity_records(120)
+    records[50] = Record("identity.jsonl", 51, {"text": "no messages"}, 50)
+    records[90] = Record("identity.jsonl", 91, {"text": "none here either"}, 90)
+    cfg = DedupConfig(methods=("exact", "near"), key="prompt")
+    with pytest.raises(InputError) as serial:
+        feat.compute_features(records, cfg, True)
+    with feat.workers(2), pytest.raises(InputError) as forked:
+        feat.compute_features(records, cfg, True)
+    assert str(forked.value) == str(serial.value)
+    assert "identity.jsonl:51" in str(serial.value)
+
+
+def test_run_outputs_are_the_same_for_any_worker_count(tmp_path: Path, small_chunks) -> None:
+    # Duplicates of every kind, a blank-prompt row and an --against file that leaks, so the
+    # dedup, the leakage check against the file and the split's leakage check all read the
+    # forked fingerprints.
+    rows = identity_rows(360)
+    rows.append(
+        {"messages": [{"role": "user", "content": "   "}, {"role": "assistant", "content": "x"}]}
+    )
+    data = tmp_path / "data.jsonl"
+    data.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    against = tmp_path / "bench.jsonl"
+    against.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows[:40:3]))
+    cfg_against = f"  against: [{against}]\n"
+    one = _run_with_against(tmp_path, data, 1, cfg_against)
+    two = _run_with_against(tmp_path, data, 2, cfg_against)
+    assert one.keys() == two.keys() and "train.jsonl" in one
+    for name in one:
+        assert one[name] == two[name], name
+    manifest = json.loads(one["manifest.json"])
+    assert manifest["against"]["leaks"] > 0  # the against check really ran
+
+
+def _run_with_against(tmp_path: Path, data: Path, workers: int, against: str) -> dict[str, bytes]:
+    cfg_file = tmp_path / f"curate-{workers}.yaml"
+    cfg_file.write_text(
+        f"run:\n  semantic: false\n  workers: {workers}\n"
+        "dedup:\n  methods: [exact, near]\n  against_key: conversation\n"
+        f"{against}"
+        # The set's random words make language detection slow (~0.4 s a text): a small sample.
+        "audit:\n  language_sample: 10\n"
+        "split:\n  test_size: 0.2\n"
+    )
+    out = tmp_path / f"out-{workers}"
+    run_pipeline(str(data), out, load_run_config(str(cfg_file)))
+    files = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+    for name in ("report.json", "manifest.json"):  # timings and the config echo differ
+        doc = json.loads(files[name])
+        doc.get("audit", {}).pop("timings", None)
+        doc.pop("sha256", None)
+        doc.get("config", {}).get("run", {}).pop("workers", None)
+        files[name] = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    return files
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("same words here", "same words here"),
+        ("one two three four", "one two THREE four"),
+        ("head and <tail>", "head & <tail> more"),
+        ("", "added"),
+        ("a b a b a", "a b a"),
+    ],
+)
+def test_diff_marks_only_what_differs_and_keeps_every_character(a: str, b: str) -> None:
+    import html
+    import re
+
+    left, right = diff_html(a, b)
+
+    def plain(m: str) -> str:
+        return html.unescape(re.sub(r"</?(del|ins)[^>]*>", "", m))
+
+    assert plain(left) == a and plain(right) == b
+    marked_l = "".join(re.findall(r"<del[^>]*>(.*?)</del>", left))
+    marked_r = "".join(re.findall(r"<ins[^>]*>(.*?)</ins>", right))
+    if a == b:
+        assert not marked_l and not marked_r
+    else:
+        assert marked_l or marked_r
+    if (a, b) == ("one two three four", "one two THREE four"):
+        assert (marked_l, marked_r) == ("three", "THREE")
