@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
 import re
 import sys
@@ -204,7 +205,123 @@ def _sentence_transformer(path: str, device: str):  # noqa: ANN202 - a SentenceT
 def _static_model(path: str):  # noqa: ANN202 - a model2vec StaticModel
     from model2vec import StaticModel
 
-    return StaticModel.from_pretrained(path)
+    model = StaticModel.from_pretrained(path)
+    fast = AsciiWordPiece.for_tokenizer(model.tokenizer, model.unk_token_id)
+    if fast is not None:
+        # model2vec's encode() calls self.tokenize for the ids and does the rest (batching,
+        # pooling, normalising) itself: swapping only the tokenizer keeps the vectors identical.
+        model.tokenize = fast.tokenize
+    return model
+
+
+# Printable ASCII plus tab / newline / carriage return: the texts whose BERT normalisation is
+# plain ``str.lower()`` (no control characters to drop, no accents, no CJK) and whose
+# pre-tokenisation is "runs of letters and digits, and each other character alone".
+_PLAIN_ASCII = re.compile(r"[\t\n\r -~]*")
+_ASCII_WORDS = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+
+
+class _ChunkIds(dict):
+    """Whitespace-separated chunk (``"world!"``) -> its WordPiece ids, filled on first use.
+
+    Each chunk is split like BERT's pre-tokeniser (runs of letters/digits, each other
+    character alone) and each piece looked up with the tokenizer's own model, once."""
+
+    MAX = 1_000_000  # distinct chunks kept; the ids never change, so clearing only costs time
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.pieces: dict[str, tuple[int, ...]] = {}
+
+    def __missing__(self, chunk: str) -> tuple[int, ...]:
+        ids: list[int] = []
+        for piece in _ASCII_WORDS.findall(chunk):
+            got = self.pieces.get(piece)
+            if got is None:
+                got = self.pieces[piece] = tuple(t.id for t in self.model.tokenize(piece))
+            ids.extend(got)
+        if len(self) >= self.MAX:
+            self.clear()
+            self.pieces.clear()
+        out = self[chunk] = tuple(ids)
+        return out
+
+
+class AsciiWordPiece:
+    """The ids a BERT (WordPiece, lower-case) tokenizer gives plain-ASCII texts, ~10x faster.
+
+    HF ``tokenizers`` normalises, splits and looks up every word of every text again: ~1.5 MB/s
+    here, most of a static model's embedding time. For plain ASCII text the BERT normaliser is
+    ``str.lower()`` and the pre-tokeniser a regex, and a word's WordPiece ids never change, so
+    each distinct word goes through the tokenizer's own model once and is then a dict lookup.
+    Texts that are not plain ASCII, or that contain an added token (``[UNK]``, matched on the
+    raw text), go through the real tokenizer. ``tests/test_embed_fast.py`` checks the ids are
+    the real tokenizer's on the benchmark's texts and on the edge cases.
+    """
+
+    def __init__(self, tokenizer: Any, unk_id: int | None, added: list[str]) -> None:
+        self.tokenizer = tokenizer
+        self.unk_id = unk_id
+        self.added = added
+        self.chunks = _ChunkIds(tokenizer.model)
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Any, unk_id: int | None) -> AsciiWordPiece | None:
+        """The fast path for ``tokenizer``, or None when it is not a plain lower-case BERT one."""
+        import json
+
+        try:
+            spec = json.loads(tokenizer.to_str())
+        except (ValueError, AttributeError):
+            return None
+        norm = spec.get("normalizer") or {}
+        pre = spec.get("pre_tokenizer") or {}
+        model = spec.get("model") or {}
+        if not (
+            norm.get("type") == "BertNormalizer"
+            and norm.get("clean_text") is True
+            and norm.get("lowercase") is True
+            and pre.get("type") == "BertPreTokenizer"
+            and model.get("type") == "WordPiece"
+            and (spec.get("truncation") or {}).get("direction", "Right") == "Right"
+        ):
+            return None
+        added = [a["content"] for a in spec.get("added_tokens") or []]
+        return cls(tokenizer, unk_id, added)
+
+    def _plain(self, text: str) -> bool:
+        if not (text.isascii() and _PLAIN_ASCII.fullmatch(text)):
+            return False
+        low = text.lower()
+        return not any(a in text or a.lower() in low for a in self.added)
+
+    def tokenize(self, sentences: Sequence[str]) -> list[list[int]]:
+        """What ``StaticModel.tokenize`` returns: ids per text, truncated as the tokenizer
+        is set to, then unknown tokens removed."""
+        trunc = self.tokenizer.truncation
+        limit = trunc["max_length"] if trunc else None
+        out: list[list[int] | None] = []
+        slow: list[int] = []
+        ids_of = self.chunks.__getitem__
+        chain = itertools.chain.from_iterable
+        for i, text in enumerate(sentences):
+            if self._plain(text):
+                ids = list(chain(map(ids_of, text.lower().split())))
+                out.append(ids if limit is None else ids[:limit])
+            else:
+                out.append(None)
+                slow.append(i)
+        if slow:
+            enc = self.tokenizer.encode_batch_fast(
+                [sentences[i] for i in slow], add_special_tokens=False
+            )
+            for i, e in zip(slow, enc, strict=True):
+                out[i] = e.ids
+        if self.unk_id is not None:
+            unk = self.unk_id
+            return [[t for t in ids if t != unk] if unk in ids else ids for ids in out]  # type: ignore[union-attr]
+        return out  # type: ignore[return-value]
 
 
 class StaticEmbedder:

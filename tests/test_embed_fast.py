@@ -1,0 +1,77 @@
+"""The static model's fast tokenizer path gives exactly the ids (and so the vectors) of the
+real HF tokenizer: it is pure speed (curate.embed.AsciiWordPiece)."""
+
+from __future__ import annotations
+
+import random
+import string
+
+import pytest
+from model2vec import StaticModel
+
+from curate.dedup import key_text
+from curate.embed import AsciiWordPiece, _static_model, fast_model_path, get_embedder
+from tests.dedup.identity_data import identity_records
+
+EDGE = [
+    "",
+    "   ",
+    "Hello, World!! How ARE you?",
+    "snake_case and kebab-case, e-mail: a.b@c.d; 3.14159 (pi) [x] {y} <z> ~`^|\\/\"'",
+    "tabs\tand\nnew\r\nlines  and   runs of spaces",
+    "a" * 99 + " " + "b" * 100 + " " + "c" * 101 + " unbelievablyunpronounceable",
+    "literal special tokens [UNK] and [PAD] and [unk] and [CLS]",
+    "##prefix ## #hash ###",
+    "zzqxjv qwxz xylophonist antidisestablishmentarianism 123456789012345678901234567890",
+    "control \x0b vertical tab \x0c form feed \x1f unit sep \x7f del \x00 nul",
+    "café naïve résumé Ünïcödé",
+    "中文字符 mixed with English",
+    "emoji 😀 and ½ and \u00a0nbsp and \u2028 line sep",
+    " ".join(["word"] * 700),  # longer than 512 tokens: truncation
+    "x. " * 400,
+]
+
+
+def _random_texts(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    alphabet = string.printable + "éü中\x0b"
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300))) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def reference() -> StaticModel:
+    return StaticModel.from_pretrained(fast_model_path())  # its own, unpatched tokenizer
+
+
+def test_the_packaged_model_uses_the_fast_path() -> None:
+    model = _static_model(fast_model_path())
+    assert isinstance(model.tokenize.__self__, AsciiWordPiece)
+
+
+@pytest.mark.parametrize("max_length", [512, 8, None])
+def test_ids_equal_the_real_tokenizer(reference, max_length) -> None:
+    texts = EDGE + _random_texts(300) + [key_text(r, "conversation") for r in identity_records()]
+    fast = AsciiWordPiece.for_tokenizer(reference.tokenizer, reference.unk_token_id)
+    assert fast is not None
+    reference._set_max_length_in_tokenizer(max_length)
+    try:
+        want = StaticModel.tokenize(reference, texts)
+        got = fast.tokenize(texts)
+    finally:
+        reference._set_max_length_in_tokenizer(reference.max_length)
+    assert got == want
+    assert any(len(ids) == 8 for ids in want) if max_length == 8 else True
+
+
+def test_vectors_are_byte_identical(reference) -> None:
+    texts = EDGE + _random_texts(200, seed=1)
+    want = reference.encode(texts)
+    got = get_embedder("fast", cache_dir=False)._load().encode(texts)
+    assert got.tobytes() == want.tobytes()
+
+
+def test_a_tokenizer_it_does_not_know_gets_no_fast_path(reference) -> None:
+    from tokenizers import Tokenizer
+
+    spec = reference.tokenizer.to_str().replace('"lowercase":true', '"lowercase":false')
+    assert AsciiWordPiece.for_tokenizer(Tokenizer.from_str(spec), None) is None
