@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,14 @@ from curate.records import ReadStats, Record
 class Prepared:
     """What the Ray engine hands back to ``curate run``: the records that survived dedup."""
 
-    kept: list[Record]
+    kept: Sequence[Record]  # a list, or ``ray_split.Rows`` (left on the workers)
     embeddings: np.ndarray | None
     dres: Any
     read_stats: ReadStats
     converter: Any
     refs: dict[int, tuple[str, int]]  # cluster member -> (record id, line), for --clusters
     areport: Any = None  # curate run: the audit of ``kept``, merged from the workers
+    sres: Any = None  # curate run: the split drawn and written on the workers (ray_split)
 
 
 # -- the driver side -------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from curate.engine.ray_rows import (
     _without,
 )
 from curate.errors import ConfigError, CurateError
-from curate.records import ReadStats, Record
+from curate.records import ReadStats
 
 
 def _prime(paths: list[str], config: Any) -> tuple | None:
@@ -179,19 +179,31 @@ def _read_dedup(
                 extra,
             )
     dropped = [drops[i] for i in sorted(drops)]
-    _log("collecting the kept records")
 
-    kept: list[Record] = []
+    sres = None
+    if mode == "run":
+        # The split and its writers on the workers when the config allows (ray_split);
+        # then the kept records never come to the driver.
+        from curate.engine.ray_split import split_on_workers
+
+        drawn = split_on_workers(eng, alive, gone, n_in - int(gone.size), config, work.parent)
+        if drawn is not None:
+            kept, sres = drawn
     vecs: list[np.ndarray] = []
-    cols = ["idx", "source", "line", "text_line", "data"] + (
-        ["vec"] if embedded or (config.run.semantic and n_in) else []
-    )
-    for batch in (
-        alive.select_columns(cols).sort("idx").iter_batches(batch_format="numpy", batch_size=8192)
-    ):
-        kept.extend(_records(batch))
-        if "vec" in batch:
-            vecs.append(np.asarray(batch["vec"], dtype=np.float32))
+    if sres is None:
+        _log("collecting the kept records")
+        kept = []
+        cols = ["idx", "source", "line", "text_line", "data"] + (
+            ["vec"] if embedded or (config.run.semantic and n_in) else []
+        )
+        for batch in (
+            alive.select_columns(cols)
+            .sort("idx")
+            .iter_batches(batch_format="numpy", batch_size=8192)
+        ):
+            kept.extend(_records(batch))
+            if "vec" in batch:
+                vecs.append(np.asarray(batch["vec"], dtype=np.float32))
     embeddings = np.concatenate(vecs) if vecs else None
     if embeddings is not None and not config.run.semantic:
         embeddings = None
@@ -205,6 +217,9 @@ def _read_dedup(
         areport = audit_kept(
             ray, alive, gone, len(kept), a, eng.parts, embeddings if shared else None
         )
+        topics = (areport.series or {}).get("topics") if sres is not None else None
+        if topics is not None and len(topics.get("records", ())):
+            kept.prefetch(topics["records"])  # the page names topics by their records
     reasons = Counter(d.reason for d in dropped)
     stats: dict[str, Any] = {
         "n_in": n_in,
@@ -229,4 +244,4 @@ def _read_dedup(
             clusters.append(Cluster(r.method, members, k, sims))
     refs = {i: (str(row["rid"]), int(row["line"])) for i, row in rows.items()}
     dres = DedupResult(StageResult(kept=kept, dropped=dropped, stats=stats), clusters)
-    return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport)
+    return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport, sres)

@@ -191,7 +191,8 @@ def run_into(
                 raise ConfigError("dedup.against is not supported with --engine ray yet")
             got = cluster(path, staging, sink, config, validator)
             read_stats, converter = got.read_stats, got.converter
-            check_fields(got.kept, config)
+            if got.sres is None:  # else the workers checked the fields (engine.ray_split)
+                check_fields(got.kept, config)
             dres = got.dres
             for d in dres.result.dropped:  # dedup's drops, as the dedup stage hands them on
                 sink.drop(d)
@@ -205,6 +206,12 @@ def run_into(
                 stages = [
                     _Given("audit", got.areport) if st.name == "audit" else st for st in stages
                 ]
+            if got.sres is not None:  # split and written on the workers (engine.ray_split)
+                import numpy as np
+
+                # The records stay on the workers: no list of them here (Batch.of makes one).
+                batch = Batch(got.kept, np.arange(len(got.kept), dtype=np.int64))
+                stages = [_Given("split", got.sres) if st.name == "split" else st for st in stages]
             del got
         else:
             batch = Batch.of(stream)  # dedup compares across the whole set
@@ -227,9 +234,14 @@ def run_into(
     gates_failed = [f"{g['rule']}: {g['message']}" for g in areport.gates.get("failures", [])]
 
     _log("writing outputs")
-    write_splits(
-        sres, staging, parquet=config.run.parquet, hf_dataset=config.run.hf_dataset, report=False
-    )
+    if not getattr(sres, "written", False):  # an engine may have written them already
+        write_splits(
+            sres,
+            staging,
+            parquet=config.run.parquet,
+            hf_dataset=config.run.hf_dataset,
+            report=False,
+        )
     if config.run.shards:
         from curate.pipeline.output import write_shards
 
