@@ -86,6 +86,8 @@ class RayDedup:
         self.gpus = int(ray.cluster_resources().get("GPU", 0))
         self.slot_rejected = 0
         self.mode = "run"
+        self.keep_bands = False
+        self.bands: Any = None
 
     # front -----------------------------------------------------------------------------
 
@@ -146,14 +148,20 @@ class RayDedup:
 
     # near ------------------------------------------------------------------------------
 
-    def near(self, ds: Any) -> _Removed:
+    def near(self, ds: Any, band_rows: Any = None) -> _Removed:
+        """``band_rows``: the rows' LSH band keys when already computed (the run's, reused
+        by the audit's duplicate share); else computed here (and kept in ``self.bands``
+        when ``self.keep_bands``)."""
         cfg = self.config.dedup
-        band_rows = ds.map_batches(
-            _band_rows,
-            batch_format="numpy",
-            batch_size=BATCH,
-            fn_kwargs={"config": cfg, "parts": self.parts},
-        )
+        if band_rows is None:
+            band_rows = ds.map_batches(
+                _band_rows,
+                batch_format="numpy",
+                batch_size=BATCH,
+                fn_kwargs={"config": cfg, "parts": self.parts},
+            )
+            if self.keep_bands:
+                band_rows = self.bands = band_rows.materialize()
         cand = band_rows.groupby("part", num_partitions=self.parts).map_groups(
             _bucket_pairs, batch_format="numpy"
         )

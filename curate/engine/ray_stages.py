@@ -107,6 +107,17 @@ def _read_dedup(
     from curate.stage import Dropped, StageResult
 
     eng = RayDedup(ray, config, work)
+    # The audit's duplicate share reuses dedup's fingerprints when they are the ones it
+    # would compute (as local passes its Features): the digests and the LSH band keys.
+    from curate.dedup.features import settings_of
+    from curate.engine.ray_audit import AUDIT_DEDUP
+
+    cfg = config.dedup
+    reuse = mode == "run" and (settings_of(cfg), cfg.bands) == (
+        settings_of(AUDIT_DEDUP),
+        AUDIT_DEDUP.bands,
+    )
+    eng.keep_bands = reuse and "near" in cfg.methods
     _log(f"{len(paths)} shard(s) on {eng.parts // 2} CPU(s), {eng.gpus} GPU(s)")
     primed = _prime(paths, config) if mode == "run" else None
     base, summaries = eng.front(paths, mode, primed)
@@ -123,7 +134,6 @@ def _read_dedup(
     n_in = int(sum(s[4] for s in summaries))
     _log(f"{read_stats.records + read_stats.bad_lines} input records, {n_in} after front")
 
-    cfg = config.dedup
     alive = base
     removed: list[_Removed] = []
     gone = np.zeros(0, dtype=np.int64)
@@ -215,8 +225,16 @@ def _read_dedup(
         a = config.audit
         shared = a.embed_side == cfg.key and a.model == cfg.model
         areport = audit_kept(
-            ray, alive, gone, len(kept), a, eng.parts, embeddings if shared else None
+            ray,
+            alive,
+            gone,
+            len(kept),
+            a,
+            eng.parts,
+            embeddings if shared else None,
+            reuse=(reuse, eng.bands),
         )
+        eng.bands = None
         topics = (areport.series or {}).get("topics") if sres is not None else None
         if topics is not None and len(topics.get("records", ())):
             kept.prefetch(topics["records"])  # the page names topics by their records

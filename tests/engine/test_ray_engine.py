@@ -146,7 +146,9 @@ def test_planted_shards_same_answers(ray_cluster, tmp_path: Path) -> None:
 def test_split_on_workers_strata_as_local(ray_cluster, tmp_path: Path) -> None:
     # Strata of every kind the allocation has: big ones, small ones pooled into <other>,
     # one too small for val, rows without the field; val and test cuts found from the
-    # workers' key histograms must give local's split and files byte for byte.
+    # workers' key histograms must give local's split and files byte for byte. Near copies
+    # under dedup's threshold stay: the leakage check meets candidate pairs across sides,
+    # and the audit's duplicate share (reusing the run's band keys) finds them.
     import random
 
     rng = random.Random(5)
@@ -161,6 +163,12 @@ def test_split_on_workers_strata_as_local(ray_cluster, tmp_path: Path) -> None:
             if i % 17:  # some rows lack the field: stratum <missing>
                 row["category"] = cat
             rows.append(row)
+    for src in rng.sample(rows, 15):  # one word changed: Jaccard ~0.77, under dedup's 0.95
+        words = src["messages"][1]["content"].split()
+        words[15] = "zeppelin"
+        copy = json.loads(json.dumps(src))
+        copy["messages"][1]["content"] = " ".join(words)
+        rows.append(copy)
     rng.shuffle(rows)
     data = tmp_path / "in"
     data.mkdir()
@@ -169,8 +177,8 @@ def test_split_on_workers_strata_as_local(ray_cluster, tmp_path: Path) -> None:
         (data / f"part-{k}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
     config = tmp_path / "c.yaml"
     config.write_text(
-        "dedup:\n  methods: [exact, near]\nsplit:\n  test_size: 0.15\n  val_size: 0.05\n"
-        "  seed: 3\n  stratify: [category]\n"
+        "dedup:\n  methods: [exact, near]\n  near_threshold: 0.95\n"
+        "split:\n  test_size: 0.15\n  val_size: 0.05\n  seed: 3\n  stratify: [category]\n"
     )
     out, errs = {}, {}
     for engine in ("local", "ray"):
@@ -188,6 +196,8 @@ def test_split_on_workers_strata_as_local(ray_cluster, tmp_path: Path) -> None:
     strata = json.loads((out["ray"] / "report.json").read_text())["split"]["strata"]
     assert {s["stratum"] for s in strata} >= {"big", "mid", "few", "<other>"}
     assert any(s["status"] == "val_too_small" for s in strata)
+    report = json.loads((out["ray"] / "report.json").read_text())
+    assert report["audit"]["diversity"]["near_duplicates"]["by_method"]["near"] >= 10
 
 
 def test_worker_killed_mid_run(ray_cluster, tmp_path: Path) -> None:
