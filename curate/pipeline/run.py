@@ -201,7 +201,9 @@ def run_into(
             # The cluster view needs every record dedup saw; the workers keep those, so the
             # page shows the per-method counts only.
             dupes = collect_dupes(got.kept, replace(dres, clusters=[]), config.dedup.key)
-            batch, stages = Batch.of(got.kept, got.embeddings), stages[after:]
+            stages = stages[after:]
+            if got.sres is None:
+                batch = Batch.of(got.kept, got.embeddings)
             if got.areport is not None:  # audited on the workers (curate.engine.ray_audit)
                 stages = [
                     _Given("audit", got.areport) if st.name == "audit" else st for st in stages
