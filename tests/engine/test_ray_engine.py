@@ -200,6 +200,40 @@ def test_split_on_workers_strata_as_local(ray_cluster, tmp_path: Path) -> None:
     assert report["audit"]["diversity"]["near_duplicates"]["by_method"]["near"] >= 10
 
 
+def test_split_on_workers_in_its_own_session(ray_cluster, tmp_path: Path) -> None:
+    # Regression: with --ray-address and no Ray connected before (the CLI on a cluster), the
+    # session ended when read + dedup returned, and the page then could not read the kept
+    # rows the split had left on the workers.
+    import ray
+
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"question {i} about rivers and stones"},
+                {"role": "assistant", "content": f"answer {i} " + "word " * (i % 9 + 5)},
+            ],
+            "category": "ab"[i % 2],
+        }
+        for i in range(60)
+    ]
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = [str(data), "--no-semantic", "--stratify", "category"]
+    ray.shutdown()
+    try:
+        code, err = _run(
+            [*args, "-o", str(tmp_path / "ray"), "--engine", "ray"]
+            + ["--ray-address", ray_cluster.address]
+        )
+    finally:
+        ray.init(address=ray_cluster.address, log_to_driver=False, logging_level="WARNING")
+    assert code == 0, err
+    assert "split on the workers: train" in err
+    code, err = _run([*args, "-o", str(tmp_path / "local")])
+    assert code == 0, err
+    assert compare_outputs(tmp_path / "local", tmp_path / "ray") == []
+
+
 def test_worker_killed_mid_run(ray_cluster, tmp_path: Path) -> None:
     planted_shards(tmp_path / "shards")
     config = tmp_path / "c.yaml"
