@@ -221,6 +221,11 @@ def digest(folder: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", default="100000", help="comma-separated sizes ('' for none)")
+    ap.add_argument(
+        "--local-rows",
+        default=None,
+        help="sizes at which the local engine runs too (comma list; default: every size)",
+    )
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "curate-bench")
@@ -257,7 +262,9 @@ def main() -> None:
                 shard(data, shards.with_suffix(".part"), a.shards)
                 shards.with_suffix(".part").rename(shards)
             per = -(-sum(1 for _ in open(data, "rb")) // a.shards)
-            for engine in ("local", "ray"):
+            local_rows = a.rows if a.local_rows is None else a.local_rows
+            both = rows in [int(x) for x in local_rows.split(",") if x]
+            for engine in ("local", "ray") if both else ("ray",):
                 out = a.workdir / f"out-{rows}-{engine}"
                 wall, driver, worker = run(
                     engine, shards, out, cluster.address if engine == "ray" else None
@@ -275,6 +282,10 @@ def main() -> None:
                 )
                 if engine == "ray":
                     print(stages(a.workdir / f"out-{rows}-ray.stderr.log"), flush=True)
+            if both:
+                pair = (a.workdir / f"out-{rows}-{e}" for e in ("local", "ray"))
+                same = len({digest(p) for p in pair}) == 1
+                print(f"{rows:>9,} outputs identical between engines: {same}", flush=True)
             shutil.rmtree(a.workdir / f"out-{rows}-local", ignore_errors=True)
         for rows in [int(x) for x in a.audit_rows.split(",") if x]:
             data, _ = generate(rows, a.seed, a.workdir, quiet=True)
@@ -293,10 +304,11 @@ def main() -> None:
         driver_h = 100e6 * driver_cost / 3600
         print(
             f"\nprojection for 100M rows on {nodes} nodes x {cores} cores, from the largest size:\n"
-            f"  cluster stages (read..dedup): {cluster_cost * 1e3:.2f} CPU-ms/row -> "
+            f"  cluster stages (read..dedup, audit, split + writers): "
+            f"{cluster_cost * 1e3:.2f} CPU-ms/row -> "
             f"{dist_h:.2f} h if they scale linearly\n"
-            f"  driver stages (audit, split, writing): {driver_cost * 1e3:.2f} ms/row -> "
-            f"{driver_h:.1f} h on one driver (not distributed yet, see docs/ray.md)"
+            f"  driver stages (reports, page, concatenating the split files): "
+            f"{driver_cost * 1e3:.2f} ms/row -> {driver_h:.1f} h on one driver"
         )
 
 

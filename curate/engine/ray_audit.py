@@ -49,6 +49,16 @@ from curate.errors import ConfigError, CurateError, InputError
 from curate.records import BadLine, Record
 
 MAIN_ROLES = ("system", "user", "assistant")
+
+
+def _audit_dedup() -> Any:
+    from curate.dedup import DedupConfig
+
+    # The settings of local ``near_duplicate_share`` (curate.audit.diversity).
+    return DedupConfig(methods=("exact", "near"), key="conversation", seed=0)
+
+
+AUDIT_DEDUP = _audit_dedup()
 STYLE_LENGTH = "length"
 
 
@@ -275,6 +285,10 @@ def _style_flags(
     }
 
 
+def _rank_is_idx(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {**batch, "rank": batch["idx"].astype(np.int64)}
+
+
 def _dup_keys(batch: dict[str, np.ndarray], *, config: Any) -> dict[str, np.ndarray]:
     """The exact-dedup columns (digest, keep rank) for the audit's duplicate share."""
     from curate.dedup.exact import digest
@@ -380,6 +394,8 @@ class RayAudit:
         self.not_chat = np.zeros(0, np.int64)
         # ``curate run`` with dedup's embedder: every row's vector, as local shares them.
         self.vectors = vectors
+        # ``curate run``: dedup's digests are columns of ``ds`` / its band rows (audit_kept).
+        self.reuse: tuple[bool, Any] = (False, None)
 
     def fetch(self, ids: Any) -> dict[int, Record]:
         """Records by row id (the sampled and flagged rows: bounded, never the whole set)."""
@@ -587,29 +603,39 @@ class RayAudit:
     def _near_duplicates(self) -> dict[str, Any]:
         from types import SimpleNamespace
 
-        from curate.dedup import DedupConfig
         from curate.engine.ray_dedup import RayDedup
         from curate.engine.ray_rows import _without
 
-        dc = DedupConfig(methods=("exact", "near"), key="conversation", seed=0)
+        dc = AUDIT_DEDUP
         eng = RayDedup(self.ray, SimpleNamespace(dedup=dc), None)
         # Over the conversations only, as local (``compute_diversity`` gets the chat records).
         alive = self.ds
-        if self.not_chat.size:
-            alive = alive.map_batches(
-                _without, batch_format="numpy", fn_kwargs={"removed": self.not_chat}
-            )
-        alive = alive.map_batches(
-            _dup_keys, batch_format="numpy", fn_kwargs={"config": dc}
-        ).materialize()
+        out = np.sort(self.not_chat)
+        if out.size:
+            alive = alive.map_batches(_without, batch_format="numpy", fn_kwargs={"removed": out})
+        digests, bands = self.reuse
+        if digests:  # the run's own digests (same settings): rank = row id, keep first
+            alive = alive.map_batches(_rank_is_idx, batch_format="numpy")
+        else:
+            alive = alive.map_batches(_dup_keys, batch_format="numpy", fn_kwargs={"config": dc})
+        alive = alive.materialize()
         by_method: dict[str, int] = {}
         clusters = 0
         for method in dc.methods:
-            r = eng.exact(alive) if method == "exact" else eng.near(alive)
+            if method == "exact":
+                r = eng.exact(alive)
+            else:
+                b = None
+                if bands is not None:  # the run's band keys of the rows still in play
+                    b = bands.map_batches(
+                        _without, batch_format="numpy", fn_kwargs={"removed": out}
+                    )
+                r = eng.near(alive, b)
             by_method[method] = len(r.keep)
             clusters += len(set(r.keep.values()))
             if r.keep:
                 gone = np.fromiter(r.keep, dtype=np.int64)
+                out = np.union1d(out, gone)
                 alive = alive.map_batches(
                     _without, batch_format="numpy", fn_kwargs={"removed": np.sort(gone)}
                 ).materialize()
@@ -897,24 +923,53 @@ def _audit(ray: Any, paths: list[str], fmt: str | None, config: Any, source: str
     return aud.run(bad_lines, source, fmt or "unknown")
 
 
-def _dense(batch: dict[str, np.ndarray], *, gone: np.ndarray) -> dict[str, np.ndarray]:
+def _dense(
+    batch: dict[str, np.ndarray], *, gone: np.ndarray, extra: tuple = ()
+) -> dict[str, np.ndarray]:
     """Row ids after dedup: each kept row's position in the list the local audit gets."""
     idx = batch["idx"] - np.searchsorted(gone, batch["idx"])
-    cols = ("source", "line", "text_line", "data")
+    cols = ("source", "line", "text_line", "data", *extra)
     return {"idx": idx.astype(np.int64), **{k: batch[k] for k in cols}}
 
 
+def _dense_bands(batch: dict[str, np.ndarray], *, gone: np.ndarray) -> dict[str, np.ndarray]:
+    """The run's band rows of the kept rows, renumbered as ``_dense`` numbers the rows."""
+    keep = ~np.isin(batch["idx"], gone)
+    out = {k: v[keep] for k, v in batch.items()}
+    out["idx"] = (out["idx"] - np.searchsorted(gone, out["idx"])).astype(np.int64)
+    return out
+
+
 def audit_kept(
-    ray: Any, alive: Any, gone: np.ndarray, n: int, config: Any, parts: int, vectors: Any
+    ray: Any,
+    alive: Any,
+    gone: np.ndarray,
+    n: int,
+    config: Any,
+    parts: int,
+    vectors: Any,
+    reuse: tuple[bool, Any] = (False, None),
 ) -> Any:
     """``curate run --engine ray``'s audit of the rows dedup kept (``alive``, whose ``idx``
-    are the pre-dedup positions; ``gone`` the removed ones, sorted)."""
-    ds = alive.map_batches(_dense, batch_format="numpy", fn_kwargs={"gone": gone}).materialize()
+    are the pre-dedup positions; ``gone`` the removed ones, sorted).
+
+    ``reuse``: (the run's digests fit ``AUDIT_DEDUP``, the run's band rows or None): the
+    duplicate share then hashes nothing again, as local reuses dedup's ``Features``.
+    """
+    digests, bands = reuse
+    extra = ("digest", "klen") if digests else ()
+    ds = alive.map_batches(
+        _dense, batch_format="numpy", fn_kwargs={"gone": gone, "extra": extra}
+    ).materialize()
+    if bands is not None:
+        bands = bands.map_batches(_dense_bands, batch_format="numpy", fn_kwargs={"gone": gone})
     source = ""
     if n:  # local names the audit after its first record's source
         got = _collect(ds.map_batches(_first_row, batch_format="numpy"), ["idx", "source"])
         source = str(got["source"][int(np.argmin(got["idx"]))])
-    return RayAudit(ray, ds, n, config, parts, vectors).run([], source, None)
+    aud = RayAudit(ray, ds, n, config, parts, vectors)
+    aud.reuse = (digests, bands)
+    return aud.run([], source, None)
 
 
 def _first_row(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,14 @@ from curate.records import ReadStats, Record
 class Prepared:
     """What the Ray engine hands back to ``curate run``: the records that survived dedup."""
 
-    kept: list[Record]
+    kept: Sequence[Record]  # a list, or ``ray_split.Rows`` (left on the workers)
     embeddings: np.ndarray | None
     dres: Any
     read_stats: ReadStats
     converter: Any
     refs: dict[int, tuple[str, int]]  # cluster member -> (record id, line), for --clusters
     areport: Any = None  # curate run: the audit of ``kept``, merged from the workers
+    sres: Any = None  # curate run: the split drawn and written on the workers (ray_split)
 
 
 # -- the driver side -------------------------------------------------------------------------
@@ -84,6 +86,8 @@ class RayDedup:
         self.gpus = int(ray.cluster_resources().get("GPU", 0))
         self.slot_rejected = 0
         self.mode = "run"
+        self.keep_bands = False
+        self.bands: Any = None
 
     # front -----------------------------------------------------------------------------
 
@@ -144,14 +148,20 @@ class RayDedup:
 
     # near ------------------------------------------------------------------------------
 
-    def near(self, ds: Any) -> _Removed:
+    def near(self, ds: Any, band_rows: Any = None) -> _Removed:
+        """``band_rows``: the rows' LSH band keys when already computed (the run's, reused
+        by the audit's duplicate share); else computed here (and kept in ``self.bands``
+        when ``self.keep_bands``)."""
         cfg = self.config.dedup
-        band_rows = ds.map_batches(
-            _band_rows,
-            batch_format="numpy",
-            batch_size=BATCH,
-            fn_kwargs={"config": cfg, "parts": self.parts},
-        )
+        if band_rows is None:
+            band_rows = ds.map_batches(
+                _band_rows,
+                batch_format="numpy",
+                batch_size=BATCH,
+                fn_kwargs={"config": cfg, "parts": self.parts},
+            )
+            if self.keep_bands:
+                band_rows = self.bands = band_rows.materialize()
         cand = band_rows.groupby("part", num_partitions=self.parts).map_groups(
             _bucket_pairs, batch_format="numpy"
         )

@@ -39,7 +39,7 @@ from curate.engine.ray_rows import (
     _without,
 )
 from curate.errors import ConfigError, CurateError
-from curate.records import ReadStats, Record
+from curate.records import ReadStats
 
 
 def _prime(paths: list[str], config: Any) -> tuple | None:
@@ -107,6 +107,17 @@ def _read_dedup(
     from curate.stage import Dropped, StageResult
 
     eng = RayDedup(ray, config, work)
+    # The audit's duplicate share reuses dedup's fingerprints when they are the ones it
+    # would compute (as local passes its Features): the digests and the LSH band keys.
+    from curate.dedup.features import settings_of
+    from curate.engine.ray_audit import AUDIT_DEDUP
+
+    cfg = config.dedup
+    reuse = mode == "run" and (settings_of(cfg), cfg.bands) == (
+        settings_of(AUDIT_DEDUP),
+        AUDIT_DEDUP.bands,
+    )
+    eng.keep_bands = reuse and "near" in cfg.methods
     _log(f"{len(paths)} shard(s) on {eng.parts // 2} CPU(s), {eng.gpus} GPU(s)")
     primed = _prime(paths, config) if mode == "run" else None
     base, summaries = eng.front(paths, mode, primed)
@@ -123,7 +134,6 @@ def _read_dedup(
     n_in = int(sum(s[4] for s in summaries))
     _log(f"{read_stats.records + read_stats.bad_lines} input records, {n_in} after front")
 
-    cfg = config.dedup
     alive = base
     removed: list[_Removed] = []
     gone = np.zeros(0, dtype=np.int64)
@@ -179,19 +189,31 @@ def _read_dedup(
                 extra,
             )
     dropped = [drops[i] for i in sorted(drops)]
-    _log("collecting the kept records")
 
-    kept: list[Record] = []
+    sres = None
+    if mode == "run":
+        # The split and its writers on the workers when the config allows (ray_split);
+        # then the kept records never come to the driver.
+        from curate.engine.ray_split import split_on_workers
+
+        drawn = split_on_workers(eng, alive, gone, n_in - int(gone.size), config, work.parent)
+        if drawn is not None:
+            kept, sres = drawn
     vecs: list[np.ndarray] = []
-    cols = ["idx", "source", "line", "text_line", "data"] + (
-        ["vec"] if embedded or (config.run.semantic and n_in) else []
-    )
-    for batch in (
-        alive.select_columns(cols).sort("idx").iter_batches(batch_format="numpy", batch_size=8192)
-    ):
-        kept.extend(_records(batch))
-        if "vec" in batch:
-            vecs.append(np.asarray(batch["vec"], dtype=np.float32))
+    if sres is None:
+        _log("collecting the kept records")
+        kept = []
+        cols = ["idx", "source", "line", "text_line", "data"] + (
+            ["vec"] if embedded or (config.run.semantic and n_in) else []
+        )
+        for batch in (
+            alive.select_columns(cols)
+            .sort("idx")
+            .iter_batches(batch_format="numpy", batch_size=8192)
+        ):
+            kept.extend(_records(batch))
+            if "vec" in batch:
+                vecs.append(np.asarray(batch["vec"], dtype=np.float32))
     embeddings = np.concatenate(vecs) if vecs else None
     if embeddings is not None and not config.run.semantic:
         embeddings = None
@@ -203,8 +225,19 @@ def _read_dedup(
         a = config.audit
         shared = a.embed_side == cfg.key and a.model == cfg.model
         areport = audit_kept(
-            ray, alive, gone, len(kept), a, eng.parts, embeddings if shared else None
+            ray,
+            alive,
+            gone,
+            len(kept),
+            a,
+            eng.parts,
+            embeddings if shared else None,
+            reuse=(reuse, eng.bands),
         )
+        eng.bands = None
+        topics = (areport.series or {}).get("topics") if sres is not None else None
+        if topics is not None and len(topics.get("records", ())):
+            kept.prefetch(topics["records"])  # the page names topics by their records
     reasons = Counter(d.reason for d in dropped)
     stats: dict[str, Any] = {
         "n_in": n_in,
@@ -229,4 +262,4 @@ def _read_dedup(
             clusters.append(Cluster(r.method, members, k, sims))
     refs = {i: (str(row["rid"]), int(row["line"])) for i, row in rows.items()}
     dres = DedupResult(StageResult(kept=kept, dropped=dropped, stats=stats), clusters)
-    return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport)
+    return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport, sres)

@@ -202,7 +202,8 @@ def _run_into(
                 raise ConfigError("dedup.against is not supported with --engine ray yet")
             got = cluster(path, staging, sink, config, validator)
             read_stats, converter = got.read_stats, got.converter
-            check_fields(got.kept, config)
+            if got.sres is None:  # else the workers checked the fields (engine.ray_split)
+                check_fields(got.kept, config)
             dres = got.dres
             for d in dres.result.dropped:  # dedup's drops, as the dedup stage hands them on
                 sink.drop(d)
@@ -211,11 +212,19 @@ def _run_into(
             # The cluster view needs every record dedup saw; the workers keep those, so the
             # page shows the per-method counts only.
             dupes = collect_dupes(got.kept, replace(dres, clusters=[]), config.dedup.key)
-            batch, stages = Batch.of(got.kept, got.embeddings), stages[after:]
+            stages = stages[after:]
+            if got.sres is None:
+                batch = Batch.of(got.kept, got.embeddings)
             if got.areport is not None:  # audited on the workers (curate.engine.ray_audit)
                 stages = [
                     _Given("audit", got.areport) if st.name == "audit" else st for st in stages
                 ]
+            if got.sres is not None:  # split and written on the workers (engine.ray_split)
+                import numpy as np
+
+                # The records stay on the workers: no list of them here (Batch.of makes one).
+                batch = Batch(got.kept, np.arange(len(got.kept), dtype=np.int64))
+                stages = [_Given("split", got.sres) if st.name == "split" else st for st in stages]
             del got
         else:
             batch = Batch.of(stream)  # dedup compares across the whole set
@@ -238,9 +247,14 @@ def _run_into(
     gates_failed = [f"{g['rule']}: {g['message']}" for g in areport.gates.get("failures", [])]
 
     _log("writing outputs")
-    write_splits(
-        sres, staging, parquet=config.run.parquet, hf_dataset=config.run.hf_dataset, report=False
-    )
+    if not getattr(sres, "written", False):  # an engine may have written them already
+        write_splits(
+            sres,
+            staging,
+            parquet=config.run.parquet,
+            hf_dataset=config.run.hf_dataset,
+            report=False,
+        )
     if config.run.shards:
         from curate.pipeline.output import write_shards
 

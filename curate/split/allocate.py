@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 TRAIN, VAL, TEST = "train", "val", "test"
@@ -65,6 +65,12 @@ def _order_key(seed: int, root: int) -> bytes:
     # A seeded hash of the group's first record, not a permutation: merging two groups (the
     # leakage repair) moves only the merged group, the rest keep their places in the draw.
     return hashlib.blake2b(f"{seed}:{root}".encode(), digest_size=8).digest()
+
+
+def order_keys(seed: int, roots: Sequence[int]) -> list[int]:
+    """``_order_key`` of each root as an unsigned int (big-endian, so the ints sort as the
+    byte strings do): what the Ray engine's workers compare (``curate.engine.ray_split``)."""
+    return [int.from_bytes(_order_key(seed, int(r)), "big") for r in roots]
 
 
 def _take(groups: list[list[int]], need: int) -> tuple[list[list[int]], list[list[int]]]:
@@ -162,8 +168,19 @@ def share_report(
     A side is ``off_target`` when its count misses ``n * share`` by more than one record and
     by more than ``tolerance * n`` records (strata pushed wholly to train, big groups).
     """
-    n = len(sides)
-    counts = Counter(sides)
+    return share_counts(Counter(sides), len(sides), test_size, val_size, tolerance, pooled)
+
+
+def share_counts(
+    counts: Mapping[str, int],
+    n: int,
+    test_size: float,
+    val_size: float,
+    tolerance: float,
+    pooled: int,
+) -> dict[str, object]:
+    """``share_report`` from the count of records per side (``n`` in all): a split whose
+    records are not in memory (the Ray engine's) reports the same figures."""
     out: dict[str, object] = {"records": n, "tolerance": tolerance, "pooled_strata": pooled}
     off = False
     for side, share in ((TEST, test_size), (VAL, val_size)):

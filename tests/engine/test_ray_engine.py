@@ -31,6 +31,7 @@ dedup:
   keep: longest
 split:
   test_size: 0.2
+  val_size: 0.1
   stratify: [category]
 """
 
@@ -121,6 +122,8 @@ def test_planted_shards_same_answers(ray_cluster, tmp_path: Path) -> None:
             ]
         )
         assert code == 0, err
+    # The split was drawn and written on the workers (curate.engine.ray_split).
+    assert "split on the workers: train" in err, err
     assert compare_outputs(out["local"], out["ray"]) == []
     m = json.loads((out["ray"] / "manifest.json").read_text())
     by = m["rejected_by_reason"]
@@ -138,6 +141,97 @@ def test_planted_shards_same_answers(ray_cluster, tmp_path: Path) -> None:
         ("part-000.jsonl", 6),
         ("part-000.jsonl", 31),
     ]
+
+
+def test_split_on_workers_strata_as_local(ray_cluster, tmp_path: Path) -> None:
+    # Strata of every kind the allocation has: big ones, small ones pooled into <other>,
+    # one too small for val, rows without the field; val and test cuts found from the
+    # workers' key histograms must give local's split and files byte for byte. Near copies
+    # under dedup's threshold stay: the leakage check meets candidate pairs across sides,
+    # and the audit's duplicate share (reusing the run's band keys) finds them.
+    import random
+
+    rng = random.Random(5)
+    sizes = {"big": 260, "mid": 90, "few": 25, "p1": 5, "p2": 6, "p3": 4}
+    rows = []
+    for cat, k in sizes.items():
+        for i in range(k):
+            q = f"{cat} question {i} " + " ".join(rng.choice("abcdefghij") for _ in range(12))
+            a = "answer " + " ".join(rng.choice("klmnopqrst") for _ in range(30))
+            msgs = [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+            row: dict = {"messages": msgs}
+            if i % 17:  # some rows lack the field: stratum <missing>
+                row["category"] = cat
+            rows.append(row)
+    for src in rng.sample(rows, 15):  # one word changed: Jaccard ~0.77, under dedup's 0.95
+        words = src["messages"][1]["content"].split()
+        words[15] = "zeppelin"
+        copy = json.loads(json.dumps(src))
+        copy["messages"][1]["content"] = " ".join(words)
+        rows.append(copy)
+    rng.shuffle(rows)
+    data = tmp_path / "in"
+    data.mkdir()
+    for k in range(3):
+        part = rows[k * len(rows) // 3 : (k + 1) * len(rows) // 3]
+        (data / f"part-{k}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "dedup:\n  methods: [exact, near]\n  near_threshold: 0.95\n"
+        "split:\n  test_size: 0.15\n  val_size: 0.05\n  seed: 3\n  stratify: [category]\n"
+    )
+    out, errs = {}, {}
+    for engine in ("local", "ray"):
+        out[engine] = tmp_path / engine
+        code, errs[engine] = _run(
+            [str(data), "-o", str(out[engine]), "--config", str(config), "--no-semantic"]
+            + ["--engine", engine, "--shards", "2"]
+        )
+        assert code in (0, 1), errs[engine]
+    assert "split on the workers: train" in errs["ray"]
+    assert compare_outputs(out["local"], out["ray"]) == []
+    assert sorted(p.name for p in (out["ray"] / "shards").iterdir()) == sorted(
+        p.name for p in (out["local"] / "shards").iterdir()
+    )
+    strata = json.loads((out["ray"] / "report.json").read_text())["split"]["strata"]
+    assert {s["stratum"] for s in strata} >= {"big", "mid", "few", "<other>"}
+    assert any(s["status"] == "val_too_small" for s in strata)
+    report = json.loads((out["ray"] / "report.json").read_text())
+    assert report["audit"]["diversity"]["near_duplicates"]["by_method"]["near"] >= 10
+
+
+def test_split_on_workers_in_its_own_session(ray_cluster, tmp_path: Path) -> None:
+    # Regression: with --ray-address and no Ray connected before (the CLI on a cluster), the
+    # session ended when read + dedup returned, and the page then could not read the kept
+    # rows the split had left on the workers.
+    import ray
+
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"question {i} about rivers and stones"},
+                {"role": "assistant", "content": f"answer {i} " + "word " * (i % 9 + 5)},
+            ],
+            "category": "ab"[i % 2],
+        }
+        for i in range(60)
+    ]
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = [str(data), "--no-semantic", "--stratify", "category"]
+    ray.shutdown()
+    try:
+        code, err = _run(
+            [*args, "-o", str(tmp_path / "ray"), "--engine", "ray"]
+            + ["--ray-address", ray_cluster.address]
+        )
+    finally:
+        ray.init(address=ray_cluster.address, log_to_driver=False, logging_level="WARNING")
+    assert code == 0, err
+    assert "split on the workers: train" in err
+    code, err = _run([*args, "-o", str(tmp_path / "local")])
+    assert code == 0, err
+    assert compare_outputs(tmp_path / "local", tmp_path / "ray") == []
 
 
 def test_worker_killed_mid_run(ray_cluster, tmp_path: Path) -> None:
