@@ -46,6 +46,8 @@ COMPARE_BASELINE = "34aaea4"  # main before the audit speed work (issue 15)
 # Run in a child with PYTHONPATH = the code under test: CPU seconds of the audit alone.
 CHILD = r"""
 import gc, json, sys, time
+import curate
+assert curate.__file__.startswith(sys.argv[3]), (curate.__file__, sys.argv[3])
 from curate.audit import AuditConfig, audit
 from curate.audit.run import read_for_audit
 from curate.dedup import DedupConfig
@@ -115,7 +117,13 @@ def hostile_copy(path: str, rows: int, dest: Path, seed: int = 15) -> Path:
 def run_child(tree: Path, path: str, out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     env.setdefault("OMP_NUM_THREADS", "1")
-    subprocess.run([sys.executable, "-c", CHILD, path, str(out)], env=env, check=True)
+    # cwd = the tree: ``python -c`` puts the working directory first on sys.path.
+    subprocess.run(
+        [sys.executable, "-c", CHILD, os.path.abspath(path), str(out), str(tree)],
+        env=env,
+        check=True,
+        cwd=tree,
+    )
     return json.loads(out.read_text())
 
 

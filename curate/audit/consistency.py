@@ -72,9 +72,13 @@ def conflicting_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Find
     keys = [squeezed(c.context) for c in asked]
     shared = Counter(keys)
     groups: dict[str, list[Conv]] = {}
+    normed: dict[str, str] = {}  # norm of each distinct text (copies repeat it verbatim)
     for c, key in zip(asked, keys, strict=True):
         if shared[key] > 1:  # a unique key is a unique context: a group of one, skipped
-            groups.setdefault(norm(c.context), []).append(c)
+            n = normed.get(c.context)
+            if n is None:
+                n = normed[c.context] = norm(c.context)
+            groups.setdefault(n, []).append(c)
     findings = []
     for members in groups.values():
         if len(members) < 2:
@@ -84,7 +88,10 @@ def conflicting_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Find
         variants: list[tuple[np.ndarray | set[str], str, list[Conv]]] = []
         seen: dict[str, list[Conv]] = {}  # identical answers join without comparing grams
         for c in members:
-            key = norm(c.answer or "")
+            answer = c.answer or ""
+            key = normed.get(answer)
+            if key is None:
+                key = normed[answer] = norm(answer)
             if key in seen:
                 seen[key].append(c)
                 continue
