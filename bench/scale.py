@@ -273,8 +273,14 @@ def main() -> None:
                 used = cpus if engine == "ray" else 1
                 cost = wall * used / rows * 1000
                 if engine == "ray":
-                    secs = stage_seconds(a.workdir / f"out-{rows}-ray.stderr.log")
-                    per_row.append((secs["ray"] * cpus / rows, secs["run"] / rows))
+                    log = a.workdir / f"out-{rows}-ray.stderr.log"
+                    secs = stage_seconds(log)
+                    marks = [STAGE_LINE.match(x) for x in log.read_text().splitlines()]
+                    last_ray = max(
+                        [float(m.group(2)) for m in marks if m and m.group(1) == "ray"] or [0.0]
+                    )
+                    # The driver's own time: after the cluster's last step to the end.
+                    per_row.append((secs["ray"] * cpus / rows, max(0.0, wall - last_ray) / rows))
                 print(
                     f"{rows:>9,} {engine:>6} {wall:>8.1f} {driver:>10.2f} {worker:>10.2f} "
                     f"{prec:>9.4f} {rec:>7.4f} {digest(out):>12} {cost:>13.2f}",

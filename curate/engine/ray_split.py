@@ -58,6 +58,7 @@ SIDES = (TRAIN, VAL, TEST)  # side codes 0, 1, 2 on the workers
 BUCKET_SHIFT = np.uint64(48)  # histogram buckets: the order key's top 16 bits
 MAX_KEY = np.uint64(2**64 - 1)
 MAX_POS = 2**62
+ITER_ROWS = 8192  # records made at a time when the driver streams kept rows (Rows)
 # The leakage check's side pairs, as ``curate.split._PAIRS``.
 PAIRS = ((TEST, TRAIN), (VAL, TRAIN), (TEST, VAL))
 
@@ -286,8 +287,12 @@ class Rows(Sequence[Record]):
             if not t.num_rows:
                 continue
             t = t.sort_by("pos")
-            batch = {c: t.column(c).to_numpy(zero_copy_only=False) for c in ("pos", *_COLS)}
-            yield from _records({"idx": batch["pos"], **batch})
+            # Records a slice at a time: a reader's transient memory is one block's bytes
+            # plus one slice of records, not a block of records.
+            for lo in range(0, t.num_rows, ITER_ROWS):
+                part = t.slice(lo, ITER_ROWS)
+                batch = {c: part.column(c).to_numpy(zero_copy_only=False) for c in ("pos", *_COLS)}
+                yield from _records({"idx": batch["pos"], **batch})
 
     def prefetch(self, positions: Any) -> None:
         ids = np.setdiff1d(np.unique(np.asarray(positions, dtype=np.int64)), list(self._cache))
