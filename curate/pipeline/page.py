@@ -168,5 +168,5 @@ def run_page(
         after=after,
         records=audited,
         place=placement.place,
-        split_of=lambda idx: placement.sides([audited[i].line for i in idx]),
+        split_of=lambda idx: placement.sides([audited[i] for i in idx]),
     )

@@ -121,11 +121,15 @@ def collect_findings(
 
 
 class Placement:
-    """Where each kept record of a run went: split side and stratum, looked up by line.
+    """Where each kept record of a run went: split side and stratum, looked up by record.
 
-    A run reads one input file, so a record's line identifies it. Arrays, not a dict of
-    records: a million-row run looks up a few hundred records for the page.
+    A record is identified by its source and line: a run may read several shards, and
+    their line numbers repeat. Arrays, not a dict of records: a million-row run looks up a
+    few hundred records for the page.
     """
+
+    # A key packs the source's ordinal above the line number (lines stay below 2**40).
+    _LINE_BITS = 40
 
     def __init__(
         self,
@@ -133,41 +137,48 @@ class Placement:
         split_input: Sequence[Record] = (),
         strata: Sequence[Any] = (),
     ) -> None:
+        self._sources: dict[str, int] = {}
         names = list(splits)
-        lines = np.fromiter((r.line for recs in splits.values() for r in recs), dtype=np.int64)
+        keys = np.fromiter((self._key(r) for recs in splits.values() for r in recs), np.int64)
         sides = np.concatenate(
             [np.full(len(recs), k, dtype=np.int16) for k, recs in enumerate(splits.values())]
             or [np.zeros(0, dtype=np.int16)]
         )
-        order = np.argsort(lines, kind="stable")
-        self._lines, self._sides, self._names = lines[order], sides[order], names
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._sides, self._names = keys[order], sides[order], names
         stratum_names = [s.stratum for s in strata]
         by_member = np.full(len(split_input), -1, dtype=np.int32)
         for k, s in enumerate(strata):
             by_member[np.asarray(s.members, dtype=np.int64)] = k
-        slines = np.fromiter((r.line for r in split_input), dtype=np.int64, count=len(split_input))
-        sorder = np.argsort(slines, kind="stable")
-        self._slines, self._stratum, self._snames = slines[sorder], by_member[sorder], stratum_names
+        skeys = np.fromiter(map(self._key, split_input), np.int64, count=len(split_input))
+        sorder = np.argsort(skeys, kind="stable")
+        self._skeys, self._stratum, self._snames = skeys[sorder], by_member[sorder], stratum_names
+
+    def _key(self, record: Record) -> int:
+        ordinal = self._sources.setdefault(record.source, len(self._sources))
+        return (ordinal << self._LINE_BITS) | record.line
+
+    def _lookup_key(self, record: Record) -> int:
+        ordinal = self._sources.get(record.source)
+        return -1 if ordinal is None else (ordinal << self._LINE_BITS) | record.line
 
     @staticmethod
-    def _find(sorted_lines: np.ndarray, line: int) -> int:
-        i = int(np.searchsorted(sorted_lines, line))
-        return i if i < len(sorted_lines) and sorted_lines[i] == line else -1
-
-    def split_of_line(self, line: int) -> str:
-        i = self._find(self._lines, line)
-        return self._names[int(self._sides[i])] if i >= 0 else ""
+    def _find(sorted_keys: np.ndarray, key: int) -> int:
+        i = int(np.searchsorted(sorted_keys, key))
+        return i if i < len(sorted_keys) and sorted_keys[i] == key else -1
 
     def place(self, record: Record) -> Place:
-        side = self.split_of_line(record.line) or "dropped"
-        i = self._find(self._slines, record.line)
-        k = int(self._stratum[i]) if i >= 0 else -1
+        key = self._lookup_key(record)
+        i = self._find(self._keys, key)
+        side = self._names[int(self._sides[i])] if i >= 0 else "dropped"
+        j = self._find(self._skeys, key)
+        k = int(self._stratum[j]) if j >= 0 else -1
         return Place(split=side, stratum=self._snames[k] if k >= 0 and self._snames[k] else "")
 
-    def sides(self, lines: Sequence[int]) -> list[str]:
-        """The split of each line (``""`` for lines in no split)."""
-        q = np.asarray(lines, dtype=np.int64)
-        i = np.searchsorted(self._lines, q)
-        i = np.minimum(i, max(len(self._lines) - 1, 0))
-        hit = (self._lines[i] == q) if len(self._lines) else np.zeros(len(q), dtype=bool)
+    def sides(self, records: Sequence[Record]) -> list[str]:
+        """The split of each record (``""`` for records in no split)."""
+        q = np.fromiter(map(self._lookup_key, records), np.int64, count=len(records))
+        i = np.searchsorted(self._keys, q)
+        i = np.minimum(i, max(len(self._keys) - 1, 0))
+        hit = (self._keys[i] == q) if len(self._keys) else np.zeros(len(q), dtype=bool)
         return [self._names[int(self._sides[j])] if h else "" for j, h in zip(i, hit, strict=True)]
