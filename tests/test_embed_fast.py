@@ -75,3 +75,11 @@ def test_a_tokenizer_it_does_not_know_gets_no_fast_path(reference) -> None:
 
     spec = reference.tokenizer.to_str().replace('"lowercase":true', '"lowercase":false')
     assert AsciiWordPiece.for_tokenizer(Tokenizer.from_str(spec), None) is None
+
+
+def test_vectors_are_byte_identical_without_truncation(reference) -> None:
+    # 140k tokens: sums past float32's exact integers, the float64 table
+    texts = EDGE + [" ".join(["zebra"] * 140_000) + " tail", "short one"]
+    want = reference.encode(texts, max_length=None)
+    got = get_embedder("fast", cache_dir=False)._load().encode(texts, max_length=None)
+    assert got.tobytes() == want.tobytes()

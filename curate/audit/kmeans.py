@@ -1,16 +1,10 @@
 """Seeded spherical k-means in numpy: deterministic, dependency-free, fast enough for 100k x 384
 (the fit uses a seeded sample of at most ``FIT_ROWS`` vectors; every vector is then assigned).
-
-Threads: the loop is ~1,500 small BLAS calls. OpenBLAS's default pool (a thread per core) made
-the fit of 50k x 256 vectors take 1.9-2.5 s of CPU and 4-10 s of wall time on a busy 2-core
-machine, against 1.1 s / 2 s with one thread, for the same labels; so it runs with
-``$CURATE_THREADS`` BLAS threads (default 1), like the semantic search (curate.dedup.semantic).
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
@@ -36,22 +30,8 @@ def _plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return x[centers].copy()
 
 
-def _threads() -> int:
-    try:
-        return max(1, int(os.environ.get("CURATE_THREADS", "1")))
-    except ValueError:
-        return 1
-
-
 def spherical_kmeans(vecs: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     """Cluster L2-normalised vectors by cosine similarity; returns a label per vector."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=_threads()):
-        return _spherical_kmeans(vecs, k, seed)
-
-
-def _spherical_kmeans(vecs: np.ndarray, k: int, seed: int) -> np.ndarray:
     x_all = np.asarray(vecs, dtype=np.float32)
     rng = np.random.default_rng(seed)
     fit_idx = (
