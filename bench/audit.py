@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from baseline import BASELINE
 
 from curate.audit import AuditConfig, audit_path
 from curate.audit.convs import to_conv
@@ -41,7 +42,6 @@ from curate.language import detect_language
 
 SAMPLE = 300
 ROOT = Path(__file__).resolve().parents[1]
-COMPARE_BASELINE = "34aaea4"  # main before the audit speed work (issue 15)
 
 # Run in a child with PYTHONPATH = the code under test: CPU seconds of the audit alone.
 CHILD = r"""
@@ -192,7 +192,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--compare", action="store_true", help="baseline commit vs this tree")
-    ap.add_argument("--baseline", default=COMPARE_BASELINE)
+    ap.add_argument("--baseline", default=BASELINE)
     ap.add_argument("--hostile", type=int, default=20_000)
     a = ap.parse_args()
     if a.compare:

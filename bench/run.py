@@ -30,11 +30,10 @@ from pathlib import Path
 
 import orjson
 import psutil
-from baseline import baseline_tree
+from baseline import BASELINE, baseline_tree
 from gen_data import generate
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINE = "34aaea4"  # main before the `curate run` speed work of issue 15 (semantic off)
 
 
 def floor(path: Path, out: Path) -> float:
