@@ -9,18 +9,19 @@ pass would compute, so the results are too.
 Memory: 16 + 8 + 1 bytes per record, plus ``num_perm * 4`` bytes (256 by default) when near
 dedup runs.
 
-Parallel: with ``workers(n)`` (``curate run``'s ``run.workers``) the pass runs in ``n`` forked
+Parallel: with ``workers(n)`` (``curate run``'s ``run.workers``) the pass runs in ``n``
 processes over ordered chunks of records. Each record's fingerprints depend on that record
-alone (its text, the settings), so the rows are the same whatever the worker count; the
-workers write them straight into shared memory, so only the records travel (pickled chunks,
-never the whole set: the parent's heap is not copied page by page into each worker).
+alone (its text, the settings), so the rows are the same whatever the worker count. The
+workers come from a fork server (``multiprocessing``'s "forkserver": a fresh process that
+never ran our threads), not from a fork of this process: a fork of a process whose other
+threads hold locks (Ray's, gRPC's, a BLAS pool's) can hang the child forever, which the test
+suite hit after a Ray session. Records travel pickled, a chunk at a time, and each chunk's
+rows come back the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
-import mmap
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
@@ -116,11 +117,10 @@ def compute_features(
 ) -> Features:
     """One pass over ``records``: key text -> normalised bytes -> digest, length, signature."""
     n = len(records)
-    out = _Rows(n, config.num_perm, with_sig, shared=False)
+    out = _Rows(n, config.num_perm, with_sig)
     nproc = min(_WORKERS, n // PARALLEL_MIN)
     with Progress("dedup: hash", n, progress) as bar:
-        if nproc > 1 and "fork" in multiprocessing.get_all_start_methods():
-            out = _Rows(n, config.num_perm, with_sig, shared=True)
+        if nproc > 1 and "forkserver" in multiprocessing.get_all_start_methods():
             _parallel(records, config, out, nproc, bar)
         else:
             _fill(records, 0, config, out, bar)
@@ -128,24 +128,23 @@ def compute_features(
 
 
 class _Rows:
-    """The output arrays, in this process or in shared memory the forked workers write."""
+    """The output arrays; a worker fills a slice of its own and sends it back."""
 
-    def __init__(self, n: int, num_perm: int, with_sig: bool, shared: bool) -> None:
+    def __init__(self, n: int, num_perm: int, with_sig: bool) -> None:
         self.n, self.with_sig = n, with_sig
+        self.digests = np.zeros((n, 16), np.uint8)
+        self.lengths = np.zeros(n, np.int64)
+        self.blank = np.zeros(n, np.bool_)
+        self.sig = np.zeros((n, num_perm), np.uint32) if with_sig else None
+        self.usable = np.zeros(n, np.bool_) if with_sig else None
 
-        def alloc(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-            if not shared:
-                return np.zeros(shape, dtype=dtype)
-            size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-            # Anonymous MAP_SHARED memory: a forked child writes pages the parent sees.
-            buf = mmap.mmap(-1, max(size, 1))
-            return np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
-
-        self.digests = alloc((n, 16), np.uint8)
-        self.lengths = alloc((n,), np.int64)
-        self.blank = alloc((n,), np.bool_)
-        self.sig = alloc((n, num_perm), np.uint32) if with_sig else None
-        self.usable = alloc((n,), np.bool_) if with_sig else None
+    def put(self, base: int, part: _Rows) -> None:
+        """Copy ``part`` (rows ``base ..``) in."""
+        stop = base + part.n
+        for name in ("digests", "lengths", "blank", "sig", "usable"):
+            mine = getattr(self, name)
+            if mine is not None:
+                mine[base:stop] = getattr(part, name)
 
     def features(self, config: Any) -> Features:
         return Features(
@@ -200,39 +199,35 @@ def _fill(records: Sequence[Record], base: int, config: Any, out: _Rows, bar: An
         bar.advance(n % 4096)
 
 
-_JOB: tuple[Any, _Rows] | None = None  # (config, output rows): inherited by forked workers
+_JOB: tuple[Any, bool] | None = None  # (config, with_sig), set in each worker
 
 
-def _work(task: tuple[int, list[Record]]) -> int:
+def _start_worker(config: Any, with_sig: bool) -> None:
+    global _JOB
+    _JOB = (config, with_sig)
+
+
+def _work(task: tuple[int, list[Record]]) -> tuple[int, _Rows]:
     base, chunk = task
     assert _JOB is not None
-    config, out = _JOB
-    _fill(chunk, base, config, out, None)
-    return len(chunk)
+    config, with_sig = _JOB
+    part = _Rows(len(chunk), config.num_perm, with_sig)
+    _fill(chunk, 0, config, part, None)
+    return base, part
 
 
 def _parallel(records: Sequence[Record], config: Any, out: _Rows, nproc: int, bar: Any) -> None:
-    global _JOB
-    # Records travel pickled, a chunk at a time. Reading them in place after the fork would
-    # save the pickling (~15% of the pass) but touch every record's refcount, copying the
-    # parent's heap into the workers page by page (measured: ~1x the records' memory more).
     tasks = (
         (lo, list(records[lo : lo + PARALLEL_CHUNK]))
         for lo in range(0, len(records), PARALLEL_CHUNK)
     )
-    _JOB = (config, out)
-    # Frozen objects are outside the garbage collector's passes: a worker's collection does
-    # not walk (and so copy) the parent's million records.
-    gc.freeze()
-    try:
-        with multiprocessing.get_context("fork").Pool(nproc) as pool:
-            # In order: an error (a record with no side to key on) is the one a serial pass
-            # would raise first.
-            for done in pool.imap(_work, tasks):
-                bar.advance(done)
-    finally:
-        _JOB = None
-        gc.unfreeze()
+    context = multiprocessing.get_context("forkserver")
+    with context.Pool(nproc, initializer=_start_worker, initargs=(config, out.with_sig)) as pool:
+        # In order: an error (a record with no side to key on) is the one a serial pass
+        # would raise first.
+        for base, part in pool.imap(_work, tasks):
+            out.put(base, part)
+            bar.advance(part.n)
 
 
 def exact_groups(digests: np.ndarray, idx: np.ndarray) -> list[list[int]]:

@@ -1,4 +1,4 @@
-"""`run.workers`: dedup's per-record hashing in forked processes gives the same bytes.
+"""`run.workers`: dedup's per-record hashing in processes gives the same bytes.
 
 The thresholds that keep small inputs in one process are lowered here, so a few hundred
 records really go through the worker pool (a few chunks each).
