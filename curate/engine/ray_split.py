@@ -48,6 +48,7 @@ from curate.split.allocate import (
     TRAIN,
     VAL,
     StratumReport,
+    mark_off_target,
     min_records,
     order_keys,
     round_half_up,
@@ -390,12 +391,7 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
                 else:
                     nv = min(round_half_up(ns * s.val_size), ns - nt)
         rep.counts = {k: v for k, v in ((TEST, nt), (VAL, nv), (TRAIN, ns - nt - nv)) if v}
-        if rep.status == "split" and any(
-            abs(rep.counts.get(side, 0) - rep.target[side]) > 1
-            for side in (TEST, VAL)
-            if rep.target[side] > 0
-        ):
-            rep.status = "off_target"
+        mark_off_target(rep)
         reports.append(rep)
         ranks.append((ns, nt, nt + nv))
     cuts = _cuts(lab, sid_of, ranks)

@@ -145,15 +145,19 @@ def allocate(
             rep.members.extend(g)
             for i in g:
                 rep.counts[sides[i]] = rep.counts.get(sides[i], 0) + 1
-        if rep.status == "split" and any(
-            abs(rep.counts.get(side, 0) - rep.target[side]) > 1
-            for side in (TEST, VAL)
-            if rep.target[side] > 0
-        ):
-            # Whole groups could not land within one record of the share: say so.
-            rep.status = "off_target"
+        mark_off_target(rep)
         reports.append(rep)
     return sides, reports
+
+
+def mark_off_target(rep: StratumReport) -> None:
+    """Status ``off_target`` when whole groups could not land within one record of a share."""
+    if rep.status == "split" and any(
+        abs(rep.counts.get(side, 0) - rep.target[side]) > 1
+        for side in (TEST, VAL)
+        if rep.target[side] > 0
+    ):
+        rep.status = "off_target"
 
 
 def share_report(
