@@ -75,20 +75,29 @@ def compute_shape(convs: Sequence[Conv], counter: TokenCounter) -> tuple[dict[st
             "conversation": summarize(conv_tokens),
             "by_role": {r: summarize(v) for r, v in role_tokens.items() if v},
         },
-        "system_prompts": {
-            "with_system": with_system,
-            "without_system": n - with_system,
-            "variants": len(systems),
-            "top": [
-                {
-                    "text": excerpt(text, 200),
-                    "count": count,
-                    "share": round(count / n, 4),
-                    "first_line": first_line[text],
-                }
-                for text, count in top
-            ],
-        },
+        "system_prompts": system_prompts_section(
+            n, with_system, len(systems), [(t, c, first_line[t]) for t, c in top]
+        ),
     }
     series = {"turns": user_turns, "messages": messages_per_conv, "tokens": role_tokens}
     return shape, series
+
+
+def system_prompts_section(
+    n: int, with_system: int, variants: int, top: list[tuple[str, int, int]]
+) -> dict[str, Any]:
+    """The report's ``system_prompts`` section; ``top`` holds (text, count, first line)."""
+    return {
+        "with_system": with_system,
+        "without_system": n - with_system,
+        "variants": variants,
+        "top": [
+            {
+                "text": excerpt(text, 200),
+                "count": count,
+                "share": round(count / n, 4),
+                "first_line": line,
+            }
+            for text, count, line in top
+        ],
+    }

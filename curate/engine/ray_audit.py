@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from curate.engine.ray_rows import _collect, _curate_error, _log, _only, _records
+from curate.engine.ray_rows import _collect, _log, _only, _records, worker_errors
 from curate.errors import ConfigError, CurateError, InputError
 from curate.records import BadLine, Record
 
@@ -778,8 +778,7 @@ def _merge(states: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _shape(st: dict[str, Any], n: int, counter: Any) -> dict[str, Any]:
     """``curate.audit.shape.compute_shape``'s section from the merged histograms."""
-    from curate.audit.convs import excerpt
-    from curate.audit.shape import TOP_SYSTEM_PROMPTS
+    from curate.audit.shape import TOP_SYSTEM_PROMPTS, system_prompts_section
 
     systems = st["systems"]
     with_system = sum(v[0] for v in systems.values())
@@ -797,20 +796,9 @@ def _shape(st: dict[str, Any], n: int, counter: Any) -> dict[str, Any]:
             "conversation": summarize_hist(st["conv_tokens"]),
             "by_role": {r: summarize_hist(v) for r, v in st["role_tokens"].items() if v},
         },
-        "system_prompts": {
-            "with_system": with_system,
-            "without_system": n - with_system,
-            "variants": len(systems),
-            "top": [
-                {
-                    "text": excerpt(text, 200),
-                    "count": count,
-                    "share": round(count / n, 4),
-                    "first_line": line,
-                }
-                for text, (count, _row, line) in top
-            ],
-        },
+        "system_prompts": system_prompts_section(
+            n, with_system, len(systems), [(t, c, line) for t, (c, _row, line) in top]
+        ),
     }
 
 
@@ -867,16 +855,8 @@ def audit_path_ray(path: str, config: Any, address: str | None = None) -> Any:
         raise ConfigError("--engine ray reads files (its workers cannot see stdin); give a path")
     t0 = time.perf_counter()
     fmt, fmt_name = _detect_format(paths)
-    try:
-        with ray_session(address) as ray:
-            report = _audit(ray, paths, fmt, config, str(path))
-    except CurateError:
-        raise
-    except Exception as exc:
-        err = _curate_error(exc)
-        if err is not None:
-            raise err from None
-        raise
+    with worker_errors(), ray_session(address) as ray:
+        report = _audit(ray, paths, fmt, config, str(path))
     report.shape["input_format"] = fmt_name
     report.timings["read"] = report.timings.get("read", 0.0)
     report.timings["total"] = time.perf_counter() - t0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
@@ -93,6 +94,21 @@ def _curate_error(exc: BaseException) -> CurateError | None:
             return e
         todo += [e.__cause__, e.__context__, getattr(e, "cause", None)]
     return None
+
+
+@contextlib.contextmanager
+def worker_errors() -> Iterator[None]:
+    """Inside the block, an error a worker raised reaches the user as the ``CurateError`` it
+    carries (a one-line message), not as Ray's wrapped traceback."""
+    try:
+        yield
+    except CurateError:
+        raise
+    except Exception as exc:
+        err = _curate_error(exc)
+        if err is not None:
+            raise err from None
+        raise
 
 
 # -- front: read + convert + validate + filter, one task per shard ---------------------------

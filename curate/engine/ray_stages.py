@@ -32,13 +32,13 @@ import numpy as np
 from curate.engine.ray_dedup import Prepared, RayDedup, _Removed, _rows
 from curate.engine.ray_rows import (
     WORK,
-    _curate_error,
     _log,
     _record,
     _records,
     _without,
+    worker_errors,
 )
-from curate.errors import ConfigError, CurateError
+from curate.errors import ConfigError
 from curate.records import ReadStats
 
 
@@ -82,15 +82,8 @@ def read_dedup(
         raise ConfigError("--engine ray reads files (its workers cannot see stdin); give a path")
     work = (staging / WORK).absolute()
     try:
-        with ray_session(config.run.ray_address) as ray:
+        with worker_errors(), ray_session(config.run.ray_address) as ray:
             return _read_dedup(ray, paths, work, sink, config, validator, mode)
-    except CurateError:
-        raise
-    except Exception as exc:
-        err = _curate_error(exc)
-        if err is not None:
-            raise err from None
-        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
