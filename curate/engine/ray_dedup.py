@@ -24,6 +24,7 @@ from curate.engine.ray_udfs import (
     _assign,
     _band_rows,
     _bucket_pairs,
+    _carried_bands,
     _components,
     _digest_part,
     _Embed,
@@ -33,6 +34,7 @@ from curate.engine.ray_udfs import (
     _unit_centered,
     _vec_sum,
     _verify_part,
+    _with_bands,
 )
 from curate.errors import ConfigError, InputError
 from curate.records import ReadStats, Record
@@ -88,6 +90,8 @@ class RayDedup:
         self.mode = "run"
         self.keep_bands = False
         self.bands: Any = None
+        self.carry_bands = False  # near: add the band keys to the rows (see ``near``)
+        self.banded: Any = None
 
     # front -----------------------------------------------------------------------------
 
@@ -153,6 +157,17 @@ class RayDedup:
         by the audit's duplicate share); else computed here (and kept in ``self.bands``
         when ``self.keep_bands``)."""
         cfg = self.config.dedup
+        if band_rows is None and self.carry_bands:
+            # The rows keep their band keys as columns (``self.banded``, the caller's next
+            # ``alive``): the split's leakage check reuses them instead of hashing again.
+            ds = self.banded = ds.map_batches(
+                _with_bands, batch_format="numpy", batch_size=BATCH, fn_kwargs={"config": cfg}
+            ).materialize()
+            band_rows = ds.select_columns(["idx", "bk", "bok"]).map_batches(
+                _carried_bands, batch_format="numpy", fn_kwargs={"parts": self.parts}
+            )
+            if self.keep_bands:
+                band_rows = self.bands = band_rows.materialize()
         if band_rows is None:
             band_rows = ds.map_batches(
                 _band_rows,

@@ -62,6 +62,7 @@ MAX_POS = 2**62
 ITER_ROWS = 8192  # records made at a time when the driver streams kept rows (Rows)
 # The leakage check's side pairs, as ``curate.split._PAIRS``.
 PAIRS = ((TEST, TRAIN), (VAL, TRAIN), (TEST, VAL))
+BANDS = ("bk", "bok")  # the near pass's band keys, carried by the rows (ray_udfs._with_bands)
 
 
 def not_eligible(config: Any) -> str | None:
@@ -122,6 +123,7 @@ def _label_rows(
         "label": np.array(labels, dtype=object),
         "okey": np.array(order_keys(seed, pos.tolist()), dtype=np.uint64),
         "nonempty": np.array([bool(key_text(r, key).strip()) for r in recs], dtype=bool),
+        **{c: batch[c] for c in BANDS if c in batch},
     }
 
 
@@ -173,7 +175,8 @@ def _sides(batch: dict[str, np.ndarray], *, sid_of: dict[str, int], cuts: dict) 
     test = _below(k, p, cuts["tk"][sid], cuts["tp"][sid])
     val = _below(k, p, cuts["vk"][sid], cuts["vp"][sid]) & ~test
     side = np.where(test, 2, np.where(val, 1, 0)).astype(np.int8)
-    out = {c: batch[c] for c in ("idx", "pos", "source", "line", "text_line", "data", "nonempty")}
+    cols = ("idx", "pos", "source", "line", "text_line", "data", "nonempty", *BANDS)
+    out = {c: batch[c] for c in cols if c in batch}
     return {**out, "sid": sid, "side": side}
 
 
@@ -223,7 +226,9 @@ def _leak_rows(
     batch: dict[str, np.ndarray], *, a: int, b: int, off_a: dict, off_b: dict, na: int
 ) -> dict[str, np.ndarray]:
     """The rows of sides ``a`` and ``b`` at their place in local ``find_leaks``'s list:
-    side ``a``'s rows first (input order), then side ``b``'s (``idx`` = that place)."""
+    side ``a``'s rows first (input order), then side ``b``'s (``idx`` = that place); with
+    their band keys when the near pass carried them (``bk``, ``bok``), else their text."""
+    extra = BANDS if "bk" in batch else ("source", "line", "text_line", "data")
     ok = batch["nonempty"]
     order = np.argsort(batch["pos"], kind="stable")
     first = int(batch["pos"].min()) if batch["pos"].size else -1
@@ -231,14 +236,7 @@ def _leak_rows(
     for code, base in ((a, off_a.get(first, 0)), (b, na + off_b.get(first, 0))):
         m = order[(ok & (batch["side"] == code))[order]]
         place = base + np.arange(m.size, dtype=np.int64)
-        for c, v in (
-            ("idx", place),
-            ("orig", batch["idx"][m]),
-            ("source", batch["source"][m]),
-            ("line", batch["line"][m]),
-            ("text_line", batch["text_line"][m]),
-            ("data", batch["data"][m]),
-        ):
+        for c, v in (("idx", place), ("orig", batch["idx"][m]), *((c, batch[c][m]) for c in extra)):
             cols.setdefault(c, []).append(v)
     return {c: np.concatenate(v) for c, v in cols.items()}
 
@@ -280,7 +278,7 @@ class Rows(Sequence[Record]):
 
     def __iter__(self) -> Iterator[Record]:
         for ref in self._blocks():
-            t = self.ray.get(ref)
+            t = self.ray.get(ref).select(["pos", "side", *_COLS])
             if self.side is not None:
                 import pyarrow.compute as pc
 
@@ -511,7 +509,7 @@ def _near_leak(eng: Any, alive: Any, sided: Any, a: str, b: str) -> bool:
     """Whether local ``find_leaks`` would find a near duplicate of a side-``a`` row on side
     ``b``: the same candidates (bands over the rows of ``a`` then ``b``, the bucket window,
     pairs across), verified by true Jaccard on the workers."""
-    from curate.engine.ray_udfs import _band_rows, _bucket_pairs
+    from curate.engine.ray_udfs import _band_rows, _bucket_pairs, _carried_bands
 
     ca, cb = SIDES.index(a), SIDES.index(b)
     got = _collect(
@@ -534,15 +532,19 @@ def _near_leak(eng: Any, alive: Any, sided: Any, a: str, b: str) -> bool:
         batch_size=None,
         fn_kwargs={"a": ca, "b": cb, "off_a": off_a, "off_b": off_b, "na": na},
     ).materialize()
-    cand = (
-        rows.map_batches(
+    if "bk" in rows.columns():  # the near pass's band keys: no MinHash again
+        banded = rows.map_batches(
+            _carried_bands, batch_format="numpy", fn_kwargs={"parts": eng.parts}
+        )
+    else:
+        banded = rows.map_batches(
             _band_rows,
             batch_format="numpy",
             batch_size=BATCH,
             fn_kwargs={"config": cfg, "parts": eng.parts},
         )
-        .groupby("part", num_partitions=eng.parts)
-        .map_groups(_bucket_pairs, batch_format="numpy")
+    cand = banded.groupby("part", num_partitions=eng.parts).map_groups(
+        _bucket_pairs, batch_format="numpy"
     )
     pairs = _collect(cand, ["i", "j"])
     i, j = pairs["i"], pairs["j"]

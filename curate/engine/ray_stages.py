@@ -111,6 +111,10 @@ def _read_dedup(
         AUDIT_DEDUP.bands,
     )
     eng.keep_bands = reuse and "near" in cfg.methods
+    if mode == "run" and "near" in cfg.methods and config.split.check_leakage:
+        from curate.engine.ray_split import not_eligible
+
+        eng.carry_bands = not_eligible(config) is None
     _log(f"{len(paths)} shard(s) on {eng.parts // 2} CPU(s), {eng.gpus} GPU(s)")
     primed = _prime(paths, config) if mode == "run" else None
     base, summaries = eng.front(paths, mode, primed)
@@ -139,6 +143,8 @@ def _read_dedup(
             r = eng.semantic(alive, n_alive)
         elif method == "near":
             r = eng.near(alive)
+            if eng.banded is not None:
+                alive, eng.banded = eng.banded, None
         else:
             r = eng.exact(alive)
         removed.append(r)

@@ -44,28 +44,53 @@ def _words(records: list[Record], config: Any) -> list[bytes]:
     return out
 
 
-def _band_rows(batch: dict[str, np.ndarray], *, config: Any, parts: int) -> dict:
+def _band_keys(batch: dict[str, np.ndarray], config: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's LSH band keys (rows x bands, uint64) and whether it has any shingle."""
     from curate.dedup.near import _Q, U64, _mix64, shingle_hashes, signatures
 
     hashes, offsets = shingle_hashes(_words(_records(batch), config), config.shingle_size)
     sig = signatures(hashes, offsets, config.num_perm, config.seed)
     usable = np.diff(offsets) > 0
-    ids, sub = batch["idx"][usable], sig[usable]
     rows = config.num_perm // config.bands
-    bands, keys = [], []
+    keys = np.zeros((len(usable), config.bands), dtype=U64)
     for b in range(config.bands):
-        key = sub[:, b * rows].astype(U64)
+        key = sig[:, b * rows].astype(U64)
         for r in range(1, rows):
-            key = key * _Q + sub[:, b * rows + r].astype(U64)
-        keys.append(_mix64(key + U64(b)))
-        bands.append(np.full(ids.size, b, dtype=np.int64))
-    bkey = np.concatenate(keys) if keys else np.zeros(0, U64)
+            key = key * _Q + sig[:, b * rows + r].astype(U64)
+        keys[:, b] = _mix64(key + U64(b))
+    return usable, keys
+
+
+def _explode(ids: np.ndarray, keys: np.ndarray, parts: int) -> dict:
+    """One row per (row, band): the shuffle's input (``_bucket_pairs`` groups by ``part``)."""
+    from curate.dedup.near import U64
+
+    nb = keys.shape[1] if keys.ndim == 2 else 0
+    bkey = np.ascontiguousarray(keys.T).reshape(-1) if nb else np.zeros(0, U64)
     return {
-        "band": np.concatenate(bands) if bands else np.zeros(0, np.int64),
+        "band": np.repeat(np.arange(nb, dtype=np.int64), ids.size),
         "bkey": bkey,
-        "idx": np.tile(ids, config.bands),
+        "idx": np.tile(ids, nb),
         "part": (bkey % U64(parts)).astype(np.int64),
     }
+
+
+def _band_rows(batch: dict[str, np.ndarray], *, config: Any, parts: int) -> dict:
+    usable, keys = _band_keys(batch, config)
+    return _explode(batch["idx"][usable], keys[usable], parts)
+
+
+def _with_bands(batch: dict[str, np.ndarray], *, config: Any) -> dict:
+    """The rows with their band keys as columns (``bk``, ``bok``), carried along so the
+    split's leakage check bands the kept rows without hashing them again."""
+    usable, keys = _band_keys(batch, config)
+    return {**batch, "bk": keys, "bok": usable}
+
+
+def _carried_bands(batch: dict[str, np.ndarray], *, parts: int) -> dict:
+    ok = np.asarray(batch["bok"], dtype=bool)
+    keys = np.asarray(batch["bk"]).reshape(len(ok), -1)
+    return _explode(batch["idx"][ok], keys[ok], parts)
 
 
 def _bucket_pairs(group: dict[str, np.ndarray]) -> dict:
