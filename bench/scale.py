@@ -2,13 +2,17 @@
 
     python bench/scale.py --rows 100000,400000,1000000 --shards 8
 
-For each size: generates rows with ../shared/bench/gen_chat.py (planted exact/near copies and
-same-prompt hard negatives, with a truth file), cuts them into JSONL shards, runs
+For each size: takes ``chat-<rows>-<seed>.jsonl`` from ``--data-dir`` (read only), else the
+first rows of a bigger file there (its truth restricted to them), else generates rows with
+../shared/bench/gen_chat.py (planted exact/near copies and same-prompt hard negatives, with a
+truth file) into ``--workdir``; cuts them into JSONL shards, runs
 `curate run DIR --no-semantic` once per engine as a child process, and prints side by side:
 wall time, peak RSS of the driver (the curate process) and of the biggest Ray worker process,
 pair precision / recall of the dedup rejects against the truth, and whether the two engines'
-outputs are byte-identical. Ends with a projection, from the measured Ray CPU-seconds per
-row, for 100M rows on a 32-node cluster.
+outputs are byte-identical. ``--baseline REV`` also runs REV's Ray engine (its files from
+git, first on PYTHONPATH) at ``--baseline-rows``, in the same run. Ray runs log the driver's
+RSS at each progress line (``CURATE_RAY_RSS``): where the driver grows. Ends with a
+projection, from the measured Ray CPU-seconds per row, for 100M rows on a 32-node cluster.
 """
 
 from __future__ import annotations
@@ -77,12 +81,15 @@ class Peak:
         return self.driver / 2**30, self.worker / 2**30
 
 
-def run(engine: str, shards: Path, out: Path, address: str | None) -> tuple[float, float, float]:
+def run(
+    engine: str, shards: Path, out: Path, address: str | None, code: Path = ROOT
+) -> tuple[float, float, float]:
     cmd = [str(ROOT / ".venv/bin/curate"), "run", str(shards), "-o", str(out), "--overwrite"]
     cmd += ["--no-semantic", "--engine", engine]
     if address:
         cmd += ["--ray-address", address]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_DISABLE_USAGE_STATS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(code), "RAY_DISABLE_USAGE_STATS": "1"}
+    env["CURATE_RAY_RSS"] = "1"
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     peak = Peak(proc.pid)
@@ -109,18 +116,59 @@ def stage_seconds(log: Path) -> dict[str, float]:
     return totals
 
 
+RSS = re.compile(r" \[driver rss ([0-9.]+) GiB\]$")
+
+
 def stages(log: Path) -> str:
-    """Seconds between the progress lines the run printed (where the time went)."""
+    """Seconds between the progress lines the run printed (where the time went), and the
+    driver's RSS at each line when logged."""
     marks = []
     for line in log.read_text(errors="replace").splitlines():
         m = STAGE_LINE.match(line)
         if m:
-            marks.append((m.group(1), float(m.group(2)), m.group(3)[:38]))
+            what = m.group(3)
+            rss = RSS.search(what)
+            what = RSS.sub("", what)
+            marks.append((m.group(1), float(m.group(2)), what[:38], rss.group(1) if rss else ""))
     out = []
-    for (who, t, what), (who2, t2, _) in zip(marks, marks[1:], strict=False):
+    for (who, t, what, rss), (who2, t2, _, _) in zip(marks, marks[1:], strict=False):
         if who == who2:  # each prefix has its own clock
-            out.append(f"      {who} {t2 - t:7.1f}s after: {what}")
+            at = f"  (driver {rss} GiB at its start)" if rss else ""
+            out.append(f"      {who} {t2 - t:7.1f}s after: {what:38}{at}")
     return "\n".join(out)
+
+
+def dataset(rows: int, seed: int, data_dir: Path, workdir: Path) -> tuple[Path, Path]:
+    """(data, truth) for ``rows``: the shared file of that size, else the first ``rows`` lines
+    of a bigger one (truth restricted to them), else generated into ``workdir``."""
+    own = data_dir / f"chat-{rows}-{seed}.jsonl"
+    if own.exists() and own.with_suffix(".truth.json").exists():
+        return own, own.with_suffix(".truth.json")
+    bigger = sorted(
+        (int(p.name.split("-")[1]), p)
+        for p in data_dir.glob(f"chat-*-{seed}.jsonl")
+        if p.name.split("-")[1].isdigit() and int(p.name.split("-")[1]) > rows
+    )
+    if not bigger:
+        return generate(rows, seed, workdir, quiet=True)
+    src = bigger[0][1]
+    data = workdir / f"chat-{rows}-{seed}-of-{bigger[0][0]}.jsonl"
+    truth_path = data.with_suffix(".truth.json")
+    if not data.exists() or not truth_path.exists():
+        workdir.mkdir(parents=True, exist_ok=True)
+        with open(src, "rb") as fin, open(data.with_suffix(".part"), "wb") as fout:
+            for k, line in enumerate(fin):
+                if k == rows:
+                    break
+                fout.write(line)
+        truth = json.loads(src.with_suffix(".truth.json").read_text())
+        base = int(truth.get("line_base", 1))
+        clusters = [[x for x in c if x - base < rows] for c in truth["clusters"]]
+        truth["clusters"] = [c for c in clusters if len(c) > 1]
+        truth["rows"] = rows
+        truth_path.write_text(json.dumps(truth))
+        data.with_suffix(".part").rename(data)
+    return data, truth_path
 
 
 def pairs_score(out: Path, truth_path: Path, per: int) -> tuple[float, float]:
@@ -228,7 +276,20 @@ def main() -> None:
     )
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "curate-bench")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "curate-bench",
+        help="generated data to reuse, read only (chat-<rows>-<seed>.jsonl + truth)",
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "curate-scale",
+        help="shards, outputs and any data generated here",
+    )
+    ap.add_argument("--baseline", default=None, help="also run this commit's Ray engine")
+    ap.add_argument("--baseline-rows", default="", help="sizes for --baseline (comma list)")
     ap.add_argument("--node-cpus", type=int, default=1, help="CPUs per Ray node (2 nodes)")
     ap.add_argument(
         "--semantic-rows", type=int, default=0, help="also compare semantic dedup at this size"
@@ -238,6 +299,11 @@ def main() -> None:
     )
     a = ap.parse_args()
 
+    base_code = ROOT
+    if a.baseline:
+        from baseline import baseline_tree
+
+        base_code = baseline_tree(a.baseline)
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
     import ray
     from ray.cluster_utils import Cluster
@@ -250,13 +316,13 @@ def main() -> None:
     cluster.wait_for_nodes()
     cpus = 2 * a.node_cpus
     print(
-        f"{'rows':>9} {'engine':>6} {'wall s':>8} {'driver GiB':>10} {'worker GiB':>10} "
+        f"{'rows':>9} {'engine':>12} {'wall s':>8} {'driver GiB':>10} {'worker GiB':>10} "
         f"{'precision':>9} {'recall':>7} {'outputs':>12} {'cpu-s/1k rows':>13}"
     )
     per_row = []
     try:
         for rows in [int(x) for x in a.rows.split(",") if x]:
-            data, truth = generate(rows, a.seed, a.workdir, quiet=True)
+            data, truth = dataset(rows, a.seed, a.data_dir, a.workdir)
             shards = a.workdir / f"shards-{rows}-{a.shards}"
             if not shards.exists():
                 shard(data, shards.with_suffix(".part"), a.shards)
@@ -264,13 +330,20 @@ def main() -> None:
             per = -(-sum(1 for _ in open(data, "rb")) // a.shards)
             local_rows = a.rows if a.local_rows is None else a.local_rows
             both = rows in [int(x) for x in local_rows.split(",") if x]
-            for engine in ("local", "ray") if both else ("ray",):
+            engines = ["local", "ray"] if both else ["ray"]
+            if a.baseline and rows in [int(x) for x in a.baseline_rows.split(",") if x]:
+                engines.append(f"ray@{a.baseline}")
+            for engine in engines:
                 out = a.workdir / f"out-{rows}-{engine}"
                 wall, driver, worker = run(
-                    engine, shards, out, cluster.address if engine == "ray" else None
+                    engine.partition("@")[0],
+                    shards,
+                    out,
+                    cluster.address if engine != "local" else None,
+                    base_code if "@" in engine else ROOT,
                 )
                 prec, rec = pairs_score(out, truth, per)
-                used = cpus if engine == "ray" else 1
+                used = cpus if engine != "local" else 1
                 cost = wall * used / rows * 1000
                 if engine == "ray":
                     log = a.workdir / f"out-{rows}-ray.stderr.log"
@@ -282,23 +355,24 @@ def main() -> None:
                     # The driver's own time: after the cluster's last step to the end.
                     per_row.append((secs["ray"] * cpus / rows, max(0.0, wall - last_ray) / rows))
                 print(
-                    f"{rows:>9,} {engine:>6} {wall:>8.1f} {driver:>10.2f} {worker:>10.2f} "
+                    f"{rows:>9,} {engine:>12} {wall:>8.1f} {driver:>10.2f} {worker:>10.2f} "
                     f"{prec:>9.4f} {rec:>7.4f} {digest(out):>12} {cost:>13.2f}",
                     flush=True,
                 )
-                if engine == "ray":
-                    print(stages(a.workdir / f"out-{rows}-ray.stderr.log"), flush=True)
+                if engine != "local":
+                    print(stages(a.workdir / f"out-{rows}-{engine}.stderr.log"), flush=True)
             if both:
-                pair = (a.workdir / f"out-{rows}-{e}" for e in ("local", "ray"))
+                pair = (a.workdir / f"out-{rows}-{e}" for e in engines)
                 same = len({digest(p) for p in pair}) == 1
                 print(f"{rows:>9,} outputs identical between engines: {same}", flush=True)
-            shutil.rmtree(a.workdir / f"out-{rows}-local", ignore_errors=True)
+            for e in engines:
+                shutil.rmtree(a.workdir / f"out-{rows}-{e}", ignore_errors=True)
         for rows in [int(x) for x in a.audit_rows.split(",") if x]:
-            data, _ = generate(rows, a.seed, a.workdir, quiet=True)
+            data, _ = dataset(rows, a.seed, a.data_dir, a.workdir)
             print(f"curate audit, {rows:,} rows:", flush=True)
             audit_compare(data, a.workdir, cluster.address)
         if a.semantic_rows:
-            data, _ = generate(a.semantic_rows, a.seed, a.workdir, quiet=True)
+            data, _ = dataset(a.semantic_rows, a.seed, a.data_dir, a.workdir)
             semantic_agreement(data, a.workdir, cluster.address)
     finally:
         ray.shutdown()

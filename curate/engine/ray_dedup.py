@@ -203,22 +203,23 @@ class RayDedup:
             for m in g:
                 if m != k:
                     keep[m] = k
-        known = {
-            (int(a), int(b)): float(s)
-            for (a, b), s in zip(pairs.tolist(), jac.tolist(), strict=True)
-        }
-        need = sorted({(min(m, k), max(m, k)) for m, k in keep.items()} - set(known))
-        if need:
-            extra = np.array(need, dtype=np.int64)
-            known.update(
-                {
-                    (int(a), int(b)): float(s)
-                    for (a, b), s in zip(
-                        extra.tolist(), self._verify(ds, extra).tolist(), strict=True
-                    )
-                }
-            )
-        sim = {m: round(known[(min(m, k), max(m, k))], 6) for m, k in keep.items()}
+        # Each removed row's similarity to its keeper: looked up among the verified pairs
+        # (sorted codes, no per-pair dict); pairs never verified (a keeper reached through
+        # the component) are verified now.
+        ms = np.fromiter(keep, dtype=np.int64, count=len(keep))
+        ks = np.fromiter(keep.values(), dtype=np.int64, count=len(keep))
+        lo, hi = np.minimum(ms, ks), np.maximum(ms, ks)
+        width = max(n, int(hi.max()) + 1)
+        known = pairs[:, 0] * width + pairs[:, 1]  # ascending: pairs came from np.unique
+        want = lo * width + hi
+        at = np.minimum(np.searchsorted(known, want), known.size - 1)
+        hit = known[at] == want
+        sims = np.where(hit, jac[at], np.nan)
+        if not hit.all():
+            extra, inv = np.unique(want[~hit], return_inverse=True)
+            got = self._verify(ds, np.stack((extra // width, extra % width), axis=1))
+            sims[~hit] = got[inv]
+        sim = {int(m): round(float(x), 6) for m, x in zip(ms.tolist(), sims.tolist(), strict=True)}
         return _Removed("near", keep, sim)
 
     def _verify(self, ds: Any, pairs: np.ndarray) -> np.ndarray:
@@ -227,25 +228,26 @@ class RayDedup:
         A hand-rolled shuffle join: each row in some pair sends its shingle set to the
         partitions (``i % P``) of its pairs; each partition verifies its own pairs.
         """
-        route: dict[int, set[int]] = {}
-        for a, b in pairs.tolist():
-            part = a % self.parts
-            route.setdefault(a, set()).add(part)
-            route.setdefault(b, set()).add(part)
-        routes = {i: sorted(p) for i, p in route.items()}
+        # Which partitions need each row's set, as sorted codes ``row * P + partition``
+        # (16 bytes an entry; no per-row dict on the driver).
+        p = self.parts
+        part = pairs[:, 0] % p
+        route = np.unique(np.concatenate((pairs[:, 0] * p + part, pairs[:, 1] * p + part)))
         sets = ds.map_batches(
             _routed_sets,
             batch_format="numpy",
             batch_size=BATCH,
-            fn_kwargs={"config": self.config.dedup, "route": routes},
+            fn_kwargs={"config": self.config.dedup, "route": route, "parts": p},
         )
-        found = sets.groupby("part", num_partitions=self.parts).map_groups(
-            _verify_part, batch_format="pyarrow", fn_kwargs={"pairs": pairs, "parts": self.parts}
+        found = sets.groupby("part", num_partitions=p).map_groups(
+            _verify_part, batch_format="pyarrow", fn_kwargs={"pairs": pairs, "parts": p}
         )
         got = _collect(found, ["i", "j", "jac"])
         n = int(pairs.max()) + 1
-        order = {c: k for k, c in enumerate((got["i"] * n + got["j"]).tolist())}
-        return np.array([got["jac"][order[a * n + b]] for a, b in pairs.tolist()], dtype=np.float64)
+        codes = got["i"] * n + got["j"]
+        order = np.argsort(codes, kind="stable")
+        at = order[np.searchsorted(codes, pairs[:, 0] * n + pairs[:, 1], sorter=order)]
+        return np.asarray(got["jac"], dtype=np.float64)[at]
 
     def _lengths(self, ds: Any, ids: np.ndarray) -> dict[int, int]:
         got = _collect(
@@ -376,3 +378,19 @@ def _rows(ds: Any, ids: np.ndarray) -> dict[int, dict[str, Any]]:
         ["idx", "source", "line", "text_line", "data", "rid"],
     )
     return {int(i): {k: got[k][t] for k in got} for t, i in enumerate(got["idx"].tolist())}
+
+
+def _refs(ds: Any, ids: np.ndarray) -> dict[int, tuple[str, int]]:
+    """(record id, line) of the given rows: what the dedup rejects and clusters name."""
+    got = _collect(
+        ds.select_columns(["idx", "rid", "line"]).map_batches(
+            _only, batch_format="numpy", fn_kwargs={"ids": ids}
+        ),
+        ["idx", "rid", "line"],
+    )
+    return {
+        int(i): (str(r), int(n))
+        for i, r, n in zip(
+            got["idx"].tolist(), got["rid"].tolist(), got["line"].tolist(), strict=True
+        )
+    }

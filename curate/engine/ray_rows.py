@@ -32,8 +32,22 @@ _T0 = time.monotonic()
 
 
 def _log(message: str) -> None:
-    # Progress on stderr, with elapsed time, like ``curate run``'s own lines.
-    sys.stderr.write(f"ray: [{time.monotonic() - _T0:7.1f}s] {message}\n")
+    # Progress on stderr, with elapsed time, like ``curate run``'s own lines; with
+    # CURATE_RAY_RSS=1 also the driver's resident memory (bench/scale.py attributes the
+    # driver's growth to stages with it).
+    rss = ""
+    if os.environ.get("CURATE_RAY_RSS"):
+        rss = f" [driver rss {_rss_gib():.2f} GiB]"
+    sys.stderr.write(f"ray: [{time.monotonic() - _T0:7.1f}s] {message}{rss}\n")
+
+
+def _rss_gib() -> float:
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+    except OSError:
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:

@@ -181,7 +181,9 @@ def _sides(batch: dict[str, np.ndarray], *, sid_of: dict[str, int], cuts: dict) 
 
 
 def _side_counts(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {"sid": batch["sid"], "side": batch["side"], "pos": batch["pos"]}
+    """The block's row count per (stratum, side): the plan's check, without per-row data."""
+    code, count = np.unique(batch["sid"] * 4 + batch["side"], return_counts=True)
+    return {"sid": code // 4, "side": code % 4, "n": count.astype(np.int64)}
 
 
 def _write_parts(batch: dict[str, np.ndarray], *, folder: str) -> dict[str, np.ndarray]:
@@ -246,6 +248,16 @@ def _only_pos(batch: dict[str, np.ndarray], *, ids: np.ndarray) -> dict[str, np.
     return {k: batch[k][keep] for k in ("pos", "source", "line", "text_line", "data")}
 
 
+def _with_lines(batch: dict[str, np.ndarray], *, lines: np.ndarray) -> dict[str, np.ndarray]:
+    keep = np.isin(batch["line"], lines)
+    return {k: batch[k][keep] for k in ("pos", "source", "line", "text_line", "data")}
+
+
+def _placed(batch: dict[str, np.ndarray], *, lines: np.ndarray) -> dict[str, np.ndarray]:
+    keep = np.isin(batch["line"], lines)
+    return {k: batch[k][keep] for k in ("source", "line", "side", "sid")}
+
+
 def _first_pos(block: Any) -> int:
     import pyarrow.compute as pc
 
@@ -303,6 +315,46 @@ class Rows(Sequence[Record]):
         )
         for t, r in enumerate(_records({"idx": got["pos"], **got})):
             self._cache[int(got["pos"][t])] = r
+
+    def by_lines(self, lines: Any) -> dict[int, Record]:
+        """The first record (input order) with each of the given line numbers: what
+        ``curate.report.evidence.collect_findings`` looks up, in one pass, none of the rest."""
+        want = np.unique(np.asarray(list(lines), dtype=np.int64))
+        if not want.size:
+            return {}
+        got = _collect(
+            self.ds.map_batches(_with_lines, batch_format="numpy", fn_kwargs={"lines": want}),
+            ["pos", *_COLS],
+        )
+        out: dict[int, Record] = {}
+        order = np.argsort(got["pos"], kind="stable")
+        recs = _records({"idx": got["pos"], **got})
+        for t in order.tolist():
+            out.setdefault(recs[t].line, recs[t])
+        return out
+
+    def places(self, keys: Any) -> dict[tuple[str, int], tuple[str, int]]:
+        """(source, line) -> (side name, stratum id) of the given kept rows, in one pass:
+        the page's ``Placement`` for the few rows it lists, not an index of all of them."""
+        keys = set(keys)
+        if not keys:
+            return {}
+        lines = np.unique(np.array([ln for _, ln in keys], dtype=np.int64))
+        got = _collect(
+            self.ds.map_batches(_placed, batch_format="numpy", fn_kwargs={"lines": lines}),
+            ["source", "line", "side", "sid"],
+        )
+        out = {}
+        for src, ln, side, sid in zip(
+            got["source"].tolist(),
+            got["line"].tolist(),
+            got["side"].tolist(),
+            got["sid"].tolist(),
+            strict=True,
+        ):
+            if (str(src), int(ln)) in keys:
+                out.setdefault((str(src), int(ln)), (SIDES[int(side)], int(sid)))
+        return out
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
@@ -397,15 +449,21 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
         _sides, batch_format="numpy", fn_kwargs={"sid_of": sid_of, "cuts": cuts}
     ).materialize()
     del lab
-    got = _collect(sided.map_batches(_side_counts, batch_format="numpy"), ["sid", "side", "pos"])
+    got = _collect(sided.map_batches(_side_counts, batch_format="numpy"), ["sid", "side", "n"])
+    totals: Counter[int] = Counter()
+    per: dict[int, Counter[int]] = {}
+    for sid, side, k in zip(
+        got["sid"].tolist(), got["side"].tolist(), got["n"].tolist(), strict=True
+    ):
+        per.setdefault(sid, Counter())[side] += k
+        totals[side] += k
     for sid, rep in enumerate(reports):
-        m = got["sid"] == sid
-        counts = Counter(got["side"][m].tolist())
+        counts = +per.get(sid, Counter())
         want = {SIDES.index(k): v for k, v in rep.counts.items()}
         if dict(counts) != want:
             raise RuntimeError(f"ray split: stratum {rep.stratum!r} got {counts}, want {want}")
-        rep.members = np.sort(got["pos"][m])  # the page's per-stratum filter
-    totals = Counter(got["side"].tolist())
+        # rep.members stays empty: the page places the rows it lists from the workers
+        # (``Rows.places``), so no per-row array is kept here.
     del got
     side_names = [TRAIN, TEST] + ([VAL] if s.val_size > 0 else [])
 

@@ -22,6 +22,7 @@ the driver holds only per-shard counters and lists whose size is the number of *
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -29,9 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from curate.engine.ray_dedup import Prepared, RayDedup, _Removed, _rows
+from curate.engine.ray_dedup import Prepared, RayDedup, _refs, _Removed, _rows
 from curate.engine.ray_rows import (
     WORK,
+    _atomic_bytes,
+    _collect,
     _log,
     _record,
     _records,
@@ -166,28 +169,39 @@ def _read_dedup(
         return i
 
     need = set(keeper_of) | set(keeper_of.values()) | {survivor(k) for k in keeper_of.values()}
-    rows = _rows(base, np.array(sorted(need), dtype=np.int64)) if need else {}
-    drops: dict[int, Dropped] = {}
     clusters_n: dict[str, int] = {m: 0 for m in cfg.methods}
     removed_n: dict[str, int] = {m: 0 for m in cfg.methods}
     for r in removed:
         clusters_n[r.method] = len(set(r.keep.values()))
         removed_n[r.method] = len(r.keep)
-        for m, k in r.keep.items():
-            sim = round(r.sim[m], 4)
-            final = str(rows[survivor(k)]["rid"])
-            extra: dict[str, Any] = {"duplicate_of": final, "similarity": sim}
-            if survivor(k) != k:
-                extra["via"] = str(rows[k]["rid"])
-            extra["method"] = r.method
-            drops[m] = Dropped(
-                _record(rows[m]),
-                STAGE,
-                REASONS[r.method],
-                f"duplicate_of={final} similarity={sim}",
-                extra,
-            )
-    dropped = [drops[i] for i in sorted(drops)]
+    dropped: list[Dropped] = []
+    if mode == "run":
+        # The workers write the removed rows' rejects (the records never come here); the
+        # driver needs only the ids and lines of the rows involved.
+        refs = _refs(base, np.array(sorted(need), dtype=np.int64)) if need else {}
+        by_reason = _write_dedup_rejects(eng, base, removed, survivor, refs, sink)
+    else:
+        rows = _rows(base, np.array(sorted(need), dtype=np.int64)) if need else {}
+        drops: dict[int, Dropped] = {}
+        for r in removed:
+            for m, k in r.keep.items():
+                sim = round(r.sim[m], 4)
+                final = str(rows[survivor(k)]["rid"])
+                extra: dict[str, Any] = {"duplicate_of": final, "similarity": sim}
+                if survivor(k) != k:
+                    extra["via"] = str(rows[k]["rid"])
+                extra["method"] = r.method
+                drops[m] = Dropped(
+                    _record(rows[m]),
+                    STAGE,
+                    REASONS[r.method],
+                    f"duplicate_of={final} similarity={sim}",
+                    extra,
+                )
+        dropped = [drops[i] for i in sorted(drops)]
+        by_reason = Counter(d.reason for d in dropped)
+        refs = {i: (str(row["rid"]), int(row["line"])) for i, row in rows.items()}
+        del rows
 
     sres = None
     if mode == "run":
@@ -237,7 +251,7 @@ def _read_dedup(
         topics = (areport.series or {}).get("topics") if sres is not None else None
         if topics is not None and len(topics.get("records", ())):
             kept.prefetch(topics["records"])  # the page names topics by their records
-    reasons = Counter(d.reason for d in dropped)
+    reasons = by_reason
     stats: dict[str, Any] = {
         "n_in": n_in,
         "n_out": len(kept),
@@ -259,6 +273,100 @@ def _read_dedup(
             members = tuple(sorted([k, *by_keep[k]]))
             sims = tuple(1.0 if m == k else r.sim[m] for m in members)
             clusters.append(Cluster(r.method, members, k, sims))
-    refs = {i: (str(row["rid"]), int(row["line"])) for i, row in rows.items()}
     dres = DedupResult(StageResult(kept=kept, dropped=dropped, stats=stats), clusters)
     return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport, sres)
+
+
+def _write_dedup_rejects(
+    eng: Any, base: Any, removed: list[_Removed], survivor: Any, refs: dict, sink: Any
+) -> Counter[str]:
+    """Dedup's rejects, written by the workers as part files (each block's removed rows,
+    worded as ``curate.dedup.engine.dedup`` words them) and merged into ``sink`` in row
+    order by file copy: what the driver wrote from the records before, byte for byte."""
+    import heapq
+
+    from curate.dedup.config import REASONS
+    from curate.dedup.exact import STAGE
+
+    plan = sorted((m, r.method, k) for r in removed for m, k in r.keep.items())
+    if not plan:
+        return Counter()
+    sim = {m: r.sim[m] for r in removed for m in r.keep}
+    ids = np.array([m for m, _, _ in plan], dtype=np.int64)
+    method = np.array([meth for _, meth, _ in plan], dtype=object)
+    sims = np.array([round(sim[m], 4) for m, _, _ in plan], dtype=np.float64)
+    final = np.array([refs[survivor(k)][0] for _, _, k in plan], dtype=object)
+    via = np.array([refs[k][0] if survivor(k) != k else "" for _, _, k in plan], dtype=object)
+    del sim, plan
+    folder = eng.work / "dedup"
+    folder.mkdir(parents=True, exist_ok=True)
+    got = _collect(
+        base.select_columns(["idx", "source", "line", "text_line", "data"]).map_batches(
+            _dedup_rejects,
+            batch_format="numpy",
+            batch_size=None,
+            fn_kwargs={
+                "plan": (ids, method, sims, final, via),
+                "folder": str(folder),
+                "stage": STAGE,
+                "reasons": dict(REASONS),
+            },
+        ),
+        ["first", "rows"],
+    )
+    if int(got["rows"].sum()) != ids.size:
+        raise RuntimeError(f"ray dedup: {int(got['rows'].sum())} rejects written, {ids.size}")
+
+    def part(first: int) -> Any:
+        order = np.load(folder / f"{first:012d}.npy")
+        with open(folder / f"{first:012d}.jsonl", "rb") as fh:
+            yield from zip(order.tolist(), fh, strict=True)
+
+    # Each part is in row order; blocks may interleave after a shuffle: merge by row id.
+    for _, line in heapq.merge(*(part(f) for f in sorted(got["first"].tolist()))):
+        sink.fh.write(line)
+    counts = Counter(method.tolist())
+    by_reason: Counter[str] = Counter()
+    for meth, n in counts.items():
+        sink.by_stage[(STAGE, REASONS[meth])] += n
+        by_reason[REASONS[meth]] += n
+    return by_reason
+
+
+def _dedup_rejects(
+    batch: dict[str, np.ndarray], *, plan: tuple, folder: str, stage: str, reasons: dict
+) -> dict[str, np.ndarray]:
+    """On a worker: this block's removed rows as reject lines, in row order, one part file
+    (named by its first row id; a retried task rewrites the same bytes)."""
+    from curate.records import dumps_line
+    from curate.stage import Dropped
+
+    ids, method, sims, final, via = plan
+    idx = batch["idx"]
+    mine = np.flatnonzero(np.isin(idx, ids))
+    if not mine.size:
+        return {"first": np.zeros(0, np.int64), "rows": np.zeros(0, np.int64)}
+    mine = mine[np.argsort(idx[mine], kind="stable")]
+    at = np.searchsorted(ids, idx[mine])
+    lines = []
+    for t, p in zip(mine.tolist(), at.tolist(), strict=True):
+        s = float(sims[p])
+        extra: dict[str, Any] = {"duplicate_of": final[p], "similarity": s}
+        if via[p]:
+            extra["via"] = via[p]
+        extra["method"] = method[p]
+        row = {c: batch[c][t] for c in ("source", "line", "text_line", "data")}
+        d = Dropped(
+            _record(row),
+            stage,
+            reasons[method[p]],
+            f"duplicate_of={final[p]} similarity={s}",
+            extra,
+        )
+        lines.append(dumps_line(d.to_reject()))
+    first = int(idx[mine[0]])
+    root = Path(folder)
+    np.save(root / f".{first:012d}.{os.getpid()}.npy", idx[mine].astype(np.int64))
+    os.replace(root / f".{first:012d}.{os.getpid()}.npy", root / f"{first:012d}.npy")
+    _atomic_bytes(root / f"{first:012d}.jsonl", b"".join(lines))
+    return {"first": np.array([first], np.int64), "rows": np.array([mine.size], np.int64)}

@@ -112,24 +112,29 @@ def _bucket_pairs(group: dict[str, np.ndarray]) -> dict:
     return {"i": pairs[:, 0].astype(np.int64), "j": pairs[:, 1].astype(np.int64)}
 
 
-def _routed_sets(batch: dict[str, np.ndarray], *, config: Any, route: dict[int, list[int]]) -> Any:
-    """Shingle sets of the rows in some candidate pair, one copy per partition needing it."""
+def _routed_sets(
+    batch: dict[str, np.ndarray], *, config: Any, route: np.ndarray, parts: int
+) -> Any:
+    """Shingle sets of the rows in some candidate pair, one copy per partition needing it
+    (``route``: sorted codes ``row * parts + partition``)."""
     import pyarrow as pa
 
     from curate.dedup.near import shingle_hashes
 
-    batch = _only(batch, np.fromiter(route, dtype=np.int64, count=len(route)))
+    batch = _only(batch, np.unique(route // parts))
     hashes, offsets = shingle_hashes(_words(_records(batch), config), config.shingle_size)
-    parts, ids, sets = [], [], []
+    starts = np.searchsorted(route, batch["idx"] * parts)
+    ends = np.searchsorted(route, batch["idx"] * parts + parts)
+    out_parts, ids, sets = [], [], []
     for t, i in enumerate(batch["idx"].tolist()):
         sh = np.unique(hashes[offsets[t] : offsets[t + 1]])
-        for part in route[i]:
-            parts.append(part)
+        for code in route[starts[t] : ends[t]].tolist():
+            out_parts.append(code % parts)
             ids.append(i)
             sets.append(sh)
     return pa.table(
         {
-            "part": pa.array(parts, pa.int64()),
+            "part": pa.array(out_parts, pa.int64()),
             "idx": pa.array(ids, pa.int64()),
             "sh": pa.array(sets, pa.list_(pa.uint64())),
         }

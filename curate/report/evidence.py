@@ -88,9 +88,15 @@ def collect_findings(
                     said.append(f.message)
     wanted = {ln for lines in lines_of.values() for ln in lines}
     by_line: dict[int, Record] = {}
-    for r in records:
-        if r.line in wanted and r.line not in by_line:
-            by_line[r.line] = r
+    if hasattr(records, "by_lines"):  # rows left on a cluster: fetch only the listed ones
+        by_line = records.by_lines(wanted)
+    else:
+        for r in records:
+            if r.line in wanted and r.line not in by_line:
+                by_line[r.line] = r
+    owner = getattr(place, "__self__", None)
+    if hasattr(owner, "prefetch"):  # a Placement that looks rows up in one batch
+        owner.prefetch(by_line.values())
     codes_of: dict[int, list[str]] = {}
     for code, lines in lines_of.items():
         for ln in lines:
@@ -139,6 +145,13 @@ class Placement:
     ) -> None:
         self._sources: dict[str, int] = {}
         names = list(splits)
+        # Rows left on a cluster (``curate.engine.ray_split.Rows``): no index of every kept
+        # row; the records the page lists are placed in one batch (``prefetch``).
+        self._lazy = split_input if hasattr(split_input, "places") else None
+        self._names, self._snames = names, [s.stratum for s in strata]
+        self._placed: dict[tuple[str, int], Place] = {}
+        if self._lazy is not None:
+            return
         keys = np.fromiter((self._key(r) for recs in splits.values() for r in recs), np.int64)
         sides = np.concatenate(
             [np.full(len(recs), k, dtype=np.int16) for k, recs in enumerate(splits.values())]
@@ -167,7 +180,21 @@ class Placement:
         i = int(np.searchsorted(sorted_keys, key))
         return i if i < len(sorted_keys) and sorted_keys[i] == key else -1
 
+    def prefetch(self, records: Iterable[Record]) -> None:
+        """Place these records in one lookup (rows on a cluster); a no-op otherwise."""
+        if self._lazy is None:
+            return
+        keys = {(r.source, r.line) for r in records} - set(self._placed)
+        found = self._lazy.places(keys)
+        for key in keys:
+            name, sid = found.get(key, ("dropped", -1))
+            stratum = self._snames[sid] if 0 <= sid < len(self._snames) else ""
+            self._placed[key] = Place(split=name, stratum=stratum)
+
     def place(self, record: Record) -> Place:
+        if self._lazy is not None:
+            self.prefetch([record])
+            return self._placed[(record.source, record.line)]
         key = self._lookup_key(record)
         i = self._find(self._keys, key)
         side = self._names[int(self._sides[i])] if i >= 0 else "dropped"
@@ -177,6 +204,12 @@ class Placement:
 
     def sides(self, records: Sequence[Record]) -> list[str]:
         """The split of each record (``""`` for records in no split)."""
+        if self._lazy is not None:
+            self.prefetch(records)
+            return [
+                "" if (p := self._placed[(r.source, r.line)].split) == "dropped" else p
+                for r in records
+            ]
         q = np.fromiter(map(self._lookup_key, records), np.int64, count=len(records))
         i = np.searchsorted(self._keys, q)
         i = np.minimum(i, max(len(self._keys) - 1, 0))

@@ -401,3 +401,44 @@ def test_dedup_command_compares_other_formats_as_chat(ray_cluster, tmp_path: Pat
         (3, "exact_duplicate", rows[2]),
         (4, "exact_duplicate", rows[3]),
     ]
+
+
+def test_near_leak_found_on_the_workers_is_repaired_as_local(ray_cluster, tmp_path: Path) -> None:
+    # A near pair dedup cannot see: y first, x last, and between them 400 rows sharing x's
+    # band keys (x plus 22 other words: Jaccard ~0.72, under the 0.75 threshold) but not
+    # y's pair with x (Jaccard ~0.84): in every bucket they share, x is more than the
+    # 64-neighbour window away from y. With split seed 3, x lands in test and y in train;
+    # the leakage check lists test's rows then train's, x and y meet, and the split must be
+    # repaired in rounds as local repairs it. The worker-side check (on the near pass's
+    # carried band keys) has to find that leak and hand the split to the driver.
+    import random
+
+    rng = random.Random(1)
+    vocab = [f"w{k}" for k in range(20000)]
+    x = rng.sample(vocab, 60)
+    y = [*x[:50], "zeppelin", *x[51:]]
+
+    def row(words: list[str]) -> str:
+        msgs = [
+            {"role": "user", "content": "Repeat the words."},
+            {"role": "assistant", "content": " ".join(words)},
+        ]
+        return json.dumps({"messages": msgs}) + "\n"
+
+    fillers = [row(x + rng.sample(vocab, 22)) for _ in range(400)]
+    data = tmp_path / "in.jsonl"
+    data.write_text(row(y) + "".join(fillers) + row(x))
+    config = tmp_path / "c.yaml"
+    config.write_text("split:\n  test_size: 0.2\n  seed: 3\n")
+    out, errs = {}, {}
+    for engine in ("local", "ray"):
+        out[engine] = tmp_path / engine
+        code, errs[engine] = _run(
+            [str(data), "-o", str(out[engine]), "--config", str(config), "--no-semantic"]
+            + ["--engine", engine]
+        )
+        assert code in (0, 1), errs[engine]
+    leakage = json.loads((out["local"] / "report.json").read_text())["split"]["leakage"]
+    assert leakage["repair_rounds"] >= 1 and leakage["total"] == 0  # local did repair
+    assert "split on the driver: a near leak test~train to repair" in errs["ray"]
+    assert compare_outputs(out["local"], out["ray"]) == []
