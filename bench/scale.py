@@ -91,7 +91,11 @@ def run(
     env = {**os.environ, "PYTHONPATH": str(code), "RAY_DISABLE_USAGE_STATS": "1"}
     env["CURATE_RAY_RSS"] = "1"
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    # Ray puts the driver's working folder first on its workers' sys.path: run each driver
+    # from its code's folder so the workers run that code too (the baseline's, or this one).
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=str(code)
+    )
     peak = Peak(proc.pid)
     _, err = proc.communicate()
     wall = time.perf_counter() - t0

@@ -152,3 +152,13 @@ def audit_set(path: Path, seed: int = 3, n: int = 400) -> None:
     rows.insert(50, '{"text": "no messages here"}')
     rows.insert(90, "not json")
     path.write_text("\n".join(rows) + "\n")
+
+
+def listed_records(folder: Path) -> list[str]:
+    """The record cards ``report.html`` lists (findings, topics), with their split and
+    stratum filter attributes: the page's evidence, which the Ray engine looks up on the
+    workers (only the listed rows) where local indexes every kept record."""
+    import re
+
+    html = (folder / "report.html").read_text()
+    return re.findall(r'<details class="rec"[^>]*><summary><code class="where">[^<]*</code>', html)

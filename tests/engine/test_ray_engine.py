@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from curate.cli import main
 from tests.conftest import SAMPLE_DATA
-from tests.engine.helpers import compare_outputs, planted_shards
+from tests.engine.helpers import compare_outputs, listed_records, planted_shards
 
 pytestmark = pytest.mark.filterwarnings(
     # Ray's own modules warn about their deprecated APIs at import/connect time.
@@ -198,6 +198,10 @@ def test_split_on_workers_strata_as_local(ray_cluster, tmp_path: Path) -> None:
     assert any(s["status"] == "val_too_small" for s in strata)
     report = json.loads((out["ray"] / "report.json").read_text())
     assert report["audit"]["diversity"]["near_duplicates"]["by_method"]["near"] >= 10
+    # The page's listed records, placed from the workers (only those rows), as local.
+    listed = listed_records(out["local"])
+    assert any('data-split="test"' in x and 'data-stratum="big"' in x for x in listed)
+    assert listed_records(out["ray"]) == listed
 
 
 def test_split_on_workers_in_its_own_session(ray_cluster, tmp_path: Path) -> None:
