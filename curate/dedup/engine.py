@@ -16,7 +16,16 @@ from curate.dedup.explain import explain_method
 from curate.dedup.features import Features, compute_features, exact_groups, exact_matches
 from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
-from curate.dedup.semantic import centered, semantic_pairs
+from curate.dedup.semantic import (
+    SemanticCheck,
+    best_matches,
+    centered,
+    centered_on,
+    centre_of,
+    check_settings,
+    semantic_pairs,
+    semantic_search,
+)
 from curate.dedup.slots import Slots, different_slots
 from curate.errors import ConfigError
 from curate.progress import Progress
@@ -28,6 +37,9 @@ from curate.stage import Batch, BatchResult, Dropped, StageResult
 SCORE_MARGIN = 0.15
 EMBED_CHUNK = 16_384
 KEPT_APART_LISTED = 50
+# A re-check of a few records (a ``SemanticCheck``'s ``recheck`` rows) searches exactly,
+# without an index, while queries x rows stays below this (~1-2 CPU s of float32 products).
+EXACT_CHECK_BUDGET = 2_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,9 @@ class DedupResult:
     # Positions (ascending) of ``result.kept`` in the input: a Batch selects them, so the
     # vectors and fingerprints follow without a (source, line) look-up.
     kept_rows: np.ndarray | None = None
+    # For a later semantic duplicate check of the kept records (the split's leakage check):
+    # which records dedup's search left unsettled, and its centring. None without semantic.
+    semantic: SemanticCheck | None = None
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -159,9 +174,16 @@ class Engine:
         embeddings: np.ndarray | None = None,
         shared: dict[str, Any] | None = None,
         features: Features | None = None,
+        semantic: SemanticCheck | None = None,
     ) -> None:
         self.records = records
         self.config = config
+        # Given (a leakage check of records dedup kept): only its ``recheck`` rows are
+        # searched, with dedup's centring. Made (a dedup run): ``semantic_check``.
+        self.given_check = (
+            semantic if semantic is not None and semantic.fits(config, len(records)) else None
+        )
+        self.semantic_check: SemanticCheck | None = None
         self.texts = _Texts(records, config)
         self._need_sig = "near" in config.methods
         if features is not None and not features.fits(config, len(records), self._need_sig):
@@ -246,9 +268,10 @@ class Engine:
         else:
             vecs = self.vectors.take(idx)
             threshold, center = cfg.semantic_settings()
-            if center:
-                (vecs,) = centered(vecs)
-            pairs, sims, local_sim = semantic_pairs(
+            mean = centre_of(vecs) if center else None
+            if mean is not None:
+                vecs = centered_on(vecs, mean)
+            found = semantic_search(
                 vecs,
                 neighbours=cfg.neighbours,
                 seed=cfg.seed,
@@ -256,6 +279,10 @@ class Engine:
                 progress=cfg.progress,
                 cache_dir=self._cache_root(),
             )
+            pairs, sims, local_sim = found.pairs, found.sims, found.similarity
+            recheck = np.ones(len(self.records), dtype=bool)
+            recheck[idx[~found.full]] = False
+            self.semantic_check = SemanticCheck(check_settings(cfg), recheck, mean)
         if cfg.explain:
             guard = self._kept_apart if method == "semantic" and cfg.slot_guard else None
             self.explain[method] = explain_method(
@@ -380,19 +407,37 @@ class Engine:
             threshold = cfg.near_threshold
             pairs = np.stack((pairs[:, 0], pairs[:, 1] - na), axis=1) if pairs.size else pairs
         else:
-            mine = self.vectors.take(idx)
-            theirs_v = other.vectors.take(np.arange(m))
             threshold, center = cfg.semantic_settings()
-            if center:
-                mine, theirs_v = centered(mine, theirs_v)
-            pairs, sims, _ = semantic_pairs(
-                mine,
-                neighbours=1,
-                seed=cfg.seed,
-                against=theirs_v,
-                min_score=threshold - SCORE_MARGIN,
-                progress=cfg.progress,
-            )
+            check = self.given_check
+            if check is not None and (check.mean is not None or not center):
+                # Records dedup kept: only those its search left unsettled are searched.
+                idx = idx[check.recheck[idx]]
+                if idx.size == 0:
+                    return []
+                mine = self.vectors.take(idx)
+                theirs_v = other.vectors.take(np.arange(m))
+                if center:
+                    mine, theirs_v = (
+                        centered_on(mine, check.mean),
+                        centered_on(theirs_v, check.mean),
+                    )
+            else:
+                check = None
+                mine = self.vectors.take(idx)
+                theirs_v = other.vectors.take(np.arange(m))
+                if center:
+                    mine, theirs_v = centered(mine, theirs_v)
+            if check is not None and idx.size * m <= EXACT_CHECK_BUDGET:
+                pairs, sims = best_matches(mine, theirs_v, threshold - SCORE_MARGIN)
+            else:
+                pairs, sims, _ = semantic_pairs(
+                    mine,
+                    neighbours=1,
+                    seed=cfg.seed,
+                    against=theirs_v,
+                    min_score=threshold - SCORE_MARGIN,
+                    progress=cfg.progress,
+                )
         if method == "semantic" and cfg.slot_guard and pairs.size:
             confirmed = self._same_slots(pairs, lambda k: int(idx[k]), lambda k: k, other)
             mask = {tuple(p) for p in confirmed.tolist()}
@@ -438,13 +483,17 @@ def find_leaks(
     against_embeddings: np.ndarray | None = None,
     features: Features | None = None,
     against_features: Features | None = None,
+    semantic: SemanticCheck | None = None,
 ) -> list[Leak]:
     """Records of ``records`` that duplicate one of ``against`` (nothing else is computed).
 
     The same matcher as ``dedup(..., against=...)``; the optional embeddings and features
     of either side (rows of an earlier run's) save embedding and hashing them again.
+    ``semantic``: rows of ``DedupResult.semantic`` when both ``records`` and ``against``
+    are records one dedup run kept (the split of ``curate run``): the semantic method then
+    searches only the records that dedup's search left unsettled (``SemanticCheck``).
     """
-    engine = Engine(records, config, embeddings, features=features)
+    engine = Engine(records, config, embeddings, features=features, semantic=semantic)
     alive = np.ones(len(records), dtype=bool)
     return engine.leaks(against, alive, against_embeddings, against_features)
 
@@ -551,7 +600,14 @@ def dedup(
             stats["embedding_seconds"] = round(emb.encode_seconds, 3)
     result = StageResult(kept=kept_records, dropped=dropped, stats=stats)
     return DedupResult(
-        result, clusters, leaks, engine.explain, engine.kept_apart, engine._features, kept_rows
+        result,
+        clusters,
+        leaks,
+        engine.explain,
+        engine.kept_apart,
+        engine._features,
+        kept_rows,
+        engine.semantic_check,
     )
 
 
@@ -571,5 +627,6 @@ class DedupStage:
         dres = dedup(batch.records, self.config, against=self.against, embeddings=batch.vectors)
         if dres.features is not None:
             batch.features, dres.features = dres.features, None
+        batch.semantic, dres.semantic = dres.semantic, None
         dropped, dres.result.dropped, dres.result.kept = dres.result.dropped, [], []
         return BatchResult(dres.kept_rows, dropped, dres.stats, dres)
