@@ -36,12 +36,15 @@ def main() -> None:
     t_dedup = time.process_time() - t0
     rows = res.kept_rows
     kept, kv, check = res.result.kept, vecs[rows], res.semantic.subset(rows)
+    feats = res.features.subset(rows)  # as in `curate run`: the split hashes nothing again
     scfg = SplitConfig(keep_duplicates_together=False)
     t0 = time.process_time()
-    fresh = split_records(kept, scfg, embeddings=kv, dedup_config=cfg, features=None)
+    fresh = split_records(kept, scfg, embeddings=kv, dedup_config=cfg, features=feats)
     t_fresh = time.process_time() - t0
     t0 = time.process_time()
-    reused = split_records(kept, scfg, embeddings=kv, dedup_config=cfg, semantic=check)
+    reused = split_records(
+        kept, scfg, embeddings=kv, dedup_config=cfg, features=feats, semantic=check
+    )
     t_reused = time.process_time() - t0
     same = fresh.report() == reused.report() and {
         k: [r.line for r in v] for k, v in fresh.splits.items()

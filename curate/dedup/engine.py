@@ -146,6 +146,12 @@ class _Vectors:
         self.have = np.full(n, given is not None)
         self.embedder = embedder
 
+    def all(self) -> np.ndarray:
+        """Every row: the given array itself when it is complete (no copy), else ``take``."""
+        if self.array is not None and self.have.all():
+            return self.array
+        return self.take(np.arange(self.have.size))
+
     def take(self, idx: np.ndarray) -> np.ndarray:
         missing = idx[~self.have[idx]]
         # In chunks, so only one chunk of texts is in memory at a time (and a long run leaves
@@ -270,7 +276,7 @@ class Engine:
             threshold, center = cfg.semantic_settings()
             mean = centre_of(vecs) if center else None
             if mean is not None:
-                vecs = centered_on(vecs, mean)
+                vecs = centered_on(vecs, mean, in_place=True)  # take() made a copy
             found = semantic_search(
                 vecs,
                 neighbours=cfg.neighbours,
@@ -415,21 +421,24 @@ class Engine:
                 if idx.size == 0:
                     return []
                 mine = self.vectors.take(idx)
-                theirs_v = other.vectors.take(np.arange(m))
                 if center:
-                    mine, theirs_v = (
-                        centered_on(mine, check.mean),
-                        centered_on(theirs_v, check.mean),
-                    )
+                    mine = centered_on(mine, check.mean, in_place=True)
+                theirs_raw = other.vectors.all()
+                mean = check.mean if center else None
+                if idx.size * m <= EXACT_CHECK_BUDGET:
+                    # A few records: exact, the other side centred a chunk at a time (no
+                    # index over it and no centred copy of it).
+                    pairs, sims = best_matches(mine, theirs_raw, threshold - SCORE_MARGIN, mean)
+                    theirs_v = None
+                else:
+                    theirs_v = theirs_raw if mean is None else centered_on(theirs_raw, mean)
             else:
                 check = None
                 mine = self.vectors.take(idx)
                 theirs_v = other.vectors.take(np.arange(m))
                 if center:
                     mine, theirs_v = centered(mine, theirs_v)
-            if check is not None and idx.size * m <= EXACT_CHECK_BUDGET:
-                pairs, sims = best_matches(mine, theirs_v, threshold - SCORE_MARGIN)
-            else:
+            if theirs_v is not None:
                 pairs, sims, _ = semantic_pairs(
                     mine,
                     neighbours=1,

@@ -98,9 +98,9 @@ def test_reused_check_catches_a_cross_side_near_copy_dedup_never_compared(
     queries: list[int] = []
     real = engine.best_matches
 
-    def counted(q, base, min_score):
+    def counted(q, base, min_score, mean=None):
         queries.append(len(q))
-        return real(q, base, min_score)
+        return real(q, base, min_score, mean)
 
     monkeypatch.setattr(engine, "best_matches", counted)
     cfg = SplitConfig(test_size=0.3, seed=1, keep_duplicates_together=False)
@@ -119,20 +119,23 @@ def test_reused_check_catches_a_cross_side_near_copy_dedup_never_compared(
     assert _sides(fresh) == sides
 
 
-def test_run_stages_hand_dedup_search_to_the_split(monkeypatch) -> None:
-    # `curate run`'s way: the Batch carries dedup's SemanticCheck to the split.
+@pytest.mark.parametrize("center", [False, True])
+def test_run_stages_hand_dedup_search_to_the_split(monkeypatch, center) -> None:
+    # `curate run`'s way: the Batch carries dedup's SemanticCheck to the split (centred:
+    # the re-check centres on dedup's mean, as the static model's default does).
+    config = dataclasses.replace(CONFIG, center=center)
     records, vecs, planted = _data()
     queries: list[int] = []
     real = engine.best_matches
 
-    def counted(q, base, min_score):
+    def counted(q, base, min_score, mean=None):
         queries.append(len(q))
-        return real(q, base, min_score)
+        return real(q, base, min_score, mean)
 
     monkeypatch.setattr(engine, "best_matches", counted)
     cfg = SplitConfig(test_size=0.3, seed=1, keep_duplicates_together=False)
     batch, done = run_stages(
-        [DedupStage(CONFIG), SplitStage(cfg, CONFIG)], Batch.of(records, vecs), lambda d: None
+        [DedupStage(config), SplitStage(cfg, config)], Batch.of(records, vecs), lambda d: None
     )
     assert batch.semantic is not None and len(batch.semantic) == len(batch)
     result = done["split"].output
