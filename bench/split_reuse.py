@@ -13,6 +13,7 @@ splits are identical (same sides, same report).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import time
 
 from curate.dedup import DedupConfig, dedup, key_text
@@ -25,6 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--input", required=True)
     ap.add_argument("--rows", type=int, default=0, help="first N records only (0: all)")
+    ap.add_argument("--profile", help="write a cProfile of the reused split here")
     args = ap.parse_args()
     records = list(read_chat(args.input, detect="record", on_bad="reject", on_drop=lambda d: None))
     if args.rows:
@@ -41,11 +43,17 @@ def main() -> None:
     t0 = time.process_time()
     fresh = split_records(kept, scfg, embeddings=kv, dedup_config=cfg, features=feats)
     t_fresh = time.process_time() - t0
+    prof = cProfile.Profile() if args.profile else None
+    if prof:
+        prof.enable()
     t0 = time.process_time()
     reused = split_records(
         kept, scfg, embeddings=kv, dedup_config=cfg, features=feats, semantic=check
     )
     t_reused = time.process_time() - t0
+    if prof:
+        prof.disable()
+        prof.dump_stats(args.profile)
     same = fresh.report() == reused.report() and {
         k: [r.line for r in v] for k, v in fresh.splits.items()
     } == {k: [r.line for r in v] for k, v in reused.splits.items()}
