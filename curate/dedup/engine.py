@@ -308,6 +308,50 @@ class Engine:
         pos = {int(g): k for k, g in enumerate(idx.tolist())}
         return groups, lambda a, b: local_sim(pos[a], pos[b])
 
+    def _reusable(self, other: Engine, center: bool) -> bool:
+        """Whether both sides carry dedup's ``SemanticCheck`` (of one run: same centring)."""
+        mine, theirs = self.given_check, other.given_check
+        if mine is None or theirs is None:
+            return False
+        if not center:
+            return True
+        return (
+            mine.mean is not None
+            and theirs.mean is not None
+            and np.array_equal(mine.mean, theirs.mean)
+        )
+
+    def _recheck(
+        self, idx: np.ndarray, other: Engine, floor: float, mean: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Semantic candidate pairs ``(position in idx, row of other)`` among records one
+        dedup run kept: only the records its search left unsettled (``recheck``) are
+        searched, on both sides (a pair is settled only if neither list was cut off), each
+        exactly against every record of the other side. None when that would cost more
+        than ``EXACT_CHECK_BUDGET`` (the caller then searches every record)."""
+        mine_flag = np.flatnonzero(self.given_check.recheck[idx])  # type: ignore[union-attr]
+        theirs_flag = np.flatnonzero(other.given_check.recheck)  # type: ignore[union-attr]
+        m = len(other.records)
+        if mine_flag.size * m + theirs_flag.size * idx.size > EXACT_CHECK_BUDGET:
+            return None
+        found_p = [np.zeros((0, 2), dtype=np.int64)]
+        found_s = [np.zeros(0)]
+        if mine_flag.size:
+            q = self.vectors.take(idx[mine_flag])
+            if mean is not None:
+                q = centered_on(q, mean, in_place=True)
+            p, sim = best_matches(q, other.vectors.all(), floor, mean)
+            found_p.append(np.stack((mine_flag[p[:, 0]], p[:, 1]), axis=1))
+            found_s.append(sim)
+        if theirs_flag.size and idx.size:
+            q = other.vectors.take(theirs_flag)
+            if mean is not None:
+                q = centered_on(q, mean, in_place=True)
+            p, sim = best_matches(q, self.vectors.take(idx), floor, mean)
+            found_p.append(np.stack((p[:, 1], theirs_flag[p[:, 0]]), axis=1))
+            found_s.append(sim)
+        return np.concatenate(found_p).astype(np.int64), np.concatenate(found_s)
+
     def _same_slots(
         self,
         pairs: np.ndarray,
@@ -348,6 +392,7 @@ class Engine:
         alive: np.ndarray,
         against_embeddings: np.ndarray | None = None,
         against_features: Features | None = None,
+        against_semantic: SemanticCheck | None = None,
     ) -> list[Leak]:
         """Records of ``self.records`` (alive ones) duplicating a record of ``against``."""
         cfg = self.config
@@ -364,8 +409,15 @@ class Engine:
                 against_embeddings = against_embeddings[keep]
             if against_features is not None:
                 against_features = against_features.subset(keep)
+            if against_semantic is not None:
+                against_semantic = against_semantic.subset(keep)
         other = Engine(
-            against, cfg, against_embeddings, shared=self.shared, features=against_features
+            against,
+            cfg,
+            against_embeddings,
+            shared=self.shared,
+            features=against_features,
+            semantic=against_semantic,
         )
         found: dict[int, Leak] = {}
         if self._features is not None and self._features.blank is not None:  # fits (__init__)
@@ -414,26 +466,14 @@ class Engine:
             pairs = np.stack((pairs[:, 0], pairs[:, 1] - na), axis=1) if pairs.size else pairs
         else:
             threshold, center = cfg.semantic_settings()
-            check = self.given_check
-            if check is not None and (check.mean is not None or not center):
-                # Records dedup kept: only those its search left unsettled are searched.
-                idx = idx[check.recheck[idx]]
-                if idx.size == 0:
-                    return []
-                mine = self.vectors.take(idx)
-                if center:
-                    mine = centered_on(mine, check.mean, in_place=True)
-                theirs_raw = other.vectors.all()
-                mean = check.mean if center else None
-                if idx.size * m <= EXACT_CHECK_BUDGET:
-                    # A few records: exact, the other side centred a chunk at a time (no
-                    # index over it and no centred copy of it).
-                    pairs, sims = best_matches(mine, theirs_raw, threshold - SCORE_MARGIN, mean)
-                    theirs_v = None
-                else:
-                    theirs_v = theirs_raw if mean is None else centered_on(theirs_raw, mean)
+            got = None
+            if self._reusable(other, center):
+                mean = self.given_check.mean if center else None  # type: ignore[union-attr]
+                got = self._recheck(idx, other, threshold - SCORE_MARGIN, mean)
+            theirs_v = None
+            if got is not None:
+                pairs, sims = got
             else:
-                check = None
                 mine = self.vectors.take(idx)
                 theirs_v = other.vectors.take(np.arange(m))
                 if center:
@@ -493,18 +533,19 @@ def find_leaks(
     features: Features | None = None,
     against_features: Features | None = None,
     semantic: SemanticCheck | None = None,
+    against_semantic: SemanticCheck | None = None,
 ) -> list[Leak]:
     """Records of ``records`` that duplicate one of ``against`` (nothing else is computed).
 
     The same matcher as ``dedup(..., against=...)``; the optional embeddings and features
     of either side (rows of an earlier run's) save embedding and hashing them again.
-    ``semantic``: rows of ``DedupResult.semantic`` when both ``records`` and ``against``
-    are records one dedup run kept (the split of ``curate run``): the semantic method then
-    searches only the records that dedup's search left unsettled (``SemanticCheck``).
+    ``semantic``, ``against_semantic``: rows of ``DedupResult.semantic`` for each side, when
+    both are records one dedup run kept (the split of ``curate run``): the semantic method
+    then searches only the records that dedup's search left unsettled (``SemanticCheck``).
     """
     engine = Engine(records, config, embeddings, features=features, semantic=semantic)
     alive = np.ones(len(records), dtype=bool)
-    return engine.leaks(against, alive, against_embeddings, against_features)
+    return engine.leaks(against, alive, against_embeddings, against_features, against_semantic)
 
 
 def dedup(

@@ -349,6 +349,7 @@ def _leakage(
             None if features is None else features.subset(ia),
             None if features is None else features.subset(ib),
             None if semantic is None else semantic.subset(ia),
+            None if semantic is None else semantic.subset(ib),
         )
         found.extend((ia[a], method, ib[b]) for a, method, b in hits)
     return found

@@ -155,3 +155,42 @@ def test_a_check_from_other_settings_is_not_reused(kept, monkeypatch) -> None:
     cfg = SplitConfig(test_size=0.3, seed=1, keep_duplicates_together=False)
     split_records(records, cfg, embeddings=vecs, dedup_config=other, semantic=check)
     assert not called  # a fresh search of every record, not the reused path
+
+
+def test_a_flagged_record_on_the_other_side_is_searched_too() -> None:
+    # A pair is settled only when neither record's list was cut off: here the test-side
+    # record is marked settled and only its train-side duplicate is flagged (an index can
+    # propose a pair from one side only); the check must still find the pair.
+    from curate.dedup import find_leaks
+    from curate.dedup.semantic import SemanticCheck, check_settings
+
+    records, vecs, planted = _data()
+    t, v = planted[0]
+    fillers = list(range(4 * QUADS, len(records)))
+    test_rows, train_rows = [t, *fillers[:20]], [v, *fillers[20:]]
+    flags = np.zeros(len(records), dtype=bool)
+    flags[v] = True
+    check = SemanticCheck(check_settings(CONFIG), flags, None)
+    flag = dataclasses.replace(CONFIG, leak_action="flag")
+    leaks = find_leaks(
+        [records[i] for i in test_rows],
+        flag,
+        [records[i] for i in train_rows],
+        embeddings=vecs[test_rows],
+        against_embeddings=vecs[train_rows],
+        semantic=check.subset(test_rows),
+        against_semantic=check.subset(train_rows),
+    )
+    assert [(lk.index, lk.method, lk.match_index) for lk in leaks] == [(0, "semantic", 0)]
+    # Nothing flagged on either side: settled, nothing searched, nothing found.
+    none = SemanticCheck(check_settings(CONFIG), np.zeros(len(records), dtype=bool), None)
+    leaks = find_leaks(
+        [records[i] for i in test_rows],
+        flag,
+        [records[i] for i in train_rows],
+        embeddings=vecs[test_rows],
+        against_embeddings=vecs[train_rows],
+        semantic=none.subset(test_rows),
+        against_semantic=none.subset(train_rows),
+    )
+    assert leaks == []
