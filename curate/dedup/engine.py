@@ -284,6 +284,8 @@ class Engine:
                 min_score=None if cfg.explain else threshold - SCORE_MARGIN,
                 progress=cfg.progress,
                 cache_dir=self._cache_root(),
+                # `explain` keeps every candidate; "cut off" still means above the floor.
+                full_floor=threshold - SCORE_MARGIN,
             )
             pairs, sims, local_sim = found.pairs, found.sims, found.similarity
             recheck = np.ones(len(self.records), dtype=bool)

@@ -120,9 +120,9 @@ class Search:
     """What one neighbour search found.
 
     ``full[i]`` is True when row ``i``'s neighbour list was cut off by ``neighbours``: its
-    last neighbour still scored at least ``min_score`` (any score when ``min_score`` is
-    None), so records beyond the list may score above it too. A row whose list is not full
-    saw every candidate the index proposes at ``min_score`` or above.
+    last neighbour still scored at least ``full_floor`` (default ``min_score``; any score
+    when both are None), so records beyond the list may score above it too. A row whose list
+    is not full saw every candidate the index proposes at that floor or above.
     """
 
     pairs: np.ndarray
@@ -140,6 +140,7 @@ def semantic_search(
     min_score: float | None = None,
     progress: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    full_floor: float | None = None,
 ) -> Search:
     """Nearest-neighbour pairs and their cosine similarity.
 
@@ -154,6 +155,8 @@ def semantic_search(
         cache_dir: when given, the pairs are kept under ``cache_dir/neighbours`` keyed by a
             hash of the vectors and every setting, so a rerun on the same vectors skips the
             index (the search is deterministic: same vectors, same pairs).
+        full_floor: the index score above which a row's last neighbour marks its list as
+            cut off (``Search.full``); default ``min_score``.
 
     Returns:
         A ``Search``: ``pairs`` (within one set ``i < j``, unique), their ``sims`` and a
@@ -166,12 +169,16 @@ def semantic_search(
     base = vecs if against is None else against
     path = None
     if cache_dir is not None and vecs.shape[0] >= NEIGHBOUR_CACHE_MIN:
-        path = _neighbour_file(cache_dir, vecs, against, (neighbours, seed, min_score))
+        settings = (neighbours, seed, min_score, full_floor)
+        path = _neighbour_file(cache_dir, vecs, against, settings)
         got = _read_pairs(path)
         if got is not None and len(got[2]) == vecs.shape[0]:
             return Search(got[0], got[1], _cosine(vecs, base), got[2])
     with work_threads():
-        pairs, sims, full = _semantic_pairs(vecs, neighbours, seed, against, min_score, progress)
+        floor = min_score if full_floor is None else full_floor
+        pairs, sims, full = _semantic_pairs(
+            vecs, neighbours, seed, against, min_score, progress, floor
+        )
     if path is not None:
         _write_pairs(path, pairs, sims, full)
     return Search(pairs, sims, _cosine(vecs, base), full)
@@ -220,6 +227,7 @@ def _semantic_pairs(
     against: np.ndarray | None,
     min_score: float | None,
     progress: bool,
+    floor: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
     base = vecs if against is None else np.ascontiguousarray(against, dtype=np.float32)
@@ -237,8 +245,8 @@ def _semantic_pairs(
         for lo in range(0, n, SEARCH_CHUNK):
             scores, idx = index.search(search_q[lo : lo + SEARCH_CHUNK], k)
             last_ok = idx[:, -1] >= 0
-            if min_score is not None:
-                last_ok &= scores[:, -1] >= min_score
+            if floor is not None:
+                last_ok &= scores[:, -1] >= floor
             full[lo : lo + len(idx)] = last_ok
             rows = np.repeat(np.arange(lo, lo + len(idx)), k)
             cols = idx.ravel()

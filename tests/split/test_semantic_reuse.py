@@ -124,6 +124,9 @@ def test_run_stages_hand_dedup_search_to_the_split(monkeypatch, center) -> None:
     # `curate run`'s way: the Batch carries dedup's SemanticCheck to the split (centred:
     # the re-check centres on dedup's mean, as the static model's default does).
     config = dataclasses.replace(CONFIG, center=center)
+    # The run's dedup explains (every candidate kept for the histograms): its lists still
+    # count as cut off only above the floor, or every record would be searched again.
+    explained = dataclasses.replace(config, explain=True)
     records, vecs, planted = _data()
     queries: list[int] = []
     real = engine.best_matches
@@ -135,7 +138,7 @@ def test_run_stages_hand_dedup_search_to_the_split(monkeypatch, center) -> None:
     monkeypatch.setattr(engine, "best_matches", counted)
     cfg = SplitConfig(test_size=0.3, seed=1, keep_duplicates_together=False)
     batch, done = run_stages(
-        [DedupStage(config), SplitStage(cfg, config)], Batch.of(records, vecs), lambda d: None
+        [DedupStage(explained), SplitStage(cfg, config)], Batch.of(records, vecs), lambda d: None
     )
     assert batch.semantic is not None and len(batch.semantic) == len(batch)
     result = done["split"].output
