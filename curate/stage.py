@@ -116,13 +116,16 @@ class Batch:
     index"): it survives ``select``, so a later stage's drop or finding names a record
     without a (source, line) look-up, whichever source it came from. ``vectors`` (embeddings)
     and ``features`` (dedup fingerprints, ``curate.dedup.Features``) have one row per record
-    and are sliced together with the records, never realigned.
+    and are sliced together with the records, never realigned. ``semantic`` (dedup's
+    ``curate.dedup.semantic.SemanticCheck``: which records its neighbour search left
+    unsettled) too, so the split's leakage check searches only those.
     """
 
     records: list[Record]
     index: np.ndarray
     vectors: np.ndarray | None = None
     features: Any = None
+    semantic: Any = None
 
     @classmethod
     def of(
@@ -137,7 +140,11 @@ class Batch:
 
     def __post_init__(self) -> None:
         n = len(self.records)
-        for name, rows in (("vectors", self.vectors), ("features", self.features)):
+        for name, rows in (
+            ("vectors", self.vectors),
+            ("features", self.features),
+            ("semantic", self.semantic),
+        ):
             if rows is not None and len(rows) != n:
                 raise ValueError(f"Batch: {len(rows)} rows of {name} for {n} records")
 
@@ -149,6 +156,7 @@ class Batch:
             self.index[rows],
             None if self.vectors is None else self.vectors[rows],
             None if self.features is None else self.features.subset(rows),
+            None if self.semantic is None else self.semantic.subset(rows),
         )
 
     def keep(self, rows: Sequence[int] | np.ndarray) -> None:
@@ -156,7 +164,7 @@ class Batch:
         loop's way, so no caller's reference keeps the removed rows alive."""
         new = self.select(rows)
         self.records, self.index = new.records, new.index
-        self.vectors, self.features = new.vectors, new.features
+        self.vectors, self.features, self.semantic = new.vectors, new.features, new.semantic
 
 
 @dataclass(slots=True)

@@ -16,7 +16,16 @@ from curate.dedup.explain import explain_method
 from curate.dedup.features import Features, compute_features, exact_groups, exact_matches
 from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
-from curate.dedup.semantic import centered, semantic_pairs
+from curate.dedup.semantic import (
+    SemanticCheck,
+    best_matches,
+    centered,
+    centered_on,
+    centre_of,
+    check_settings,
+    semantic_pairs,
+    semantic_search,
+)
 from curate.dedup.slots import Slots, different_slots
 from curate.errors import ConfigError
 from curate.progress import Progress
@@ -28,6 +37,9 @@ from curate.stage import Batch, BatchResult, Dropped, StageResult
 SCORE_MARGIN = 0.15
 EMBED_CHUNK = 16_384
 KEPT_APART_LISTED = 50
+# A re-check of a few records (a ``SemanticCheck``'s ``recheck`` rows) searches exactly,
+# without an index, while queries x rows stays below this (~1-2 CPU s of float32 products).
+EXACT_CHECK_BUDGET = 2_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,9 @@ class DedupResult:
     # Positions (ascending) of ``result.kept`` in the input: a Batch selects them, so the
     # vectors and fingerprints follow without a (source, line) look-up.
     kept_rows: np.ndarray | None = None
+    # For a later semantic duplicate check of the kept records (the split's leakage check):
+    # which records dedup's search left unsettled, and its centring. None without semantic.
+    semantic: SemanticCheck | None = None
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -131,6 +146,12 @@ class _Vectors:
         self.have = np.full(n, given is not None)
         self.embedder = embedder
 
+    def all(self) -> np.ndarray:
+        """Every row: the given array itself when it is complete (no copy), else ``take``."""
+        if self.array is not None and self.have.all():
+            return self.array
+        return self.take(np.arange(self.have.size))
+
     def take(self, idx: np.ndarray) -> np.ndarray:
         missing = idx[~self.have[idx]]
         # In chunks, so only one chunk of texts is in memory at a time (and a long run leaves
@@ -159,9 +180,16 @@ class Engine:
         embeddings: np.ndarray | None = None,
         shared: dict[str, Any] | None = None,
         features: Features | None = None,
+        semantic: SemanticCheck | None = None,
     ) -> None:
         self.records = records
         self.config = config
+        # Given (a leakage check of records dedup kept): only its ``recheck`` rows are
+        # searched, with dedup's centring. Made (a dedup run): ``semantic_check``.
+        self.given_check = (
+            semantic if semantic is not None and semantic.fits(config, len(records)) else None
+        )
+        self.semantic_check: SemanticCheck | None = None
         self.texts = _Texts(records, config)
         self._need_sig = "near" in config.methods
         if features is not None and not features.fits(config, len(records), self._need_sig):
@@ -246,16 +274,23 @@ class Engine:
         else:
             vecs = self.vectors.take(idx)
             threshold, center = cfg.semantic_settings()
-            if center:
-                (vecs,) = centered(vecs)
-            pairs, sims, local_sim = semantic_pairs(
+            mean = centre_of(vecs) if center else None
+            if mean is not None:
+                vecs = centered_on(vecs, mean, in_place=True)  # take() made a copy
+            found = semantic_search(
                 vecs,
                 neighbours=cfg.neighbours,
                 seed=cfg.seed,
                 min_score=None if cfg.explain else threshold - SCORE_MARGIN,
                 progress=cfg.progress,
                 cache_dir=self._cache_root(),
+                # `explain` keeps every candidate; "cut off" still means above the floor.
+                full_floor=threshold - SCORE_MARGIN,
             )
+            pairs, sims, local_sim = found.pairs, found.sims, found.similarity
+            recheck = np.ones(len(self.records), dtype=bool)
+            recheck[idx[~found.full]] = False
+            self.semantic_check = SemanticCheck(check_settings(cfg), recheck, mean)
         if cfg.explain:
             guard = self._kept_apart if method == "semantic" and cfg.slot_guard else None
             self.explain[method] = explain_method(
@@ -274,6 +309,50 @@ class Engine:
         groups = [[int(idx[k]) for k in g] for g in local]
         pos = {int(g): k for k, g in enumerate(idx.tolist())}
         return groups, lambda a, b: local_sim(pos[a], pos[b])
+
+    def _reusable(self, other: Engine, center: bool) -> bool:
+        """Whether both sides carry dedup's ``SemanticCheck`` (of one run: same centring)."""
+        mine, theirs = self.given_check, other.given_check
+        if mine is None or theirs is None:
+            return False
+        if not center:
+            return True
+        return (
+            mine.mean is not None
+            and theirs.mean is not None
+            and np.array_equal(mine.mean, theirs.mean)
+        )
+
+    def _recheck(
+        self, idx: np.ndarray, other: Engine, floor: float, mean: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Semantic candidate pairs ``(position in idx, row of other)`` among records one
+        dedup run kept: only the records its search left unsettled (``recheck``) are
+        searched, on both sides (a pair is settled only if neither list was cut off), each
+        exactly against every record of the other side. None when that would cost more
+        than ``EXACT_CHECK_BUDGET`` (the caller then searches every record)."""
+        mine_flag = np.flatnonzero(self.given_check.recheck[idx])  # type: ignore[union-attr]
+        theirs_flag = np.flatnonzero(other.given_check.recheck)  # type: ignore[union-attr]
+        m = len(other.records)
+        if mine_flag.size * m + theirs_flag.size * idx.size > EXACT_CHECK_BUDGET:
+            return None
+        found_p = [np.zeros((0, 2), dtype=np.int64)]
+        found_s = [np.zeros(0)]
+        if mine_flag.size:
+            q = self.vectors.take(idx[mine_flag])
+            if mean is not None:
+                q = centered_on(q, mean, in_place=True)
+            p, sim = best_matches(q, other.vectors.all(), floor, mean)
+            found_p.append(np.stack((mine_flag[p[:, 0]], p[:, 1]), axis=1))
+            found_s.append(sim)
+        if theirs_flag.size and idx.size:
+            q = other.vectors.take(theirs_flag)
+            if mean is not None:
+                q = centered_on(q, mean, in_place=True)
+            p, sim = best_matches(q, self.vectors.take(idx), floor, mean)
+            found_p.append(np.stack((p[:, 1], theirs_flag[p[:, 0]]), axis=1))
+            found_s.append(sim)
+        return np.concatenate(found_p).astype(np.int64), np.concatenate(found_s)
 
     def _same_slots(
         self,
@@ -315,6 +394,7 @@ class Engine:
         alive: np.ndarray,
         against_embeddings: np.ndarray | None = None,
         against_features: Features | None = None,
+        against_semantic: SemanticCheck | None = None,
     ) -> list[Leak]:
         """Records of ``self.records`` (alive ones) duplicating a record of ``against``."""
         cfg = self.config
@@ -331,8 +411,15 @@ class Engine:
                 against_embeddings = against_embeddings[keep]
             if against_features is not None:
                 against_features = against_features.subset(keep)
+            if against_semantic is not None:
+                against_semantic = against_semantic.subset(keep)
         other = Engine(
-            against, cfg, against_embeddings, shared=self.shared, features=against_features
+            against,
+            cfg,
+            against_embeddings,
+            shared=self.shared,
+            features=against_features,
+            semantic=against_semantic,
         )
         found: dict[int, Leak] = {}
         if self._features is not None and self._features.blank is not None:  # fits (__init__)
@@ -380,19 +467,28 @@ class Engine:
             threshold = cfg.near_threshold
             pairs = np.stack((pairs[:, 0], pairs[:, 1] - na), axis=1) if pairs.size else pairs
         else:
-            mine = self.vectors.take(idx)
-            theirs_v = other.vectors.take(np.arange(m))
             threshold, center = cfg.semantic_settings()
-            if center:
-                mine, theirs_v = centered(mine, theirs_v)
-            pairs, sims, _ = semantic_pairs(
-                mine,
-                neighbours=1,
-                seed=cfg.seed,
-                against=theirs_v,
-                min_score=threshold - SCORE_MARGIN,
-                progress=cfg.progress,
-            )
+            got = None
+            if self._reusable(other, center):
+                mean = self.given_check.mean if center else None  # type: ignore[union-attr]
+                got = self._recheck(idx, other, threshold - SCORE_MARGIN, mean)
+            theirs_v = None
+            if got is not None:
+                pairs, sims = got
+            else:
+                mine = self.vectors.take(idx)
+                theirs_v = other.vectors.take(np.arange(m))
+                if center:
+                    mine, theirs_v = centered(mine, theirs_v)
+            if theirs_v is not None:
+                pairs, sims, _ = semantic_pairs(
+                    mine,
+                    neighbours=1,
+                    seed=cfg.seed,
+                    against=theirs_v,
+                    min_score=threshold - SCORE_MARGIN,
+                    progress=cfg.progress,
+                )
         if method == "semantic" and cfg.slot_guard and pairs.size:
             confirmed = self._same_slots(pairs, lambda k: int(idx[k]), lambda k: k, other)
             mask = {tuple(p) for p in confirmed.tolist()}
@@ -438,15 +534,20 @@ def find_leaks(
     against_embeddings: np.ndarray | None = None,
     features: Features | None = None,
     against_features: Features | None = None,
+    semantic: SemanticCheck | None = None,
+    against_semantic: SemanticCheck | None = None,
 ) -> list[Leak]:
     """Records of ``records`` that duplicate one of ``against`` (nothing else is computed).
 
     The same matcher as ``dedup(..., against=...)``; the optional embeddings and features
     of either side (rows of an earlier run's) save embedding and hashing them again.
+    ``semantic``, ``against_semantic``: rows of ``DedupResult.semantic`` for each side, when
+    both are records one dedup run kept (the split of ``curate run``): the semantic method
+    then searches only the records that dedup's search left unsettled (``SemanticCheck``).
     """
-    engine = Engine(records, config, embeddings, features=features)
+    engine = Engine(records, config, embeddings, features=features, semantic=semantic)
     alive = np.ones(len(records), dtype=bool)
-    return engine.leaks(against, alive, against_embeddings, against_features)
+    return engine.leaks(against, alive, against_embeddings, against_features, against_semantic)
 
 
 def dedup(
@@ -551,7 +652,14 @@ def dedup(
             stats["embedding_seconds"] = round(emb.encode_seconds, 3)
     result = StageResult(kept=kept_records, dropped=dropped, stats=stats)
     return DedupResult(
-        result, clusters, leaks, engine.explain, engine.kept_apart, engine._features, kept_rows
+        result,
+        clusters,
+        leaks,
+        engine.explain,
+        engine.kept_apart,
+        engine._features,
+        kept_rows,
+        engine.semantic_check,
     )
 
 
@@ -571,5 +679,6 @@ class DedupStage:
         dres = dedup(batch.records, self.config, against=self.against, embeddings=batch.vectors)
         if dres.features is not None:
             batch.features, dres.features = dres.features, None
+        batch.semantic, dres.semantic = dres.semantic, None
         dropped, dres.result.dropped, dres.result.kept = dres.result.dropped, [], []
         return BatchResult(dres.kept_rows, dropped, dres.stats, dres)

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,6 +102,46 @@ def semantic_pairs(
     progress: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Callable[[int, int], float]]:
+    """``semantic_search``'s pairs, cosines and similarity function (see there)."""
+    found = semantic_search(
+        vecs,
+        neighbours=neighbours,
+        seed=seed,
+        against=against,
+        min_score=min_score,
+        progress=progress,
+        cache_dir=cache_dir,
+    )
+    return found.pairs, found.sims, found.similarity
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """What one neighbour search found.
+
+    ``full[i]`` is True when row ``i``'s neighbour list was cut off by ``neighbours``: its
+    last neighbour still scored at least ``full_floor`` (default ``min_score``; any score
+    when both are None), so records beyond the list may score above it too. A row whose list
+    is not full saw every candidate the index proposes at that floor or above.
+    """
+
+    pairs: np.ndarray
+    sims: np.ndarray
+    similarity: Callable[[int, int], float]
+    full: np.ndarray
+
+
+def semantic_search(
+    vecs: np.ndarray,
+    *,
+    neighbours: int,
+    seed: int = 0,
+    against: np.ndarray | None = None,
+    min_score: float | None = None,
+    progress: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    full_floor: float | None = None,
+) -> Search:
     """Nearest-neighbour pairs and their cosine similarity.
 
     Args:
@@ -113,26 +155,33 @@ def semantic_pairs(
         cache_dir: when given, the pairs are kept under ``cache_dir/neighbours`` keyed by a
             hash of the vectors and every setting, so a rerun on the same vectors skips the
             index (the search is deterministic: same vectors, same pairs).
+        full_floor: the index score above which a row's last neighbour marks its list as
+            cut off (``Search.full``); default ``min_score``.
 
     Returns:
-        ``(pairs, cosine, similarity)``; within one set, pairs have ``i < j`` and are unique.
+        A ``Search``: ``pairs`` (within one set ``i < j``, unique), their ``sims`` and a
+        ``similarity(i, j)`` function, and per row of ``vecs`` whether its list was ``full``.
         The cosine is always recomputed on the full vectors: the index only proposes.
     """
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
     if against is not None:
         against = np.ascontiguousarray(against, dtype=np.float32)
+    base = vecs if against is None else against
     path = None
     if cache_dir is not None and vecs.shape[0] >= NEIGHBOUR_CACHE_MIN:
-        path = _neighbour_file(cache_dir, vecs, against, (neighbours, seed, min_score))
+        settings = (neighbours, seed, min_score, full_floor)
+        path = _neighbour_file(cache_dir, vecs, against, settings)
         got = _read_pairs(path)
-        if got is not None:
-            base = vecs if against is None else against
-            return got[0], got[1], _cosine(vecs, base)
+        if got is not None and len(got[2]) == vecs.shape[0]:
+            return Search(got[0], got[1], _cosine(vecs, base), got[2])
     with work_threads():
-        pairs, sims, sim = _semantic_pairs(vecs, neighbours, seed, against, min_score, progress)
+        floor = min_score if full_floor is None else full_floor
+        pairs, sims, full = _semantic_pairs(
+            vecs, neighbours, seed, against, min_score, progress, floor
+        )
     if path is not None:
-        _write_pairs(path, pairs, sims)
-    return pairs, sims, sim
+        _write_pairs(path, pairs, sims, full)
+    return Search(pairs, sims, _cosine(vecs, base), full)
 
 
 def _neighbour_file(
@@ -147,21 +196,22 @@ def _neighbour_file(
     return Path(root) / "neighbours" / f"{h.hexdigest()}.npz"
 
 
-def _read_pairs(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+def _read_pairs(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     try:
         with np.load(path) as z:
-            return z["pairs"], z["sims"]
+            # A file of an older version has no "full" flags: searched again (KeyError).
+            return z["pairs"], z["sims"], z["full"]
     except (OSError, ValueError, KeyError, EOFError):
         return None  # absent, or removed by a concurrent cleanup
 
 
-def _write_pairs(path: Path, pairs: np.ndarray, sims: np.ndarray) -> None:
+def _write_pairs(path: Path, pairs: np.ndarray, sims: np.ndarray, full: np.ndarray) -> None:
     from curate.records import atomic_writer
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_writer(path, "wb") as fh:
-            np.savez(fh, pairs=pairs, sims=sims)
+            np.savez(fh, pairs=pairs, sims=sims, full=full)
         # Only the most recent searches are worth keeping (one per input and setting).
         old = sorted(path.parent.glob("*.npz"), key=lambda f: f.stat().st_mtime)
         for f in old[:-NEIGHBOUR_CACHE_FILES]:
@@ -177,12 +227,14 @@ def _semantic_pairs(
     against: np.ndarray | None,
     min_score: float | None,
     progress: bool,
-) -> tuple[np.ndarray, np.ndarray, Callable[[int, int], float]]:
+    floor: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
     base = vecs if against is None else np.ascontiguousarray(against, dtype=np.float32)
     n = vecs.shape[0]
+    full = np.zeros(n, dtype=bool)
     if n == 0 or base.shape[0] == 0 or (against is None and n < 2):
-        return np.zeros((0, 2), np.int64), np.zeros(0), _cosine(vecs, base)
+        return np.zeros((0, 2), np.int64), np.zeros(0), full
     search_base, search_q = base, vecs
     if base.shape[0] > FLAT_LIMIT and base.shape[1] > SEARCH_DIMS:
         search_base, search_q = _project(base, vecs, seed)
@@ -192,6 +244,10 @@ def _semantic_pairs(
     with Progress("semantic: search", n, progress) as bar:
         for lo in range(0, n, SEARCH_CHUNK):
             scores, idx = index.search(search_q[lo : lo + SEARCH_CHUNK], k)
+            last_ok = idx[:, -1] >= 0
+            if floor is not None:
+                last_ok &= scores[:, -1] >= floor
+            full[lo : lo + len(idx)] = last_ok
             rows = np.repeat(np.arange(lo, lo + len(idx)), k)
             cols = idx.ravel()
             ok = cols >= 0
@@ -211,7 +267,7 @@ def _semantic_pairs(
     else:
         pairs = np.stack((i, j), axis=1)
     s = np.minimum(_dots(vecs, base, pairs), 1.0)
-    return pairs, s.astype(np.float64), _cosine(vecs, base)
+    return pairs, s.astype(np.float64), full
 
 
 def _dots(a: np.ndarray, b: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -230,16 +286,106 @@ def centered(*arrays: np.ndarray) -> list[np.ndarray]:
     Static (averaged word vector) embeddings share a large common direction, so raw cosines
     of unrelated texts are high; removing it spreads them out (see docs/dedup.md).
     """
+    mean = centre_of(*arrays)
+    if mean is None:
+        return list(arrays)
+    return [centered_on(a, mean) for a in arrays]
+
+
+def centre_of(*arrays: np.ndarray) -> np.ndarray | None:
+    """The mean vector ``centered`` subtracts (None when there are no rows)."""
     rows = [a for a in arrays if a.size]
     if not rows:
-        return list(arrays)
+        return None
     with work_threads():
-        mean = np.concatenate(rows).mean(axis=0, dtype=np.float64).astype(np.float32)
-        out = []
-        for a in arrays:
+        return np.concatenate(rows).mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
+def centered_on(a: np.ndarray, mean: np.ndarray, *, in_place: bool = False) -> np.ndarray:
+    """``a`` minus a given mean vector, rows L2-normalised again (``centered``'s second half).
+
+    ``in_place``: overwrite ``a`` (a float32 copy the caller owns) instead of allocating two
+    more arrays of its size: at 1M rows each is ~1 GB. The same operations, the same bits.
+    """
+    with work_threads():
+        if in_place:
+            a -= mean
+            c = a
+        else:
             c = a - mean
-            out.append(c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), np.float32(1e-12)))
-    return out
+        c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), np.float32(1e-12))
+        return c
+
+
+def best_matches(
+    queries: np.ndarray, base: np.ndarray, min_score: float, mean: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact search: for each query row, its most similar ``base`` row when their cosine is
+    at least ``min_score``, as ``(pairs (query, base), cosines)``. Brute force in chunks of
+    ``base``: for a few queries against many rows this is cheaper than building an index,
+    and it misses nothing an index could miss. ``mean``: ``base`` is centred on it chunk by
+    chunk (``centered_on``), so no centred copy of the whole of ``base`` is made."""
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    best = np.full(q.shape[0], -np.inf, dtype=np.float32)
+    arg = np.full(q.shape[0], -1, dtype=np.int64)
+
+    def rows(b: np.ndarray) -> np.ndarray:
+        return b if mean is None else centered_on(b, mean)
+
+    if q.shape[0] and base.shape[0]:
+        with work_threads():
+            for lo in range(0, base.shape[0], DOT_CHUNK):
+                scores = rows(base[lo : lo + DOT_CHUNK]) @ q.T
+                top = scores.argmax(axis=0)
+                val = scores[top, np.arange(q.shape[0])]
+                better = val > best
+                best[better], arg[better] = val[better], top[better] + lo
+    hit = np.flatnonzero(arg >= 0)
+    pairs = np.stack((hit, arg[hit]), axis=1) if hit.size else np.zeros((0, 2), np.int64)
+    sims = np.zeros(0)
+    if hit.size:
+        matched = rows(base[arg[hit]])
+        sims = np.minimum(np.einsum("ij,ij->i", q[hit], matched).astype(np.float64), 1.0)
+    ok = sims >= min_score
+    return pairs[ok], sims[ok]
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticCheck:
+    """What dedup's semantic search leaves for a later duplicate check of the records it kept
+    (the split's leakage check in ``curate run``): one flag per record, and the mean vector
+    dedup centred on.
+
+    Dedup searched every record still alive at its semantic step and joined every pair over
+    the threshold that the slot guard let through, keeping one record per cluster. So two
+    records it kept are no semantic duplicates of each other unless one's neighbour list
+    was ``full`` (cut off at ``neighbours`` with candidates left) or it was never searched:
+    only those (``recheck``) need a new search, the rest are settled. Valid only for the
+    records dedup kept and for the same model, key, threshold, centring and slot guard
+    (``fits``).
+    """
+
+    settings: tuple[Any, ...]
+    recheck: np.ndarray
+    mean: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.recheck)
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> SemanticCheck:
+        """The flags of rows ``idx`` (in that order)."""
+        return SemanticCheck(
+            self.settings, self.recheck[np.asarray(idx, dtype=np.int64)], self.mean
+        )
+
+    def fits(self, config: Any, n: int) -> bool:
+        """Whether these flags answer a check of ``n`` records under ``config``."""
+        return len(self) == n and self.settings == check_settings(config)
+
+
+def check_settings(config: Any) -> tuple[Any, ...]:
+    """The settings a ``SemanticCheck`` depends on: what decides "semantic duplicate"."""
+    return (config.model, config.key, config.semantic_settings(), config.slot_guard)
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> Callable[[int, int], float]:

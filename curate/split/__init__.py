@@ -191,6 +191,7 @@ class SplitStage:
             embeddings=batch.vectors,
             dedup_config=self.dedup_config,
             features=batch.features,
+            semantic=batch.semantic,
         )
         return BatchResult.keep_all(batch, sres)
 
@@ -207,6 +208,7 @@ def split_records(
     embeddings: np.ndarray | None = None,
     dedup_config: Any = None,
     features: Any = None,
+    semantic: Any = None,
 ) -> SplitResult:
     """Split canonical chat records into train / test (/ val).
 
@@ -220,6 +222,11 @@ def split_records(
         features: dedup fingerprints of ``records`` (``curate.dedup.Features``, e.g. rows of
             the dedup stage's in ``curate run``); computed once here when absent, so the
             clusters and every leakage round reuse them instead of hashing the texts again.
+        semantic: rows of ``DedupResult.semantic`` when ``records`` are records that dedup
+            run kept (``curate run``): the semantic leakage check then searches only the
+            records dedup's search left unsettled, with dedup's centring, instead of
+            searching every record again (see docs/dedup.md, "Leakage check after dedup").
+            Ignored when it does not fit ``dedup_config`` (another model, threshold...).
     """
     records = list(records)
     n = len(records)
@@ -236,6 +243,10 @@ def split_records(
 
     if dedup_config is not None and n and (config.keep_duplicates_together or config.check_leakage):
         features = _features(records, dedup_config, features)
+    if embeddings is None or dedup_config is None or "semantic" not in dedup_config.methods:
+        semantic = None
+    elif semantic is not None and not semantic.fits(dedup_config, n):
+        semantic = None  # another model, key or threshold than dedup's: a fresh search
 
     labels = stratum_labels(
         records,
@@ -272,7 +283,7 @@ def split_records(
         stats["multi_record_groups"] = sum(1 for g in groups.values() if len(g) > 1)
         if not config.check_leakage or n == 0:
             break
-        leaks = _leakage(records, sides, embeddings, dedup_config, features)
+        leaks = _leakage(records, sides, embeddings, dedup_config, features, semantic)
         leakage = _leak_dict(records, leaks, sides, dedup_config, round_no)
         if not leaks:
             break
@@ -283,9 +294,13 @@ def split_records(
         if round_no == MAX_REPAIR_ROUNDS - 1:
             # Last resort: move every leaking group to train until nothing leaks. Train only
             # grows, so this ends; the strata moved are marked in the report.
-            moved = _move_to_train(records, sides, uf, embeddings, dedup_config, strata, features)
+            moved = _move_to_train(
+                records, sides, uf, embeddings, dedup_config, strata, features, semantic
+            )
             leakage.update(
-                _leak_report(records, sides, embeddings, dedup_config, round_no + 1, features)
+                _leak_report(
+                    records, sides, embeddings, dedup_config, round_no + 1, features, semantic
+                )
             )
             leakage["moved_to_train"] = moved
             break
@@ -315,6 +330,7 @@ def _leakage(
     embeddings: np.ndarray | None,
     dedup_config: Any,
     features: Any = None,
+    semantic: Any = None,
 ) -> list[tuple[int, str, int]]:
     """(row, method, row of its match) for each record of one side that duplicates a record
     of another side (dedup's own matcher), rows being positions in ``records``."""
@@ -332,6 +348,8 @@ def _leakage(
             None if embeddings is None else embeddings[ib],
             None if features is None else features.subset(ia),
             None if features is None else features.subset(ib),
+            None if semantic is None else semantic.subset(ia),
+            None if semantic is None else semantic.subset(ib),
         )
         found.extend((ia[a], method, ib[b]) for a, method, b in hits)
     return found
@@ -366,8 +384,9 @@ def _leak_report(
     dedup_config: Any,
     rounds: int,
     features: Any = None,
+    semantic: Any = None,
 ) -> dict[str, Any]:
-    leaks = _leakage(records, sides, embeddings, dedup_config, features)
+    leaks = _leakage(records, sides, embeddings, dedup_config, features, semantic)
     return _leak_dict(records, leaks, sides, dedup_config, rounds)
 
 
@@ -379,11 +398,12 @@ def _move_to_train(
     dedup_config: Any,
     strata: list[StratumReport],
     features: Any = None,
+    semantic: Any = None,
 ) -> int:
     """Move whole leaking groups to train until the leakage check finds nothing."""
     groups = uf.groups()
     moved = 0
-    while leaks := _leakage(records, sides, embeddings, dedup_config, features):
+    while leaks := _leakage(records, sides, embeddings, dedup_config, features, semantic):
         for row, _method, of in leaks:
             for i in (row, of):
                 for m in groups[uf.find(i)]:

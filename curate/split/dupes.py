@@ -60,14 +60,18 @@ def cross_duplicates(
     against_embeddings: np.ndarray | None = None,
     features: Any = None,
     against_features: Any = None,
+    semantic: Any = None,
+    against_semantic: Any = None,
 ) -> list[tuple[int, str, int]]:
     """(position in ``records``, method, position in ``against`` of the match) for each
     record duplicating one in ``against``.
 
     Uses dedup's own leakage matcher (``curate.dedup.find_leaks``), given the vectors and
     fingerprints both sides already have (rows of the run's), so nothing is embedded or
-    hashed again; without them, the ``against`` side's vectors come from dedup's embedder,
-    whose on-disk cache holds them when this run embedded the same texts.
+    hashed again, and ``semantic`` / ``against_semantic`` (rows of dedup's ``SemanticCheck``
+    for each side), so only the records dedup's search left unsettled are searched again.
+    Without vectors, the ``against`` side's come from dedup's embedder, whose on-disk cache
+    holds them when this run embedded the same texts.
     """
     import dataclasses
 
@@ -86,6 +90,8 @@ def cross_duplicates(
         against_embeddings=against_embeddings,
         features=features,
         against_features=against_features,
+        semantic=semantic,
+        against_semantic=against_semantic,
     )
     return [(lk.index, lk.method, lk.match_index) for lk in leaks]
 
