@@ -499,8 +499,12 @@ _REFUSAL_HINTS = (
 )  # fmt: skip
 
 
-# An ASCII text holds none of the others: fewer scans for the common case.
-_ASCII_REFUSAL_HINTS = tuple(h for h in _REFUSAL_HINTS if h.isascii())
+# An ASCII text holds none of the others: fewer scans for the common case. "request" is
+# left out too: every pattern that can match ASCII text also holds another hint ("this
+# request" comes with can't / cannot / unable / not able / decline), and on ASCII text
+# IGNORECASE folds nothing but A-Z, so ``lower()`` sees what the patterns see. (Answers that
+# merely mention a request are common: 5% of the benchmark's, each worth 13 regex searches.)
+_ASCII_REFUSAL_HINTS = tuple(h for h in _REFUSAL_HINTS if h.isascii() and h != "request")
 
 
 def _hints_for(lowered: str) -> tuple[str, ...]:
