@@ -323,15 +323,18 @@ def _sentence_reason(parts: list, to_str: Callable) -> str | None:
 
 def repetition(convs: Sequence[Conv]) -> list[Finding]:
     reasons = repetition_reasons([t for c in convs for t in c.assistant_turns])
-    hits: list[tuple[Conv, str, str]] = []  # each conversation's first flagged turn
-    k = 0
-    for c in convs:
-        first = next((i for i, r in enumerate(reasons[k : k + len(c.assistant_turns)]) if r), None)
-        if first is not None:
-            hits.append((c, reasons[k + first], c.assistant_turns[first]))  # type: ignore[arg-type]
-        k += len(c.assistant_turns)
-    if not hits:
+    flagged = [i for i, r in enumerate(reasons) if r]  # few: look up their conversations
+    if not flagged:
         return []
+    ends = np.cumsum([len(c.assistant_turns) for c in convs])
+    hits: list[tuple[Conv, str, str]] = []  # each conversation's first flagged turn
+    last = -1
+    for i, k in zip(flagged, np.searchsorted(ends, flagged, side="right").tolist(), strict=True):
+        if k != last:  # turns come in order: the first flagged one of conversation k
+            last = k
+            c = convs[k]
+            turn = c.assistant_turns[i - int(ends[k]) + len(c.assistant_turns)]
+            hits.append((c, reasons[i], turn))  # type: ignore[arg-type]
     c, reason, turn = hits[0]
     return [
         Finding(
