@@ -5,9 +5,12 @@ costly stages would take without the audit's shortcuts (the baseline column).
     python bench/audit.py data.jsonl --compare [--baseline 34aaea4] [--hostile 20000]
 
 ``--compare``: the audit without embeddings, the baseline commit's code beside this tree's in
-one run (child processes, one after the other), in CPU seconds per 100k rows: standalone
-(``curate audit --no-embeddings``, which hashes the rows for the duplicate share itself) and
-as the audit stage of ``curate run`` (dedup's fingerprints given). Each pair of reports must be
+one run (child processes, one after the other), in seconds per 100k rows: standalone
+(``curate audit --no-embeddings``, which hashes the rows for the duplicate share itself) in CPU
+seconds of one process, and in wall seconds with every CPU (``parallel``: the fingerprints
+hashed in ``run.workers`` processes, as ``curate audit`` does; the worker CPU is not in the
+first figure), and as the audit stage of ``curate run`` (dedup's fingerprints given), CPU
+seconds. Each pair of reports must be
 equal key for key (``--json``), and so must each finding's rows; a seeded hostile copy of the
 first ``--hostile`` rows (planted loops, repeated sentences, refusals, placeholders, lists,
 tables, code, non-ASCII and odd whitespace) checks the detectors the generated data never
@@ -63,6 +66,19 @@ report = audit(records, config, bad_lines=bad, source=path)
 result["standalone"] = time.process_time() - t0
 result["standalone_report"] = report.to_dict()
 result["standalone_rows"] = rows(report)
+del report
+gc.collect()
+try:  # `curate audit` hashes in run.workers processes where the tree can
+    from curate.dedup.features import workers
+except ImportError:
+    import contextlib
+    workers = lambda n: contextlib.nullcontext()
+t0 = time.perf_counter()
+with workers(0):
+    report = audit(records, config, bad_lines=bad, source=path)
+result["parallel"] = time.perf_counter() - t0
+result["parallel_report"] = report.to_dict()
+result["parallel_rows"] = rows(report)
 del report
 gc.collect()
 dc = DedupConfig(methods=("exact", "near"), key="conversation", seed=0)
@@ -137,14 +153,15 @@ def compare(path: str, rev: str, hostile: int) -> bool:
     if hostile:
         inputs.append(str(hostile_copy(path, hostile, tmp / "hostile.jsonl")))
     same_all = True
-    print(f"audit without embeddings, CPU seconds per 100k rows ({rev} vs this tree)")
+    print(f"audit without embeddings, seconds per 100k rows ({rev} vs this tree)")
+    print("  standalone, stage: CPU of one process (workers 1); parallel: wall, every CPU")
     print(f"{'input':<22}{'mode':<12}{rev:>10}{'new':>10}{'ratio':>8}  report")
     for inp in inputs:
         old = run_child(old_tree, inp, tmp / "old.json")
         new = run_child(ROOT, inp, tmp / "new.json")
         per = 100_000 / old["records"]
         name = Path(inp).name[:21]
-        for mode in ("standalone", "stage"):
+        for mode in ("standalone", "parallel", "stage"):
             same = (
                 old[f"{mode}_report"] == new[f"{mode}_report"]
                 and old[f"{mode}_rows"] == new[f"{mode}_rows"]

@@ -9,6 +9,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from curate.chat import message_text
 
 # A rough BPE rule of thumb: ~4 characters per token for Latin-script text, about one token
@@ -27,6 +29,16 @@ def estimate_tokens(text: str) -> int:
     wide = len(_WIDE.findall(text))
     narrow = len(text) - wide
     return wide + math.ceil(narrow / 4)
+
+
+def estimate_many(texts: Sequence[str]) -> np.ndarray:
+    """``[estimate_tokens(t) for t in texts]`` as int64: ``ceil(len / 4)`` for the ASCII texts
+    at once, the rest one by one."""
+    n = len(texts)
+    out = (np.fromiter(map(len, texts), dtype=np.int64, count=n) + 3) // 4
+    for i in np.flatnonzero(~np.fromiter(map(str.isascii, texts), dtype=bool, count=n)):
+        out[i] = estimate_tokens(texts[i])
+    return out
 
 
 class TokenCounter:

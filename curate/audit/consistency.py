@@ -59,7 +59,11 @@ def _gram_codes(t: str) -> np.ndarray | set[str]:
 def _gram_jaccard(a: np.ndarray | set[str], ta: str, b: np.ndarray | set[str], tb: str) -> float:
     """``jaccard(_grams(ta), _grams(tb))`` from ``_gram_codes`` of both texts."""
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        inter = np.intersect1d(a, b, assume_unique=True).size
+        # |a & b| of two sorted unique arrays: where each code of the smaller would sit in the
+        # larger, and whether it is there (a fraction of intersect1d's sort of both).
+        if a.size > b.size:
+            a, b = b, a
+        inter = int(np.count_nonzero(b.take(np.searchsorted(b, a), mode="clip") == a))
         return inter / (a.size + b.size - inter)
     return jaccard(_grams(ta), _grams(tb))
 
@@ -169,8 +173,9 @@ def template_placeholders(convs: Sequence[Conv]) -> list[Finding]:
     by_token: dict[str, list[tuple[Conv, str]]] = {}
     for c in convs:
         for role, text in c.role_text.items():
-            for tok in placeholders_in(text):
-                by_token.setdefault(tok, []).append((c, role))
+            if "{{" in text or "[" in text or "<" in text:  # placeholders_in's own test, inline
+                for tok in placeholders_in(text):
+                    by_token.setdefault(tok, []).append((c, role))
     ranked = sorted(by_token.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     head, tail = ranked[:MAX_PLACEHOLDER_GROUPS], ranked[MAX_PLACEHOLDER_GROUPS:]
     findings = []
@@ -318,15 +323,18 @@ def _sentence_reason(parts: list, to_str: Callable) -> str | None:
 
 def repetition(convs: Sequence[Conv]) -> list[Finding]:
     reasons = repetition_reasons([t for c in convs for t in c.assistant_turns])
-    hits: list[tuple[Conv, str, str]] = []  # each conversation's first flagged turn
-    k = 0
-    for c in convs:
-        first = next((i for i, r in enumerate(reasons[k : k + len(c.assistant_turns)]) if r), None)
-        if first is not None:
-            hits.append((c, reasons[k + first], c.assistant_turns[first]))  # type: ignore[arg-type]
-        k += len(c.assistant_turns)
-    if not hits:
+    flagged = [i for i, r in enumerate(reasons) if r]  # few: look up their conversations
+    if not flagged:
         return []
+    ends = np.cumsum([len(c.assistant_turns) for c in convs])
+    hits: list[tuple[Conv, str, str]] = []  # each conversation's first flagged turn
+    last = -1
+    for i, k in zip(flagged, np.searchsorted(ends, flagged, side="right").tolist(), strict=True):
+        if k != last:  # turns come in order: the first flagged one of conversation k
+            last = k
+            c = convs[k]
+            turn = c.assistant_turns[i - int(ends[k]) + len(c.assistant_turns)]
+            hits.append((c, reasons[i], turn))  # type: ignore[arg-type]
     c, reason, turn = hits[0]
     return [
         Finding(
@@ -494,8 +502,16 @@ _REFUSAL_HINTS = (
 )  # fmt: skip
 
 
-# An ASCII text holds none of the others: fewer scans for the common case.
-_ASCII_REFUSAL_HINTS = tuple(h for h in _REFUSAL_HINTS if h.isascii())
+# An ASCII text holds none of the others: fewer scans for the common case. "request" is
+# left out too: every pattern that can match ASCII text also holds another hint ("this
+# request" comes with can't / cannot / unable / not able / decline), and on ASCII text
+# IGNORECASE folds nothing but A-Z, so ``lower()`` sees what the patterns see. (Answers that
+# merely mention a request are common: 5% of the benchmark's, each worth 13 regex searches.)
+_ASCII_REFUSAL_HINTS = tuple(h for h in _REFUSAL_HINTS if h.isascii() and h != "request")
+
+
+def _hints_for(lowered: str) -> tuple[str, ...]:
+    return _ASCII_REFUSAL_HINTS if lowered.isascii() else _REFUSAL_HINTS
 
 
 def refusal_pattern(text: str, task: str = "") -> str | None:
@@ -506,8 +522,7 @@ def refusal_pattern(text: str, task: str = "") -> str | None:
     """
     head = text[:300]
     lowered = head.lower()
-    hints = _ASCII_REFUSAL_HINTS if lowered.isascii() else _REFUSAL_HINTS
-    if not any(h in lowered for h in hints):
+    if not any(h in lowered for h in _hints_for(lowered)):
         return None
     for pattern in _STRONG_REFUSALS:
         m = pattern.search(head)
@@ -527,6 +542,10 @@ def refusals(convs: Sequence[Conv]) -> list[Finding]:
     for c in convs:
         task = c.role_text.get("user", "")
         for turn in c.assistant_turns:
+            # refusal_pattern's first test, inline: most turns end here without a call.
+            lowered = turn[:300].lower()
+            if not any(h in lowered for h in _hints_for(lowered)):
+                continue
             found = refusal_pattern(turn, task)
             if found:
                 hits.append((c, found, turn))

@@ -157,6 +157,13 @@ def label_stats(path: str, counts: Counter[str], missing: int) -> dict[str, Any]
     }
 
 
+def duplicate_config() -> Any:
+    """The dedup settings of the duplicate share (``curate.dedup.DedupConfig``)."""
+    from curate.dedup import DedupConfig
+
+    return DedupConfig(methods=("exact", "near"), key="conversation", seed=0)
+
+
 def near_duplicate_share(records: Sequence[Record], features: Any = None) -> dict[str, Any]:
     """Share of records that duplicate an earlier one: exact after normalisation, or near
     (MinHash, verified 5-gram Jaccard >= 0.75), by ``curate.dedup`` on whole conversations.
@@ -166,9 +173,9 @@ def near_duplicate_share(records: Sequence[Record], features: Any = None) -> dic
     ``features``: dedup fingerprints of ``records`` (one row each), used instead of hashing
     the records again when they were computed with the same settings.
     """
-    from curate.dedup import DedupConfig, find_duplicates
+    from curate.dedup import find_duplicates
 
-    dc = DedupConfig(methods=("exact", "near"), key="conversation", seed=0)
+    dc = duplicate_config()
     # Dedup's fingerprints are used when they were made with these settings (``curate run``
     # with the default dedup seed): the MinHash pass is then not repeated.
     clusters = find_duplicates(records, dc, features=features)

@@ -6,6 +6,7 @@ import gc
 import os
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 
 from curate.audit import consistency, style
 from curate.audit.convs import Conv, to_conv
-from curate.audit.diversity import compute_diversity
+from curate.audit.diversity import compute_diversity, duplicate_config
 from curate.audit.gates import check_gates, parse_rules
 from curate.audit.languages import compute_languages
 from curate.audit.model import (
@@ -25,6 +26,7 @@ from curate.audit.model import (
     Finding,
 )
 from curate.audit.shape import compute_shape
+from curate.dedup.features import compute_features, runs_parallel, workers
 from curate.errors import ConfigError
 from curate.reader import read_chat
 from curate.records import BadLine, Record
@@ -71,8 +73,8 @@ def audit(
     config = config or AuditConfig()
     _check_config(config)
     counter = _token_counter(config.tokenizer)  # before any work: a bad path fails fast
-    with gc_paused():
-        return _audit(records, config, counter, embeddings, bad_lines, source, features)
+    with gc_paused(), ThreadPoolExecutor(1) as waiter:
+        return _audit(records, config, counter, embeddings, bad_lines, source, features, waiter)
 
 
 @contextmanager
@@ -98,6 +100,7 @@ def _audit(
     bad_lines: Sequence[BadLine],
     source: str,
     features: Any,
+    waiter: ThreadPoolExecutor,
 ) -> AuditReport:
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -126,6 +129,14 @@ def _audit(
                 f"({len(records)}, dim) or per chat record ({len(convs)}, dim)"
             )
 
+    if features is not None and len(chat_rows) < len(records):
+        features = features.subset(chat_rows) if len(features) == len(records) else None
+    elif features is None and runs_parallel(len(chat_records)):
+        # The duplicate share's fingerprints (MinHash of every conversation, the costliest
+        # part of a standalone audit) are hashed in the worker processes while this one
+        # audits; a thread only waits for them. The rows are those of a serial pass.
+        features = waiter.submit(compute_features, chat_records, duplicate_config(), True)
+
     t0 = time.perf_counter()
     shape, series = compute_shape(convs, counter)
     timings["shape"] = time.perf_counter() - t0
@@ -134,11 +145,8 @@ def _audit(
     languages, lang_findings = compute_languages(convs, config)
     timings["languages"] = time.perf_counter() - t0
 
-    if features is not None and len(chat_rows) < len(records):
-        features = features.subset(chat_rows) if len(features) == len(records) else None
-    diversity = compute_diversity(chat_records, convs, config, embeddings, timings, features)
-    topics = diversity.pop("_topics", None)
-
+    # The findings before the diversity section: fingerprints still being hashed in the
+    # background (see ``audit``) are needed only by the latter.
     t0 = time.perf_counter()
     findings = _structural_findings(bad_lines, not_chat, not_chat_rows)
     findings += consistency.record_findings(convs, convs, config)
@@ -147,7 +155,13 @@ def _audit(
     findings += style_findings
     order = list(FINDING_CODES)
     findings.sort(key=lambda f: order.index(f.code))  # stable: detector order within a code
-    timings["findings"] = time.perf_counter() - t0
+    t_findings = time.perf_counter() - t0
+
+    if isinstance(features, Future):
+        features = features.result()
+    diversity = compute_diversity(chat_records, convs, config, embeddings, timings, features)
+    topics = diversity.pop("_topics", None)
+    timings["findings"] = t_findings
     diversity["style"] = style_profile
 
     n_records = len(records) + len(bad_lines)
@@ -353,13 +367,19 @@ def audit_path(
     path: str | os.PathLike[str],
     config: AuditConfig | None = None,
     embeddings: np.ndarray | None = None,
+    processes: int = 0,
 ) -> AuditReport:
-    """Read ``path`` (``-`` for stdin) and audit it."""
+    """Read ``path`` (``-`` for stdin) and audit it.
+
+    ``processes``: how many processes hash the duplicate share's fingerprints (as
+    ``run.workers``: 0 is every available CPU, 1 this process only); the report is the same.
+    """
     t0 = time.perf_counter()
     records, bad, fmt = read_for_audit(path)
     t_read = time.perf_counter() - t0
     stage = AuditStage(config, bad_lines=bad, source=str(path), embeddings=embeddings)
-    _, done = run_stages([stage], Batch.of(records), _no_drops)
+    with workers(processes):
+        _, done = run_stages([stage], Batch.of(records), _no_drops)
     report = done[stage.name].output
     report.shape["input_format"] = fmt
     report.timings["read"] = t_read

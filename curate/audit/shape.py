@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from curate.audit.convs import Conv, excerpt
-from curate.tokens import TokenCounter
+from curate.tokens import PER_MESSAGE_OVERHEAD, TokenCounter, estimate_many
 
 TOP_SYSTEM_PROMPTS = 10
 MAIN_ROLES = ("system", "user", "assistant")
@@ -39,26 +39,19 @@ def compute_shape(convs: Sequence[Conv], counter: TokenCounter) -> tuple[dict[st
         (shape dict for the JSON, series dict with ``turns`` and ``tokens`` per role).
     """
     n = len(convs)
-    role_messages: Counter[str] = Counter()
-    messages_per_conv: list[int] = []
-    user_turns: list[int] = []
-    role_tokens: dict[str, list[int]] = {r: [] for r in MAIN_ROLES}
-    conv_tokens: list[int] = []
+    if counter.tokenizer is None:
+        role_messages, messages_per_conv, user_turns, role_tokens, conv_tokens = _estimated(convs)
+    else:
+        role_messages, messages_per_conv, user_turns, role_tokens, conv_tokens = _counted(
+            convs, counter
+        )
     systems: Counter[str] = Counter()
     first_line: dict[str, int] = {}
     for c in convs:
-        roles = c.roles
-        role_messages.update(roles)
-        messages_per_conv.append(len(roles))
-        user_turns.append(roles.count("user"))
-        by_role, total = counter.count_conversation(c.messages, roles, c.texts)
-        for role in MAIN_ROLES:
-            if role in by_role:
-                role_tokens[role].append(by_role[role])
-        conv_tokens.append(total)
-        if c.system is not None:
-            systems[c.system] += 1
-            first_line.setdefault(c.system, c.line)
+        system = c.role_text.get("system")
+        if system is not None:
+            systems[system] += 1
+            first_line.setdefault(system, c.line)
 
     with_system = sum(systems.values())
     top = sorted(systems.items(), key=lambda kv: (-kv[1], first_line[kv[0]]))[:TOP_SYSTEM_PROMPTS]
@@ -81,6 +74,54 @@ def compute_shape(convs: Sequence[Conv], counter: TokenCounter) -> tuple[dict[st
     }
     series = {"turns": user_turns, "messages": messages_per_conv, "tokens": role_tokens}
     return shape, series
+
+
+def _counted(convs: Sequence[Conv], counter: TokenCounter) -> tuple:
+    """Per conversation: messages, user turns, tokens per main role and in all (a tokenizer)."""
+    role_messages: Counter[str] = Counter()
+    messages_per_conv: list[int] = []
+    user_turns: list[int] = []
+    role_tokens: dict[str, list[int]] = {r: [] for r in MAIN_ROLES}
+    conv_tokens: list[int] = []
+    for c in convs:
+        roles = c.roles
+        role_messages.update(roles)
+        messages_per_conv.append(len(roles))
+        user_turns.append(roles.count("user"))
+        by_role, total = counter.count_conversation(c.messages, roles, c.texts)
+        for role in MAIN_ROLES:
+            if role in by_role:
+                role_tokens[role].append(by_role[role])
+        conv_tokens.append(total)
+    return role_messages, messages_per_conv, user_turns, role_tokens, conv_tokens
+
+
+def _estimated(convs: Sequence[Conv]) -> tuple:
+    """``_counted`` with estimated tokens, over every message at once: each message's
+    estimate, summed per conversation (and role) with ``bincount``."""
+    n = len(convs)
+    roles = [r for c in convs for r in c.roles]
+    messages_per_conv = [len(c.roles) for c in convs]
+    owner = np.repeat(np.arange(n), messages_per_conv)  # each message's conversation
+    tokens = estimate_many([t for c in convs for t in c.texts])
+    conv_tokens = np.bincount(owner, tokens + PER_MESSAGE_OVERHEAD, minlength=n)
+    role_of = np.array(roles, dtype=object)
+    role_tokens: dict[str, list[int]] = {}
+    user_turns: list[int] = [0] * n
+    for role in MAIN_ROLES:
+        mask = role_of == role
+        has = np.bincount(owner[mask], minlength=n)
+        if role == "user":
+            user_turns = has.tolist()
+        sums = np.bincount(owner[mask], tokens[mask], minlength=n)
+        role_tokens[role] = sums[has > 0].astype(np.int64).tolist()
+    return (
+        Counter(roles),
+        messages_per_conv,
+        user_turns,
+        role_tokens,
+        conv_tokens.astype(np.int64).tolist(),
+    )
 
 
 def system_prompts_section(

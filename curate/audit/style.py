@@ -19,7 +19,7 @@ import orjson
 
 from curate.audit.convs import Conv, excerpt
 from curate.audit.model import AuditConfig, Finding
-from curate.tokens import estimate_tokens
+from curate.tokens import estimate_many
 
 MIN_ANSWERS = 30  # below this, "the rest" is too few to define a house style
 
@@ -111,7 +111,7 @@ def style_outliers(convs: Sequence[Conv], config: AuditConfig) -> tuple[list[Fin
             continue
         findings.append(_finding(answered, texts, odd, msg, {"kind": kind, "feature": f}))
 
-    logs = np.log1p([estimate_tokens(t) for t in texts])
+    logs = np.log1p(estimate_many(texts))
     med = float(np.median(logs))
     mad = float(np.median(np.abs(logs - med))) * 1.4826
     profile["length_tokens_median"] = round(math.expm1(med), 1)

@@ -112,6 +112,13 @@ def workers(n: int) -> Iterator[None]:
         _WORKERS = before
 
 
+def runs_parallel(n: int) -> bool:
+    """Whether ``compute_features`` over ``n`` records runs in worker processes here (a
+    caller may then do other work while it waits)."""
+    nproc = min(_WORKERS, n // PARALLEL_MIN)
+    return nproc > 1 and "forkserver" in multiprocessing.get_all_start_methods()
+
+
 def compute_features(
     records: Sequence[Record], config: Any, with_sig: bool, progress: bool = False
 ) -> Features:

@@ -266,9 +266,11 @@ def test_refusal_hints_rule_out_only_texts_no_pattern_matches() -> None:
     pieces += ["help with that", "As an AI language model,", "I must decline", "this request"]
     pieces += ["I won't", "I am unable to", "I'm not able to", "provide", "write", "that", "É"]
     pieces += ["抱歉，我无法", "提供", "作为一个AI，我不能", "Sure!", "Here", ".", "\n", "İ"]
+    # "request" is no hint in ASCII text: each pattern that holds it holds another hint too.
+    pieces += ["your request", "That REQUEST", "request.", "Unfortunately, I", "unable", "ſorry"]
     rng = random.Random(13)
     tasks = ["", "Write an excuse email", "Explain DNS"]
-    for _ in range(4000):
+    for _ in range(8000):
         text = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
         task = rng.choice(tasks)
         assert C.refusal_pattern(text, task) == slow(text, task), text
