@@ -307,9 +307,9 @@ class StreamHasher:
             if self.failed:
                 return None
             out = _Rows(len(records), self.config.num_perm, self.with_sig)
-            for base, part in self.parts:
+            while self.parts:  # each part freed once copied: the rows are never held twice
+                base, part = self.parts.pop()
                 out.put(base, part)
-            self.parts.clear()
             return out.features(self.config)
         finally:
             self.close()
