@@ -61,7 +61,8 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, i
     CPU seconds are reported too because this machine is shared: wall time stretches with
     other people's load, CPU time much less. Memory: the run's RSS plus its children's USS
     (forked workers share the parent's pages until they write them; RSS would count those
-    twice). CPU: the run's own plus its finished children's.
+    twice). CPU: the run's own plus every descendant's (the fork server's workers too), as
+    last seen while polling.
     """
     t0 = time.perf_counter()
     # The run's own progress lines would interleave with the table: they go to a log.
@@ -70,19 +71,25 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, i
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
         ps = psutil.Process(proc.pid)
         peak, cpu = 0, 0.0
+        kid_cpu: dict[int, float] = {}  # last CPU seen per descendant (workers included)
         while proc.poll() is None:
             try:
                 with ps.oneshot():
                     rss = ps.memory_info().rss
                     t = ps.cpu_times()
-                    cpu = t.user + t.system + t.children_user + t.children_system
+                    own = t.user + t.system
                     kids = ps.children(recursive=True)
                 for kid in kids:
                     try:
                         rss += kid.memory_full_info().uss
+                        k = kid.cpu_times()
+                        kid_cpu[kid.pid] = k.user + k.system
                     except (psutil.NoSuchProcess, psutil.AccessDenied):
                         pass
                 peak = max(peak, rss)
+                # The workers are the fork server's children, never waited for by the run
+                # itself: its children_* times would leave them out.
+                cpu = own + sum(kid_cpu.values())
             except psutil.NoSuchProcess:
                 pass
             time.sleep(0.2)

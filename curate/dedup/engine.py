@@ -676,7 +676,13 @@ class DedupStage:
         self.against = against
 
     def __call__(self, batch: Batch, done: Any) -> BatchResult:
-        dres = dedup(batch.records, self.config, against=self.against, embeddings=batch.vectors)
+        dres = dedup(
+            batch.records,
+            self.config,
+            against=self.against,
+            embeddings=batch.vectors,
+            features=batch.features,  # hashed while reading (``StreamHasher``), or None
+        )
         if dres.features is not None:
             batch.features, dres.features = dres.features, None
         batch.semantic, dres.semantic = dres.semantic, None

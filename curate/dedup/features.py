@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from curate.dedup.exact import digest
 from curate.dedup.near import CHUNK_BYTES, shingle_hashes, signatures
@@ -207,6 +208,7 @@ def _fill(records: Sequence[Record], base: int, config: Any, out: _Rows, bar: An
 
 
 _JOB: tuple[Any, bool] | None = None  # (config, with_sig), set in each worker
+IN_FLIGHT = 4  # chunks per worker sent ahead while reading: bounds the queued texts
 
 
 def _start_worker(config: Any, with_sig: bool) -> None:
@@ -214,13 +216,118 @@ def _start_worker(config: Any, with_sig: bool) -> None:
     _JOB = (config, with_sig)
 
 
-def _work(task: tuple[int, list[Record]]) -> tuple[int, _Rows]:
+def _work(task: tuple[int, list[Record] | bytes]) -> tuple[int, _Rows]:
     base, chunk = task
     assert _JOB is not None
     config, with_sig = _JOB
-    part = _Rows(len(chunk), config.num_perm, with_sig)
-    _fill(chunk, 0, config, part, None)
+    records = _decode(chunk) if isinstance(chunk, bytes) else chunk
+    part = _Rows(len(records), config.num_perm, with_sig)
+    _fill(records, 0, config, part, None)
     return base, part
+
+
+def _encode(chunk: Sequence[Record]) -> bytes | list[Record]:
+    """A chunk for a worker: one orjson document (~9x cheaper to make than a pickle of the
+    records, 2x cheaper to read), or the records themselves when their data is not plain
+    JSON (orjson refuses it: a pickle then carries it exactly)."""
+    try:
+        return orjson.dumps([(r.source, r.line, r.data, r.text_line) for r in chunk])
+    except (TypeError, orjson.JSONEncodeError):
+        return list(chunk)
+
+
+def _decode(blob: bytes) -> list[Record]:
+    return [Record(s, line, data, t) for s, line, data, t in orjson.loads(blob)]
+
+
+class StreamHasher:
+    """``compute_features`` while the records are still being read (``curate run``).
+
+    ``wrap`` passes the records through and sends each full chunk to the worker pool at
+    once, so the hashing of the first records overlaps the reading of the rest instead of
+    following it; ``features`` gathers the rows. Each row depends on its record alone, so
+    they equal a later ``compute_features`` over the same list. Inputs shorter than
+    ``PARALLEL_MIN`` never start a pool (``features`` returns None: dedup hashes them in
+    this process as before), nor does ``workers`` 1.
+    """
+
+    def __init__(self, config: Any, with_sig: bool) -> None:
+        self.config, self.with_sig = config, with_sig
+        self.nproc = _WORKERS
+        self.records: list[Record] = []
+        self.pending: list[tuple[int, Any]] = []  # (base, AsyncResult), oldest first
+        self.parts: list[tuple[int, _Rows]] = []
+        self.sent = 0  # records handed to the pool
+        self.pool: Any = None
+        self.failed = False
+
+    def wrap(self, records: Iterator[Record]) -> Iterator[Record]:
+        """``records``, unchanged and in order; full chunks go to the workers as they pass."""
+        parallel = self.nproc > 1 and "forkserver" in multiprocessing.get_all_start_methods()
+        chunk, mine = PARALLEL_CHUNK, self.records
+        for record in records:
+            mine.append(record)
+            if parallel and len(mine) - self.sent >= chunk:
+                if self.pool is None and len(mine) >= PARALLEL_MIN:
+                    self._start()
+                if self.pool is not None:
+                    while len(mine) - self.sent >= chunk:
+                        self._send(self.sent + chunk)
+            yield record
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("forkserver")
+        self.pool = context.Pool(
+            self.nproc, initializer=_start_worker, initargs=(self.config, self.with_sig)
+        )
+
+    def _send(self, stop: int) -> None:
+        # A bounded queue: past IN_FLIGHT chunks per worker, wait for the oldest, so the
+        # texts waiting for a worker never pile up faster than the workers hash them.
+        while len(self.pending) >= IN_FLIGHT * self.nproc:
+            self._collect_one()
+        base = self.sent
+        task = (base, _encode(self.records[base:stop]))
+        self.pending.append((base, self.pool.apply_async(_work, (task,))))
+        self.sent = stop
+
+    def _collect_one(self) -> None:
+        _base, res = self.pending.pop(0)
+        try:
+            self.parts.append(res.get())
+        except Exception:
+            # Dedup computes the rows again in this process and reports the error where a
+            # run without workers would (the first failing record, in input order).
+            self.failed = True
+
+    def features(self, records: Sequence[Record]) -> Features | None:
+        """The fingerprints of ``records`` (the list ``wrap`` passed through), or None."""
+        if self.pool is None:
+            return None
+        try:
+            if len(records) != len(self.records) or self.failed:
+                return None
+            if self.sent < len(records):
+                self._send(len(records))
+            while self.pending:
+                self._collect_one()
+            if self.failed:
+                return None
+            out = _Rows(len(records), self.config.num_perm, self.with_sig)
+            while self.parts:  # each part freed once copied: the rows are never held twice
+                base, part = self.parts.pop()
+                out.put(base, part)
+            return out.features(self.config)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+        self.pending.clear()
+        self.records = []
 
 
 def _parallel(records: Sequence[Record], config: Any, out: _Rows, nproc: int, bar: Any) -> None:

@@ -13,7 +13,7 @@ import orjson
 
 from curate import __version__
 from curate.dedup.engine import DedupStage
-from curate.dedup.features import workers
+from curate.dedup.features import StreamHasher, workers
 from curate.pipeline.config import RunConfig
 from curate.pipeline.filters import DropFindings, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
@@ -227,7 +227,13 @@ def _run_into(
                 stages = [_Given("split", got.sres) if st.name == "split" else st for st in stages]
             del got
         else:
-            batch = Batch.of(stream)  # dedup compares across the whole set
+            # Dedup's per-record hashing runs in the workers while the rest is still read.
+            hasher = StreamHasher(config.dedup, "near" in config.dedup.methods)
+            try:
+                batch = Batch.of(hasher.wrap(stream))  # dedup compares across the whole set
+                batch.features = hasher.features(batch.records)
+            finally:
+                hasher.close()
             _log(
                 f"{read_stats.records + read_stats.bad_lines} input records, "
                 f"{len(batch)} after validate/convert/filter"

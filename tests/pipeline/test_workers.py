@@ -133,3 +133,61 @@ def test_diff_marks_only_what_differs_and_keeps_every_character(a: str, b: str) 
         assert marked_l or marked_r
     if (a, b) == ("one two three four", "one two THREE four"):
         assert (marked_l, marked_r) == ("three", "THREE")
+
+
+def test_hashing_while_reading_gives_the_serial_rows(small_chunks: None) -> None:
+    # StreamHasher (curate run): chunks go to the workers as the records pass by.
+    records = identity_records()
+    cfg = DedupConfig(methods=("exact", "near"))
+    serial = feat.compute_features(records, cfg, True)
+    with feat.workers(2):
+        hasher = feat.StreamHasher(cfg, True)
+        passed = list(hasher.wrap(iter(records)))
+        streamed = hasher.features(passed)
+    assert passed == records and hasher.pool is None  # closed once gathered
+    assert streamed is not None and streamed.fits(cfg, len(records), True)
+    for name in ("digests", "lengths", "sig", "usable", "blank"):
+        assert np.array_equal(getattr(serial, name), getattr(streamed, name)), name
+
+
+def test_hashing_while_reading_leaves_errors_to_dedup(small_chunks: None) -> None:
+    # A record a worker cannot key: no rows from the stream (dedup hashes again in this
+    # process and raises the serial error where a run without workers would).
+    from curate.records import Record
+
+    records = identity_records(120)
+    records[50] = Record("identity.jsonl", 51, {"text": "no messages"}, 50)
+    cfg = DedupConfig(methods=("exact", "near"), key="prompt")
+    with feat.workers(2):
+        hasher = feat.StreamHasher(cfg, True)
+        passed = list(hasher.wrap(iter(records)))
+        assert hasher.features(passed) is None
+    # Short inputs (below PARALLEL_MIN) and one worker never start a pool.
+    with feat.workers(1):
+        hasher = feat.StreamHasher(cfg, True)
+        assert hasher.features(list(hasher.wrap(iter(records)))) is None
+
+
+def test_the_run_hashes_each_record_once_while_reading(
+    tmp_path: Path, small_chunks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With workers, neither dedup nor the split's leakage check hashes again: the rows
+    # computed while reading are the ones they use (and the outputs equal one process's).
+    rows = identity_rows(200)
+    data = tmp_path / "data.jsonl"
+    data.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    one = _run_with_against(tmp_path, data, 1, "")
+    calls: list[int] = []
+    real = feat.compute_features
+
+    def counted(records, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(records))
+        return real(records, *args, **kwargs)
+
+    import curate.dedup.engine as engine
+
+    monkeypatch.setattr(feat, "compute_features", counted)
+    monkeypatch.setattr(engine, "compute_features", counted)
+    two = _run_with_against(tmp_path, data, 2, "")
+    assert calls == []
+    assert one == two
