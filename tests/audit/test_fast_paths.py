@@ -274,3 +274,30 @@ def test_refusal_hints_rule_out_only_texts_no_pattern_matches() -> None:
         text = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
         task = rng.choice(tasks)
         assert C.refusal_pattern(text, task) == slow(text, task), text
+
+
+def test_vectorised_shape_counts_equal_the_per_conversation_loop() -> None:
+    # ``shape._estimated`` (every message at once, bincount) against ``_counted`` (the
+    # TokenCounter loop) on conversations with missing, repeated and odd roles, CJK, empties.
+    from curate.audit import shape
+    from curate.audit.convs import to_conv
+    from curate.records import Record
+    from curate.tokens import TokenCounter, estimate_many, estimate_tokens
+
+    texts = ["", "hi", "a b c d e", "这是中文", "mixed 中文 text", "ｆｕｌｌ", "x" * 37, "é"]
+    roles = ["system", "user", "assistant", "tool", "", "human", None, 3]
+    rng = random.Random(17)
+    rows = []
+    for _ in range(300):
+        msgs = [
+            {"role": rng.choice(roles), "content": rng.choice(texts)}
+            for _ in range(rng.randint(1, 6))
+        ]
+        rows.append({"messages": msgs})
+    convs = [to_conv(Record("t", i + 1, r, i), i) for i, r in enumerate(rows)]
+    assert all(c is not None for c in convs)
+    fast = shape._estimated(convs)  # type: ignore[arg-type]
+    slow = shape._counted(convs, TokenCounter(None))  # type: ignore[arg-type]
+    assert fast == slow
+    assert [type(x) for x in fast[4]] == [int] * len(convs)  # plain ints for the page's JSON
+    assert estimate_many(texts).tolist() == [estimate_tokens(t) for t in texts]
