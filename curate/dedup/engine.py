@@ -23,7 +23,6 @@ from curate.dedup.semantic import (
     centered_on,
     centre_of,
     check_settings,
-    semantic_pairs,
     semantic_search,
 )
 from curate.dedup.slots import Slots, different_slots
@@ -481,7 +480,7 @@ class Engine:
                 if center:
                     mine, theirs_v = centered(mine, theirs_v)
             if theirs_v is not None:
-                pairs, sims, _ = semantic_pairs(
+                found = semantic_search(
                     mine,
                     neighbours=1,
                     seed=cfg.seed,
@@ -489,6 +488,7 @@ class Engine:
                     min_score=threshold - SCORE_MARGIN,
                     progress=cfg.progress,
                 )
+                pairs, sims = found.pairs, found.sims
         if method == "semantic" and cfg.slot_guard and pairs.size:
             confirmed = self._same_slots(pairs, lambda k: int(idx[k]), lambda k: k, other)
             mask = {tuple(p) for p in confirmed.tolist()}

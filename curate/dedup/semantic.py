@@ -92,29 +92,6 @@ def _index(base: np.ndarray, seed: int):  # noqa: ANN202 - a faiss index
     return index
 
 
-def semantic_pairs(
-    vecs: np.ndarray,
-    *,
-    neighbours: int,
-    seed: int = 0,
-    against: np.ndarray | None = None,
-    min_score: float | None = None,
-    progress: bool = False,
-    cache_dir: str | os.PathLike[str] | None = None,
-) -> tuple[np.ndarray, np.ndarray, Callable[[int, int], float]]:
-    """``semantic_search``'s pairs, cosines and similarity function (see there)."""
-    found = semantic_search(
-        vecs,
-        neighbours=neighbours,
-        seed=seed,
-        against=against,
-        min_score=min_score,
-        progress=progress,
-        cache_dir=cache_dir,
-    )
-    return found.pairs, found.sims, found.similarity
-
-
 @dataclass(frozen=True, slots=True)
 class Search:
     """What one neighbour search found.

@@ -260,7 +260,7 @@ def _search_partition(group: dict[str, np.ndarray], *, config: Any, mean: Any) -
     """
     from curate.dedup.engine import SCORE_MARGIN
     from curate.dedup.normalize import key_text
-    from curate.dedup.semantic import semantic_pairs
+    from curate.dedup.semantic import semantic_search
     from curate.dedup.slots import Slots, different_slots
     from curate.reader import chat_view
 
@@ -268,9 +268,10 @@ def _search_partition(group: dict[str, np.ndarray], *, config: Any, mean: Any) -
     group = {k: v[order] for k, v in group.items()}
     vecs = _unit_centered(np.asarray(group["vec"], dtype=np.float32), mean)
     threshold, _ = config.semantic_settings()
-    pairs, sims, _ = semantic_pairs(
+    found = semantic_search(
         vecs, neighbours=config.neighbours, seed=config.seed, min_score=threshold - SCORE_MARGIN
     )
+    pairs, sims = found.pairs, found.sims
     ok = sims >= threshold
     pairs, sims = pairs[ok], sims[ok]
     if config.slot_guard and pairs.size:

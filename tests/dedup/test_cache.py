@@ -42,24 +42,24 @@ def test_cached_embedder_rerun_embeds_nothing(tmp_path) -> None:
 
 
 def test_neighbour_search_is_cached_by_vectors_and_settings(tmp_path) -> None:
-    from curate.dedup.semantic import semantic_pairs
+    from curate.dedup.semantic import semantic_search
 
     rng = np.random.default_rng(1)
     vecs = rng.standard_normal((2500, 16)).astype(np.float32)
     vecs[1::2] = vecs[::2] + 0.01 * rng.standard_normal((1250, 16)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     kw = {"neighbours": 3, "seed": 0, "min_score": 0.8}
-    plain = semantic_pairs(vecs, **kw)
-    cold = semantic_pairs(vecs, **kw, cache_dir=tmp_path)
+    plain = semantic_search(vecs, **kw)
+    cold = semantic_search(vecs, **kw, cache_dir=tmp_path)
     files = list((tmp_path / "neighbours").glob("*.npz"))
     assert len(files) == 1
-    warm = semantic_pairs(vecs, **kw, cache_dir=tmp_path)
+    warm = semantic_search(vecs, **kw, cache_dir=tmp_path)
     for got in (cold, warm):
-        assert np.array_equal(got[0], plain[0]) and np.array_equal(got[1], plain[1])
-    assert len(plain[0]) >= 1250
+        assert np.array_equal(got.pairs, plain.pairs) and np.array_equal(got.sims, plain.sims)
+    assert len(plain.pairs) >= 1250
     # Other vectors or other settings are another search, never a stale answer.
     moved = vecs.copy()
     moved[[0, 1]] = moved[[1, 0]]
-    semantic_pairs(moved, **kw, cache_dir=tmp_path)
-    semantic_pairs(vecs, **{**kw, "neighbours": 2}, cache_dir=tmp_path)
+    semantic_search(moved, **kw, cache_dir=tmp_path)
+    semantic_search(vecs, **{**kw, "neighbours": 2}, cache_dir=tmp_path)
     assert len(list((tmp_path / "neighbours").glob("*.npz"))) == 3

@@ -40,6 +40,19 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
+def _count_queries(monkeypatch) -> list[int]:
+    """The number of query rows of each exact re-check (``best_matches``) from now on."""
+    queries: list[int] = []
+    real = engine.best_matches
+
+    def counted(q, base, min_score, mean=None):
+        queries.append(len(q))
+        return real(q, base, min_score, mean)
+
+    monkeypatch.setattr(engine, "best_matches", counted)
+    return queries
+
+
 def _data() -> tuple[list[Record], np.ndarray, list[tuple[int, int]]]:
     """Records, their vectors, and the (t, v) rows that dedup keeps but are duplicates."""
     rng = np.random.default_rng(7)
@@ -95,14 +108,7 @@ def test_reused_check_catches_a_cross_side_near_copy_dedup_never_compared(
     kept, monkeypatch
 ) -> None:
     records, vecs, check, planted = kept
-    queries: list[int] = []
-    real = engine.best_matches
-
-    def counted(q, base, min_score, mean=None):
-        queries.append(len(q))
-        return real(q, base, min_score, mean)
-
-    monkeypatch.setattr(engine, "best_matches", counted)
+    queries = _count_queries(monkeypatch)
     cfg = SplitConfig(test_size=0.3, seed=1, keep_duplicates_together=False)
     reused = split_records(records, cfg, embeddings=vecs, dedup_config=CONFIG, semantic=check)
     # Leaks were found (the planted pairs drawn apart) and repaired by redrawing.
@@ -128,14 +134,7 @@ def test_run_stages_hand_dedup_search_to_the_split(monkeypatch, center) -> None:
     # count as cut off only above the floor, or every record would be searched again.
     explained = dataclasses.replace(config, explain=True)
     records, vecs, planted = _data()
-    queries: list[int] = []
-    real = engine.best_matches
-
-    def counted(q, base, min_score, mean=None):
-        queries.append(len(q))
-        return real(q, base, min_score, mean)
-
-    monkeypatch.setattr(engine, "best_matches", counted)
+    queries = _count_queries(monkeypatch)
     cfg = SplitConfig(test_size=0.3, seed=1, keep_duplicates_together=False)
     batch, done = run_stages(
         [DedupStage(explained), SplitStage(cfg, config)], Batch.of(records, vecs), lambda d: None
@@ -173,27 +172,21 @@ def test_a_flagged_record_on_the_other_side_is_searched_too() -> None:
     test_rows, train_rows = [t, *fillers[:20]], [v, *fillers[20:]]
     flags = np.zeros(len(records), dtype=bool)
     flags[v] = True
-    check = SemanticCheck(check_settings(CONFIG), flags, None)
     flag = dataclasses.replace(CONFIG, leak_action="flag")
-    leaks = find_leaks(
-        [records[i] for i in test_rows],
-        flag,
-        [records[i] for i in train_rows],
-        embeddings=vecs[test_rows],
-        against_embeddings=vecs[train_rows],
-        semantic=check.subset(test_rows),
-        against_semantic=check.subset(train_rows),
-    )
-    assert [(lk.index, lk.method, lk.match_index) for lk in leaks] == [(0, "semantic", 0)]
+
+    def leaks_with(flags: np.ndarray) -> list[tuple[int, str, int]]:
+        check = SemanticCheck(check_settings(CONFIG), flags, None)
+        leaks = find_leaks(
+            [records[i] for i in test_rows],
+            flag,
+            [records[i] for i in train_rows],
+            embeddings=vecs[test_rows],
+            against_embeddings=vecs[train_rows],
+            semantic=check.subset(test_rows),
+            against_semantic=check.subset(train_rows),
+        )
+        return [(lk.index, lk.method, lk.match_index) for lk in leaks]
+
+    assert leaks_with(flags) == [(0, "semantic", 0)]
     # Nothing flagged on either side: settled, nothing searched, nothing found.
-    none = SemanticCheck(check_settings(CONFIG), np.zeros(len(records), dtype=bool), None)
-    leaks = find_leaks(
-        [records[i] for i in test_rows],
-        flag,
-        [records[i] for i in train_rows],
-        embeddings=vecs[test_rows],
-        against_embeddings=vecs[train_rows],
-        semantic=none.subset(test_rows),
-        against_semantic=none.subset(train_rows),
-    )
-    assert leaks == []
+    assert leaks_with(np.zeros(len(records), dtype=bool)) == []
