@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from baseline import BASELINE
+from baseline import BASELINE, baseline_tree
 
 from curate.audit import AuditConfig, audit_path
 from curate.audit.convs import to_conv
@@ -144,9 +144,6 @@ def run_child(tree: Path, path: str, out: Path) -> dict:
 
 
 def compare(path: str, rev: str, hostile: int) -> bool:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from baseline import baseline_tree
-
     old_tree = baseline_tree(rev)
     tmp = Path(tempfile.mkdtemp(prefix="curate-audit-bench-"))
     inputs = [path]

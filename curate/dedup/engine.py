@@ -471,7 +471,6 @@ class Engine:
             if self._reusable(other, center):
                 mean = self.given_check.mean if center else None  # type: ignore[union-attr]
                 got = self._recheck(idx, other, threshold - SCORE_MARGIN, mean)
-            theirs_v = None
             if got is not None:
                 pairs, sims = got
             else:
@@ -479,7 +478,6 @@ class Engine:
                 theirs_v = other.vectors.take(np.arange(m))
                 if center:
                     mine, theirs_v = centered(mine, theirs_v)
-            if theirs_v is not None:
                 found = semantic_search(
                     mine,
                     neighbours=1,

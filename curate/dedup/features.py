@@ -116,8 +116,17 @@ def workers(n: int) -> Iterator[None]:
 def runs_parallel(n: int) -> bool:
     """Whether ``compute_features`` over ``n`` records runs in worker processes here (a
     caller may then do other work while it waits)."""
-    nproc = min(_WORKERS, n // PARALLEL_MIN)
+    return _can_fork(min(_WORKERS, n // PARALLEL_MIN))
+
+
+def _can_fork(nproc: int) -> bool:
     return nproc > 1 and "forkserver" in multiprocessing.get_all_start_methods()
+
+
+def _pool(nproc: int, config: Any, with_sig: bool) -> Any:
+    """Hashing workers from a fork server (see docs/run.md: never a fork of this process)."""
+    context = multiprocessing.get_context("forkserver")
+    return context.Pool(nproc, initializer=_start_worker, initargs=(config, with_sig))
 
 
 def compute_features(
@@ -126,10 +135,9 @@ def compute_features(
     """One pass over ``records``: key text -> normalised bytes -> digest, length, signature."""
     n = len(records)
     out = _Rows(n, config.num_perm, with_sig)
-    nproc = min(_WORKERS, n // PARALLEL_MIN)
     with Progress("dedup: hash", n, progress) as bar:
-        if nproc > 1 and "forkserver" in multiprocessing.get_all_start_methods():
-            _parallel(records, config, out, nproc, bar)
+        if runs_parallel(n):
+            _parallel(records, config, out, min(_WORKERS, n // PARALLEL_MIN), bar)
         else:
             _fill(records, 0, config, out, bar)
     return out.features(config)
@@ -263,7 +271,7 @@ class StreamHasher:
 
     def wrap(self, records: Iterator[Record]) -> Iterator[Record]:
         """``records``, unchanged and in order; full chunks go to the workers as they pass."""
-        parallel = self.nproc > 1 and "forkserver" in multiprocessing.get_all_start_methods()
+        parallel = _can_fork(self.nproc)
         chunk, mine = PARALLEL_CHUNK, self.records
         for record in records:
             mine.append(record)
@@ -276,10 +284,7 @@ class StreamHasher:
             yield record
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("forkserver")
-        self.pool = context.Pool(
-            self.nproc, initializer=_start_worker, initargs=(self.config, self.with_sig)
-        )
+        self.pool = _pool(self.nproc, self.config, self.with_sig)
 
     def _send(self, stop: int) -> None:
         # A bounded queue: past IN_FLIGHT chunks per worker, wait for the oldest, so the
@@ -335,8 +340,7 @@ def _parallel(records: Sequence[Record], config: Any, out: _Rows, nproc: int, ba
         (lo, list(records[lo : lo + PARALLEL_CHUNK]))
         for lo in range(0, len(records), PARALLEL_CHUNK)
     )
-    context = multiprocessing.get_context("forkserver")
-    with context.Pool(nproc, initializer=_start_worker, initargs=(config, out.with_sig)) as pool:
+    with _pool(nproc, config, out.with_sig) as pool:
         # In order: an error (a record with no side to key on) is the one a serial pass
         # would raise first.
         for base, part in pool.imap(_work, tasks):

@@ -28,9 +28,11 @@ def run_pipeline(path: str, out_dir: Any, config: Any, *, overwrite: bool = Fals
 
     if config.run.engine != "ray":
         return run_local(path, out_dir, config, overwrite=overwrite)
+    from curate.engine.ray_rows import worker_errors
     from curate.engine.ray_stages import read_dedup
 
     # One Ray session for the whole run: when the split ran on the workers, the page and
-    # the card read the kept records from the cluster after read_dedup returns.
-    with ray_session(config.run.ray_address):
+    # the card read the kept records from the cluster after read_dedup returns, so a
+    # worker's error there must reach the user as one line too.
+    with worker_errors(), ray_session(config.run.ray_address):
         return run_local(path, out_dir, config, overwrite=overwrite, cluster=read_dedup)

@@ -37,17 +37,10 @@ def _log(message: str) -> None:
     # driver's growth to stages with it).
     rss = ""
     if os.environ.get("CURATE_RAY_RSS"):
-        rss = f" [driver rss {_rss_gib():.2f} GiB]"
+        import psutil
+
+        rss = f" [driver rss {psutil.Process().memory_info().rss / 2**30:.2f} GiB]"
     sys.stderr.write(f"ray: [{time.monotonic() - _T0:7.1f}s] {message}{rss}\n")
-
-
-def _rss_gib() -> float:
-    try:
-        with open("/proc/self/statm") as fh:
-            pages = int(fh.read().split()[1])
-    except OSError:
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:

@@ -158,14 +158,13 @@ class Placement:
             or [np.zeros(0, dtype=np.int16)]
         )
         order = np.argsort(keys, kind="stable")
-        self._keys, self._sides, self._names = keys[order], sides[order], names
-        stratum_names = [s.stratum for s in strata]
+        self._keys, self._sides = keys[order], sides[order]
         by_member = np.full(len(split_input), -1, dtype=np.int32)
         for k, s in enumerate(strata):
             by_member[np.asarray(s.members, dtype=np.int64)] = k
         skeys = np.fromiter(map(self._key, split_input), np.int64, count=len(split_input))
         sorder = np.argsort(skeys, kind="stable")
-        self._skeys, self._stratum, self._snames = skeys[sorder], by_member[sorder], stratum_names
+        self._skeys, self._stratum = skeys[sorder], by_member[sorder]
 
     def _key(self, record: Record) -> int:
         ordinal = self._sources.setdefault(record.source, len(self._sources))
