@@ -6,6 +6,7 @@ import heapq
 import io
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,31 +47,32 @@ def ray_dedup_file(
     buf = io.BytesIO()
     sink = RejectSink(buf)
     try:
-        got = read_dedup(path, scratch, sink, run_config, Validator(), mode="read")
+        # Dedup's rejects are written by the workers (part files merged in row order, as
+        # ``curate run`` does): no removed record comes to the driver.
+        with open(scratch / "dedup-rejects.jsonl", "w+b") as dfh:
+            got = read_dedup(
+                path, scratch, sink, run_config, Validator(), mode="read", drops=RejectSink(dfh)
+            )
+            res = got.dres.result
+            if output is not None:
+                with atomic_writer(output, "wb") as fh:
+                    for r in res.kept:
+                        fh.write(dumps_line(r.data))
+            bad = [line for line in buf.getvalue().splitlines(keepends=True) if line]
+            if rejects is not None:
+
+                def keyed(lines: Any) -> Iterator[tuple[tuple[int, int], bytes]]:
+                    for line in lines:
+                        obj = orjson.loads(line)
+                        yield (shard_of.get(obj["source"], 0), obj["line"]), line
+
+                dfh.seek(0)
+                with atomic_writer(rejects, "wb") as fh:
+                    # Both in input order (shard, then line): one merge.
+                    for _, line in heapq.merge(keyed(bad), keyed(dfh), key=lambda t: t[0]):
+                        fh.write(line)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    res = got.dres.result
-    if output is not None:
-        with atomic_writer(output, "wb") as fh:
-            for r in res.kept:
-                fh.write(dumps_line(r.data))
-    bad = [line for line in buf.getvalue().splitlines(keepends=True) if line]
-    if rejects is not None:
-
-        def key_bad(line: bytes) -> tuple[int, int]:
-            obj = orjson.loads(line)
-            return shard_of.get(obj["source"], 0), obj["line"]
-
-        with atomic_writer(rejects, "wb") as fh:
-            merged = heapq.merge(
-                ((key_bad(b), b) for b in bad),
-                (
-                    ((shard_of.get(d.record.source, 0), d.record.line), dumps_line(d.to_reject()))
-                    for d in res.dropped
-                ),
-            )
-            for _, line in merged:
-                fh.write(line)
     if clusters is not None:
         with atomic_writer(clusters, "wb") as fh:
             for k, c in enumerate(got.dres.clusters, start=1):
@@ -91,17 +93,18 @@ def ray_dedup_file(
                 }
                 fh.write(dumps_line(row))
     stats = got.dres.stats
+    dropped = sum(stats["reasons"].values())
     reasons: dict[str, int] = {}
     for (_stage, reason), n in sorted(sink.by_stage.items()):
         reasons[reason] = reasons.get(reason, 0) + n
     return {
         "path": str(path),
         "output": None if output is None else str(output),
-        "lines_in": len(res.kept) + len(res.dropped) + len(bad),
-        "records": len(res.kept) + len(res.dropped),
+        "lines_in": len(res.kept) + dropped + len(bad),
+        "records": len(res.kept) + dropped,
         "bad_lines": len(bad),
         "kept": len(res.kept),
-        "rejected": len(res.dropped) + len(bad),
+        "rejected": dropped + len(bad),
         "removed": stats["removed"],
         "clusters": stats["clusters"],
         "reasons": {**reasons, **stats["reasons"]},

@@ -33,6 +33,7 @@ record for that; ``curate run``'s page does list them, the run holds its kept re
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 import pickle
@@ -241,7 +242,35 @@ def _repeated(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Rows whose context hash occurs twice or more in this partition (all of its rows)."""
     h = group["h"]
     _, inv, counts = np.unique(h, return_inverse=True, return_counts=True)
-    return {"idx": group["idx"][counts[inv] > 1]}
+    keep = counts[inv] > 1
+    return {"idx": group["idx"][keep], "part": group["part"][keep]}
+
+
+def _with_part(
+    batch: dict[str, np.ndarray], *, ids: np.ndarray, parts: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The rows named by ``ids`` (sorted), with the partition of their context hash."""
+    keep = np.isin(batch["idx"], ids)
+    out = {k: batch[k][keep] for k in ("idx", "source", "line", "text_line", "data")}
+    out["part"] = parts[np.searchsorted(ids, out["idx"])]
+    return out
+
+
+def _conflicts(group: dict[str, np.ndarray], *, config: Any) -> dict[str, np.ndarray]:
+    """``conflicting_answers`` over one partition's repeated-context rows: every row whose
+    normalised context equals another's is in the same partition (it is hashed by that
+    context), so the partition's groups are the whole input's. Sends back its findings."""
+    from curate.audit.consistency import conflicting_answers
+
+    order = np.argsort(group["idx"], kind="stable")  # row order, as the driver's list was
+    group = {k: v[order] for k, v in group.items()}
+    _, convs = _convs(group)
+    found = conflicting_answers([c for c in convs if c is not None], config)
+    return {
+        "first": np.asarray([f.rows[0] for f in found], np.int64),
+        "line": np.asarray([f.lines[0] for f in found], np.int64),
+        "finding": np.asarray([pickle.dumps(f) for f in found], dtype=object),
+    }
 
 
 def _style_flags(
@@ -457,9 +486,11 @@ class RayAudit:
         lang_idx = sample_indices(n_convs, config.language_sample, config.seed)
         languages, lang_findings = compute_languages(self.sampled(lang_idx), config)
         timings["languages"] = time.perf_counter() - t0
+        _log(f"audit: languages over {len(lang_idx)} sampled rows")
 
         diversity = self._diversity(st, n_convs, timings)
         topics = diversity.pop("_topics", None)
+        _log("audit: diversity (distinct-n, duplicate share, embeddings)")
 
         t0 = time.perf_counter()
         not_chat_recs = [
@@ -467,8 +498,10 @@ class RayAudit:
         ]
         findings = _structural_findings(bad_lines, not_chat_recs, self.not_chat.tolist())
         flagged = self.convs(st["flagged"])
-        cand = self._conflict_candidates()
-        findings += consistency.record_findings(flagged, cand, config)
+        _log(f"audit: {len(flagged)} flagged rows fetched")
+        # record_findings' order is by code; the sort below puts the conflicts in place.
+        findings += consistency.record_findings(flagged, [], config)
+        findings += self._conflicts()
         findings += lang_findings
         style_findings, style_profile = self._style(st)
         findings += style_findings
@@ -504,14 +537,36 @@ class RayAudit:
 
     # pieces ------------------------------------------------------------------------------
 
-    def _conflict_candidates(self) -> list[Any]:
+    def _conflicts(self) -> list[Any]:
+        """``conflicting_answers``' findings, found on the workers: a shuffle of the context
+        hashes names the rows whose context repeats (8 bytes a row here, with their
+        partition), a second shuffle sends just those rows to their partition, where the
+        detector runs. Only the findings come back (in local's order: by first line, ties
+        by first row as the local group order)."""
         keyed = self.ds.map_batches(
             _context_keys, batch_format="numpy", fn_kwargs={"parts": self.parts}
         )
         rep = keyed.groupby("part", num_partitions=self.parts).map_groups(
             _repeated, batch_format="numpy"
         )
-        return self.convs(_collect(rep, ["idx"])["idx"])
+        got = _collect(rep, ["idx", "part"])
+        if not got["idx"].size:
+            return []
+        order = np.argsort(got["idx"])
+        ids, parts = got["idx"][order], got["part"][order]
+        del got
+        rows = self.ds.map_batches(
+            _with_part, batch_format="numpy", fn_kwargs={"ids": ids, "parts": parts}
+        )
+        found = _collect(
+            rows.groupby("part", num_partitions=self.parts).map_groups(
+                _conflicts, batch_format="numpy", fn_kwargs={"config": self.config}
+            ),
+            ["first", "line", "finding"],
+        )
+        _log(f"audit: {ids.size} repeated-context rows, {found['line'].size} conflicts")
+        order = np.lexsort((found["first"], found["line"]))
+        return [pickle.loads(found["finding"][k]) for k in order.tolist()]
 
     def _diversity(self, st: dict[str, Any], n_convs: int, timings: dict[str, float]) -> dict:
         from curate.audit.diversity import (
@@ -802,19 +857,44 @@ def _shape(st: dict[str, Any], n: int, counter: Any) -> dict[str, Any]:
     }
 
 
-def _series(st: dict[str, Any]) -> dict[str, Any]:
-    """The page's plot series rebuilt from the histograms: the same values (and so the same
-    histograms), in value order rather than row order; 8 bytes a row."""
-    from array import array
+class HistSeries(Sequence):
+    """A plot series held as its value histogram (distinct values, counts): reads as the
+    series of those values in value order (what the page's histograms draw), without
+    holding it. ``np.asarray`` expands it for the plot, transiently."""
 
-    def expand(hist: Counter[int]) -> array:
+    def __init__(self, hist: Counter[int]) -> None:
         values, counts = _sorted_hist(hist)
-        return array("q", np.repeat(values.astype(np.int64), counts).tolist())
+        self.values = values.astype(np.int64)
+        self.counts = counts
+        self.ends = np.cumsum(counts)
 
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if self.ends.size else 0
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        k = int(i) + len(self) if int(i) < 0 else int(i)
+        if not 0 <= k < len(self):
+            raise IndexError(i)
+        return int(self.values[int(np.searchsorted(self.ends, k, side="right"))])
+
+    def __iter__(self) -> Iterator[int]:
+        for v, c in zip(self.values.tolist(), self.counts.tolist(), strict=True):
+            yield from itertools.repeat(v, c)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.repeat(self.values, self.counts)
+        return out if dtype is None else out.astype(dtype)
+
+
+def _series(st: dict[str, Any]) -> dict[str, Any]:
+    """The page's plot series as their histograms (``HistSeries``): the same values, and so
+    the same plots, in value order rather than row order; nothing held per row."""
     return {
-        "turns": expand(st["user_turns"]),
-        "messages": expand(st["per_conv"]),
-        "tokens": {r: expand(h) for r, h in st["role_tokens"].items()},
+        "turns": HistSeries(st["user_turns"]),
+        "messages": HistSeries(st["per_conv"]),
+        "tokens": {r: HistSeries(h) for r, h in st["role_tokens"].items()},
     }
 
 

@@ -370,16 +370,6 @@ class _LenLookup:
         return self.lengths.get(i, 0)
 
 
-def _rows(ds: Any, ids: np.ndarray) -> dict[int, dict[str, Any]]:
-    got = _collect(
-        ds.select_columns(["idx", "source", "line", "text_line", "data", "rid"]).map_batches(
-            _only, batch_format="numpy", fn_kwargs={"ids": ids}
-        ),
-        ["idx", "source", "line", "text_line", "data", "rid"],
-    )
-    return {int(i): {k: got[k][t] for k in got} for t, i in enumerate(got["idx"].tolist())}
-
-
 def _refs(ds: Any, ids: np.ndarray) -> dict[int, tuple[str, int]]:
     """(record id, line) of the given rows: what the dedup rejects and clusters name."""
     got = _collect(

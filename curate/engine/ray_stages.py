@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.engine.ray_dedup import Prepared, RayDedup, _refs, _Removed, _rows
+from curate.engine.ray_dedup import Prepared, RayDedup, _refs, _Removed
 from curate.engine.ray_rows import (
     WORK,
     _atomic_bytes,
@@ -70,12 +70,19 @@ def _prime(paths: list[str], config: Any) -> tuple | None:
 
 
 def read_dedup(
-    path: str, staging: Path, sink: Any, config: Any, validator: Any, mode: str = "run"
+    path: str,
+    staging: Path,
+    sink: Any,
+    config: Any,
+    validator: Any,
+    mode: str = "run",
+    drops: Any = None,
 ) -> Prepared:
     """``curate run``'s read -> convert -> validate -> filter -> dedup on Ray.
 
     ``mode="read"`` (``curate dedup``): no conversion, validation or filter; only the lines
-    that do not parse are rejected before dedup.
+    that do not parse are rejected before dedup. ``drops``: a sink for dedup's rejects (in
+    row order, written by the workers) apart from ``sink``'s; default ``sink``.
     """
     from curate.engine.session import ray_session
     from curate.shards import expand
@@ -86,21 +93,27 @@ def read_dedup(
     work = (staging / WORK).absolute()
     try:
         with worker_errors(), ray_session(config.run.ray_address) as ray:
-            return _read_dedup(ray, paths, work, sink, config, validator, mode)
+            return _read_dedup(ray, paths, work, sink, config, validator, mode, drops)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _read_dedup(
-    ray: Any, paths: list[str], work: Path, sink: Any, config: Any, validator: Any, mode: str
+    ray: Any,
+    paths: list[str],
+    work: Path,
+    sink: Any,
+    config: Any,
+    validator: Any,
+    mode: str,
+    drops: Any = None,
 ) -> Prepared:
     from curate.dedup.cluster import Cluster
     from curate.dedup.config import REASONS
     from curate.dedup.engine import DedupResult
-    from curate.dedup.exact import STAGE
     from curate.engine.merge import merge_converters, merge_validator
     from curate.shards import merge_read_stats
-    from curate.stage import Dropped, StageResult
+    from curate.stage import StageResult
 
     eng = RayDedup(ray, config, work)
     # The audit's duplicate share reuses dedup's fingerprints when they are the ones it
@@ -174,35 +187,10 @@ def _read_dedup(
     for r in removed:
         clusters_n[r.method] = len(set(r.keep.values()))
         removed_n[r.method] = len(r.keep)
-    dropped: list[Dropped] = []
-    if mode == "run":
-        # The workers write the removed rows' rejects (the records never come here); the
-        # driver needs only the ids and lines of the rows involved.
-        refs = _refs(base, np.array(sorted(need), dtype=np.int64)) if need else {}
-        by_reason = _write_dedup_rejects(eng, base, removed, survivor, refs, sink)
-    else:
-        rows = _rows(base, np.array(sorted(need), dtype=np.int64)) if need else {}
-        drops: dict[int, Dropped] = {}
-        for r in removed:
-            for m, k in r.keep.items():
-                sim = round(r.sim[m], 4)
-                final = str(rows[survivor(k)]["rid"])
-                extra: dict[str, Any] = {"duplicate_of": final, "similarity": sim}
-                if survivor(k) != k:
-                    extra["via"] = str(rows[k]["rid"])
-                extra["method"] = r.method
-                drops[m] = Dropped(
-                    _record(rows[m]),
-                    STAGE,
-                    REASONS[r.method],
-                    f"duplicate_of={final} similarity={sim}",
-                    extra,
-                )
-        dropped = [drops[i] for i in sorted(drops)]
-        by_reason = Counter(d.reason for d in dropped)
-        refs = {i: (str(row["rid"]), int(row["line"])) for i, row in rows.items()}
-        del rows
-
+    # The workers write the removed rows' rejects (the records never come here); the
+    # driver needs only the ids and lines of the rows involved.
+    refs = _refs(base, np.array(sorted(need), dtype=np.int64)) if need else {}
+    by_reason = _write_dedup_rejects(eng, base, removed, survivor, refs, drops or sink)
     sres = None
     if mode == "run":
         # The split and its writers on the workers when the config allows (ray_split);
@@ -273,7 +261,7 @@ def _read_dedup(
             members = tuple(sorted([k, *by_keep[k]]))
             sims = tuple(1.0 if m == k else r.sim[m] for m in members)
             clusters.append(Cluster(r.method, members, k, sims))
-    dres = DedupResult(StageResult(kept=kept, dropped=dropped, stats=stats), clusters)
+    dres = DedupResult(StageResult(kept=kept, dropped=[], stats=stats), clusters)
     return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport, sres)
 
 
