@@ -108,7 +108,6 @@ def _read_dedup(
     mode: str,
     drops: Any = None,
 ) -> Prepared:
-    from curate.dedup.cluster import Cluster
     from curate.dedup.config import REASONS
     from curate.dedup.engine import DedupResult
     from curate.engine.merge import merge_converters, merge_validator
@@ -191,6 +190,14 @@ def _read_dedup(
     # driver needs only the ids and lines of the rows involved.
     refs = _refs(base, np.array(sorted(need), dtype=np.int64)) if need else {}
     by_reason = _write_dedup_rejects(eng, base, removed, survivor, refs, drops or sink)
+    keeper_of.clear()
+    del need
+    clusters = [] if mode == "run" else _clusters(removed)  # only --clusters lists them
+    if mode == "run":
+        # Nothing after this needs a removed row's keeper, id or similarity (the rejects
+        # name them; the page shows counts): the driver holds nothing per removed row.
+        removed.clear()
+        refs = {}
     sres = None
     if mode == "run":
         # The split and its writers on the workers when the config allows (ray_split);
@@ -252,6 +259,14 @@ def _read_dedup(
     }
     if "semantic" in cfg.methods:
         stats["semantic_pairs_rejected_by_slot_guard"] = eng.slot_rejected
+    dres = DedupResult(StageResult(kept=kept, dropped=[], stats=stats), clusters)
+    return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport, sres)
+
+
+def _clusters(removed: list[_Removed]) -> list[Any]:
+    """``curate dedup --clusters``' clusters, as the local engine lists them."""
+    from curate.dedup.cluster import Cluster
+
     clusters = []
     for r in removed:
         by_keep: dict[int, list[int]] = {}
@@ -261,8 +276,7 @@ def _read_dedup(
             members = tuple(sorted([k, *by_keep[k]]))
             sims = tuple(1.0 if m == k else r.sim[m] for m in members)
             clusters.append(Cluster(r.method, members, k, sims))
-    dres = DedupResult(StageResult(kept=kept, dropped=[], stats=stats), clusters)
-    return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport, sres)
+    return clusters
 
 
 def _write_dedup_rejects(

@@ -40,6 +40,26 @@ def test_histogram_statistics_equal_numpy_over_the_series() -> None:
     assert summarize_hist(Counter()) == summarize([])
 
 
+def test_hist_series_reads_and_draws_as_the_expanded_series() -> None:
+    # The page's plot series stay histograms on the driver (nothing per row); read as a
+    # sequence and drawn, they must be the series in value order, byte for byte.
+    from array import array
+
+    from curate.engine.ray_audit import HistSeries
+    from curate.report.plots import histogram
+
+    rng = random.Random(2)
+    hist = Counter(rng.choice([1, 2, 3, 5, 40, 900, 12000]) for _ in range(5000))
+    series = HistSeries(hist)
+    expanded = array("q", sorted(hist.elements()))
+    assert len(series) == len(expanded) and list(series) == list(expanded)
+    assert series[0] == expanded[0] and series[-1] == expanded[-1] and series[777] == expanded[777]
+    assert np.array_equal(np.asarray(series, dtype=float), np.asarray(expanded, dtype=float))
+    assert set(series) == set(hist) and not HistSeries(Counter())
+    for kw in ({"log_x": True}, {"discrete": True}):
+        assert histogram({"a": series}, "t", **kw) == histogram({"a": expanded}, "t", **kw)
+
+
 def _audit(path: Path, engine: str) -> tuple[int, dict]:
     result = CliRunner().invoke(
         main,
@@ -88,3 +108,45 @@ def test_audit_report_same_as_local(ray_cluster, tmp_path: Path) -> None:
     assert local["languages"]["sampled"] and local["diversity"]["embeddings"]["sampled"]
     assert local["diversity"]["near_duplicates"]["duplicates"] > 0
     assert ray == local
+
+
+def test_conflicts_found_on_the_workers_in_local_order(ray_cluster, tmp_path: Path) -> None:
+    # conflicting_answers runs inside the workers' context-hash partitions and only its
+    # findings come back: many groups, spread over every partition, and same-prompt
+    # rewordings that do not conflict. The report must be local's, finding for finding
+    # and in local's order.
+    rng = random.Random(5)
+    prompts = [f"question number {k}: {' '.join(rng.sample(WORDS, 6))}?" for k in range(40)]
+    rows = []
+    for _ in range(240):
+        base = " ".join(rng.sample(WORDS, 12))
+        answer = base if rng.random() < 0.5 else base.upper() + "."  # a rewording
+        if rng.random() < 0.4:
+            answer = " ".join(rng.sample(WORDS, 12))  # a different answer
+        msgs = [
+            {"role": "user", "content": rng.choice(prompts)},
+            {"role": "assistant", "content": answer},
+        ]
+        rows.append(json.dumps({"messages": msgs}))
+    path = tmp_path / "set.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    code_local, local = _audit_plain(path, "local")
+    code_ray, ray = _audit_plain(path, "ray")
+    conflicts = [f for f in local["findings"] if f["code"] == "conflicting_answers"]
+    assert len(conflicts) >= 20
+    assert (code_ray, ray) == (code_local, local)
+
+
+WORDS = (
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
+    "sigma tau upsilon phi chi psi omega red green blue cyan magenta yellow black white"
+).split()
+
+
+def _audit_plain(path: Path, engine: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(
+        main, ["audit", str(path), "--json", "--no-embeddings", "--engine", engine]
+    )
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, json.loads(result.stdout)
