@@ -18,6 +18,7 @@ from curate.engine.ray_rows import (
     _add_idx,
     _collect,
     _front_shard,
+    _log,
     _only,
 )
 from curate.engine.ray_udfs import (
@@ -187,7 +188,10 @@ class RayDedup:
         # with the number of duplicates; its unique pairs go back to the workers.
         n = int(max(got["i"].max(), got["j"].max())) + 1
         codes = np.unique(got["i"] * n + got["j"])
+        del got
         pairs = np.stack((codes // n, codes % n), axis=1)
+        del codes
+        _log(f"near: {len(pairs)} candidate pairs to verify")
         jac = self._verify(ds, pairs)
         edges = pairs[jac >= cfg.near_threshold]
         groups = _components(edges)

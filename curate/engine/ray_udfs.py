@@ -109,7 +109,11 @@ def _bucket_pairs(group: dict[str, np.ndarray]) -> dict:
                 break
             found.append(np.stack((ii[same], ii[same + d]), axis=1))
     pairs = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
-    return {"i": pairs[:, 0].astype(np.int64), "j": pairs[:, 1].astype(np.int64)}
+    # A near copy shares most of its bands with its twin: the same pair is found once per
+    # shared band. Send each pair once per partition (the driver uniques across them), so
+    # the driver's candidate list is not ~bands times the pairs.
+    pairs = np.unique(pairs.astype(np.int64), axis=0)
+    return {"i": pairs[:, 0], "j": pairs[:, 1]}
 
 
 def _routed_sets(
