@@ -17,13 +17,17 @@ from curate.dedup.features import Features, compute_features, exact_groups, exac
 from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
 from curate.dedup.semantic import (
+    NEIGHBOUR_CACHE_MIN,
     SemanticCheck,
     best_matches,
     centered,
     centered_on,
     centre_of,
     check_settings,
+    outcome_file,
+    read_outcome,
     semantic_search,
+    write_outcome,
 )
 from curate.dedup.slots import Slots, different_slots
 from curate.errors import ConfigError
@@ -142,6 +146,7 @@ class _Vectors:
         self.texts = texts
         self.config = config
         self.array = given
+        self.given = given is not None
         self.have = np.full(n, given is not None)
         self.embedder = embedder
 
@@ -271,24 +276,34 @@ class Engine:
             )
             threshold = cfg.near_threshold
         else:
-            vecs = self.vectors.take(idx)
             threshold, center = cfg.semantic_settings()
-            mean = centre_of(vecs) if center else None
-            if mean is not None:
-                vecs = centered_on(vecs, mean, in_place=True)  # take() made a copy
-            found = semantic_search(
-                vecs,
-                neighbours=cfg.neighbours,
-                seed=cfg.seed,
-                min_score=None if cfg.explain else threshold - SCORE_MARGIN,
-                progress=cfg.progress,
-                cache_dir=self._cache_root(),
-                # `explain` keeps every candidate; "cut off" still means above the floor.
-                full_floor=threshold - SCORE_MARGIN,
-            )
-            pairs, sims, local_sim = found.pairs, found.sims, found.similarity
+            memo = self._outcome_file(idx)
+            got = read_outcome(memo) if memo is not None else None
+            if got is not None:
+                pairs, sims, full = got["pairs"], got["sims"], got["full"]
+                mean = got["mean"] if center else None
+                local_sim = self._similarity_of(idx, pairs[sims >= threshold], mean)
+            else:
+                vecs = self.vectors.take(idx)
+                mean = centre_of(vecs) if center else None
+                if mean is not None:
+                    vecs = centered_on(vecs, mean, in_place=True)  # take() made a copy
+                found = semantic_search(
+                    vecs,
+                    neighbours=cfg.neighbours,
+                    seed=cfg.seed,
+                    min_score=None if cfg.explain else threshold - SCORE_MARGIN,
+                    progress=cfg.progress,
+                    cache_dir=self._cache_root(),
+                    # `explain` keeps every candidate; "cut off" still means above the floor.
+                    full_floor=threshold - SCORE_MARGIN,
+                )
+                pairs, sims, local_sim, full = found.pairs, found.sims, found.similarity, found.full
+                if memo is not None:
+                    kept_mean = np.zeros(0, np.float32) if mean is None else mean
+                    write_outcome(memo, pairs=pairs, sims=sims, full=full, mean=kept_mean)
             recheck = np.ones(len(self.records), dtype=bool)
-            recheck[idx[~found.full]] = False
+            recheck[idx[~full]] = False
             self.semantic_check = SemanticCheck(check_settings(cfg), recheck, mean)
         if cfg.explain:
             guard = self._kept_apart if method == "semantic" and cfg.slot_guard else None
@@ -308,6 +323,39 @@ class Engine:
         groups = [[int(idx[k]) for k in g] for g in local]
         pos = {int(g): k for k, g in enumerate(idx.tolist())}
         return groups, lambda a, b: local_sim(pos[a], pos[b])
+
+    def _outcome_file(self, idx: np.ndarray) -> Path | None:
+        """Where the semantic step's outcome on records ``idx`` is kept for a rerun, or None
+        (no cache; vectors given by the caller, which the file's key does not cover;
+        ``explain``, which needs every vector; a small set, searched in well under a second).
+        """
+        cfg = self.config
+        if cfg.explain or self.vectors.given or idx.size < NEIGHBOUR_CACHE_MIN:
+            return None
+        if self._cache_root() is None:
+            return None
+        folder = getattr(getattr(self.embedder(), "cache", None), "dir", None)
+        if folder is None:
+            return None
+        settings = ("dedup-semantic-1", check_settings(cfg), cfg.neighbours, cfg.seed, SCORE_MARGIN)
+        return outcome_file(folder, settings, [self.records[i] for i in idx.tolist()])
+
+    def _similarity_of(
+        self, idx: np.ndarray, over: np.ndarray, mean: np.ndarray | None
+    ) -> Callable[[int, int], float]:
+        """The cosine of two rows of ``idx`` that pairs in ``over`` join (what the clusters
+        and the slot guard's list ask for), from the cached vectors of those rows only,
+        centred on ``mean`` row by row (the bits the whole set's centring gives them)."""
+        rows = np.unique(over)
+        vecs = self.vectors.take(idx[rows]) if rows.size else np.zeros((0, 0), np.float32)
+        if mean is not None and rows.size:
+            vecs = centered_on(vecs, mean, in_place=True)
+        pos = {r: k for k, r in enumerate(rows.tolist())}
+
+        def similarity(a: int, b: int) -> float:
+            return float(min(1.0, float(np.dot(vecs[pos[a]], vecs[pos[b]]))))
+
+        return similarity
 
     def _reusable(self, other: Engine, center: bool) -> bool:
         """Whether both sides carry dedup's ``SemanticCheck`` (of one run: same centring)."""

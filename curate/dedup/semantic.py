@@ -187,18 +187,53 @@ def _read_pairs(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 
 
 def _write_pairs(path: Path, pairs: np.ndarray, sims: np.ndarray, full: np.ndarray) -> None:
+    _write_arrays(path, {"pairs": pairs, "sims": sims, "full": full})
+
+
+def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     from curate.records import atomic_writer
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_writer(path, "wb") as fh:
-            np.savez(fh, pairs=pairs, sims=sims, full=full)
+            np.savez(fh, **arrays)
         # Only the most recent searches are worth keeping (one per input and setting).
         old = sorted(path.parent.glob("*.npz"), key=lambda f: f.stat().st_mtime)
         for f in old[:-NEIGHBOUR_CACHE_FILES]:
             f.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only or full cache folder only costs the next run its search
+
+
+def outcome_file(folder: str | os.PathLike[str], settings: tuple, records: Sequence[Any]) -> Path:
+    """Where a semantic step's outcome on ``records`` is kept (``read_outcome``): a digest
+    over every setting and the ordered JSON of the records themselves, so a rerun on the same
+    input finds it without building a key text, embedding or searching anything. Any changed
+    record, order or setting gives another file. ``folder`` is the model's embedding cache
+    folder (one per model fingerprint)."""
+    import orjson
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((settings, FLAT_LIMIT, SEARCH_DIMS, NPROBE, PCA_SAMPLE, len(records))).encode())
+    for r in records:
+        b = orjson.dumps(r.data)
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return Path(folder) / "semantic" / f"{h.hexdigest()}.npz"
+
+
+def read_outcome(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays ``write_outcome`` kept at ``path``, or None."""
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError):
+        return None  # absent, or removed by a concurrent cleanup
+
+
+def write_outcome(path: Path, **arrays: np.ndarray) -> None:
+    """Keep ``arrays`` at ``path`` (atomically; the most recent few files only)."""
+    _write_arrays(path, arrays)
 
 
 def _semantic_pairs(
