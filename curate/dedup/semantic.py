@@ -41,6 +41,7 @@ PCA_SAMPLE = 25_000
 SEARCH_CHUNK = 4096
 DOT_CHUNK = 32_768
 SCAN_MARGIN = 1e-3  # see _scan_lists
+SCAN_BLOCK = 4_194_304  # products per block in _scan_lists (16 MB of float32)
 NEIGHBOUR_CACHE_MIN = 2_000  # below this the search takes well under a second: not cached
 NEIGHBOUR_CACHE_FILES = 8  # searches kept in the cache folder (most recent)
 
@@ -375,9 +376,10 @@ def _scan_lists(
             queries[lo : lo + SEARCH_CHUNK], nprobe
         )
     flat = probes.ravel()
-    order = np.argsort(flat, kind="stable")
-    query_of = order // nprobe
-    starts = np.searchsorted(flat[order], np.arange(index.nlist + 1))
+    # The queries that probe each list, list by list (int32: 4 bytes per probe at 1M rows).
+    query_of = (np.argsort(flat, kind="stable") // nprobe).astype(np.int32)
+    per_list = np.bincount(flat[flat >= 0], minlength=index.nlist)
+    starts = int((flat < 0).sum()) + np.concatenate(([0], np.cumsum(per_list)))
     invlists = index.invlists
     cand_q, cand_b = [], []
     done = 0
@@ -386,14 +388,20 @@ def _scan_lists(
         size = invlists.list_size(c)
         if qs.size and size:
             ids = faiss.rev_swig_ptr(invlists.get_ids(c), size).astype(np.int64)
-            # Float32 products differ from faiss's in the last bits only: the margin keeps
-            # every candidate that could reach the floor for the exact re-score below.
-            hit = queries[qs] @ base[ids].T >= floor - SCAN_MARGIN
-            # Few rows hold a candidate: finding them first is ~5x cheaper than a 2-D nonzero.
-            rows = np.flatnonzero(hit.any(axis=1))
-            r, col = np.nonzero(hit[rows])
-            cand_q.append(qs[rows[r]])
-            cand_b.append(ids[col])
+            members = base[ids].T
+            # Queries in slices, so an uneven list (k-means lists can be) stays ~16 MB.
+            step_q = max(1, SCAN_BLOCK // size)
+            for lo in range(0, qs.size, step_q):
+                part = qs[lo : lo + step_q]
+                # Float32 products differ from faiss's in the last bits only: the margin
+                # keeps every candidate that could reach the floor for the exact re-score.
+                hit = queries[part] @ members >= floor - SCAN_MARGIN
+                # Few rows hold a candidate: finding them first is ~5x cheaper than a 2-D
+                # nonzero over the whole block.
+                rows = np.flatnonzero(hit.any(axis=1))
+                r, col = np.nonzero(hit[rows])
+                cand_q.append(part[rows[r]].astype(np.int64))
+                cand_b.append(ids[col])
         step = (starts[c + 1] * n) // flat.size - done
         bar.advance(step)
         done += step

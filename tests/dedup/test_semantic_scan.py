@@ -32,8 +32,12 @@ def _both(index, base, queries, k, floor, own):  # noqa: ANN001, ANN202
     return (set(zip(i.tolist(), j.tolist(), strict=True)), full_f), (mine, full_s)
 
 
-@pytest.mark.parametrize("floor", [0.75, 0.2])
-def test_scan_keeps_the_index_own_pairs_and_full_flags(floor: float) -> None:
+@pytest.mark.parametrize(("floor", "block"), [(0.75, None), (0.2, 3_000)])
+def test_scan_keeps_the_index_own_pairs_and_full_flags(
+    floor: float, block: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if block is not None:  # lists scored in slices of queries
+        monkeypatch.setattr(sem, "SCAN_BLOCK", block)
     vecs = _planted(sem.FLAT_LIMIT + 1_000, 32, seed=3)
     with sem.work_threads():
         index = sem._index(vecs, seed=0)
