@@ -174,6 +174,17 @@ class _Vectors:
         return self.array[idx]
 
 
+def _components(
+    idx: np.ndarray, keep: np.ndarray, local_sim: Callable[[int, int], float]
+) -> tuple[list[list[int]], Callable[[int, int], float]]:
+    """Groups of records (rows of ``idx``) that the pairs ``keep`` join, and the similarity
+    of two of them by record index."""
+    local = components(idx.size, keep)
+    groups = [[int(idx[k]) for k in g] for g in local]
+    pos = {int(g): k for k, g in enumerate(idx.tolist())}
+    return groups, lambda a, b: local_sim(pos[a], pos[b])
+
+
 class Engine:
     """One dedup run over ``records`` (and optionally ``against`` sets)."""
 
@@ -276,53 +287,80 @@ class Engine:
             )
             threshold = cfg.near_threshold
         else:
-            threshold, center = cfg.semantic_settings()
-            memo = self._outcome_file(idx)
-            got = read_outcome(memo) if memo is not None else None
-            if got is not None:
-                pairs, sims, full = got["pairs"], got["sims"], got["full"]
-                mean = got["mean"] if center else None
-                local_sim = self._similarity_of(idx, pairs[sims >= threshold], mean)
-            else:
-                vecs = self.vectors.take(idx)
-                mean = centre_of(vecs) if center else None
-                if mean is not None:
-                    vecs = centered_on(vecs, mean, in_place=True)  # take() made a copy
-                found = semantic_search(
-                    vecs,
-                    neighbours=cfg.neighbours,
-                    seed=cfg.seed,
-                    min_score=None if cfg.explain else threshold - SCORE_MARGIN,
-                    progress=cfg.progress,
-                    cache_dir=self._cache_root(),
-                    # `explain` keeps every candidate; "cut off" still means above the floor.
-                    full_floor=threshold - SCORE_MARGIN,
-                )
-                pairs, sims, local_sim, full = found.pairs, found.sims, found.similarity, found.full
-                if memo is not None:
-                    kept_mean = np.zeros(0, np.float32) if mean is None else mean
-                    write_outcome(memo, pairs=pairs, sims=sims, full=full, mean=kept_mean)
-            recheck = np.ones(len(self.records), dtype=bool)
-            recheck[idx[~full]] = False
-            self.semantic_check = SemanticCheck(check_settings(cfg), recheck, mean)
+            return self._semantic_groups(idx)
         if cfg.explain:
-            guard = self._kept_apart if method == "semantic" and cfg.slot_guard else None
             self.explain[method] = explain_method(
-                pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe, guard
+                pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe, None
             )
-        keep = pairs[sims >= threshold]
-        if method == "semantic" and cfg.slot_guard:
-            over = keep
-            keep = self._same_slots(keep, lambda k: int(idx[k]), lambda k: int(idx[k]), self)
-            if len(keep) < len(over) and len(self.kept_apart) < KEPT_APART_LISTED:
-                confirmed = {tuple(p) for p in keep.tolist()}
-                for a, b in over.tolist():
-                    if (a, b) not in confirmed and len(self.kept_apart) < KEPT_APART_LISTED:
-                        self.kept_apart.append((int(idx[a]), int(idx[b]), local_sim(a, b)))
-        local = components(idx.size, keep)
-        groups = [[int(idx[k]) for k in g] for g in local]
-        pos = {int(g): k for k, g in enumerate(idx.tolist())}
-        return groups, lambda a, b: local_sim(pos[a], pos[b])
+        return _components(idx, pairs[sims >= threshold], local_sim)
+
+    def _semantic_groups(
+        self, idx: np.ndarray
+    ) -> tuple[list[list[int]], Callable[[int, int], float]]:
+        """The semantic step: search, threshold, slot guard; or, on a rerun over the same
+        records and settings, their recorded outcome (``_outcome_file``)."""
+        cfg = self.config
+        threshold, center = cfg.semantic_settings()
+        memo = self._outcome_file(idx)
+        got = read_outcome(memo) if memo is not None else None
+        if got is not None:
+            keep, full, apart, apart_sims = got["keep"], got["full"], got["apart"], got["sims"]
+            mean = got["mean"] if center else None
+            local_sim = self._similarity_of(idx, keep, mean)
+            self.slot_rejected += int(got["rejected"])
+        else:
+            vecs = self.vectors.take(idx)
+            mean = centre_of(vecs) if center else None
+            if mean is not None:
+                vecs = centered_on(vecs, mean, in_place=True)  # take() made a copy
+            found = semantic_search(
+                vecs,
+                neighbours=cfg.neighbours,
+                seed=cfg.seed,
+                min_score=None if cfg.explain else threshold - SCORE_MARGIN,
+                progress=cfg.progress,
+                cache_dir=self._cache_root(),
+                # `explain` keeps every candidate; "cut off" still means above the floor.
+                full_floor=threshold - SCORE_MARGIN,
+            )
+            pairs, sims, local_sim, full = found.pairs, found.sims, found.similarity, found.full
+            if cfg.explain:
+                guard = self._kept_apart if cfg.slot_guard else None
+                self.explain["semantic"] = explain_method(
+                    pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe, guard
+                )
+            keep = pairs[sims >= threshold]
+            apart = np.zeros((0, 2), dtype=np.int64)
+            rejected = 0
+            if cfg.slot_guard:
+                over = keep
+                keep = self._same_slots(keep, lambda k: int(idx[k]), lambda k: int(idx[k]), self)
+                rejected = len(over) - len(keep)
+                if rejected:
+                    confirmed = {tuple(p) for p in keep.tolist()}
+                    out = [p for p in over.tolist() if tuple(p) not in confirmed]
+                    apart = np.asarray(out[:KEPT_APART_LISTED], dtype=np.int64).reshape(-1, 2)
+            apart_sims = np.asarray([local_sim(a, b) for a, b in apart.tolist()], np.float64)
+            if memo is not None:
+                kept_mean = np.zeros(0, np.float32) if mean is None else mean
+                write_outcome(
+                    memo,
+                    keep=keep,
+                    full=full,
+                    mean=kept_mean,
+                    rejected=np.int64(rejected),
+                    apart=apart,
+                    sims=apart_sims,
+                )
+        # Pairs over the threshold that the slot guard turned down, listed up to a limit.
+        for (a, b), sim in zip(apart.tolist(), apart_sims.tolist(), strict=True):
+            if len(self.kept_apart) >= KEPT_APART_LISTED:
+                break
+            self.kept_apart.append((int(idx[a]), int(idx[b]), float(sim)))
+        recheck = np.ones(len(self.records), dtype=bool)
+        recheck[idx[~full]] = False
+        self.semantic_check = SemanticCheck(check_settings(cfg), recheck, mean)
+        return _components(idx, keep, local_sim)
 
     def _outcome_file(self, idx: np.ndarray) -> Path | None:
         """Where the semantic step's outcome on records ``idx`` is kept for a rerun, or None
@@ -337,7 +375,7 @@ class Engine:
         folder = getattr(getattr(self.embedder(), "cache", None), "dir", None)
         if folder is None:
             return None
-        settings = ("dedup-semantic-1", check_settings(cfg), cfg.neighbours, cfg.seed, SCORE_MARGIN)
+        settings = ("dedup-semantic-2", check_settings(cfg), cfg.neighbours, cfg.seed, SCORE_MARGIN)
         return outcome_file(folder, settings, [self.records[i] for i in idx.tolist()])
 
     def _similarity_of(
