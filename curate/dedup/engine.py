@@ -40,6 +40,8 @@ from curate.stage import Batch, BatchResult, Dropped, StageResult
 SCORE_MARGIN = 0.15
 EMBED_CHUNK = 16_384
 KEPT_APART_LISTED = 50
+# What a semantic step's recorded outcome holds (``Engine._semantic_groups``).
+OUTCOME_ARRAYS = frozenset({"keep", "full", "mean", "rejected", "apart", "sims"})
 # A re-check of a few records (a ``SemanticCheck``'s ``recheck`` rows) searches exactly,
 # without an index, while queries x rows stays below this (~1-2 CPU s of float32 products).
 EXACT_CHECK_BUDGET = 2_000_000_000
@@ -303,6 +305,8 @@ class Engine:
         threshold, center = cfg.semantic_settings()
         memo = self._outcome_file(idx)
         got = read_outcome(memo) if memo is not None else None
+        if got is not None and not OUTCOME_ARRAYS <= got.keys():
+            got = None  # not a file this code wrote: searched again
         if got is not None:
             keep, full, apart, apart_sims = got["keep"], got["full"], got["apart"], got["sims"]
             mean = got["mean"] if center else None
