@@ -17,13 +17,17 @@ from curate.dedup.features import Features, compute_features, exact_groups, exac
 from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
 from curate.dedup.semantic import (
+    NEIGHBOUR_CACHE_MIN,
     SemanticCheck,
     best_matches,
     centered,
     centered_on,
     centre_of,
     check_settings,
+    outcome_file,
+    read_outcome,
     semantic_search,
+    write_outcome,
 )
 from curate.dedup.slots import Slots, different_slots
 from curate.errors import ConfigError
@@ -36,6 +40,8 @@ from curate.stage import Batch, BatchResult, Dropped, StageResult
 SCORE_MARGIN = 0.15
 EMBED_CHUNK = 16_384
 KEPT_APART_LISTED = 50
+# What a semantic step's recorded outcome holds (``Engine._semantic_groups``).
+OUTCOME_ARRAYS = frozenset({"keep", "full", "mean", "rejected", "apart", "sims"})
 # A re-check of a few records (a ``SemanticCheck``'s ``recheck`` rows) searches exactly,
 # without an index, while queries x rows stays below this (~1-2 CPU s of float32 products).
 EXACT_CHECK_BUDGET = 2_000_000_000
@@ -142,6 +148,7 @@ class _Vectors:
         self.texts = texts
         self.config = config
         self.array = given
+        self.given = given is not None
         self.have = np.full(n, given is not None)
         self.embedder = embedder
 
@@ -167,6 +174,17 @@ class _Vectors:
         if self.array is None:
             return np.zeros((0, 0), dtype=np.float32)
         return self.array[idx]
+
+
+def _components(
+    idx: np.ndarray, keep: np.ndarray, local_sim: Callable[[int, int], float]
+) -> tuple[list[list[int]], Callable[[int, int], float]]:
+    """Groups of records (rows of ``idx``) that the pairs ``keep`` join, and the similarity
+    of two of them by record index."""
+    local = components(idx.size, keep)
+    groups = [[int(idx[k]) for k in g] for g in local]
+    pos = {int(g): k for k, g in enumerate(idx.tolist())}
+    return groups, lambda a, b: local_sim(pos[a], pos[b])
 
 
 class Engine:
@@ -271,8 +289,31 @@ class Engine:
             )
             threshold = cfg.near_threshold
         else:
+            return self._semantic_groups(idx)
+        if cfg.explain:
+            self.explain[method] = explain_method(
+                pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe, None
+            )
+        return _components(idx, pairs[sims >= threshold], local_sim)
+
+    def _semantic_groups(
+        self, idx: np.ndarray
+    ) -> tuple[list[list[int]], Callable[[int, int], float]]:
+        """The semantic step: search, threshold, slot guard; or, on a rerun over the same
+        records and settings, their recorded outcome (``_outcome_file``)."""
+        cfg = self.config
+        threshold, center = cfg.semantic_settings()
+        memo = self._outcome_file(idx)
+        got = read_outcome(memo) if memo is not None else None
+        if got is not None and not OUTCOME_ARRAYS <= got.keys():
+            got = None  # not a file this code wrote: searched again
+        if got is not None:
+            keep, full, apart, apart_sims = got["keep"], got["full"], got["apart"], got["sims"]
+            mean = got["mean"] if center else None
+            local_sim = self._similarity_of(idx, keep, mean)
+            self.slot_rejected += int(got["rejected"])
+        else:
             vecs = self.vectors.take(idx)
-            threshold, center = cfg.semantic_settings()
             mean = centre_of(vecs) if center else None
             if mean is not None:
                 vecs = centered_on(vecs, mean, in_place=True)  # take() made a copy
@@ -286,28 +327,77 @@ class Engine:
                 # `explain` keeps every candidate; "cut off" still means above the floor.
                 full_floor=threshold - SCORE_MARGIN,
             )
-            pairs, sims, local_sim = found.pairs, found.sims, found.similarity
-            recheck = np.ones(len(self.records), dtype=bool)
-            recheck[idx[~found.full]] = False
-            self.semantic_check = SemanticCheck(check_settings(cfg), recheck, mean)
-        if cfg.explain:
-            guard = self._kept_apart if method == "semantic" and cfg.slot_guard else None
-            self.explain[method] = explain_method(
-                pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe, guard
-            )
-        keep = pairs[sims >= threshold]
-        if method == "semantic" and cfg.slot_guard:
-            over = keep
-            keep = self._same_slots(keep, lambda k: int(idx[k]), lambda k: int(idx[k]), self)
-            if len(keep) < len(over) and len(self.kept_apart) < KEPT_APART_LISTED:
-                confirmed = {tuple(p) for p in keep.tolist()}
-                for a, b in over.tolist():
-                    if (a, b) not in confirmed and len(self.kept_apart) < KEPT_APART_LISTED:
-                        self.kept_apart.append((int(idx[a]), int(idx[b]), local_sim(a, b)))
-        local = components(idx.size, keep)
-        groups = [[int(idx[k]) for k in g] for g in local]
-        pos = {int(g): k for k, g in enumerate(idx.tolist())}
-        return groups, lambda a, b: local_sim(pos[a], pos[b])
+            pairs, sims, local_sim, full = found.pairs, found.sims, found.similarity, found.full
+            if cfg.explain:
+                guard = self._kept_apart if cfg.slot_guard else None
+                self.explain["semantic"] = explain_method(
+                    pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe, guard
+                )
+            keep = pairs[sims >= threshold]
+            apart = np.zeros((0, 2), dtype=np.int64)
+            rejected = 0
+            if cfg.slot_guard:
+                over = keep
+                keep = self._same_slots(keep, lambda k: int(idx[k]), lambda k: int(idx[k]), self)
+                rejected = len(over) - len(keep)
+                if rejected:
+                    confirmed = {tuple(p) for p in keep.tolist()}
+                    out = [p for p in over.tolist() if tuple(p) not in confirmed]
+                    apart = np.asarray(out[:KEPT_APART_LISTED], dtype=np.int64).reshape(-1, 2)
+            apart_sims = np.asarray([local_sim(a, b) for a, b in apart.tolist()], np.float64)
+            if memo is not None:
+                kept_mean = np.zeros(0, np.float32) if mean is None else mean
+                write_outcome(
+                    memo,
+                    keep=keep,
+                    full=full,
+                    mean=kept_mean,
+                    rejected=np.int64(rejected),
+                    apart=apart,
+                    sims=apart_sims,
+                )
+        # Pairs over the threshold that the slot guard turned down, listed up to a limit.
+        for (a, b), sim in zip(apart.tolist(), apart_sims.tolist(), strict=True):
+            if len(self.kept_apart) >= KEPT_APART_LISTED:
+                break
+            self.kept_apart.append((int(idx[a]), int(idx[b]), float(sim)))
+        recheck = np.ones(len(self.records), dtype=bool)
+        recheck[idx[~full]] = False
+        self.semantic_check = SemanticCheck(check_settings(cfg), recheck, mean)
+        return _components(idx, keep, local_sim)
+
+    def _outcome_file(self, idx: np.ndarray) -> Path | None:
+        """Where the semantic step's outcome on records ``idx`` is kept for a rerun, or None
+        (no cache; vectors given by the caller, which the file's key does not cover;
+        ``explain``, which needs every vector; a small set, searched in well under a second).
+        """
+        cfg = self.config
+        if cfg.explain or self.vectors.given or idx.size < NEIGHBOUR_CACHE_MIN:
+            return None
+        if self._cache_root() is None:
+            return None
+        folder = getattr(getattr(self.embedder(), "cache", None), "dir", None)
+        if folder is None:
+            return None
+        settings = ("dedup-semantic-2", check_settings(cfg), cfg.neighbours, cfg.seed, SCORE_MARGIN)
+        return outcome_file(folder, settings, [self.records[i] for i in idx.tolist()])
+
+    def _similarity_of(
+        self, idx: np.ndarray, over: np.ndarray, mean: np.ndarray | None
+    ) -> Callable[[int, int], float]:
+        """The cosine of two rows of ``idx`` that pairs in ``over`` join (what the clusters
+        and the slot guard's list ask for), from the cached vectors of those rows only,
+        centred on ``mean`` row by row (the bits the whole set's centring gives them)."""
+        rows = np.unique(over)
+        vecs = self.vectors.take(idx[rows]) if rows.size else np.zeros((0, 0), np.float32)
+        if mean is not None and rows.size:
+            vecs = centered_on(vecs, mean, in_place=True)
+        pos = {r: k for k, r in enumerate(rows.tolist())}
+
+        def similarity(a: int, b: int) -> float:
+            return float(min(1.0, float(np.dot(vecs[pos[a]], vecs[pos[b]]))))
+
+        return similarity
 
     def _reusable(self, other: Engine, center: bool) -> bool:
         """Whether both sides carry dedup's ``SemanticCheck`` (of one run: same centring)."""

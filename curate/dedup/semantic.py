@@ -6,7 +6,10 @@ inverted-file index (``IndexIVFFlat``, sqrt(n) lists trained with a fixed seed,
 ``NPROBE`` lists probed), so time and memory stay near linear; every candidate's cosine is
 then recomputed on the full vectors, so the threshold always applies to the true cosine.
 Measured on 100k rows (docs/dedup.md): this finds slightly more planted duplicates than an
-IVF index on the full 256 dimensions, in a third of the time.
+IVF index on the full 256 dimensions, in a third of the time. The index's search itself
+(each query scanning its ``NPROBE`` lists one vector at a time) is replaced by one matrix
+product per list over every query that probes it (``_scan_lists``): the same pairs and
+"full" flags, bit for bit, at about a third of the CPU (docs/dedup.md, "Fifth pass").
 
 Threads: the work here is many small BLAS calls (a 256x256 ``eigh``, chunked matrix products)
 and a chunked faiss search. With their default thread pools (OpenBLAS and OpenMP, one thread
@@ -37,6 +40,8 @@ NPROBE = 8
 PCA_SAMPLE = 25_000
 SEARCH_CHUNK = 4096
 DOT_CHUNK = 32_768
+SCAN_MARGIN = 1e-3  # see _scan_lists
+SCAN_BLOCK = 4_194_304  # products per block in _scan_lists (16 MB of float32)
 NEIGHBOUR_CACHE_MIN = 2_000  # below this the search takes well under a second: not cached
 NEIGHBOUR_CACHE_FILES = 8  # searches kept in the cache folder (most recent)
 
@@ -183,18 +188,53 @@ def _read_pairs(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 
 
 def _write_pairs(path: Path, pairs: np.ndarray, sims: np.ndarray, full: np.ndarray) -> None:
+    _write_arrays(path, {"pairs": pairs, "sims": sims, "full": full})
+
+
+def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     from curate.records import atomic_writer
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_writer(path, "wb") as fh:
-            np.savez(fh, pairs=pairs, sims=sims, full=full)
+            np.savez(fh, **arrays)
         # Only the most recent searches are worth keeping (one per input and setting).
         old = sorted(path.parent.glob("*.npz"), key=lambda f: f.stat().st_mtime)
         for f in old[:-NEIGHBOUR_CACHE_FILES]:
             f.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only or full cache folder only costs the next run its search
+
+
+def outcome_file(folder: str | os.PathLike[str], settings: tuple, records: Sequence[Any]) -> Path:
+    """Where a semantic step's outcome on ``records`` is kept (``read_outcome``): a digest
+    over every setting and the ordered JSON of the records themselves, so a rerun on the same
+    input finds it without building a key text, embedding or searching anything. Any changed
+    record, order or setting gives another file. ``folder`` is the model's embedding cache
+    folder (one per model fingerprint)."""
+    import orjson
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((settings, FLAT_LIMIT, SEARCH_DIMS, NPROBE, PCA_SAMPLE, len(records))).encode())
+    for r in records:
+        b = orjson.dumps(r.data)
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return Path(folder) / "semantic" / f"{h.hexdigest()}.npz"
+
+
+def read_outcome(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays ``write_outcome`` kept at ``path``, or None."""
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError):
+        return None  # absent, or removed by a concurrent cleanup
+
+
+def write_outcome(path: Path, **arrays: np.ndarray) -> None:
+    """Keep ``arrays`` at ``path`` (atomically; the most recent few files only)."""
+    _write_arrays(path, arrays)
 
 
 def _semantic_pairs(
@@ -217,26 +257,23 @@ def _semantic_pairs(
         search_base, search_q = _project(base, vecs, seed)
     index = _index(search_base, seed)
     k = min(base.shape[0], neighbours + (1 if against is None else 0))
-    found_i, found_j = [], []
     with Progress("semantic: search", n, progress) as bar:
-        for lo in range(0, n, SEARCH_CHUNK):
-            scores, idx = index.search(search_q[lo : lo + SEARCH_CHUNK], k)
-            last_ok = idx[:, -1] >= 0
-            if floor is not None:
-                last_ok &= scores[:, -1] >= floor
-            full[lo : lo + len(idx)] = last_ok
-            rows = np.repeat(np.arange(lo, lo + len(idx)), k)
-            cols = idx.ravel()
-            ok = cols >= 0
-            if min_score is not None:
-                ok &= scores.ravel() >= min_score
-            if against is None:
-                ok &= cols != rows
-            found_i.append(rows[ok])
-            found_j.append(cols[ok])
-            bar.advance(len(idx))
-    i = np.concatenate(found_i)
-    j = np.concatenate(found_j)
+        # The list scan gives the index's own pairs where their order does not matter (one
+        # set: sorted below; against: one neighbour per query) and every kept candidate
+        # lies at the floor or above (no ``explain``).
+        if (
+            hasattr(index, "nprobe")
+            and min_score is not None
+            and floor is not None
+            and floor <= min_score
+            and (against is None or k == 1)
+        ):
+            i, j, score = _scan_lists(index, search_base, search_q, k, floor, full, bar)
+            i, j = _over(i, j, score, min_score, against is None)
+            order = np.argsort(i, kind="stable")
+            i, j = i[order], j[order]
+        else:
+            i, j = _faiss_search(index, search_q, k, floor, min_score, against, full, bar)
     if against is None:
         lo_, hi_ = np.minimum(i, j), np.maximum(i, j)
         codes = sorted_unique(lo_ * n + hi_)
@@ -245,6 +282,155 @@ def _semantic_pairs(
         pairs = np.stack((i, j), axis=1)
     s = np.minimum(_dots(vecs, base, pairs), 1.0)
     return pairs, s.astype(np.float64), full
+
+
+def _over(
+    rows: np.ndarray, cols: np.ndarray, scores: np.ndarray, min_score: float | None, own: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates kept: found (col >= 0), at ``min_score`` or above, not the row itself."""
+    ok = cols >= 0
+    if min_score is not None:
+        ok &= scores >= min_score
+    if own:
+        ok &= cols != rows
+    return rows[ok], cols[ok]
+
+
+def _faiss_search(
+    index: Any,
+    queries: np.ndarray,
+    k: int,
+    floor: float | None,
+    min_score: float | None,
+    against: np.ndarray | None,
+    full: np.ndarray,
+    bar: Progress,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The index's own search, chunk by chunk: candidate ``(rows, cols)``; sets ``full``."""
+    found_i, found_j = [], []
+    for lo in range(0, queries.shape[0], SEARCH_CHUNK):
+        scores, idx = index.search(queries[lo : lo + SEARCH_CHUNK], k)
+        last_ok = idx[:, -1] >= 0
+        if floor is not None:
+            last_ok &= scores[:, -1] >= floor
+        full[lo : lo + len(idx)] = last_ok
+        rows = np.repeat(np.arange(lo, lo + len(idx)), k)
+        i, j = _over(rows, idx.ravel(), scores.ravel(), min_score, against is None)
+        found_i.append(i)
+        found_j.append(j)
+        bar.advance(len(idx))
+    return np.concatenate(found_i), np.concatenate(found_j)
+
+
+def _exact_ip(queries: np.ndarray, base: np.ndarray, qi: np.ndarray, bj: np.ndarray) -> np.ndarray:
+    """``queries[qi] . base[bj]`` with faiss's own per-pair inner product: the very bits its
+    inverted-list scan computes (checked pair by pair on 100k queries, docs/dedup.md)."""
+    import faiss
+
+    qi = np.ascontiguousarray(qi, dtype=np.int64)
+    bj = np.ascontiguousarray(bj, dtype=np.int64)
+    out = np.empty(qi.size, dtype=np.float32)
+    if qi.size:
+        faiss.pairwise_indexed_inner_product(
+            queries.shape[1],
+            qi.size,
+            faiss.swig_ptr(queries),
+            faiss.swig_ptr(qi),
+            faiss.swig_ptr(base),
+            faiss.swig_ptr(bj),
+            faiss.swig_ptr(out),
+        )
+    return out
+
+
+def _scan_lists(
+    index: Any,
+    base: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    floor: float,
+    full: np.ndarray,
+    bar: Progress,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What ``index.search(queries, k)`` keeps at ``floor`` or above, computed list by list.
+
+    faiss scans each query's ``nprobe`` inverted lists one vector at a time; here every
+    list is scored against all the queries that probe it in one matrix product (BLAS), so
+    the same work runs ~10x faster. The result is the index's own, exactly: the probed lists
+    come from the same quantizer calls (same chunks), every candidate the product puts near
+    or above ``floor`` is re-scored with faiss's per-pair inner product (the scan's bits),
+    and a query whose list of ``k`` would be decided by a tie at its last place is searched
+    by faiss itself on the same lists. Returns the candidates ``(rows, cols)`` at ``floor``
+    or above that the index's top ``k`` holds and their scores; sets ``full`` (``k`` of them
+    at ``floor``).
+    """
+    import faiss
+
+    n = queries.shape[0]
+    nprobe = index.nprobe
+    quantizer = faiss.downcast_index(index.quantizer)
+    probes = np.empty((n, nprobe), dtype=np.int64)
+    coarse = np.empty((n, nprobe), dtype=np.float32)
+    for lo in range(0, n, SEARCH_CHUNK):
+        coarse[lo : lo + SEARCH_CHUNK], probes[lo : lo + SEARCH_CHUNK] = quantizer.search(
+            queries[lo : lo + SEARCH_CHUNK], nprobe
+        )
+    flat = probes.ravel()
+    # The queries that probe each list, list by list (int32: 4 bytes per probe at 1M rows).
+    query_of = (np.argsort(flat, kind="stable") // nprobe).astype(np.int32)
+    per_list = np.bincount(flat[flat >= 0], minlength=index.nlist)
+    starts = int((flat < 0).sum()) + np.concatenate(([0], np.cumsum(per_list)))
+    invlists = index.invlists
+    cand_q, cand_b = [], []
+    done = 0
+    for c in range(index.nlist):
+        qs = query_of[starts[c] : starts[c + 1]]
+        size = invlists.list_size(c)
+        if qs.size and size:
+            ids = faiss.rev_swig_ptr(invlists.get_ids(c), size).astype(np.int64)
+            members = base[ids].T
+            # Queries in slices, so an uneven list (k-means lists can be) stays ~16 MB.
+            step_q = max(1, SCAN_BLOCK // size)
+            for lo in range(0, qs.size, step_q):
+                part = qs[lo : lo + step_q]
+                # Float32 products differ from faiss's in the last bits only: the margin
+                # keeps every candidate that could reach the floor for the exact re-score.
+                hit = queries[part] @ members >= floor - SCAN_MARGIN
+                # Few rows hold a candidate: finding them first is ~5x cheaper than a 2-D
+                # nonzero over the whole block.
+                rows = np.flatnonzero(hit.any(axis=1))
+                r, col = np.nonzero(hit[rows])
+                cand_q.append(part[rows[r]].astype(np.int64))
+                cand_b.append(ids[col])
+        step = (starts[c + 1] * n) // flat.size - done
+        bar.advance(step)
+        done += step
+    bar.advance(n - done)
+    q = np.concatenate(cand_q) if cand_q else np.zeros(0, np.int64)
+    b = np.concatenate(cand_b) if cand_b else np.zeros(0, np.int64)
+    score = _exact_ip(queries, base, q, b)
+    keep = score >= floor
+    q, b, score = q[keep], b[keep], score[keep]
+    # Per query, best first; the top k of each is the index's list at the floor.
+    order = np.lexsort((-score, q))
+    q, b, score = q[order], b[order], score[order]
+    count = np.bincount(q, minlength=n)
+    first = np.concatenate(([0], np.cumsum(count)[:-1]))
+    rank = np.arange(q.size) - first[q]
+    full[:] = count >= k
+    # A tie between the k-th and the (k+1)-th candidate: which one the index keeps depends
+    # on its scan order, so those queries get the index's own search on the same lists.
+    over = np.flatnonzero(count > k)
+    tied = over[score[first[over] + k - 1] == score[first[over] + k]]
+    inside = rank < k
+    if tied.size:
+        inside &= ~np.isin(q, tied)
+        ts, idx = index.search_preassigned(queries[tied], k, probes[tied], coarse[tied])
+        tq, tb, ts = np.repeat(tied, k), idx.ravel(), ts.ravel()
+        ok = (tb >= 0) & (ts >= floor)
+        q = np.concatenate((q[inside], tq[ok]))
+        return q, np.concatenate((b[inside], tb[ok])), np.concatenate((score[inside], ts[ok]))
+    return q[inside], b[inside], score[inside]
 
 
 def _dots(a: np.ndarray, b: np.ndarray, pairs: np.ndarray) -> np.ndarray:

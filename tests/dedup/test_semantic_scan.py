@@ -1,0 +1,79 @@
+"""The inverted-list scan (matrix products per list) keeps exactly what faiss's own search keeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import curate.dedup.semantic as sem
+from curate.progress import Progress
+
+
+def _planted(n: int, dim: int, seed: int) -> np.ndarray:
+    """Unit vectors with near copies, and groups of 14 exact copies: with 11 neighbours per
+    query their lists end in ties, which the scan must settle as faiss does."""
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal((n, dim)).astype(np.float32)
+    v[n // 2 : n // 2 + 600] = v[:600] + 0.15 * rng.standard_normal((600, dim))
+    v = np.concatenate([v, np.repeat(v[600:640], 14, axis=0)])
+    return sem._unit(v).astype(np.float32)
+
+
+def _both(index, base, queries, k, floor, own):  # noqa: ANN001, ANN202
+    full_f = np.zeros(len(queries), bool)
+    full_s = np.zeros(len(queries), bool)
+    with Progress("test", len(queries), False) as bar:
+        i, j = sem._faiss_search(
+            index, queries, k, floor, floor, None if own else base, full_f, bar
+        )
+        si, sj, score = sem._scan_lists(index, base, queries, k, floor, full_s, bar)
+    si, sj = sem._over(si, sj, score, floor, own)
+    mine = set(zip(si.tolist(), sj.tolist(), strict=True))
+    return (set(zip(i.tolist(), j.tolist(), strict=True)), full_f), (mine, full_s)
+
+
+@pytest.mark.parametrize(("floor", "block"), [(0.75, None), (0.2, 3_000)])
+def test_scan_keeps_the_index_own_pairs_and_full_flags(
+    floor: float, block: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if block is not None:  # lists scored in slices of queries
+        monkeypatch.setattr(sem, "SCAN_BLOCK", block)
+    vecs = _planted(sem.FLAT_LIMIT + 1_000, 32, seed=3)
+    with sem.work_threads():
+        index = sem._index(vecs, seed=0)
+        assert hasattr(index, "nprobe")  # an IVF index: the scan is used
+        (faiss_pairs, faiss_full), (scan_pairs, scan_full) = _both(
+            index, vecs, vecs, 11, floor, own=True
+        )
+    assert scan_pairs == faiss_pairs
+    assert np.array_equal(scan_full, faiss_full)
+    assert faiss_full.sum() >= 40 * 14  # the tied groups' lists are full
+
+
+def test_scan_against_another_set_one_neighbour() -> None:
+    vecs = _planted(sem.FLAT_LIMIT + 2_000, 32, seed=4)
+    base, queries = vecs[: sem.FLAT_LIMIT + 500], vecs[sem.FLAT_LIMIT + 500 :]
+    with sem.work_threads():
+        index = sem._index(base, seed=0)
+        (faiss_pairs, faiss_full), (scan_pairs, scan_full) = _both(
+            index, base, queries, 1, 0.5, own=False
+        )
+    assert scan_pairs == faiss_pairs and len(faiss_pairs) > 100
+    assert np.array_equal(scan_full, faiss_full)
+
+
+def test_semantic_search_gives_the_same_pairs_as_before() -> None:
+    """End to end (projection, index, exact cosines): the scan's result equals the search
+    through faiss's own loop (the path ``explain`` still takes)."""
+    vecs = _planted(sem.FLAT_LIMIT + 1_000, 96, seed=5)  # > SEARCH_DIMS: projected
+    got = sem.semantic_search(vecs, neighbours=10, min_score=0.6)
+    n = len(vecs)
+    with sem.work_threads():
+        sb, sq = sem._project(vecs, vecs, 0)
+        index = sem._index(sb, 0)
+        full = np.zeros(n, bool)
+        with Progress("test", n, False) as bar:
+            i, j = sem._faiss_search(index, sq, 11, 0.6, 0.6, None, full, bar)
+    want = {(min(a, b), max(a, b)) for a, b in zip(i.tolist(), j.tolist(), strict=True)}
+    assert {tuple(p) for p in got.pairs.tolist()} == want
+    assert np.array_equal(got.full, full)

@@ -1,0 +1,33 @@
+"""The slot guard's ASCII shortcut (lowercased text, case-sensitive patterns) finds exactly
+what the case-insensitive patterns find."""
+
+from __future__ import annotations
+
+import random
+
+from curate.dedup.slots import Slots, programming_languages, ranks
+
+PIECES = (
+    "the Second HIGHEST salary, 3rd-lowest kth Smallest n-th max MIN top least Fastest "
+    "Python JAVA c++ C# cpp csharp Objective-C vb.net VB.NET golang Go program in Rust using "
+    "R code ```Kotlin ```js PowerShell SQL mySQL. Ingrid Berg paid $24,950 on 2024-01-05: "
+    "first, highest; 1st largest biggest? (Julia) <b>Dart</b> x.java py-3 #sql f# F#"
+).split()
+
+
+def test_ascii_shortcut_matches_the_case_insensitive_patterns() -> None:
+    rng = random.Random(11)
+    for _ in range(3_000):
+        words = [rng.choice(PIECES) for _ in range(rng.randint(1, 25))]
+        words = [w.upper() if rng.random() < 0.2 else w for w in words]
+        text = rng.choice((" ", "\n", "  ", "-")).join(words)
+        got = Slots(text)
+        assert got.languages == programming_languages(text), text
+        assert got.ranks == ranks(text), text
+
+
+def test_non_ascii_text_keeps_the_case_insensitive_patterns() -> None:
+    text = "the ſecond highest in Kotlin and the KELVIN-sign \u212ath smallest"
+    got = Slots(text)
+    assert got.languages == programming_languages(text)
+    assert got.ranks == ranks(text)
