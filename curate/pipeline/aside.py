@@ -44,12 +44,22 @@ class Aside:
         """Start the worker (it imports matplotlib at once, in its own process)."""
         if self.pool is None and "forkserver" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("forkserver")
-            self.pool = ProcessPoolExecutor(1, mp_context=context, initializer=_warm)
-            self.pool.submit(int)  # the executor starts its process on the first job
+            pool = ProcessPoolExecutor(1, mp_context=context, initializer=_warm)
+            try:
+                pool.submit(int)  # the executor starts its process on the first job
+            except (OSError, BrokenProcessPool):  # no process to be had: all in this one
+                pool.shutdown(wait=False, cancel_futures=True)
+                return
+            self.pool = pool
 
     def submit(self, name: str, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` (a module-level function of picklable data) as job ``name``."""
-        future = self.pool.submit(fn, *args) if self.pool is not None else None
+        future = None
+        if self.pool is not None:
+            try:
+                future = self.pool.submit(fn, *args)
+            except BrokenProcessPool:  # the worker died: ``get`` does it here
+                pass
         self.jobs[name] = (future, fn, args)
 
     def get(self, name: str) -> Any:
