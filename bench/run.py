@@ -55,14 +55,17 @@ def floor(path: Path, out: Path) -> float:
     return time.perf_counter() - t0
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
-    """(wall seconds, CPU seconds, peak memory GiB of the process tree, exit code).
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, int, float]:
+    """(wall seconds, CPU seconds, peak memory GiB of the process tree, exit code, the run
+    process's own CPU seconds).
 
     CPU seconds are reported too because this machine is shared: wall time stretches with
     other people's load, CPU time much less. Memory: the run's RSS plus its children's USS
     (forked workers share the parent's pages until they write them; RSS would count those
     twice). CPU: the run's own plus every descendant's (the fork server's workers too), as
-    last seen while polling.
+    last seen while polling. The run's own CPU is the serial part: on an idle machine the
+    run takes at least that long whatever its workers do, so it shows what a change to the
+    serial path saves when other people's load stretches the wall time.
     """
     t0 = time.perf_counter()
     # The run's own progress lines would interleave with the table: they go to a log.
@@ -70,7 +73,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, i
     with open(log, "wb") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
         ps = psutil.Process(proc.pid)
-        peak, cpu = 0, 0.0
+        peak, cpu, own = 0, 0.0, 0.0
         kid_cpu: dict[int, float] = {}  # last CPU seen per descendant (workers included)
         while proc.poll() is None:
             try:
@@ -95,7 +98,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, i
             time.sleep(0.2)
     if proc.returncode not in (0, 1):  # 1: records were rejected, as planted
         sys.stderr.write(log.read_text(errors="replace")[-3000:])
-    return time.perf_counter() - t0, cpu, peak / 2**30, proc.returncode
+    return time.perf_counter() - t0, cpu, peak / 2**30, proc.returncode, own
 
 
 def run_once(
@@ -123,18 +126,20 @@ def run_once(
             "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
         }
-        secs, cpu, peak, rc = measure(cmd, env)
+        secs, cpu, peak, rc, own = measure(cmd, env)
         manifest = json.loads((out / "run" / "manifest.json").read_text())
         data_files = {k: v for k, v in manifest["sha256"].items() if k.endswith(".jsonl")}
         return {
             "wall": secs,
             "cpu": cpu,
+            "run_cpu": own,
             "peak": peak,
             "rc": rc,
             "outputs": manifest["outputs"],
             "rejected": manifest["rejected_by_reason"],
             "data_sha": data_files,
             "report_sha": manifest["sha256"].get("report.json"),
+            "page_sha": manifest["sha256"].get("report.html"),
         }
     finally:
         shutil.rmtree(out, ignore_errors=True)
@@ -142,7 +147,8 @@ def run_once(
 
 def _row(label: str, name: str, rows: int, r: dict) -> None:
     print(
-        f"{label:<10}{name:<12}{r['wall']:9.1f}{r['cpu']:9.1f}{rows / r['wall']:9.0f}"
+        f"{label:<10}{name:<12}{r['wall']:9.1f}{r['cpu']:9.1f}{r['run_cpu']:9.1f}"
+        f"{rows / r['wall']:9.0f}"
         f"{r['peak']:10.2f}{1e6 * r['wall'] / rows:8.0f}{r['rc']:>6}  {r['outputs']}",
         flush=True,
     )
@@ -172,7 +178,8 @@ def main() -> None:
     t_floor = floor(data, Path(tempfile.mkdtemp(dir=work)) / "floor")
     print(f"rows {a.rows:,}; floor (orjson parse + random split) {t_floor:.1f} s; CPUs {cpus()}")
     print(
-        f"{'semantic':<10}{'code':<12}{'wall s':>9}{'cpu s':>9}{'rows/s':>9}{'peak GiB':>10}"
+        f"{'semantic':<10}{'code':<12}{'wall s':>9}{'cpu s':>9}{'run cpu':>9}{'rows/s':>9}"
+        f"{'peak GiB':>10}"
         f"{'us/row':>8}{'exit':>6}  outputs"
     )
     for mode in [m.strip() for m in a.modes.split(",") if m.strip()]:
@@ -191,9 +198,11 @@ def main() -> None:
                 print(
                     f"{'':<10}{'ratio':<12}{old['wall'] / new['wall']:8.2f}x"
                     f"{old['cpu'] / new['cpu']:8.2f}x"
+                    f"{old['run_cpu'] / new['run_cpu']:8.2f}x"
                     f"{'':>9}{old['peak'] / max(new['peak'], 1e-9):9.2f}x  ({a.baseline} / {name};"
                     f" > 1 = faster or smaller); train/val/test/rejects identical: {same}; "
-                    f"report.json identical: {old['report_sha'] == new['report_sha']}",
+                    f"report.json identical: {old['report_sha'] == new['report_sha']}; "
+                    f"report.html identical: {old['page_sha'] == new['page_sha']}",
                     flush=True,
                 )
                 if not same:

@@ -132,8 +132,15 @@ def run_page(
     rejected_by_stage: Mapping[str, Mapping[str, int]],
     tokenizer: str | None = None,
     max_tokens: int | None = None,
+    dupes_body: Markup | None = None,
+    charts: Mapping[str, Markup] | None = None,
 ) -> str:
-    """The whole ``report.html`` of a run."""
+    """The whole ``report.html`` of a run.
+
+    ``dupes_body`` (``curate.report.dupes.dupes_body``) and ``charts`` (``curate.report.
+    audit_page.draw_charts``): the parts already made beside the run (``curate.pipeline.
+    aside``); made here when None.
+    """
     from curate.report.audit_page import render_audit_page
     from curate.report.dupes import dupes_section
     from curate.report.evidence import Placement
@@ -143,7 +150,7 @@ def run_page(
     key = dupes.get("key", "conversation") if isinstance(dupes, Mapping) else "conversation"
     leaks = _leak_pairs(split_input, sres.leakage, key)
     after = [
-        Section("Duplicates", dupes_section(dupes, leaks)),
+        Section("Duplicates", dupes_section(dupes, leaks, dupes_body)),
         Section("Rejects", rejects_section(rejected_by_stage, read_rejects(rejects))),
     ]
     if tokenizer:
@@ -169,4 +176,5 @@ def run_page(
         records=audited,
         place=placement.place,
         split_of=lambda idx: placement.sides([audited[i] for i in idx]),
+        charts=charts,
     )

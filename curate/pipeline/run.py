@@ -13,7 +13,8 @@ import orjson
 
 from curate import __version__
 from curate.dedup.engine import DedupStage
-from curate.dedup.features import StreamHasher, workers
+from curate.dedup.features import StreamHasher, runs_parallel, workers
+from curate.pipeline.aside import Aside
 from curate.pipeline.config import RunConfig
 from curate.pipeline.filters import DropFindings, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
@@ -53,8 +54,14 @@ class _Logged:
     """A library stage as ``curate run`` runs it: a line on stderr before, and progress by
     elapsed time while it works (stderr only, never in the outputs)."""
 
-    def __init__(self, stage: Any, before: Callable[[Batch], str], progress: str = "") -> None:
-        self.stage, self.before, self.progress = stage, before, progress
+    def __init__(
+        self,
+        stage: Any,
+        before: Callable[[Batch], str],
+        progress: str = "",
+        then: Callable[[Batch, BatchResult], None] | None = None,
+    ) -> None:
+        self.stage, self.before, self.progress, self.then = stage, before, progress, then
         self.name = stage.name
 
     def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult:
@@ -62,9 +69,13 @@ class _Logged:
         if message:
             _log(message)
         if not self.progress:
-            return self.stage(batch, done)
-        with Progress(self.progress, None):
-            return self.stage(batch, done)
+            res = self.stage(batch, done)
+        else:
+            with Progress(self.progress, None):
+                res = self.stage(batch, done)
+        if self.then is not None:
+            self.then(batch, res)
+        return res
 
 
 class _Given:
@@ -82,15 +93,20 @@ class _RunDedup(DedupStage):
     """Dedup with the run's extras: the clusters the page shows are taken while the records
     dedup removed are still in the batch."""
 
-    def __init__(self, config: RunConfig, against: Sequence[Any]) -> None:
+    def __init__(self, config: RunConfig, against: Sequence[Any], aside: Aside) -> None:
         # explain: the report draws each method's similarity histogram around its threshold.
         # Progress by elapsed time on stderr (never in the outputs: not part of as_dict).
         super().__init__(replace(config.dedup, explain=True, progress=True), against)
         self.dupes: dict[str, Any] = {}
+        self.aside = aside
 
     def __call__(self, batch: Batch, done: Mapping[str, BatchResult]) -> BatchResult:
+        from curate.report.dupes import dupes_body
+
         res = super().__call__(batch, done)
         self.dupes = collect_dupes(batch.records, res.output, self.config.key)
+        # The page's duplicates section needs nothing else: made beside the audit and split.
+        self.aside.submit("dupes", dupes_body, self.dupes)
         _log(f"dedup removed {len(res.dropped)}; {len(res.kept)} remain")
         return res
 
@@ -112,16 +128,28 @@ class _RunDropFindings(DropFindings):
         return res
 
 
-def run_stages_for(config: RunConfig, against: Sequence[Any] = ()) -> list[Any]:
+def run_stages_for(
+    config: RunConfig, against: Sequence[Any] = (), aside: Aside | None = None
+) -> list[Any]:
     """``curate run``'s stages after reading, in order: a new stage is one line here.
 
     ``--engine ray`` runs the ones up to ``dedup`` on the cluster
-    (``curate.engine.ray_stages.read_dedup``) and this loop the rest.
+    (``curate.engine.ray_stages.read_dedup``) and this loop the rest. ``aside`` takes the
+    page's parts that a stage's result alone gives (``curate.pipeline.aside``).
     """
     from curate.audit.run import AuditStage
     from curate.dedup import key_text
     from curate.embed import EmbedStage
+    from curate.report.audit_page import audit_charts, draw_charts, shows_topics
     from curate.split import SplitStage
+
+    if aside is None:
+        aside = Aside()
+
+    def charts(batch: Batch, res: BatchResult) -> None:
+        report = res.output
+        topics = shows_topics(report, batch.records)
+        aside.submit("charts", draw_charts, audit_charts(report, topics))
 
     c = config
     key, model = c.dedup.key, c.dedup.model
@@ -136,8 +164,8 @@ def run_stages_for(config: RunConfig, against: Sequence[Any] = ()) -> list[Any]:
         say = f"({model or 'fast'})"
         stages.append(_Logged(embed, lambda b: f"embedding {len(b)} records {say}" if b else ""))
     stages += [
-        _RunDedup(c, against),
-        _Logged(AuditStage(c.audit, use_vectors=shared), lambda b: "auditing", "audit"),
+        _RunDedup(c, against, aside),
+        _Logged(AuditStage(c.audit, use_vectors=shared), lambda b: "auditing", "audit", charts),
     ]
     if c.filter.drop_findings:
         stages.append(_RunDropFindings(c.filter.drop_findings))
@@ -159,12 +187,20 @@ def run_into(
     # Everything the config names is checked before any heavy stage (docs/run.md).
     preflight(config)
     # The per-record hashing runs in run.workers processes (same outputs for any count).
-    with workers(config.run.workers):
-        return _run_into(path, staging, config, cluster)
+    aside = Aside()
+    try:
+        with workers(config.run.workers):
+            return _run_into(path, staging, config, cluster, aside)
+    finally:
+        aside.close()
 
 
 def _run_into(
-    path: str, staging: Path, config: RunConfig, cluster: Callable[..., Any] | None
+    path: str,
+    staging: Path,
+    config: RunConfig,
+    cluster: Callable[..., Any] | None,
+    aside: Aside,
 ) -> RunResult:
     from curate.audit import write_card
     from curate.dedup.files import against_files, read_against
@@ -182,7 +218,7 @@ def _run_into(
     validator = Validator(schema=v.schema, tokenizer=v.tokenizer, max_tokens=v.max_tokens)
     with open(staging / REJECTS, "wb") as rejects_fh:
         sink = RejectSink(rejects_fh)
-        stages = run_stages_for(config, against_sets)
+        stages = run_stages_for(config, against_sets, aside)
         after = next(i for i, st in enumerate(stages) if st.name == "dedup") + 1
         dedup_stage = stages[after - 1]
         stream, read_stats, converter = front(
@@ -234,6 +270,9 @@ def _run_into(
                 batch.features = hasher.features(batch.records)
             finally:
                 hasher.close()
+            if runs_parallel(len(batch)):
+                # The hashing workers are gone; the page's worker takes the idle core.
+                aside.start()
             _log(
                 f"{read_stats.records + read_stats.bad_lines} input records, "
                 f"{len(batch)} after validate/convert/filter"
@@ -296,6 +335,8 @@ def _run_into(
         rejected_by_stage=sink.by_stage_reason(),
         tokenizer=config.validate.tokenizer or config.audit.tokenizer,
         max_tokens=config.filter.max_tokens or config.validate.max_tokens,
+        dupes_body=aside.get("dupes"),
+        charts=aside.get("charts"),
     )
     with atomic_writer(staging / REPORT_HTML, "w") as fh:
         fh.write(page)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from curate.audit.model import FINDING_CODES, FINDING_TITLES
 from curate.records import Record
@@ -28,6 +30,10 @@ from curate.report.topics import build_topics, topics_section
 MAX_FINDINGS_PER_CODE = 5
 MAX_LINES_SHOWN = 40
 TOP_LANGUAGES = 6
+
+# (name, plot function of curate.report.plots, args, kwargs, alt text): plain data a worker
+# process can take (the function travels by name).
+Chart = tuple[str, Callable[..., str], tuple, dict, str]
 
 
 def _lines(lines: list[int]) -> str:
@@ -122,31 +128,120 @@ def _findings(report: Any, evidence: Evidence | None = None) -> Markup:
     return Markup("".join(out))
 
 
-def _shape(report: Any) -> Markup:
+def audit_charts(report: Any, topics: bool = False) -> list[Chart]:
+    """The page's charts, as plain data (``Chart``): ``draw_charts`` draws them, in this
+    process or in a worker while the run goes on (``curate run``); the page is the same.
+
+    ``topics``: the page shows named topics (``render_audit_page`` with records), which
+    replace the cluster size chart.
+    """
     sh, series = report.shape, report.series
-    plots = []
+    out: list[Chart] = []
+    # The values travel as float arrays (what ``histogram`` makes of them anyway): 8 bytes
+    # a value instead of a list's ~36 in the worker that draws them.
+    turns = np.asarray(series.get("turns", []), dtype=float)
     # A chart with one bar says nothing a sentence can't (every conversation single-turn).
-    if len(set(series.get("turns", []))) > 1:
-        plots.append(
-            img(
-                histogram(
-                    {"user turns": series["turns"]},
-                    "User turns per conversation",
-                    "turns",
-                    discrete=True,
-                ),
+    if np.unique(turns).size > 1:
+        out.append(
+            (
+                "turns",
+                histogram,
+                ({"user turns": turns}, "User turns per conversation", "turns"),
+                {"discrete": True},
                 "histogram of user turns per conversation",
             )
         )
-    tok_series = {r: v for r, v in series.get("tokens", {}).items() if v}
+    tok_series = {
+        r: np.asarray(v, dtype=float) for r, v in series.get("tokens", {}).items() if len(v)
+    }
     if tok_series:
         label = "tokens" if sh["tokens"]["exact"] else "tokens (estimated)"
-        plots.append(
-            img(
-                histogram(tok_series, "Tokens per conversation, by role", label, log_x=True),
+        out.append(
+            (
+                "tokens",
+                histogram,
+                (tok_series, "Tokens per conversation, by role", label),
+                {"log_x": True},
                 "histogram of token lengths per role",
             )
         )
+    lang = report.languages
+    ranked: list[str] = [x["language"] for x in lang["conversation"]][:TOP_LANGUAGES]
+    if len(ranked) > 1:
+        shares = {
+            role: [
+                next((x["share"] for x in items if x["language"] == code), 0.0) for code in ranked
+            ]
+            for role, items in lang["by_role"].items()
+        }
+        out.append(
+            (
+                "languages",
+                grouped_bar_chart,
+                (ranked, shares, "Language share by role", "share"),
+                {},
+                "bar chart of language shares per role",
+            )
+        )
+    d = report.diversity
+    cl = d.get("clusters")
+    if not topics and cl and len(cl["sizes"]) > 1:
+        out.append(
+            (
+                "clusters",
+                bar_chart,
+                (
+                    [str(i + 1) for i in range(len(cl["sizes"]))],
+                    cl["sizes"],
+                    f"Topic cluster sizes (k={cl['k']}, largest first)",
+                    "conversations",
+                ),
+                {},
+                "bar chart of topic cluster sizes",
+            )
+        )
+    lab = d.get("labels")
+    if lab and len(lab["counts"]) > 1:
+        top = lab["counts"][:20]
+        out.append(
+            (
+                "labels",
+                bar_chart,
+                (
+                    [x["label"] for x in top],
+                    [x["count"] for x in top],
+                    f"Label balance: {lab['field']}",
+                    "records",
+                ),
+                {"horizontal": True, "height": max(3.0, 0.22 * len(top) + 1.0)},
+                "bar chart of label counts",
+            )
+        )
+    return out
+
+
+def shows_topics(report: Any, records: Sequence[Record] | None) -> bool:
+    """Whether ``render_audit_page`` names topics (given the audited records)."""
+    if records is None:
+        records = report.series.get("records")
+    return (
+        records is not None
+        and report.series.get("topics") is not None
+        and bool(report.diversity.get("clusters"))
+    )
+
+
+def draw_charts(charts: Sequence[Chart]) -> dict[str, Markup]:
+    """Chart name -> its ``<img>`` (PNG data URI: the same bytes in any process)."""
+    return {name: img(plot(*args, **kwargs), alt) for name, plot, args, kwargs, alt in charts}
+
+
+def _plots(charts: Mapping[str, Markup], *names: str) -> Markup:
+    return Markup("".join(charts[n] for n in names if n in charts))
+
+
+def _shape(report: Any, charts: Mapping[str, Markup]) -> Markup:
+    sh = report.shape
     stats_rows = [
         [role, s["count"], s["mean"], s["p50"], s["p90"], s["p99"], s["max"]]
         for role, s in [("conversation", sh["tokens"]["conversation"])]
@@ -162,7 +257,7 @@ def _shape(report: Any) -> Markup:
             f"{sh['multi_turn_share']:.1%} multi-turn. Token counts: {sh['tokens']['method']}."
         )
         + Markup('<div class="plots">')
-        + Markup("".join(plots))
+        + _plots(charts, "turns", "tokens")
         + Markup("</div><h3>Token lengths</h3>")
         + table(
             ["", "n", "mean", "p50", "p90", "p99", "max"], stats_rows, numeric=(1, 2, 3, 4, 5, 6)
@@ -182,22 +277,8 @@ def _shape(report: Any) -> Markup:
     )
 
 
-def _languages(report: Any) -> Markup:
+def _languages(report: Any, charts: Mapping[str, Markup]) -> Markup:
     lang = report.languages
-    by_role = lang["by_role"]
-    ranked: list[str] = [x["language"] for x in lang["conversation"]][:TOP_LANGUAGES]
-    series = {
-        role: [next((x["share"] for x in items if x["language"] == code), 0.0) for code in ranked]
-        for role, items in by_role.items()
-    }
-    plot = (
-        img(
-            grouped_bar_chart(ranked, series, "Language share by role", "share"),
-            "bar chart of language shares per role",
-        )
-        if len(ranked) > 1
-        else Markup("")
-    )
     rows = [[x["language"], f"{x['count']:,}", f"{x['share']:.1%}"] for x in lang["conversation"]]
     return Markup(
         Markup('<p class="reading">')
@@ -210,49 +291,20 @@ def _languages(report: Any) -> Markup:
             f"({lang['mismatch_share']:.1%} of {lang['comparable']:,} long enough to tell)."
         )
         + Markup('<div class="plots">')
-        + plot
+        + _plots(charts, "languages")
         + Markup("</div><h3>Conversation language</h3>")
         + table(["language", "conversations", "share"], rows, numeric=(1, 2))
     )
 
 
-def _diversity(report: Any, topics: Markup | None = None) -> Markup:
+def _diversity(report: Any, charts: Mapping[str, Markup], topics: Markup | None = None) -> Markup:
     d = report.diversity
     out = [Markup("<h3>Readings</h3>"), bullets(d["readings"].values())]
-    plots = []
-    cl = d.get("clusters")
     if topics is not None:
         out.append(Markup("<h3>Topics</h3>") + topics)
-    elif cl and len(cl["sizes"]) > 1:
-        plots.append(
-            img(
-                bar_chart(
-                    [str(i + 1) for i in range(len(cl["sizes"]))],
-                    cl["sizes"],
-                    f"Topic cluster sizes (k={cl['k']}, largest first)",
-                    "conversations",
-                ),
-                "bar chart of topic cluster sizes",
-            )
-        )
-    lab = d.get("labels")
-    if lab and len(lab["counts"]) > 1:
-        top = lab["counts"][:20]
-        plots.append(
-            img(
-                bar_chart(
-                    [x["label"] for x in top],
-                    [x["count"] for x in top],
-                    f"Label balance: {lab['field']}",
-                    "records",
-                    horizontal=True,
-                    height=max(3.0, 0.22 * len(top) + 1.0),
-                ),
-                "bar chart of label counts",
-            )
-        )
+    plots = _plots(charts, "clusters", "labels")
     if plots:
-        out.append(Markup('<div class="plots">') + Markup("".join(plots)) + Markup("</div>"))
+        out.append(Markup('<div class="plots">') + plots + Markup("</div>"))
     m = report.metrics
     names = [
         "near_duplicate_share",
@@ -287,6 +339,7 @@ def render_audit_page(
     records: Sequence[Record] | None = None,
     place: Callable[[Record], Place] | None = None,
     split_of: Callable[[Sequence[int]], list[str]] | None = None,
+    charts: Mapping[str, Markup] | None = None,
 ) -> str:
     """The complete HTML page for an ``AuditReport``.
 
@@ -296,6 +349,8 @@ def render_audit_page(
             get names (default: ``report.series["records"]`` when ``audit_path`` kept them).
         place: where a record went (split, stratum), for the record filters.
         split_of: record indices -> split names, for each topic's train/test share.
+        charts: ``draw_charts(audit_charts(report, shows_topics(report, records)))`` when
+            already drawn (``curate run`` draws them in a worker); drawn here otherwise.
     """
     if records is None:
         records = report.series.get("records")
@@ -307,13 +362,15 @@ def render_audit_page(
         if ts is not None and cl:
             found, splits = build_topics(records, ts, split_of)
             topics = topics_section(found, splits, cl["k"])
+    if charts is None:
+        charts = draw_charts(audit_charts(report, shows_topics(report, records)))
     sections = [
         *before,
         Section("Summary", _summary(report)),
         Section("Findings", _findings(report, evidence)),
-        Section("Shape", _shape(report)),
-        Section("Languages", _languages(report)),
-        Section("Diversity", _diversity(report, topics)),
+        Section("Shape", _shape(report, charts)),
+        Section("Languages", _languages(report, charts)),
+        Section("Diversity", _diversity(report, charts, topics)),
         *after,
     ]
     return html_page(

@@ -180,11 +180,24 @@ def _histogram(method: str, info: Mapping[str, Any]) -> Markup:
 
 
 def dupes_section(
-    data: Mapping[str, Any] | None, leaks: Sequence[Mapping[str, Any]] = ()
+    data: Mapping[str, Any] | None,
+    leaks: Sequence[Mapping[str, Any]] = (),
+    body: Markup | None = None,
 ) -> Markup:
-    """Duplicate clusters (largest first), threshold histograms, slot-guard pairs, leaks."""
+    """Duplicate clusters (largest first), threshold histograms, slot-guard pairs, leaks.
+
+    ``body``: ``dupes_body(data)`` when already made (``curate run`` makes it in a worker
+    while the audit and the split run: it needs dedup's result only).
+    """
     if not data:
         return para("Dedup did not run.")
+    if body is None:
+        body = dupes_body(data)
+    return Markup(body + _split_leaks(leaks))
+
+
+def dupes_body(data: Mapping[str, Any]) -> Markup:
+    """The section without the leaks across splits: dedup's clusters, histograms, pairs."""
     out = []
     rows = [
         [m, METHOD_WORDS.get(m, ""), f"{v['clusters']:,}", f"{v['removed']:,}"]
@@ -299,7 +312,11 @@ def dupes_section(
                 )
                 + side_by_side(lk["a"], lk["b"], "in the other file", "in this input")
             )
-    out.append(Markup("<h3>Leaks across splits</h3>"))
+    return Markup("".join(out))
+
+
+def _split_leaks(leaks: Sequence[Mapping[str, Any]]) -> Markup:
+    out = [Markup("<h3>Leaks across splits</h3>")]
     if leaks:
         out.append(para(f"{len(leaks)} leaking pairs (first ones shown)."))
         for lk in leaks:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, ScalarFormatter
 
 from curate.report.html import figure_to_data_uri, new_figure
 
@@ -92,6 +91,9 @@ def histogram(
     ``log_x`` uses log-spaced bins (token lengths span orders of magnitude); ``discrete`` puts
     one bar per integer (turn counts).
     """
+    # Imported here: a page whose charts a worker draws never loads matplotlib (~1 s).
+    from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, ScalarFormatter
+
     fig, ax = new_figure(width, height)
     arrays = {k: np.asarray(v, dtype=float) for k, v in series.items() if len(v)}
     if arrays:

@@ -240,3 +240,22 @@ def test_signature_collisions_track_jaccard() -> None:
         true = jaccard_of(sets[0], sets[i])
         estimate = float((sig[0] == sig[i]).mean())
         assert abs(estimate - true) < 0.12, (true, estimate)
+
+
+def test_jaccard_of_counts_the_shared_hashes_exactly() -> None:
+    # Python sets as the reference: sizes on both sides of each other, values at the ends
+    # of the range (the lookup's past-the-end position), empty sets.
+    rng = np.random.default_rng(7)
+    top = np.iinfo(np.uint64).max
+    cases = [(np.zeros(0, np.uint64), np.zeros(0, np.uint64))]
+    for n, m, shared in [(0, 5, 0), (5, 0, 0), (1, 1, 1), (3, 40, 2), (40, 3, 3), (300, 280, 150)]:
+        common = rng.integers(0, 2**63, shared, dtype=np.uint64)
+        a = np.unique(np.concatenate((common, rng.integers(0, 2**63, n - shared, np.uint64))))
+        b = np.unique(np.concatenate((common, rng.integers(0, 2**63, m - shared, np.uint64))))
+        cases.append((a, b))
+    cases.append((np.array([1, top], np.uint64), np.array([0, 1], np.uint64)))
+    for a, b in cases:
+        sa, sb = set(a.tolist()), set(b.tolist())
+        want = 1.0 if not sa and not sb else len(sa & sb) / len(sa | sb)
+        assert jaccard_of(a, b) == want
+        assert jaccard_of(b, a) == want

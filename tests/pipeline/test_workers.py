@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -16,6 +17,7 @@ import pytest
 from curate.dedup import DedupConfig
 from curate.dedup import features as feat
 from curate.pipeline import load_run_config, run_pipeline
+from curate.pipeline.aside import Aside
 from curate.report.dupes import diff_html
 from tests.dedup.identity_data import identity_records, identity_rows
 
@@ -61,10 +63,21 @@ def test_a_worker_error_is_the_serial_one(small_chunks: None) -> None:
     assert "identity.jsonl:51" in str(serial.value)
 
 
-def test_run_outputs_are_the_same_for_any_worker_count(tmp_path: Path, small_chunks) -> None:
+def test_run_outputs_are_the_same_for_any_worker_count(
+    tmp_path: Path, small_chunks, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Duplicates of every kind, a blank-prompt row and an --against file that leaks, so the
     # dedup, the leakage check against the file and the split's leakage check all read the
-    # forked fingerprints.
+    # forked fingerprints; with workers the page's duplicates and charts are made in the
+    # aside worker (curate.pipeline.aside), and report.html is compared too.
+    jobs: list[tuple[str, bool]] = []
+    submit = Aside.submit
+
+    def spy(self: Aside, name: str, fn: Any, *args: Any) -> None:
+        jobs.append((name, self.pool is not None))
+        submit(self, name, fn, *args)
+
+    monkeypatch.setattr(Aside, "submit", spy)
     rows = identity_rows(360)
     rows.append(
         {"messages": [{"role": "user", "content": "   "}, {"role": "assistant", "content": "x"}]}
@@ -75,8 +88,11 @@ def test_run_outputs_are_the_same_for_any_worker_count(tmp_path: Path, small_chu
     against.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows[:40:3]))
     cfg_against = f"  against: [{against}]\n"
     one = _run_with_against(tmp_path, data, 1, cfg_against)
+    assert jobs == [("dupes", False), ("charts", False)]
     two = _run_with_against(tmp_path, data, 2, cfg_against)
+    assert jobs[2:] == [("dupes", True), ("charts", True)]
     assert one.keys() == two.keys() and "train.jsonl" in one
+    assert two["report.html"].count(b"data:image/png") >= 3  # dedup's and the audit's charts
     for name in one:
         assert one[name] == two[name], name
     manifest = json.loads(one["manifest.json"])
