@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -123,6 +123,39 @@ def to_conv(record: Record, row: int = -1) -> Conv | None:
         roles=roles,
         texts=texts,
     )
+
+
+T = TypeVar("T")
+
+
+class Lazy(Sequence[T], Generic[T]):
+    """A read-only sequence of ``n`` items, each computed by ``item(i)`` when it is read (and
+    not kept): the detectors that read a sample of the conversations (languages, distinct-n,
+    embeddings) get views of those rows only, not of every row at once."""
+
+    def __init__(self, n: int, item: Callable[[int], T]) -> None:
+        self.n = n
+        self.item = item
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> T:  # type: ignore[override]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.item(i)
+
+    def __iter__(self) -> Iterator[T]:
+        return map(self.item, range(self.n))
+
+
+def context_key(c: Conv) -> int:
+    """A hash of ``squeezed(c.context)``: equal contexts (after normalisation) get equal keys.
+    Only this process compares them (``hash`` is salted per process); two contexts that merely
+    collide are told apart by ``conflicting_answers`` itself."""
+    return hash(squeezed(c.context))
 
 
 def excerpt(text: str | None, limit: int = 300) -> str:

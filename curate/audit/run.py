@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from curate.audit import consistency, style
-from curate.audit.convs import Conv, to_conv
+from curate.audit.convs import Conv, Lazy, context_key, to_conv
 from curate.audit.diversity import compute_diversity, duplicate_config
 from curate.audit.gates import check_gates, parse_rules
 from curate.audit.languages import compute_languages
@@ -25,7 +25,8 @@ from curate.audit.model import (
     AuditReport,
     Finding,
 )
-from curate.audit.shape import compute_shape
+from curate.audit.shape import ShapeParts
+from curate.chat import messages_of
 from curate.dedup.features import compute_features, runs_parallel, workers
 from curate.errors import ConfigError
 from curate.reader import read_chat
@@ -34,6 +35,9 @@ from curate.stage import Batch, BatchResult, Dropped, run_stages
 from curate.tokens import TokenCounter
 
 EMBED_SIDES = ("conversation", "prompt", "response")
+# Conversation views built at a time: their memory (texts joined per role, the context copy,
+# lists per message) is freed chunk by chunk instead of held for every row at once.
+VIEW_CHUNK = 4_096
 
 
 def _check_config(config: AuditConfig) -> None:
@@ -105,28 +109,26 @@ def _audit(
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
 
-    convs: list[Conv] = []
     not_chat: list[Record] = []
     chat_records: list[Record] = []
     chat_rows: list[int] = []
     not_chat_rows: list[int] = []
     for i, r in enumerate(records):
-        c = to_conv(r, i)
-        if c is None:
-            not_chat.append(r)
-            not_chat_rows.append(i)
-        else:
-            convs.append(c)
+        if messages_of(r.data):  # what ``to_conv`` tests: a view, or None
             chat_records.append(r)
             chat_rows.append(i)
+        else:
+            not_chat.append(r)
+            not_chat_rows.append(i)
+    n_convs = len(chat_records)
     if embeddings is not None:
         embeddings = np.asarray(embeddings, dtype=np.float32)
-        if embeddings.ndim == 2 and len(embeddings) == len(records) != len(convs):
+        if embeddings.ndim == 2 and len(embeddings) == len(records) != n_convs:
             embeddings = embeddings[chat_rows]  # one row per record given: keep the chat ones
-        if embeddings.ndim != 2 or len(embeddings) != len(convs):
+        if embeddings.ndim != 2 or len(embeddings) != n_convs:
             raise ConfigError(
                 f"embeddings have shape {embeddings.shape}; expected one row per record "
-                f"({len(records)}, dim) or per chat record ({len(convs)}, dim)"
+                f"({len(records)}, dim) or per chat record ({n_convs}, dim)"
             )
 
     if features is not None and len(chat_rows) < len(records):
@@ -137,29 +139,64 @@ def _audit(
         # audits; a thread only waits for them. The rows are those of a serial pass.
         features = waiter.submit(compute_features, chat_records, duplicate_config(), True)
 
+    def view(p: int) -> Conv:
+        return to_conv(chat_records[p], chat_rows[p])  # type: ignore[return-value]
+
+    # One pass of views, a chunk at a time, each chunk's freed before the next is built: what
+    # the rest of the audit needs of every row is kept as counts and arrays (the shape's
+    # series, the style features, a hash of each prompt), plus the rows a per-record detector
+    # flags; the few views needed later (flagged rows, shared prompts, samples) are rebuilt.
+    t_shape = 0.0
     t0 = time.perf_counter()
-    shape, series = compute_shape(convs, counter)
-    timings["shape"] = time.perf_counter() - t0
+    shape_parts = ShapeParts(counter)
+    style_facts = style.StyleFacts()
+    flagged: set[int] = set()
+    asked: list[int] = []  # positions of the conversations with a user turn and an answer
+    keys: list[int] = []  # their context keys
+    for start in range(0, n_convs, VIEW_CHUNK):
+        stop = min(start + VIEW_CHUNK, n_convs)
+        convs = [view(p) for p in range(start, stop)]
+        t1 = time.perf_counter()
+        shape_parts.add(convs)
+        t_shape += time.perf_counter() - t1
+        flagged |= consistency.flagged_rows(convs, config)
+        style_facts.add(convs)
+        for p, c in enumerate(convs, start):
+            if c.answer is not None and c.has_user:
+                asked.append(p)
+                keys.append(context_key(c))
+        del convs
+    t_views = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    languages, lang_findings = compute_languages(convs, config)
+    shape, series = shape_parts.result()
+    timings["shape"] = t_shape + time.perf_counter() - t0
+    lazy = Lazy(n_convs, view)
+
+    t0 = time.perf_counter()
+    languages, lang_findings = compute_languages(lazy, config)
     timings["languages"] = time.perf_counter() - t0
 
     # The findings before the diversity section: fingerprints still being hashed in the
     # background (see ``audit``) are needed only by the latter.
     t0 = time.perf_counter()
     findings = _structural_findings(bad_lines, not_chat, not_chat_rows)
-    findings += consistency.record_findings(convs, convs, config)
+    pos_of = dict(zip(chat_rows, range(n_convs), strict=True)) if flagged else {}
+    flagged_convs = [view(pos_of[row]) for row in sorted(flagged)]
+    findings += consistency.record_findings(flagged_convs, _shared(asked, keys, view), config)
     findings += lang_findings
-    style_findings, style_profile = style.style_outliers(convs, config)
+    answered = style_facts.where
+    style_findings, style_profile = style_facts.outliers(
+        config, lambda k: style.answer_text(view(int(answered[k]))) or ""
+    )
     findings += style_findings
     order = list(FINDING_CODES)
     findings.sort(key=lambda f: order.index(f.code))  # stable: detector order within a code
-    t_findings = time.perf_counter() - t0
+    t_findings = time.perf_counter() - t0 + t_views - t_shape
 
     if isinstance(features, Future):
         features = features.result()
-    diversity = compute_diversity(chat_records, convs, config, embeddings, timings, features)
+    diversity = compute_diversity(chat_records, lazy, config, embeddings, timings, features)
     topics = diversity.pop("_topics", None)
     timings["findings"] = t_findings
     diversity["style"] = style_profile
@@ -175,16 +212,28 @@ def _audit(
         metrics={},
         timings=timings,
     )
-    report.metrics = _metrics(report, n_records, len(convs))
+    report.metrics = _metrics(report, n_records, n_convs)
     report.series = series
     if topics is not None:  # per embedded conversation: its record index and topic cluster
         report.series["topics"] = {
             "records": np.asarray(chat_rows, dtype=np.int64)[topics["rows"]],
             "labels": np.asarray(topics["labels"]),
         }
-    finish_report(report, len(convs), languages, diversity, config)
+    finish_report(report, n_convs, languages, diversity, config)
     timings["total"] = time.perf_counter() - t_start
     return report
+
+
+def _shared(asked: list[int], keys: list[int], view: Any) -> list[Conv]:
+    """The views of the conversations whose context key another one shares, in order: the
+    only ones ``conflicting_answers`` can group (it checks the keys again itself)."""
+    if not asked:
+        return []
+    _, inverse, counts = np.unique(
+        np.asarray(keys, dtype=np.int64), return_inverse=True, return_counts=True
+    )
+    shared = np.asarray(asked, dtype=np.int64)[counts[inverse] > 1]
+    return [view(p) for p in shared.tolist()]
 
 
 def finish_report(
