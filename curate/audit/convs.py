@@ -6,6 +6,7 @@ re-walking message lists, which keeps a 100k-row audit to one pass of text extra
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -152,10 +153,12 @@ class Lazy(Sequence[T], Generic[T]):
 
 
 def context_key(c: Conv) -> int:
-    """A hash of ``squeezed(c.context)``: equal contexts (after normalisation) get equal keys.
-    Only this process compares them (``hash`` is salted per process); two contexts that merely
-    collide are told apart by ``conflicting_answers`` itself."""
-    return hash(squeezed(c.context))
+    """A 63-bit hash of ``squeezed(c.context)``, the same in every process: equal contexts
+    (after normalisation) get equal keys; two that merely collide are told apart by
+    ``conflicting_answers`` itself."""
+    key = squeezed(c.context)
+    raw = key if type(key) is bytes else key.encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little") >> 1
 
 
 def excerpt(text: str | None, limit: int = 300) -> str:

@@ -25,9 +25,9 @@ from curate.audit.model import (
     AuditReport,
     Finding,
 )
-from curate.audit.shape import ShapeParts
+from curate.audit.shape import ShapeParts, shape_chunk
 from curate.chat import messages_of
-from curate.dedup.features import compute_features, runs_parallel, workers
+from curate.dedup.features import compute_features, map_chunks, runs_parallel, workers
 from curate.errors import ConfigError
 from curate.reader import read_chat
 from curate.records import BadLine, Record
@@ -146,31 +146,26 @@ def _audit(
     # the rest of the audit needs of every row is kept as counts and arrays (the shape's
     # series, the style features, a hash of each prompt), plus the rows a per-record detector
     # flags; the few views needed later (flagged rows, shared prompts, samples) are rebuilt.
-    t_shape = 0.0
+    # On large inputs the chunks go to the worker processes (``run.workers``).
     t0 = time.perf_counter()
     shape_parts = ShapeParts(counter)
     style_facts = style.StyleFacts()
-    flagged: set[int] = set()
+    flagged: list[int] = []  # positions (in ``chat_records``)
     asked: list[int] = []  # positions of the conversations with a user turn and an answer
     keys: list[int] = []  # their context keys
-    for start in range(0, n_convs, VIEW_CHUNK):
-        stop = min(start + VIEW_CHUNK, n_convs)
-        convs = [view(p) for p in range(start, stop)]
-        t1 = time.perf_counter()
-        shape_parts.add(convs)
-        t_shape += time.perf_counter() - t1
-        flagged |= consistency.flagged_rows(convs, config)
-        style_facts.add(convs)
-        for p, c in enumerate(convs, start):
-            if c.answer is not None and c.has_user:
-                asked.append(p)
-                keys.append(context_key(c))
-        del convs
+    for base, (shape_part, flags, style_part, asked_part, keys_part) in _chunk_facts(
+        chat_records, config, counter
+    ):
+        shape_parts.merge(shape_part)
+        flagged += flags
+        style_facts.merge(style_part, base)
+        asked += asked_part
+        keys += keys_part
     t_views = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     shape, series = shape_parts.result()
-    timings["shape"] = t_shape + time.perf_counter() - t0
+    timings["shape"] = time.perf_counter() - t0
     lazy = Lazy(n_convs, view)
 
     t0 = time.perf_counter()
@@ -181,18 +176,17 @@ def _audit(
     # background (see ``audit``) are needed only by the latter.
     t0 = time.perf_counter()
     findings = _structural_findings(bad_lines, not_chat, not_chat_rows)
-    pos_of = dict(zip(chat_rows, range(n_convs), strict=True)) if flagged else {}
-    flagged_convs = [view(pos_of[row]) for row in sorted(flagged)]
+    flagged_convs = [view(p) for p in flagged]
     findings += consistency.record_findings(flagged_convs, _shared(asked, keys, view), config)
     findings += lang_findings
     answered = style_facts.where
     style_findings, style_profile = style_facts.outliers(
-        config, lambda k: style.answer_text(view(int(answered[k]))) or ""
+        config, lambda k: style.answer_text(view(int(answered[k]))) or "", chat_rows
     )
     findings += style_findings
     order = list(FINDING_CODES)
     findings.sort(key=lambda f: order.index(f.code))  # stable: detector order within a code
-    t_findings = time.perf_counter() - t0 + t_views - t_shape
+    t_findings = time.perf_counter() - t0 + t_views
 
     if isinstance(features, Future):
         features = features.result()
@@ -222,6 +216,59 @@ def _audit(
     finish_report(report, n_convs, languages, diversity, config)
     timings["total"] = time.perf_counter() - t_start
     return report
+
+
+def _chunk_facts(
+    chat_records: Sequence[Record], config: AuditConfig, counter: TokenCounter
+) -> Iterator[tuple[int, tuple]]:
+    """``(position, chunk_facts(...))`` for each chunk of ``chat_records`` in order: in the
+    worker processes when ``compute_features`` would use them (large inputs, ``run.workers``
+    above 1), else here, ``VIEW_CHUNK`` views at a time."""
+    n = len(chat_records)
+    if runs_parallel(n):
+        yield from map_chunks(chunk_facts, chat_records, (config,))
+        return
+    for start in range(0, n, VIEW_CHUNK):
+        chunk = chat_records[start : start + VIEW_CHUNK]
+        yield start, chunk_facts(chunk, start, config, counter)
+
+
+def chunk_facts(
+    records: Sequence[Record],
+    base: int,
+    config: AuditConfig,
+    counter: TokenCounter | None = None,
+) -> tuple:
+    """What the audit keeps of a chunk of chat records (``records[k]`` at position
+    ``base + k``): its ``shape_chunk``, the positions a per-record detector flags, its
+    ``style_chunk``, and the positions and context keys of the conversations with a user turn
+    and an answer. A function of the chunk alone, so worker processes can compute it."""
+    if counter is None:
+        counter = _worker_counter(config.tokenizer)
+    convs = [to_conv(r, p) for p, r in enumerate(records, base)]
+    asked: list[int] = []
+    keys: list[int] = []
+    for c in convs:
+        if c.answer is not None and c.has_user:  # type: ignore[union-attr]
+            asked.append(c.row)  # type: ignore[union-attr]
+            keys.append(context_key(c))  # type: ignore[arg-type]
+    return (
+        shape_chunk(convs, counter),  # type: ignore[arg-type]
+        sorted(consistency.flagged_rows(convs, config)),  # type: ignore[arg-type]
+        style.style_chunk(convs),  # type: ignore[arg-type]
+        asked,
+        keys,
+    )
+
+
+_COUNTERS: dict[str | None, TokenCounter] = {}
+
+
+def _worker_counter(tokenizer: str | None) -> TokenCounter:
+    """One ``TokenCounter`` per worker process and tokenizer (loading one takes a while)."""
+    if tokenizer not in _COUNTERS:
+        _COUNTERS[tokenizer] = _token_counter(tokenizer)
+    return _COUNTERS[tokenizer]
 
 
 def _shared(asked: list[int], keys: list[int], view: Any) -> list[Conv]:

@@ -43,6 +43,23 @@ def compute_shape(convs: Sequence[Conv], counter: TokenCounter) -> tuple[dict[st
     return parts.result()
 
 
+def shape_chunk(convs: Sequence[Conv], counter: TokenCounter) -> tuple:
+    """One chunk's part of ``compute_shape`` (``ShapeParts.merge`` appends it): per
+    conversation its messages, user turns and tokens, and the system prompts' counts."""
+    if counter.tokenizer is None:
+        parts = _estimated(convs)
+    else:
+        parts = _counted(convs, counter)
+    systems: Counter[str] = Counter()
+    first_line: dict[str, int] = {}
+    for c in convs:
+        system = c.role_text.get("system")
+        if system is not None:
+            systems[system] += 1
+            first_line.setdefault(system, c.line)
+    return (*parts, systems, first_line)
+
+
 class ShapeParts:
     """``compute_shape`` over conversations given a chunk at a time (``add`` in input order):
     each chunk's counts are appended, so the views of one chunk can be freed before the next
@@ -60,25 +77,22 @@ class ShapeParts:
         self.first_line: dict[str, int] = {}
 
     def add(self, convs: Sequence[Conv]) -> None:
-        if not convs:
-            return
-        if self.counter.tokenizer is None:
-            roles, per_conv, turns, role_tokens, conv_tokens = _estimated(convs)
-        else:
-            roles, per_conv, turns, role_tokens, conv_tokens = _counted(convs, self.counter)
-        self.n += len(convs)
+        if convs:
+            self.merge(shape_chunk(convs, self.counter))
+
+    def merge(self, part: tuple) -> None:
+        """Append one ``shape_chunk`` (the chunks in input order)."""
+        roles, per_conv, turns, role_tokens, conv_tokens, systems, first_line = part
+        self.n += len(per_conv)
         self.role_messages.update(roles)
         self.messages_per_conv += per_conv
         self.user_turns += turns
         for role, values in role_tokens.items():
             self.role_tokens[role] += values
         self.conv_tokens += conv_tokens
-        systems, first_line = self.systems, self.first_line
-        for c in convs:
-            system = c.role_text.get("system")
-            if system is not None:
-                systems[system] += 1
-                first_line.setdefault(system, c.line)
+        self.systems.update(systems)  # (in the chunk's order: first seen first, as one pass)
+        for text, line in first_line.items():
+            self.first_line.setdefault(text, line)
 
     def result(self) -> tuple[dict[str, Any], dict]:
         n, counter, systems, first_line = self.n, self.counter, self.systems, self.first_line

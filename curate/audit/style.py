@@ -89,7 +89,7 @@ def style_outliers(convs: Sequence[Conv], config: AuditConfig) -> tuple[list[Fin
     def text_of(k: int) -> str:
         return texts.setdefault(k, answer_text(convs[int(facts.where[k])]) or "")
 
-    return facts.outliers(config, text_of)
+    return facts.outliers(config, text_of, [c.row for c in convs])
 
 
 def answer_text(c: Conv) -> str | None:
@@ -98,6 +98,23 @@ def answer_text(c: Conv) -> str | None:
     if c.assistant_turns and "".join(c.assistant_turns).strip():
         return "\n\n".join(c.assistant_turns)
     return None
+
+
+def style_chunk(convs: Sequence[Conv]) -> tuple:
+    """One chunk's style facts: for each answered conversation its features (a bool row per
+    answer), estimated tokens, line and position in the chunk."""
+    texts: list[str] = []
+    lines: list[int] = []
+    where: list[int] = []
+    for k, c in enumerate(convs):
+        text = answer_text(c)
+        if text is not None:
+            texts.append(text)
+            lines.append(c.line)
+            where.append(k)
+    flat = [d[f] for d in map(features_of, texts) for f in FEATURES]
+    feats = np.array(flat, dtype=bool).reshape(len(texts), len(FEATURES))
+    return feats, estimate_many(texts), lines, where
 
 
 class StyleFacts:
@@ -109,23 +126,20 @@ class StyleFacts:
         self._feats: list[np.ndarray] = []
         self._tokens: list[np.ndarray] = []
         self._lines: list[int] = []
-        self._rows: list[int] = []
         self._where: list[int] = []
         self._seen = 0
 
     def add(self, convs: Sequence[Conv]) -> None:
-        texts: list[str] = []
-        for k, c in enumerate(convs):
-            text = answer_text(c)
-            if text is not None:
-                texts.append(text)
-                self._lines.append(c.line)
-                self._rows.append(c.row)
-                self._where.append(self._seen + k)
+        self.merge(style_chunk(convs), self._seen)
         self._seen += len(convs)
-        flat = [d[f] for d in map(features_of, texts) for f in FEATURES]
-        self._feats.append(np.array(flat, dtype=bool).reshape(len(texts), len(FEATURES)))
-        self._tokens.append(estimate_many(texts))
+
+    def merge(self, part: tuple, base: int) -> None:
+        """Append one ``style_chunk`` whose first conversation is at position ``base``."""
+        feats, tokens, lines, where = part
+        self._feats.append(feats)
+        self._tokens.append(tokens)
+        self._lines += lines
+        self._where += [base + k for k in where]
 
     @property
     def where(self) -> np.ndarray:
@@ -133,12 +147,13 @@ class StyleFacts:
         return np.asarray(self._where, dtype=np.int64)
 
     def outliers(
-        self, config: AuditConfig, text_of: Callable[[int], str]
+        self, config: AuditConfig, text_of: Callable[[int], str], rows_of: Sequence[int]
     ) -> tuple[list[Finding], dict]:
         """``style_outliers``' findings and profile; ``text_of(k)``: the ``k``-th answered
-        conversation's ``answer_text`` (read only for each finding's example)."""
+        conversation's ``answer_text`` (read only for each finding's example); ``rows_of``:
+        each position's row (what findings name)."""
         feats = np.concatenate(self._feats) if self._feats else np.zeros((0, len(FEATURES)), bool)
-        lines, rows = self._lines, self._rows
+        lines, where = self._lines, self._where
         n = len(feats)
         counts = feats.sum(axis=0).tolist()
         profile: dict[str, Any] = {
@@ -156,7 +171,7 @@ class StyleFacts:
                 code="style_outlier",
                 message=msg,
                 lines=[lines[i] for i in odd],
-                rows=[rows[i] for i in odd],
+                rows=[rows_of[where[i]] for i in odd],
                 example=f"line {lines[odd[0]]}: {excerpt(text_of(odd[0]), 240)}",
                 detail=detail,
             )

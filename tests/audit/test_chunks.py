@@ -12,8 +12,11 @@ from curate.audit import AuditConfig, audit
 from curate.audit import run as audit_run
 from curate.audit.consistency import record_findings
 from curate.audit.convs import to_conv
+from curate.audit.diversity import duplicate_config
 from curate.audit.shape import compute_shape
 from curate.audit.style import style_outliers
+from curate.dedup import features as feat
+from curate.dedup.features import compute_features
 from curate.records import Record
 from curate.tokens import TokenCounter
 from tests.dedup.identity_data import identity_rows
@@ -57,23 +60,50 @@ def _view(report) -> tuple:
     return d, [f.rows for f in report.findings], report.series
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 64])
+CONFIG = AuditConfig(embeddings=False, language_sample=40, label="category")
+
+
+@pytest.fixture(scope="module")
+def whole() -> tuple:
+    """The report with every view in one chunk."""
+    return _view(audit(_records(), CONFIG))
+
+
+@pytest.mark.parametrize("chunk", [1, 7])
 def test_chunked_views_give_the_report_of_one_chunk(
-    chunk: int, monkeypatch: pytest.MonkeyPatch
+    chunk: int, whole: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    records = _records()
-    config = AuditConfig(embeddings=False, language_sample=40, label="category")
-    whole = audit(records, config)
     monkeypatch.setattr(audit_run, "VIEW_CHUNK", chunk)
-    chunked = audit(records, config)
-    assert _view(chunked) == _view(whole)
+    assert _view(audit(_records(), CONFIG)) == whole
+
+
+def test_views_in_worker_processes_give_the_same_report(
+    whole: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (the thresholds that keep small inputs in one process, lowered)
+    monkeypatch.setattr(feat, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
+    calls: list[int] = []
+    real = audit_run.map_chunks
+
+    def counted(fn, records, args):  # the real pool, counted: the worker path must be taken
+        calls.append(len(records))
+        return real(fn, records, args)
+
+    monkeypatch.setattr(audit_run, "map_chunks", counted)
+    records = _records()
+    features = compute_features(records, duplicate_config(), True)  # (as `curate run` gives)
+    with feat.workers(2):
+        report = audit(records, CONFIG, features=features)
+    assert calls == [len(records) - 2]
+    assert _view(report) == whole
 
 
 def test_findings_and_shape_are_those_of_every_view_at_once() -> None:
     # The audit keeps facts per row and rebuilds only the views it needs later; the plain
     # detectors over all the views are the reference.
     records = _records()
-    config = AuditConfig(embeddings=False, language_sample=0)
+    config = AuditConfig(embeddings=False, language_sample=5)
     report = audit(records, config)
     convs = [c for i, r in enumerate(records) if (c := to_conv(r, i)) is not None]
     expected = record_findings(convs, convs, config) + style_outliers(convs, config)[0]
