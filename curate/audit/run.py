@@ -151,16 +151,16 @@ def _audit(
     shape_parts = ShapeParts(counter)
     style_facts = style.StyleFacts()
     flagged: list[int] = []  # positions (in ``chat_records``)
-    asked: list[int] = []  # positions of the conversations with a user turn and an answer
-    keys: list[int] = []  # their context keys
+    asked: list[np.ndarray] = []  # positions of the conversations with a user turn and an
+    keys: list[np.ndarray] = []  # answer, and their context keys, per chunk
     for base, (shape_part, flags, style_part, asked_part, keys_part) in _chunk_facts(
         chat_records, config, counter
     ):
         shape_parts.merge(shape_part)
         flagged += flags
         style_facts.merge(style_part, base)
-        asked += asked_part
-        keys += keys_part
+        asked.append(asked_part)
+        keys.append(keys_part)
     t_views = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -256,8 +256,8 @@ def chunk_facts(
         shape_chunk(convs, counter),  # type: ignore[arg-type]
         sorted(consistency.flagged_rows(convs, config)),  # type: ignore[arg-type]
         style.style_chunk(convs),  # type: ignore[arg-type]
-        asked,
-        keys,
+        np.asarray(asked, dtype=np.int64),
+        np.asarray(keys, dtype=np.int64),
     )
 
 
@@ -271,15 +271,13 @@ def _worker_counter(tokenizer: str | None) -> TokenCounter:
     return _COUNTERS[tokenizer]
 
 
-def _shared(asked: list[int], keys: list[int], view: Any) -> list[Conv]:
+def _shared(asked: list[np.ndarray], keys: list[np.ndarray], view: Any) -> list[Conv]:
     """The views of the conversations whose context key another one shares, in order: the
     only ones ``conflicting_answers`` can group (it checks the keys again itself)."""
     if not asked:
         return []
-    _, inverse, counts = np.unique(
-        np.asarray(keys, dtype=np.int64), return_inverse=True, return_counts=True
-    )
-    shared = np.asarray(asked, dtype=np.int64)[counts[inverse] > 1]
+    _, inverse, counts = np.unique(np.concatenate(keys), return_inverse=True, return_counts=True)
+    shared = np.concatenate(asked)[counts[inverse] > 1]
     return [view(p) for p in shared.tolist()]
 
 

@@ -114,7 +114,7 @@ def style_chunk(convs: Sequence[Conv]) -> tuple:
             where.append(k)
     flat = [d[f] for d in map(features_of, texts) for f in FEATURES]
     feats = np.array(flat, dtype=bool).reshape(len(texts), len(FEATURES))
-    return feats, estimate_many(texts), lines, where
+    return feats, estimate_many(texts), np.asarray(lines, np.int64), np.asarray(where, np.int64)
 
 
 class StyleFacts:
@@ -125,8 +125,8 @@ class StyleFacts:
     def __init__(self) -> None:
         self._feats: list[np.ndarray] = []
         self._tokens: list[np.ndarray] = []
-        self._lines: list[int] = []
-        self._where: list[int] = []
+        self._lines: list[np.ndarray] = []
+        self._where: list[np.ndarray] = []
         self._seen = 0
 
     def add(self, convs: Sequence[Conv]) -> None:
@@ -138,13 +138,13 @@ class StyleFacts:
         feats, tokens, lines, where = part
         self._feats.append(feats)
         self._tokens.append(tokens)
-        self._lines += lines
-        self._where += [base + k for k in where]
+        self._lines.append(lines)
+        self._where.append(where + base)
 
     @property
     def where(self) -> np.ndarray:
         """Each answered conversation's position among all those given to ``add``."""
-        return np.asarray(self._where, dtype=np.int64)
+        return np.concatenate(self._where) if self._where else np.zeros(0, np.int64)
 
     def outliers(
         self, config: AuditConfig, text_of: Callable[[int], str], rows_of: Sequence[int]
@@ -153,7 +153,8 @@ class StyleFacts:
         conversation's ``answer_text`` (read only for each finding's example); ``rows_of``:
         each position's row (what findings name)."""
         feats = np.concatenate(self._feats) if self._feats else np.zeros((0, len(FEATURES)), bool)
-        lines, where = self._lines, self._where
+        lines = np.concatenate(self._lines) if self._lines else np.zeros(0, np.int64)
+        where = self.where
         n = len(feats)
         counts = feats.sum(axis=0).tolist()
         profile: dict[str, Any] = {
@@ -170,9 +171,9 @@ class StyleFacts:
             return Finding(
                 code="style_outlier",
                 message=msg,
-                lines=[lines[i] for i in odd],
-                rows=[rows_of[where[i]] for i in odd],
-                example=f"line {lines[odd[0]]}: {excerpt(text_of(odd[0]), 240)}",
+                lines=lines[odd].tolist(),
+                rows=[int(rows_of[k]) for k in where[odd].tolist()],
+                example=f"line {int(lines[odd[0]])}: {excerpt(text_of(odd[0]), 240)}",
                 detail=detail,
             )
 
