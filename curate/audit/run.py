@@ -77,7 +77,7 @@ def audit(
     config = config or AuditConfig()
     _check_config(config)
     counter = _token_counter(config.tokenizer)  # before any work: a bad path fails fast
-    with gc_paused(), ThreadPoolExecutor(1) as waiter:
+    with gc_paused(), ThreadPoolExecutor(2) as waiter:
         return _audit(records, config, counter, embeddings, bad_lines, source, features, waiter)
 
 
@@ -146,34 +146,35 @@ def _audit(
     # the rest of the audit needs of every row is kept as counts and arrays (the shape's
     # series, the style features, a hash of each prompt), plus the rows a per-record detector
     # flags; the few views needed later (flagged rows, shared prompts, samples) are rebuilt.
-    # On large inputs the chunks go to the worker processes (``run.workers``).
+    # On large inputs the chunks go to the worker processes (``run.workers``) and a thread
+    # collects them while this one detects languages and, when the fingerprints are at hand,
+    # the diversity section (neither reads the facts).
     t0 = time.perf_counter()
-    shape_parts = ShapeParts(counter)
-    style_facts = style.StyleFacts()
-    flagged: list[int] = []  # positions (in ``chat_records``)
-    asked: list[np.ndarray] = []  # positions of the conversations with a user turn and an
-    keys: list[np.ndarray] = []  # answer, and their context keys, per chunk
-    for base, (shape_part, flags, style_part, asked_part, keys_part) in _chunk_facts(
-        chat_records, config, counter
-    ):
-        shape_parts.merge(shape_part)
-        flagged += flags
-        style_facts.merge(style_part, base)
-        asked.append(asked_part)
-        keys.append(keys_part)
+    facts: Any
+    if runs_parallel(n_convs):
+        parts = map_chunks(chunk_facts, chat_records, (config,))
+        facts = waiter.submit(_collect_facts, parts, counter)
+    else:
+        facts = _collect_facts(_chunk_facts(chat_records, config, counter), counter)
     t_views = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    shape, series = shape_parts.result()
-    timings["shape"] = time.perf_counter() - t0
     lazy = Lazy(n_convs, view)
 
     t0 = time.perf_counter()
     languages, lang_findings = compute_languages(lazy, config)
     timings["languages"] = time.perf_counter() - t0
 
-    # The findings before the diversity section: fingerprints still being hashed in the
-    # background (see ``audit``) are needed only by the latter.
+    diversity: dict[str, Any] | None = None
+    if not isinstance(features, Future):
+        diversity = compute_diversity(chat_records, lazy, config, embeddings, timings, features)
+
+    # The findings before the diversity section when the fingerprints are still being hashed
+    # in the background (see ``audit``): only the latter needs them.
+    t0 = time.perf_counter()
+    if isinstance(facts, Future):
+        facts = facts.result()
+    shape_parts, style_facts, flagged, asked, keys = facts
+    shape, series = shape_parts.result()
+    timings["shape"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     findings = _structural_findings(bad_lines, not_chat, not_chat_rows)
     flagged_convs = [view(p) for p in flagged]
@@ -188,9 +189,10 @@ def _audit(
     findings.sort(key=lambda f: order.index(f.code))  # stable: detector order within a code
     t_findings = time.perf_counter() - t0 + t_views
 
-    if isinstance(features, Future):
-        features = features.result()
-    diversity = compute_diversity(chat_records, lazy, config, embeddings, timings, features)
+    if diversity is None:
+        if isinstance(features, Future):
+            features = features.result()
+        diversity = compute_diversity(chat_records, lazy, config, embeddings, timings, features)
     topics = diversity.pop("_topics", None)
     timings["findings"] = t_findings
     diversity["style"] = style_profile
@@ -218,16 +220,29 @@ def _audit(
     return report
 
 
+def _collect_facts(parts: Iterator[tuple[int, tuple]], counter: TokenCounter) -> tuple:
+    """The ``chunk_facts`` of every chunk, in order, merged: the shape's parts, the style
+    facts, the flagged positions, and per chunk the asked positions and context keys."""
+    shape_parts = ShapeParts(counter)
+    style_facts = style.StyleFacts()
+    flagged: list[int] = []  # positions (in the chat records)
+    asked: list[np.ndarray] = []
+    keys: list[np.ndarray] = []
+    for base, (shape_part, flags, style_part, asked_part, keys_part) in parts:
+        shape_parts.merge(shape_part)
+        flagged += flags
+        style_facts.merge(style_part, base)
+        asked.append(asked_part)
+        keys.append(keys_part)
+    return shape_parts, style_facts, flagged, asked, keys
+
+
 def _chunk_facts(
     chat_records: Sequence[Record], config: AuditConfig, counter: TokenCounter
 ) -> Iterator[tuple[int, tuple]]:
-    """``(position, chunk_facts(...))`` for each chunk of ``chat_records`` in order: in the
-    worker processes when ``compute_features`` would use them (large inputs, ``run.workers``
-    above 1), else here, ``VIEW_CHUNK`` views at a time."""
+    """``(position, chunk_facts(...))`` for each chunk of ``chat_records`` in order, here,
+    ``VIEW_CHUNK`` views at a time."""
     n = len(chat_records)
-    if runs_parallel(n):
-        yield from map_chunks(chunk_facts, chat_records, (config,))
-        return
     for start in range(0, n, VIEW_CHUNK):
         chunk = chat_records[start : start + VIEW_CHUNK]
         yield start, chunk_facts(chunk, start, config, counter)
