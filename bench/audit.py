@@ -116,8 +116,10 @@ if sys.argv[4] == "trace":
     tracemalloc.start()
 config = AuditConfig(embeddings=False)
 report = audit(records, config, bad_lines=bad, source=path, features=features)
-result = {"records": len(records) + len(bad), "rss_before": before, "rss_after": rss()}
-if sys.argv[4] == "trace":
+result = {"records": len(records) + len(bad)}
+if sys.argv[4] == "rss":  # (tracemalloc's own bookkeeping would inflate the RSS)
+    result["rss_before"], result["rss_after"] = before, rss()
+else:
     end, peak = tracemalloc.get_traced_memory()
     result["traced_peak"], result["traced_end"] = peak / 2**20, end / 2**20
 json.dump(result, open(out, "w"))
