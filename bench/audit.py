@@ -3,6 +3,7 @@ costly stages would take without the audit's shortcuts (the baseline column).
 
     python bench/audit.py data.jsonl [--model fast] [--max-embed 20000] [--language-sample 10000]
     python bench/audit.py data.jsonl --compare [--baseline 34aaea4] [--hostile 20000]
+    python bench/audit.py data.jsonl --memory [--baseline 34aaea4]
 
 ``--compare``: the audit without embeddings, the baseline commit's code beside this tree's in
 one run (child processes, one after the other), in seconds per 100k rows: standalone
@@ -91,6 +92,72 @@ result["stage_rows"] = rows(report)
 result["records"] = len(records) + len(bad)
 json.dump(result, open(out, "w"))
 """
+
+
+# The audit stage's memory: what ``audit()`` allocates beyond its input (tracemalloc, started
+# just before it: its peak and what is still held at its end besides the report), and the
+# process's peak RSS before and after it (fingerprints given, as in ``curate run``).
+MEM_CHILD = r"""
+import gc, json, resource, sys, tracemalloc
+import curate
+assert curate.__file__.startswith(sys.argv[3]), (curate.__file__, sys.argv[3])
+from curate.audit import AuditConfig, audit
+from curate.audit.run import read_for_audit
+from curate.dedup import DedupConfig
+from curate.dedup.features import compute_features
+path, out = sys.argv[1], sys.argv[2]
+records, bad, _ = read_for_audit(path)
+dc = DedupConfig(methods=("exact", "near"), key="conversation", seed=0)
+features = compute_features(records, dc, True)
+gc.collect()
+rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+before = rss()
+if sys.argv[4] == "trace":
+    tracemalloc.start()
+config = AuditConfig(embeddings=False)
+report = audit(records, config, bad_lines=bad, source=path, features=features)
+result = {"records": len(records) + len(bad)}
+if sys.argv[4] == "rss":  # (tracemalloc's own bookkeeping would inflate the RSS)
+    result["rss_before"], result["rss_after"] = before, rss()
+else:
+    end, peak = tracemalloc.get_traced_memory()
+    result["traced_peak"], result["traced_end"] = peak / 2**20, end / 2**20
+json.dump(result, open(out, "w"))
+"""
+
+
+def memory(path: str, rev: str) -> None:
+    """Peak RSS and tracemalloc figures of the audit stage, ``rev`` beside this tree."""
+    old_tree = baseline_tree(rev)
+    tmp = Path(tempfile.mkdtemp(prefix="curate-audit-mem-"))
+    print(f"audit stage memory, MB ({rev} vs this tree), {Path(path).name}")
+    print(f"{'measure':<40}{rev:>10}{'new':>10}")
+    got: dict[str, dict] = {}
+    for mode in ("rss", "trace"):
+        for name, tree in (("old", old_tree), ("new", ROOT)):
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            env.setdefault("OMP_NUM_THREADS", "1")
+            out = tmp / f"{name}-{mode}.json"
+            subprocess.run(
+                [sys.executable, "-c", MEM_CHILD, os.path.abspath(path), str(out), str(tree), mode],
+                env=env,
+                check=True,
+                cwd=tree,
+            )
+            got.setdefault(name, {}).update(json.loads(out.read_text()))
+    o, n = got["old"], got["new"]
+    rows = [
+        ("peak RSS before the audit", "rss_before"),
+        ("peak RSS after the audit", "rss_after"),
+        ("tracemalloc peak inside audit()", "traced_peak"),
+        ("tracemalloc held at its end (report)", "traced_end"),
+    ]
+    for label, key in rows:
+        print(f"{label:<40}{o[key]:>10.0f}{n[key]:>10.0f}")
+    print(
+        f"{'RSS growth in the audit':<40}{o['rss_after'] - o['rss_before']:>10.0f}"
+        f"{n['rss_after'] - n['rss_before']:>10.0f}"
+    )
 
 
 def hostile_copy(path: str, rows: int, dest: Path, seed: int = 15) -> Path:
@@ -208,7 +275,11 @@ def main() -> None:
     ap.add_argument("--compare", action="store_true", help="baseline commit vs this tree")
     ap.add_argument("--baseline", default=BASELINE)
     ap.add_argument("--hostile", type=int, default=20_000)
+    ap.add_argument("--memory", action="store_true", help="audit stage memory, baseline vs now")
     a = ap.parse_args()
+    if a.memory:
+        memory(a.path, a.baseline)
+        return
     if a.compare:
         sys.exit(0 if compare(a.path, a.baseline, a.hostile) else 1)
 

@@ -581,3 +581,21 @@ def record_findings(
         *short_answers(convs, config),
         *refusals(convs),
     ]
+
+
+def flagged_rows(convs: Sequence[Conv], config: AuditConfig) -> set[int]:
+    """The rows (``Conv.row``) of ``convs`` that a per-record detector of ``record_findings``
+    flags (all but ``conflicting_answers``, which compares rows with each other). Each of them
+    decides a row from that row alone, so ``record_findings`` over the flagged views gives the
+    findings of all of them: the audit finds these a chunk of views at a time."""
+    rows: set[int] = set()
+    for found in (
+        missing_user(convs),
+        template_placeholders(convs),
+        repetition(convs),
+        short_answers(convs, config),
+        refusals(convs),
+    ):
+        for f in found:
+            rows.update(f.rows)
+    return rows

@@ -6,11 +6,12 @@ re-walking message lists, which keeps a 100k-row audit to one pass of text extra
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -123,6 +124,41 @@ def to_conv(record: Record, row: int = -1) -> Conv | None:
         roles=roles,
         texts=texts,
     )
+
+
+T = TypeVar("T")
+
+
+class Lazy(Sequence[T], Generic[T]):
+    """A read-only sequence of ``n`` items, each computed by ``item(i)`` when it is read (and
+    not kept): the detectors that read a sample of the conversations (languages, distinct-n,
+    embeddings) get views of those rows only, not of every row at once."""
+
+    def __init__(self, n: int, item: Callable[[int], T]) -> None:
+        self.n = n
+        self.item = item
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> T:  # type: ignore[override]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.item(i)
+
+    def __iter__(self) -> Iterator[T]:
+        return map(self.item, range(self.n))
+
+
+def context_key(c: Conv) -> int:
+    """A 63-bit hash of ``squeezed(c.context)``, the same in every process: equal contexts
+    (after normalisation) get equal keys; two that merely collide are told apart by
+    ``conflicting_answers`` itself."""
+    key = squeezed(c.context)
+    raw = key if type(key) is bytes else key.encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little") >> 1
 
 
 def excerpt(text: str | None, limit: int = 300) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.audit.convs import Conv, lookup
+from curate.audit.convs import Conv, Lazy, lookup
 from curate.audit.kmeans import choose_k, spherical_kmeans
 from curate.audit.languages import sample_indices
 from curate.audit.model import AuditConfig
@@ -124,8 +124,9 @@ def mean_pairwise_distance(vecs: np.ndarray, seed: int) -> float:
     return round(float(1.0 - mean_sim), 4)
 
 
-def label_balance(convs: Sequence[Conv], path: str) -> dict[str, Any]:
-    """Counts per label value at a dotted path, entropy and imbalance ratio."""
+def label_balance(convs: Sequence[Conv] | Sequence[Record], path: str) -> dict[str, Any]:
+    """Counts per label value at a dotted path, entropy and imbalance ratio (of the ``data``
+    of conversation views or of their records: the same)."""
     counts: Counter[str] = Counter()
     missing = 0
     for c in convs:
@@ -205,15 +206,17 @@ def compute_diversity(
     import time
 
     out: dict[str, Any] = {}
+    n = len(convs)
     out["distinct"] = {
-        "prompt": distinct_n([c.role_text.get("user", "") for c in convs], config.seed),
-        "response": distinct_n([c.answer or "" for c in convs], config.seed),
+        # (distinct_n reads a sample: ``Lazy`` builds only the texts it reads)
+        "prompt": distinct_n(Lazy(n, lambda i: convs[i].role_text.get("user", "")), config.seed),
+        "response": distinct_n(Lazy(n, lambda i: convs[i].answer or ""), config.seed),
     }
     t0 = time.perf_counter()
     out["near_duplicates"] = near_duplicate_share(records, features)
     timings["near_duplicates"] = time.perf_counter() - t0
     if config.label:
-        out["labels"] = label_balance(convs, config.label)
+        out["labels"] = label_balance(records, config.label)
     vecs = None
     rows = np.arange(len(convs))
     if embeddings is not None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from curate.audit import consistency, style
-from curate.audit.convs import Conv, to_conv
+from curate.audit.convs import Conv, Lazy, context_key, to_conv
 from curate.audit.diversity import compute_diversity, duplicate_config
 from curate.audit.gates import check_gates, parse_rules
 from curate.audit.languages import compute_languages
@@ -25,8 +25,9 @@ from curate.audit.model import (
     AuditReport,
     Finding,
 )
-from curate.audit.shape import compute_shape
-from curate.dedup.features import compute_features, runs_parallel, workers
+from curate.audit.shape import ShapeParts, shape_chunk
+from curate.chat import messages_of
+from curate.dedup.features import compute_features, map_chunks, runs_parallel, workers
 from curate.errors import ConfigError
 from curate.reader import read_chat
 from curate.records import BadLine, Record
@@ -34,6 +35,9 @@ from curate.stage import Batch, BatchResult, Dropped, run_stages
 from curate.tokens import TokenCounter
 
 EMBED_SIDES = ("conversation", "prompt", "response")
+# Conversation views built at a time: their memory (texts joined per role, the context copy,
+# lists per message) is freed chunk by chunk instead of held for every row at once.
+VIEW_CHUNK = 4_096
 
 
 def _check_config(config: AuditConfig) -> None:
@@ -73,7 +77,7 @@ def audit(
     config = config or AuditConfig()
     _check_config(config)
     counter = _token_counter(config.tokenizer)  # before any work: a bad path fails fast
-    with gc_paused(), ThreadPoolExecutor(1) as waiter:
+    with gc_paused(), ThreadPoolExecutor(2) as waiter:
         return _audit(records, config, counter, embeddings, bad_lines, source, features, waiter)
 
 
@@ -105,28 +109,26 @@ def _audit(
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
 
-    convs: list[Conv] = []
     not_chat: list[Record] = []
     chat_records: list[Record] = []
     chat_rows: list[int] = []
     not_chat_rows: list[int] = []
     for i, r in enumerate(records):
-        c = to_conv(r, i)
-        if c is None:
-            not_chat.append(r)
-            not_chat_rows.append(i)
-        else:
-            convs.append(c)
+        if messages_of(r.data):  # what ``to_conv`` tests: a view, or None
             chat_records.append(r)
             chat_rows.append(i)
+        else:
+            not_chat.append(r)
+            not_chat_rows.append(i)
+    n_convs = len(chat_records)
     if embeddings is not None:
         embeddings = np.asarray(embeddings, dtype=np.float32)
-        if embeddings.ndim == 2 and len(embeddings) == len(records) != len(convs):
+        if embeddings.ndim == 2 and len(embeddings) == len(records) != n_convs:
             embeddings = embeddings[chat_rows]  # one row per record given: keep the chat ones
-        if embeddings.ndim != 2 or len(embeddings) != len(convs):
+        if embeddings.ndim != 2 or len(embeddings) != n_convs:
             raise ConfigError(
                 f"embeddings have shape {embeddings.shape}; expected one row per record "
-                f"({len(records)}, dim) or per chat record ({len(convs)}, dim)"
+                f"({len(records)}, dim) or per chat record ({n_convs}, dim)"
             )
 
     if features is not None and len(chat_rows) < len(records):
@@ -137,29 +139,60 @@ def _audit(
         # audits; a thread only waits for them. The rows are those of a serial pass.
         features = waiter.submit(compute_features, chat_records, duplicate_config(), True)
 
+    def view(p: int) -> Conv:
+        return to_conv(chat_records[p], chat_rows[p])  # type: ignore[return-value]
+
+    # One pass of views, a chunk at a time, each chunk's freed before the next is built: what
+    # the rest of the audit needs of every row is kept as counts and arrays (the shape's
+    # series, the style features, a hash of each prompt), plus the rows a per-record detector
+    # flags; the few views needed later (flagged rows, shared prompts, samples) are rebuilt.
+    # On large inputs the chunks go to the worker processes (``run.workers``) and a thread
+    # collects them while this one detects languages and, when the fingerprints are at hand,
+    # the diversity section (neither reads the facts).
     t0 = time.perf_counter()
-    shape, series = compute_shape(convs, counter)
-    timings["shape"] = time.perf_counter() - t0
+    facts: Any
+    if runs_parallel(n_convs):
+        parts = map_chunks(chunk_facts, chat_records, (config,))
+        facts = waiter.submit(_collect_facts, parts, counter)
+    else:
+        facts = _collect_facts(_chunk_facts(chat_records, config, counter), counter)
+    t_views = time.perf_counter() - t0
+    lazy = Lazy(n_convs, view)
 
     t0 = time.perf_counter()
-    languages, lang_findings = compute_languages(convs, config)
+    languages, lang_findings = compute_languages(lazy, config)
     timings["languages"] = time.perf_counter() - t0
 
-    # The findings before the diversity section: fingerprints still being hashed in the
-    # background (see ``audit``) are needed only by the latter.
+    diversity: dict[str, Any] | None = None
+    if not isinstance(features, Future):
+        diversity = compute_diversity(chat_records, lazy, config, embeddings, timings, features)
+
+    # The findings before the diversity section when the fingerprints are still being hashed
+    # in the background (see ``audit``): only the latter needs them.
+    t0 = time.perf_counter()
+    if isinstance(facts, Future):
+        facts = facts.result()
+    shape_parts, style_facts, flagged, asked, keys = facts
+    shape, series = shape_parts.result()
+    timings["shape"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     findings = _structural_findings(bad_lines, not_chat, not_chat_rows)
-    findings += consistency.record_findings(convs, convs, config)
+    flagged_convs = [view(p) for p in flagged]
+    findings += consistency.record_findings(flagged_convs, _shared(asked, keys, view), config)
     findings += lang_findings
-    style_findings, style_profile = style.style_outliers(convs, config)
+    answered = style_facts.where
+    style_findings, style_profile = style_facts.outliers(
+        config, lambda k: style.answer_text(view(int(answered[k]))) or "", chat_rows
+    )
     findings += style_findings
     order = list(FINDING_CODES)
     findings.sort(key=lambda f: order.index(f.code))  # stable: detector order within a code
-    t_findings = time.perf_counter() - t0
+    t_findings = time.perf_counter() - t0 + t_views
 
-    if isinstance(features, Future):
-        features = features.result()
-    diversity = compute_diversity(chat_records, convs, config, embeddings, timings, features)
+    if diversity is None:
+        if isinstance(features, Future):
+            features = features.result()
+        diversity = compute_diversity(chat_records, lazy, config, embeddings, timings, features)
     topics = diversity.pop("_topics", None)
     timings["findings"] = t_findings
     diversity["style"] = style_profile
@@ -175,16 +208,92 @@ def _audit(
         metrics={},
         timings=timings,
     )
-    report.metrics = _metrics(report, n_records, len(convs))
+    report.metrics = _metrics(report, n_records, n_convs)
     report.series = series
     if topics is not None:  # per embedded conversation: its record index and topic cluster
         report.series["topics"] = {
             "records": np.asarray(chat_rows, dtype=np.int64)[topics["rows"]],
             "labels": np.asarray(topics["labels"]),
         }
-    finish_report(report, len(convs), languages, diversity, config)
+    finish_report(report, n_convs, languages, diversity, config)
     timings["total"] = time.perf_counter() - t_start
     return report
+
+
+def _collect_facts(parts: Iterator[tuple[int, tuple]], counter: TokenCounter) -> tuple:
+    """The ``chunk_facts`` of every chunk, in order, merged: the shape's parts, the style
+    facts, the flagged positions, and per chunk the asked positions and context keys."""
+    shape_parts = ShapeParts(counter)
+    style_facts = style.StyleFacts()
+    flagged: list[int] = []  # positions (in the chat records)
+    asked: list[np.ndarray] = []
+    keys: list[np.ndarray] = []
+    for base, (shape_part, flags, style_part, asked_part, keys_part) in parts:
+        shape_parts.merge(shape_part)
+        flagged += flags
+        style_facts.merge(style_part, base)
+        asked.append(asked_part)
+        keys.append(keys_part)
+    return shape_parts, style_facts, flagged, asked, keys
+
+
+def _chunk_facts(
+    chat_records: Sequence[Record], config: AuditConfig, counter: TokenCounter
+) -> Iterator[tuple[int, tuple]]:
+    """``(position, chunk_facts(...))`` for each chunk of ``chat_records`` in order, here,
+    ``VIEW_CHUNK`` views at a time."""
+    n = len(chat_records)
+    for start in range(0, n, VIEW_CHUNK):
+        chunk = chat_records[start : start + VIEW_CHUNK]
+        yield start, chunk_facts(chunk, start, config, counter)
+
+
+def chunk_facts(
+    records: Sequence[Record],
+    base: int,
+    config: AuditConfig,
+    counter: TokenCounter | None = None,
+) -> tuple:
+    """What the audit keeps of a chunk of chat records (``records[k]`` at position
+    ``base + k``): its ``shape_chunk``, the positions a per-record detector flags, its
+    ``style_chunk``, and the positions and context keys of the conversations with a user turn
+    and an answer. A function of the chunk alone, so worker processes can compute it."""
+    if counter is None:
+        counter = _worker_counter(config.tokenizer)
+    convs = [to_conv(r, p) for p, r in enumerate(records, base)]
+    asked: list[int] = []
+    keys: list[int] = []
+    for c in convs:
+        if c.answer is not None and c.has_user:  # type: ignore[union-attr]
+            asked.append(c.row)  # type: ignore[union-attr]
+            keys.append(context_key(c))  # type: ignore[arg-type]
+    return (
+        shape_chunk(convs, counter),  # type: ignore[arg-type]
+        sorted(consistency.flagged_rows(convs, config)),  # type: ignore[arg-type]
+        style.style_chunk(convs),  # type: ignore[arg-type]
+        np.asarray(asked, dtype=np.int64),
+        np.asarray(keys, dtype=np.int64),
+    )
+
+
+_COUNTERS: dict[str | None, TokenCounter] = {}
+
+
+def _worker_counter(tokenizer: str | None) -> TokenCounter:
+    """One ``TokenCounter`` per worker process and tokenizer (loading one takes a while)."""
+    if tokenizer not in _COUNTERS:
+        _COUNTERS[tokenizer] = _token_counter(tokenizer)
+    return _COUNTERS[tokenizer]
+
+
+def _shared(asked: list[np.ndarray], keys: list[np.ndarray], view: Any) -> list[Conv]:
+    """The views of the conversations whose context key another one shares, in order: the
+    only ones ``conflicting_answers`` can group (it checks the keys again itself)."""
+    if not asked:
+        return []
+    _, inverse, counts = np.unique(np.concatenate(keys), return_inverse=True, return_counts=True)
+    shared = np.concatenate(asked)[counts[inverse] > 1]
+    return [view(p) for p in shared.tolist()]
 
 
 def finish_report(

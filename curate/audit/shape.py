@@ -38,13 +38,18 @@ def compute_shape(convs: Sequence[Conv], counter: TokenCounter) -> tuple[dict[st
     Returns:
         (shape dict for the JSON, series dict with ``turns`` and ``tokens`` per role).
     """
-    n = len(convs)
+    parts = ShapeParts(counter)
+    parts.add(convs)
+    return parts.result()
+
+
+def shape_chunk(convs: Sequence[Conv], counter: TokenCounter) -> tuple:
+    """One chunk's part of ``compute_shape`` (``ShapeParts.merge`` appends it): per
+    conversation its messages, user turns and tokens, and the system prompts' counts."""
     if counter.tokenizer is None:
-        role_messages, messages_per_conv, user_turns, role_tokens, conv_tokens = _estimated(convs)
+        parts = _estimated(convs)
     else:
-        role_messages, messages_per_conv, user_turns, role_tokens, conv_tokens = _counted(
-            convs, counter
-        )
+        parts = _counted(convs, counter)
     systems: Counter[str] = Counter()
     first_line: dict[str, int] = {}
     for c in convs:
@@ -52,28 +57,69 @@ def compute_shape(convs: Sequence[Conv], counter: TokenCounter) -> tuple[dict[st
         if system is not None:
             systems[system] += 1
             first_line.setdefault(system, c.line)
+    return (*parts, systems, first_line)
 
-    with_system = sum(systems.values())
-    top = sorted(systems.items(), key=lambda kv: (-kv[1], first_line[kv[0]]))[:TOP_SYSTEM_PROMPTS]
-    shape = {
-        "conversations": n,
-        "messages": sum(messages_per_conv),
-        "messages_by_role": dict(sorted(role_messages.items())),
-        "messages_per_conversation": summarize(messages_per_conv),
-        "user_turns_per_conversation": summarize(user_turns),
-        "multi_turn_share": round(sum(1 for t in user_turns if t > 1) / n, 4) if n else 0.0,
-        "tokens": {
-            "method": counter.method,
-            "exact": counter.exact,
-            "conversation": summarize(conv_tokens),
-            "by_role": {r: summarize(v) for r, v in role_tokens.items() if v},
-        },
-        "system_prompts": system_prompts_section(
-            n, with_system, len(systems), [(t, c, first_line[t]) for t, c in top]
-        ),
-    }
-    series = {"turns": user_turns, "messages": messages_per_conv, "tokens": role_tokens}
-    return shape, series
+
+class ShapeParts:
+    """``compute_shape`` over conversations given a chunk at a time (``add`` in input order):
+    each chunk's counts are appended, so the views of one chunk can be freed before the next
+    is built; ``result`` gives what ``compute_shape`` of all of them would."""
+
+    def __init__(self, counter: TokenCounter) -> None:
+        self.counter = counter
+        self.n = 0
+        self.role_messages: Counter[str] = Counter()
+        self.messages_per_conv: list[int] = []
+        self.user_turns: list[int] = []
+        self.role_tokens: dict[str, list[int]] = {r: [] for r in MAIN_ROLES}
+        self.conv_tokens: list[int] = []
+        self.systems: Counter[str] = Counter()
+        self.first_line: dict[str, int] = {}
+
+    def add(self, convs: Sequence[Conv]) -> None:
+        if convs:
+            self.merge(shape_chunk(convs, self.counter))
+
+    def merge(self, part: tuple) -> None:
+        """Append one ``shape_chunk`` (the chunks in input order)."""
+        roles, per_conv, turns, role_tokens, conv_tokens, systems, first_line = part
+        self.n += len(per_conv)
+        self.role_messages.update(roles)
+        self.messages_per_conv += per_conv
+        self.user_turns += turns
+        for role, values in role_tokens.items():
+            self.role_tokens[role] += values
+        self.conv_tokens += conv_tokens
+        self.systems.update(systems)  # (in the chunk's order: first seen first, as one pass)
+        for text, line in first_line.items():
+            self.first_line.setdefault(text, line)
+
+    def result(self) -> tuple[dict[str, Any], dict]:
+        n, counter, systems, first_line = self.n, self.counter, self.systems, self.first_line
+        messages_per_conv, user_turns = self.messages_per_conv, self.user_turns
+        role_tokens = self.role_tokens
+        with_system = sum(systems.values())
+        top = sorted(systems.items(), key=lambda kv: (-kv[1], first_line[kv[0]]))
+        top = top[:TOP_SYSTEM_PROMPTS]
+        shape = {
+            "conversations": n,
+            "messages": sum(messages_per_conv),
+            "messages_by_role": dict(sorted(self.role_messages.items())),
+            "messages_per_conversation": summarize(messages_per_conv),
+            "user_turns_per_conversation": summarize(user_turns),
+            "multi_turn_share": round(sum(1 for t in user_turns if t > 1) / n, 4) if n else 0.0,
+            "tokens": {
+                "method": counter.method,
+                "exact": counter.exact,
+                "conversation": summarize(self.conv_tokens),
+                "by_role": {r: summarize(v) for r, v in role_tokens.items() if v},
+            },
+            "system_prompts": system_prompts_section(
+                n, with_system, len(systems), [(t, c, first_line[t]) for t, c in top]
+            ),
+        }
+        series = {"turns": user_turns, "messages": messages_per_conv, "tokens": role_tokens}
+        return shape, series
 
 
 def _counted(convs: Sequence[Conv], counter: TokenCounter) -> tuple:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -82,53 +82,135 @@ def _maybe(hints: tuple[re.Pattern[str], re.Pattern[str]], text: str) -> bool:
 
 def style_outliers(convs: Sequence[Conv], config: AuditConfig) -> tuple[list[Finding], dict]:
     """Findings plus the style profile (share of answers using each feature, length stats)."""
-    answered = [c for c in convs if c.assistant_turns and "".join(c.assistant_turns).strip()]
-    texts = ["\n\n".join(c.assistant_turns) for c in answered]
-    feats = [features_of(t) for t in texts]
-    n = len(answered)
-    profile: dict[str, Any] = {
-        "answers": n,
-        "feature_share": {
-            f: round(sum(x[f] for x in feats) / n, 4) if n else 0.0 for f in FEATURES
-        },
-    }
-    if n < MIN_ANSWERS:
-        profile["note"] = f"fewer than {MIN_ANSWERS} answers: no style baseline"
-        return [], profile
-    findings: list[Finding] = []
-    rare = config.style_rare_share
-    for f, label in FEATURES.items():
-        share = profile["feature_share"][f]
-        if 0 < share < rare:
-            odd = [i for i, x in enumerate(feats) if x[f]]
-            msg = f"{len(odd)} answers use {label}, which only {share:.1%} of answers do"
-            kind = f"uses_{f}"
-        elif 1 - rare < share < 1:
-            odd = [i for i, x in enumerate(feats) if not x[f]]
-            msg = f"{len(odd)} answers lack {label}, which {share:.1%} of answers use"
-            kind = f"lacks_{f}"
-        else:
-            continue
-        findings.append(_finding(answered, texts, odd, msg, {"kind": kind, "feature": f}))
+    facts = StyleFacts()
+    facts.add(convs)
+    texts = {}
 
-    logs = np.log1p(estimate_many(texts))
-    med = float(np.median(logs))
-    mad = float(np.median(np.abs(logs - med))) * 1.4826
-    profile["length_tokens_median"] = round(math.expm1(med), 1)
-    if mad > 0:
-        z = (logs - med) / mad
-        for kind, mask in (
-            ("long", z > config.style_length_z),
-            ("short", z < -config.style_length_z),
-        ):
-            odd = [int(i) for i in np.flatnonzero(mask)]
-            if odd:
-                msg = (
-                    f"{len(odd)} answers are far {'longer' if kind == 'long' else 'shorter'} "
-                    f"than the rest (median {math.expm1(med):.0f} tokens)"
-                )
-                findings.append(_finding(answered, texts, odd, msg, {"kind": f"length_{kind}"}))
-    return findings, profile
+    def text_of(k: int) -> str:
+        return texts.setdefault(k, answer_text(convs[int(facts.where[k])]) or "")
+
+    return facts.outliers(config, text_of, [c.row for c in convs])
+
+
+def answer_text(c: Conv) -> str | None:
+    """The assistant turns joined (what the style features read), or None for a conversation
+    without a non-blank answer (not counted)."""
+    if c.assistant_turns and "".join(c.assistant_turns).strip():
+        return "\n\n".join(c.assistant_turns)
+    return None
+
+
+def style_chunk(convs: Sequence[Conv]) -> tuple:
+    """One chunk's style facts: for each answered conversation its features (a bool row per
+    answer), estimated tokens, line and position in the chunk."""
+    texts: list[str] = []
+    lines: list[int] = []
+    where: list[int] = []
+    for k, c in enumerate(convs):
+        text = answer_text(c)
+        if text is not None:
+            texts.append(text)
+            lines.append(c.line)
+            where.append(k)
+    flat = [d[f] for d in map(features_of, texts) for f in FEATURES]
+    feats = np.array(flat, dtype=bool).reshape(len(texts), len(FEATURES))
+    return feats, estimate_many(texts), np.asarray(lines, np.int64), np.asarray(where, np.int64)
+
+
+class StyleFacts:
+    """What ``style_outliers`` needs of each answered conversation, kept as arrays (features,
+    estimated tokens, line, row, position) so the conversation views can be dropped chunk by
+    chunk; ``add`` takes the conversations in input order."""
+
+    def __init__(self) -> None:
+        self._feats: list[np.ndarray] = []
+        self._tokens: list[np.ndarray] = []
+        self._lines: list[np.ndarray] = []
+        self._where: list[np.ndarray] = []
+        self._seen = 0
+
+    def add(self, convs: Sequence[Conv]) -> None:
+        self.merge(style_chunk(convs), self._seen)
+        self._seen += len(convs)
+
+    def merge(self, part: tuple, base: int) -> None:
+        """Append one ``style_chunk`` whose first conversation is at position ``base``."""
+        feats, tokens, lines, where = part
+        self._feats.append(feats)
+        self._tokens.append(tokens)
+        self._lines.append(lines)
+        self._where.append(where + base)
+
+    @property
+    def where(self) -> np.ndarray:
+        """Each answered conversation's position among all those given to ``add``."""
+        return np.concatenate(self._where) if self._where else np.zeros(0, np.int64)
+
+    def outliers(
+        self, config: AuditConfig, text_of: Callable[[int], str], rows_of: Sequence[int]
+    ) -> tuple[list[Finding], dict]:
+        """``style_outliers``' findings and profile; ``text_of(k)``: the ``k``-th answered
+        conversation's ``answer_text`` (read only for each finding's example); ``rows_of``:
+        each position's row (what findings name)."""
+        feats = np.concatenate(self._feats) if self._feats else np.zeros((0, len(FEATURES)), bool)
+        lines = np.concatenate(self._lines) if self._lines else np.zeros(0, np.int64)
+        where = self.where
+        n = len(feats)
+        counts = feats.sum(axis=0).tolist()
+        profile: dict[str, Any] = {
+            "answers": n,
+            "feature_share": {
+                f: round(counts[j] / n, 4) if n else 0.0 for j, f in enumerate(FEATURES)
+            },
+        }
+        if n < MIN_ANSWERS:
+            profile["note"] = f"fewer than {MIN_ANSWERS} answers: no style baseline"
+            return [], profile
+
+        def finding(odd: list[int], msg: str, detail: dict) -> Finding:
+            return Finding(
+                code="style_outlier",
+                message=msg,
+                lines=lines[odd].tolist(),
+                rows=[int(rows_of[k]) for k in where[odd].tolist()],
+                example=f"line {int(lines[odd[0]])}: {excerpt(text_of(odd[0]), 240)}",
+                detail=detail,
+            )
+
+        findings: list[Finding] = []
+        rare = config.style_rare_share
+        for j, (f, label) in enumerate(FEATURES.items()):
+            share = profile["feature_share"][f]
+            if 0 < share < rare:
+                odd = np.flatnonzero(feats[:, j]).tolist()
+                msg = f"{len(odd)} answers use {label}, which only {share:.1%} of answers do"
+                kind = f"uses_{f}"
+            elif 1 - rare < share < 1:
+                odd = np.flatnonzero(~feats[:, j]).tolist()
+                msg = f"{len(odd)} answers lack {label}, which {share:.1%} of answers use"
+                kind = f"lacks_{f}"
+            else:
+                continue
+            findings.append(finding(odd, msg, {"kind": kind, "feature": f}))
+
+        logs = np.log1p(np.concatenate(self._tokens))
+        med = float(np.median(logs))
+        mad = float(np.median(np.abs(logs - med))) * 1.4826
+        profile["length_tokens_median"] = round(math.expm1(med), 1)
+        if mad > 0:
+            z = (logs - med) / mad
+            for kind, mask in (
+                ("long", z > config.style_length_z),
+                ("short", z < -config.style_length_z),
+            ):
+                odd = np.flatnonzero(mask).tolist()
+                if odd:
+                    msg = (
+                        f"{len(odd)} answers are far {'longer' if kind == 'long' else 'shorter'} "
+                        f"than the rest (median {math.expm1(med):.0f} tokens)"
+                    )
+                    findings.append(finding(odd, msg, {"kind": f"length_{kind}"}))
+        return findings, profile
 
 
 def _finding(

@@ -335,6 +335,25 @@ class StreamHasher:
         self.records = []
 
 
+def map_chunks(fn: Any, records: Sequence[Record], args: tuple) -> Iterator[tuple[int, Any]]:
+    """``(lo, fn(records[lo:lo + PARALLEL_CHUNK], lo, *args))`` for each chunk, in order,
+    computed in the ``workers(n)`` processes (as ``compute_features``; the chunks travel as
+    its own do). For other stages' per-record work (the audit's conversation facts); ``fn``
+    must be a module-level function."""
+    nproc = max(1, min(_WORKERS, len(records) // PARALLEL_MIN))
+    tasks = (
+        (fn, lo, _encode(records[lo : lo + PARALLEL_CHUNK]), args)
+        for lo in range(0, len(records), PARALLEL_CHUNK)
+    )
+    with multiprocessing.get_context("forkserver").Pool(nproc) as pool:
+        yield from pool.imap(_call, tasks)
+
+
+def _call(task: tuple) -> tuple[int, Any]:
+    fn, lo, chunk, args = task
+    return lo, fn(_decode(chunk) if isinstance(chunk, bytes) else chunk, lo, *args)
+
+
 def _parallel(records: Sequence[Record], config: Any, out: _Rows, nproc: int, bar: Any) -> None:
     tasks = (
         (lo, list(records[lo : lo + PARALLEL_CHUNK]))

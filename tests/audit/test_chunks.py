@@ -1,0 +1,135 @@
+"""The audit builds its conversation views a chunk at a time and keeps only per-row facts
+(shape counts, style features, prompt keys, flagged rows); its findings and sections must be
+those of the detectors run over every view at once, whatever the chunk size."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from curate.audit import AuditConfig, audit
+from curate.audit import run as audit_run
+from curate.audit.consistency import record_findings
+from curate.audit.convs import to_conv
+from curate.audit.diversity import duplicate_config
+from curate.audit.shape import compute_shape
+from curate.audit.style import style_outliers
+from curate.dedup import features as feat
+from curate.dedup.features import compute_features
+from curate.records import Record
+from curate.tokens import TokenCounter
+from tests.dedup.identity_data import identity_rows
+
+ODDITIES = [
+    lambda a: a + " the the the the the the the",
+    lambda a: " ".join([a.split(".")[0] + "."] * 4) + " " + a,
+    lambda a: "I'm sorry, but I can't help with that request. " + a,
+    lambda a: "As an AI language model, I cannot do that.",
+    lambda a: a + " Regards, [Your Name] {{ user.name }} <COMPANY_NAME>",
+    lambda a: "- one\n- two\n- three\n\n1. first\n2) second\n" + a,
+    lambda a: "| a | b |\n|---|---|\n| 1 | 2 |\n\n**Bold** " + a,
+    lambda a: "```python\nx x x x x x x\n```\n" + a,
+    lambda a: "这是一个中文回答。这是一个中文回答。这是一个中文回答。" + a,
+    lambda a: "",
+    lambda a: "Ok.",
+    lambda a: a * 30,
+]
+
+
+def _records() -> list[Record]:
+    rng = random.Random(3)
+    rows = identity_rows(400, seed=11)
+    for row in rows:
+        msg = row["messages"][-1]
+        if rng.random() < 0.4:
+            msg["content"] = rng.choice(ODDITIES)(msg["content"])
+    # Same prompt, another answer (conflicting answers), a row without a user turn, rows
+    # that are no conversation at all, and a system prompt shared by many rows.
+    rows[50] = {"messages": [dict(m) for m in rows[10]["messages"]]}
+    rows[50]["messages"][-1]["content"] = "Something else entirely, about painting boats."
+    rows[60] = {"messages": [{"role": "assistant", "content": "An answer to nobody."}]}
+    rows[70] = {"text": "no messages here"}
+    rows[71] = {"messages": "not a list"}
+    return [Record("mix.jsonl", i, row, i - 1) for i, row in enumerate(rows, 1)]
+
+
+def _view(report) -> tuple:
+    d = report.to_dict()
+    d.pop("timings", None)
+    return d, [f.rows for f in report.findings], report.series
+
+
+CONFIG = AuditConfig(embeddings=False, language_sample=40, label="category")
+
+
+@pytest.fixture(scope="module")
+def whole() -> tuple:
+    """The report with every view in one chunk."""
+    return _view(audit(_records(), CONFIG))
+
+
+@pytest.mark.parametrize("chunk", [1, 7])
+def test_chunked_views_give_the_report_of_one_chunk(
+    chunk: int, whole: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_run, "VIEW_CHUNK", chunk)
+    assert _view(audit(_records(), CONFIG)) == whole
+
+
+def test_views_in_worker_processes_give_the_same_report(
+    whole: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (the thresholds that keep small inputs in one process, lowered)
+    monkeypatch.setattr(feat, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
+    calls: list[int] = []
+    real = audit_run.map_chunks
+
+    def counted(fn, records, args):  # the real pool, counted: the worker path must be taken
+        calls.append(len(records))
+        return real(fn, records, args)
+
+    monkeypatch.setattr(audit_run, "map_chunks", counted)
+    records = _records()
+    features = compute_features(records, duplicate_config(), True)  # (as `curate run` gives)
+    with feat.workers(2):
+        report = audit(records, CONFIG, features=features)
+    assert calls == [len(records) - 2]
+    assert _view(report) == whole
+
+
+def test_findings_and_shape_are_those_of_every_view_at_once() -> None:
+    # The audit keeps facts per row and rebuilds only the views it needs later; the plain
+    # detectors over all the views are the reference.
+    records = _records()
+    config = AuditConfig(embeddings=False, language_sample=5)
+    report = audit(records, config)
+    convs = [c for i, r in enumerate(records) if (c := to_conv(r, i)) is not None]
+    expected = record_findings(convs, convs, config) + style_outliers(convs, config)[0]
+    got = [
+        f for f in report.findings if f.code not in ("not_chat", "unreadable", "language_mismatch")
+    ]
+    key = [(f.code, f.message, f.lines, f.rows, f.example, f.detail) for f in expected]
+    key.sort(key=lambda k: (k[0], k[2]))
+    got_key = sorted(
+        ((f.code, f.message, f.lines, f.rows, f.example, f.detail) for f in got),
+        key=lambda k: (k[0], k[2]),
+    )
+    assert got_key == key
+    codes = {f.code for f in report.findings}
+    # The mix triggers every per-record detector (else the comparison proves little).
+    assert {
+        "conflicting_answers",
+        "template_placeholder",
+        "repetition",
+        "short_answer",
+        "refusal",
+        "missing_user",
+        "style_outlier",
+        "not_chat",
+    } <= codes
+    shape, series = compute_shape(convs, TokenCounter(None))
+    assert report.shape == shape
+    assert report.series["tokens"] == series["tokens"]
+    assert report.diversity["style"] == style_outliers(convs, config)[1]
