@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -77,8 +78,14 @@ def audit(
     config = config or AuditConfig()
     _check_config(config)
     counter = _token_counter(config.tokenizer)  # before any work: a bad path fails fast
+    stop = threading.Event()  # set on the way out: a failed audit stops its facts' workers
     with gc_paused(), ThreadPoolExecutor(2) as waiter:
-        return _audit(records, config, counter, embeddings, bad_lines, source, features, waiter)
+        try:
+            return _audit(
+                records, config, counter, embeddings, bad_lines, source, features, waiter, stop
+            )
+        finally:
+            stop.set()
 
 
 @contextmanager
@@ -105,6 +112,7 @@ def _audit(
     source: str,
     features: Any,
     waiter: ThreadPoolExecutor,
+    stop: threading.Event,
 ) -> AuditReport:
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -152,7 +160,7 @@ def _audit(
     t0 = time.perf_counter()
     facts: Any
     if runs_parallel(n_convs):
-        parts = map_chunks(chunk_facts, chat_records, (config,))
+        parts = map_chunks(chunk_facts, chat_records, (config,), stop)
         facts = waiter.submit(_collect_facts, parts, counter)
     else:
         facts = _collect_facts(_chunk_facts(chat_records, config, counter), counter)

@@ -305,8 +305,8 @@ class Engine:
         threshold, center = cfg.semantic_settings()
         memo = self._outcome_file(idx)
         got = read_outcome(memo) if memo is not None else None
-        if got is not None and not OUTCOME_ARRAYS <= got.keys():
-            got = None  # not a file this code wrote: searched again
+        if got is not None and not _outcome_fits(got, idx.size):
+            got = None  # not a file this code wrote for these rows: searched again
         if got is not None:
             keep, full, apart, apart_sims = got["keep"], got["full"], got["apart"], got["sims"]
             mean = got["mean"] if center else None
@@ -776,3 +776,16 @@ class DedupStage:
         batch.semantic, dres.semantic = dres.semantic, None
         dropped, dres.result.dropped, dres.result.kept = dres.result.dropped, [], []
         return BatchResult(dres.kept_rows, dropped, dres.stats, dres)
+
+
+def _outcome_fits(got: dict[str, np.ndarray], n: int) -> bool:
+    """Whether a recorded semantic outcome has every array, shaped for ``n`` rows."""
+    if not OUTCOME_ARRAYS <= got.keys():
+        return False
+    keep, apart = got["keep"], got["apart"]
+    return (
+        got["full"].shape == (n,)
+        and all(a.ndim == 2 and a.shape[1] == 2 for a in (keep, apart))
+        and all(a.size == 0 or (a.min() >= 0 and a.max() < n) for a in (keep, apart))
+        and got["sims"].shape == (len(apart),)
+    )

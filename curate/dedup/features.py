@@ -12,18 +12,15 @@ dedup runs.
 Parallel: with ``workers(n)`` (``curate run``'s ``run.workers``) the pass runs in ``n``
 processes over ordered chunks of records. Each record's fingerprints depend on that record
 alone (its text, the settings), so the rows are the same whatever the worker count. The
-workers come from a fork server (``multiprocessing``'s "forkserver": a fresh process that
-never ran our threads), not from a fork of this process: a fork of a process whose other
-threads hold locks (Ray's, gRPC's, a BLAS pool's) can hang the child forever, which the test
-suite hit after a Ray session. Records travel pickled, a chunk at a time, and each chunk's
-rows come back the same way.
+workers are ``curate.workers``' (from a fork server; a worker that dies leaves its chunks to
+this process). Records travel as orjson, a chunk at a time, and each chunk's rows come back
+pickled.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +33,7 @@ from curate.dedup.near import CHUNK_BYTES, shingle_hashes, signatures
 from curate.dedup.normalize import key_text
 from curate.progress import Progress
 from curate.records import Record
+from curate.workers import IN_FLIGHT, available_cpus, can_start, ordered_map, process_pool
 
 
 def settings_of(config: Any) -> tuple:
@@ -92,14 +90,6 @@ PARALLEL_MIN = 20_000  # below this many records forking costs more than it save
 PARALLEL_CHUNK = 2_000  # records per task: small pickles, many tasks to balance the workers
 
 
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 @contextlib.contextmanager
 def workers(n: int) -> Iterator[None]:
     """``compute_features`` runs in ``n`` processes inside the block (0: every available CPU,
@@ -116,17 +106,7 @@ def workers(n: int) -> Iterator[None]:
 def runs_parallel(n: int) -> bool:
     """Whether ``compute_features`` over ``n`` records runs in worker processes here (a
     caller may then do other work while it waits)."""
-    return _can_fork(min(_WORKERS, n // PARALLEL_MIN))
-
-
-def _can_fork(nproc: int) -> bool:
-    return nproc > 1 and "forkserver" in multiprocessing.get_all_start_methods()
-
-
-def _pool(nproc: int, config: Any, with_sig: bool) -> Any:
-    """Hashing workers from a fork server (see docs/run.md: never a fork of this process)."""
-    context = multiprocessing.get_context("forkserver")
-    return context.Pool(nproc, initializer=_start_worker, initargs=(config, with_sig))
+    return can_start(min(_WORKERS, n // PARALLEL_MIN))
 
 
 def compute_features(
@@ -216,7 +196,6 @@ def _fill(records: Sequence[Record], base: int, config: Any, out: _Rows, bar: An
 
 
 _JOB: tuple[Any, bool] | None = None  # (config, with_sig), set in each worker
-IN_FLIGHT = 4  # chunks per worker sent ahead while reading: bounds the queued texts
 
 
 def _start_worker(config: Any, with_sig: bool) -> None:
@@ -271,7 +250,7 @@ class StreamHasher:
 
     def wrap(self, records: Iterator[Record]) -> Iterator[Record]:
         """``records``, unchanged and in order; full chunks go to the workers as they pass."""
-        parallel = _can_fork(self.nproc)
+        parallel = can_start(self.nproc)
         chunk, mine = PARALLEL_CHUNK, self.records
         for record in records:
             mine.append(record)
@@ -284,7 +263,7 @@ class StreamHasher:
             yield record
 
     def _start(self) -> None:
-        self.pool = _pool(self.nproc, self.config, self.with_sig)
+        self.pool = process_pool(self.nproc, _start_worker, (self.config, self.with_sig))
 
     def _send(self, stop: int) -> None:
         # A bounded queue: past IN_FLIGHT chunks per worker, wait for the oldest, so the
@@ -293,16 +272,17 @@ class StreamHasher:
             self._collect_one()
         base = self.sent
         task = (base, _encode(self.records[base:stop]))
-        self.pending.append((base, self.pool.apply_async(_work, (task,))))
+        self.pending.append((base, self.pool.submit(_work, task)))
         self.sent = stop
 
     def _collect_one(self) -> None:
         _base, res = self.pending.pop(0)
         try:
-            self.parts.append(res.get())
+            self.parts.append(res.result())
         except Exception:
             # Dedup computes the rows again in this process and reports the error where a
-            # run without workers would (the first failing record, in input order).
+            # run without workers would (the first failing record, in input order); so it
+            # does when a worker died (BrokenProcessPool).
             self.failed = True
 
     def features(self, records: Sequence[Record]) -> Features | None:
@@ -328,25 +308,27 @@ class StreamHasher:
 
     def close(self) -> None:
         if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+            self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
         self.pending.clear()
         self.records = []
 
 
-def map_chunks(fn: Any, records: Sequence[Record], args: tuple) -> Iterator[tuple[int, Any]]:
+def map_chunks(
+    fn: Any, records: Sequence[Record], args: tuple, stop: threading.Event | None = None
+) -> Iterator[tuple[int, Any]]:
     """``(lo, fn(records[lo:lo + PARALLEL_CHUNK], lo, *args))`` for each chunk, in order,
     computed in the ``workers(n)`` processes (as ``compute_features``; the chunks travel as
     its own do). For other stages' per-record work (the audit's conversation facts); ``fn``
-    must be a module-level function."""
+    must be a module-level function. ``stop``: see ``curate.workers.ordered_map``."""
     nproc = max(1, min(_WORKERS, len(records) // PARALLEL_MIN))
-    tasks = (
-        (fn, lo, _encode(records[lo : lo + PARALLEL_CHUNK]), args)
-        for lo in range(0, len(records), PARALLEL_CHUNK)
-    )
-    with multiprocessing.get_context("forkserver").Pool(nproc) as pool:
-        yield from pool.imap(_call, tasks)
+    tasks = ((fn, lo, chunk, args) for lo, chunk in _chunks(records))
+    yield from ordered_map(_call, tasks, nproc, stop=stop)
+
+
+def _chunks(records: Sequence[Record]) -> Iterator[tuple[int, bytes | list[Record]]]:
+    for lo in range(0, len(records), PARALLEL_CHUNK):
+        yield lo, _encode(records[lo : lo + PARALLEL_CHUNK])
 
 
 def _call(task: tuple) -> tuple[int, Any]:
@@ -355,16 +337,12 @@ def _call(task: tuple) -> tuple[int, Any]:
 
 
 def _parallel(records: Sequence[Record], config: Any, out: _Rows, nproc: int, bar: Any) -> None:
-    tasks = (
-        (lo, list(records[lo : lo + PARALLEL_CHUNK]))
-        for lo in range(0, len(records), PARALLEL_CHUNK)
-    )
-    with _pool(nproc, config, out.with_sig) as pool:
-        # In order: an error (a record with no side to key on) is the one a serial pass
-        # would raise first.
-        for base, part in pool.imap(_work, tasks):
-            out.put(base, part)
-            bar.advance(part.n)
+    # In order: an error (a record with no side to key on) is the one a serial pass would
+    # raise first.
+    job = (config, out.with_sig)
+    for base, part in ordered_map(_work, _chunks(records), nproc, _start_worker, job):
+        out.put(base, part)
+        bar.advance(part.n)
 
 
 def exact_groups(digests: np.ndarray, idx: np.ndarray) -> list[list[int]]:

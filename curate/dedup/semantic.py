@@ -21,8 +21,11 @@ for byte-identical results. So the semantic stage runs with ``CURATE_THREADS`` t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import sys
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +45,10 @@ SEARCH_CHUNK = 4096
 DOT_CHUNK = 32_768
 SCAN_MARGIN = 1e-3  # see _scan_lists
 SCAN_BLOCK = 4_194_304  # products per block in _scan_lists (16 MB of float32)
+# Candidates _scan_lists gathers before giving the search back to faiss (~0.3 GB of them): a
+# low threshold puts hundreds of rows of each probed list over the floor, where faiss keeps
+# only k per query.
+SCAN_CANDIDATES_MAX = 16_000_000
 NEIGHBOUR_CACHE_MIN = 2_000  # below this the search takes well under a second: not cached
 NEIGHBOUR_CACHE_FILES = 8  # searches kept in the cache folder (most recent)
 
@@ -162,15 +169,14 @@ def semantic_search(
             vecs, neighbours, seed, against, min_score, progress, floor
         )
     if path is not None:
-        _write_pairs(path, pairs, sims, full)
+        write_outcome(path, pairs=pairs, sims=sims, full=full)
     return Search(pairs, sims, _cosine(vecs, base), full)
 
 
 def _neighbour_file(
     root: str | os.PathLike[str], vecs: np.ndarray, against: np.ndarray | None, settings: tuple
 ) -> Path:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr((settings, FLAT_LIMIT, SEARCH_DIMS, NPROBE, PCA_SAMPLE, vecs.shape)).encode())
+    h = _keyed(settings, vecs.shape)
     h.update(memoryview(vecs).cast("B"))
     if against is not None:
         h.update(repr(against.shape).encode())
@@ -178,17 +184,38 @@ def _neighbour_file(
     return Path(root) / "neighbours" / f"{h.hexdigest()}.npz"
 
 
+def _keyed(settings: tuple, size: Any) -> Any:
+    """A digest started with everything besides the data that decides a cached result: the
+    caller's settings, this module's constants, and the code and libraries that compute it
+    (an upgrade must not return what older code found)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((settings, FLAT_LIMIT, SEARCH_DIMS, NPROBE, PCA_SAMPLE, size)).encode())
+    h.update(_code_digest())
+    return h
+
+
+@functools.cache
+def _code_digest() -> bytes:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from curate import chat
+    from curate.dedup import normalize, slots
+
+    try:  # the distribution's version: importing faiss would cost a warm rerun ~0.4 s
+        faiss_version = version("faiss-cpu")
+    except PackageNotFoundError:
+        faiss_version = "other"
+    h = hashlib.blake2b(repr((faiss_version, np.__version__)).encode(), digest_size=16)
+    for module in (sys.modules[__name__], slots, normalize, chat):
+        h.update(Path(module.__file__).read_bytes())
+    return h.digest()
+
+
 def _read_pairs(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    try:
-        with np.load(path) as z:
-            # A file of an older version has no "full" flags: searched again (KeyError).
-            return z["pairs"], z["sims"], z["full"]
-    except (OSError, ValueError, KeyError, EOFError):
-        return None  # absent, or removed by a concurrent cleanup
-
-
-def _write_pairs(path: Path, pairs: np.ndarray, sims: np.ndarray, full: np.ndarray) -> None:
-    _write_arrays(path, {"pairs": pairs, "sims": sims, "full": full})
+    got = read_outcome(path)
+    if got is None or not {"pairs", "sims", "full"} <= got.keys():
+        return None
+    return got["pairs"], got["sims"], got["full"]
 
 
 def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -214,8 +241,7 @@ def outcome_file(folder: str | os.PathLike[str], settings: tuple, records: Seque
     folder (one per model fingerprint)."""
     import orjson
 
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr((settings, FLAT_LIMIT, SEARCH_DIMS, NPROBE, PCA_SAMPLE, len(records))).encode())
+    h = _keyed(settings, len(records))
     for r in records:
         b = orjson.dumps(r.data)
         h.update(len(b).to_bytes(8, "little"))
@@ -226,10 +252,11 @@ def outcome_file(folder: str | os.PathLike[str], settings: tuple, records: Seque
 def read_outcome(path: Path) -> dict[str, np.ndarray] | None:
     """The arrays ``write_outcome`` kept at ``path``, or None."""
     try:
-        with np.load(path) as z:
+        # Opened here: np.load leaves its own handle open when the file is not a zip.
+        with open(path, "rb") as fh, np.load(fh) as z:
             return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError):
-        return None  # absent, or removed by a concurrent cleanup
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # absent, removed by a concurrent cleanup, or damaged: computed again
 
 
 def write_outcome(path: Path, **arrays: np.ndarray) -> None:
@@ -268,8 +295,11 @@ def _semantic_pairs(
             and floor <= min_score
             and (against is None or k == 1)
         ):
-            i, j, score = _scan_lists(index, search_base, search_q, k, floor, full, bar)
-            i, j = _over(i, j, score, min_score, against is None)
+            scanned = _scan_lists(index, search_base, search_q, k, floor, full, bar)
+        else:
+            scanned = None
+        if scanned is not None:
+            i, j = _over(*scanned, min_score, against is None)
             order = np.argsort(i, kind="stable")
             i, j = i[order], j[order]
         else:
@@ -351,8 +381,9 @@ def _scan_lists(
     floor: float,
     full: np.ndarray,
     bar: Progress,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What ``index.search(queries, k)`` keeps at ``floor`` or above, computed list by list.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """What ``index.search(queries, k)`` keeps at ``floor`` or above, computed list by list
+    (None past ``SCAN_CANDIDATES_MAX`` candidates: the caller searches with faiss).
 
     faiss scans each query's ``nprobe`` inverted lists one vector at a time; here every
     list is scored against all the queries that probe it in one matrix product (BLAS), so
@@ -382,7 +413,7 @@ def _scan_lists(
     starts = int((flat < 0).sum()) + np.concatenate(([0], np.cumsum(per_list)))
     invlists = index.invlists
     cand_q, cand_b = [], []
-    done = 0
+    done = gathered = 0
     for c in range(index.nlist):
         qs = query_of[starts[c] : starts[c + 1]]
         size = invlists.list_size(c)
@@ -402,6 +433,9 @@ def _scan_lists(
                 r, col = np.nonzero(hit[rows])
                 cand_q.append(part[rows[r]].astype(np.int64))
                 cand_b.append(ids[col])
+                gathered += col.size
+                if gathered > SCAN_CANDIDATES_MAX:
+                    return None
         step = (starts[c + 1] * n) // flat.size - done
         bar.advance(step)
         done += step

@@ -1,25 +1,27 @@
 """Page work done beside the run: the second CPU draws report.html's charts and duplicate
 diffs while the run process audits, splits and writes the data files.
 
-After dedup's hashing workers stop, ``curate run`` is one process and a second core sits
-idle through dedup's rest, the audit, the split and the writing. The parts of report.html
+After dedup's hashing workers stop, ``curate run`` is mostly one process: a second core sits
+idle through dedup's rest, the split and the writing (the audit's per-row facts use the
+workers again). The parts of report.html
 that need only a stage's result (the duplicates section: dedup's clusters, diffs and
 histograms; the audit page's charts: the audit report's series) go to one worker process as
 soon as that result exists, and the page picks them up at the end. They are pure functions
 of plain data (PNG charts from matplotlib's Agg backend are the same bytes in any process),
 so the page is byte-identical to one made in a single process
-(``tests/pipeline/test_workers.py`` compares them). The worker comes from the fork server,
-like the hashing workers (never a fork of the run itself, see ``curate.dedup.features``),
-and loads matplotlib while the run is still deduplicating.
+(``tests/pipeline/test_workers.py`` compares them). The worker is ``curate.workers``' (from
+the fork server, never a fork of the run itself) and loads matplotlib while the run is
+still deduplicating.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+
+from curate.workers import has_fork_server, process_pool
 
 
 def _warm() -> None:
@@ -42,9 +44,8 @@ class Aside:
 
     def start(self) -> None:
         """Start the worker (it imports matplotlib at once, in its own process)."""
-        if self.pool is None and "forkserver" in multiprocessing.get_all_start_methods():
-            context = multiprocessing.get_context("forkserver")
-            pool = ProcessPoolExecutor(1, mp_context=context, initializer=_warm)
+        if self.pool is None and has_fork_server():
+            pool = process_pool(1, _warm)
             try:
                 pool.submit(int)  # the executor starts its process on the first job
             except (OSError, BrokenProcessPool):  # no process to be had: all in this one

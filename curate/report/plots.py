@@ -120,7 +120,9 @@ def histogram(
             vals = np.maximum(arr, 1.0) if log_x else arr
             ax.hist(vals, bins=edges, alpha=alpha, label=name, color=COLORS[i % 8])
         if len(arrays) > 1:
-            ax.legend(fontsize=8)
+            # A fixed corner: matplotlib's "best" placement is timed, and warns when it is slow
+            # (a busy machine), which would put a warning in the run's output.
+            ax.legend(fontsize=8, loc="upper right")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")

@@ -55,3 +55,21 @@ def test_a_changed_record_or_setting_misses(tmp_path: Path) -> None:
     assert got.stats["embedding_cache"]["hits"] == N
     assert _outcome(got) == _outcome(dedup(records, replace(stricter, cache_dir=tmp_path / "b")))
     assert _outcome(got) != _outcome(dedup(records, cfg))
+
+
+def test_a_damaged_or_foreign_outcome_file_is_searched_again(tmp_path: Path) -> None:
+    records = identity_records(N)
+    cfg = DedupConfig(methods=("semantic",), model="fast", cache_dir=tmp_path)
+    cold = dedup(records, cfg)
+    (memo,) = tmp_path.rglob("semantic/*.npz")
+    good = memo.read_bytes()
+    memo.write_bytes(good[: len(good) // 2])  # truncated: np.load raised BadZipFile
+    assert _outcome(dedup(records, cfg)) == _outcome(cold)
+    # Arrays for another number of rows (a file of other code): not used.
+    import numpy as np
+
+    with np.load(memo) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["full"] = arrays["full"][:-1]
+    np.savez(memo, **arrays)
+    assert _outcome(dedup(records, cfg)) == _outcome(cold)

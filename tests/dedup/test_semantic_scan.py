@@ -77,3 +77,24 @@ def test_semantic_search_gives_the_same_pairs_as_before() -> None:
     want = {(min(a, b), max(a, b)) for a, b in zip(i.tolist(), j.tolist(), strict=True)}
     assert {tuple(p) for p in got.pairs.tolist()} == want
     assert np.array_equal(got.full, full)
+
+
+def test_too_many_candidates_give_the_search_back_to_faiss(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A low threshold would make the list scan gather far more candidates than faiss keeps
+    (k per query): past the cap the search is faiss's own, with the same result."""
+    vecs = _planted(sem.FLAT_LIMIT + 1_000, 96, seed=5)
+    want = sem.semantic_search(vecs, neighbours=10, min_score=0.6)
+    scans = []
+    real_scan = sem._scan_lists
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        scans.append(real_scan(*args, **kwargs))
+        return scans[-1]
+
+    monkeypatch.setattr(sem, "_scan_lists", counted)
+    monkeypatch.setattr(sem, "SCAN_CANDIDATES_MAX", 100)
+    got = sem.semantic_search(vecs, neighbours=10, min_score=0.6)
+    assert scans == [None]  # the scan gave up
+    assert np.array_equal(got.pairs, want.pairs) and np.array_equal(got.full, want.full)

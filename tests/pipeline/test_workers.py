@@ -166,6 +166,27 @@ def test_hashing_while_reading_gives_the_serial_rows(small_chunks: None) -> None
         assert np.array_equal(getattr(serial, name), getattr(streamed, name)), name
 
 
+def test_a_killed_hashing_worker_leaves_the_rows_to_dedup(small_chunks: None) -> None:
+    # With multiprocessing.Pool a killed worker's chunk was lost and ``features`` waited for
+    # it for ever; now the stream gives no rows and dedup hashes in this process.
+    import os
+    import signal
+
+    records = identity_records()
+    cfg = DedupConfig(methods=("exact", "near"))
+    with feat.workers(2):
+        hasher = feat.StreamHasher(cfg, True)
+        passed = []
+        for record in hasher.wrap(iter(records)):
+            passed.append(record)
+            if len(passed) == 200:
+                assert hasher.pool is not None
+                # A ProcessPoolExecutor starts its workers on demand: wait for one.
+                hasher.pool.submit(int).result()
+                os.kill(next(iter(hasher.pool._processes)), signal.SIGKILL)
+        assert hasher.features(passed) is None and hasher.pool is None
+
+
 def test_hashing_while_reading_leaves_errors_to_dedup(small_chunks: None) -> None:
     # A record a worker cannot key: no rows from the stream (dedup hashes again in this
     # process and raises the serial error where a run without workers would).
