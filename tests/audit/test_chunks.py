@@ -86,9 +86,9 @@ def test_views_in_worker_processes_give_the_same_report(
     calls: list[int] = []
     real = audit_run.map_chunks
 
-    def counted(fn, records, args):  # the real pool, counted: the worker path must be taken
+    def counted(fn, records, args, stop):  # the real pool, counted: the worker path is taken
         calls.append(len(records))
-        return real(fn, records, args)
+        return real(fn, records, args, stop)
 
     monkeypatch.setattr(audit_run, "map_chunks", counted)
     records = _records()
