@@ -163,6 +163,12 @@ def semantic_search(
         got = _read_pairs(path)
         if got is not None and len(got[2]) == vecs.shape[0]:
             return Search(got[0], got[1], _cosine(vecs, base), got[2])
+    # Loaded before the thread limit is set, so that the limit covers faiss's OpenMP pool
+    # too: loaded inside it, a process's first search ran on every CPU and later ones on
+    # CURATE_THREADS, and faiss's pairs depend on its thread count (a machine's CPU count
+    # changed the result).
+    import faiss  # noqa: F401
+
     with work_threads():
         floor = min_score if full_floor is None else full_floor
         pairs, sims, full = _semantic_pairs(
