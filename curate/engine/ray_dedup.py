@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.dedup.semantic import work_threads
 from curate.engine.ray_rows import (
     BATCH,
     PARTITION_ROWS,
@@ -360,7 +361,10 @@ class RayDedup:
         sample = _unit_centered(sample, mean)
         k = min(k, max(1, sample.shape[0] // 4))
         km = faiss.Kmeans(sample.shape[1], k, niter=20, seed=self.config.dedup.seed, spherical=True)
-        km.train(np.ascontiguousarray(sample))
+        # faiss's k-means depends on its thread count: limited as the local search is (faiss
+        # loaded above, before the limit), so the driver's CPU count does not move partitions.
+        with work_threads():
+            km.train(np.ascontiguousarray(sample))
         return km.centroids.astype(np.float32)
 
 
