@@ -78,30 +78,37 @@ def ordered_map(
     the map before its next task; leaving the loop early cancels what was sent ahead.
     """
     pending: deque[tuple[Any, Future]] = deque()
-    todo = iter(tasks)
+    todo: Iterator[Any] = iter(tasks)
     pool = process_pool(nproc, initializer, initargs)
     try:
         while True:
             if stop is not None and stop.is_set():
                 return
+            broken = False
             while len(pending) < IN_FLIGHT * nproc:
                 task = next(todo, _END)
                 if task is _END:
                     break
-                pending.append((task, pool.submit(fn, task)))
+                try:
+                    pending.append((task, pool.submit(fn, task)))
+                except BrokenProcessPool:  # a worker died since the last task was sent
+                    todo = itertools.chain([task], todo)
+                    broken = True
+                    break
+            if broken:
+                break
             if not pending:
                 return
-            task, future = pending.popleft()
             try:
-                result = future.result()
+                result = pending[0][1].result()
             except BrokenProcessPool:
                 break
+            pending.popleft()
             yield result
-        # The pool broke: this process computes the lost task and everything after it.
+        # The pool broke: this process computes the lost tasks and everything after them.
         if initializer is not None:
             initializer(*initargs)
-        lost = [task, *(t for t, _ in pending)]
-        for rest in itertools.chain(lost, todo):
+        for rest in itertools.chain([t for t, _ in pending], todo):
             if stop is not None and stop.is_set():
                 return
             yield fn(rest)

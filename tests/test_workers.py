@@ -7,9 +7,11 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 
 import pytest
 
+from curate import workers
 from curate.workers import can_start, ordered_map
 
 pytestmark = pytest.mark.skipif(not can_start(2), reason="needs a fork server")
@@ -23,6 +25,13 @@ def die_on_three(task: int) -> int:
     # Only a worker dies; the run's own process (the fallback) computes it.
     if task == 3 and multiprocessing.parent_process() is not None:
         os.kill(os.getpid(), signal.SIGKILL)
+    return task * task
+
+
+def die_after_two(task: int) -> int:
+    # The worker answers task 2, then dies while this process is busy elsewhere.
+    if task == 2 and multiprocessing.parent_process() is not None:
+        threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGKILL)).start()
     return task * task
 
 
@@ -64,3 +73,14 @@ def test_stop_ends_the_map() -> None:
         if len(got) == 5:
             stop.set()
     assert got == [0, 1, 4, 9, 16]
+
+
+def test_a_worker_dead_before_the_next_task_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pool is found broken when the next task is submitted, not when a result is awaited.
+    monkeypatch.setattr(workers, "IN_FLIGHT", 1)
+    got = []
+    for value in ordered_map(die_after_two, range(8), 1):
+        got.append(value)
+        if value == 4:
+            time.sleep(1.0)
+    assert got == [t * t for t in range(8)]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -271,8 +272,12 @@ class StreamHasher:
         while len(self.pending) >= IN_FLIGHT * self.nproc:
             self._collect_one()
         base = self.sent
-        task = (base, _encode(self.records[base:stop]))
-        self.pending.append((base, self.pool.submit(_work, task)))
+        if not self.failed:
+            task = (base, _encode(self.records[base:stop]))
+            try:
+                self.pending.append((base, self.pool.submit(_work, task)))
+            except BrokenProcessPool:  # a worker died: dedup hashes in this process
+                self.failed = True
         self.sent = stop
 
     def _collect_one(self) -> None:
