@@ -24,6 +24,7 @@ from curate.dedup.semantic import (
     centered_on,
     centre_of,
     check_settings,
+    cosine_of,
     outcome_file,
     read_outcome,
     semantic_search,
@@ -393,11 +394,8 @@ class Engine:
         if mean is not None and rows.size:
             vecs = centered_on(vecs, mean, in_place=True)
         pos = {r: k for k, r in enumerate(rows.tolist())}
-
-        def similarity(a: int, b: int) -> float:
-            return float(min(1.0, float(np.dot(vecs[pos[a]], vecs[pos[b]]))))
-
-        return similarity
+        cosine = cosine_of(vecs, vecs)
+        return lambda a, b: cosine(pos[a], pos[b])
 
     def _reusable(self, other: Engine, center: bool) -> bool:
         """Whether both sides carry dedup's ``SemanticCheck`` (of one run: same centring)."""

@@ -66,6 +66,18 @@ def work_threads() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def faiss_threads() -> Iterator[Any]:
+    """faiss, with its OpenMP pool under ``work_threads``' limit. It is loaded before the
+    limit is set: loaded inside it, the limit missed its pool, so a process's first search
+    ran on every CPU and later ones on CURATE_THREADS, and faiss's results depend on its
+    thread count (a machine's CPU count changed the pairs)."""
+    import faiss
+
+    with work_threads():
+        yield faiss
+
+
 def _unit(a: np.ndarray) -> np.ndarray:
     return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.float32(1e-12))
 
@@ -162,21 +174,15 @@ def semantic_search(
         path = _neighbour_file(cache_dir, vecs, against, settings)
         got = _read_pairs(path)
         if got is not None and len(got[2]) == vecs.shape[0]:
-            return Search(got[0], got[1], _cosine(vecs, base), got[2])
-    # Loaded before the thread limit is set, so that the limit covers faiss's OpenMP pool
-    # too: loaded inside it, a process's first search ran on every CPU and later ones on
-    # CURATE_THREADS, and faiss's pairs depend on its thread count (a machine's CPU count
-    # changed the result).
-    import faiss  # noqa: F401
-
-    with work_threads():
+            return Search(got[0], got[1], cosine_of(vecs, base), got[2])
+    with faiss_threads():
         floor = min_score if full_floor is None else full_floor
         pairs, sims, full = _semantic_pairs(
             vecs, neighbours, seed, against, min_score, progress, floor
         )
     if path is not None:
         write_outcome(path, pairs=pairs, sims=sims, full=full)
-    return Search(pairs, sims, _cosine(vecs, base), full)
+    return Search(pairs, sims, cosine_of(vecs, base), full)
 
 
 def _neighbour_file(
@@ -591,7 +597,9 @@ def check_settings(config: Any) -> tuple[Any, ...]:
     return (config.model, config.key, config.semantic_settings(), config.slot_guard)
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> Callable[[int, int], float]:
+def cosine_of(a: np.ndarray, b: np.ndarray) -> Callable[[int, int], float]:
+    """The cosine of row i of ``a`` and row j of ``b`` (unit rows), capped at 1."""
+
     def similarity(i: int, j: int) -> float:
         return float(min(1.0, float(np.dot(a[i], b[j]))))
 

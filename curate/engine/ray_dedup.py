@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.dedup.semantic import work_threads
+from curate.dedup.semantic import faiss_threads
 from curate.engine.ray_rows import (
     BATCH,
     PARTITION_ROWS,
@@ -343,8 +343,6 @@ class RayDedup:
 
     def _kmeans(self, ds: Any, k: int, n: int, mean: Any) -> np.ndarray:
         """Centroids from a seeded sample (at most 64 rows per centroid) on the driver."""
-        import faiss
-
         want = min(n, 64 * k)
         frac = want / max(n, 1)
         cut = int(frac * (1 << 32))
@@ -360,10 +358,11 @@ class RayDedup:
         sample = np.asarray(sample, dtype=np.float32).reshape(-1, sample.shape[-1])
         sample = _unit_centered(sample, mean)
         k = min(k, max(1, sample.shape[0] // 4))
-        km = faiss.Kmeans(sample.shape[1], k, niter=20, seed=self.config.dedup.seed, spherical=True)
-        # faiss's k-means depends on its thread count: limited as the local search is (faiss
-        # loaded above, before the limit), so the driver's CPU count does not move partitions.
-        with work_threads():
+        # faiss's k-means depends on its thread count: limited as the local search is, so the
+        # driver's CPU count does not move the partitions.
+        with faiss_threads() as faiss:
+            seed = self.config.dedup.seed
+            km = faiss.Kmeans(sample.shape[1], k, niter=20, seed=seed, spherical=True)
             km.train(np.ascontiguousarray(sample))
         return km.centroids.astype(np.float32)
 
