@@ -69,8 +69,17 @@ class UnionFind:
     def groups(self) -> dict[int, list[int]]:
         """root -> member indices, ascending."""
         out: dict[int, list[int]] = {}
-        for i in range(len(self.parent)):
-            out.setdefault(self.find(i), []).append(i)
+        parent = self.parent
+        find = self.find
+        # A root is its own parent: no call for it (most records of a split are their own
+        # group; ``find`` on each cost ~0.5 s per 100k records).
+        for i, p in enumerate(parent):
+            root = i if p == i else find(i)
+            got = out.get(root)
+            if got is None:
+                out[root] = [i]
+            else:
+                got.append(i)
         return out
 
 

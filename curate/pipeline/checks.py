@@ -61,8 +61,10 @@ def named_fields(config: Any) -> list[tuple[str, str]]:
 
 def check_fields(records: Sequence[Record], config: Any) -> None:
     """A field that no record has is a typo: fail now, naming the fields there are."""
-    from curate.split.strata import field_value, require_field
+    from curate.split.strata import MISSING, field_value, require_field
 
     for option, path in named_fields(config):
-        values = [field_value(r.data, path) for r in records]
-        require_field(records, path, values, option)
+        # One record with the field settles it (usually the first): no pass over all of them
+        # (two fields named on 1M records cost ~6 s, on the run's serial path).
+        if not any(field_value(r.data, path) != MISSING for r in records):
+            require_field(records, path, [MISSING] * len(records), option)

@@ -27,6 +27,12 @@ FIELD_PREFIX = "field:"
 
 def field_value(data: Any, path: str) -> str:
     """The value at a dotted path as a stratum label; ``<missing>`` when absent."""
+    if type(data) is dict and "." not in path:
+        # The common case, a top-level field holding a string: one lookup (this runs once
+        # per record and named field, on the run's serial path).
+        value = data.get(path)
+        if type(value) is str:
+            return value
     value = data
     for part in path.split("."):
         if isinstance(value, dict) and part in value:
