@@ -17,7 +17,7 @@ from curate.dedup.features import StreamHasher, runs_parallel, workers
 from curate.pipeline.aside import Aside
 from curate.pipeline.config import RunConfig
 from curate.pipeline.filters import DropFindings, make_filter
-from curate.pipeline.manifest import MANIFEST_NAME, output_hashes, versions
+from curate.pipeline.manifest import MANIFEST_NAME, HashAhead, output_hashes, versions
 from curate.pipeline.page import collect_dupes, run_page, run_section
 from curate.pipeline.result import RunResult
 from curate.pipeline.stages import RejectSink, front
@@ -304,6 +304,8 @@ def _run_into(
         from curate.pipeline.output import write_shards
 
         write_shards(staging, list(sres.splits), config.run.shards, config.run.shard_format)
+    # The data files and rejects are final: hashed in a thread while the rest is written.
+    ahead = HashAhead(staging)
     leakage = int(sres.leakage.get("total", 0))
     report = {
         "curate_version": __version__,
@@ -392,7 +394,7 @@ def _run_into(
             f"record accounting broken: {input_records} in, {kept_total} kept + "
             f"{sink.total} rejected"
         )
-    manifest["sha256"] = output_hashes(staging)
+    manifest["sha256"] = output_hashes(staging, ahead.result())
     _dump(staging / MANIFEST_NAME, manifest)
     flagged = len(dres.leaks) if config.dedup.leak_action == "flag" else 0
     off = bool(config.split.strict and manifest["shares"]["off_target"])
