@@ -40,7 +40,12 @@ def _log(message: str) -> None:
     import psutil
 
     rss = psutil.Process().memory_info().rss / 2**30
-    sys.stderr.write(f"run: [{time.monotonic() - _T0:7.1f}s {rss:5.2f} GiB] {message}\n")
+    # This process's CPU seconds too: on a busy machine they, not the wall time, say which
+    # stage costs what (the workers' CPU is not in it).
+    sys.stderr.write(
+        f"run: [{time.monotonic() - _T0:7.1f}s cpu {time.process_time():6.1f}s {rss:5.2f} GiB]"
+        f" {message}\n"
+    )
 
 
 def _dump(path: Path, obj: Any) -> None:
