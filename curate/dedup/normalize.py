@@ -23,6 +23,7 @@ _SPACE = re.compile(r"\s+")
 # Bytes that are not ASCII word characters ([A-Za-z0-9_]) become spaces.
 _ASCII_WORD = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _PUNCT_TABLE = bytes(c if c in _ASCII_WORD else 0x20 for c in range(256))
+_SPACES = re.compile(rb"  +")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,9 @@ class Normalizer:
             if self.case:
                 raw = raw.lower()
             if self.punctuation:
-                return b" ".join(raw.translate(_PUNCT_TABLE).split())
+                # Only word bytes and spaces are left: collapsing the runs of spaces with a
+                # regex gives what b" ".join(split()) gives, ~20% faster (no object per word).
+                return _SPACES.sub(b" ", raw.translate(_PUNCT_TABLE)).strip(b" ")
             if self.whitespace:
                 return b" ".join(raw.split())
             return raw

@@ -1,5 +1,5 @@
-"""Guards for the shortcuts on ``curate run``'s serial path (issue 15): each must give what
-the plain code gives."""
+"""Guards for the shortcuts of issue 15 (the run process's serial path, the normaliser):
+each must give what the plain code gives."""
 
 from __future__ import annotations
 
@@ -82,3 +82,23 @@ def test_hash_ahead_gives_the_hashes_of_a_later_full_pass(tmp_path: Path) -> Non
     assert known["train.jsonl"] == sha256_file(tmp_path / "train.jsonl")
     assert output_hashes(tmp_path, known) == output_hashes(tmp_path)
     assert "report.json" in output_hashes(tmp_path, known)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "!!!",
+        "Hello, World!",
+        "  lead and trail  ",
+        "<user> a\tb\nc\r\nd\x0be\x0cf",
+        "a  ,  b ... c__d -- E9",
+        "\n<system> x\n<user>  y?!\n<assistant> z.\n",
+    ],
+)
+def test_normalizer_ascii_collapse_is_split_join(text: str) -> None:
+    from curate.dedup.normalize import _PUNCT_TABLE, Normalizer
+
+    want = b" ".join(text.encode().lower().translate(_PUNCT_TABLE).split())
+    assert Normalizer().to_bytes(text) == want
