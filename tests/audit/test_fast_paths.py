@@ -197,7 +197,7 @@ def test_squeezed_key_is_the_norm_without_spaces() -> None:
 def test_ascii_gram_codes_equal_the_code_point_path() -> None:
     import numpy as np
 
-    from curate.audit.consistency import _gram_codes, _grams
+    from curate.audit.consistency import _gram_codes, _gram_jaccard, _grams, _wide, jaccard
     from curate.dedup.near import sorted_unique
 
     rng = random.Random(9)
@@ -205,9 +205,13 @@ def test_ascii_gram_codes_equal_the_code_point_path() -> None:
         t = "".join(rng.choice("ab c\x00\x7f~") for _ in range(rng.randint(5, 60)))
         u = np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         slow = sorted_unique((u[:-3] << 48) | (u[1:-2] << 32) | (u[2:-1] << 16) | u[3:])
-        fast = _gram_codes(t)
-        assert isinstance(fast, np.ndarray) and fast.tolist() == slow.tolist()
+        fast = _gram_codes(t)  # uint32 byte codes, widened to the code-point ones
+        assert isinstance(fast, np.ndarray) and _wide(fast).tolist() == slow.tolist()
         assert len(fast) == len(_grams(t))
+        # An ASCII answer against a non-ASCII one (uint32 codes against uint64 ones).
+        other = t[: rng.randint(0, len(t))] + rng.choice("\u00e9\u4e2d\u00ff") + t[:9]
+        got = _gram_jaccard(fast, t, _gram_codes(other), other)
+        assert got == jaccard(_grams(t), _grams(other)), (t, other)
 
 
 def test_style_features_equal_the_plain_regexes() -> None:
@@ -301,3 +305,31 @@ def test_vectorised_shape_counts_equal_the_per_conversation_loop() -> None:
     assert fast == slow
     assert [type(x) for x in fast[4]] == [int] * len(convs)  # plain ints for the page's JSON
     assert estimate_many(texts).tolist() == [estimate_tokens(t) for t in texts]
+
+
+def test_batched_refusal_hints_equal_the_per_text_test() -> None:
+    # ``hinted`` (ASCII texts joined, lowered and searched once) against the per-text test it
+    # replaced, on batches mixing ASCII, non-ASCII, texts lowering to ASCII (Kelvin sign),
+    # NULs (the separator), hints at the edges of texts and several hints in one text.
+    from curate.audit import consistency as C
+
+    def slow(texts: list[str]) -> list[int]:
+        out = []
+        for i, text in enumerate(texts):
+            low = text.lower()
+            if any(h in low for h in C._hints_for(low)):
+                out.append(i)
+        return out
+
+    pieces = ["sorry", "SORRY", "can't", "can’t", "Cannot", "can", "not", " able", "decline"]
+    pieces += ["request", "REQUEST", "\u212a", "K", "as an AI", "无法", "\x00", "", "x", "will"]
+    pieces += ["won", "t", "'", " ", "é", "ſorry", "İ", "wont", "unable", "afraid", "cant"]
+    rng = random.Random(19)
+    for _ in range(600):
+        texts = [
+            "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+            for _ in range(rng.randint(0, 12))
+        ]
+        if rng.random() < 0.5:  # all-ASCII batches take the one-join path
+            texts = [t for t in texts if t.isascii()]
+        assert C.hinted(texts, C._REFUSAL_HINTS, C._ASCII_REFUSAL_HINTS) == slow(texts), texts
