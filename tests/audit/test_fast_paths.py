@@ -333,3 +333,47 @@ def test_batched_refusal_hints_equal_the_per_text_test() -> None:
         if rng.random() < 0.5:  # all-ASCII batches take the one-join path
             texts = [t for t in texts if t.isascii()]
         assert C.hinted(texts, C._REFUSAL_HINTS, C._ASCII_REFUSAL_HINTS) == slow(texts), texts
+
+
+def test_conversation_view_equals_the_plain_walk() -> None:
+    # ``to_conv`` (one turn per role: no joining; plain contents inline) against the plain
+    # walk over the messages, on repeated, missing and odd roles, tool calls and part lists.
+    import orjson
+
+    from curate.audit.convs import to_conv
+    from curate.chat import message_text
+    from curate.records import Record
+
+    def slow(data: dict, row: int) -> tuple:
+        msgs = data["messages"]
+        texts = [message_text(m) for m in msgs]
+        roles = [str(m.get("role")) for m in msgs]
+        parts: dict[str, list[str]] = {}
+        for role, text in zip(roles, texts, strict=True):
+            parts.setdefault(role, []).append(text)
+        turns = [t for r, t in zip(roles, texts, strict=True) if r == "assistant"]
+        k = max((i for i, r in enumerate(roles) if r == "assistant"), default=len(msgs))
+        context = "\n".join(f"<{msgs[i].get('role')}> {texts[i]}" for i in range(k))
+        if data.get("tools"):
+            tools = orjson.dumps(data["tools"], option=orjson.OPT_SORT_KEYS).decode()
+            context += "\n<tools> " + tools
+        role_text = {r: "\n\n".join(p) for r, p in parts.items()}
+        answer = turns[-1] if turns else None
+        return (msgs, role_text, list(role_text), context, answer, turns, row, roles, texts)
+
+    roles = ["system", "user", "assistant", "assistant", "tool", None, 3, ""]
+    contents = ["hi", "", "two\nlines", [{"type": "text", "text": "part"}], None, 5]
+    rng = random.Random(23)
+    for i in range(2000):
+        msgs = []
+        for _ in range(rng.randint(1, 7)):
+            m = {"role": rng.choice(roles), "content": rng.choice(contents)}
+            if rng.random() < 0.1:
+                m["tool_calls"] = [{"name": "f", "arguments": {"b": 1, "a": 2}}]
+            msgs.append(m)
+        data = {"messages": msgs, **({"tools": [{"z": 1, "a": 2}]} if rng.random() < 0.2 else {})}
+        c = to_conv(Record("t", i + 1, data, i), i)
+        assert c is not None
+        got = (c.messages, c.role_text, list(c.role_text), c.context, c.answer)
+        got += (c.assistant_turns, c.row, c.roles, c.texts)
+        assert got == slow(data, i), msgs
