@@ -71,7 +71,7 @@ def _wide(codes: np.ndarray) -> np.ndarray:
 def _gram_jaccard(a: np.ndarray | set[str], ta: str, b: np.ndarray | set[str], tb: str) -> float:
     """``jaccard(_grams(ta), _grams(tb))`` from ``_gram_codes`` of both texts."""
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        if a.dtype != b.dtype:  # an ASCII text against another one: the same codes for both
+        if a.dtype != b.dtype:  # ASCII (uint32) against non-ASCII: one form for both
             a, b = _wide(a), _wide(b)
         # |a & b| of two sorted unique arrays: where each code of the smaller would sit in the
         # larger, and whether it is there (a fraction of intersect1d's sort of both).
