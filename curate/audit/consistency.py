@@ -42,13 +42,16 @@ def jaccard(a: set[str], b: set[str]) -> float:
 
 
 def _gram_codes(t: str) -> np.ndarray | set[str]:
-    """``_grams(t)`` as sorted unique uint64 codes (four 16-bit code points each) when every
-    character of ``t`` is in the Basic Multilingual Plane: numpy builds and intersects them
-    several times faster than a set of slices. Else (rare) the set itself."""
+    """``_grams(t)`` as sorted unique codes (four 16-bit code points each, uint64; four bytes,
+    uint32, for ASCII text) when every character of ``t`` is in the Basic Multilingual Plane:
+    numpy builds and intersects them several times faster than a set of slices. Else (rare)
+    the set itself."""
     if len(t) > 4:
-        if t.isascii():  # code points are the bytes: no max to check
-            u = np.frombuffer(t.encode("ascii"), dtype=np.uint8).astype(np.uint64)
-            return sorted_unique((u[:-3] << 48) | (u[1:-2] << 32) | (u[2:-1] << 16) | u[3:])
+        if t.isascii():
+            # Code points are the bytes, and each 4-gram is the big-endian uint32 at its
+            # offset: a strided view, no shifts (``_wide`` turns them into the BMP codes).
+            raw = t.encode("ascii")
+            return sorted_unique(np.ndarray((len(raw) - 3,), ">u4", raw, 0, (1,)).astype(np.uint32))
         u = np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         if int(u.max()) < 0x10000:
             u = u.astype(np.uint64)
@@ -56,9 +59,20 @@ def _gram_codes(t: str) -> np.ndarray | set[str]:
     return _grams(t)
 
 
+def _wide(codes: np.ndarray) -> np.ndarray:
+    """An ASCII text's uint32 4-gram codes as the BMP uint64 ones (16 bits per character);
+    the order is kept, so they stay sorted."""
+    if codes.dtype == np.uint64:
+        return codes
+    c = codes.astype(np.uint64)
+    return ((c & 0xFF000000) << 24) | ((c & 0xFF0000) << 16) | ((c & 0xFF00) << 8) | (c & 0xFF)
+
+
 def _gram_jaccard(a: np.ndarray | set[str], ta: str, b: np.ndarray | set[str], tb: str) -> float:
     """``jaccard(_grams(ta), _grams(tb))`` from ``_gram_codes`` of both texts."""
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        if a.dtype != b.dtype:  # ASCII (uint32) against non-ASCII: one form for both
+            a, b = _wide(a), _wide(b)
         # |a & b| of two sorted unique arrays: where each code of the smaller would sit in the
         # larger, and whether it is there (a fraction of intersect1d's sort of both).
         if a.size > b.size:
@@ -537,19 +551,52 @@ def refusal_pattern(text: str, task: str = "") -> str | None:
     return None
 
 
+def hinted(texts: Sequence[str], hints: Sequence[str], ascii_hints: Sequence[str]) -> list[int]:
+    """The indices of ``texts`` whose lowered form holds one of ``hints`` (``ascii_hints``
+    when the lowered form is ASCII), in order: ``refusal_pattern``'s first test for a whole
+    batch. ASCII texts (almost all) are joined and lowered once and each hint is searched with
+    ``str.find`` over all of them, instead of an ``in`` test per hint and text (the Python
+    loop was ~30% of ``refusals``); no hint holds the separator (NUL), so no match spans two
+    texts."""
+    found: list[int] = []
+    joined = "\x00".join(texts)
+    if joined.isascii():  # one C call for the usual batch
+        plain: Sequence[int] = range(len(texts))
+    else:
+        plain = []
+        for i, text in enumerate(texts):
+            if text.isascii():
+                plain.append(i)
+            else:  # (a non-ASCII text may lower to ASCII: the Kelvin sign)
+                low = text.lower()
+                if any(h in low for h in (ascii_hints if low.isascii() else hints)):
+                    found.append(i)
+        joined = "\x00".join([texts[i] for i in plain])
+    if plain:
+        joined = joined.lower()
+        sizes = map(len, texts) if len(plain) == len(texts) else (len(texts[i]) for i in plain)
+        ends = np.cumsum(np.fromiter(sizes, np.int64, len(plain)) + 1)
+        for h in ascii_hints:
+            at = joined.find(h)
+            while at >= 0:
+                k = int(ends.searchsorted(at, "right"))  # the text holding position ``at``
+                found.append(plain[k])
+                at = joined.find(h, int(ends[k]))  # the next text: one hit per text is enough
+    return sorted(set(found))
+
+
 def refusals(convs: Sequence[Conv]) -> list[Finding]:
     hits: list[tuple[Conv, str, str]] = []
-    for c in convs:
-        task = c.role_text.get("user", "")
-        for turn in c.assistant_turns:
-            # refusal_pattern's first test, inline: most turns end here without a call.
-            lowered = turn[:300].lower()
-            if not any(h in lowered for h in _hints_for(lowered)):
-                continue
-            found = refusal_pattern(turn, task)
-            if found:
-                hits.append((c, found, turn))
-                break
+    turns = [(c, turn) for c in convs for turn in c.assistant_turns]
+    # refusal_pattern's first test, for all turns at once: most turns end here without a call.
+    heads = [turn[:300] for _, turn in turns]
+    for i in hinted(heads, _REFUSAL_HINTS, _ASCII_REFUSAL_HINTS):
+        c, turn = turns[i]
+        if hits and hits[-1][0] is c:
+            continue  # one hit per conversation: its first refusing turn
+        found = refusal_pattern(turn, c.role_text.get("user", ""))
+        if found:
+            hits.append((c, found, turn))
     if not hits:
         return []
     c, phrase, turn = hits[0]

@@ -88,41 +88,40 @@ class Conv:
 def to_conv(record: Record, row: int = -1) -> Conv | None:
     """The audit view of a chat record (at position ``row`` of the audited batch), or None
     when it has no usable message list."""
-    msgs = messages_of(record.data)
+    data = record.data
+    msgs = messages_of(data)
     if not msgs:
         return None
-    role_parts: dict[str, list[str]] = {}
-    assistant_turns: list[str] = []
-    last_assistant = -1
     raw_roles = [m.get("role") for m in msgs]
     roles = [r if type(r) is str else str(r) for r in raw_roles]
-    texts = [message_text(m) for m in msgs]
-    for i, (role, text) in enumerate(zip(roles, texts, strict=True)):
-        role_parts.setdefault(role, []).append(text)
-        if role == "assistant":
-            assistant_turns.append(text)
-            last_assistant = i
+    # ``message_text`` of each message, its common case (plain string content) inline.
+    texts = [
+        c if type(c := m.get("content")) is str and not m.get("tool_calls") else message_text(m)
+        for m in msgs
+    ]
+    if len(set(roles)) == len(roles):  # the usual case: one turn per role, nothing to join
+        role_text = dict(zip(roles, texts, strict=True))
+    else:
+        parts: dict[str, list[str]] = {}
+        for role, text in zip(roles, texts, strict=True):
+            parts.setdefault(role, []).append(text)
+        role_text = {r: "\n\n".join(p) for r, p in parts.items()}
+    if "assistant" in role_text:
+        last_assistant = len(roles) - 1 - roles[::-1].index("assistant")
+        assistant_turns = [t for r, t in zip(roles, texts, strict=True) if r == "assistant"]
+        answer: str | None = assistant_turns[-1]
+    else:
+        last_assistant, assistant_turns, answer = len(msgs), [], None
     # ``side_text(msgs[:k], "conversation")`` from the texts already built.
-    k = last_assistant if last_assistant >= 0 else len(msgs)
-    context = "\n".join([f"<{raw_roles[i]}> {texts[i]}" for i in range(k)])
-    answer: str | None = assistant_turns[-1] if last_assistant >= 0 else None
-    data = record.data
+    marked = zip(raw_roles[:last_assistant], texts, strict=False)
+    context = "\n".join([f"<{r}> {t}" for r, t in marked])
     tools = data.get("tools") if type(data) is dict or isinstance(data, Mapping) else None
     if tools:
         # The tools on offer are part of the prompt: the same question with other tools may
         # rightly get another answer (a call instead of a refusal).
         context += "\n<tools> " + orjson.dumps(tools, option=orjson.OPT_SORT_KEYS).decode()
     return Conv(
-        line=record.line,
-        messages=msgs,
-        role_text={r: "\n\n".join(parts) for r, parts in role_parts.items()},
-        context=context,
-        answer=answer,
-        assistant_turns=assistant_turns,
-        data=record.data,
-        row=row,
-        roles=roles,
-        texts=texts,
+        record.line, msgs, role_text, context, answer, assistant_turns, data, row, roles, texts
     )
 
 

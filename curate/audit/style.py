@@ -55,20 +55,27 @@ def _is_json(text: str) -> bool:
 
 
 def features_of(text: str) -> dict[str, bool]:
+    return dict(zip(FEATURES, feature_row(text), strict=True))
+
+
+def feature_row(text: str) -> tuple[bool, ...]:
+    """``features_of(text)``'s values, in ``FEATURES`` order (no dict per answer)."""
     fence = "```" in text
-    is_json = _is_json(text)
+    t = text.strip()  # ``_is_json``'s first tests, inline: most answers are no JSON
+    is_json = bool(t) and t[0] in "{[" and t[-1] in "}]" and _is_json(t)
     # Markdown features count in prose only: `# comment` or `**kwargs` in code is not markdown.
-    text = _CODE.sub(" ", text) if "`" in text else text
+    if "`" in text:
+        text = _CODE.sub(" ", text)
     # Cheap substring tests first: most answers skip most regexes.
-    return {
-        "code_fence": fence,
-        "json": is_json,
-        "heading": "#" in text and bool(_HEADING.search(text)),
-        "bullet_list": _maybe(_BULLET_HINT, text) and len(_BULLET.findall(text)) >= 2,
-        "numbered_list": _maybe(_NUMBERED_HINT, text) and len(_NUMBERED.findall(text)) >= 2,
-        "table": text.count("|") >= 4 and len(_TABLE.findall(text)) >= 2,
-        "bold": "**" in text and bool(_BOLD.search(text)),
-    }
+    return (
+        fence,
+        is_json,
+        "#" in text and _HEADING.search(text) is not None,
+        _maybe(_BULLET_HINT, text) and len(_BULLET.findall(text)) >= 2,
+        _maybe(_NUMBERED_HINT, text) and len(_NUMBERED.findall(text)) >= 2,
+        text.count("|") >= 4 and len(_TABLE.findall(text)) >= 2,
+        "**" in text and _BOLD.search(text) is not None,
+    )
 
 
 def _maybe(hints: tuple[re.Pattern[str], re.Pattern[str]], text: str) -> bool:
@@ -112,8 +119,7 @@ def style_chunk(convs: Sequence[Conv]) -> tuple:
             texts.append(text)
             lines.append(c.line)
             where.append(k)
-    flat = [d[f] for d in map(features_of, texts) for f in FEATURES]
-    feats = np.array(flat, dtype=bool).reshape(len(texts), len(FEATURES))
+    feats = np.array(list(map(feature_row, texts)), dtype=bool).reshape(len(texts), len(FEATURES))
     return feats, estimate_many(texts), np.asarray(lines, np.int64), np.asarray(where, np.int64)
 
 

@@ -197,7 +197,7 @@ def test_squeezed_key_is_the_norm_without_spaces() -> None:
 def test_ascii_gram_codes_equal_the_code_point_path() -> None:
     import numpy as np
 
-    from curate.audit.consistency import _gram_codes, _grams
+    from curate.audit.consistency import _gram_codes, _gram_jaccard, _grams, _wide, jaccard
     from curate.dedup.near import sorted_unique
 
     rng = random.Random(9)
@@ -205,9 +205,13 @@ def test_ascii_gram_codes_equal_the_code_point_path() -> None:
         t = "".join(rng.choice("ab c\x00\x7f~") for _ in range(rng.randint(5, 60)))
         u = np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         slow = sorted_unique((u[:-3] << 48) | (u[1:-2] << 32) | (u[2:-1] << 16) | u[3:])
-        fast = _gram_codes(t)
-        assert isinstance(fast, np.ndarray) and fast.tolist() == slow.tolist()
+        fast = _gram_codes(t)  # uint32 byte codes, widened to the code-point ones
+        assert isinstance(fast, np.ndarray) and _wide(fast).tolist() == slow.tolist()
         assert len(fast) == len(_grams(t))
+        # An ASCII answer against a non-ASCII one (uint32 codes against uint64 ones).
+        other = t[: rng.randint(0, len(t))] + rng.choice("\u00e9\u4e2d\u00ff") + t[:9]
+        got = _gram_jaccard(fast, t, _gram_codes(other), other)
+        assert got == jaccard(_grams(t), _grams(other)), (t, other)
 
 
 def test_style_features_equal_the_plain_regexes() -> None:
@@ -301,3 +305,75 @@ def test_vectorised_shape_counts_equal_the_per_conversation_loop() -> None:
     assert fast == slow
     assert [type(x) for x in fast[4]] == [int] * len(convs)  # plain ints for the page's JSON
     assert estimate_many(texts).tolist() == [estimate_tokens(t) for t in texts]
+
+
+def test_batched_refusal_hints_equal_the_per_text_test() -> None:
+    # ``hinted`` (ASCII texts joined, lowered and searched once) against the per-text test it
+    # replaced, on batches mixing ASCII, non-ASCII, texts lowering to ASCII (Kelvin sign),
+    # NULs (the separator), hints at the edges of texts and several hints in one text.
+    from curate.audit import consistency as C
+
+    def slow(texts: list[str]) -> list[int]:
+        out = []
+        for i, text in enumerate(texts):
+            low = text.lower()
+            if any(h in low for h in C._hints_for(low)):
+                out.append(i)
+        return out
+
+    pieces = ["sorry", "SORRY", "can't", "can’t", "Cannot", "can", "not", " able", "decline"]
+    pieces += ["request", "REQUEST", "\u212a", "K", "as an AI", "无法", "\x00", "", "x", "will"]
+    pieces += ["won", "t", "'", " ", "é", "ſorry", "İ", "wont", "unable", "afraid", "cant"]
+    rng = random.Random(19)
+    for _ in range(600):
+        texts = [
+            "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+            for _ in range(rng.randint(0, 12))
+        ]
+        if rng.random() < 0.5:  # all-ASCII batches take the one-join path
+            texts = [t for t in texts if t.isascii()]
+        assert C.hinted(texts, C._REFUSAL_HINTS, C._ASCII_REFUSAL_HINTS) == slow(texts), texts
+
+
+def test_conversation_view_equals_the_plain_walk() -> None:
+    # ``to_conv`` (one turn per role: no joining; plain contents inline) against the plain
+    # walk over the messages, on repeated, missing and odd roles, tool calls and part lists.
+    import orjson
+
+    from curate.audit.convs import to_conv
+    from curate.chat import message_text
+    from curate.records import Record
+
+    def slow(data: dict, row: int) -> tuple:
+        msgs = data["messages"]
+        texts = [message_text(m) for m in msgs]
+        roles = [str(m.get("role")) for m in msgs]
+        parts: dict[str, list[str]] = {}
+        for role, text in zip(roles, texts, strict=True):
+            parts.setdefault(role, []).append(text)
+        turns = [t for r, t in zip(roles, texts, strict=True) if r == "assistant"]
+        k = max((i for i, r in enumerate(roles) if r == "assistant"), default=len(msgs))
+        context = "\n".join(f"<{msgs[i].get('role')}> {texts[i]}" for i in range(k))
+        if data.get("tools"):
+            tools = orjson.dumps(data["tools"], option=orjson.OPT_SORT_KEYS).decode()
+            context += "\n<tools> " + tools
+        role_text = {r: "\n\n".join(p) for r, p in parts.items()}
+        answer = turns[-1] if turns else None
+        return (msgs, role_text, list(role_text), context, answer, turns, row, roles, texts)
+
+    roles = ["system", "user", "assistant", "assistant", "tool", None, 3, ""]
+    contents = ["hi", "", "two\nlines", [{"type": "text", "text": "part"}], None, 5]
+    rng = random.Random(23)
+    for i in range(2000):
+        msgs = []
+        for _ in range(rng.randint(1, 7)):
+            m = {"role": rng.choice(roles), "content": rng.choice(contents)}
+            if rng.random() < 0.1:
+                m["tool_calls"] = [{"name": "f", "arguments": {"b": 1, "a": 2}}]
+            msgs.append(m)
+        data = {"messages": msgs, **({"tools": [{"z": 1, "a": 2}]} if rng.random() < 0.2 else {})}
+        c = to_conv(Record("t", i + 1, data, i), i)
+        assert c is not None
+        got = (c.messages, c.role_text, list(c.role_text), c.context, c.answer)
+        got += (c.assistant_turns, c.row, c.roles, c.texts)
+        assert got == slow(data, i), msgs
