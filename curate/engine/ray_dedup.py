@@ -247,25 +247,33 @@ class RayDedup:
         at or above ``threshold`` (all with None) with their Jaccard, and ``n`` verified.
 
         The driver holds object refs only: blocks of pairs x partitions, partitions x
-        blocks of rows.
+        groups of row blocks (at most P groups).
         """
         ray, p = self.ray, self.parts
         rows = ds.to_arrow_refs()  # zero-copy: the materialized blocks themselves
         if not rows or not pair_refs:
             z = np.zeros(0, dtype=np.int64)
             return {"i": z, "j": z, "jac": np.zeros(0), "n": 0}
-        b = len(rows)
         spans = np.array(ray.get([self._task(_block_span).remote(r) for r in rows]), np.int64)
+        # Blocks of rows in at most P groups of neighbouring row ids: P x P routed pieces,
+        # not P x blocks (a big cluster has many more blocks than partitions).
+        groups = np.array_split(np.argsort(spans[:, 0], kind="stable"), min(len(rows), p))
+        gspans = np.array([_group_span(spans[g]) for g in groups], dtype=np.int64)
         split = self._task(_pair_pieces, p)
         pieces = [split.remote(r, p) for r in pair_refs]
         if p == 1:
             pieces = [[x] for x in pieces]
-        ask = self._task(_pair_requests, 1 + b)
-        asked = [ask.remote(spans, *[pc[k] for pc in pieces]) for k in range(p)]
+        ask = self._task(_pair_requests, 1 + len(groups))
+        asked = [ask.remote(gspans, *[pc[k] for pc in pieces]) for k in range(p)]
         sets_of = self._task(_block_sets, p)
         sent = [
-            sets_of.remote(r, self.config.dedup, *[a[1 + t] for a in asked])
-            for t, r in enumerate(rows)
+            sets_of.remote(
+                self.config.dedup,
+                len(g),
+                *[rows[t] for t in g.tolist()],
+                *[a[1 + x] for a in asked],
+            )
+            for x, g in enumerate(groups)
         ]
         if p == 1:
             sent = [[x] for x in sent]
@@ -396,6 +404,12 @@ class RayDedup:
             km = faiss.Kmeans(sample.shape[1], k, niter=20, seed=seed, spherical=True)
             km.train(np.ascontiguousarray(sample))
         return km.centroids.astype(np.float32)
+
+
+def _group_span(spans: np.ndarray) -> tuple[int, int]:
+    """The row-id span of a group of blocks (``(1, 0)``: no rows)."""
+    full = spans[spans[:, 0] <= spans[:, 1]]
+    return (int(full[:, 0].min()), int(full[:, 1].max())) if full.size else (1, 0)
 
 
 class _LenLookup:

@@ -19,8 +19,8 @@ cut, found from mergeable pieces:
   over side A then side B, the 64-neighbour window, pairs across the sides, true Jaccard),
   with the band shuffle and the verification on the workers.
 
-The driver holds per-stratum counts, the cut buckets' rows and the candidate pairs; the
-records stay on the workers. When the config asks for something this path does not do
+The driver holds per-stratum counts, the cut buckets' rows and the candidate pairs across
+the sides; the records stay on the workers. When the config asks for something this path does not do
 (``not_eligible``), or the leakage check finds a leak (local then repairs the split in rounds),
 the run falls back to the driver's split over the records streamed back: the answers are
 the local engine's either way.

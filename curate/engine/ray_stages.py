@@ -2,7 +2,7 @@
 
 The rows live in Ray's object store (spread over the nodes, spilled to disk when needed);
 the driver holds only per-shard counters and lists whose size is the number of *duplicates*
-(keepers, removed ids, candidate pairs), never the number of rows:
+(keepers, removed ids, near dedup's duplicate edges), never the number of rows:
 
 * **front**: one task per shard runs the local ``read -> convert -> validate -> filter``
   (``curate.pipeline.stages.front``) and writes that shard's rejects and counters to the work
@@ -13,9 +13,9 @@ the driver holds only per-shard counters and lists whose size is the number of *
   the rank encodes the keep policy), so each duplicate text's keeper is found in one shuffle.
 * **near**: MinHash signatures and LSH band keys in ``map_batches`` (the library's own
   ``curate.dedup.near`` code and seed), band buckets by a shuffle on the key, candidate pairs
-  formed inside each bucket exactly as the local code does, then each pair verified on the
-  workers (a join of the pairs with the rows' shingle sets) and connected components over
-  the verified edges on the driver.
+  formed inside each bucket exactly as the local code does, then uniqued and verified on the
+  workers (a join of the pairs with the rows' shingle sets, in Ray tasks); only the pairs at
+  or above the threshold come back, for connected components on the driver.
 * **semantic**: an embedding actor pool (one model load per actor), k-means partitions of the
   vectors, exact search and clustering inside each partition (the SemDeDup recipe).
 """

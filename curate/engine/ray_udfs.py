@@ -161,29 +161,32 @@ def _pair_requests(spans: np.ndarray, *pieces: np.ndarray) -> Any:
     return _many([pairs, *asks])
 
 
-def _block_sets(block: Any, config: Any, *asks: np.ndarray) -> Any:
-    """(C) The shingle sets of this block's rows that each partition asked for:
-    per partition ``(ids, offsets, flat sorted unique hashes)``."""
+def _block_sets(config: Any, nblocks: int, *args: Any) -> Any:
+    """(C) The shingle sets of a group of row blocks' rows that each partition asked for
+    (``args``: the ``nblocks`` blocks, then one ask per partition): per partition
+    ``(ids, offsets, flat sorted unique hashes)``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from curate.dedup.near import shingle_hashes
 
+    blocks, asks = args[:nblocks], args[nblocks:]
     wanted = np.unique(np.concatenate(asks)) if asks else np.zeros(0, np.int64)
-    out: list[Any] = []
     empty = (np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.uint64))
-    if wanted.size == 0:
-        return _many([empty] * len(asks))
     cols = ["idx", "source", "line", "text_line", "data"]
-    if "idx" not in block.column_names:
+    found = [
+        b.select(cols).filter(pc.is_in(b.column("idx"), value_set=pa.array(wanted)))
+        for b in blocks
+        if wanted.size and "idx" in b.column_names
+    ]
+    tbl = pa.concat_tables(found) if found else None
+    if tbl is None or tbl.num_rows == 0:
         return _many([empty] * len(asks))
-    tbl = block.select(cols)
-    tbl = tbl.filter(pc.is_in(tbl.column("idx"), value_set=pa.array(wanted)))
     batch = {c: tbl.column(c).to_numpy(zero_copy_only=False) for c in cols}
     hashes, offsets = shingle_hashes(_words(_records(batch), config), config.shingle_size)
-    ids = batch["idx"].astype(np.int64)
-    order = np.argsort(ids, kind="stable")
-    sets = {int(ids[t]): np.unique(hashes[offsets[t] : offsets[t + 1]]) for t in order.tolist()}
+    ids = batch["idx"].astype(np.int64).tolist()
+    sets = {i: np.unique(hashes[offsets[t] : offsets[t + 1]]) for t, i in enumerate(ids)}
+    out: list[Any] = []
     for ask in asks:
         mine = [i for i in ask.tolist() if i in sets]
         chunks = [sets[i] for i in mine]

@@ -61,7 +61,7 @@ def _dataset(ray_cluster, rows: list[dict], ids: list[int], blocks: int):  # noq
 
 def test_near_pairs_verified_on_the_workers_as_local(ray_cluster, tmp_path: Path) -> None:
     """``_verify_refs`` over several blocks of candidate pairs (the same pair in more than
-    one block, pairs of rows in different row blocks): each pair's Jaccard is local's, once;
+    one block, pairs of rows in different row blocks and groups of blocks): each pair's Jaccard is local's, once;
     with a threshold only the pairs at or above it come back."""
     import pyarrow as pa
     import ray
@@ -74,7 +74,8 @@ def test_near_pairs_verified_on_the_workers_as_local(ray_cluster, tmp_path: Path
     from curate.records import Record
 
     rows = _rows(60)
-    ds = _dataset(ray_cluster, rows, list(range(60)), blocks=4)
+    # More row blocks than partitions: groups of several blocks answer each partition.
+    ds = _dataset(ray_cluster, rows, list(range(60)), blocks=11)
     cfg = DedupConfig(methods=["near"])
     eng = RayDedup(ray, RunConfig(run=RunOptions(semantic=False), dedup=cfg), tmp_path)
     rng = np.random.default_rng(1)
