@@ -61,8 +61,8 @@ def _dataset(ray_cluster, rows: list[dict], ids: list[int], blocks: int):  # noq
 
 def test_near_pairs_verified_on_the_workers_as_local(ray_cluster, tmp_path: Path) -> None:
     """``_verify_refs`` over several blocks of candidate pairs (the same pair in more than
-    one block, pairs of rows in different row blocks and groups of blocks): each pair's Jaccard is local's, once;
-    with a threshold only the pairs at or above it come back."""
+    one block, pairs of rows in different row blocks and groups of blocks): each pair's
+    Jaccard is local's, once; with a threshold only the pairs at or above it come back."""
     import pyarrow as pa
     import ray
 
