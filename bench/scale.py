@@ -48,7 +48,7 @@ def shard(data: Path, out: Path, n: int) -> int:
 
 
 class Peak:
-    """Polls RSS: the driver's process tree, and every Ray worker process on the machine."""
+    """Polls RSS: the driver process, and every Ray worker process of this script's cluster."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -64,11 +64,13 @@ class Peak:
                 self.driver = max(self.driver, psutil.Process(self.pid).memory_info().rss)
             except psutil.NoSuchProcess:
                 pass
-            for p in psutil.process_iter(["name", "cmdline"]):
+            # This script's own cluster only (its raylets are our children, their workers
+            # our grandchildren): other sessions' Ray workers on the machine do not count.
+            for p in psutil.Process().children(recursive=True):
                 try:
-                    name = p.info["name"] or ""
+                    name = p.name() or ""
                     if name.startswith("ray::") or "default_worker.py" in " ".join(
-                        p.info["cmdline"] or []
+                        p.cmdline() or []
                     ):
                         self.worker = max(self.worker, p.memory_info().rss)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):

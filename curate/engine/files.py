@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import io
 import shutil
@@ -47,17 +48,23 @@ def ray_dedup_file(
     buf = io.BytesIO()
     sink = RejectSink(buf)
     try:
-        # Dedup's rejects are written by the workers (part files merged in row order, as
-        # ``curate run`` does): no removed record comes to the driver.
-        with open(scratch / "dedup-rejects.jsonl", "w+b") as dfh:
+        # The workers write the kept records (part files concatenated in input order) and
+        # dedup's rejects (merged in row order), and the latter only when --rejects asks
+        # for them: no record comes to the driver.
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(atomic_writer(output, "wb")) if output is not None else None
+            dfh = stack.enter_context(open(scratch / "dedup-rejects.jsonl", "w+b"))
             got = read_dedup(
-                path, scratch, sink, run_config, Validator(), mode="read", drops=RejectSink(dfh)
+                path,
+                scratch,
+                sink,
+                run_config,
+                Validator(),
+                mode="read",
+                drops=RejectSink(dfh) if rejects is not None else False,
+                kept_to=out,
             )
             res = got.dres.result
-            if output is not None:
-                with atomic_writer(output, "wb") as fh:
-                    for r in res.kept:
-                        fh.write(dumps_line(r.data))
             bad = [line for line in buf.getvalue().splitlines(keepends=True) if line]
             if rejects is not None:
 

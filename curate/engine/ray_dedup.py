@@ -25,17 +25,20 @@ from curate.engine.ray_rows import (
 from curate.engine.ray_udfs import (
     _assign,
     _band_rows,
+    _block_sets,
+    _block_span,
     _bucket_pairs,
     _carried_bands,
     _components,
     _digest_part,
     _Embed,
     _exact_part,
-    _routed_sets,
+    _pair_jaccard,
+    _pair_pieces,
+    _pair_requests,
     _search_partition,
     _unit_centered,
     _vec_sum,
-    _verify_part,
     _with_bands,
 )
 from curate.errors import ConfigError, InputError
@@ -182,19 +185,13 @@ class RayDedup:
         cand = band_rows.groupby("part", num_partitions=self.parts).map_groups(
             _bucket_pairs, batch_format="numpy"
         )
-        got = _collect(cand, ["i", "j"])
+        # The candidate pairs stay on the workers (uniqued, routed and verified there); only
+        # the duplicate edges come back, sized by duplicates, not by candidates or rows.
+        got = self._verify_refs(ds, cand.to_arrow_refs(), cfg.near_threshold)
+        _log(f"near: {got['n']} candidate pairs verified, {got['i'].size} at or above")
         if got["i"].size == 0:
             return _Removed("near", {}, {})
-        # The candidate list (16 bytes a pair) is the one thing on the driver that grows
-        # with the number of duplicates; its unique pairs go back to the workers.
-        n = int(max(got["i"].max(), got["j"].max())) + 1
-        codes = np.unique(got["i"] * n + got["j"])
-        del got
-        pairs = np.stack((codes // n, codes % n), axis=1)
-        del codes
-        _log(f"near: {len(pairs)} candidate pairs to verify")
-        jac = self._verify(ds, pairs)
-        edges = pairs[jac >= cfg.near_threshold]
+        edges = np.stack((got["i"], got["j"]), axis=1)
         groups = _components(edges)
         if not groups:
             return _Removed("near", {}, {})
@@ -208,51 +205,93 @@ class RayDedup:
             for m in g:
                 if m != k:
                     keep[m] = k
-        # Each removed row's similarity to its keeper: looked up among the verified pairs
-        # (sorted codes, no per-pair dict); pairs never verified (a keeper reached through
-        # the component) are verified now.
+        # Each removed row's similarity to its keeper: looked up among the edges (sorted
+        # codes, no per-pair dict); pairs not among them (a keeper reached through the
+        # component) are verified now.
         ms = np.fromiter(keep, dtype=np.int64, count=len(keep))
         ks = np.fromiter(keep.values(), dtype=np.int64, count=len(keep))
         lo, hi = np.minimum(ms, ks), np.maximum(ms, ks)
-        width = max(n, int(hi.max()) + 1)
-        known = pairs[:, 0] * width + pairs[:, 1]  # ascending: pairs came from np.unique
+        width = int(max(edges.max(), hi.max())) + 1
+        codes = edges[:, 0] * width + edges[:, 1]
+        order = np.argsort(codes)
+        known, jac = codes[order], got["jac"][order]
         want = lo * width + hi
         at = np.minimum(np.searchsorted(known, want), known.size - 1)
         hit = known[at] == want
         sims = np.where(hit, jac[at], np.nan)
         if not hit.all():
             extra, inv = np.unique(want[~hit], return_inverse=True)
-            got = self._verify(ds, np.stack((extra // width, extra % width), axis=1))
-            sims[~hit] = got[inv]
+            found = self._verify(ds, np.stack((extra // width, extra % width), axis=1))
+            sims[~hit] = found[inv]
         sim = {int(m): round(float(x), 6) for m, x in zip(ms.tolist(), sims.tolist(), strict=True)}
         return _Removed("near", keep, sim)
 
     def _verify(self, ds: Any, pairs: np.ndarray) -> np.ndarray:
-        """True Jaccard of each pair, computed on the workers.
-
-        A hand-rolled shuffle join: each row in some pair sends its shingle set to the
-        partitions (``i % P``) of its pairs; each partition verifies its own pairs.
-        """
-        # Which partitions need each row's set, as sorted codes ``row * P + partition``
-        # (16 bytes an entry; no per-row dict on the driver).
-        p = self.parts
-        part = pairs[:, 0] % p
-        route = np.unique(np.concatenate((pairs[:, 0] * p + part, pairs[:, 1] * p + part)))
-        sets = ds.map_batches(
-            _routed_sets,
-            batch_format="numpy",
-            batch_size=BATCH,
-            fn_kwargs={"config": self.config.dedup, "route": route, "parts": p},
-        )
-        found = sets.groupby("part", num_partitions=p).map_groups(
-            _verify_part, batch_format="pyarrow", fn_kwargs={"pairs": pairs, "parts": p}
-        )
-        got = _collect(found, ["i", "j", "jac"])
+        """True Jaccard of the given pairs (``i < j``), in their order, computed on the
+        workers; for pair lists sized by duplicates (the near pass's own candidates go
+        through ``_verify_refs`` without coming here)."""
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        if pairs.shape[0] == 0:
+            return np.zeros(0, dtype=np.float64)
+        got = self._verify_refs(ds, [self.ray.put(pairs)], None)
         n = int(pairs.max()) + 1
         codes = got["i"] * n + got["j"]
         order = np.argsort(codes, kind="stable")
         at = order[np.searchsorted(codes, pairs[:, 0] * n + pairs[:, 1], sorter=order)]
         return np.asarray(got["jac"], dtype=np.float64)[at]
+
+    def _verify_refs(self, ds: Any, pair_refs: list, threshold: float | None) -> dict:
+        """True Jaccard of the candidate pairs in ``pair_refs`` (blocks of ``i``, ``j`` in
+        the object store) over the rows of ``ds`` (materialized), as Ray tasks: a shuffle
+        join (see ``ray_udfs``) whose pairs never pass through the driver. Returns the pairs
+        at or above ``threshold`` (all with None) with their Jaccard, and ``n`` verified.
+
+        The driver holds object refs only: blocks of pairs x partitions, partitions x
+        groups of row blocks (at most P groups).
+        """
+        ray, p = self.ray, self.parts
+        rows = ds.to_arrow_refs()  # zero-copy: the materialized blocks themselves
+        if not rows or not pair_refs:
+            z = np.zeros(0, dtype=np.int64)
+            return {"i": z, "j": z, "jac": np.zeros(0), "n": 0}
+        spans = np.array(ray.get([self._task(_block_span).remote(r) for r in rows]), np.int64)
+        # Blocks of rows in at most P groups of neighbouring row ids: P x P routed pieces,
+        # not P x blocks (a big cluster has many more blocks than partitions).
+        groups = np.array_split(np.argsort(spans[:, 0], kind="stable"), min(len(rows), p))
+        gspans = np.array([_group_span(spans[g]) for g in groups], dtype=np.int64)
+        split = self._task(_pair_pieces, p)
+        pieces = [split.remote(r, p) for r in pair_refs]
+        if p == 1:
+            pieces = [[x] for x in pieces]
+        ask = self._task(_pair_requests, 1 + len(groups))
+        asked = [ask.remote(gspans, *[pc[k] for pc in pieces]) for k in range(p)]
+        sets_of = self._task(_block_sets, p)
+        sent = [
+            sets_of.remote(
+                self.config.dedup,
+                len(g),
+                *[rows[t] for t in g.tolist()],
+                *[a[1 + x] for a in asked],
+            )
+            for x, g in enumerate(groups)
+        ]
+        if p == 1:
+            sent = [[x] for x in sent]
+        jac = self._task(_pair_jaccard)
+        done = ray.get(
+            [jac.remote(asked[k][0], threshold, *[s[k] for s in sent]) for k in range(p)]
+        )
+        return {
+            "i": np.concatenate([d["i"] for d in done]).astype(np.int64),
+            "j": np.concatenate([d["j"] for d in done]).astype(np.int64),
+            "jac": np.concatenate([d["jac"] for d in done]).astype(np.float64),
+            "n": sum(d["n"] for d in done),
+        }
+
+    def _task(self, fn: Any, returns: int = 1) -> Any:
+        # Plain Ray tasks (retried when a node dies, objects rebuilt from lineage, as Ray
+        # Data's own); ``num_returns`` > 1 lets each piece go to its consumer directly.
+        return self.ray.remote(fn).options(num_returns=returns, max_retries=3)
 
     def _lengths(self, ds: Any, ids: np.ndarray) -> dict[int, int]:
         got = _collect(
@@ -365,6 +404,12 @@ class RayDedup:
             km = faiss.Kmeans(sample.shape[1], k, niter=20, seed=seed, spherical=True)
             km.train(np.ascontiguousarray(sample))
         return km.centroids.astype(np.float32)
+
+
+def _group_span(spans: np.ndarray) -> tuple[int, int]:
+    """The row-id span of a group of blocks (``(1, 0)``: no rows)."""
+    full = spans[spans[:, 0] <= spans[:, 1]]
+    return (int(full[:, 0].min()), int(full[:, 1].max())) if full.size else (1, 0)
 
 
 class _LenLookup:

@@ -19,8 +19,8 @@ cut, found from mergeable pieces:
   over side A then side B, the 64-neighbour window, pairs across the sides, true Jaccard),
   with the band shuffle and the verification on the workers.
 
-The driver holds per-stratum counts, the cut buckets' rows and the candidate pairs; the
-records stay on the workers. When the config asks for something this path does not do
+The driver holds per-stratum counts, the cut buckets' rows and the candidate pairs across
+the sides; the records stay on the workers. When the config asks for something this path does not do
 (``not_eligible``), or the leakage check finds a leak (local then repairs the split in rounds),
 the run falls back to the driver's split over the records streamed back: the answers are
 the local engine's either way.
@@ -604,13 +604,16 @@ def _near_leak(eng: Any, alive: Any, sided: Any, a: str, b: str) -> bool:
     cand = banded.groupby("part", num_partitions=eng.parts).map_groups(
         _bucket_pairs, batch_format="numpy"
     )
-    pairs = _collect(cand, ["i", "j"])
+    # Only the pairs across the sides come to the driver (sized by near copies across them,
+    # not by every candidate of the two sides).
+    pairs = _collect(
+        cand.map_batches(_across, batch_format="numpy", fn_kwargs={"na": na}), ["i", "j"]
+    )
     i, j = pairs["i"], pairs["j"]
-    cross = (i < na) & (j >= na)
-    if not cross.any():
+    if not i.size:
         return False
     total = na + nb
-    codes = np.unique(i[cross] * total + j[cross])
+    codes = np.unique(i * total + j)
     pl = np.stack((codes // total, codes % total), axis=1)
     from curate.engine.ray_rows import _only
 
@@ -620,10 +623,17 @@ def _near_leak(eng: Any, alive: Any, sided: Any, a: str, b: str) -> bool:
         ),
         ["idx", "orig"],
     )
-    orig = dict(zip(ids["idx"].tolist(), ids["orig"].tolist(), strict=True))
-    po = np.array([[orig[x], orig[y]] for x, y in pl.tolist()], dtype=np.int64)
+    order = np.argsort(ids["idx"])
+    place, orig = ids["idx"][order], ids["orig"][order]
+    po = orig[np.searchsorted(place, pl)].astype(np.int64)
     jac = eng._verify(alive, po)
     return bool((jac >= cfg.near_threshold).any())
+
+
+def _across(batch: dict[str, np.ndarray], *, na: int) -> dict[str, np.ndarray]:
+    """Candidate pairs with one row on each side (side ``a`` holds places below ``na``)."""
+    keep = (batch["i"] < na) & (batch["j"] >= na)
+    return {"i": batch["i"][keep], "j": batch["j"][keep]}
 
 
 def _write_parts_all(sided: Any, work: Path) -> tuple[dict[str, np.ndarray], Path] | None:

@@ -2,7 +2,7 @@
 
 The rows live in Ray's object store (spread over the nodes, spilled to disk when needed);
 the driver holds only per-shard counters and lists whose size is the number of *duplicates*
-(keepers, removed ids, candidate pairs), never the number of rows:
+(keepers, removed ids, near dedup's duplicate edges), never the number of rows:
 
 * **front**: one task per shard runs the local ``read -> convert -> validate -> filter``
   (``curate.pipeline.stages.front``) and writes that shard's rejects and counters to the work
@@ -13,9 +13,9 @@ the driver holds only per-shard counters and lists whose size is the number of *
   the rank encodes the keep policy), so each duplicate text's keeper is found in one shuffle.
 * **near**: MinHash signatures and LSH band keys in ``map_batches`` (the library's own
   ``curate.dedup.near`` code and seed), band buckets by a shuffle on the key, candidate pairs
-  formed inside each bucket exactly as the local code does, then each pair verified on the
-  workers (a join of the pairs with the rows' shingle sets) and connected components over
-  the verified edges on the driver.
+  formed inside each bucket exactly as the local code does, then uniqued and verified on the
+  workers (a join of the pairs with the rows' shingle sets, in Ray tasks); only the pairs at
+  or above the threshold come back, for connected components on the driver.
 * **semantic**: an embedding actor pool (one model load per actor), k-means partitions of the
   vectors, exact search and clustering inside each partition (the SemDeDup recipe).
 """
@@ -77,12 +77,16 @@ def read_dedup(
     validator: Any,
     mode: str = "run",
     drops: Any = None,
+    kept_to: Any = None,
 ) -> Prepared:
     """``curate run``'s read -> convert -> validate -> filter -> dedup on Ray.
 
     ``mode="read"`` (``curate dedup``): no conversion, validation or filter; only the lines
     that do not parse are rejected before dedup. ``drops``: a sink for dedup's rejects (in
-    row order, written by the workers) apart from ``sink``'s; default ``sink``.
+    row order, written by the workers) apart from ``sink``'s; default ``sink``; ``False``:
+    only counted (``curate dedup`` without ``--rejects``). ``kept_to`` (``mode="read"``): a
+    binary file the kept records go to as JSONL, in input order, written by the workers as
+    part files and concatenated here; ``Prepared.kept`` is then only their count.
     """
     from curate.engine.session import ray_session
     from curate.shards import expand
@@ -93,7 +97,7 @@ def read_dedup(
     work = (staging / WORK).absolute()
     try:
         with worker_errors(), ray_session(config.run.ray_address) as ray:
-            return _read_dedup(ray, paths, work, sink, config, validator, mode, drops)
+            return _read_dedup(ray, paths, work, sink, config, validator, mode, drops, kept_to)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -107,6 +111,7 @@ def _read_dedup(
     validator: Any,
     mode: str,
     drops: Any = None,
+    kept_to: Any = None,
 ) -> Prepared:
     from curate.dedup.config import REASONS
     from curate.dedup.engine import DedupResult
@@ -189,7 +194,9 @@ def _read_dedup(
     # The workers write the removed rows' rejects (the records never come here); the
     # driver needs only the ids and lines of the rows involved.
     refs = _refs(base, np.array(sorted(need), dtype=np.int64)) if need else {}
-    by_reason = _write_dedup_rejects(eng, base, removed, survivor, refs, drops or sink)
+    by_reason = _write_dedup_rejects(
+        eng, base, removed, survivor, refs, sink if drops is None else drops
+    )
     keeper_of.clear()
     del need
     clusters = [] if mode == "run" else _clusters(removed)  # only --clusters lists them
@@ -208,7 +215,10 @@ def _read_dedup(
         if drawn is not None:
             kept, sres = drawn
     vecs: list[np.ndarray] = []
-    if sres is None:
+    if kept_to is not None:
+        _log("the workers write the kept records")
+        kept = _Written(_write_kept(eng, alive, kept_to))
+    elif sres is None:
         _log("collecting the kept records")
         kept = []
         cols = ["idx", "source", "line", "text_line", "data"] + (
@@ -263,6 +273,76 @@ def _read_dedup(
     return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport, sres)
 
 
+class _Written:
+    """The kept records of ``curate dedup --engine ray``, already written by the workers:
+    only their count comes back."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _write_kept(eng: Any, alive: Any, out: Any) -> int:
+    """The kept rows as JSONL into ``out``, in row order: each block writes its rows as a
+    part file (named by its first row id, with its ids beside it); the driver concatenates
+    the parts by file copy, or merges them by row id (ids read from disk, lazily) when
+    blocks interleave. Nothing per row is held here."""
+    import heapq
+
+    folder = eng.work / "kept"
+    folder.mkdir(parents=True, exist_ok=True)
+    got = _collect(
+        alive.select_columns(["idx", "data"]).map_batches(
+            _kept_part, batch_format="numpy", batch_size=None, fn_kwargs={"folder": str(folder)}
+        ),
+        ["first", "last", "rows"],
+    )
+    order = np.argsort(got["first"], kind="stable")
+    firsts, lasts = got["first"][order].tolist(), got["last"][order].tolist()
+    if all(b > a for a, b in zip(lasts, firsts[1:], strict=False)):
+        for first in firsts:  # disjoint spans: the parts in order are the rows in order
+            with open(folder / f"{first:012d}.jsonl", "rb") as part:
+                shutil.copyfileobj(part, out, 1 << 20)
+    else:
+
+        def part(first: int) -> Any:
+            ids = np.load(folder / f"{first:012d}.npy", mmap_mode="r")
+            with open(folder / f"{first:012d}.jsonl", "rb") as fh:
+                yield from zip(map(int, ids), fh, strict=True)
+
+        for _, line in heapq.merge(*(part(f) for f in firsts)):
+            out.write(line)
+    return int(got["rows"].sum())
+
+
+def _kept_part(batch: dict[str, np.ndarray], *, folder: str) -> dict[str, np.ndarray]:
+    """On a worker: this block's rows as JSONL lines (what the local command writes for
+    each kept record), in row order, one part file named by its first row id."""
+    import orjson
+
+    from curate.records import dumps_line
+
+    idx = batch["idx"]
+    if not idx.size:
+        z = np.zeros(0, np.int64)
+        return {"first": z, "last": z, "rows": z}
+    order = np.argsort(idx, kind="stable")
+    data = batch["data"]
+    lines = b"".join(dumps_line(orjson.loads(data[t])) for t in order.tolist())
+    first, root = int(idx[order[0]]), Path(folder)
+    tmp = root / f".{first:012d}.{os.getpid()}.npy"
+    np.save(tmp, idx[order].astype(np.int64))
+    os.replace(tmp, root / f"{first:012d}.npy")
+    _atomic_bytes(root / f"{first:012d}.jsonl", lines)
+    return {
+        "first": np.array([first], np.int64),
+        "last": np.array([int(idx[order[-1]])], np.int64),
+        "rows": np.array([idx.size], np.int64),
+    }
+
+
 def _clusters(removed: list[_Removed]) -> list[Any]:
     """``curate dedup --clusters``' clusters, as the local engine lists them."""
     from curate.dedup.cluster import Cluster
@@ -300,6 +380,8 @@ def _write_dedup_rejects(
     final = np.array([refs[survivor(k)][0] for _, _, k in plan], dtype=object)
     via = np.array([refs[k][0] if survivor(k) != k else "" for _, _, k in plan], dtype=object)
     del sim, plan
+    if sink is False:  # no rejects file asked for: the counts only, nothing written
+        return _count_dedup(method, None)
     folder = eng.work / "dedup"
     folder.mkdir(parents=True, exist_ok=True)
     got = _collect(
@@ -327,10 +409,17 @@ def _write_dedup_rejects(
     # Each part is in row order; blocks may interleave after a shuffle: merge by row id.
     for _, line in heapq.merge(*(part(f) for f in sorted(got["first"].tolist()))):
         sink.fh.write(line)
-    counts = Counter(method.tolist())
+    return _count_dedup(method, sink)
+
+
+def _count_dedup(method: np.ndarray, sink: Any) -> Counter[str]:
+    from curate.dedup.config import REASONS
+    from curate.dedup.exact import STAGE
+
     by_reason: Counter[str] = Counter()
-    for meth, n in counts.items():
-        sink.by_stage[(STAGE, REASONS[meth])] += n
+    for meth, n in Counter(method.tolist()).items():
+        if sink is not None:
+            sink.by_stage[(STAGE, REASONS[meth])] += n
         by_reason[REASONS[meth]] += n
     return by_reason
 

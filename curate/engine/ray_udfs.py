@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from curate.engine.ray_rows import BORDER, IDX_MASK, _only, _records
+from curate.engine.ray_rows import BORDER, IDX_MASK, _records
 from curate.records import Record
 
 # -- dedup helpers ---------------------------------------------------------------------------
@@ -116,53 +116,99 @@ def _bucket_pairs(group: dict[str, np.ndarray]) -> dict:
     return {"i": pairs[:, 0], "j": pairs[:, 1]}
 
 
-def _routed_sets(
-    batch: dict[str, np.ndarray], *, config: Any, route: np.ndarray, parts: int
-) -> Any:
-    """Shingle sets of the rows in some candidate pair, one copy per partition needing it
-    (``route``: sorted codes ``row * parts + partition``)."""
+# -- near verification: a shuffle join in Ray tasks (nothing per pair on the driver) ---------
+#
+# The candidate pairs stay in the object store: (A) each block of pairs is split by the
+# pair's partition ``i % P``; (B) each partition uniques its pairs and asks each block of
+# rows (by the block's idx span) for the rows it needs; (C) each block of rows sends the
+# shingle sets of the rows asked for to the partitions asking; (D) each partition computes
+# the true Jaccard of its pairs. Only what (D) returns comes to the driver: the pairs at or
+# above the threshold (the duplicate edges, sized by duplicates) and a count.
+
+
+def _many(items: list[Any]) -> Any:
+    # A task with ``num_returns=1`` returns its value itself, not a 1-tuple.
+    return items[0] if len(items) == 1 else tuple(items)
+
+
+def _pair_pieces(block: Any, parts: int) -> Any:
+    """(A) One block of candidate pairs, cut into its partitions' pieces (``k x 2`` int64)."""
+    if isinstance(block, np.ndarray):
+        i, j = block[:, 0], block[:, 1]
+    elif "i" not in block.column_names:  # an empty block of a shuffle
+        i = j = np.zeros(0, np.int64)
+    else:
+        i = block.column("i").to_numpy().astype(np.int64)
+        j = block.column("j").to_numpy().astype(np.int64)
+    p = i % parts
+    return _many([np.stack((i[p == k], j[p == k]), axis=1) for k in range(parts)])
+
+
+def _block_span(block: Any) -> tuple[int, int]:
+    if "idx" not in block.column_names:
+        return (1, 0)
+    idx = block.column("idx").to_numpy()
+    return (int(idx.min()), int(idx.max())) if idx.size else (1, 0)
+
+
+def _pair_requests(spans: np.ndarray, *pieces: np.ndarray) -> Any:
+    """(B) One partition's unique pairs (sorted), then for each block of rows the sorted ids
+    of its rows those pairs name."""
+    got = [x for x in pieces if x.size]
+    pairs = np.unique(np.concatenate(got), axis=0) if got else np.zeros((0, 2), np.int64)
+    rows = np.unique(pairs)
+    asks = [rows[(rows >= lo) & (rows <= hi)] for lo, hi in spans.tolist()]
+    return _many([pairs, *asks])
+
+
+def _block_sets(config: Any, nblocks: int, *args: Any) -> Any:
+    """(C) The shingle sets of a group of row blocks' rows that each partition asked for
+    (``args``: the ``nblocks`` blocks, then one ask per partition): per partition
+    ``(ids, offsets, flat sorted unique hashes)``."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from curate.dedup.near import shingle_hashes
 
-    batch = _only(batch, np.unique(route // parts))
+    blocks, asks = args[:nblocks], args[nblocks:]
+    wanted = np.unique(np.concatenate(asks)) if asks else np.zeros(0, np.int64)
+    empty = (np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.uint64))
+    cols = ["idx", "source", "line", "text_line", "data"]
+    found = [
+        b.select(cols).filter(pc.is_in(b.column("idx"), value_set=pa.array(wanted)))
+        for b in blocks
+        if wanted.size and "idx" in b.column_names
+    ]
+    tbl = pa.concat_tables(found) if found else None
+    if tbl is None or tbl.num_rows == 0:
+        return _many([empty] * len(asks))
+    batch = {c: tbl.column(c).to_numpy(zero_copy_only=False) for c in cols}
     hashes, offsets = shingle_hashes(_words(_records(batch), config), config.shingle_size)
-    starts = np.searchsorted(route, batch["idx"] * parts)
-    ends = np.searchsorted(route, batch["idx"] * parts + parts)
-    out_parts, ids, sets = [], [], []
-    for t, i in enumerate(batch["idx"].tolist()):
-        sh = np.unique(hashes[offsets[t] : offsets[t + 1]])
-        for code in route[starts[t] : ends[t]].tolist():
-            out_parts.append(code % parts)
-            ids.append(i)
-            sets.append(sh)
-    return pa.table(
-        {
-            "part": pa.array(out_parts, pa.int64()),
-            "idx": pa.array(ids, pa.int64()),
-            "sh": pa.array(sets, pa.list_(pa.uint64())),
-        }
-    )
+    ids = batch["idx"].astype(np.int64).tolist()
+    sets = {i: np.unique(hashes[offsets[t] : offsets[t + 1]]) for t, i in enumerate(ids)}
+    out: list[Any] = []
+    for ask in asks:
+        mine = [i for i in ask.tolist() if i in sets]
+        chunks = [sets[i] for i in mine]
+        offs = np.zeros(len(mine) + 1, np.int64)
+        offs[1:] = np.cumsum([c.size for c in chunks]) if chunks else []
+        flat = np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)
+        out.append((np.array(mine, np.int64), offs, flat.astype(np.uint64)))
+    return _many(out)
 
 
-def _verify_part(group: Any, *, pairs: np.ndarray, parts: int) -> dict:
-    """True Jaccard of the pairs routed to this partition (pair ``(i, j)`` goes to ``i % P``)."""
+def _pair_jaccard(pairs: np.ndarray, threshold: float | None, *sets: tuple) -> dict:
+    """(D) True Jaccard of one partition's pairs; with ``threshold`` only the pairs at or
+    above it come back (``n``: how many were verified)."""
     from curate.dedup.near import jaccard_of
 
-    part = group.column("part")[0].as_py()
-    sets = {
-        i: np.array(sh, dtype=np.uint64)
-        for i, sh in zip(
-            group.column("idx").to_pylist(), group.column("sh").to_pylist(), strict=True
-        )
-    }
-    mine = pairs[pairs[:, 0] % parts == part]
-    jac = [jaccard_of(sets[a], sets[b]) for a, b in mine.tolist()]
-    return {
-        "i": mine[:, 0].astype(np.int64),
-        "j": mine[:, 1].astype(np.int64),
-        "jac": np.array(jac, dtype=np.float64),
-    }
+    of: dict[int, np.ndarray] = {}
+    for ids, offs, flat in sets:
+        for t, i in enumerate(ids.tolist()):
+            of[i] = flat[offs[t] : offs[t + 1]]
+    jac = np.array([jaccard_of(of[a], of[b]) for a, b in pairs.tolist()], dtype=np.float64)
+    keep = jac >= threshold if threshold is not None else np.ones(jac.size, bool)
+    return {"i": pairs[keep, 0], "j": pairs[keep, 1], "jac": jac[keep], "n": int(pairs.shape[0])}
 
 
 def _components(edges: np.ndarray) -> list[list[int]]:
