@@ -18,11 +18,11 @@ from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
 from curate.dedup.semantic import (
     NEIGHBOUR_CACHE_MIN,
+    Rows,
     SemanticCheck,
     best_matches,
     centered,
     centered_on,
-    centre_of,
     check_settings,
     cosine_of,
     outcome_file,
@@ -159,7 +159,20 @@ class _Vectors:
             return self.array
         return self.take(np.arange(self.have.size))
 
+    def rows(self, idx: np.ndarray) -> Rows:
+        """Rows ``idx`` (embedded first where missing), read in place (``Rows``)."""
+        self._embed(idx)
+        if self.array is None:
+            return Rows(np.zeros((self.have.size, 0), dtype=np.float32), idx)
+        return Rows(self.array, idx)
+
     def take(self, idx: np.ndarray) -> np.ndarray:
+        self._embed(idx)
+        if self.array is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self.array[idx]
+
+    def _embed(self, idx: np.ndarray) -> None:
         missing = idx[~self.have[idx]]
         # In chunks, so only one chunk of texts is in memory at a time (and a long run leaves
         # its finished chunks in the cache if it is interrupted).
@@ -172,9 +185,6 @@ class _Vectors:
                 self.array[part] = vecs
                 self.have[part] = True
                 bar.advance(part.size)
-        if self.array is None:
-            return np.zeros((0, 0), dtype=np.float32)
-        return self.array[idx]
 
 
 def _components(
@@ -314,12 +324,13 @@ class Engine:
             local_sim = self._similarity_of(idx, keep, mean)
             self.slot_rejected += int(got["rejected"])
         else:
-            vecs = self.vectors.take(idx)
-            mean = centre_of(vecs) if center else None
-            if mean is not None:
-                vecs = centered_on(vecs, mean, in_place=True)  # take() made a copy
+            # The rows still alive, read from the run's array a chunk at a time, centred
+            # row by row: no copy of them (nor a centred one) is made, ~1 GB each at 1M.
+            rows = self.vectors.rows(idx)
+            mean = rows.mean_of() if center else None
+            rows.mean = mean
             found = semantic_search(
-                vecs,
+                rows,
                 neighbours=cfg.neighbours,
                 seed=cfg.seed,
                 min_score=None if cfg.explain else threshold - SCORE_MARGIN,
