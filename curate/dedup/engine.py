@@ -137,12 +137,20 @@ class _Vectors:
     """Embeddings of a record list: given by the caller, or computed (and cached) on demand."""
 
     def __init__(
-        self, texts: _Texts, config: DedupConfig, given: np.ndarray | None, embedder: Any
+        self, texts: _Texts, config: DedupConfig, given: np.ndarray | Rows | None, embedder: Any
     ) -> None:
         n = len(texts.records)
+        # Given as ``Rows`` (rows of a larger array: the split's sides), read in place.
+        self.given_rows: np.ndarray | None = None
+        if isinstance(given, Rows):
+            if given.mean is not None or len(given) != n:
+                raise ValueError("embeddings: Rows without centring, one per record")
+            self.given_rows = given.idx
+            given = given.array
         if given is not None:
             given = np.asarray(given, dtype=np.float32)
-            if given.ndim != 2 or given.shape[0] != n:
+            rows = given.shape[0] if self.given_rows is None else n
+            if given.ndim != 2 or rows != n:
                 raise ConfigError(
                     f"embeddings have shape {given.shape}, expected ({n}, dim): one row per record"
                 )
@@ -153,24 +161,28 @@ class _Vectors:
         self.have = np.full(n, given is not None)
         self.embedder = embedder
 
-    def all(self) -> np.ndarray:
-        """Every row: the given array itself when it is complete (no copy), else ``take``."""
-        if self.array is not None and self.have.all():
+    def all(self) -> np.ndarray | Rows:
+        """Every row: the given array itself when it is complete (no copy), else ``rows``."""
+        if self.array is not None and self.have.all() and self.given_rows is None:
             return self.array
-        return self.take(np.arange(self.have.size))
+        return self.rows(np.arange(self.have.size))
 
     def rows(self, idx: np.ndarray) -> Rows:
         """Rows ``idx`` (embedded first where missing), read in place (``Rows``)."""
         self._embed(idx)
         if self.array is None:
             return Rows(np.zeros((self.have.size, 0), dtype=np.float32), idx)
-        return Rows(self.array, idx)
+        return Rows(self.array, self._at(idx))
 
     def take(self, idx: np.ndarray) -> np.ndarray:
         self._embed(idx)
         if self.array is None:
             return np.zeros((0, 0), dtype=np.float32)
-        return self.array[idx]
+        return self.array[self._at(idx)]
+
+    def _at(self, idx: np.ndarray) -> np.ndarray:
+        """Rows of ``self.array`` of records ``idx``."""
+        return idx if self.given_rows is None else self.given_rows[idx]
 
     def _embed(self, idx: np.ndarray) -> None:
         missing = idx[~self.have[idx]]
@@ -447,7 +459,7 @@ class Engine:
             q = other.vectors.take(theirs_flag)
             if mean is not None:
                 q = centered_on(q, mean, in_place=True)
-            p, sim = best_matches(q, self.vectors.take(idx), floor, mean)
+            p, sim = best_matches(q, self.vectors.rows(idx), floor, mean)
             found_p.append(np.stack((p[:, 1], theirs_flag[p[:, 0]]), axis=1))
             found_s.append(sim)
         return np.concatenate(found_p).astype(np.int64), np.concatenate(found_s)
@@ -505,7 +517,9 @@ class Engine:
             keep = [j for j, r in enumerate(against) if key_text(r, cfg.key).strip()]
         if len(keep) < len(against):
             against = [against[j] for j in keep]
-            if against_embeddings is not None:
+            if isinstance(against_embeddings, Rows):
+                against_embeddings = against_embeddings.subset(keep)
+            elif against_embeddings is not None:
                 against_embeddings = against_embeddings[keep]
             if against_features is not None:
                 against_features = against_features.subset(keep)

@@ -118,6 +118,11 @@ class Rows:
     def __len__(self) -> int:
         return self.array.shape[0] if self.idx is None else self.idx.size
 
+    def subset(self, rows: np.ndarray | Sequence[int]) -> Rows:
+        """Rows ``rows`` of this selection, still read in place."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return Rows(self.array, rows if self.idx is None else self.idx[rows], self.mean)
+
     def take(self, rows: np.ndarray | Sequence[int]) -> np.ndarray:
         """Rows ``rows`` (positions in this selection): a new float32 array."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -642,24 +647,26 @@ def centered_on(a: np.ndarray, mean: np.ndarray, *, in_place: bool = False) -> n
 
 
 def best_matches(
-    queries: np.ndarray, base: np.ndarray, min_score: float, mean: np.ndarray | None = None
+    queries: np.ndarray, base: np.ndarray | Rows, min_score: float, mean: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact search: for each query row, its most similar ``base`` row when their cosine is
     at least ``min_score``, as ``(pairs (query, base), cosines)``. Brute force in chunks of
     ``base``: for a few queries against many rows this is cheaper than building an index,
     and it misses nothing an index could miss. ``mean``: ``base`` is centred on it chunk by
-    chunk (``centered_on``), so no centred copy of the whole of ``base`` is made."""
+    chunk (``centered_on``), so no centred copy of the whole of ``base`` is made; ``Rows``
+    are read a chunk at a time too."""
     q = np.ascontiguousarray(queries, dtype=np.float32)
+    base = base if isinstance(base, Rows) else Rows(np.asarray(base, dtype=np.float32))
     best = np.full(q.shape[0], -np.inf, dtype=np.float32)
     arg = np.full(q.shape[0], -1, dtype=np.int64)
 
     def rows(b: np.ndarray) -> np.ndarray:
         return b if mean is None else centered_on(b, mean)
 
-    if q.shape[0] and base.shape[0]:
+    if q.shape[0] and len(base):
         with work_threads():
-            for lo in range(0, base.shape[0], DOT_CHUNK):
-                scores = rows(base[lo : lo + DOT_CHUNK]) @ q.T
+            for lo, part in base.chunks(DOT_CHUNK):
+                scores = rows(part) @ q.T
                 top = scores.argmax(axis=0)
                 val = scores[top, np.arange(q.shape[0])]
                 better = val > best
@@ -668,7 +675,7 @@ def best_matches(
     pairs = np.stack((hit, arg[hit]), axis=1) if hit.size else np.zeros((0, 2), np.int64)
     sims = np.zeros(0)
     if hit.size:
-        matched = rows(base[arg[hit]])
+        matched = rows(base.take(arg[hit]))
         sims = np.minimum(np.einsum("ij,ij->i", q[hit], matched).astype(np.float64), 1.0)
     ok = sims >= min_score
     return pairs[ok], sims[ok]
