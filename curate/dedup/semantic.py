@@ -43,7 +43,7 @@ NPROBE = 8
 PCA_SAMPLE = 25_000
 SEARCH_CHUNK = 4096
 DOT_CHUNK = 32_768
-ROW_CHUNK = 32_768  # rows a ``Rows`` makes at a time (32 MB of 256-dim float32)
+ROW_CHUNK = 8_192  # rows a ``Rows`` makes at a time (8 MB of 256-dim float32, ~3x that in flight)
 SCAN_MARGIN = 1e-3  # see _scan_lists
 SCAN_BLOCK = 4_194_304  # products per block in _scan_lists (16 MB of float32)
 # Candidates _scan_lists gathers before giving the search back to faiss (~0.3 GB of them): a
@@ -181,6 +181,7 @@ def _project(
     centred = (sample - mean).astype(np.float64)
     _, vecs = np.linalg.eigh(centred.T @ centred)
     proj = np.ascontiguousarray(vecs[:, ::-1][:, :SEARCH_DIMS], dtype=np.float32)
+    del sample, centred  # ~76 MB, not kept through the projection
     out_b = _projected(base, mean, proj)
     out_q = out_b if queries is base else _projected(queries, mean, proj)
     return out_b, out_q

@@ -74,3 +74,31 @@ def test_static_encoder_normalises_chunks_as_the_whole(monkeypatch) -> None:
     model = emb._load()
     parts = [model.encode(texts[lo : lo + 12], show_progress_bar=False) for lo in range(0, 50, 12)]
     assert np.array_equal(got, _normalise(np.concatenate(parts)))
+
+
+def test_slot_guard_by_groups_answers_each_pair_as_alone() -> None:
+    """The slot guard takes the pairs a connected group at a time (and drops each group's
+    slots after it): every pair gets the answer it gets on its own."""
+    from curate.dedup import DedupConfig
+    from curate.dedup.engine import Engine
+    from curate.dedup.slots import Slots, different_slots
+    from tests.dedup.dedup_data import chat, records_of
+
+    rng = np.random.default_rng(7)
+    names = ["Ingrid Berg", "Tom Hale", "Ana Ruiz", "Li Wei", "Sam Orr"]
+    rows = [
+        chat(f"Bill {names[i % 5]} in Seville ${10 + i % 2},950 for the order", "ok")
+        for i in range(60)
+    ]
+    records = records_of(rows)
+    engine = Engine(records, DedupConfig(methods=("semantic",), cache_dir=False))
+    # Pairs inside 5 blocks of 12 records: 5 groups, taken in another order than the pairs'.
+    drawn = rng.integers(0, 12, (300, 2)) + 12 * rng.integers(0, 5, (300, 1))
+    pairs = np.array(sorted({tuple(sorted(p)) for p in drawn.tolist() if p[0] != p[1]}))
+    raw = engine.texts.raw
+    want = [not different_slots(Slots(raw(a)), Slots(raw(b))) for a, b in pairs.tolist()]
+    got = engine._same_slots(pairs, int, int, engine)
+    assert 0 < sum(want) < len(want)
+    assert np.array_equal(got, pairs[np.array(want)])
+    assert engine.slot_rejected == len(want) - sum(want)
+    assert len(Engine._pair_groups(pairs)) == 5
