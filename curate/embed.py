@@ -510,14 +510,21 @@ class EmbeddingCache:
                 out[mine] = self._shards[s][row[pos[mine]]]
         return out, found
 
-    def store(self, keys: Sequence[bytes], vecs: np.ndarray) -> None:
-        """Write one new shard atomically; merge shards when there are too many."""
+    def store(self, keys: Sequence[bytes], vecs: np.ndarray, keep: bool = True) -> None:
+        """Write one new shard atomically; merge shards when there are too many.
+
+        ``keep=False``: ``vecs`` is not kept in memory (the caller reuses its buffer); the
+        next lookup reads every shard from disk again, this one included."""
         if not keys:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         karr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
         name = hashlib.blake2b(karr.tobytes(), digest_size=8).hexdigest()
         _atomic_npz(self.dir / f"shard-{name}.npz", karr, np.asarray(vecs, np.float32))
+        if not keep:
+            # Merged by a later store: a merge now would need this shard in memory.
+            self._loaded, self._keys, self._shards, self._table = False, [], [], None
+            return
         self._load()
         self._keys.append(karr)
         self._shards.append(np.asarray(vecs, np.float32))
@@ -542,6 +549,19 @@ class EmbeddingCache:
         for f in shards:
             if f != target:
                 f.unlink(missing_ok=True)
+
+
+def _spread(fresh: np.ndarray, rows: np.ndarray) -> None:
+    """Make ``fresh`` (grown to ``len(rows)`` rows, the distinct texts' vectors first)
+    ``old_fresh[rows]`` in its own memory: at 1M texts with copies, no second ~1 GB array.
+
+    The distinct texts are in order of first occurrence, so ``rows[i] <= i``: filled from
+    the last row back, a row is overwritten only after every row that reads it."""
+    n = len(rows)
+    step = ENCODE_CHUNK * 64
+    for hi in range(n, 0, -step):
+        lo = max(0, hi - step)
+        fresh[lo:hi] = fresh[rows[lo:hi]]  # the gather is made before the assignment
 
 
 def _atomic_npz(path: Path, keys: np.ndarray, vecs: np.ndarray) -> None:
@@ -580,15 +600,30 @@ class CachedEmbedder:
             if vecs.shape[1] != fresh.shape[1]:
                 vecs = np.zeros((len(texts), fresh.shape[1]), dtype=np.float32)
                 found[:] = False
-            self.cache.store(list(todo), fresh)
             miss = np.flatnonzero(~found)
             if len(todo) == len(texts):
                 # Every text new and distinct: ``fresh`` holds them in order. Returned as
                 # it is, not copied into ``vecs`` (a second array of the output's size).
+                self.cache.store(list(todo), fresh)
                 return fresh
+            if miss.size == len(texts):
+                # A cold cache and repeated texts: ``fresh`` grows into the answer in place.
+                self.cache.store(list(todo), fresh, keep=False)
+                row_of = {k: r for r, k in enumerate(todo)}
+                rows = np.fromiter((row_of[k] for k in keys), np.int64, len(keys))
+                try:  # grown in place: only this frame may hold the array
+                    fresh.resize((len(texts), fresh.shape[1]), refcheck=True)
+                except ValueError:
+                    pass
+                else:
+                    _spread(fresh, rows)
+                    return fresh
+            else:
+                self.cache.store(list(todo), fresh)
             row_of = {k: r for r, k in enumerate(todo)}
             rows = np.fromiter((row_of[keys[i]] for i in miss.tolist()), np.int64, miss.size)
-            vecs[miss] = fresh[rows]
+            for lo in range(0, miss.size, ENCODE_CHUNK * 64):  # no temporary of all of them
+                vecs[miss[lo : lo + ENCODE_CHUNK * 64]] = fresh[rows[lo : lo + ENCODE_CHUNK * 64]]
         elif not texts:
             return self.inner.encode([])
         return vecs
