@@ -101,6 +101,25 @@ def _normalise(vecs: np.ndarray) -> np.ndarray:
     return vecs / np.maximum(norms, np.float32(1e-12))
 
 
+class _Rows:
+    """An encoder's output, normalised chunk by chunk into one array allocated once.
+
+    ``_normalise`` works row by row (a row's norm, then an elementwise division), so each
+    chunk's rows get the bits a normalisation of the whole would give them; the chunks'
+    list, their concatenation and its normalised copy (3 arrays of the output's size, ~3 GB
+    at 1M texts) are never made."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.array: np.ndarray = np.zeros((0, 0), np.float32)
+
+    def put(self, lo: int, vecs: np.ndarray) -> None:
+        vecs = _normalise(vecs)
+        if lo == 0:
+            self.array = np.empty((self.n, vecs.shape[1]), dtype=np.float32)
+        self.array[lo : lo + len(vecs)] = vecs
+
+
 def _bar(description: str, total: int, enabled: bool):  # noqa: ANN202 - a Progress
     from curate.progress import Progress
 
@@ -171,22 +190,21 @@ class Embedder:
         if notice:
             sys.stderr.write(f"curate: {notice}\n")
         model = self._load()
-        parts = []
+        out = _Rows(len(texts))
         with _bar(f"embed ({self.name})", len(texts), progress) as bar:
             # Small steps: at ~40 texts/s a step of 1,024 would leave the bar still for 25 s.
             for lo in range(0, len(texts), TRANSFORMER_CHUNK):
                 chunk = [t[:MAX_EMBED_CHARS] for t in texts[lo : lo + TRANSFORMER_CHUNK]]
-                parts.append(
-                    model.encode(
-                        chunk,
-                        batch_size=self.batch_size,
-                        normalize_embeddings=True,
-                        convert_to_numpy=True,
-                        show_progress_bar=False,
-                    )
+                vecs = model.encode(
+                    chunk,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
                 )
+                out.put(lo, vecs)
                 bar.advance(len(chunk))
-        return _normalise(np.concatenate(parts))
+        return out.array
 
 
 @functools.lru_cache(maxsize=4)
@@ -399,13 +417,13 @@ class StaticEmbedder:
         if not texts:
             return np.zeros((0, self.dim()), np.float32)
         model = self._load()
-        parts = []
+        out = _Rows(len(texts))
         with _bar(f"embed ({self.name})", len(texts), progress) as bar:
             for lo in range(0, len(texts), ENCODE_CHUNK * 4):
                 chunk = [t[:MAX_EMBED_CHARS] for t in texts[lo : lo + ENCODE_CHUNK * 4]]
-                parts.append(model.encode(chunk, show_progress_bar=False))
+                out.put(lo, model.encode(chunk, show_progress_bar=False))
                 bar.advance(len(chunk))
-        return _normalise(np.concatenate(parts))
+        return out.array
 
 
 def _dir_fingerprint(path: str) -> str:
@@ -492,14 +510,21 @@ class EmbeddingCache:
                 out[mine] = self._shards[s][row[pos[mine]]]
         return out, found
 
-    def store(self, keys: Sequence[bytes], vecs: np.ndarray) -> None:
-        """Write one new shard atomically; merge shards when there are too many."""
+    def store(self, keys: Sequence[bytes], vecs: np.ndarray, keep: bool = True) -> None:
+        """Write one new shard atomically; merge shards when there are too many.
+
+        ``keep=False``: ``vecs`` is not kept in memory (the caller reuses its buffer); the
+        next lookup reads every shard from disk again, this one included."""
         if not keys:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         karr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
         name = hashlib.blake2b(karr.tobytes(), digest_size=8).hexdigest()
         _atomic_npz(self.dir / f"shard-{name}.npz", karr, np.asarray(vecs, np.float32))
+        if not keep:
+            # Merged by a later store: a merge now would need this shard in memory.
+            self._loaded, self._keys, self._shards, self._table = False, [], [], None
+            return
         self._load()
         self._keys.append(karr)
         self._shards.append(np.asarray(vecs, np.float32))
@@ -526,6 +551,19 @@ class EmbeddingCache:
                 f.unlink(missing_ok=True)
 
 
+def _spread(fresh: np.ndarray, rows: np.ndarray) -> None:
+    """Make ``fresh`` (grown to ``len(rows)`` rows, the distinct texts' vectors first)
+    ``old_fresh[rows]`` in its own memory: at 1M texts with copies, no second ~1 GB array.
+
+    The distinct texts are in order of first occurrence, so ``rows[i] <= i``: filled from
+    the last row back, a row is overwritten only after every row that reads it."""
+    n = len(rows)
+    step = ENCODE_CHUNK * 64
+    for hi in range(n, 0, -step):
+        lo = max(0, hi - step)
+        fresh[lo:hi] = fresh[rows[lo:hi]]  # the gather is made before the assignment
+
+
 def _atomic_npz(path: Path, keys: np.ndarray, vecs: np.ndarray) -> None:
     from curate.records import atomic_writer
 
@@ -545,6 +583,9 @@ class CachedEmbedder:
         self.encode_seconds = 0.0  # time spent embedding (not in cache lookups)
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """One row per text. When every text is new and distinct the array returned is the
+        one the cache keeps for later lookups (no copy at 1 GB per 1M rows): callers change
+        copies of its rows only (``curate.dedup`` centres a ``take()``), never the array."""
         keys = [text_key(t) for t in texts]
         vecs, found = self.cache.lookup(keys)
         todo: dict[bytes, int] = {}
@@ -559,10 +600,30 @@ class CachedEmbedder:
             if vecs.shape[1] != fresh.shape[1]:
                 vecs = np.zeros((len(texts), fresh.shape[1]), dtype=np.float32)
                 found[:] = False
-            self.cache.store(list(todo), fresh)
+            miss = np.flatnonzero(~found)
+            if len(todo) == len(texts):
+                # Every text new and distinct: ``fresh`` holds them in order. Returned as
+                # it is, not copied into ``vecs`` (a second array of the output's size).
+                self.cache.store(list(todo), fresh)
+                return fresh
+            if miss.size == len(texts):
+                # A cold cache and repeated texts: ``fresh`` grows into the answer in place.
+                self.cache.store(list(todo), fresh, keep=False)
+                row_of = {k: r for r, k in enumerate(todo)}
+                rows = np.fromiter((row_of[k] for k in keys), np.int64, len(keys))
+                try:  # grown in place: only this frame may hold the array
+                    fresh.resize((len(texts), fresh.shape[1]), refcheck=True)
+                except ValueError:
+                    pass
+                else:
+                    _spread(fresh, rows)
+                    return fresh
+            else:
+                self.cache.store(list(todo), fresh)
             row_of = {k: r for r, k in enumerate(todo)}
-            for i in np.flatnonzero(~found).tolist():
-                vecs[i] = fresh[row_of[keys[i]]]
+            rows = np.fromiter((row_of[keys[i]] for i in miss.tolist()), np.int64, miss.size)
+            for lo in range(0, miss.size, ENCODE_CHUNK * 64):  # no temporary of all of them
+                vecs[miss[lo : lo + ENCODE_CHUNK * 64]] = fresh[rows[lo : lo + ENCODE_CHUNK * 64]]
         elif not texts:
             return self.inner.encode([])
         return vecs

@@ -83,3 +83,41 @@ def test_vectors_are_byte_identical_without_truncation(reference) -> None:
     want = reference.encode(texts, max_length=None)
     got = get_embedder("fast", cache_dir=False)._load().encode(texts, max_length=None)
     assert got.tobytes() == want.tobytes()
+
+
+def test_cold_cache_with_repeated_texts_spreads_the_fresh_rows_in_place(tmp_path) -> None:
+    """A cold cache and repeated texts: the distinct texts' vectors grow into the answer in
+    their own array (no second array), row for row what an uncached encode gives; the
+    cache, which then keeps nothing in memory, answers the next call from disk."""
+    import numpy as np
+
+    import curate.embed as embed
+
+    texts = [f"text number {i % 37} about tea" for i in range(5_000)] + ["one of a kind"]
+    cached = embed.get_embedder("fast", cache_dir=tmp_path)
+    got = cached.encode(texts)
+    want = embed.get_embedder("fast", cache_dir=False).encode(texts)
+    assert np.array_equal(got, want) and got.flags.owndata
+    assert cached.misses == 38 and cached.hits == 0
+    again = cached.encode(texts[:100] + ["not seen"])
+    assert np.array_equal(again[:100], want[:100])
+    assert cached.hits == 100 and cached.misses == 39
+
+
+def test_spread_fills_rows_from_the_back() -> None:
+    import numpy as np
+
+    from curate.embed import _spread
+
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 40, 300)
+    _, first, rows = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # distinct keys in order of first occurrence
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    rows = rank[rows]
+    distinct = rng.standard_normal((order.size, 4)).astype(np.float32)
+    buf = distinct.copy()
+    buf.resize((300, 4), refcheck=False)
+    _spread(buf, rows)
+    assert np.array_equal(buf, distinct[rows])

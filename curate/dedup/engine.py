@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.dedup.cluster import Cluster, build_clusters, components
+from curate.dedup.cluster import Cluster, UnionFind, build_clusters, components
 from curate.dedup.config import LEAK_STAGE, LEAKED, REASONS, DedupConfig
 from curate.dedup.exact import STAGE
 from curate.dedup.explain import explain_method
@@ -18,11 +18,11 @@ from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
 from curate.dedup.semantic import (
     NEIGHBOUR_CACHE_MIN,
+    Rows,
     SemanticCheck,
     best_matches,
     centered,
     centered_on,
-    centre_of,
     check_settings,
     cosine_of,
     outcome_file,
@@ -137,12 +137,20 @@ class _Vectors:
     """Embeddings of a record list: given by the caller, or computed (and cached) on demand."""
 
     def __init__(
-        self, texts: _Texts, config: DedupConfig, given: np.ndarray | None, embedder: Any
+        self, texts: _Texts, config: DedupConfig, given: np.ndarray | Rows | None, embedder: Any
     ) -> None:
         n = len(texts.records)
+        # Given as ``Rows`` (rows of a larger array: the split's sides), read in place.
+        self.given_rows: np.ndarray | None = None
+        if isinstance(given, Rows):
+            if given.mean is not None or len(given) != n:
+                raise ValueError("embeddings: Rows without centring, one per record")
+            self.given_rows = given.idx
+            given = given.array
         if given is not None:
             given = np.asarray(given, dtype=np.float32)
-            if given.ndim != 2 or given.shape[0] != n:
+            rows = given.shape[0] if self.given_rows is None else n
+            if given.ndim != 2 or rows != n:
                 raise ConfigError(
                     f"embeddings have shape {given.shape}, expected ({n}, dim): one row per record"
                 )
@@ -153,13 +161,30 @@ class _Vectors:
         self.have = np.full(n, given is not None)
         self.embedder = embedder
 
-    def all(self) -> np.ndarray:
-        """Every row: the given array itself when it is complete (no copy), else ``take``."""
-        if self.array is not None and self.have.all():
+    def all(self) -> np.ndarray | Rows:
+        """Every row: the given array itself when it is complete (no copy), else ``rows``."""
+        if self.array is not None and self.have.all() and self.given_rows is None:
             return self.array
-        return self.take(np.arange(self.have.size))
+        return self.rows(np.arange(self.have.size))
+
+    def rows(self, idx: np.ndarray) -> Rows:
+        """Rows ``idx`` (embedded first where missing), read in place (``Rows``)."""
+        self._embed(idx)
+        if self.array is None:
+            return Rows(np.zeros((self.have.size, 0), dtype=np.float32), idx)
+        return Rows(self.array, self._at(idx))
 
     def take(self, idx: np.ndarray) -> np.ndarray:
+        self._embed(idx)
+        if self.array is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self.array[self._at(idx)]
+
+    def _at(self, idx: np.ndarray) -> np.ndarray:
+        """Rows of ``self.array`` of records ``idx``."""
+        return idx if self.given_rows is None else self.given_rows[idx]
+
+    def _embed(self, idx: np.ndarray) -> None:
         missing = idx[~self.have[idx]]
         # In chunks, so only one chunk of texts is in memory at a time (and a long run leaves
         # its finished chunks in the cache if it is interrupted).
@@ -172,9 +197,6 @@ class _Vectors:
                 self.array[part] = vecs
                 self.have[part] = True
                 bar.advance(part.size)
-        if self.array is None:
-            return np.zeros((0, 0), dtype=np.float32)
-        return self.array[idx]
 
 
 def _components(
@@ -314,12 +336,13 @@ class Engine:
             local_sim = self._similarity_of(idx, keep, mean)
             self.slot_rejected += int(got["rejected"])
         else:
-            vecs = self.vectors.take(idx)
-            mean = centre_of(vecs) if center else None
-            if mean is not None:
-                vecs = centered_on(vecs, mean, in_place=True)  # take() made a copy
+            # The rows still alive, read from the run's array a chunk at a time, centred
+            # row by row: no copy of them (nor a centred one) is made, ~1 GB each at 1M.
+            rows = self.vectors.rows(idx)
+            mean = rows.mean_of() if center else None
+            rows.mean = mean
             found = semantic_search(
-                vecs,
+                rows,
                 neighbours=cfg.neighbours,
                 seed=cfg.seed,
                 min_score=None if cfg.explain else threshold - SCORE_MARGIN,
@@ -328,13 +351,17 @@ class Engine:
                 # `explain` keeps every candidate; "cut off" still means above the floor.
                 full_floor=threshold - SCORE_MARGIN,
             )
-            pairs, sims, local_sim, full = found.pairs, found.sims, found.similarity, found.full
+            pairs, sims, full = found.pairs, found.sims, found.full
+            # The clusters and the slot guard's list ask for pairs over the threshold only:
+            # their rows, centred once, instead of two rows made again per question.
+            over = pairs[sims >= threshold]
+            local_sim = found.similarity if cfg.explain else self._similarity_of(idx, over, mean)
             if cfg.explain:
                 guard = self._kept_apart if cfg.slot_guard else None
                 self.explain["semantic"] = explain_method(
                     pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe, guard
                 )
-            keep = pairs[sims >= threshold]
+            keep = over
             apart = np.zeros((0, 2), dtype=np.int64)
             rejected = 0
             if cfg.slot_guard:
@@ -436,7 +463,7 @@ class Engine:
             q = other.vectors.take(theirs_flag)
             if mean is not None:
                 q = centered_on(q, mean, in_place=True)
-            p, sim = best_matches(q, self.vectors.take(idx), floor, mean)
+            p, sim = best_matches(q, self.vectors.rows(idx), floor, mean)
             found_p.append(np.stack((p[:, 1], theirs_flag[p[:, 0]]), axis=1))
             found_s.append(sim)
         return np.concatenate(found_p).astype(np.int64), np.concatenate(found_s)
@@ -459,12 +486,34 @@ class Engine:
                 cache[i] = Slots(engine.texts.raw(i))
             return cache[i]
 
-        ok = [
-            not different_slots(slots(mine, self, left(a)), slots(theirs, other, right(b)))
-            for a, b in pairs.tolist()
-        ]
-        self.slot_rejected += len(ok) - sum(ok)
-        return pairs[np.array(ok, dtype=bool)]
+        ok = np.zeros(len(pairs), dtype=bool)
+        listed = pairs.tolist()
+        # Within one set, the pairs a group of connected records at a time: a record's
+        # slots (every word of its text) are dropped once its group is done. Kept for every
+        # record in a pair, they were ~2.3 KB per record of the set at the step's peak
+        # (~233 MB at 100k rows). Each pair's answer does not depend on the order.
+        for group in self._pair_groups(pairs) if other is self else [range(len(listed))]:
+            for k in group:
+                a, b = listed[k]
+                mine_s, theirs_s = slots(mine, self, left(a)), slots(theirs, other, right(b))
+                ok[k] = not different_slots(mine_s, theirs_s)
+            if other is self:
+                mine.clear()
+        self.slot_rejected += len(ok) - int(ok.sum())
+        return pairs[ok]
+
+    @staticmethod
+    def _pair_groups(pairs: np.ndarray) -> list[np.ndarray]:
+        """Positions of ``pairs`` grouped by connected component, in pair order within one
+        (curate's union-find: scipy's csgraph costs ~0.4 s to import)."""
+        uf = UnionFind(int(pairs.max()) + 1)
+        listed = pairs.tolist()
+        for a, b in listed:
+            uf.union(a, b)
+        comp = np.fromiter((uf.find(a) for a, _ in listed), np.int64, len(listed))
+        order = np.argsort(comp, kind="stable")
+        cuts = np.flatnonzero(np.diff(comp[order])) + 1
+        return np.split(order, cuts)
 
     def _kept_apart(self, i: int, j: int) -> bool:
         return different_slots(Slots(self.texts.raw(i)), Slots(self.texts.raw(j)))
@@ -494,7 +543,9 @@ class Engine:
             keep = [j for j, r in enumerate(against) if key_text(r, cfg.key).strip()]
         if len(keep) < len(against):
             against = [against[j] for j in keep]
-            if against_embeddings is not None:
+            if isinstance(against_embeddings, Rows):
+                against_embeddings = against_embeddings.subset(keep)
+            elif against_embeddings is not None:
                 against_embeddings = against_embeddings[keep]
             if against_features is not None:
                 against_features = against_features.subset(keep)

@@ -43,6 +43,7 @@ NPROBE = 8
 PCA_SAMPLE = 25_000
 SEARCH_CHUNK = 4096
 DOT_CHUNK = 32_768
+ROW_CHUNK = 8_192  # rows a ``Rows`` makes at a time (8 MB of 256-dim float32, ~3x that in flight)
 SCAN_MARGIN = 1e-3  # see _scan_lists
 SCAN_BLOCK = 4_194_304  # products per block in _scan_lists (16 MB of float32)
 # Candidates _scan_lists gathers before giving the search back to faiss (~0.3 GB of them): a
@@ -82,17 +83,122 @@ def _unit(a: np.ndarray) -> np.ndarray:
     return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.float32(1e-12))
 
 
-def _project(base: np.ndarray, queries: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _unit_in_place(a: np.ndarray) -> np.ndarray:
+    """Rows of ``a`` divided by their norms, in place (the bits of ``a / norms``)."""
+    a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.float32(1e-12))
+    return a
+
+
+class Rows:
+    """Rows ``idx`` of ``array`` (all of them when None), centred on ``mean`` when given
+    (``centered_on``), made a chunk at a time: how the semantic search reads its vectors.
+
+    The run's embeddings reach the search this way without a copy of the rows still alive
+    and a centred second one (~1 GB each at 1M rows). Centring and normalising work row by
+    row (a row minus the mean, over its own norm), so every row comes out with the bits that
+    the same operations on the whole array give it.
+    """
+
+    def __init__(
+        self, array: np.ndarray, idx: np.ndarray | None = None, mean: np.ndarray | None = None
+    ) -> None:
+        self.array = array
+        self.idx = None if idx is None else np.asarray(idx, dtype=np.int64)
+        self.mean = mean
+
+    @property
+    def plain(self) -> bool:
+        """The array itself: no selection, no centring."""
+        return self.idx is None and self.mean is None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self), self.array.shape[1])
+
+    def __len__(self) -> int:
+        return self.array.shape[0] if self.idx is None else self.idx.size
+
+    def subset(self, rows: np.ndarray | Sequence[int]) -> Rows:
+        """Rows ``rows`` of this selection, still read in place."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return Rows(self.array, rows if self.idx is None else self.idx[rows], self.mean)
+
+    def take(self, rows: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Rows ``rows`` (positions in this selection): a new float32 array."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.asarray(self.array[rows if self.idx is None else self.idx[rows]], np.float32)
+        if self.mean is not None:
+            out -= self.mean
+            _unit_in_place(out)
+        return out
+
+    def chunks(self, size: int = ROW_CHUNK) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, rows)`` in order, ``size`` rows at a time (views when ``plain``)."""
+        for lo in range(0, len(self), size):
+            hi = min(lo + size, len(self))
+            yield lo, self.array[lo:hi] if self.plain else self.take(np.arange(lo, hi))
+
+    def whole(self) -> np.ndarray:
+        """Every row in one array (the array itself when ``plain``)."""
+        if self.plain:
+            return self.array
+        out = np.empty(self.shape, dtype=np.float32)
+        for lo, part in self.chunks():
+            out[lo : lo + len(part)] = part
+        return out
+
+    def mean_of(self) -> np.ndarray | None:
+        """``centre_of`` of these rows (before centring), summed a chunk at a time: float64
+        sums of the rows in order, as numpy's ``mean(axis=0)`` of the whole adds them."""
+        if len(self) == 0:
+            return None
+        raw = Rows(self.array, self.idx)
+        total: np.ndarray | None = None
+        for _, part in raw.chunks():
+            part64 = part.astype(np.float64)
+            if total is not None:  # carried as the first row: the same running sums
+                part64 = np.concatenate((total[None], part64))
+            total = np.add.reduce(part64, axis=0)
+        return (total / len(self)).astype(np.float32)  # type: ignore[operator]
+
+
+def _as_rows(vecs: np.ndarray | Rows) -> Rows:
+    if isinstance(vecs, Rows):
+        return vecs
+    return Rows(np.ascontiguousarray(vecs, dtype=np.float32))
+
+
+def _project(
+    base: np.ndarray | Rows, queries: np.ndarray | Rows, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """PCA of ``base`` to SEARCH_DIMS dimensions, applied to both sets, rows re-normalised."""
+    one_set = queries is base
+    base = _as_rows(base)
+    queries = base if one_set else _as_rows(queries)
     rng = np.random.default_rng(seed)
-    sample = base[np.sort(rng.choice(base.shape[0], min(base.shape[0], PCA_SAMPLE), False))]
+    sample = base.take(np.sort(rng.choice(len(base), min(len(base), PCA_SAMPLE), False)))
     mean = sample.mean(axis=0)
     centred = (sample - mean).astype(np.float64)
     _, vecs = np.linalg.eigh(centred.T @ centred)
     proj = np.ascontiguousarray(vecs[:, ::-1][:, :SEARCH_DIMS], dtype=np.float32)
-    out_b = _unit((base - mean) @ proj)
-    out_q = out_b if queries is base else _unit((queries - mean) @ proj)
-    return np.ascontiguousarray(out_b), np.ascontiguousarray(out_q)
+    del sample, centred  # ~76 MB, not kept through the projection
+    out_b = _projected(base, mean, proj)
+    out_q = out_b if queries is base else _projected(queries, mean, proj)
+    return out_b, out_q
+
+
+def _projected(rows: Rows, mean: np.ndarray, proj: np.ndarray) -> np.ndarray:
+    """``unit((rows - mean) @ proj)``. The product stays one BLAS call over every row: split
+    into other row counts, OpenBLAS gives some rows other last bits (it blocks rows in
+    groups of its own), and the index's candidates could change. Its operand is filled a
+    chunk at a time from ``rows`` (the subtraction is elementwise: the same bits), so no
+    second full-size array stands beside it, and it is freed before the index is built."""
+    operand = np.empty(rows.shape, dtype=np.float32)
+    for lo, part in rows.chunks():
+        np.subtract(part, mean, out=operand[lo : lo + len(part)])
+    out = operand @ proj
+    del operand
+    return _unit_in_place(out)
 
 
 def _index(base: np.ndarray, seed: int):  # noqa: ANN202 - a faiss index
@@ -133,11 +239,11 @@ class Search:
 
 
 def semantic_search(
-    vecs: np.ndarray,
+    vecs: np.ndarray | Rows,
     *,
     neighbours: int,
     seed: int = 0,
-    against: np.ndarray | None = None,
+    against: np.ndarray | Rows | None = None,
     min_score: float | None = None,
     progress: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -146,7 +252,8 @@ def semantic_search(
     """Nearest-neighbour pairs and their cosine similarity.
 
     Args:
-        vecs: ``(n, d)`` float32, L2-normalised.
+        vecs: ``(n, d)`` float32, L2-normalised; or ``Rows`` of a larger array, read a
+            chunk at a time (no full copy of the selection is made).
         neighbours: neighbours looked up per vector.
         against: when given, each row of ``vecs`` is matched to rows of ``against`` instead
             (leakage); returned pairs are ``(i in vecs, j in against)``.
@@ -164,17 +271,16 @@ def semantic_search(
         ``similarity(i, j)`` function, and per row of ``vecs`` whether its list was ``full``.
         The cosine is always recomputed on the full vectors: the index only proposes.
     """
-    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
-    if against is not None:
-        against = np.ascontiguousarray(against, dtype=np.float32)
+    vecs = _as_rows(vecs)
+    against = None if against is None else _as_rows(against)
     base = vecs if against is None else against
     path = None
-    if cache_dir is not None and vecs.shape[0] >= NEIGHBOUR_CACHE_MIN:
+    if cache_dir is not None and len(vecs) >= NEIGHBOUR_CACHE_MIN:
         settings = (neighbours, seed, min_score, full_floor)
         path = _neighbour_file(cache_dir, vecs, against, settings)
         got = _read_pairs(path)
-        if got is not None and len(got[2]) == vecs.shape[0]:
-            return Search(got[0], got[1], cosine_of(vecs, base), got[2])
+        if got is not None and len(got[2]) == len(vecs):
+            return Search(got[0], got[1], _cosine_rows(vecs, base), got[2])
     with faiss_threads():
         floor = min_score if full_floor is None else full_floor
         pairs, sims, full = _semantic_pairs(
@@ -182,17 +288,31 @@ def semantic_search(
         )
     if path is not None:
         write_outcome(path, pairs=pairs, sims=sims, full=full)
-    return Search(pairs, sims, cosine_of(vecs, base), full)
+    return Search(pairs, sims, _cosine_rows(vecs, base), full)
+
+
+def _cosine_rows(a: Rows, b: Rows) -> Callable[[int, int], float]:
+    """``cosine_of`` for ``Rows``: the two rows made on demand (the same bits)."""
+    if a.plain and b.plain:
+        return cosine_of(a.array, b.array)
+
+    def similarity(i: int, j: int) -> float:
+        return float(min(1.0, float(np.dot(a.take([i])[0], b.take([j])[0]))))
+
+    return similarity
 
 
 def _neighbour_file(
-    root: str | os.PathLike[str], vecs: np.ndarray, against: np.ndarray | None, settings: tuple
+    root: str | os.PathLike[str], vecs: Rows, against: Rows | None, settings: tuple
 ) -> Path:
+    # The digest of the rows' bytes in order, fed a chunk at a time (the same digest).
     h = _keyed(settings, vecs.shape)
-    h.update(memoryview(vecs).cast("B"))
+    for _, part in vecs.chunks():
+        h.update(memoryview(np.ascontiguousarray(part)).cast("B"))
     if against is not None:
         h.update(repr(against.shape).encode())
-        h.update(memoryview(against).cast("B"))
+        for _, part in against.chunks():
+            h.update(memoryview(np.ascontiguousarray(part)).cast("B"))
     return Path(root) / "neighbours" / f"{h.hexdigest()}.npz"
 
 
@@ -277,25 +397,27 @@ def write_outcome(path: Path, **arrays: np.ndarray) -> None:
 
 
 def _semantic_pairs(
-    vecs: np.ndarray,
+    vecs: np.ndarray | Rows,
     neighbours: int,
     seed: int,
-    against: np.ndarray | None,
+    against: np.ndarray | Rows | None,
     min_score: float | None,
     progress: bool,
     floor: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
-    base = vecs if against is None else np.ascontiguousarray(against, dtype=np.float32)
-    n = vecs.shape[0]
+    vecs = _as_rows(vecs)
+    base = vecs if against is None else _as_rows(against)
+    n = len(vecs)
     full = np.zeros(n, dtype=bool)
-    if n == 0 or base.shape[0] == 0 or (against is None and n < 2):
+    if n == 0 or len(base) == 0 or (against is None and n < 2):
         return np.zeros((0, 2), np.int64), np.zeros(0), full
-    search_base, search_q = base, vecs
-    if base.shape[0] > FLAT_LIMIT and base.shape[1] > SEARCH_DIMS:
+    if len(base) > FLAT_LIMIT and base.shape[1] > SEARCH_DIMS:
         search_base, search_q = _project(base, vecs, seed)
+    else:
+        search_base = base.whole()
+        search_q = search_base if against is None else vecs.whole()
     index = _index(search_base, seed)
-    k = min(base.shape[0], neighbours + (1 if against is None else 0))
+    k = min(len(base), neighbours + (1 if against is None else 0))
     with Progress("semantic: search", n, progress) as bar:
         # The list scan gives the index's own pairs where their order does not matter (one
         # set: sorted below; against: one neighbour per query) and every kept candidate
@@ -479,13 +601,13 @@ def _scan_lists(
     return q[inside], b[inside], score[inside]
 
 
-def _dots(a: np.ndarray, b: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+def _dots(a: Rows, b: Rows, pairs: np.ndarray) -> np.ndarray:
     """``a[i] . b[j]`` for each pair, in chunks (a gather of all pairs at once would need
     pairs x dim floats twice over)."""
     out = np.empty(pairs.shape[0], dtype=np.float64)
     for lo in range(0, pairs.shape[0], DOT_CHUNK):
         p = pairs[lo : lo + DOT_CHUNK]
-        out[lo : lo + len(p)] = np.einsum("ij,ij->i", a[p[:, 0]], b[p[:, 1]])
+        out[lo : lo + len(p)] = np.einsum("ij,ij->i", a.take(p[:, 0]), b.take(p[:, 1]))
     return out
 
 
@@ -522,29 +644,30 @@ def centered_on(a: np.ndarray, mean: np.ndarray, *, in_place: bool = False) -> n
             c = a
         else:
             c = a - mean
-        c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), np.float32(1e-12))
-        return c
+        return _unit_in_place(c)
 
 
 def best_matches(
-    queries: np.ndarray, base: np.ndarray, min_score: float, mean: np.ndarray | None = None
+    queries: np.ndarray, base: np.ndarray | Rows, min_score: float, mean: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact search: for each query row, its most similar ``base`` row when their cosine is
     at least ``min_score``, as ``(pairs (query, base), cosines)``. Brute force in chunks of
     ``base``: for a few queries against many rows this is cheaper than building an index,
     and it misses nothing an index could miss. ``mean``: ``base`` is centred on it chunk by
-    chunk (``centered_on``), so no centred copy of the whole of ``base`` is made."""
+    chunk (``centered_on``), so no centred copy of the whole of ``base`` is made; ``Rows``
+    are read a chunk at a time too."""
     q = np.ascontiguousarray(queries, dtype=np.float32)
+    base = base if isinstance(base, Rows) else Rows(np.asarray(base, dtype=np.float32))
     best = np.full(q.shape[0], -np.inf, dtype=np.float32)
     arg = np.full(q.shape[0], -1, dtype=np.int64)
 
     def rows(b: np.ndarray) -> np.ndarray:
         return b if mean is None else centered_on(b, mean)
 
-    if q.shape[0] and base.shape[0]:
+    if q.shape[0] and len(base):
         with work_threads():
-            for lo in range(0, base.shape[0], DOT_CHUNK):
-                scores = rows(base[lo : lo + DOT_CHUNK]) @ q.T
+            for lo, part in base.chunks(DOT_CHUNK):
+                scores = rows(part) @ q.T
                 top = scores.argmax(axis=0)
                 val = scores[top, np.arange(q.shape[0])]
                 better = val > best
@@ -553,7 +676,7 @@ def best_matches(
     pairs = np.stack((hit, arg[hit]), axis=1) if hit.size else np.zeros((0, 2), np.int64)
     sims = np.zeros(0)
     if hit.size:
-        matched = rows(base[arg[hit]])
+        matched = rows(base.take(arg[hit]))
         sims = np.minimum(np.einsum("ij,ij->i", q[hit], matched).astype(np.float64), 1.0)
     ok = sims >= min_score
     return pairs[ok], sims[ok]

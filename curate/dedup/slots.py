@@ -26,6 +26,7 @@ _NUMBER_PUNCT = str.maketrans("", "", ".,:/-")
 # sentence end nor a role marker's ">" (and the gap is not a line break).
 _NAME = re.compile(r"(?<=[^\s.!?:>])[ \t]+[\"'“‘(«]?([A-Z][a-z]\w*)")
 _WORD = re.compile(r"\w+")
+_NON_WORD_ASCII = {c: " " for c in range(128) if not re.fullmatch(r"\w", chr(c))}
 MIN_SLOT_OVERLAP = 0.5
 
 # Programming languages by name (case-insensitive), aliases folded. Names that are also
@@ -73,12 +74,20 @@ def slot_values(text: str) -> frozenset[str]:
     return _scan(text)[0]
 
 
-def _scan(text: str, lower: str | None = None) -> tuple[frozenset[str], frozenset[str]]:
+def _scan(
+    text: str, lower: str | None = None, ascii_: bool = False
+) -> tuple[frozenset[str], frozenset[str]]:
     """(slot values, every word lowercased and every number as digits), by regex (C speed).
-    ``lower``: ``text.lower()`` when the caller has it."""
+    ``lower``: ``text.lower()`` when the caller has it; ``ascii_``: the text is ASCII."""
     numbers = {n.translate(_NUMBER_PUNCT) for n in _NUMBER.findall(text)}
     names = {n.lower() for n in _NAME.findall(text)}
-    words = set(_WORD.findall(text.lower() if lower is None else lower))
+    lower = text.lower() if lower is None else lower
+    if ascii_:
+        # \w+ on lowercased ASCII is a run of [a-z0-9_]: every other character to a space,
+        # then a split, finds the same words ~2x faster than the regex.
+        words = set(lower.translate(_NON_WORD_ASCII).split())
+    else:
+        words = set(_WORD.findall(lower))
     words |= numbers
     return frozenset(numbers | names), frozenset(words)
 
@@ -148,7 +157,7 @@ class Slots:
     def __init__(self, text: str) -> None:
         ascii_ = text.isascii()
         lower = text.lower()
-        self.values, self.words = _scan(text, lower)
+        self.values, self.words = _scan(text, lower, ascii_)
         named = not ascii_ or not self.words.isdisjoint(_PL_WORDS)
         self.languages = programming_languages(
             text, named=named, ascii_lower=lower if ascii_ else None

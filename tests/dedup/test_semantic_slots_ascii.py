@@ -31,3 +31,21 @@ def test_non_ascii_text_keeps_the_case_insensitive_patterns() -> None:
     got = Slots(text)
     assert got.languages == programming_languages(text)
     assert got.ranks == ranks(text)
+
+
+def test_ascii_words_are_the_word_pattern_s_words() -> None:
+    """The ASCII word split (translate + split) gives exactly ``\\w+``'s words, every ASCII
+    character included (punctuation, control characters, digits, underscores)."""
+    import re
+
+    from curate.dedup.slots import _scan
+
+    rng = random.Random(5)
+    alphabet = [chr(c) for c in range(128)] + list("abcXYZ019_ ") * 8
+    for _ in range(2_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        text += " " + " ".join(rng.choice(PIECES) for _ in range(rng.randint(0, 6)))
+        want = set(re.findall(r"\w+", text.lower()))
+        values, words = _scan(text, text.lower(), ascii_=True)
+        assert values == _scan(text)[0], text
+        assert words == _scan(text)[1] and want <= words, text
