@@ -52,23 +52,36 @@ class HashAhead:
     """The sha256 of files already final (the data files, rejects), taken in a thread while
     the run writes the rest (report, page, card). ``hashlib`` releases the GIL while it
     hashes, so this runs beside the page's rendering instead of after it (~1 GB at 1M rows).
+
+    A context manager: leaving it (a failed run included) stops the thread. A file changed
+    after its hash was queued (size or mtime) is hashed again by ``output_hashes``.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
+        self.stats = [_stamp(p) for p in self.files]
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="curate-sha256")
         self.futures = [self.pool.submit(sha256_file, p) for p in self.files]
 
+    def __enter__(self) -> HashAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
     def result(self) -> dict[str, str]:
-        """relative path -> sha256 of the files there were when this started."""
-        try:
-            return {
-                p.relative_to(self.root).as_posix(): f.result()
-                for p, f in zip(self.files, self.futures, strict=True)
-            }
-        finally:
-            self.pool.shutdown()
+        """relative path -> sha256 of the files that have not changed since this started."""
+        return {
+            p.relative_to(self.root).as_posix(): f.result()
+            for p, stamp, f in zip(self.files, self.stats, self.futures, strict=True)
+            if p.is_file() and _stamp(p) == stamp
+        }
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def versions() -> dict[str, str]:

@@ -310,96 +310,96 @@ def _run_into(
 
         write_shards(staging, list(sres.splits), config.run.shards, config.run.shard_format)
     # The data files and rejects are final: hashed in a thread while the rest is written.
-    ahead = HashAhead(staging)
-    leakage = int(sres.leakage.get("total", 0))
-    report = {
-        "curate_version": __version__,
-        "input": path,
-        "convert": converter.stats(),
-        "validate": validator.stats(),
-        "dedup": dres.stats,
-        "audit": areport.to_dict(),
-        "split": sres.report(),
-        "gates": {"rules": list(config.audit.fail_on), "failed": gates_failed},
-    }
-    _dump(staging / REPORT_JSON, report)
-    head = run_section(
-        read_stats.records + read_stats.bad_lines,
-        {name: len(recs) for name, recs in sres.splits.items()},
-        sink.by_stage_reason(),
-        report["split"],
-        gates_failed,
-    )
-    page = run_page(
-        areport,
-        title=f"curate run: {path}",
-        head=head,
-        audited=audited,
-        sres=sres,
-        split_input=kept,
-        dupes=dupes,
-        rejects=staging / REJECTS,
-        rejected_by_stage=sink.by_stage_reason(),
-        tokenizer=config.validate.tokenizer or config.audit.tokenizer,
-        max_tokens=config.filter.max_tokens or config.validate.max_tokens,
-        dupes_body=aside.get("dupes"),
-        charts=aside.get("charts"),
-    )
-    with atomic_writer(staging / REPORT_HTML, "w") as fh:
-        fh.write(page)
-    published = {
-        "outputs": {name: len(recs) for name, recs in sres.splits.items()},
-        "input_records": read_stats.records + read_stats.bad_lines,
-        "rejected_by_stage": sink.by_stage_reason(),
-        "dropped_lines": dropped_lines,
-    }
-    write_card(areport, staging / CARD, published=published)
-
-    counts = {name: len(recs) for name, recs in sres.splits.items()}
-    input_records = read_stats.records + read_stats.bad_lines
-    kept_total = sum(counts.values())
-    manifest = {
-        "curate_version": __version__,
-        "input": {
-            "path": path,
-            "container": read_stats.format,
-            "lines": read_stats.physical_lines,
-            "blank_lines": read_stats.blank_lines,
-            "records": input_records,
-            "unreadable_lines": read_stats.bad_lines,
-        },
-        "outputs": counts,
-        "kept": kept_total,
-        "rejected": sink.total,
-        "rejected_by_reason": sink.by_reason(),
-        "rejected_by_stage": sink.by_stage_reason(),
-        "balanced": input_records == kept_total + sink.total,
-        "seed": config.run.seed,
-        "gates": {
-            "rules": list(config.audit.fail_on),
-            "passed": not gates_failed,
-            "failed": gates_failed,
-        },
-        "leakage": leakage,
-        "shares": report["split"]["shares"],
-        "against": {
-            "files": against_files(config.dedup.against) if config.dedup.against else [],
-            "records": sum(len(a) for a in against_sets),
-            "key": config.dedup.leak_key(),
-            "leak_action": config.dedup.leak_action,
-            "leaks": len(dres.leaks),
-        },
-        "findings": _findings_summary(areport, dropped_lines, config.filter.drop_findings),
-        "versions": versions(),
-        "config": config.to_dict(),
-    }
-    if not manifest["balanced"]:
-        # A bug, never a data problem: refuse to publish output that lost records.
-        raise RuntimeError(
-            f"record accounting broken: {input_records} in, {kept_total} kept + "
-            f"{sink.total} rejected"
+    with HashAhead(staging) as ahead:
+        leakage = int(sres.leakage.get("total", 0))
+        report = {
+            "curate_version": __version__,
+            "input": path,
+            "convert": converter.stats(),
+            "validate": validator.stats(),
+            "dedup": dres.stats,
+            "audit": areport.to_dict(),
+            "split": sres.report(),
+            "gates": {"rules": list(config.audit.fail_on), "failed": gates_failed},
+        }
+        _dump(staging / REPORT_JSON, report)
+        head = run_section(
+            read_stats.records + read_stats.bad_lines,
+            {name: len(recs) for name, recs in sres.splits.items()},
+            sink.by_stage_reason(),
+            report["split"],
+            gates_failed,
         )
-    manifest["sha256"] = output_hashes(staging, ahead.result())
+        page = run_page(
+            areport,
+            title=f"curate run: {path}",
+            head=head,
+            audited=audited,
+            sres=sres,
+            split_input=kept,
+            dupes=dupes,
+            rejects=staging / REJECTS,
+            rejected_by_stage=sink.by_stage_reason(),
+            tokenizer=config.validate.tokenizer or config.audit.tokenizer,
+            max_tokens=config.filter.max_tokens or config.validate.max_tokens,
+            dupes_body=aside.get("dupes"),
+            charts=aside.get("charts"),
+        )
+        with atomic_writer(staging / REPORT_HTML, "w") as fh:
+            fh.write(page)
+        published = {
+            "outputs": {name: len(recs) for name, recs in sres.splits.items()},
+            "input_records": read_stats.records + read_stats.bad_lines,
+            "rejected_by_stage": sink.by_stage_reason(),
+            "dropped_lines": dropped_lines,
+        }
+        write_card(areport, staging / CARD, published=published)
+
+        counts = {name: len(recs) for name, recs in sres.splits.items()}
+        input_records = read_stats.records + read_stats.bad_lines
+        kept_total = sum(counts.values())
+        manifest = {
+            "curate_version": __version__,
+            "input": {
+                "path": path,
+                "container": read_stats.format,
+                "lines": read_stats.physical_lines,
+                "blank_lines": read_stats.blank_lines,
+                "records": input_records,
+                "unreadable_lines": read_stats.bad_lines,
+            },
+            "outputs": counts,
+            "kept": kept_total,
+            "rejected": sink.total,
+            "rejected_by_reason": sink.by_reason(),
+            "rejected_by_stage": sink.by_stage_reason(),
+            "balanced": input_records == kept_total + sink.total,
+            "seed": config.run.seed,
+            "gates": {
+                "rules": list(config.audit.fail_on),
+                "passed": not gates_failed,
+                "failed": gates_failed,
+            },
+            "leakage": leakage,
+            "shares": report["split"]["shares"],
+            "against": {
+                "files": against_files(config.dedup.against) if config.dedup.against else [],
+                "records": sum(len(a) for a in against_sets),
+                "key": config.dedup.leak_key(),
+                "leak_action": config.dedup.leak_action,
+                "leaks": len(dres.leaks),
+            },
+            "findings": _findings_summary(areport, dropped_lines, config.filter.drop_findings),
+            "versions": versions(),
+            "config": config.to_dict(),
+        }
+        if not manifest["balanced"]:
+            # A bug, never a data problem: refuse to publish output that lost records.
+            raise RuntimeError(
+                f"record accounting broken: {input_records} in, {kept_total} kept + "
+                f"{sink.total} rejected"
+            )
+        manifest["sha256"] = output_hashes(staging, ahead.result())
     _dump(staging / MANIFEST_NAME, manifest)
     flagged = len(dres.leaks) if config.dedup.leak_action == "flag" else 0
     off = bool(config.split.strict and manifest["shares"]["off_target"])

@@ -84,6 +84,30 @@ def test_hash_ahead_gives_the_hashes_of_a_later_full_pass(tmp_path: Path) -> Non
     assert "report.json" in output_hashes(tmp_path, known)
 
 
+def test_hash_ahead_skips_a_file_changed_after_it_started(tmp_path: Path) -> None:
+    (tmp_path / "train.jsonl").write_bytes(b'{"a":1}\n')
+    (tmp_path / "test.jsonl").write_bytes(b'{"b":2}\n')
+    (tmp_path / "gone.jsonl").write_bytes(b"x\n")
+    with HashAhead(tmp_path) as ahead:
+        for f in ahead.futures:  # all hashed before the changes below
+            f.result()
+        (tmp_path / "test.jsonl").write_bytes(b'{"b":2}\n{"c":3}\n')
+        (tmp_path / "gone.jsonl").unlink()
+        known = ahead.result()
+    assert set(known) == {"train.jsonl"}
+    assert output_hashes(tmp_path, known)["test.jsonl"] == sha256_file(tmp_path / "test.jsonl")
+
+
+def test_hash_ahead_stops_its_thread_on_leaving(tmp_path: Path) -> None:
+    import threading
+
+    for i in range(40):
+        (tmp_path / f"part-{i}.jsonl").write_bytes(b"x" * 200_000)
+    with pytest.raises(RuntimeError), HashAhead(tmp_path):
+        raise RuntimeError("the run failed")
+    assert not [t for t in threading.enumerate() if t.name.startswith("curate-sha256")]
+
+
 @pytest.mark.parametrize(
     "text",
     [

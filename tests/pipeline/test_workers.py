@@ -18,6 +18,7 @@ from curate.dedup import DedupConfig
 from curate.dedup import features as feat
 from curate.pipeline import load_run_config, run_pipeline
 from curate.pipeline.aside import Aside
+from curate.pipeline.manifest import output_hashes
 from curate.report.dupes import diff_html
 from tests.dedup.identity_data import identity_records, identity_rows
 
@@ -102,7 +103,7 @@ def test_run_outputs_are_the_same_for_any_worker_count(
 def _run_with_against(tmp_path: Path, data: Path, workers: int, against: str) -> dict[str, bytes]:
     cfg_file = tmp_path / f"curate-{workers}.yaml"
     cfg_file.write_text(
-        f"run:\n  semantic: false\n  workers: {workers}\n"
+        f"run:\n  semantic: false\n  workers: {workers}\n  parquet: true\n  shards: 2\n"
         "dedup:\n  methods: [exact, near]\n  against_key: conversation\n"
         f"{against}"
         # The set's random words make language detection slow (~0.4 s a text): a small sample.
@@ -111,7 +112,11 @@ def _run_with_against(tmp_path: Path, data: Path, workers: int, against: str) ->
     )
     out = tmp_path / f"out-{workers}"
     run_pipeline(str(data), out, load_run_config(str(cfg_file)))
-    files = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+    # The manifest's hashes (partly taken while the page was written) are the files' own.
+    assert json.loads((out / "manifest.json").read_bytes())["sha256"] == output_hashes(out)
+    files = {
+        p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
+    }
     for name in ("report.json", "manifest.json"):  # timings and the config echo differ
         doc = json.loads(files[name])
         doc.get("audit", {}).pop("timings", None)
