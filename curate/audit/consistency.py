@@ -551,13 +551,12 @@ def refusal_pattern(text: str, task: str = "") -> str | None:
     return None
 
 
-def hinted(texts: Sequence[str], hints: Sequence[str], ascii_hints: Sequence[str]) -> list[int]:
-    """The indices of ``texts`` whose lowered form holds one of ``hints`` (``ascii_hints``
-    when the lowered form is ASCII), in order: ``refusal_pattern``'s first test for a whole
-    batch. ASCII texts (almost all) are joined and lowered once and each hint is searched with
-    ``str.find`` over all of them, instead of an ``in`` test per hint and text (the Python
-    loop was ~30% of ``refusals``); no hint holds the separator (NUL), so no match spans two
-    texts."""
+def hinted(texts: Sequence[str]) -> list[int]:
+    """The indices of ``texts`` whose lowered form holds a refusal hint (``_hints_for``), in
+    order: ``refusal_pattern``'s first test for a whole batch. ASCII texts (almost all) are
+    joined and lowered once and each hint is searched with ``str.find`` over all of them,
+    instead of an ``in`` test per hint and text (the Python loop was ~30% of ``refusals``); no
+    hint holds the separator (NUL), so no match spans two texts."""
     found: list[int] = []
     joined = "\x00".join(texts)
     if joined.isascii():  # one C call for the usual batch
@@ -569,14 +568,14 @@ def hinted(texts: Sequence[str], hints: Sequence[str], ascii_hints: Sequence[str
                 plain.append(i)
             else:  # (a non-ASCII text may lower to ASCII: the Kelvin sign)
                 low = text.lower()
-                if any(h in low for h in (ascii_hints if low.isascii() else hints)):
+                if any(h in low for h in _hints_for(low)):
                     found.append(i)
         joined = "\x00".join([texts[i] for i in plain])
     if plain:
         joined = joined.lower()
         sizes = map(len, texts) if len(plain) == len(texts) else (len(texts[i]) for i in plain)
         ends = np.cumsum(np.fromiter(sizes, np.int64, len(plain)) + 1)
-        for h in ascii_hints:
+        for h in _ASCII_REFUSAL_HINTS:
             at = joined.find(h)
             while at >= 0:
                 k = int(ends.searchsorted(at, "right"))  # the text holding position ``at``
@@ -590,7 +589,7 @@ def refusals(convs: Sequence[Conv]) -> list[Finding]:
     turns = [(c, turn) for c in convs for turn in c.assistant_turns]
     # refusal_pattern's first test, for all turns at once: most turns end here without a call.
     heads = [turn[:300] for _, turn in turns]
-    for i in hinted(heads, _REFUSAL_HINTS, _ASCII_REFUSAL_HINTS):
+    for i in hinted(heads):
         c, turn = turns[i]
         if hits and hits[-1][0] is c:
             continue  # one hit per conversation: its first refusing turn

@@ -94,11 +94,7 @@ def to_conv(record: Record, row: int = -1) -> Conv | None:
         return None
     raw_roles = [m.get("role") for m in msgs]
     roles = [r if type(r) is str else str(r) for r in raw_roles]
-    # ``message_text`` of each message, its common case (plain string content) inline.
-    texts = [
-        c if type(c := m.get("content")) is str and not m.get("tool_calls") else message_text(m)
-        for m in msgs
-    ]
+    texts = [message_text(m) for m in msgs]
     if len(set(roles)) == len(roles):  # the usual case: one turn per role, nothing to join
         role_text = dict(zip(roles, texts, strict=True))
     else:

@@ -61,8 +61,7 @@ def features_of(text: str) -> dict[str, bool]:
 def feature_row(text: str) -> tuple[bool, ...]:
     """``features_of(text)``'s values, in ``FEATURES`` order (no dict per answer)."""
     fence = "```" in text
-    t = text.strip()  # ``_is_json``'s first tests, inline: most answers are no JSON
-    is_json = bool(t) and t[0] in "{[" and t[-1] in "}]" and _is_json(t)
+    is_json = _is_json(text)
     # Markdown features count in prose only: `# comment` or `**kwargs` in code is not markdown.
     if "`" in text:
         text = _CODE.sub(" ", text)

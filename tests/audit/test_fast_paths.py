@@ -332,7 +332,7 @@ def test_batched_refusal_hints_equal_the_per_text_test() -> None:
         ]
         if rng.random() < 0.5:  # all-ASCII batches take the one-join path
             texts = [t for t in texts if t.isascii()]
-        assert C.hinted(texts, C._REFUSAL_HINTS, C._ASCII_REFUSAL_HINTS) == slow(texts), texts
+        assert C.hinted(texts) == slow(texts), texts
 
 
 def test_conversation_view_equals_the_plain_walk() -> None:
