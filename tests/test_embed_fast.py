@@ -121,3 +121,57 @@ def test_spread_fills_rows_from_the_back() -> None:
     buf.resize((300, 4), refcheck=False)
     _spread(buf, rows)
     assert np.array_equal(buf, distinct[rows])
+
+
+def _counting_loads(monkeypatch) -> list[int]:
+    import numpy as np
+
+    calls = [0]
+    real = np.load
+
+    def load(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(np, "load", load)
+    return calls
+
+
+def test_many_calls_read_each_shard_once_and_keep_shards_merged(tmp_path, monkeypatch) -> None:
+    """One cached embedder called batch after batch (the Ray embed actor, the engine's
+    chunks): each new shard is read back once, not every shard on every call, and the
+    shards on disk are still merged past MAX_SHARDS."""
+    import numpy as np
+
+    import curate.embed as embed
+
+    cached = embed.get_embedder("fast", cache_dir=tmp_path)
+    plain = embed.get_embedder("fast", cache_dir=False)
+    loads = _counting_loads(monkeypatch)
+    calls = 30
+    for c in range(calls):
+        texts = [f"batch {c} text {i % 250}" for i in range(500)]  # repeats: keep=False
+        got = cached.encode(texts)
+        assert np.array_equal(got, plain.encode(texts))
+        shards = list(cached.cache.dir.glob("shard-*.npz"))
+        assert len(shards) <= embed.MAX_SHARDS
+    assert loads[0] <= 2 * calls  # the old code: 435 (every shard again on every call)
+    hits = cached.hits
+    again = cached.encode([f"batch {c} text 7" for c in range(calls)])
+    assert cached.hits - hits == calls and loads[0] <= 2 * calls + 1
+    assert np.array_equal(again, plain.encode([f"batch {c} text 7" for c in range(calls)]))
+
+
+def test_writing_into_an_all_new_answer_leaves_the_cache_alone(tmp_path) -> None:
+    import numpy as np
+
+    import curate.embed as embed
+
+    texts = ["first text", "second text", "third text", "fourth text"]
+    cached = embed.get_embedder("fast", cache_dir=tmp_path)
+    v = cached.encode(texts)
+    want = v.copy()
+    v[:] = 0  # the caller's array: its own to write into
+    got = cached.encode(texts[:3])
+    assert cached.hits == 3
+    assert np.array_equal(got, want[:3]) and np.abs(got).sum() > 0
