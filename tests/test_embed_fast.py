@@ -85,7 +85,9 @@ def test_vectors_are_byte_identical_without_truncation(reference) -> None:
     assert got.tobytes() == want.tobytes()
 
 
-def test_cold_cache_with_repeated_texts_spreads_the_fresh_rows_in_place(tmp_path) -> None:
+def test_cold_cache_with_repeated_texts_spreads_the_fresh_rows_in_place(
+    tmp_path, monkeypatch
+) -> None:
     """A cold cache and repeated texts: the distinct texts' vectors grow into the answer in
     their own array (no second array), row for row what an uncached encode gives; the
     cache, which then keeps nothing in memory, answers the next call from disk."""
@@ -93,22 +95,29 @@ def test_cold_cache_with_repeated_texts_spreads_the_fresh_rows_in_place(tmp_path
 
     import curate.embed as embed
 
+    spreads = []
+    real_spread = embed._spread
+    monkeypatch.setattr(embed, "_spread", lambda f, r: spreads.append(len(r)) or real_spread(f, r))
     texts = [f"text number {i % 37} about tea" for i in range(5_000)] + ["one of a kind"]
     cached = embed.get_embedder("fast", cache_dir=tmp_path)
     got = cached.encode(texts)
     want = embed.get_embedder("fast", cache_dir=False).encode(texts)
     assert np.array_equal(got, want) and got.flags.owndata
+    assert spreads == [len(texts)]  # grown in place, not the fallback copy into a new array
     assert cached.misses == 38 and cached.hits == 0
     again = cached.encode(texts[:100] + ["not seen"])
     assert np.array_equal(again[:100], want[:100])
     assert cached.hits == 100 and cached.misses == 39
 
 
-def test_spread_fills_rows_from_the_back() -> None:
+def test_spread_fills_rows_from_the_back(monkeypatch) -> None:
     import numpy as np
 
+    import curate.embed as embed
     from curate.embed import _spread
 
+    # Many chunks of 2 * 64 rows: a front-to-back loop overwrites rows a later chunk reads.
+    monkeypatch.setattr(embed, "ENCODE_CHUNK", 2)
     rng = np.random.default_rng(0)
     keys = rng.integers(0, 40, 300)
     _, first, rows = np.unique(keys, return_index=True, return_inverse=True)
