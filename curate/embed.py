@@ -95,17 +95,18 @@ class TextEmbedder(Protocol):
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
 
 
-def _normalise(vecs: np.ndarray) -> np.ndarray:
-    vecs = np.asarray(vecs, dtype=np.float32)
-    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-    return vecs / np.maximum(norms, np.float32(1e-12))
+def unit_rows_in_place(a: np.ndarray) -> np.ndarray:
+    """Rows of ``a`` divided by their L2 norms, in place (the bits of ``a / norms``); the
+    one normalisation of the encoders' output and of the semantic search's vectors."""
+    a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.float32(1e-12))
+    return a
 
 
-class _Rows:
+class _Filled:
     """An encoder's output, normalised chunk by chunk into one array allocated once.
 
-    ``_normalise`` works row by row (a row's norm, then an elementwise division), so each
-    chunk's rows get the bits a normalisation of the whole would give them; the chunks'
+    ``unit_rows_in_place`` works row by row (a row's norm, then an elementwise division), so
+    each chunk's rows get the bits a normalisation of the whole would give them; the chunks'
     list, their concatenation and its normalised copy (3 arrays of the output's size, ~3 GB
     at 1M texts) are never made."""
 
@@ -114,10 +115,11 @@ class _Rows:
         self.array: np.ndarray = np.zeros((0, 0), np.float32)
 
     def put(self, lo: int, vecs: np.ndarray) -> None:
-        vecs = _normalise(vecs)
         if lo == 0:
             self.array = np.empty((self.n, vecs.shape[1]), dtype=np.float32)
-        self.array[lo : lo + len(vecs)] = vecs
+        part = self.array[lo : lo + len(vecs)]
+        part[...] = vecs  # as float32, then normalised where it lies
+        unit_rows_in_place(part)
 
 
 def _bar(description: str, total: int, enabled: bool):  # noqa: ANN202 - a Progress
@@ -190,7 +192,7 @@ class Embedder:
         if notice:
             sys.stderr.write(f"curate: {notice}\n")
         model = self._load()
-        out = _Rows(len(texts))
+        out = _Filled(len(texts))
         with _bar(f"embed ({self.name})", len(texts), progress) as bar:
             # Small steps: at ~40 texts/s a step of 1,024 would leave the bar still for 25 s.
             for lo in range(0, len(texts), TRANSFORMER_CHUNK):
@@ -417,7 +419,7 @@ class StaticEmbedder:
         if not texts:
             return np.zeros((0, self.dim()), np.float32)
         model = self._load()
-        out = _Rows(len(texts))
+        out = _Filled(len(texts))
         with _bar(f"embed ({self.name})", len(texts), progress) as bar:
             for lo in range(0, len(texts), ENCODE_CHUNK * 4):
                 chunk = [t[:MAX_EMBED_CHARS] for t in texts[lo : lo + ENCODE_CHUNK * 4]]
