@@ -95,17 +95,18 @@ class TextEmbedder(Protocol):
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
 
 
-def _normalise(vecs: np.ndarray) -> np.ndarray:
-    vecs = np.asarray(vecs, dtype=np.float32)
-    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-    return vecs / np.maximum(norms, np.float32(1e-12))
+def unit_rows_in_place(a: np.ndarray) -> np.ndarray:
+    """Rows of ``a`` divided by their L2 norms, in place (the bits of ``a / norms``); the
+    one normalisation of the encoders' output and of the semantic search's vectors."""
+    a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.float32(1e-12))
+    return a
 
 
-class _Rows:
+class _Filled:
     """An encoder's output, normalised chunk by chunk into one array allocated once.
 
-    ``_normalise`` works row by row (a row's norm, then an elementwise division), so each
-    chunk's rows get the bits a normalisation of the whole would give them; the chunks'
+    ``unit_rows_in_place`` works row by row (a row's norm, then an elementwise division), so
+    each chunk's rows get the bits a normalisation of the whole would give them; the chunks'
     list, their concatenation and its normalised copy (3 arrays of the output's size, ~3 GB
     at 1M texts) are never made."""
 
@@ -114,10 +115,11 @@ class _Rows:
         self.array: np.ndarray = np.zeros((0, 0), np.float32)
 
     def put(self, lo: int, vecs: np.ndarray) -> None:
-        vecs = _normalise(vecs)
         if lo == 0:
             self.array = np.empty((self.n, vecs.shape[1]), dtype=np.float32)
-        self.array[lo : lo + len(vecs)] = vecs
+        part = self.array[lo : lo + len(vecs)]
+        part[...] = vecs  # as float32, then normalised where it lies
+        unit_rows_in_place(part)
 
 
 def _bar(description: str, total: int, enabled: bool):  # noqa: ANN202 - a Progress
@@ -190,7 +192,7 @@ class Embedder:
         if notice:
             sys.stderr.write(f"curate: {notice}\n")
         model = self._load()
-        out = _Rows(len(texts))
+        out = _Filled(len(texts))
         with _bar(f"embed ({self.name})", len(texts), progress) as bar:
             # Small steps: at ~40 texts/s a step of 1,024 would leave the bar still for 25 s.
             for lo in range(0, len(texts), TRANSFORMER_CHUNK):
@@ -417,7 +419,7 @@ class StaticEmbedder:
         if not texts:
             return np.zeros((0, self.dim()), np.float32)
         model = self._load()
-        out = _Rows(len(texts))
+        out = _Filled(len(texts))
         with _bar(f"embed ({self.name})", len(texts), progress) as bar:
             for lo in range(0, len(texts), ENCODE_CHUNK * 4):
                 chunk = [t[:MAX_EMBED_CHARS] for t in texts[lo : lo + ENCODE_CHUNK * 4]]
@@ -456,12 +458,17 @@ class EmbeddingCache:
         self._shards: list[np.ndarray] = []  # per shard, (rows, dim) float32
         # (sorted unique keys, shard of each, row of each): the first shard holding a key wins
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # Shards written since the load without their vectors kept in memory (``keep=False``):
+        # read by the next lookup, the only ones it reads from disk.
+        self._pending: list[Path] = []
 
     def _load(self) -> None:
         if self._loaded:
-            return
-        self._loaded = True
-        for f in sorted(self.dir.glob("shard-*.npz")) if self.dir.is_dir() else []:
+            files, self._pending = self._pending, []
+        else:
+            self._loaded, self._pending = True, []
+            files = sorted(self.dir.glob("shard-*.npz")) if self.dir.is_dir() else []
+        for f in files:
             try:
                 with np.load(f) as z:
                     keys, vecs = z["keys"], z["vecs"]
@@ -469,7 +476,7 @@ class EmbeddingCache:
                 continue  # a shard removed by a concurrent merge, or a broken one
             self._keys.append(np.ascontiguousarray(keys, dtype=np.uint8))
             self._shards.append(vecs)
-        self._table = None
+            self._table = None
 
     def _lookup_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self._load()
@@ -513,28 +520,28 @@ class EmbeddingCache:
     def store(self, keys: Sequence[bytes], vecs: np.ndarray, keep: bool = True) -> None:
         """Write one new shard atomically; merge shards when there are too many.
 
-        ``keep=False``: ``vecs`` is not kept in memory (the caller reuses its buffer); the
-        next lookup reads every shard from disk again, this one included."""
+        ``keep=False``: ``vecs`` is not kept in memory (the caller reuses or hands out its
+        buffer); the next lookup reads this shard, and only it, back from disk."""
         if not keys:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         karr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
         name = hashlib.blake2b(karr.tobytes(), digest_size=8).hexdigest()
-        _atomic_npz(self.dir / f"shard-{name}.npz", karr, np.asarray(vecs, np.float32))
-        if not keep:
-            # Merged by a later store: a merge now would need this shard in memory.
-            self._loaded, self._keys, self._shards, self._table = False, [], [], None
-            return
-        self._load()
-        self._keys.append(karr)
-        self._shards.append(np.asarray(vecs, np.float32))
-        self._table = None
+        path = self.dir / f"shard-{name}.npz"
+        _atomic_npz(path, karr, np.asarray(vecs, np.float32))
+        if keep:
+            self._load()
+            self._keys.append(karr)
+            self._shards.append(np.asarray(vecs, np.float32))
+            self._table = None
+        elif self._loaded:
+            self._pending.append(path)  # not loaded yet: the first load finds it anyway
         shards = sorted(self.dir.glob("shard-*.npz"))
         if len(shards) > MAX_SHARDS:
             self._merge(shards)
 
     def _merge(self, shards: list[Path]) -> None:
-        uniq, shard, row = self._lookup_table()
+        uniq, shard, row = self._lookup_table()  # pending shards read back from disk first
         # In first-seen order (shard by shard, row by row), as the shards were written.
         order = np.lexsort((row, shard))
         karr = np.ascontiguousarray(uniq[order]).view(np.uint8).reshape(-1, 16)
@@ -583,9 +590,8 @@ class CachedEmbedder:
         self.encode_seconds = 0.0  # time spent embedding (not in cache lookups)
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        """One row per text. When every text is new and distinct the array returned is the
-        one the cache keeps for later lookups (no copy at 1 GB per 1M rows): callers change
-        copies of its rows only (``curate.dedup`` centres a ``take()``), never the array."""
+        """One row per text, in an array of the caller's own (the cache keeps no reference
+        to it: written into, it changes no later lookup)."""
         keys = [text_key(t) for t in texts]
         vecs, found = self.cache.lookup(keys)
         todo: dict[bytes, int] = {}
@@ -603,8 +609,10 @@ class CachedEmbedder:
             miss = np.flatnonzero(~found)
             if len(todo) == len(texts):
                 # Every text new and distinct: ``fresh`` holds them in order. Returned as
-                # it is, not copied into ``vecs`` (a second array of the output's size).
-                self.cache.store(list(todo), fresh)
+                # it is, not copied into ``vecs`` (a second array of the output's size), and
+                # not kept by the cache, which reads it back from disk when asked: a caller
+                # writing into the answer cannot change later lookups.
+                self.cache.store(list(todo), fresh, keep=False)
                 return fresh
             if miss.size == len(texts):
                 # A cold cache and repeated texts: ``fresh`` grows into the answer in place.

@@ -85,7 +85,9 @@ def test_vectors_are_byte_identical_without_truncation(reference) -> None:
     assert got.tobytes() == want.tobytes()
 
 
-def test_cold_cache_with_repeated_texts_spreads_the_fresh_rows_in_place(tmp_path) -> None:
+def test_cold_cache_with_repeated_texts_spreads_the_fresh_rows_in_place(
+    tmp_path, monkeypatch
+) -> None:
     """A cold cache and repeated texts: the distinct texts' vectors grow into the answer in
     their own array (no second array), row for row what an uncached encode gives; the
     cache, which then keeps nothing in memory, answers the next call from disk."""
@@ -93,22 +95,29 @@ def test_cold_cache_with_repeated_texts_spreads_the_fresh_rows_in_place(tmp_path
 
     import curate.embed as embed
 
+    spreads = []
+    real_spread = embed._spread
+    monkeypatch.setattr(embed, "_spread", lambda f, r: spreads.append(len(r)) or real_spread(f, r))
     texts = [f"text number {i % 37} about tea" for i in range(5_000)] + ["one of a kind"]
     cached = embed.get_embedder("fast", cache_dir=tmp_path)
     got = cached.encode(texts)
     want = embed.get_embedder("fast", cache_dir=False).encode(texts)
     assert np.array_equal(got, want) and got.flags.owndata
+    assert spreads == [len(texts)]  # grown in place, not the fallback copy into a new array
     assert cached.misses == 38 and cached.hits == 0
     again = cached.encode(texts[:100] + ["not seen"])
     assert np.array_equal(again[:100], want[:100])
     assert cached.hits == 100 and cached.misses == 39
 
 
-def test_spread_fills_rows_from_the_back() -> None:
+def test_spread_fills_rows_from_the_back(monkeypatch) -> None:
     import numpy as np
 
+    import curate.embed as embed
     from curate.embed import _spread
 
+    # Many chunks of 2 * 64 rows: a front-to-back loop overwrites rows a later chunk reads.
+    monkeypatch.setattr(embed, "ENCODE_CHUNK", 2)
     rng = np.random.default_rng(0)
     keys = rng.integers(0, 40, 300)
     _, first, rows = np.unique(keys, return_index=True, return_inverse=True)
@@ -121,3 +130,57 @@ def test_spread_fills_rows_from_the_back() -> None:
     buf.resize((300, 4), refcheck=False)
     _spread(buf, rows)
     assert np.array_equal(buf, distinct[rows])
+
+
+def _counting_loads(monkeypatch) -> list[int]:
+    import numpy as np
+
+    calls = [0]
+    real = np.load
+
+    def load(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(np, "load", load)
+    return calls
+
+
+def test_many_calls_read_each_shard_once_and_keep_shards_merged(tmp_path, monkeypatch) -> None:
+    """One cached embedder called batch after batch (the Ray embed actor, the engine's
+    chunks): each new shard is read back once, not every shard on every call, and the
+    shards on disk are still merged past MAX_SHARDS."""
+    import numpy as np
+
+    import curate.embed as embed
+
+    cached = embed.get_embedder("fast", cache_dir=tmp_path)
+    plain = embed.get_embedder("fast", cache_dir=False)
+    loads = _counting_loads(monkeypatch)
+    calls = 30
+    for c in range(calls):
+        texts = [f"batch {c} text {i % 250}" for i in range(500)]  # repeats: keep=False
+        got = cached.encode(texts)
+        assert np.array_equal(got, plain.encode(texts))
+        shards = list(cached.cache.dir.glob("shard-*.npz"))
+        assert len(shards) <= embed.MAX_SHARDS
+    assert loads[0] <= 2 * calls  # the old code: 435 (every shard again on every call)
+    hits = cached.hits
+    again = cached.encode([f"batch {c} text 7" for c in range(calls)])
+    assert cached.hits - hits == calls and loads[0] <= 2 * calls + 1
+    assert np.array_equal(again, plain.encode([f"batch {c} text 7" for c in range(calls)]))
+
+
+def test_writing_into_an_all_new_answer_leaves_the_cache_alone(tmp_path) -> None:
+    import numpy as np
+
+    import curate.embed as embed
+
+    texts = ["first text", "second text", "third text", "fourth text"]
+    cached = embed.get_embedder("fast", cache_dir=tmp_path)
+    v = cached.encode(texts)
+    want = v.copy()
+    v[:] = 0  # the caller's array: its own to write into
+    got = cached.encode(texts[:3])
+    assert cached.hits == 3
+    assert np.array_equal(got, want[:3]) and np.abs(got).sum() > 0

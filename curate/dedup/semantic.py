@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from curate.dedup.near import sorted_unique
+from curate.embed import unit_rows_in_place
 from curate.progress import Progress
 
 FLAT_LIMIT = 8_000
@@ -79,16 +80,6 @@ def faiss_threads() -> Iterator[Any]:
         yield faiss
 
 
-def _unit(a: np.ndarray) -> np.ndarray:
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.float32(1e-12))
-
-
-def _unit_in_place(a: np.ndarray) -> np.ndarray:
-    """Rows of ``a`` divided by their norms, in place (the bits of ``a / norms``)."""
-    a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.float32(1e-12))
-    return a
-
-
 class Rows:
     """Rows ``idx`` of ``array`` (all of them when None), centred on ``mean`` when given
     (``centered_on``), made a chunk at a time: how the semantic search reads its vectors.
@@ -128,8 +119,7 @@ class Rows:
         rows = np.asarray(rows, dtype=np.int64)
         out = np.asarray(self.array[rows if self.idx is None else self.idx[rows]], np.float32)
         if self.mean is not None:
-            out -= self.mean
-            _unit_in_place(out)
+            _centred_in_place(out, self.mean)
         return out
 
     def chunks(self, size: int = ROW_CHUNK) -> Iterator[tuple[int, np.ndarray]]:
@@ -198,7 +188,7 @@ def _projected(rows: Rows, mean: np.ndarray, proj: np.ndarray) -> np.ndarray:
         np.subtract(part, mean, out=operand[lo : lo + len(part)])
     out = operand @ proj
     del operand
-    return _unit_in_place(out)
+    return unit_rows_in_place(out)
 
 
 def _index(base: np.ndarray, seed: int):  # noqa: ANN202 - a faiss index
@@ -280,7 +270,7 @@ def semantic_search(
         path = _neighbour_file(cache_dir, vecs, against, settings)
         got = _read_pairs(path)
         if got is not None and len(got[2]) == len(vecs):
-            return Search(got[0], got[1], _cosine_rows(vecs, base), got[2])
+            return Search(got[0], got[1], cosine_of(vecs, base), got[2])
     with faiss_threads():
         floor = min_score if full_floor is None else full_floor
         pairs, sims, full = _semantic_pairs(
@@ -288,18 +278,7 @@ def semantic_search(
         )
     if path is not None:
         write_outcome(path, pairs=pairs, sims=sims, full=full)
-    return Search(pairs, sims, _cosine_rows(vecs, base), full)
-
-
-def _cosine_rows(a: Rows, b: Rows) -> Callable[[int, int], float]:
-    """``cosine_of`` for ``Rows``: the two rows made on demand (the same bits)."""
-    if a.plain and b.plain:
-        return cosine_of(a.array, b.array)
-
-    def similarity(i: int, j: int) -> float:
-        return float(min(1.0, float(np.dot(a.take([i])[0], b.take([j])[0]))))
-
-    return similarity
+    return Search(pairs, sims, cosine_of(vecs, base), full)
 
 
 def _neighbour_file(
@@ -628,8 +607,8 @@ def centre_of(*arrays: np.ndarray) -> np.ndarray | None:
     rows = [a for a in arrays if a.size]
     if not rows:
         return None
-    with work_threads():
-        return np.concatenate(rows).mean(axis=0, dtype=np.float64).astype(np.float32)
+    # numpy's ``mean(axis=0, dtype=float64)`` of the rows together, bit for bit.
+    return Rows(np.concatenate(rows) if len(rows) > 1 else rows[0]).mean_of()
 
 
 def centered_on(a: np.ndarray, mean: np.ndarray, *, in_place: bool = False) -> np.ndarray:
@@ -639,12 +618,15 @@ def centered_on(a: np.ndarray, mean: np.ndarray, *, in_place: bool = False) -> n
     more arrays of its size: at 1M rows each is ~1 GB. The same operations, the same bits.
     """
     with work_threads():
-        if in_place:
-            a -= mean
-            c = a
-        else:
-            c = a - mean
-        return _unit_in_place(c)
+        return _centred_in_place(a, mean) if in_place else unit_rows_in_place(a - mean)
+
+
+def _centred_in_place(a: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``a`` (float32, the caller's own) minus ``mean``, rows normalised, in place:
+    ``centered_on``'s work, also ``Rows.take``'s, without the thread limit (entered for
+    each pair's two rows it would cost more than the work)."""
+    a -= mean
+    return unit_rows_in_place(a)
 
 
 def best_matches(
@@ -720,8 +702,18 @@ def check_settings(config: Any) -> tuple[Any, ...]:
     return (config.model, config.key, config.semantic_settings(), config.slot_guard)
 
 
-def cosine_of(a: np.ndarray, b: np.ndarray) -> Callable[[int, int], float]:
-    """The cosine of row i of ``a`` and row j of ``b`` (unit rows), capped at 1."""
+def cosine_of(a: np.ndarray | Rows, b: np.ndarray | Rows) -> Callable[[int, int], float]:
+    """The cosine of row i of ``a`` and row j of ``b`` (unit rows), capped at 1. ``Rows``
+    other than ``plain`` make the two rows on demand (the same bits)."""
+    if isinstance(a, Rows) and isinstance(b, Rows) and a.plain and b.plain:
+        a, b = a.array, b.array
+    if isinstance(a, Rows) or isinstance(b, Rows):
+        ra, rb = _as_rows(a), _as_rows(b)
+
+        def from_rows(i: int, j: int) -> float:
+            return float(min(1.0, float(np.dot(ra.take([i])[0], rb.take([j])[0]))))
+
+        return from_rows
 
     def similarity(i: int, j: int) -> float:
         return float(min(1.0, float(np.dot(a[i], b[j]))))

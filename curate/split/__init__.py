@@ -247,6 +247,8 @@ def split_records(
         semantic = None
     elif semantic is not None and not semantic.fits(dedup_config, n):
         semantic = None  # another model, key or threshold than dedup's: a fresh search
+    # float32 once: every leakage round reads each side's rows of this array in place.
+    leak_vectors = None if embeddings is None else np.asarray(embeddings, dtype=np.float32)
 
     labels = stratum_labels(
         records,
@@ -283,7 +285,7 @@ def split_records(
         stats["multi_record_groups"] = sum(1 for g in groups.values() if len(g) > 1)
         if not config.check_leakage or n == 0:
             break
-        leaks = _leakage(records, sides, embeddings, dedup_config, features, semantic)
+        leaks = _leakage(records, sides, leak_vectors, dedup_config, features, semantic)
         leakage = _leak_dict(records, leaks, sides, dedup_config, round_no)
         if not leaks:
             break
@@ -295,11 +297,11 @@ def split_records(
             # Last resort: move every leaking group to train until nothing leaks. Train only
             # grows, so this ends; the strata moved are marked in the report.
             moved = _move_to_train(
-                records, sides, uf, embeddings, dedup_config, strata, features, semantic
+                records, sides, uf, leak_vectors, dedup_config, strata, features, semantic
             )
             leakage.update(
                 _leak_report(
-                    records, sides, embeddings, dedup_config, round_no + 1, features, semantic
+                    records, sides, leak_vectors, dedup_config, round_no + 1, features, semantic
                 )
             )
             leakage["moved_to_train"] = moved
@@ -356,13 +358,13 @@ def _leakage(
 
 
 def _rows(embeddings: np.ndarray | None, rows: list[int]) -> Any:
-    """The vectors of one side: read in place from the run's array (``Rows``), not copied
-    (the train side's copy was ~0.8 GB at 1M rows)."""
+    """The vectors of one side: read in place from the run's float32 array (``Rows``), not
+    copied (the train side's copy was ~0.8 GB at 1M rows)."""
     from curate.dedup.semantic import Rows
 
     if embeddings is None:
         return None
-    return Rows(np.asarray(embeddings, dtype=np.float32), np.asarray(rows, dtype=np.int64))
+    return Rows(embeddings, np.asarray(rows, dtype=np.int64))
 
 
 def _leak_dict(

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from curate.records import Record
+
+if TYPE_CHECKING:
+    from curate.dedup.semantic import Rows
 
 
 def default_dedup_config(semantic: bool) -> Any:
@@ -54,10 +57,10 @@ def duplicate_clusters(
 
 def cross_duplicates(
     records: Sequence[Record],
-    records_embeddings: np.ndarray | None,
+    records_embeddings: np.ndarray | Rows | None,
     against: Sequence[Record],
     config: Any,
-    against_embeddings: np.ndarray | None = None,
+    against_embeddings: np.ndarray | Rows | None = None,
     features: Any = None,
     against_features: Any = None,
     semantic: Any = None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 import curate.dedup.semantic as sem
-from curate.embed import StaticEmbedder, _normalise, fast_model_path
+from curate.embed import StaticEmbedder, fast_model_path, unit_rows_in_place
 
 
 def _vectors(n: int, dim: int, seed: int) -> np.ndarray:
@@ -15,7 +15,7 @@ def _vectors(n: int, dim: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     v = rng.standard_normal((n, dim)).astype(np.float32) + 2.0
     v[n // 2 : n // 2 + 800] = v[:800] + 0.2 * rng.standard_normal((800, dim))
-    return sem._unit(v).astype(np.float32)
+    return unit_rows_in_place(v.astype(np.float32))
 
 
 def test_rows_search_equals_the_search_of_a_centred_copy(tmp_path, monkeypatch) -> None:
@@ -59,7 +59,7 @@ def test_projection_of_rows_equals_the_projection_of_the_array() -> None:
     _, ev = np.linalg.eigh(c.T @ c)
     proj = np.ascontiguousarray(ev[:, ::-1][:, : sem.SEARCH_DIMS], dtype=np.float32)
     with sem.work_threads():
-        assert np.array_equal(b1, sem._unit((vecs - m) @ proj))
+        assert np.array_equal(b1, unit_rows_in_place((vecs - m) @ proj))
 
 
 def test_static_encoder_normalises_chunks_as_the_whole(monkeypatch) -> None:
@@ -73,7 +73,7 @@ def test_static_encoder_normalises_chunks_as_the_whole(monkeypatch) -> None:
     got = emb.encode(texts)
     model = emb._load()
     parts = [model.encode(texts[lo : lo + 12], show_progress_bar=False) for lo in range(0, 50, 12)]
-    assert np.array_equal(got, _normalise(np.concatenate(parts)))
+    assert np.array_equal(got, unit_rows_in_place(np.concatenate(parts).astype(np.float32)))
 
 
 def test_slot_guard_by_groups_answers_each_pair_as_alone() -> None:
@@ -102,3 +102,30 @@ def test_slot_guard_by_groups_answers_each_pair_as_alone() -> None:
     assert np.array_equal(got, pairs[np.array(want)])
     assert engine.slot_rejected == len(want) - sum(want)
     assert len(Engine._pair_groups(pairs)) == 5
+
+
+def test_centre_of_keeps_numpys_mean_bits(monkeypatch) -> None:
+    """``centre_of`` sums through ``Rows.mean_of`` a chunk at a time: the bits of numpy's
+    float64 mean of all the rows together, whatever the chunking."""
+    rng = np.random.default_rng(11)
+    a = (rng.standard_normal((2_345, 64)) + 3.0).astype(np.float32)
+    b = (rng.standard_normal((678, 64)) * 5.0).astype(np.float32)
+    want = np.concatenate([a, b]).mean(axis=0, dtype=np.float64).astype(np.float32)
+    for chunk in (sem.ROW_CHUNK, 1_000, 97, 1):
+        monkeypatch.setattr(sem, "ROW_CHUNK", chunk)
+        assert np.array_equal(sem.centre_of(a, b), want)
+        assert np.array_equal(sem.centre_of(a), a.mean(axis=0, dtype=np.float64).astype(np.float32))
+    assert sem.centre_of(a[:0]) is None
+
+
+def test_cosine_of_rows_equals_cosine_of_their_arrays() -> None:
+    vecs = _vectors(2_000, 32, seed=8)
+    idx = np.arange(100, 400)
+    mean = sem.centre_of(vecs[idx])
+    centred = sem.centered_on(vecs[idx], mean)
+    rows = sem.Rows(vecs, idx, mean)
+    by_array, by_rows = sem.cosine_of(centred, centred), sem.cosine_of(rows, rows)
+    plain = sem.cosine_of(sem.Rows(vecs), sem.Rows(vecs))
+    for i, j in np.random.default_rng(0).integers(0, 300, (50, 2)).tolist():
+        assert by_rows(i, j) == by_array(i, j)
+        assert plain(i, j) == sem.cosine_of(vecs, vecs)(i, j)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import curate.dedup.semantic as sem
+from curate.embed import unit_rows_in_place
 from curate.progress import Progress
 
 
@@ -16,7 +17,7 @@ def _planted(n: int, dim: int, seed: int) -> np.ndarray:
     v = rng.standard_normal((n, dim)).astype(np.float32)
     v[n // 2 : n // 2 + 600] = v[:600] + 0.15 * rng.standard_normal((600, dim))
     v = np.concatenate([v, np.repeat(v[600:640], 14, axis=0)])
-    return sem._unit(v).astype(np.float32)
+    return unit_rows_in_place(v.astype(np.float32))
 
 
 def _both(index, base, queries, k, floor, own):  # noqa: ANN001, ANN202

@@ -241,3 +241,26 @@ def test_cli_bilingual_by_language_reruns_byte_identical(bilingual_path: Path, t
         outs.append(out)
     for f in ("train.jsonl", "test.jsonl", "split_report.json"):
         assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes(), f
+
+
+def test_leakage_rounds_share_one_float32_array(sample_records, sample_embeddings, monkeypatch):
+    """Embeddings given in another dtype are made float32 once: every side of every pair
+    in every leakage round reads rows of that one array (not a converted copy each)."""
+    import curate.split as split_mod
+
+    arrays = []
+    real = split_mod.cross_duplicates
+
+    def recording(records, vecs, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        arrays.append(vecs.array)
+        arrays.append(args[2].array)  # against_embeddings
+        return real(records, vecs, *args, **kwargs)
+
+    monkeypatch.setattr(split_mod, "cross_duplicates", recording)
+    config = SplitConfig(test_size=0.1, val_size=0.1, stratify=("category",), seed=0)
+    as_float64 = sample_embeddings.astype(np.float64)
+    result = split_records(sample_records, config, embeddings=as_float64)
+    assert len(arrays) >= 6 and all(a is arrays[0] for a in arrays)
+    assert arrays[0].dtype == np.float32
+    want = split_records(sample_records, config, embeddings=sample_embeddings)
+    assert side_of(result) == side_of(want)
