@@ -217,7 +217,7 @@ def _read_dedup(
     vecs: list[np.ndarray] = []
     if kept_to is not None:
         _log("the workers write the kept records")
-        kept = _Written(_write_kept(eng, alive, kept_to))
+        kept = _Written(_write_kept(eng, alive, kept_to, n_in - int(gone.size)))
     elif sres is None:
         _log("collecting the kept records")
         kept = []
@@ -284,11 +284,16 @@ class _Written:
         return self.n
 
 
-def _write_kept(eng: Any, alive: Any, out: Any) -> int:
+def _write_kept(eng: Any, alive: Any, out: Any, expect: int) -> int:
     """The kept rows as JSONL into ``out``, in row order: each block writes its rows as a
     part file (named by its first row id, with its ids beside it); the driver concatenates
     the parts by file copy, or merges them by row id (ids read from disk, lazily) when
-    blocks interleave. Nothing per row is held here."""
+    blocks interleave. Nothing per row is held here.
+
+    Raises:
+        RuntimeError: the parts hold other than ``expect`` rows (the report's counts are
+            built from this one, so a lost part must not pass silently).
+    """
     import heapq
 
     folder = eng.work / "kept"
@@ -299,6 +304,8 @@ def _write_kept(eng: Any, alive: Any, out: Any) -> int:
         ),
         ["first", "last", "rows"],
     )
+    if int(got["rows"].sum()) != expect:
+        raise RuntimeError(f"ray dedup: {int(got['rows'].sum())} kept rows written, {expect}")
     order = np.argsort(got["first"], kind="stable")
     firsts, lasts = got["first"][order].tolist(), got["last"][order].tolist()
     if all(b > a for a, b in zip(lasts, firsts[1:], strict=False)):

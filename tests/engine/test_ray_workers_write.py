@@ -122,9 +122,16 @@ def test_kept_parts_merged_in_row_order_when_blocks_interleave(ray_cluster, tmp_
         eng = Eng()
         eng.work = tmp_path / name
         out = io.BytesIO()
-        n = _write_kept(eng, _dataset(ray_cluster, rows, ids, blocks=4), out)
+        ds = _dataset(ray_cluster, rows, ids, blocks=4)
+        n = _write_kept(eng, ds, out, 40)
         assert n == 40
         assert out.getvalue() == b"".join(orjson.dumps(r) + b"\n" for r in rows), name
+    # A part lost (fewer rows written than kept): an error, nothing written.
+    eng.work = tmp_path / "short"
+    out = io.BytesIO()
+    with pytest.raises(RuntimeError, match="40 kept rows written, 41"):
+        _write_kept(eng, ds, out, 41)
+    assert out.getvalue() == b""
 
 
 def test_dedup_command_without_rejects_writes_kept_on_the_workers(
@@ -155,3 +162,48 @@ def test_dedup_command_without_rejects_writes_kept_on_the_workers(
             assert not list(tmp_path.glob(".curate-ray-*"))
     assert out["local"] == out["ray"]
     assert out["ray"][2]["exact"] > 0 and out["ray"][2]["near"] > 0
+
+
+def _one_file(tmp_path: Path) -> Path:
+    planted_shards(tmp_path / "in")
+    return tmp_path / "in" / "part-000.jsonl"
+
+
+def test_dedup_outputs_appear_together_or_not_at_all(ray_cluster, tmp_path: Path) -> None:
+    """``-o``, ``--rejects`` and ``--clusters`` are committed together: a clusters path that
+    cannot be written leaves neither the output nor the rejects behind (before, both were
+    renamed into place and only the clusters were missing)."""
+    data = _one_file(tmp_path)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
+    args = ["dedup", str(data), "-o", str(out), "--rejects", str(rej), "--engine", "ray"]
+    result = CliRunner().invoke(main, [*args, "--clusters", str(blocker / "cl.jsonl")])
+    assert result.exit_code == 2, result.output
+    assert not out.exists() and not rej.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "not-a-folder"]
+
+
+def test_dedup_write_failure_leaves_nothing(ray_cluster, tmp_path: Path, monkeypatch) -> None:
+    """The disk fills while the kept records are written: one line, exit 2 (an I/O error),
+    no ``-o`` file, no temp file, no ``.curate-ray-*`` scratch folder."""
+    import errno
+
+    from curate.engine import ray_stages
+
+    real = ray_stages._write_kept
+
+    def full(*args):  # noqa: ANN002, ANN202
+        real(*args)  # the parts written and copied into -o's temp file, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device", str(args[2].name))
+
+    monkeypatch.setattr(ray_stages, "_write_kept", full)
+    data = _one_file(tmp_path)
+    out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
+    args = ["dedup", str(data), "-o", str(out), "--rejects", str(rej), "--engine", "ray"]
+    result = CliRunner().invoke(main, [*args, "--clusters", str(tmp_path / "cl.jsonl")])
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip().splitlines()
+    assert err[-1].startswith("Error: ") and "No space left on device" in err[-1]
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
