@@ -377,6 +377,12 @@ def _write_dedup_rejects(
     from curate.dedup.config import REASONS
     from curate.dedup.exact import STAGE
 
+    if sink is False:  # no rejects file asked for: the counts only, nothing per row built
+        by_reason: Counter[str] = Counter()
+        for r in removed:
+            if r.keep:
+                by_reason[REASONS[r.method]] += len(r.keep)
+        return by_reason
     plan = sorted((m, r.method, k) for r in removed for m, k in r.keep.items())
     if not plan:
         return Counter()
@@ -387,8 +393,6 @@ def _write_dedup_rejects(
     final = np.array([refs[survivor(k)][0] for _, _, k in plan], dtype=object)
     via = np.array([refs[k][0] if survivor(k) != k else "" for _, _, k in plan], dtype=object)
     del sim, plan
-    if sink is False:  # no rejects file asked for: the counts only, nothing written
-        return _count_dedup(method, None)
     folder = eng.work / "dedup"
     folder.mkdir(parents=True, exist_ok=True)
     got = _collect(
@@ -425,8 +429,7 @@ def _count_dedup(method: np.ndarray, sink: Any) -> Counter[str]:
 
     by_reason: Counter[str] = Counter()
     for meth, n in Counter(method.tolist()).items():
-        if sink is not None:
-            sink.by_stage[(STAGE, REASONS[meth])] += n
+        sink.by_stage[(STAGE, REASONS[meth])] += n
         by_reason[REASONS[meth]] += n
     return by_reason
 

@@ -207,3 +207,17 @@ def test_dedup_write_failure_leaves_nothing(ray_cluster, tmp_path: Path, monkeyp
     assert err[-1].startswith("Error: ") and "No space left on device" in err[-1]
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_dedup_rejects_not_asked_builds_nothing_per_row() -> None:
+    """Without ``--rejects`` only the counts come back: no per-row plan (keeper names, via,
+    similarities) is built on the driver, so no row reference is even looked up."""
+    from curate.engine.ray_dedup import _Removed
+    from curate.engine.ray_stages import _write_dedup_rejects
+
+    removed = [
+        _Removed("exact", {3: 1, 4: 1}, {3: 1.0, 4: 1.0}),
+        _Removed("near", {7: 5}, {7: 0.9}),
+    ]
+    got = _write_dedup_rejects(None, None, removed, lambda i: i, {}, False)
+    assert got == {"exact_duplicate": 2, "near_duplicate": 1}
