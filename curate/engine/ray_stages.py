@@ -284,17 +284,56 @@ class _Written:
         return self.n
 
 
+def _merge_parts(folder: Path, got: dict[str, np.ndarray], out: Any) -> None:
+    """The part files ``_save_part`` wrote in ``folder`` (``got``: their first and last row
+    ids), into ``out`` in row order: concatenated by file copy when their row spans are
+    disjoint, else merged by row id (ids read from disk, lazily) as blocks interleave after a
+    shuffle."""
+    import heapq
+
+    order = np.argsort(got["first"], kind="stable")
+    firsts, lasts = got["first"][order].tolist(), got["last"][order].tolist()
+    if all(b > a for a, b in zip(lasts, firsts[1:], strict=False)):
+        for first in firsts:  # disjoint spans: the parts in order are the rows in order
+            with open(folder / f"{first:012d}.jsonl", "rb") as part:
+                shutil.copyfileobj(part, out, 1 << 20)
+        return
+
+    def part(first: int) -> Any:
+        ids = np.load(folder / f"{first:012d}.npy", mmap_mode="r")
+        with open(folder / f"{first:012d}.jsonl", "rb") as fh:
+            yield from zip(map(int, ids), fh, strict=True)
+
+    for _, line in heapq.merge(*(part(f) for f in firsts)):
+        out.write(line)
+
+
+def _save_part(folder: str, ids: np.ndarray, lines: bytes) -> dict[str, np.ndarray]:
+    """On a worker: one block's lines (for row ids ``ids``, ascending) as a part file named
+    by its first row id, its ids beside it (a retried task rewrites the same bytes); the
+    counters ``_merge_parts`` and the count checks read."""
+    first, root = int(ids[0]), Path(folder)
+    tmp = root / f".{first:012d}.{os.getpid()}.npy"
+    np.save(tmp, ids.astype(np.int64))
+    os.replace(tmp, root / f"{first:012d}.npy")
+    _atomic_bytes(root / f"{first:012d}.jsonl", lines)
+    return {
+        "first": np.array([first], np.int64),
+        "last": np.array([int(ids[-1])], np.int64),
+        "rows": np.array([ids.size], np.int64),
+    }
+
+
 def _write_kept(eng: Any, alive: Any, out: Any, expect: int) -> int:
     """The kept rows as JSONL into ``out``, in row order: each block writes its rows as a
     part file (named by its first row id, with its ids beside it); the driver concatenates
     the parts by file copy, or merges them by row id (ids read from disk, lazily) when
-    blocks interleave. Nothing per row is held here.
+    blocks interleave (``_merge_parts``). Nothing per row is held here.
 
     Raises:
         RuntimeError: the parts hold other than ``expect`` rows (the report's counts are
             built from this one, so a lost part must not pass silently).
     """
-    import heapq
 
     folder = eng.work / "kept"
     folder.mkdir(parents=True, exist_ok=True)
@@ -306,21 +345,7 @@ def _write_kept(eng: Any, alive: Any, out: Any, expect: int) -> int:
     )
     if int(got["rows"].sum()) != expect:
         raise RuntimeError(f"ray dedup: {int(got['rows'].sum())} kept rows written, {expect}")
-    order = np.argsort(got["first"], kind="stable")
-    firsts, lasts = got["first"][order].tolist(), got["last"][order].tolist()
-    if all(b > a for a, b in zip(lasts, firsts[1:], strict=False)):
-        for first in firsts:  # disjoint spans: the parts in order are the rows in order
-            with open(folder / f"{first:012d}.jsonl", "rb") as part:
-                shutil.copyfileobj(part, out, 1 << 20)
-    else:
-
-        def part(first: int) -> Any:
-            ids = np.load(folder / f"{first:012d}.npy", mmap_mode="r")
-            with open(folder / f"{first:012d}.jsonl", "rb") as fh:
-                yield from zip(map(int, ids), fh, strict=True)
-
-        for _, line in heapq.merge(*(part(f) for f in firsts)):
-            out.write(line)
+    _merge_parts(folder, got, out)
     return int(got["rows"].sum())
 
 
@@ -338,16 +363,7 @@ def _kept_part(batch: dict[str, np.ndarray], *, folder: str) -> dict[str, np.nda
     order = np.argsort(idx, kind="stable")
     data = batch["data"]
     lines = b"".join(dumps_line(orjson.loads(data[t])) for t in order.tolist())
-    first, root = int(idx[order[0]]), Path(folder)
-    tmp = root / f".{first:012d}.{os.getpid()}.npy"
-    np.save(tmp, idx[order].astype(np.int64))
-    os.replace(tmp, root / f"{first:012d}.npy")
-    _atomic_bytes(root / f"{first:012d}.jsonl", lines)
-    return {
-        "first": np.array([first], np.int64),
-        "last": np.array([int(idx[order[-1]])], np.int64),
-        "rows": np.array([idx.size], np.int64),
-    }
+    return _save_part(folder, idx[order], lines)
 
 
 def _clusters(removed: list[_Removed]) -> list[Any]:
@@ -372,7 +388,6 @@ def _write_dedup_rejects(
     """Dedup's rejects, written by the workers as part files (each block's removed rows,
     worded as ``curate.dedup.engine.dedup`` words them) and merged into ``sink`` in row
     order by file copy: what the driver wrote from the records before, byte for byte."""
-    import heapq
 
     from curate.dedup.config import REASONS
     from curate.dedup.exact import STAGE
@@ -407,19 +422,12 @@ def _write_dedup_rejects(
                 "reasons": dict(REASONS),
             },
         ),
-        ["first", "rows"],
+        ["first", "last", "rows"],
     )
     if int(got["rows"].sum()) != ids.size:
         raise RuntimeError(f"ray dedup: {int(got['rows'].sum())} rejects written, {ids.size}")
 
-    def part(first: int) -> Any:
-        order = np.load(folder / f"{first:012d}.npy")
-        with open(folder / f"{first:012d}.jsonl", "rb") as fh:
-            yield from zip(order.tolist(), fh, strict=True)
-
-    # Each part is in row order; blocks may interleave after a shuffle: merge by row id.
-    for _, line in heapq.merge(*(part(f) for f in sorted(got["first"].tolist()))):
-        sink.fh.write(line)
+    _merge_parts(folder, got, sink.fh)
     return _count_dedup(method, sink)
 
 
@@ -446,7 +454,8 @@ def _dedup_rejects(
     idx = batch["idx"]
     mine = np.flatnonzero(np.isin(idx, ids))
     if not mine.size:
-        return {"first": np.zeros(0, np.int64), "rows": np.zeros(0, np.int64)}
+        z = np.zeros(0, np.int64)
+        return {"first": z, "last": z, "rows": z}
     mine = mine[np.argsort(idx[mine], kind="stable")]
     at = np.searchsorted(ids, idx[mine])
     lines = []
@@ -465,9 +474,4 @@ def _dedup_rejects(
             extra,
         )
         lines.append(dumps_line(d.to_reject()))
-    first = int(idx[mine[0]])
-    root = Path(folder)
-    np.save(root / f".{first:012d}.{os.getpid()}.npy", idx[mine].astype(np.int64))
-    os.replace(root / f".{first:012d}.{os.getpid()}.npy", root / f"{first:012d}.npy")
-    _atomic_bytes(root / f"{first:012d}.jsonl", b"".join(lines))
-    return {"first": np.array([first], np.int64), "rows": np.array([mine.size], np.int64)}
+    return _save_part(folder, idx[mine], b"".join(lines))
