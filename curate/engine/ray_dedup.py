@@ -187,7 +187,9 @@ class RayDedup:
         )
         # The candidate pairs stay on the workers (uniqued, routed and verified there); only
         # the duplicate edges come back, sized by duplicates, not by candidates or rows.
-        got = self._verify_refs(ds, cand.to_arrow_refs(), cfg.near_threshold)
+        pair_refs = cand.to_arrow_refs()
+        del cand  # its plan caches the blocks: _verify_refs frees each once it is consumed
+        got = self._verify_refs(ds, pair_refs, cfg.near_threshold)
         _log(f"near: {got['n']} candidate pairs verified, {got['i'].size} at or above")
         if got["i"].size == 0:
             return _Removed("near", {}, {})
@@ -247,7 +249,10 @@ class RayDedup:
         at or above ``threshold`` (all with None) with their Jaccard, and ``n`` verified.
 
         The driver holds object refs only: blocks of pairs x partitions, partitions x
-        groups of row blocks (at most P groups).
+        groups of row blocks (at most P groups). It drops each step's refs as soon as the
+        next step's tasks are submitted (``pair_refs`` is emptied), so the candidate pairs
+        are in the object store about once (a pending task keeps its arguments alive), not
+        once per step until the end.
         """
         ray, p = self.ray, self.parts
         rows = ds.to_arrow_refs()  # zero-copy: the materialized blocks themselves
@@ -261,10 +266,12 @@ class RayDedup:
         gspans = np.array([_group_span(spans[g]) for g in groups], dtype=np.int64)
         split = self._task(_pair_pieces, p)
         pieces = [split.remote(r, p) for r in pair_refs]
+        pair_refs.clear()
         if p == 1:
             pieces = [[x] for x in pieces]
         ask = self._task(_pair_requests, 1 + len(groups))
         asked = [ask.remote(gspans, *[pc[k] for pc in pieces]) for k in range(p)]
+        del pieces
         sets_of = self._task(_block_sets, p)
         sent = [
             sets_of.remote(
@@ -275,12 +282,15 @@ class RayDedup:
             )
             for x, g in enumerate(groups)
         ]
+        heads = [a[0] for a in asked]  # each partition's uniqued pairs
+        del asked
         if p == 1:
             sent = [[x] for x in sent]
         jac = self._task(_pair_jaccard)
-        done = ray.get(
-            [jac.remote(asked[k][0], threshold, *[s[k] for s in sent]) for k in range(p)]
-        )
+        futures = [jac.remote(heads[k], threshold, *[s[k] for s in sent]) for k in range(p)]
+        del heads, sent
+        done = ray.get(futures)
+        del futures
         return {
             "i": np.concatenate([d["i"] for d in done]).astype(np.int64),
             "j": np.concatenate([d["j"] for d in done]).astype(np.int64),
