@@ -8,7 +8,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,12 +44,17 @@ from curate.engine.ray_udfs import (
 from curate.errors import ConfigError, InputError
 from curate.records import ReadStats, Record
 
+if TYPE_CHECKING:
+    from curate.engine.ray_stages import _Written
+
 
 @dataclass(slots=True)
 class Prepared:
     """What the Ray engine hands back to ``curate run``: the records that survived dedup."""
 
-    kept: Sequence[Record]  # a list, or ``ray_split.Rows`` (left on the workers)
+    # A list, ``ray_split.Rows`` (left on the workers), or for ``curate dedup`` only the
+    # count of the records the workers wrote (``ray_stages._Written``).
+    kept: Sequence[Record] | _Written
     embeddings: np.ndarray | None
     dres: Any
     read_stats: ReadStats
@@ -229,9 +234,10 @@ class RayDedup:
         return _Removed("near", keep, sim)
 
     def _verify(self, ds: Any, pairs: np.ndarray) -> np.ndarray:
-        """True Jaccard of the given pairs (``i < j``), in their order, computed on the
-        workers; for pair lists sized by duplicates (the near pass's own candidates go
-        through ``_verify_refs`` without coming here)."""
+        """True Jaccard of the given pairs, in their order, computed on the workers; for
+        pair lists sized by duplicates (the near pass's own candidates go through
+        ``_verify_refs`` without coming here). A pair may be ``i > j`` (the split's leakage
+        check passes mapped ids): each is verified and looked up as given."""
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
         if pairs.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)

@@ -110,8 +110,9 @@ def _bucket_pairs(group: dict[str, np.ndarray]) -> dict:
             found.append(np.stack((ii[same], ii[same + d]), axis=1))
     pairs = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
     # A near copy shares most of its bands with its twin: the same pair is found once per
-    # shared band. Send each pair once per partition (the driver uniques across them), so
-    # the driver's candidate list is not ~bands times the pairs.
+    # shared band. Send each pair once per bucket partition (the verification's partitions
+    # unique across them, ``_pair_requests``), so the pairs shuffled are not ~bands times
+    # the candidates.
     pairs = np.unique(pairs.astype(np.int64), axis=0)
     return {"i": pairs[:, 0], "j": pairs[:, 1]}
 

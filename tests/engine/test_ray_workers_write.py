@@ -103,6 +103,9 @@ def test_near_pairs_verified_on_the_workers_as_local(ray_cluster, tmp_path: Path
     # The driver-side entry point for few pairs: in the order asked.
     some = pairs[::-7]
     assert eng._verify(ds, some).tolist() == [want[p] for p in map(tuple, some.tolist())]
+    # Pairs named the other way round (the split's mapped ids): each as given.
+    flip = some[:, ::-1]
+    assert eng._verify(ds, flip).tolist() == [want[(b, a)] for a, b in flip.tolist()]
 
 
 def test_kept_parts_merged_in_row_order_when_blocks_interleave(ray_cluster, tmp_path) -> None:
