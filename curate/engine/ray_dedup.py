@@ -25,6 +25,7 @@ from curate.engine.ray_rows import (
 from curate.engine.ray_udfs import (
     _assign,
     _band_rows,
+    _block_hashes,
     _block_sets,
     _block_span,
     _bucket_pairs,
@@ -278,16 +279,15 @@ class RayDedup:
         ask = self._task(_pair_requests, 1 + len(groups))
         asked = [ask.remote(gspans, *[pc[k] for pc in pieces]) for k in range(p)]
         del pieces
+        # The shingle sets are computed where each row block lives (_block_hashes), so only
+        # the sets cross nodes, not the rows; a task per group cuts them per partition.
+        hashes_of = self._task(_block_hashes)
         sets_of = self._task(_block_sets, p)
-        sent = [
-            sets_of.remote(
-                self.config.dedup,
-                len(g),
-                *[rows[t] for t in g.tolist()],
-                *[a[1 + x] for a in asked],
-            )
-            for x, g in enumerate(groups)
-        ]
+        sent = []
+        for x, g in enumerate(groups):
+            asks = [a[1 + x] for a in asked]
+            hashed = [hashes_of.remote(self.config.dedup, rows[t], *asks) for t in g.tolist()]
+            sent.append(sets_of.remote(len(g), *hashed, *asks))
         heads = [a[0] for a in asked]  # each partition's uniqued pairs
         del asked
         if p == 1:

@@ -226,3 +226,37 @@ def test_dedup_rejects_not_asked_builds_nothing_per_row() -> None:
     ]
     got = _write_dedup_rejects(None, None, removed, lambda i: i, {}, False)
     assert got == {"exact_duplicate": 2, "near_duplicate": 1}
+
+
+def test_shingle_sets_computed_per_block_only_for_rows_asked() -> None:
+    """(C1) a block computes the sets of the rows some partition asked for, its other
+    columns (band keys, vectors) left where they are; (C2) cuts them per partition."""
+    import pyarrow as pa
+
+    from curate.dedup.config import DedupConfig
+    from curate.dedup.near import shingle_hashes
+    from curate.engine.ray_udfs import _block_hashes, _block_sets, _words
+    from curate.records import Record
+
+    rows, cfg = _rows(10), DedupConfig(methods=["near"])
+    block = pa.table(
+        {
+            "idx": np.arange(10, 20, dtype=np.int64),
+            "source": ["t.jsonl"] * 10,
+            "line": list(range(1, 11)),
+            "text_line": list(range(1, 11)),
+            "data": [orjson.dumps(r) for r in rows],
+            "vec": [np.ones(4, np.float32).tobytes()] * 10,
+        }
+    )
+    recs = [Record("t.jsonl", k + 1, r, k + 1) for k, r in enumerate(rows)]
+    hashes, offsets = shingle_hashes(_words(recs, cfg), cfg.shingle_size)
+    want = {10 + k: np.unique(hashes[offsets[k] : offsets[k + 1]]) for k in range(10)}
+
+    ids, offs, flat = _block_hashes(cfg, block, np.array([12, 15]), np.array([15, 19, 30]))
+    assert ids.tolist() == [12, 15, 19]
+    for t, i in enumerate(ids.tolist()):
+        assert flat[offs[t] : offs[t + 1]].tolist() == want[i].tolist()
+    a, b = _block_sets(1, (ids, offs, flat), np.array([12, 15]), np.array([19, 30]))
+    assert a[0].tolist() == [12, 15] and b[0].tolist() == [19]
+    assert b[2].tolist() == want[19].tolist()
