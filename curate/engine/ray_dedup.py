@@ -289,7 +289,7 @@ class RayDedup:
             hashed = [hashes_of.remote(self.config.dedup, rows[t], *asks) for t in g.tolist()]
             sent.append(sets_of.remote(len(g), *hashed, *asks))
         heads = [a[0] for a in asked]  # each partition's uniqued pairs
-        del asked
+        del asked, asks, hashed
         if p == 1:
             sent = [[x] for x in sent]
         jac = self._task(_pair_jaccard)
