@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -23,12 +24,19 @@ import psutil
 
 
 def cluster_cpu() -> float:
-    """CPU seconds of this script's Ray workers (descendants), live ones."""
+    """CPU seconds of this script's Ray workers (descendants), live and exited.
+
+    A live ``ray::`` worker counts its own CPU time; a worker that has exited (Ray Data ends
+    idle workers, a retried task's worker dies) is counted by the process that reaped it
+    (its raylet), in that process's children times, so its CPU is not lost between the
+    two readings.
+    """
     total = 0.0
     for p in psutil.Process().children(recursive=True):
         try:
+            t = p.cpu_times()
+            total += t.children_user + t.children_system  # reaped descendants
             if (p.name() or "").startswith("ray::"):
-                t = p.cpu_times()
                 total += t.user + t.system
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
@@ -54,11 +62,12 @@ def main() -> None:
     from curate.engine.ray_rows import _without
     from curate.pipeline.config import RunConfig, RunOptions
 
+    scratch = Path(tempfile.mkdtemp(prefix="curate-near-cost-"))
     try:
         config = RunConfig(
             run=RunOptions(semantic=False), dedup=DedupConfig(methods=["exact", "near"])
         )
-        eng = RayDedup(ray, config, Path(tempfile.mkdtemp(prefix="curate-near-cost-")))
+        eng = RayDedup(ray, config, scratch)
         base, _ = eng.front([a.data], "read")
         gone = np.array(sorted(eng.exact(base).keep), dtype=np.int64)
         alive = base.map_batches(
@@ -83,6 +92,7 @@ def main() -> None:
     finally:
         ray.shutdown()
         cluster.shutdown()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

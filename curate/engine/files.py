@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from curate.dedup.config import DedupConfig
-from curate.records import atomic_writer, check_output_paths, dumps_line
+from curate.records import atomic_files, check_output_paths, dumps_line, recover_outputs
 
 
 def ray_dedup_file(
@@ -47,12 +47,14 @@ def ray_dedup_file(
     scratch = Path(tempfile.mkdtemp(prefix=".curate-ray-", dir=parent))
     buf = io.BytesIO()
     sink = RejectSink(buf)
+    recover_outputs([output, rejects, clusters])
     try:
         # The workers write the kept records (part files concatenated in input order) and
         # dedup's rejects (merged in row order), and the latter only when --rejects asks
-        # for them: no record comes to the driver.
+        # for them: no record comes to the driver. Output, rejects and clusters appear
+        # together or not at all (as the local command's), so their counts always add up.
         with contextlib.ExitStack() as stack:
-            out = stack.enter_context(atomic_writer(output, "wb")) if output is not None else None
+            out, rej, cl = stack.enter_context(atomic_files([output, rejects, clusters]))
             dfh = stack.enter_context(open(scratch / "dedup-rejects.jsonl", "w+b"))
             got = read_dedup(
                 path,
@@ -61,12 +63,12 @@ def ray_dedup_file(
                 run_config,
                 Validator(),
                 mode="read",
-                drops=RejectSink(dfh) if rejects is not None else False,
+                drops=RejectSink(dfh) if rej is not None else False,
                 kept_to=out,
             )
             res = got.dres.result
             bad = [line for line in buf.getvalue().splitlines(keepends=True) if line]
-            if rejects is not None:
+            if rej is not None:
 
                 def keyed(lines: Any) -> Iterator[tuple[tuple[int, int], bytes]]:
                     for line in lines:
@@ -74,31 +76,14 @@ def ray_dedup_file(
                         yield (shard_of.get(obj["source"], 0), obj["line"]), line
 
                 dfh.seek(0)
-                with atomic_writer(rejects, "wb") as fh:
-                    # Both in input order (shard, then line): one merge.
-                    for _, line in heapq.merge(keyed(bad), keyed(dfh), key=lambda t: t[0]):
-                        fh.write(line)
+                # Both in input order (shard, then line): one merge.
+                for _, line in heapq.merge(keyed(bad), keyed(dfh), key=lambda t: t[0]):
+                    rej.write(line)
+            if cl is not None:
+                for row in _cluster_rows(got):
+                    cl.write(dumps_line(row))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    if clusters is not None:
-        with atomic_writer(clusters, "wb") as fh:
-            for k, c in enumerate(got.dres.clusters, start=1):
-                row = {
-                    "cluster": k,
-                    "method": c.method,
-                    "size": len(c.members),
-                    "kept": got.refs[c.keep][0],
-                    "members": [
-                        {
-                            "id": got.refs[m][0],
-                            "line": got.refs[m][1],
-                            "similarity": round(s, 4),
-                            "kept": m == c.keep,
-                        }
-                        for m, s in zip(c.members, c.similarity, strict=True)
-                    ],
-                }
-                fh.write(dumps_line(row))
     stats = got.dres.stats
     dropped = sum(stats["reasons"].values())
     reasons: dict[str, int] = {}
@@ -121,6 +106,26 @@ def ray_dedup_file(
         "read": got.read_stats.as_dict(),
         "engine": "ray",
     }
+
+
+def _cluster_rows(got: Any) -> Iterator[dict[str, Any]]:
+    """``--clusters``' rows, as ``curate.dedup.files`` writes them."""
+    for k, c in enumerate(got.dres.clusters, start=1):
+        yield {
+            "cluster": k,
+            "method": c.method,
+            "size": len(c.members),
+            "kept": got.refs[c.keep][0],
+            "members": [
+                {
+                    "id": got.refs[m][0],
+                    "line": got.refs[m][1],
+                    "similarity": round(s, 4),
+                    "kept": m == c.keep,
+                }
+                for m, s in zip(c.members, c.similarity, strict=True)
+            ],
+        }
 
 
 __all__ = ["ray_dedup_file"]

@@ -8,7 +8,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from curate.engine.ray_rows import (
 from curate.engine.ray_udfs import (
     _assign,
     _band_rows,
+    _block_hashes,
     _block_sets,
     _block_span,
     _bucket_pairs,
@@ -44,12 +45,17 @@ from curate.engine.ray_udfs import (
 from curate.errors import ConfigError, InputError
 from curate.records import ReadStats, Record
 
+if TYPE_CHECKING:
+    from curate.engine.ray_stages import _Written
+
 
 @dataclass(slots=True)
 class Prepared:
     """What the Ray engine hands back to ``curate run``: the records that survived dedup."""
 
-    kept: Sequence[Record]  # a list, or ``ray_split.Rows`` (left on the workers)
+    # A list, ``ray_split.Rows`` (left on the workers), or for ``curate dedup`` only the
+    # count of the records the workers wrote (``ray_stages._Written``).
+    kept: Sequence[Record] | _Written
     embeddings: np.ndarray | None
     dres: Any
     read_stats: ReadStats
@@ -187,7 +193,9 @@ class RayDedup:
         )
         # The candidate pairs stay on the workers (uniqued, routed and verified there); only
         # the duplicate edges come back, sized by duplicates, not by candidates or rows.
-        got = self._verify_refs(ds, cand.to_arrow_refs(), cfg.near_threshold)
+        pair_refs = cand.to_arrow_refs()
+        del cand  # its plan caches the blocks: _verify_refs frees each once it is consumed
+        got = self._verify_refs(ds, pair_refs, cfg.near_threshold)
         _log(f"near: {got['n']} candidate pairs verified, {got['i'].size} at or above")
         if got["i"].size == 0:
             return _Removed("near", {}, {})
@@ -227,9 +235,10 @@ class RayDedup:
         return _Removed("near", keep, sim)
 
     def _verify(self, ds: Any, pairs: np.ndarray) -> np.ndarray:
-        """True Jaccard of the given pairs (``i < j``), in their order, computed on the
-        workers; for pair lists sized by duplicates (the near pass's own candidates go
-        through ``_verify_refs`` without coming here)."""
+        """True Jaccard of the given pairs, in their order, computed on the workers; for
+        pair lists sized by duplicates (the near pass's own candidates go through
+        ``_verify_refs`` without coming here). A pair may be ``i > j`` (the split's leakage
+        check passes mapped ids): each is verified and looked up as given."""
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
         if pairs.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)
@@ -247,7 +256,10 @@ class RayDedup:
         at or above ``threshold`` (all with None) with their Jaccard, and ``n`` verified.
 
         The driver holds object refs only: blocks of pairs x partitions, partitions x
-        groups of row blocks (at most P groups).
+        groups of row blocks (at most P groups). It drops each step's refs as soon as the
+        next step's tasks are submitted (``pair_refs`` is emptied), so the candidate pairs
+        are in the object store about once (a pending task keeps its arguments alive), not
+        once per step until the end.
         """
         ray, p = self.ray, self.parts
         rows = ds.to_arrow_refs()  # zero-copy: the materialized blocks themselves
@@ -261,26 +273,30 @@ class RayDedup:
         gspans = np.array([_group_span(spans[g]) for g in groups], dtype=np.int64)
         split = self._task(_pair_pieces, p)
         pieces = [split.remote(r, p) for r in pair_refs]
+        pair_refs.clear()
         if p == 1:
             pieces = [[x] for x in pieces]
         ask = self._task(_pair_requests, 1 + len(groups))
         asked = [ask.remote(gspans, *[pc[k] for pc in pieces]) for k in range(p)]
+        del pieces
+        # The shingle sets are computed where each row block lives (_block_hashes), so only
+        # the sets cross nodes, not the rows; a task per group cuts them per partition.
+        hashes_of = self._task(_block_hashes)
         sets_of = self._task(_block_sets, p)
-        sent = [
-            sets_of.remote(
-                self.config.dedup,
-                len(g),
-                *[rows[t] for t in g.tolist()],
-                *[a[1 + x] for a in asked],
-            )
-            for x, g in enumerate(groups)
-        ]
+        sent = []
+        for x, g in enumerate(groups):
+            asks = [a[1 + x] for a in asked]
+            hashed = [hashes_of.remote(self.config.dedup, rows[t], *asks) for t in g.tolist()]
+            sent.append(sets_of.remote(len(g), *hashed, *asks))
+        heads = [a[0] for a in asked]  # each partition's uniqued pairs
+        del asked, asks, hashed
         if p == 1:
             sent = [[x] for x in sent]
         jac = self._task(_pair_jaccard)
-        done = ray.get(
-            [jac.remote(asked[k][0], threshold, *[s[k] for s in sent]) for k in range(p)]
-        )
+        futures = [jac.remote(heads[k], threshold, *[s[k] for s in sent]) for k in range(p)]
+        del heads, sent
+        done = ray.get(futures)
+        del futures
         return {
             "i": np.concatenate([d["i"] for d in done]).astype(np.int64),
             "j": np.concatenate([d["j"] for d in done]).astype(np.int64),

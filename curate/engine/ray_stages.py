@@ -217,7 +217,7 @@ def _read_dedup(
     vecs: list[np.ndarray] = []
     if kept_to is not None:
         _log("the workers write the kept records")
-        kept = _Written(_write_kept(eng, alive, kept_to))
+        kept = _Written(_write_kept(eng, alive, kept_to, n_in - int(gone.size)))
     elif sres is None:
         _log("collecting the kept records")
         kept = []
@@ -284,12 +284,56 @@ class _Written:
         return self.n
 
 
-def _write_kept(eng: Any, alive: Any, out: Any) -> int:
+def _merge_parts(folder: Path, got: dict[str, np.ndarray], out: Any) -> None:
+    """The part files ``_save_part`` wrote in ``folder`` (``got``: their first and last row
+    ids), into ``out`` in row order: concatenated by file copy when their row spans are
+    disjoint, else merged by row id (ids read from disk, lazily) as blocks interleave after a
+    shuffle."""
+    import heapq
+
+    order = np.argsort(got["first"], kind="stable")
+    firsts, lasts = got["first"][order].tolist(), got["last"][order].tolist()
+    if all(b > a for a, b in zip(lasts, firsts[1:], strict=False)):
+        for first in firsts:  # disjoint spans: the parts in order are the rows in order
+            with open(folder / f"{first:012d}.jsonl", "rb") as part:
+                shutil.copyfileobj(part, out, 1 << 20)
+        return
+
+    def part(first: int) -> Any:
+        ids = np.load(folder / f"{first:012d}.npy", mmap_mode="r")
+        with open(folder / f"{first:012d}.jsonl", "rb") as fh:
+            yield from zip(map(int, ids), fh, strict=True)
+
+    for _, line in heapq.merge(*(part(f) for f in firsts)):
+        out.write(line)
+
+
+def _save_part(folder: str, ids: np.ndarray, lines: bytes) -> dict[str, np.ndarray]:
+    """On a worker: one block's lines (for row ids ``ids``, ascending) as a part file named
+    by its first row id, its ids beside it (a retried task rewrites the same bytes); the
+    counters ``_merge_parts`` and the count checks read."""
+    first, root = int(ids[0]), Path(folder)
+    tmp = root / f".{first:012d}.{os.getpid()}.npy"
+    np.save(tmp, ids.astype(np.int64))
+    os.replace(tmp, root / f"{first:012d}.npy")
+    _atomic_bytes(root / f"{first:012d}.jsonl", lines)
+    return {
+        "first": np.array([first], np.int64),
+        "last": np.array([int(ids[-1])], np.int64),
+        "rows": np.array([ids.size], np.int64),
+    }
+
+
+def _write_kept(eng: Any, alive: Any, out: Any, expect: int) -> int:
     """The kept rows as JSONL into ``out``, in row order: each block writes its rows as a
     part file (named by its first row id, with its ids beside it); the driver concatenates
     the parts by file copy, or merges them by row id (ids read from disk, lazily) when
-    blocks interleave. Nothing per row is held here."""
-    import heapq
+    blocks interleave (``_merge_parts``). Nothing per row is held here.
+
+    Raises:
+        RuntimeError: the parts hold other than ``expect`` rows (the report's counts are
+            built from this one, so a lost part must not pass silently).
+    """
 
     folder = eng.work / "kept"
     folder.mkdir(parents=True, exist_ok=True)
@@ -299,21 +343,9 @@ def _write_kept(eng: Any, alive: Any, out: Any) -> int:
         ),
         ["first", "last", "rows"],
     )
-    order = np.argsort(got["first"], kind="stable")
-    firsts, lasts = got["first"][order].tolist(), got["last"][order].tolist()
-    if all(b > a for a, b in zip(lasts, firsts[1:], strict=False)):
-        for first in firsts:  # disjoint spans: the parts in order are the rows in order
-            with open(folder / f"{first:012d}.jsonl", "rb") as part:
-                shutil.copyfileobj(part, out, 1 << 20)
-    else:
-
-        def part(first: int) -> Any:
-            ids = np.load(folder / f"{first:012d}.npy", mmap_mode="r")
-            with open(folder / f"{first:012d}.jsonl", "rb") as fh:
-                yield from zip(map(int, ids), fh, strict=True)
-
-        for _, line in heapq.merge(*(part(f) for f in firsts)):
-            out.write(line)
+    if int(got["rows"].sum()) != expect:
+        raise RuntimeError(f"ray dedup: {int(got['rows'].sum())} kept rows written, {expect}")
+    _merge_parts(folder, got, out)
     return int(got["rows"].sum())
 
 
@@ -331,16 +363,7 @@ def _kept_part(batch: dict[str, np.ndarray], *, folder: str) -> dict[str, np.nda
     order = np.argsort(idx, kind="stable")
     data = batch["data"]
     lines = b"".join(dumps_line(orjson.loads(data[t])) for t in order.tolist())
-    first, root = int(idx[order[0]]), Path(folder)
-    tmp = root / f".{first:012d}.{os.getpid()}.npy"
-    np.save(tmp, idx[order].astype(np.int64))
-    os.replace(tmp, root / f"{first:012d}.npy")
-    _atomic_bytes(root / f"{first:012d}.jsonl", lines)
-    return {
-        "first": np.array([first], np.int64),
-        "last": np.array([int(idx[order[-1]])], np.int64),
-        "rows": np.array([idx.size], np.int64),
-    }
+    return _save_part(folder, idx[order], lines)
 
 
 def _clusters(removed: list[_Removed]) -> list[Any]:
@@ -365,11 +388,16 @@ def _write_dedup_rejects(
     """Dedup's rejects, written by the workers as part files (each block's removed rows,
     worded as ``curate.dedup.engine.dedup`` words them) and merged into ``sink`` in row
     order by file copy: what the driver wrote from the records before, byte for byte."""
-    import heapq
 
     from curate.dedup.config import REASONS
     from curate.dedup.exact import STAGE
 
+    if sink is False:  # no rejects file asked for: the counts only, nothing per row built
+        by_reason: Counter[str] = Counter()
+        for r in removed:
+            if r.keep:
+                by_reason[REASONS[r.method]] += len(r.keep)
+        return by_reason
     plan = sorted((m, r.method, k) for r in removed for m, k in r.keep.items())
     if not plan:
         return Counter()
@@ -380,8 +408,6 @@ def _write_dedup_rejects(
     final = np.array([refs[survivor(k)][0] for _, _, k in plan], dtype=object)
     via = np.array([refs[k][0] if survivor(k) != k else "" for _, _, k in plan], dtype=object)
     del sim, plan
-    if sink is False:  # no rejects file asked for: the counts only, nothing written
-        return _count_dedup(method, None)
     folder = eng.work / "dedup"
     folder.mkdir(parents=True, exist_ok=True)
     got = _collect(
@@ -396,19 +422,12 @@ def _write_dedup_rejects(
                 "reasons": dict(REASONS),
             },
         ),
-        ["first", "rows"],
+        ["first", "last", "rows"],
     )
     if int(got["rows"].sum()) != ids.size:
         raise RuntimeError(f"ray dedup: {int(got['rows'].sum())} rejects written, {ids.size}")
 
-    def part(first: int) -> Any:
-        order = np.load(folder / f"{first:012d}.npy")
-        with open(folder / f"{first:012d}.jsonl", "rb") as fh:
-            yield from zip(order.tolist(), fh, strict=True)
-
-    # Each part is in row order; blocks may interleave after a shuffle: merge by row id.
-    for _, line in heapq.merge(*(part(f) for f in sorted(got["first"].tolist()))):
-        sink.fh.write(line)
+    _merge_parts(folder, got, sink.fh)
     return _count_dedup(method, sink)
 
 
@@ -418,8 +437,7 @@ def _count_dedup(method: np.ndarray, sink: Any) -> Counter[str]:
 
     by_reason: Counter[str] = Counter()
     for meth, n in Counter(method.tolist()).items():
-        if sink is not None:
-            sink.by_stage[(STAGE, REASONS[meth])] += n
+        sink.by_stage[(STAGE, REASONS[meth])] += n
         by_reason[REASONS[meth]] += n
     return by_reason
 
@@ -436,7 +454,8 @@ def _dedup_rejects(
     idx = batch["idx"]
     mine = np.flatnonzero(np.isin(idx, ids))
     if not mine.size:
-        return {"first": np.zeros(0, np.int64), "rows": np.zeros(0, np.int64)}
+        z = np.zeros(0, np.int64)
+        return {"first": z, "last": z, "rows": z}
     mine = mine[np.argsort(idx[mine], kind="stable")]
     at = np.searchsorted(ids, idx[mine])
     lines = []
@@ -455,9 +474,4 @@ def _dedup_rejects(
             extra,
         )
         lines.append(dumps_line(d.to_reject()))
-    first = int(idx[mine[0]])
-    root = Path(folder)
-    np.save(root / f".{first:012d}.{os.getpid()}.npy", idx[mine].astype(np.int64))
-    os.replace(root / f".{first:012d}.{os.getpid()}.npy", root / f"{first:012d}.npy")
-    _atomic_bytes(root / f"{first:012d}.jsonl", b"".join(lines))
-    return {"first": np.array([first], np.int64), "rows": np.array([mine.size], np.int64)}
+    return _save_part(folder, idx[mine], b"".join(lines))

@@ -110,8 +110,9 @@ def _bucket_pairs(group: dict[str, np.ndarray]) -> dict:
             found.append(np.stack((ii[same], ii[same + d]), axis=1))
     pairs = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
     # A near copy shares most of its bands with its twin: the same pair is found once per
-    # shared band. Send each pair once per partition (the driver uniques across them), so
-    # the driver's candidate list is not ~bands times the pairs.
+    # shared band. Send each pair once per bucket partition (the verification's partitions
+    # unique across them, ``_pair_requests``), so the pairs shuffled are not ~bands times
+    # the candidates.
     pairs = np.unique(pairs.astype(np.int64), axis=0)
     return {"i": pairs[:, 0], "j": pairs[:, 1]}
 
@@ -120,8 +121,9 @@ def _bucket_pairs(group: dict[str, np.ndarray]) -> dict:
 #
 # The candidate pairs stay in the object store: (A) each block of pairs is split by the
 # pair's partition ``i % P``; (B) each partition uniques its pairs and asks each block of
-# rows (by the block's idx span) for the rows it needs; (C) each block of rows sends the
-# shingle sets of the rows asked for to the partitions asking; (D) each partition computes
+# rows (by the block's idx span) for the rows it needs; (C) each block of rows computes, on
+# its node, the shingle sets of the rows asked for, and a task per group of blocks sends them
+# to the partitions asking; (D) each partition computes
 # the true Jaccard of its pairs. Only what (D) returns comes to the driver: the pairs at or
 # above the threshold (the duplicate edges, sized by duplicates) and a count.
 
@@ -161,31 +163,42 @@ def _pair_requests(spans: np.ndarray, *pieces: np.ndarray) -> Any:
     return _many([pairs, *asks])
 
 
-def _block_sets(config: Any, nblocks: int, *args: Any) -> Any:
-    """(C) The shingle sets of a group of row blocks' rows that each partition asked for
-    (``args``: the ``nblocks`` blocks, then one ask per partition): per partition
-    ``(ids, offsets, flat sorted unique hashes)``."""
+def _block_hashes(config: Any, block: Any, *asks: np.ndarray) -> tuple:
+    """(C1) Where one block of rows lives (the block is its big argument, so Ray runs the
+    task on its node): the shingle sets of its rows that any partition asked for, as
+    ``(ids, offsets, flat sorted unique hashes)``. Only these sets cross nodes, never the
+    rows (their records, band keys or vectors)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from curate.dedup.near import shingle_hashes
 
-    blocks, asks = args[:nblocks], args[nblocks:]
     wanted = np.unique(np.concatenate(asks)) if asks else np.zeros(0, np.int64)
     empty = (np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.uint64))
+    if not wanted.size or "idx" not in block.column_names:
+        return empty
     cols = ["idx", "source", "line", "text_line", "data"]
-    found = [
-        b.select(cols).filter(pc.is_in(b.column("idx"), value_set=pa.array(wanted)))
-        for b in blocks
-        if wanted.size and "idx" in b.column_names
-    ]
-    tbl = pa.concat_tables(found) if found else None
-    if tbl is None or tbl.num_rows == 0:
-        return _many([empty] * len(asks))
+    tbl = block.select(cols).filter(pc.is_in(block.column("idx"), value_set=pa.array(wanted)))
+    if tbl.num_rows == 0:
+        return empty
     batch = {c: tbl.column(c).to_numpy(zero_copy_only=False) for c in cols}
     hashes, offsets = shingle_hashes(_words(_records(batch), config), config.shingle_size)
-    ids = batch["idx"].astype(np.int64).tolist()
-    sets = {i: np.unique(hashes[offsets[t] : offsets[t + 1]]) for t, i in enumerate(ids)}
+    chunks = [np.unique(hashes[offsets[t] : offsets[t + 1]]) for t in range(tbl.num_rows)]
+    offs = np.zeros(len(chunks) + 1, np.int64)
+    offs[1:] = np.cumsum([c.size for c in chunks])
+    flat = np.concatenate(chunks).astype(np.uint64)
+    return batch["idx"].astype(np.int64), offs, flat
+
+
+def _block_sets(nblocks: int, *args: Any) -> Any:
+    """(C2) A group of row blocks' shingle sets (``args``: the ``nblocks`` outputs of
+    ``_block_hashes``, then one ask per partition), cut per partition: for each, ``(ids,
+    offsets, flat sorted unique hashes)`` of the rows it asked for."""
+    hashed, asks = args[:nblocks], args[nblocks:]
+    sets: dict[int, np.ndarray] = {}
+    for ids, offs, flat in hashed:
+        for t, i in enumerate(ids.tolist()):
+            sets[i] = flat[offs[t] : offs[t + 1]]
     out: list[Any] = []
     for ask in asks:
         mine = [i for i in ask.tolist() if i in sets]

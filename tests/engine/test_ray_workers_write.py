@@ -90,10 +90,12 @@ def test_near_pairs_verified_on_the_workers_as_local(ray_cluster, tmp_path: Path
     sets = [np.unique(hashes[offsets[k] : offsets[k + 1]]) for k in range(len(rows))]
     want = {(a, b): jaccard_of(sets[a], sets[b]) for a, b in pairs.tolist()}
 
-    got = eng._verify_refs(ds, refs, None)
+    given = list(refs)
+    got = eng._verify_refs(ds, given, None)
+    assert given == []  # the driver's refs to the pairs go once they are cut by partition
     assert got["n"] == len(want)
     assert _pairs(got) == want
-    high = eng._verify_refs(ds, refs, 0.5)
+    high = eng._verify_refs(ds, list(refs), 0.5)
     assert high["n"] == len(want)
     above = {p: v for p, v in want.items() if v >= 0.5}
     assert 0 < len(above) < len(want)
@@ -101,6 +103,9 @@ def test_near_pairs_verified_on_the_workers_as_local(ray_cluster, tmp_path: Path
     # The driver-side entry point for few pairs: in the order asked.
     some = pairs[::-7]
     assert eng._verify(ds, some).tolist() == [want[p] for p in map(tuple, some.tolist())]
+    # Pairs named the other way round (the split's mapped ids): each as given.
+    flip = some[:, ::-1]
+    assert eng._verify(ds, flip).tolist() == [want[(b, a)] for a, b in flip.tolist()]
 
 
 def test_kept_parts_merged_in_row_order_when_blocks_interleave(ray_cluster, tmp_path) -> None:
@@ -122,9 +127,16 @@ def test_kept_parts_merged_in_row_order_when_blocks_interleave(ray_cluster, tmp_
         eng = Eng()
         eng.work = tmp_path / name
         out = io.BytesIO()
-        n = _write_kept(eng, _dataset(ray_cluster, rows, ids, blocks=4), out)
+        ds = _dataset(ray_cluster, rows, ids, blocks=4)
+        n = _write_kept(eng, ds, out, 40)
         assert n == 40
         assert out.getvalue() == b"".join(orjson.dumps(r) + b"\n" for r in rows), name
+    # A part lost (fewer rows written than kept): an error, nothing written.
+    eng.work = tmp_path / "short"
+    out = io.BytesIO()
+    with pytest.raises(RuntimeError, match="40 kept rows written, 41"):
+        _write_kept(eng, ds, out, 41)
+    assert out.getvalue() == b""
 
 
 def test_dedup_command_without_rejects_writes_kept_on_the_workers(
@@ -155,3 +167,96 @@ def test_dedup_command_without_rejects_writes_kept_on_the_workers(
             assert not list(tmp_path.glob(".curate-ray-*"))
     assert out["local"] == out["ray"]
     assert out["ray"][2]["exact"] > 0 and out["ray"][2]["near"] > 0
+
+
+def _one_file(tmp_path: Path) -> Path:
+    planted_shards(tmp_path / "in")
+    return tmp_path / "in" / "part-000.jsonl"
+
+
+def test_dedup_outputs_appear_together_or_not_at_all(ray_cluster, tmp_path: Path) -> None:
+    """``-o``, ``--rejects`` and ``--clusters`` are committed together: a clusters path that
+    cannot be written leaves neither the output nor the rejects behind (before, both were
+    renamed into place and only the clusters were missing)."""
+    data = _one_file(tmp_path)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
+    args = ["dedup", str(data), "-o", str(out), "--rejects", str(rej), "--engine", "ray"]
+    result = CliRunner().invoke(main, [*args, "--clusters", str(blocker / "cl.jsonl")])
+    assert result.exit_code == 2, result.output
+    assert not out.exists() and not rej.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "not-a-folder"]
+
+
+def test_dedup_write_failure_leaves_nothing(ray_cluster, tmp_path: Path, monkeypatch) -> None:
+    """The disk fills while the kept records are written: one line, exit 2 (an I/O error),
+    no ``-o`` file, no temp file, no ``.curate-ray-*`` scratch folder."""
+    import errno
+
+    from curate.engine import ray_stages
+
+    real = ray_stages._write_kept
+
+    def full(*args):  # noqa: ANN002, ANN202
+        real(*args)  # the parts written and copied into -o's temp file, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device", str(args[2].name))
+
+    monkeypatch.setattr(ray_stages, "_write_kept", full)
+    data = _one_file(tmp_path)
+    out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
+    args = ["dedup", str(data), "-o", str(out), "--rejects", str(rej), "--engine", "ray"]
+    result = CliRunner().invoke(main, [*args, "--clusters", str(tmp_path / "cl.jsonl")])
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip().splitlines()
+    assert err[-1].startswith("Error: ") and "No space left on device" in err[-1]
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_dedup_rejects_not_asked_builds_nothing_per_row() -> None:
+    """Without ``--rejects`` only the counts come back: no per-row plan (keeper names, via,
+    similarities) is built on the driver, so no row reference is even looked up."""
+    from curate.engine.ray_dedup import _Removed
+    from curate.engine.ray_stages import _write_dedup_rejects
+
+    removed = [
+        _Removed("exact", {3: 1, 4: 1}, {3: 1.0, 4: 1.0}),
+        _Removed("near", {7: 5}, {7: 0.9}),
+    ]
+    got = _write_dedup_rejects(None, None, removed, lambda i: i, {}, False)
+    assert got == {"exact_duplicate": 2, "near_duplicate": 1}
+
+
+def test_shingle_sets_computed_per_block_only_for_rows_asked() -> None:
+    """(C1) a block computes the sets of the rows some partition asked for, its other
+    columns (band keys, vectors) left where they are; (C2) cuts them per partition."""
+    import pyarrow as pa
+
+    from curate.dedup.config import DedupConfig
+    from curate.dedup.near import shingle_hashes
+    from curate.engine.ray_udfs import _block_hashes, _block_sets, _words
+    from curate.records import Record
+
+    rows, cfg = _rows(10), DedupConfig(methods=["near"])
+    block = pa.table(
+        {
+            "idx": np.arange(10, 20, dtype=np.int64),
+            "source": ["t.jsonl"] * 10,
+            "line": list(range(1, 11)),
+            "text_line": list(range(1, 11)),
+            "data": [orjson.dumps(r) for r in rows],
+            "vec": [np.ones(4, np.float32).tobytes()] * 10,
+        }
+    )
+    recs = [Record("t.jsonl", k + 1, r, k + 1) for k, r in enumerate(rows)]
+    hashes, offsets = shingle_hashes(_words(recs, cfg), cfg.shingle_size)
+    want = {10 + k: np.unique(hashes[offsets[k] : offsets[k + 1]]) for k in range(10)}
+
+    ids, offs, flat = _block_hashes(cfg, block, np.array([12, 15]), np.array([15, 19, 30]))
+    assert ids.tolist() == [12, 15, 19]
+    for t, i in enumerate(ids.tolist()):
+        assert flat[offs[t] : offs[t + 1]].tolist() == want[i].tolist()
+    a, b = _block_sets(1, (ids, offs, flat), np.array([12, 15]), np.array([19, 30]))
+    assert a[0].tolist() == [12, 15] and b[0].tolist() == [19]
+    assert b[2].tolist() == want[19].tolist()
