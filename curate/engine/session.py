@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,7 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
         # "local" starts a private Ray even when another one runs on this machine (a bare
         # ray.init() would join that one).
         address = "auto" if os.environ.get("RAY_ADDRESS") else "local"
+    check_reachable(address)
     try:
         ray.init(
             address=address,
@@ -41,3 +43,21 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str) -> None:
+    """A cluster address nothing answers at fails at once, in one line: ``ray.init`` would
+    retry it for minutes, printing GCS warnings. ``auto`` checks ``RAY_ADDRESS``; ``local``
+    and forms Ray resolves itself (no ``host:port``) are left to Ray."""
+    named = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
+    host, sep, port = named.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        where = f"RAY_ADDRESS={named}" if address == "auto" else f"--ray-address {named}"
+        raise ConfigError(
+            f"{where}: cannot connect to Ray: nothing answers at {host}:{port} "
+            f"({exc.strerror or exc})"
+        ) from exc
