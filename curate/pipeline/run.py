@@ -354,52 +354,53 @@ def _run_into(
             "dropped_lines": dropped_lines,
         }
         write_card(areport, staging / CARD, published=published)
+        known = ahead.result()  # the data files' hashes, taken while the rest was written
 
-        counts = {name: len(recs) for name, recs in sres.splits.items()}
-        input_records = read_stats.records + read_stats.bad_lines
-        kept_total = sum(counts.values())
-        manifest = {
-            "curate_version": __version__,
-            "input": {
-                "path": path,
-                "container": read_stats.format,
-                "lines": read_stats.physical_lines,
-                "blank_lines": read_stats.blank_lines,
-                "records": input_records,
-                "unreadable_lines": read_stats.bad_lines,
-            },
-            "outputs": counts,
-            "kept": kept_total,
-            "rejected": sink.total,
-            "rejected_by_reason": sink.by_reason(),
-            "rejected_by_stage": sink.by_stage_reason(),
-            "balanced": input_records == kept_total + sink.total,
-            "seed": config.run.seed,
-            "gates": {
-                "rules": list(config.audit.fail_on),
-                "passed": not gates_failed,
-                "failed": gates_failed,
-            },
-            "leakage": leakage,
-            "shares": report["split"]["shares"],
-            "against": {
-                "files": against_files(config.dedup.against) if config.dedup.against else [],
-                "records": sum(len(a) for a in against_sets),
-                "key": config.dedup.leak_key(),
-                "leak_action": config.dedup.leak_action,
-                "leaks": len(dres.leaks),
-            },
-            "findings": _findings_summary(areport, dropped_lines, config.filter.drop_findings),
-            "versions": versions(),
-            "config": config.to_dict(),
-        }
-        if not manifest["balanced"]:
-            # A bug, never a data problem: refuse to publish output that lost records.
-            raise RuntimeError(
-                f"record accounting broken: {input_records} in, {kept_total} kept + "
-                f"{sink.total} rejected"
-            )
-        manifest["sha256"] = output_hashes(staging, ahead.result())
+    counts = {name: len(recs) for name, recs in sres.splits.items()}
+    input_records = read_stats.records + read_stats.bad_lines
+    kept_total = sum(counts.values())
+    manifest = {
+        "curate_version": __version__,
+        "input": {
+            "path": path,
+            "container": read_stats.format,
+            "lines": read_stats.physical_lines,
+            "blank_lines": read_stats.blank_lines,
+            "records": input_records,
+            "unreadable_lines": read_stats.bad_lines,
+        },
+        "outputs": counts,
+        "kept": kept_total,
+        "rejected": sink.total,
+        "rejected_by_reason": sink.by_reason(),
+        "rejected_by_stage": sink.by_stage_reason(),
+        "balanced": input_records == kept_total + sink.total,
+        "seed": config.run.seed,
+        "gates": {
+            "rules": list(config.audit.fail_on),
+            "passed": not gates_failed,
+            "failed": gates_failed,
+        },
+        "leakage": leakage,
+        "shares": report["split"]["shares"],
+        "against": {
+            "files": against_files(config.dedup.against) if config.dedup.against else [],
+            "records": sum(len(a) for a in against_sets),
+            "key": config.dedup.leak_key(),
+            "leak_action": config.dedup.leak_action,
+            "leaks": len(dres.leaks),
+        },
+        "findings": _findings_summary(areport, dropped_lines, config.filter.drop_findings),
+        "versions": versions(),
+        "config": config.to_dict(),
+    }
+    if not manifest["balanced"]:
+        # A bug, never a data problem: refuse to publish output that lost records.
+        raise RuntimeError(
+            f"record accounting broken: {input_records} in, {kept_total} kept + "
+            f"{sink.total} rejected"
+        )
+    manifest["sha256"] = output_hashes(staging, known)
     _dump(staging / MANIFEST_NAME, manifest)
     flagged = len(dres.leaks) if config.dedup.leak_action == "flag" else 0
     off = bool(config.split.strict and manifest["shares"]["off_target"])

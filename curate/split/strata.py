@@ -52,13 +52,18 @@ def field_value(data: Any, path: str) -> str:
 def require_field(records: Sequence[Record], path: str, values: list[str], option: str) -> None:
     """A field no record has is a typo, not a stratum: fail, naming the fields there are."""
     if records and all(v == MISSING for v in values):
-        seen = sorted({k for r in records[:1000] if isinstance(r.data, dict) for k in r.data})
-        hint = difflib.get_close_matches(path, seen, n=1)
-        near = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise ConfigError(
-            f"{option}: no record has the field {path!r}{near}; top-level fields: "
-            f"{', '.join(seen) or 'none'}"
-        )
+        raise no_field_error(records, path, option)
+
+
+def no_field_error(records: Sequence[Record], path: str, option: str) -> ConfigError:
+    """The error for a field no record has, naming the top-level fields there are."""
+    seen = sorted({k for r in records[:1000] if isinstance(r.data, dict) for k in r.data})
+    hint = difflib.get_close_matches(path, seen, n=1)
+    near = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return ConfigError(
+        f"{option}: no record has the field {path!r}{near}; top-level fields: "
+        f"{', '.join(seen) or 'none'}"
+    )
 
 
 def plain_text(data: Any) -> str:
