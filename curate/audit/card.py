@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,28 +105,35 @@ def card_text(
         parts.append(f"- {md(text)}")
     parts.append("")
     gone = set(published.get("dropped_lines", ())) if published else set()
-    findings = _remaining(report.findings, gone)
+    # Per code: its first 5 findings, how many, and the records they name; no more is held
+    # (the findings may be many, kept in a file on a Ray driver: curate.engine.spill).
+    by_code: dict[str, list] = {}
+    count: dict[str, int] = {}
+    named: dict[str, set[int]] = {}
+    for f in _remaining(report.findings, gone):
+        group = by_code.setdefault(f.code, [])
+        if len(group) < 5:
+            group.append(f)
+        count[f.code] = count.get(f.code, 0) + 1
+        named.setdefault(f.code, set()).update(f.lines)
     if published:
         parts += _removed_section(published)
     parts.append("## Known issues\n")
-    if not findings:
+    if not by_code:
         parts.append(
             "The audit found no consistency problems"
             + (" in the published records" if published else "")
             + ".\n"
         )
-    by_code: dict[str, list] = {}
-    for f in findings:
-        by_code.setdefault(f.code, []).append(f)
     for code, group in by_code.items():
-        n = len({ln for f in group for ln in f.lines})
+        n = len(named[code])
         # Finding codes are our own constants: safe in a code span.
         parts.append(f"### {FINDING_TITLES.get(code, code)} (`{code}`, {n:,} records)\n")
         for f in group[:5]:
             lines = _lines(f.lines)
             parts.append(f"- {md(f.message)} (records {lines}).")
-        if len(group) > 5:
-            parts.append(f"- … and {len(group) - 5} more findings of this kind.")
+        if count[code] > 5:
+            parts.append(f"- … and {count[code] - 5} more findings of this kind.")
         parts.append("")
     if report.gates:
         parts.append("## Quality gates\n")
@@ -144,17 +152,16 @@ def card_text(
     return "\n".join(parts)
 
 
-def _remaining(findings: list, gone: set[int]) -> list:
+def _remaining(findings: Iterable, gone: set[int]) -> Iterator:
     """The findings restricted to records still published (dropped ones are no issue of the
-    published data; they are listed under "What was removed")."""
-    if not gone:
-        return list(findings)
-    out = []
+    published data; they are listed under "What was removed"), one at a time."""
     for f in findings:
+        if not gone:
+            yield f
+            continue
         lines = [ln for ln in f.lines if ln not in gone]
         if lines:
-            out.append(dataclasses.replace(f, lines=lines))
-    return out
+            yield dataclasses.replace(f, lines=lines)
 
 
 def _published_summary(report: Any, published: dict[str, Any]) -> list[str]:

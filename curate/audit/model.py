@@ -119,7 +119,10 @@ class AuditReport:
         """Records flagged with ``code`` (each counted once however many findings name it)."""
         return len({ln for f in self.findings if f.code == code for ln in f.lines})
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, lazy: bool = False) -> dict[str, Any]:
+        """``lazy``: findings that are not a list (the Ray driver keeps them in a file) stay
+        as they are, for a writer that streams them (``curate.pipeline.output.dump_report``)."""
+        lazy = lazy and not isinstance(self.findings, list)
         return {
             "tool": "curate audit",
             "version": __version__,
@@ -136,6 +139,6 @@ class AuditReport:
             "shape": self.shape,
             "languages": self.languages,
             "diversity": self.diversity,
-            "findings": [f.to_dict() for f in self.findings],
+            "findings": self.findings if lazy else [f.to_dict() for f in self.findings],
             "gates": self.gates,
         }

@@ -46,6 +46,7 @@ import numpy as np
 import orjson
 
 from curate.engine.ray_rows import _collect, _log, _only, _records, worker_errors
+from curate.engine.spill import SpillWriter
 from curate.errors import ConfigError, CurateError, InputError
 from curate.records import BadLine, Record
 
@@ -496,17 +497,24 @@ class RayAudit:
         not_chat_recs = [
             Record(source, line, dict.fromkeys(keys)) for _, line, keys in st["not_chat"]
         ]
-        findings = _structural_findings(bad_lines, not_chat_recs, self.not_chat.tolist())
+        small = _structural_findings(bad_lines, not_chat_recs, self.not_chat.tolist())
         flagged = self.convs(st["flagged"])
         _log(f"audit: {len(flagged)} flagged rows fetched")
         # record_findings' order is by code; the sort below puts the conflicts in place.
-        findings += consistency.record_findings(flagged, [], config)
-        findings += self._conflicts()
-        findings += lang_findings
+        small += consistency.record_findings(flagged, [], config)
+        # The conflicts (the findings that grow with the rows) go to a file as they arrive.
+        spill = SpillWriter()
+        conflicts = self._conflicts(spill)
+        small += lang_findings
         style_findings, style_profile = self._style(st)
-        findings += style_findings
+        small += style_findings
         order = list(FINDING_CODES)
-        findings.sort(key=lambda f: order.index(f.code))
+        small.sort(key=lambda f: order.index(f.code))
+        at = order.index("conflicting_answers")
+        before = [f for f in small if order.index(f.code) <= at]
+        after = [f for f in small if order.index(f.code) > at]
+        findings = spill.finish(np.concatenate((spill.add(before), conflicts, spill.add(after))))
+        del small, before, after, conflicts
         timings["findings"] = time.perf_counter() - t0
         diversity["style"] = style_profile
 
@@ -537,11 +545,12 @@ class RayAudit:
 
     # pieces ------------------------------------------------------------------------------
 
-    def _conflicts(self) -> list[Any]:
+    def _conflicts(self, spill: SpillWriter) -> np.ndarray:
         """``conflicting_answers``' findings, found on the workers: a shuffle of the context
         hashes names the rows whose context repeats (8 bytes a row here, with their
         partition), a second shuffle sends just those rows to their partition, where the
-        detector runs. Only the findings come back (in local's order: by first line, ties
+        detector runs. Only the findings come back, written to ``spill`` a batch at a time
+        as they arrive; returns their ids in ``spill`` in local's order (by first line, ties
         by first row as the local group order)."""
         keyed = self.ds.map_batches(
             _context_keys, batch_format="numpy", fn_kwargs={"parts": self.parts}
@@ -551,22 +560,27 @@ class RayAudit:
         )
         got = _collect(rep, ["idx", "part"])
         if not got["idx"].size:
-            return []
+            return np.zeros(0, dtype=np.int64)
         order = np.argsort(got["idx"])
         ids, parts = got["idx"][order], got["part"][order]
         del got
         rows = self.ds.map_batches(
             _with_part, batch_format="numpy", fn_kwargs={"ids": ids, "parts": parts}
         )
-        found = _collect(
-            rows.groupby("part", num_partitions=self.parts).map_groups(
-                _conflicts, batch_format="numpy", fn_kwargs={"config": self.config}
-            ),
-            ["first", "line", "finding"],
+        found = rows.groupby("part", num_partitions=self.parts).map_groups(
+            _conflicts, batch_format="numpy", fn_kwargs={"config": self.config}
         )
-        _log(f"audit: {ids.size} repeated-context rows, {found['line'].size} conflicts")
-        order = np.lexsort((found["first"], found["line"]))
-        return [pickle.loads(found["finding"][k]) for k in order.tolist()]
+        firsts, lines, at = [], [], []  # 24 bytes a finding; the findings go to the file
+        for batch in found.iter_batches(batch_format="numpy", batch_size=None):
+            firsts.append(np.asarray(batch["first"], dtype=np.int64))
+            lines.append(np.asarray(batch["line"], dtype=np.int64))
+            at.append(spill.add_pickled(list(batch["finding"])))
+            del batch
+        first = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
+        line = np.concatenate(lines) if lines else np.zeros(0, np.int64)
+        _log(f"audit: {ids.size} repeated-context rows, {line.size} conflicts")
+        ids_in_spill = np.concatenate(at) if at else np.zeros(0, np.int64)
+        return ids_in_spill[np.lexsort((first, line))]
 
     def _diversity(self, st: dict[str, Any], n_convs: int, timings: dict[str, float]) -> dict:
         from curate.audit.diversity import (

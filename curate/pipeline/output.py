@@ -75,3 +75,37 @@ def _parquet_shards(src: Path, folder: Path, names: list[str], sizes: list[int])
         with atomic_writer(folder / name, "wb") as dst:
             pq.write_table(table.slice(start, size), dst)
         start += size
+
+
+_LAZY = "\x00curate-lazy-findings\x00"
+
+
+def dump_report(path: Path, report: dict) -> None:
+    """``report.json``: ``orjson`` with two-space indents, as ``curate.pipeline.run._dump``,
+    except that ``report["audit"]["findings"]`` may be a sequence of ``Finding`` that is not
+    a list (``curate.engine.spill.SpilledFindings``: the Ray driver keeps them in a file).
+    Those are written one at a time, each as ``Finding.to_dict`` in the place and with the
+    indentation that the whole list would have had: the bytes are the same."""
+    option = orjson.OPT_INDENT_2
+    audit = report.get("audit")
+    found = audit.get("findings") if isinstance(audit, dict) else None
+    if found is None or isinstance(found, list):
+        with atomic_writer(path, "wb") as fh:
+            fh.write(orjson.dumps(report, option=option | orjson.OPT_APPEND_NEWLINE, default=str))
+        return
+    shell = {**report, "audit": {**audit, "findings": _LAZY}}
+    text = orjson.dumps(shell, option=option | orjson.OPT_APPEND_NEWLINE, default=str)
+    mark = orjson.dumps(_LAZY)
+    head, _, tail = text.partition(mark)
+    indent = b" " * (len(head) - head.rfind(b"\n") - 1 - len(b'"findings": ') + 2)
+    with atomic_writer(path, "wb") as fh:
+        fh.write(head)
+        if not len(found):
+            fh.write(b"[]")
+        else:
+            fh.write(b"[\n")
+            for k, f in enumerate(found):
+                item = orjson.dumps(f.to_dict(), option=option, default=str)
+                fh.write((b",\n" if k else b"") + indent + item.replace(b"\n", b"\n" + indent))
+            fh.write(b"\n" + indent[:-2] + b"]")
+        fh.write(tail)

@@ -18,6 +18,7 @@ from curate.pipeline.aside import Aside
 from curate.pipeline.config import RunConfig
 from curate.pipeline.filters import DropFindings, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, HashAhead, output_hashes, versions
+from curate.pipeline.output import dump_report
 from curate.pipeline.page import collect_dupes, run_page, run_section
 from curate.pipeline.result import RunResult
 from curate.pipeline.stages import RejectSink, front
@@ -318,11 +319,11 @@ def _run_into(
             "convert": converter.stats(),
             "validate": validator.stats(),
             "dedup": dres.stats,
-            "audit": areport.to_dict(),
+            "audit": areport.to_dict(lazy=True),  # findings written one at a time
             "split": sres.report(),
             "gates": {"rules": list(config.audit.fail_on), "failed": gates_failed},
         }
-        _dump(staging / REPORT_JSON, report)
+        dump_report(staging / REPORT_JSON, report)
         head = run_section(
             read_stats.records + read_stats.bad_lines,
             {name: len(recs) for name, recs in sres.splits.items()},

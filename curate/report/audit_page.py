@@ -90,9 +90,15 @@ def _findings(report: Any, evidence: Evidence | None = None) -> Markup:
     if not report.findings:
         return para("No findings.")
     out = []
+    # The first findings of each code and how many there are: the page lists no more, so it
+    # holds no more (the findings may be many, kept in a file: curate.engine.spill).
     by_code: dict[str, list] = {}
+    count: dict[str, int] = {}
     for f in report.findings:
-        by_code.setdefault(f.code, []).append(f)
+        group = by_code.setdefault(f.code, [])
+        count[f.code] = count.get(f.code, 0) + 1
+        if len(group) < MAX_FINDINGS_PER_CODE:
+            group.append(f)
     if evidence is not None:
         out.append(
             para(
@@ -110,17 +116,17 @@ def _findings(report: Any, evidence: Evidence | None = None) -> Markup:
             + esc(f" {n:,} records")
             + Markup("</summary>")
         )
-        reasons = [f.message for f in group[:MAX_FINDINGS_PER_CODE]]
-        if len(group) > MAX_FINDINGS_PER_CODE:
+        reasons = [f.message for f in group]
+        if count[code] > MAX_FINDINGS_PER_CODE:
             reasons.append(
-                f"… and {len(group) - MAX_FINDINGS_PER_CODE:,} more findings (all in --json)"
+                f"… and {count[code] - MAX_FINDINGS_PER_CODE:,} more findings (all in --json)"
             )
         out.append(bullets(reasons))
         if evidence is not None and code in evidence.findings:
             views, total = evidence.findings[code]
             out.append(record_list(views, total, evidence.cap, "records"))
         else:
-            for f in group[:MAX_FINDINGS_PER_CODE]:
+            for f in group:
                 out.append(Markup('<p class="muted">records: ') + esc(_lines(f.lines)) + "</p>")
                 if f.example:
                     out.append(pre(f.example))

@@ -67,7 +67,8 @@ def collect_findings(
         seed: langdetect seed.
         cap: records listed per code.
     """
-    findings = list(findings)
+    if not isinstance(findings, Sequence):  # read twice; a Sequence may live in a file
+        findings = list(findings)
     lines_of: dict[str, list[int]] = {}
     totals: dict[str, set[int]] = {}
     for f in findings:
