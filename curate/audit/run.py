@@ -431,8 +431,10 @@ def _metrics(report: AuditReport, n_records: int, n_convs: int) -> dict[str, Any
     d, sh = report.diversity, report.shape
     m: dict[str, Any] = {"records": n_records, "conversations": n_convs}
     flagged_any: set[int] = set()
+    of_code = getattr(report.findings, "of_code", None)  # findings in a file: engine.spill
     for code in FINDING_CODES:
-        lines = {ln for f in report.findings if f.code == code for ln in f.lines}
+        found = of_code(code) if of_code else (f for f in report.findings if f.code == code)
+        lines = {ln for f in found for ln in f.lines}
         flagged_any |= lines
         m[code] = len(lines)
         m[f"{code}_share"] = round(len(lines) / n_records, 4) if n_records else 0.0

@@ -574,7 +574,7 @@ class RayAudit:
         for batch in found.iter_batches(batch_format="numpy", batch_size=None):
             firsts.append(np.asarray(batch["first"], dtype=np.int64))
             lines.append(np.asarray(batch["line"], dtype=np.int64))
-            at.append(spill.add_pickled(list(batch["finding"])))
+            at.append(spill.add_pickled(list(batch["finding"]), "conflicting_answers"))
             del batch
         first = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
         line = np.concatenate(lines) if lines else np.zeros(0, np.int64)

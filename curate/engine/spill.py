@@ -1,11 +1,14 @@
 """The audit's findings kept in a file on the driver, not in its memory.
 
 On a big input the audit's findings grow with the rows (``conflicting_answers``: ~4,500
-findings at 400k rows, each with its message, lines, example and detail). ``SpilledFindings``
-is the report's ``findings`` as a read-only sequence over pickled findings in an unnamed
-temporary file: the driver holds 16 bytes a finding (an offset and a length), and each
-reader (``report.json``, the page, the card, the manifest's summary) gets them back one at
-a time. The file is gone when the object is (or when the process ends).
+findings at 400k rows, each with its message, lines, example and detail: ~2.3 KB a finding
+in memory). ``SpilledFindings`` is the report's ``findings`` as a read-only sequence over
+pickled findings in an unnamed temporary file: the driver holds ~17 bytes a finding (an
+offset, a length, its code), and each reader (``report.json``, the page, the card, the
+manifest's summary) gets them back one at a time. A pass costs an unpickling per finding
+(~16 us), so the per-code questions the report asks many times (records flagged, findings of
+a code) read only that code's findings, and the flagged counts are remembered. The file is
+gone when the object is (or when the process ends).
 """
 
 from __future__ import annotations
@@ -22,47 +25,73 @@ from curate.findings import Finding
 
 
 class SpillWriter:
-    """Appends pickled findings to one temporary file; ``index`` says where each one is."""
+    """Appends pickled findings to one temporary file; ``finish`` orders them."""
 
     def __init__(self) -> None:
         self.fh: IO[bytes] = tempfile.TemporaryFile()
         self._close = weakref.finalize(self, self.fh.close)  # until ``finish`` hands it on
         self._starts: list[np.ndarray] = []
         self._sizes: list[np.ndarray] = []
+        self._codes: list[np.ndarray] = []
+        self.names: list[str] = []  # code index -> code
         self.pos = 0
+        self.n = 0
 
-    def add_pickled(self, blobs: Sequence[bytes]) -> np.ndarray:
-        """Writes already pickled findings; returns their positions in the file (ids)."""
-        first = sum(a.size for a in self._starts)
+    def add_pickled(self, blobs: Sequence[bytes], code: str) -> np.ndarray:
+        """Writes already pickled findings, all of ``code``; returns their ids."""
+        if code not in self.names:
+            self.names.append(code)
         sizes = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
-        starts = self.pos + np.concatenate(([0], np.cumsum(sizes)[:-1])) if len(blobs) else sizes
+        starts = np.zeros(len(blobs), np.int64)
+        starts[1:] = np.cumsum(sizes)[:-1]
         for b in blobs:
             self.fh.write(b)
-        self.pos += int(sizes.sum())
-        self._starts.append(np.asarray(starts, dtype=np.int64))
+        self._starts.append(starts + self.pos)
         self._sizes.append(sizes)
-        return np.arange(first, first + len(blobs), dtype=np.int64)
+        self._codes.append(np.full(len(blobs), self.names.index(code), np.uint8))
+        self.pos += int(sizes.sum())
+        self.n += len(blobs)
+        return np.arange(self.n - len(blobs), self.n, dtype=np.int64)
 
     def add(self, findings: Iterable[Finding]) -> np.ndarray:
-        return self.add_pickled([pickle.dumps(f) for f in findings])
+        ids = [self.add_pickled([pickle.dumps(f)], f.code) for f in findings]
+        return np.concatenate(ids) if ids else np.zeros(0, np.int64)
 
     def finish(self, order: np.ndarray) -> SpilledFindings:
         """The findings written so far, in ``order`` (ids from ``add``)."""
         self.fh.flush()
         self._close.detach()
-        starts = np.concatenate(self._starts) if self._starts else np.zeros(0, np.int64)
-        sizes = np.concatenate(self._sizes) if self._sizes else np.zeros(0, np.int64)
         order = np.asarray(order, dtype=np.int64)
-        return SpilledFindings(self.fh, starts[order], sizes[order])
+
+        def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+            return (np.concatenate(parts) if parts else np.zeros(0, dtype))[order]
+
+        return SpilledFindings(
+            self.fh,
+            cat(self._starts, np.int64),
+            cat(self._sizes, np.int64),
+            cat(self._codes, np.uint8),
+            self.names,
+        )
 
 
 class SpilledFindings(Sequence[Finding]):
     """A read-only ``list[Finding]`` stand-in whose items live in a file (see module doc)."""
 
-    def __init__(self, fh: IO[bytes], starts: np.ndarray, sizes: np.ndarray) -> None:
+    def __init__(
+        self,
+        fh: IO[bytes],
+        starts: np.ndarray,
+        sizes: np.ndarray,
+        codes: np.ndarray,
+        names: list[str],
+    ) -> None:
         self._fh = fh
         self._starts = starts
         self._sizes = sizes
+        self._codes = codes
+        self._names = list(names)
+        self._flagged: dict[str, int] = {}
         weakref.finalize(self, fh.close)  # the unnamed file goes with its last reader
 
     def __len__(self) -> int:
@@ -88,6 +117,27 @@ class SpilledFindings(Sequence[Finding]):
     def __iter__(self) -> Iterator[Finding]:
         for k in range(len(self)):
             yield self._read(k)
+
+    def _where(self, code: str) -> np.ndarray:
+        if code not in self._names:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero(self._codes == self._names.index(code))
+
+    def of_code(self, code: str) -> Iterator[Finding]:
+        """The findings of ``code``, in order, reading only those."""
+        for k in self._where(code).tolist():
+            yield self._read(k)
+
+    def count_of(self, code: str) -> int:
+        """How many findings have ``code`` (nothing read)."""
+        return int(self._where(code).size)
+
+    def flagged(self, code: str) -> int:
+        """Records named by the findings of ``code`` (``AuditReport.flagged``), remembered:
+        the findings never change."""
+        if code not in self._flagged:
+            self._flagged[code] = len({ln for f in self.of_code(code) for ln in f.lines})
+        return self._flagged[code]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (list, SpilledFindings)):

@@ -66,9 +66,10 @@ def _summary(report: Any) -> Markup:
             rows.append([rule, status, broken[0]["message"] if broken else ""])
         out.append(Markup("<h3>Gates</h3>") + table(["rule", "status", "detail"], rows))
     rows = []
+    count_of = getattr(report.findings, "count_of", None)  # findings in a file: engine.spill
     for code, severity in FINDING_CODES.items():
         n = report.flagged(code)
-        groups = sum(1 for f in report.findings if f.code == code)
+        groups = count_of(code) if count_of else sum(1 for f in report.findings if f.code == code)
         level = severity if n else "ok"
         rows.append(
             [

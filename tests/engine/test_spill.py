@@ -25,7 +25,7 @@ def _spilled(findings: list[Finding]) -> SpilledFindings:
     w = SpillWriter()
     half = len(findings) // 2
     late = w.add(findings[half:])
-    early = w.add_pickled([pickle.dumps(f) for f in findings[:half]])
+    early = w.add(findings[:half])
     return w.finish(np.concatenate((early, late)))
 
 
@@ -59,6 +59,16 @@ def test_spilled_findings_read_back_as_the_list(report) -> None:
         spilled[len(spilled)]
     # Sent to another process as the plain list it stands for.
     assert pickle.loads(pickle.dumps(spilled)) == report.findings
+    # The per-code questions read only that code's findings (pickled blobs of one code).
+    for code in {f.code for f in report.findings} | {"refusal_nowhere"}:
+        mine = [f for f in report.findings if f.code == code]
+        assert list(spilled.of_code(code)) == mine
+        assert spilled.count_of(code) == len(mine)
+        assert spilled.flagged(code) == len({ln for f in mine for ln in f.lines})
+    w = SpillWriter()
+    conflicts = [f for f in report.findings if f.code == "conflicting_answers"]
+    ids = w.add_pickled([pickle.dumps(f) for f in conflicts], "conflicting_answers")
+    assert w.finish(ids[::-1]) == conflicts[::-1]
     assert len(_spilled([])) == 0 and list(_spilled([])) == []
 
 
