@@ -11,8 +11,9 @@ over their blocks and send back small, additive states that the driver merges in
   ``short_answer``, ``refusal``): each worker runs the detectors on its block and returns
   the row ids they flag; the driver runs the same detectors again over just those rows.
   A detector that decides each row alone gives the same findings on the flagged subset.
-* **conflicting_answers**: a shuffle on the hash of each row's normalised context; only rows
-  whose context occurs twice or more come to the driver, which runs the detector on them.
+* **conflicting_answers**: a shuffle on the hash of each row's normalised context; the rows
+  whose context occurs twice or more are shuffled to their partition, where the detector
+  runs; only its findings come back, straight into a file (``curate.engine.spill``).
 * **style_outlier**: feature counts and the answer-length histogram merge exactly, so the
   driver decides the rare features and the robust z-score's median/MAD as local does; a
   second pass flags the outlier rows on the workers.
@@ -22,7 +23,9 @@ over their blocks and send back small, additive states that the driver merges in
   audit's settings (whole conversation, seed 0).
 
 What the driver holds: histograms (sized by distinct values), the flagged and sampled rows
-(bounded by findings and by ``--max-embed`` / ``--language-sample``), and, for distinct-n, a
+(bounded by findings and by ``--max-embed`` / ``--language-sample``), ~17 bytes a finding
+(the findings themselves are in a temporary file, read back one at a time by the report,
+page and card writers), and, for distinct-n, a
 permutation of the conversation indices (8 bytes a row, freed right after: the one thing that
 still grows with the row count). The report equals the local one (``to_dict``) except for
 ``timings``. The HTML page's plots get their series rebuilt from the histograms (same values,
