@@ -17,6 +17,9 @@ per core) on a busy 2-core machine, the pools spin against each other and agains
 processes: the ``eigh`` ran 100x slower, the whole search ~1.9x slower than with one thread,
 for byte-identical results. So the semantic stage runs with ``CURATE_THREADS`` threads (default
 1) in every pool (``threadpoolctl``); raise it on a machine with idle cores to go faster.
+The list scan alone spreads its lists over ``CURATE_SCAN_THREADS`` plain threads (default 2),
+each with one BLAS thread (``_in_threads``): nothing spins, and its products' last bits are
+not part of the result, so the thread count changes only the wall time.
 """
 
 from __future__ import annotations
