@@ -30,7 +30,7 @@ from curate.dedup.semantic import (
     semantic_search,
     write_outcome,
 )
-from curate.dedup.slots import Slots, different_slots
+from curate.dedup.slots import Slots, different_slots, texts_differ
 from curate.errors import ConfigError
 from curate.progress import Progress
 from curate.records import Record
@@ -206,7 +206,8 @@ def _components(
     of two of them by record index."""
     local = components(idx.size, keep)
     groups = [[int(idx[k]) for k in g] for g in local]
-    pos = {int(g): k for k, g in enumerate(idx.tolist())}
+    # Only clustered records are asked about (a dict of every row cost ~0.1 s per 100k).
+    pos = {int(idx[k]): k for g in local for k in g}
     return groups, lambda a, b: local_sim(pos[a], pos[b])
 
 
@@ -347,7 +348,9 @@ class Engine:
                 seed=cfg.seed,
                 min_score=None if cfg.explain else threshold - SCORE_MARGIN,
                 progress=cfg.progress,
-                cache_dir=self._cache_root(),
+                # With a recorded outcome (``memo``), a rerun reads that and never these
+                # pairs: keying them would only hash every vector (~0.3 CPU s per 100k).
+                cache_dir=None if memo is not None else self._cache_root(),
                 # `explain` keeps every candidate; "cut off" still means above the floor.
                 full_floor=threshold - SCORE_MARGIN,
             )
@@ -478,13 +481,23 @@ class Engine:
         """The pairs whose records do not carry clearly different slot values."""
         if not pairs.size:
             return pairs
-        mine: dict[int, Slots] = {}
-        theirs: dict[int, Slots] = {} if other is not self else mine
+        mine: dict[int, str] = {}
+        theirs: dict[int, str] = {} if other is not self else mine
+        # Slots per distinct text: copies of one text (most pairs of a semantic-only run)
+        # are parsed once, and one text twice not at all (``texts_differ``).
+        parsed: dict[str, Slots] = {}
 
-        def slots(cache: dict[int, Slots], engine: Engine, i: int) -> Slots:
-            if i not in cache:
-                cache[i] = Slots(engine.texts.raw(i))
-            return cache[i]
+        def text(cache: dict[int, str], engine: Engine, i: int) -> str:
+            got = cache.get(i)
+            if got is None:
+                got = cache[i] = engine.texts.raw(i)
+            return got
+
+        def parse(t: str) -> Slots:
+            got = parsed.get(t)
+            if got is None:
+                got = parsed[t] = Slots(t)
+            return got
 
         ok = np.zeros(len(pairs), dtype=bool)
         listed = pairs.tolist()
@@ -495,10 +508,11 @@ class Engine:
         for group in self._pair_groups(pairs) if other is self else [range(len(listed))]:
             for k in group:
                 a, b = listed[k]
-                mine_s, theirs_s = slots(mine, self, left(a)), slots(theirs, other, right(b))
-                ok[k] = not different_slots(mine_s, theirs_s)
+                ta, tb = text(mine, self, left(a)), text(theirs, other, right(b))
+                ok[k] = not texts_differ(ta, tb, parse)
             if other is self:
                 mine.clear()
+                parsed.clear()
         self.slot_rejected += len(ok) - int(ok.sum())
         return pairs[ok]
 

@@ -17,6 +17,9 @@ per core) on a busy 2-core machine, the pools spin against each other and agains
 processes: the ``eigh`` ran 100x slower, the whole search ~1.9x slower than with one thread,
 for byte-identical results. So the semantic stage runs with ``CURATE_THREADS`` threads (default
 1) in every pool (``threadpoolctl``); raise it on a machine with idle cores to go faster.
+The list scan alone spreads its lists over ``CURATE_SCAN_THREADS`` plain threads (default 2),
+each with one BLAS thread (``_in_threads``): nothing spins, and its products' last bits are
+not part of the result, so the thread count changes only the wall time.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ import hashlib
 import os
 import sys
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -525,9 +529,11 @@ def _scan_lists(
     per_list = np.bincount(flat[flat >= 0], minlength=index.nlist)
     starts = int((flat < 0).sum()) + np.concatenate(([0], np.cumsum(per_list)))
     invlists = index.invlists
-    cand_q, cand_b = [], []
-    done = gathered = 0
-    for c in range(index.nlist):
+
+    def scan(c: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """List ``c``'s candidates: (queries, members) over the floor, less the margin."""
+        got_q: list[np.ndarray] = []
+        got_b: list[np.ndarray] = []
         qs = query_of[starts[c] : starts[c + 1]]
         size = invlists.list_size(c)
         if qs.size and size:
@@ -544,14 +550,24 @@ def _scan_lists(
                 # nonzero over the whole block.
                 rows = np.flatnonzero(hit.any(axis=1))
                 r, col = np.nonzero(hit[rows])
-                cand_q.append(part[rows[r]].astype(np.int64))
-                cand_b.append(ids[col])
-                gathered += col.size
-                if gathered > SCAN_CANDIDATES_MAX:
-                    return None
-        step = (starts[c + 1] * n) // flat.size - done
-        bar.advance(step)
-        done += step
+                got_q.append(part[rows[r]].astype(np.int64))
+                got_b.append(ids[col])
+        return got_q, got_b
+
+    cand_q: list[np.ndarray] = []
+    cand_b: list[np.ndarray] = []
+    done = gathered = 0
+    # Lists in order, whichever thread scanned them: the same candidates in the same order.
+    with closing(_in_threads(scan, index.nlist, scan_threads())) as lists:
+        for c, (got_q, got_b) in enumerate(lists):
+            cand_q += got_q
+            cand_b += got_b
+            gathered += sum(b.size for b in got_b)
+            if gathered > SCAN_CANDIDATES_MAX:
+                return None
+            step = (starts[c + 1] * n) // flat.size - done
+            bar.advance(step)
+            done += step
     bar.advance(n - done)
     q = np.concatenate(cand_q) if cand_q else np.zeros(0, np.int64)
     b = np.concatenate(cand_b) if cand_b else np.zeros(0, np.int64)
@@ -578,6 +594,49 @@ def _scan_lists(
         q = np.concatenate((q[inside], tq[ok]))
         return q, np.concatenate((b[inside], tb[ok])), np.concatenate((score[inside], ts[ok]))
     return q[inside], b[inside], score[inside]
+
+
+def scan_threads() -> int:
+    """Threads the list scan (``_scan_lists``) spreads its lists over:
+    ``$CURATE_SCAN_THREADS``, default 2, never more than the CPUs this process may use."""
+    from curate.workers import available_cpus
+
+    try:
+        n = int(os.environ.get("CURATE_SCAN_THREADS", "2"))
+    except ValueError:
+        n = 2
+    return max(1, min(n, available_cpus()))
+
+
+def _in_threads(fn: Callable[[int], Any], count: int, threads: int) -> Iterator[Any]:
+    """``fn(0) .. fn(count - 1)`` in order, computed by ``threads`` threads, each with
+    one BLAS thread (no pool inside a pool), a few tasks sent ahead; leaving the loop
+    early cancels what was not started.
+
+    For the list scan: its work is BLAS products and numpy loops that release the GIL,
+    a list at a time, with no spinning pool (OpenBLAS's and OpenMP's threads spin while
+    they wait, which is why the rest of this module keeps to ``CURATE_THREADS``). The
+    products' last bits are not part of the result (every candidate near the floor is
+    re-scored by faiss), so the thread count changes nothing but the wall time.
+    """
+    if threads <= 1 or count <= 1:
+        yield from map(fn, range(count))
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="curate-scan")
+        try:
+            ahead = deque(pool.submit(fn, c) for c in range(min(count, 4 * threads)))
+            for nxt in range(len(ahead), count + len(ahead)):
+                got = ahead.popleft().result()
+                if nxt < count:
+                    ahead.append(pool.submit(fn, nxt))
+                yield got
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dots(a: Rows, b: Rows, pairs: np.ndarray) -> np.ndarray:

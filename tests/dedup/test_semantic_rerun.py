@@ -29,6 +29,8 @@ def test_rerun_reads_the_outcome_and_gives_the_same_result(tmp_path: Path) -> No
     cold = dedup(records, cfg)
     assert cold.clusters  # the data holds semantic duplicates
     assert len(list((tmp_path).rglob("semantic/*.npz"))) == 1
+    # The outcome is what a rerun reads: the search's own pairs are not keyed and kept too.
+    assert not list(tmp_path.rglob("neighbours/*.npz"))
     warm = dedup(records, cfg)
     assert _outcome(warm) == _outcome(cold)
     # Only the vectors of records in pairs over the threshold were read again (the

@@ -8,6 +8,7 @@ import pytest
 import curate.dedup.semantic as sem
 from curate.embed import unit_rows_in_place
 from curate.progress import Progress
+from curate.workers import available_cpus
 
 
 def _planted(n: int, dim: int, seed: int) -> np.ndarray:
@@ -99,3 +100,37 @@ def test_too_many_candidates_give_the_search_back_to_faiss(
     got = sem.semantic_search(vecs, neighbours=10, min_score=0.6)
     assert scans == [None]  # the scan gave up
     assert np.array_equal(got.pairs, want.pairs) and np.array_equal(got.full, want.full)
+
+
+def test_scan_threads_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lists scanned on 1 or 2 threads (``CURATE_SCAN_THREADS``): the same candidates
+    in the same order, the same scores and full flags, ties settled the same way."""
+    vecs = _planted(sem.FLAT_LIMIT + 1_000, 32, seed=6)
+    got = []
+    with sem.work_threads():
+        index = sem._index(vecs, seed=0)
+        for threads in ("1", "2"):
+            monkeypatch.setenv("CURATE_SCAN_THREADS", threads)
+            assert sem.scan_threads() == min(int(threads), available_cpus())
+            full = np.zeros(len(vecs), bool)
+            with Progress("test", len(vecs), False) as bar:
+                q, b, score = sem._scan_lists(index, vecs, vecs, 11, 0.5, full, bar)
+            got.append((q.tobytes(), b.tobytes(), score.tobytes(), full.tobytes()))
+    assert got[0] == got[1]
+    assert full.sum() >= 40 * 14 and len(q) > len(vecs)  # ties and plenty of candidates
+
+
+def test_scan_threads_stop_early_past_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``SCAN_CANDIDATES_MAX`` the threaded scan gives up as the single one does, and
+    leaves no thread behind."""
+    import threading
+
+    vecs = _planted(sem.FLAT_LIMIT + 1_000, 32, seed=6)
+    monkeypatch.setattr(sem, "SCAN_CANDIDATES_MAX", 100)
+    monkeypatch.setenv("CURATE_SCAN_THREADS", "2")
+    with sem.work_threads():
+        index = sem._index(vecs, seed=0)
+        with Progress("test", len(vecs), False) as bar:
+            got = sem._scan_lists(index, vecs, vecs, 11, 0.5, np.zeros(len(vecs), bool), bar)
+    assert got is None
+    assert not [t for t in threading.enumerate() if t.name.startswith("curate-scan")]

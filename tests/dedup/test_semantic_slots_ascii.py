@@ -49,3 +49,45 @@ def test_ascii_words_are_the_word_pattern_s_words() -> None:
         values, words = _scan(text, text.lower(), ascii_=True)
         assert values == _scan(text)[0], text
         assert words == _scan(text)[1] and want <= words, text
+
+
+# The patterns before their faster spellings (the lookbehind first; \d on every text).
+OLD_NAME = r"(?<=[^\s.!?:>])[ \t]+[\"'“‘(«]?([A-Z][a-z]\w*)"
+OLD_NUMBER = r"\d+(?:[.,:/-]\d+)*"
+
+
+def test_name_and_number_patterns_find_what_the_originals_find() -> None:
+    import re
+
+    from curate.dedup.slots import _NAME, _NUMBER_ASCII
+
+    old_name, old_number = re.compile(OLD_NAME), re.compile(OLD_NUMBER)
+    rng = random.Random(3)
+    alphabet = list(" \t\n .!?:>\"'“‘(«-,/09") + list("AaBbZzéİß٣_") + [" Ab", " Cd", "\tEf"]
+    for _ in range(5_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        text += " ".join(rng.choice(PIECES) for _ in range(rng.randint(0, 4)))
+        assert _NAME.findall(text) == old_name.findall(text), text
+        if text.isascii():
+            assert _NUMBER_ASCII.findall(text) == old_number.findall(text), text
+
+
+def test_one_ascii_text_twice_is_never_different_and_needs_no_parse() -> None:
+    """``texts_differ`` answers a text against itself without parsing it when it is ASCII
+    (the answer ``different_slots`` gives), and parses it otherwise: lowercasing can split
+    a non-ASCII name into other words, so such a text can differ from itself."""
+    from curate.dedup.slots import different_slots, texts_differ
+
+    def no_parse(text: str) -> Slots:
+        raise AssertionError(f"parsed {text!r}")
+
+    rng = random.Random(9)
+    for _ in range(1_000):
+        text = " ".join(rng.choice(PIECES) for _ in range(rng.randint(1, 30)))
+        assert not texts_differ(text, text, no_parse)
+        assert not different_slots(Slots(text), Slots(text)), text
+    odd = "met Abİx, Cdİy and Efİz"  # İ lowercases to i + a combining dot (not a \w)
+    assert different_slots(Slots(odd), Slots(odd))
+    assert texts_differ(odd, odd, Slots)
+    other = "Bill Tom Hale in Seville $11,950"
+    assert texts_differ(other, "Bill Ana Ruiz in Lyon $42", Slots)

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Where a cold semantic dedup's CPU goes beyond the embedding: one row per part.
+
+Runs ``dedup(records, method semantic, fast model, fresh cache)`` on a JSONL file with
+timers around the parts (``time.process_time`` per call; no profiler, whose own cost would
+swamp the many small calls), then the embedding alone from a fresh model, as the dedup
+met it. Each tree runs in its own subprocess, the baseline's (``--baseline``) beside this
+one's, so the figures compare within one run on a shared machine.
+
+Usage:
+    .venv/bin/python bench/semantic_parts.py /tmp/curate-bench/chat-100000-1.jsonl
+    .venv/bin/python bench/semantic_parts.py FILE --rows 20000 --baseline 7dc55e2
+
+A part missing from a tree (renamed or added since) is left out of its column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from baseline import BASELINE, baseline_tree
+
+REPO = Path(__file__).resolve().parents[1]
+
+# (module, attribute path, label): the parts timed, in the order the step runs them.
+PARTS = [
+    ("curate.dedup.engine", "_Vectors._embed", "embedding in dedup (key texts, cache, model)"),
+    ("curate.dedup.engine", "_Texts.raw", "  key texts (embedding and slot guard)"),
+    ("curate.dedup.engine", "Engine._outcome_file", "outcome key (records' JSON digest)"),
+    ("curate.dedup.semantic", "_neighbour_file", "neighbour cache key (vectors' digest)"),
+    ("curate.dedup.semantic", "Rows.mean_of", "mean vector"),
+    ("curate.dedup.semantic", "_project", "PCA fit + projection"),
+    ("curate.dedup.semantic", "_index", "IVF index (train + add)"),
+    ("curate.dedup.semantic", "_scan_lists", "list scan (coarse probes, products, re-score)"),
+    ("curate.dedup.semantic", "_dots", "exact cosines of the pairs"),
+    ("curate.dedup.engine", "Engine._similarity_of", "rows of the pairs over the threshold"),
+    ("curate.dedup.engine", "Engine._same_slots", "slot guard"),
+    ("curate.dedup.semantic", "_write_arrays", "cache writes (npz)"),
+    ("curate.dedup.engine", "_components", "components"),
+    ("curate.dedup.engine", "build_clusters", "clusters (keeper, similarities)"),
+]
+
+
+def _wrap(owner: object, name: str, label: str, spent: dict[str, float]) -> None:
+    f = owner.__dict__[name]
+    unwrap = staticmethod if isinstance(f, staticmethod) else None
+    inner = f.__func__ if unwrap else f
+
+    @functools.wraps(inner)
+    def timed(*a, **k):  # noqa: ANN202 - whatever the part returns
+        c = time.process_time()
+        try:
+            return inner(*a, **k)
+        finally:
+            spent[label] = spent.get(label, 0.0) + time.process_time() - c
+
+    setattr(owner, name, unwrap(timed) if unwrap else timed)
+
+
+def worker(path: Path, rows: int | None) -> dict:
+    import gc
+    import importlib
+    from itertools import islice
+
+    sys.path.insert(0, os.environ.get("BENCH_CURATE_TREE", str(REPO)))
+    c = time.process_time()
+    import faiss  # noqa: F401 - its import is timed on its own
+
+    faiss_s = time.process_time() - c
+    from curate import embed
+    from curate.dedup import DedupConfig, dedup, key_text
+    from curate.records import Record, RecordReader
+
+    records = [r for r in islice(RecordReader(path), rows) if isinstance(r, Record)]
+    spent: dict[str, float] = {}
+    for module, attr, label in PARTS:
+        owner: object = importlib.import_module(module)
+        *outer, name = attr.split(".")
+        for part in outer:
+            owner = getattr(owner, part, None)
+        if owner is not None and name in getattr(owner, "__dict__", {}):
+            _wrap(owner, name, label, spent)
+    collected = [0.0]
+
+    def on_gc(phase: str, _info: dict) -> None:
+        if phase == "start":
+            collected.append(time.process_time())
+        else:
+            collected[0] += time.process_time() - collected.pop()
+
+    with tempfile.TemporaryDirectory(prefix="sem-parts-") as cache:
+        cfg = DedupConfig(methods=("semantic",), model="fast", cache_dir=cache)
+        embed.get_embedder("fast", cache_dir=False).encode(["load the model before timing"])
+        gc.callbacks.append(on_gc)
+        c0 = time.process_time()
+        res = dedup(records, cfg)
+        total = time.process_time() - c0
+        gc.callbacks.remove(on_gc)
+    texts = [key_text(r, cfg.key) for r in records]
+    embed._static_model.cache_clear()  # a fresh model: its tokenizer's word cache empty
+    model = embed.get_embedder("fast", cache_dir=False)
+    model.encode(["load the model before timing"])
+    c1 = time.process_time()
+    model.encode(texts)
+    alone = time.process_time() - c1
+    return {
+        "records": len(records),
+        "total": total,
+        "embed_only": alone,
+        "parts": spent,
+        "gc": collected[0],
+        "faiss_import": faiss_s,
+        "clusters": [list(c.members) for c in res.clusters],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("input", type=Path, nargs="?")
+    ap.add_argument("--rows", type=int, help="first N lines only")
+    ap.add_argument("--baseline", default=BASELINE)
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.input, args.rows)))
+        return
+    runs = [("new", None)]
+    if not args.no_baseline:
+        runs.insert(0, (args.baseline, baseline_tree(args.baseline)))
+    got = {}
+    for code, tree in runs:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        if tree is not None:
+            env["BENCH_CURATE_TREE"] = str(tree)
+        cmd = [sys.executable, __file__, str(args.input), "--worker"]
+        if args.rows:
+            cmd += ["--rows", str(args.rows)]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+        got[code] = json.loads(out.strip().splitlines()[-1])
+    codes = list(got)
+    first = got[codes[0]]
+    print(f"{first['records']} records, semantic only, fast model, cold cache; CPU s")
+    print(f"{'part':<48}" + "".join(f"{c:>10}" for c in codes))
+    labels = [label for _, _, label in PARTS]
+
+    def row(label: str, values: list[float | None]) -> None:
+        cells = "".join(f"{'-' if v is None else f'{v:.3f}':>10}" for v in values)
+        print(f"{label:<48}{cells}")
+
+    for label in labels:
+        row(label, [got[c]["parts"].get(label) for c in codes])
+    row("garbage collection (inside the parts above)", [got[c]["gc"] for c in codes])
+    row("faiss import (once per process, not in total)", [got[c]["faiss_import"] for c in codes])
+    row("cold semantic dedup, total", [got[c]["total"] for c in codes])
+    row("embedding alone (fresh model)", [got[c]["embed_only"] for c in codes])
+    row(
+        "beyond the embedding (total - embedding alone)",
+        [got[c]["total"] - got[c]["embed_only"] for c in codes],
+    )
+    ratios = "".join(f"{got[c]['total'] / max(got[c]['embed_only'], 1e-9):>9.2f}x" for c in codes)
+    print(f"{'total / embedding alone':<48}{ratios}")
+    same = all(got[c]["clusters"] == first["clusters"] for c in codes)
+    print(f"same clusters: {same} ({len(first['clusters'])})")
+
+
+if __name__ == "__main__":
+    main()
