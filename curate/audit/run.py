@@ -28,7 +28,13 @@ from curate.audit.model import (
 )
 from curate.audit.shape import ShapeParts, shape_chunk
 from curate.chat import messages_of
-from curate.dedup.features import compute_features, map_chunks, runs_parallel, workers
+from curate.dedup.features import (
+    StreamHasher,
+    compute_features,
+    map_chunks,
+    runs_parallel,
+    workers,
+)
 from curate.errors import ConfigError
 from curate.reader import read_chat
 from curate.records import BadLine, Record
@@ -58,6 +64,7 @@ def audit(
     bad_lines: Sequence[BadLine] = (),
     source: str = "",
     features: Any = None,
+    ahead: StreamHasher | None = None,
 ) -> AuditReport:
     """Audit chat records (``{"messages": [...]}``): shape, languages, diversity, findings.
 
@@ -71,6 +78,10 @@ def audit(
         source: the input's name for the report (default: the first record's source).
         features: dedup fingerprints of ``records`` (``curate.dedup.Features``, one row per
             record), reused by the duplicate share when their settings match its own.
+        ahead: the ``StreamHasher`` that ``records`` passed through while they were read
+            (``audit_path``), its workers hashing the duplicate share's fingerprints and
+            computing each chunk's facts (``stream_facts``); they are gathered in a thread
+            while this one audits. When it fails, the audit computes both itself.
 
     Raises:
         ConfigError: invalid config or gate rule, or embeddings of the wrong shape.
@@ -82,7 +93,16 @@ def audit(
     with gc_paused(), ThreadPoolExecutor(2) as waiter:
         try:
             return _audit(
-                records, config, counter, embeddings, bad_lines, source, features, waiter, stop
+                records,
+                config,
+                counter,
+                embeddings,
+                bad_lines,
+                source,
+                features,
+                waiter,
+                stop,
+                ahead,
             )
         finally:
             stop.set()
@@ -113,6 +133,7 @@ def _audit(
     features: Any,
     waiter: ThreadPoolExecutor,
     stop: threading.Event,
+    ahead: StreamHasher | None = None,
 ) -> AuditReport:
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -139,7 +160,13 @@ def _audit(
                 f"({len(records)}, dim) or per chat record ({n_convs}, dim)"
             )
 
-    if features is not None and len(chat_rows) < len(records):
+    facts: Any = None
+    if ahead is not None:
+        # Hashed and viewed in the workers while the file was read: a thread gathers both
+        # (the last chunks are still in the workers) while this one detects languages.
+        features = waiter.submit(_ahead_features, ahead, records, chat_rows)
+        facts = waiter.submit(_ahead_facts, ahead, features, n_convs, counter)
+    elif features is not None and len(chat_rows) < len(records):
         features = features.subset(chat_rows) if len(features) == len(records) else None
     elif features is None and runs_parallel(len(chat_records)):
         # The duplicate share's fingerprints (MinHash of every conversation, the costliest
@@ -158,8 +185,9 @@ def _audit(
     # collects them while this one detects languages and, when the fingerprints are at hand,
     # the diversity section (neither reads the facts).
     t0 = time.perf_counter()
-    facts: Any
-    if runs_parallel(n_convs):
+    if ahead is not None:
+        pass  # ``facts`` is being gathered
+    elif runs_parallel(n_convs):
         parts = map_chunks(chunk_facts, chat_records, (config,), stop)
         facts = waiter.submit(_collect_facts, parts, counter)
     else:
@@ -180,6 +208,8 @@ def _audit(
     t0 = time.perf_counter()
     if isinstance(facts, Future):
         facts = facts.result()
+    if facts is None:  # the workers of ``ahead`` failed: the views here, as without them
+        facts = _collect_facts(_chunk_facts(chat_records, config, counter), counter)
     shape_parts, style_facts, flagged, asked, keys = facts
     shape, series = shape_parts.result()
     timings["shape"] = time.perf_counter() - t0
@@ -199,7 +229,7 @@ def _audit(
 
     if diversity is None:
         if isinstance(features, Future):
-            features = features.result()
+            features = features.result()  # None when ``ahead`` failed: hashed here
         diversity = compute_diversity(chat_records, lazy, config, embeddings, timings, features)
     topics = diversity.pop("_topics", None)
     timings["findings"] = t_findings
@@ -226,6 +256,41 @@ def _audit(
     finish_report(report, n_convs, languages, diversity, config)
     timings["total"] = time.perf_counter() - t_start
     return report
+
+
+def _ahead_features(ahead: StreamHasher, records: Sequence[Record], chat_rows: list[int]) -> Any:
+    """The fingerprints ``ahead`` hashed, of the chat records only; None if it failed."""
+    features = ahead.features(records)
+    if features is not None and len(chat_rows) < len(records):
+        features = features.subset(chat_rows)
+    return features
+
+
+def _ahead_facts(
+    ahead: StreamHasher, features: Future, n_convs: int, counter: TokenCounter
+) -> tuple | None:
+    """The merged facts ``ahead``'s workers computed (``stream_facts`` of each chunk), at
+    the chat records' positions; None if it failed."""
+    if features.result() is None:
+        return None
+    return _collect_facts(_shifted(ahead.also, n_convs), counter)
+
+
+def stream_facts(records: Sequence[Record], base: int, config: AuditConfig) -> tuple[int, tuple]:
+    """``chunk_facts`` of the chat records among ``records`` (a chunk of everything read,
+    non-chat records included), at positions from 0, and how many they are: a chunk does
+    not know how many chat records come before it (``_shifted`` adds that)."""
+    chat = [r for r in records if messages_of(r.data)]  # what ``audit`` keeps as chat
+    return len(chat), chunk_facts(chat, 0, config)
+
+
+def _shifted(parts: list[tuple[int, tuple]], n_convs: int) -> Iterator[tuple[int, tuple]]:
+    """``stream_facts`` results, in order, as ``chunk_facts`` at their chat positions."""
+    at = 0
+    for _base, (n_chat, (shape_part, flags, style_part, asked, keys)) in parts:
+        yield at, (shape_part, [p + at for p in flags], style_part, asked + at, keys)
+        at += n_chat
+    assert at == n_convs, (at, n_convs)
 
 
 def _collect_facts(parts: Iterator[tuple[int, tuple]], counter: TokenCounter) -> tuple:
@@ -360,8 +425,10 @@ class AuditStage:
         bad_lines: Sequence[BadLine] = (),
         source: str = "",
         embeddings: np.ndarray | None = None,
+        ahead: StreamHasher | None = None,
     ) -> None:
         self.config = config
+        self.ahead = ahead
         self.use_vectors = use_vectors
         self.embeddings = embeddings
         self.bad_lines = bad_lines
@@ -378,6 +445,7 @@ class AuditStage:
             bad_lines=self.bad_lines,
             source=self.source,
             features=batch.features,
+            ahead=self.ahead,
         )
         return BatchResult.keep_all(batch, report)
 
@@ -462,21 +530,27 @@ def _metrics(report: AuditReport, n_records: int, n_convs: int) -> dict[str, Any
     return m
 
 
-def read_for_audit(path: str | os.PathLike[str]) -> tuple[list[Record], list[BadLine], str]:
+def read_for_audit(
+    path: str | os.PathLike[str], ahead: StreamHasher | None = None
+) -> tuple[list[Record], list[BadLine], str]:
     """Read a file of chat, Alpaca or ShareGPT records, converting to chat when possible.
 
     Returns (records, bad lines, input format name). Nothing is dropped: bad lines come back
     to become findings, and records that cannot be converted are kept as they are and show up
-    as ``not_chat`` findings.
+    as ``not_chat`` findings. ``ahead``: a ``StreamHasher`` the records pass through as they
+    are read.
     """
     chat = read_chat(path, on_bad="keep")
-    records: list[Record] = []
     bad: list[BadLine] = []
-    for item in chat:
-        if type(item) is BadLine:
-            bad.append(item)
-        else:
-            records.append(item)  # type: ignore[arg-type]
+
+    def good() -> Iterator[Record]:
+        for item in chat:
+            if type(item) is BadLine:
+                bad.append(item)
+            else:
+                yield item  # type: ignore[misc]
+
+    records = list(good() if ahead is None else ahead.wrap(good()))
     return records, bad, chat.converter.source_format
 
 
@@ -488,15 +562,28 @@ def audit_path(
 ) -> AuditReport:
     """Read ``path`` (``-`` for stdin) and audit it.
 
-    ``processes``: how many processes hash the duplicate share's fingerprints (as
-    ``run.workers``: 0 is every available CPU, 1 this process only); the report is the same.
+    ``processes``: how many processes hash the duplicate share's fingerprints and build the
+    conversation views (as ``run.workers``: 0 is every available CPU, 1 this process only);
+    the report is the same. With more than one, each chunk of records goes to the workers
+    as soon as it is read (``StreamHasher``, as ``curate run`` hashes for dedup): the reading,
+    the hashing and the views overlap instead of following one another.
     """
-    t0 = time.perf_counter()
-    records, bad, fmt = read_for_audit(path)
-    t_read = time.perf_counter() - t0
-    stage = AuditStage(config, bad_lines=bad, source=str(path), embeddings=embeddings)
     with workers(processes):
-        _, done = run_stages([stage], Batch.of(records), _no_drops)
+        ahead = StreamHasher(duplicate_config(), True, (stream_facts, (config or AuditConfig(),)))
+        try:
+            t0 = time.perf_counter()
+            records, bad, fmt = read_for_audit(path, ahead)
+            t_read = time.perf_counter() - t0
+            stage = AuditStage(
+                config,
+                bad_lines=bad,
+                source=str(path),
+                embeddings=embeddings,
+                ahead=ahead if ahead.pool is not None else None,
+            )
+            _, done = run_stages([stage], Batch.of(records), _no_drops)
+        finally:
+            ahead.close()
     report = done[stage.name].output
     report.shape["input_format"] = fmt
     report.timings["read"] = t_read

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pytest
 
 from curate.audit import AuditConfig, audit
@@ -133,3 +134,38 @@ def test_findings_and_shape_are_those_of_every_view_at_once() -> None:
     assert report.shape == shape
     assert report.series["tokens"] == series["tokens"]
     assert report.diversity["style"] == style_outliers(convs, config)[1]
+
+
+def test_views_built_while_reading_give_the_same_report(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # ``curate audit``: chunks go to the workers as they are read, chat or not (rows 70, 71
+    # are no conversation), and each chunk's facts are moved to its chat rows' positions.
+    monkeypatch.setattr(feat, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
+    gathered: list[int] = []
+    real = audit_run._ahead_facts
+
+    def counted(*args):  # the real gathering, counted: the reading path is taken
+        got = real(*args)
+        gathered.append(got is not None)
+        return got
+
+    monkeypatch.setattr(audit_run, "_ahead_facts", counted)
+    path = tmp_path / "mix.jsonl"
+    path.write_text("".join(orjson.dumps(r.data).decode() + "\n" for r in _records()))
+    serial = audit_run.audit_path(path, CONFIG, processes=1)
+    assert gathered == []
+    parallel = audit_run.audit_path(path, CONFIG, processes=2)
+    assert gathered == [True]
+    assert _view(parallel) == _view(serial)
+    assert serial.metrics["not_chat"] == 2 and serial.metrics["refusal"] > 0
+
+
+def test_a_failed_reading_pool_leaves_the_audit_to_this_process(whole: tuple) -> None:
+    # No pool started (or one whose worker died): ``features`` is None, and the audit builds
+    # the views and hashes the fingerprints itself.
+    ahead = feat.StreamHasher(duplicate_config(), True, (audit_run.stream_facts, (CONFIG,)))
+    records = list(ahead.wrap(iter(_records())))
+    assert ahead.pool is None
+    assert _view(audit(records, CONFIG, ahead=ahead)) == whole
