@@ -6,13 +6,14 @@ import gc
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from curate.audit import consistency, style
 from curate.audit.convs import Conv, Lazy, context_key, to_conv
@@ -40,6 +41,7 @@ from curate.reader import read_chat
 from curate.records import BadLine, Record
 from curate.stage import Batch, BatchResult, Dropped, run_stages
 from curate.tokens import TokenCounter
+from curate.workers import ordered_map
 
 EMBED_SIDES = ("conversation", "prompt", "response")
 # Conversation views built at a time: their memory (texts joined per role, the context copy,
@@ -165,7 +167,11 @@ def _audit(
         # Hashed and viewed in the workers while the file was read: a thread gathers both
         # (the last chunks are still in the workers) while this one detects languages.
         features = waiter.submit(_ahead_features, ahead, records, chat_rows)
-        facts = waiter.submit(_ahead_facts, ahead, features, n_convs, counter)
+        facts = waiter.submit(
+            _with_findings,
+            lambda: _ahead_facts(ahead, features, n_convs, counter),
+            (chat_records, chat_rows, config, stop),
+        )
     elif features is not None and len(chat_rows) < len(records):
         features = features.subset(chat_rows) if len(features) == len(records) else None
     elif features is None and runs_parallel(len(chat_records)):
@@ -189,7 +195,11 @@ def _audit(
         pass  # ``facts`` is being gathered
     elif runs_parallel(n_convs):
         parts = map_chunks(chunk_facts, chat_records, (config,), stop)
-        facts = waiter.submit(_collect_facts, parts, counter)
+        facts = waiter.submit(
+            _with_findings,
+            lambda: _collect_facts(parts, counter),
+            (chat_records, chat_rows, config, stop),
+        )
     else:
         facts = _collect_facts(_chunk_facts(chat_records, config, counter), counter)
     t_views = time.perf_counter() - t0
@@ -199,15 +209,19 @@ def _audit(
     languages, lang_findings = compute_languages(lazy, config)
     timings["languages"] = time.perf_counter() - t0
 
+    # The diversity section (the duplicate share) while a worker finds the per-record
+    # findings (``_with_findings``), except when the fingerprints are still being hashed in
+    # the background without ``ahead`` (``audit`` of records in memory): the findings first.
     diversity: dict[str, Any] | None = None
-    if not isinstance(features, Future):
+    if not isinstance(features, Future) or ahead is not None:
+        if isinstance(features, Future):
+            features = features.result()  # None when ``ahead`` failed: hashed here
         diversity = compute_diversity(chat_records, lazy, config, embeddings, timings, features)
 
-    # The findings before the diversity section when the fingerprints are still being hashed
-    # in the background (see ``audit``): only the latter needs them.
     t0 = time.perf_counter()
+    found: list[Finding] | None = None  # the per-record findings, when a worker found them
     if isinstance(facts, Future):
-        facts = facts.result()
+        facts, found = facts.result()
     if facts is None:  # the workers of ``ahead`` failed: the views here, as without them
         facts = _collect_facts(_chunk_facts(chat_records, config, counter), counter)
     shape_parts, style_facts, flagged, asked, keys = facts
@@ -215,8 +229,11 @@ def _audit(
     timings["shape"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     findings = _structural_findings(bad_lines, not_chat, not_chat_rows)
-    flagged_convs = [view(p) for p in flagged]
-    findings += consistency.record_findings(flagged_convs, _shared(asked, keys, view), config)
+    if found is None:
+        flagged_convs = [view(p) for p in flagged]
+        shared_convs = [view(p) for p in _shared(asked, keys)]
+        found = consistency.record_findings(flagged_convs, shared_convs, config)
+    findings += found
     findings += lang_findings
     answered = style_facts.where
     style_findings, style_profile = style_facts.outliers(
@@ -229,7 +246,7 @@ def _audit(
 
     if diversity is None:
         if isinstance(features, Future):
-            features = features.result()  # None when ``ahead`` failed: hashed here
+            features = features.result()
         diversity = compute_diversity(chat_records, lazy, config, embeddings, timings, features)
     topics = diversity.pop("_topics", None)
     timings["findings"] = t_findings
@@ -359,14 +376,46 @@ def _worker_counter(tokenizer: str | None) -> TokenCounter:
     return _COUNTERS[tokenizer]
 
 
-def _shared(asked: list[np.ndarray], keys: list[np.ndarray], view: Any) -> list[Conv]:
-    """The views of the conversations whose context key another one shares, in order: the
-    only ones ``conflicting_answers`` can group (it checks the keys again itself)."""
+def _shared(asked: list[np.ndarray], keys: list[np.ndarray]) -> list[int]:
+    """The positions of the conversations whose context key another one shares, in order:
+    the only ones ``conflicting_answers`` can group (it checks the keys again itself)."""
     if not asked:
         return []
     _, inverse, counts = np.unique(np.concatenate(keys), return_inverse=True, return_counts=True)
-    shared = np.concatenate(asked)[counts[inverse] > 1]
-    return [view(p) for p in shared.tolist()]
+    return np.concatenate(asked)[counts[inverse] > 1].tolist()
+
+
+def _with_findings(
+    facts_of: Callable[[], tuple | None], job: tuple
+) -> tuple[tuple | None, list[Finding] | None]:
+    """``facts_of()`` (run in a thread), then the per-record findings those facts call for,
+    found in a worker process while the audit's own thread computes the diversity section;
+    ``(facts, None)`` when the worker was stopped (the audit then finds them itself)."""
+    facts = facts_of()
+    if facts is None:
+        return None, None
+    chat_records, chat_rows, config, stop = job
+    flagged, shared = facts[2], _shared(facts[3], facts[4])
+    items = [
+        (chat_records[p].line, chat_records[p].data, chat_rows[p]) for p in [*flagged, *shared]
+    ]
+    try:  # (orjson: ~9x cheaper than a pickle of the records; a pickle when not plain JSON)
+        payload: bytes | list = orjson.dumps(items)
+    except (TypeError, orjson.JSONEncodeError):
+        payload = items
+    # One task: ``conflicting_answers`` compares the shared conversations with each other.
+    for found in ordered_map(row_findings, [(payload, len(flagged), config)], 1, stop=stop):
+        return facts, found
+    return facts, None
+
+
+def row_findings(task: tuple) -> list[Finding]:
+    """``consistency.record_findings`` of the flagged conversations and of those whose
+    context another one shares, from ``(line, data, row)`` items (a worker's task)."""
+    payload, n_flagged, config = task
+    items = orjson.loads(payload) if isinstance(payload, bytes) else payload
+    convs = [to_conv(Record("", line, data, 0), row) for line, data, row in items]
+    return consistency.record_findings(convs[:n_flagged], convs[n_flagged:], config)  # type: ignore[arg-type]
 
 
 def finish_report(

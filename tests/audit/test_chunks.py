@@ -85,18 +85,25 @@ def test_views_in_worker_processes_give_the_same_report(
     monkeypatch.setattr(feat, "PARALLEL_MIN", 10)
     monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
     calls: list[int] = []
-    real = audit_run.map_chunks
+    found: list[bool] = []
+    real, real_found = audit_run.map_chunks, audit_run._with_findings
 
     def counted(fn, records, args, stop):  # the real pool, counted: the worker path is taken
         calls.append(len(records))
         return real(fn, records, args, stop)
 
+    def found_counted(*args):  # the per-record findings came from a worker
+        got = real_found(*args)
+        found.append(got[1] is not None)
+        return got
+
     monkeypatch.setattr(audit_run, "map_chunks", counted)
+    monkeypatch.setattr(audit_run, "_with_findings", found_counted)
     records = _records()
     features = compute_features(records, duplicate_config(), True)  # (as `curate run` gives)
     with feat.workers(2):
         report = audit(records, CONFIG, features=features)
-    assert calls == [len(records) - 2]
+    assert calls == [len(records) - 2] and found == [True]
     assert _view(report) == whole
 
 
@@ -144,22 +151,30 @@ def test_views_built_while_reading_give_the_same_report(
     monkeypatch.setattr(feat, "PARALLEL_MIN", 10)
     monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
     gathered: list[int] = []
-    real = audit_run._ahead_facts
+    found: list[bool] = []
+    real, real_found = audit_run._ahead_facts, audit_run._with_findings
 
     def counted(*args):  # the real gathering, counted: the reading path is taken
         got = real(*args)
         gathered.append(got is not None)
         return got
 
+    def found_counted(*args):  # the per-record findings came from a worker
+        got = real_found(*args)
+        found.append(got[1] is not None)
+        return got
+
     monkeypatch.setattr(audit_run, "_ahead_facts", counted)
+    monkeypatch.setattr(audit_run, "_with_findings", found_counted)
     path = tmp_path / "mix.jsonl"
     path.write_text("".join(orjson.dumps(r.data).decode() + "\n" for r in _records()))
     serial = audit_run.audit_path(path, CONFIG, processes=1)
     assert gathered == []
     parallel = audit_run.audit_path(path, CONFIG, processes=2)
-    assert gathered == [True]
+    assert gathered == found == [True]
     assert _view(parallel) == _view(serial)
-    assert serial.metrics["not_chat"] == 2 and serial.metrics["refusal"] > 0
+    m = serial.metrics
+    assert m["not_chat"] == 2 and m["refusal"] > 0 and m["conflicting_answers"] > 0
 
 
 def test_a_failed_reading_pool_leaves_the_audit_to_this_process(whole: tuple) -> None:
