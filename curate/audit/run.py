@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import threading
 import time
@@ -41,7 +42,7 @@ from curate.reader import read_chat
 from curate.records import BadLine, Record
 from curate.stage import Batch, BatchResult, Dropped, run_stages
 from curate.tokens import TokenCounter
-from curate.workers import ordered_map
+from curate.workers import has_fork_server, ordered_map
 
 EMBED_SIDES = ("conversation", "prompt", "response")
 # Conversation views built at a time: their memory (texts joined per role, the context copy,
@@ -145,7 +146,7 @@ def _audit(
     chat_rows: list[int] = []
     not_chat_rows: list[int] = []
     for i, r in enumerate(records):
-        if messages_of(r.data):  # what ``to_conv`` tests: a view, or None
+        if is_chat(r.data):  # what ``to_conv`` tests: a view, or None
             chat_records.append(r)
             chat_rows.append(i)
         else:
@@ -275,6 +276,16 @@ def _audit(
     return report
 
 
+def is_chat(data: Any) -> bool:
+    """``bool(messages_of(data))``, without building the list when the first message is a
+    dict (the usual record: ``messages_of`` keeps it)."""
+    if type(data) is dict:
+        msgs = data.get("messages")
+        if type(msgs) is list and msgs and type(msgs[0]) is dict:
+            return True
+    return bool(messages_of(data))
+
+
 def _ahead_features(ahead: StreamHasher, records: Sequence[Record], chat_rows: list[int]) -> Any:
     """The fingerprints ``ahead`` hashed, of the chat records only; None if it failed."""
     features = ahead.features(records)
@@ -297,7 +308,7 @@ def stream_facts(records: Sequence[Record], base: int, config: AuditConfig) -> t
     """``chunk_facts`` of the chat records among ``records`` (a chunk of everything read,
     non-chat records included), at positions from 0, and how many they are: a chunk does
     not know how many chat records come before it (``_shifted`` adds that)."""
-    chat = [r for r in records if messages_of(r.data)]  # what ``audit`` keeps as chat
+    chat = [r for r in records if is_chat(r.data)]  # what ``audit`` keeps as chat
     return len(chat), chunk_facts(chat, 0, config)
 
 
@@ -617,6 +628,11 @@ def audit_path(
     as soon as it is read (``StreamHasher``, as ``curate run`` hashes for dedup): the reading,
     the hashing and the views overlap instead of following one another.
     """
+    if has_fork_server():
+        # The workers fork from a server that has imported this module (and dedup's hashing)
+        # once, instead of each importing it (~0.5 s of CPU per worker). Only a server not
+        # started yet takes the list; it changes nothing but what is imported beforehand.
+        multiprocessing.get_context("forkserver").set_forkserver_preload([__name__])
     with workers(processes):
         ahead = StreamHasher(duplicate_config(), True, (stream_facts, (config or AuditConfig(),)))
         try:

@@ -16,6 +16,7 @@ from curate.audit.convs import to_conv
 from curate.audit.diversity import duplicate_config
 from curate.audit.shape import compute_shape
 from curate.audit.style import style_outliers
+from curate.chat import messages_of
 from curate.dedup import features as feat
 from curate.dedup.features import compute_features
 from curate.records import Record
@@ -184,3 +185,20 @@ def test_a_failed_reading_pool_leaves_the_audit_to_this_process(whole: tuple) ->
     records = list(ahead.wrap(iter(_records())))
     assert ahead.pool is None
     assert _view(audit(records, CONFIG, ahead=ahead)) == whole
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"messages": [{"role": "user", "content": "hi"}]},
+        {"messages": []},
+        {"messages": ["text", {"role": "user", "content": "hi"}]},
+        {"messages": ["text"]},
+        {"messages": "not a list"},
+        {"text": "no messages"},
+        ["a", "list"],
+        None,
+    ],
+)
+def test_is_chat_is_what_messages_of_says(data) -> None:
+    assert audit_run.is_chat(data) is bool(messages_of(data))
