@@ -196,11 +196,9 @@ def _audit(
         pass  # ``facts`` is being gathered
     elif runs_parallel(n_convs):
         parts = map_chunks(chunk_facts, chat_records, (config,), stop)
-        facts = waiter.submit(
-            _with_findings,
-            lambda: _collect_facts(parts, counter),
-            (chat_records, chat_rows, config, stop),
-        )
+        # (The findings stay in this process: in ``curate run`` a worker's copy of the
+        # records they read would add to the run's peak memory.)
+        facts = waiter.submit(_with_findings, lambda: _collect_facts(parts, counter), None)
     else:
         facts = _collect_facts(_chunk_facts(chat_records, config, counter), counter)
     t_views = time.perf_counter() - t0
@@ -397,14 +395,14 @@ def _shared(asked: list[np.ndarray], keys: list[np.ndarray]) -> list[int]:
 
 
 def _with_findings(
-    facts_of: Callable[[], tuple | None], job: tuple
+    facts_of: Callable[[], tuple | None], job: tuple | None
 ) -> tuple[tuple | None, list[Finding] | None]:
     """``facts_of()`` (run in a thread), then the per-record findings those facts call for,
     found in a worker process while the audit's own thread computes the diversity section;
     ``(facts, None)`` when the worker was stopped (the audit then finds them itself)."""
     facts = facts_of()
-    if facts is None:
-        return None, None
+    if facts is None or job is None:  # (no job: this process finds them)
+        return facts, None
     chat_records, chat_rows, config, stop = job
     flagged, shared = facts[2], _shared(facts[3], facts[4])
     items = [
