@@ -233,13 +233,17 @@ main()
 def command(path: str, rev: str, repeat: int) -> bool:
     """The standalone command itself, ``rev``'s code and this tree's taking turns (``repeat``
     pairs): wall seconds, CPU seconds of the whole process tree (workers included) and of the
-    command's own process, per 100k rows; its JSON output (minus timings) must be equal."""
+    command's own process, per 100k rows, and the tree's peak memory (not per 100k); its JSON
+    output (minus timings) must be equal."""
     old_tree = baseline_tree(rev)
     tmp = Path(tempfile.mkdtemp(prefix="curate-audit-cmd-"))
     rows = sum(1 for _ in open(path, "rb"))
     per = 100_000 / rows
     print(f"`curate audit --no-embeddings --json`, per 100k rows ({rev} vs this tree)")
-    print(f"{'pair':<6}{'code':<10}{'wall s':>8}{'CPU s':>8}{'own CPU':>9}{'exit':>6}  load")
+    print(
+        f"{'pair':<6}{'code':<10}{'wall s':>8}{'CPU s':>8}{'own CPU':>9}{'peak GiB':>10}"
+        f"{'exit':>6}  load"
+    )
     same, walls = True, {"old": [], "new": []}
     outs: dict[str, dict] = {}
     for k in range(repeat):
@@ -249,12 +253,12 @@ def command(path: str, rev: str, repeat: int) -> bool:
             out = tmp / f"{name}.json"
             load = os.getloadavg()[0]
             cmd = [sys.executable, "-c", COMMAND, str(out), str(tree), os.path.abspath(path)]
-            wall, cpu, _peak, code, own = measure(cmd, env)
+            wall, cpu, peak, code, own = measure(cmd, env)
             walls[name].append(wall * per)
             label = rev if name == "old" else "new"
             print(
                 f"{k + 1:<6}{label:<10}{wall * per:>8.1f}{cpu * per:>8.1f}{own * per:>9.1f}"
-                f"{code:>6}  {load:.1f}"
+                f"{peak:>10.2f}{code:>6}  {load:.1f}"
             )
             report = json.loads(out.read_text())
             report.pop("timings", None)
