@@ -4,6 +4,7 @@ costly stages would take without the audit's shortcuts (the baseline column).
     python bench/audit.py data.jsonl [--model fast] [--max-embed 20000] [--language-sample 10000]
     python bench/audit.py data.jsonl --compare [--baseline 34aaea4] [--hostile 20000]
     python bench/audit.py data.jsonl --memory [--baseline 34aaea4]
+    python bench/audit.py data.jsonl --command 3 [--baseline 34aaea4]
 
 ``--compare``: the audit without embeddings, the baseline commit's code beside this tree's in
 one run (child processes, one after the other), in seconds per 100k rows: standalone
@@ -16,6 +17,11 @@ equal key for key (``--json``), and so must each finding's rows; a seeded hostil
 first ``--hostile`` rows (planted loops, repeated sentences, refusals, placeholders, lists,
 tables, code, non-ASCII and odd whitespace) checks the detectors the generated data never
 triggers.
+
+``--command N``: the standalone command as a user runs it (``curate audit PATH
+--no-embeddings --json``, default workers), the baseline's code and this tree's taking turns N
+times: wall seconds, CPU seconds of the process tree and of the command's own process (polled
+with psutil, as ``bench/run.py``), and whether the JSON reports (minus timings) are equal.
 
 Baselines are extrapolated from a timed sample of 300 texts: langdetect on every user and
 assistant text (no English/CJK fast path, no sampling), and embedding every conversation with
@@ -37,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 from baseline import BASELINE, baseline_tree
+from run import measure
 
 from curate.audit import AuditConfig, audit_path
 from curate.audit.convs import to_conv
@@ -210,6 +217,60 @@ def run_child(tree: Path, path: str, out: Path) -> dict:
     return json.loads(out.read_text())
 
 
+# `curate audit PATH --no-embeddings --json` with stdout to a file (``measure`` drops it).
+COMMAND = r"""
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+os.dup2(fd, 1)
+import curate
+assert curate.__file__.startswith(sys.argv[2]), (curate.__file__, sys.argv[2])
+from curate.cli import main
+sys.argv = ["curate", "audit", sys.argv[3], "--no-embeddings", "--json"]
+main()
+"""
+
+
+def command(path: str, rev: str, repeat: int) -> bool:
+    """The standalone command itself, ``rev``'s code and this tree's taking turns (``repeat``
+    pairs): wall seconds, CPU seconds of the whole process tree (workers included) and of the
+    command's own process, per 100k rows, and the tree's peak memory (not per 100k); its JSON
+    output (minus timings) must be equal."""
+    old_tree = baseline_tree(rev)
+    tmp = Path(tempfile.mkdtemp(prefix="curate-audit-cmd-"))
+    rows = sum(1 for _ in open(path, "rb"))
+    per = 100_000 / rows
+    print(f"`curate audit --no-embeddings --json`, per 100k rows ({rev} vs this tree)")
+    print(
+        f"{'pair':<6}{'code':<10}{'wall s':>8}{'CPU s':>8}{'own CPU':>9}{'peak GiB':>10}"
+        f"{'exit':>6}  load"
+    )
+    same, walls = True, {"old": [], "new": []}
+    outs: dict[str, dict] = {}
+    for k in range(repeat):
+        for name, tree in (("old", old_tree), ("new", ROOT)):
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            env.setdefault("CURATE_CACHE_DIR", str(tmp / "cache"))
+            out = tmp / f"{name}.json"
+            load = os.getloadavg()[0]
+            cmd = [sys.executable, "-c", COMMAND, str(out), str(tree), os.path.abspath(path)]
+            wall, cpu, peak, code, own = measure(cmd, env)
+            walls[name].append(wall * per)
+            label = rev if name == "old" else "new"
+            print(
+                f"{k + 1:<6}{label:<10}{wall * per:>8.1f}{cpu * per:>8.1f}{own * per:>9.1f}"
+                f"{peak:>10.2f}{code:>6}  {load:.1f}"
+            )
+            report = json.loads(out.read_text())
+            report.pop("timings", None)
+            outs[name] = report
+        same &= outs["old"] == outs["new"]
+    print(
+        f"best wall: {rev} {min(walls['old']):.1f} s, new {min(walls['new']):.1f} s; "
+        f"reports {'identical' if same else 'DIFFERENT'}"
+    )
+    return same
+
+
 def compare(path: str, rev: str, hostile: int) -> bool:
     old_tree = baseline_tree(rev)
     tmp = Path(tempfile.mkdtemp(prefix="curate-audit-bench-"))
@@ -276,7 +337,16 @@ def main() -> None:
     ap.add_argument("--baseline", default=BASELINE)
     ap.add_argument("--hostile", type=int, default=20_000)
     ap.add_argument("--memory", action="store_true", help="audit stage memory, baseline vs now")
+    ap.add_argument(
+        "--command",
+        type=int,
+        default=0,
+        metavar="N",
+        help="time the standalone command, N pairs of baseline and this tree taking turns",
+    )
     a = ap.parse_args()
+    if a.command:
+        sys.exit(0 if command(a.path, a.baseline, a.command) else 1)
     if a.memory:
         memory(a.path, a.baseline)
         return

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from curate.audit import consistency, style
 from curate.audit.convs import Conv, Lazy, context_key, to_conv
@@ -28,12 +30,19 @@ from curate.audit.model import (
 )
 from curate.audit.shape import ShapeParts, shape_chunk
 from curate.chat import messages_of
-from curate.dedup.features import compute_features, map_chunks, runs_parallel, workers
+from curate.dedup.features import (
+    StreamHasher,
+    compute_features,
+    map_chunks,
+    runs_parallel,
+    workers,
+)
 from curate.errors import ConfigError
 from curate.reader import read_chat
 from curate.records import BadLine, Record
 from curate.stage import Batch, BatchResult, Dropped, run_stages
 from curate.tokens import TokenCounter
+from curate.workers import has_fork_server, ordered_map
 
 EMBED_SIDES = ("conversation", "prompt", "response")
 # Conversation views built at a time: their memory (texts joined per role, the context copy,
@@ -58,6 +67,7 @@ def audit(
     bad_lines: Sequence[BadLine] = (),
     source: str = "",
     features: Any = None,
+    ahead: StreamHasher | None = None,
 ) -> AuditReport:
     """Audit chat records (``{"messages": [...]}``): shape, languages, diversity, findings.
 
@@ -71,6 +81,10 @@ def audit(
         source: the input's name for the report (default: the first record's source).
         features: dedup fingerprints of ``records`` (``curate.dedup.Features``, one row per
             record), reused by the duplicate share when their settings match its own.
+        ahead: the ``StreamHasher`` that ``records`` passed through while they were read
+            (``audit_path``), its workers hashing the duplicate share's fingerprints and
+            computing each chunk's facts (``stream_facts``); they are gathered in a thread
+            while this one audits. When it fails, the audit computes both itself.
 
     Raises:
         ConfigError: invalid config or gate rule, or embeddings of the wrong shape.
@@ -82,7 +96,16 @@ def audit(
     with gc_paused(), ThreadPoolExecutor(2) as waiter:
         try:
             return _audit(
-                records, config, counter, embeddings, bad_lines, source, features, waiter, stop
+                records,
+                config,
+                counter,
+                embeddings,
+                bad_lines,
+                source,
+                features,
+                waiter,
+                stop,
+                ahead,
             )
         finally:
             stop.set()
@@ -113,6 +136,7 @@ def _audit(
     features: Any,
     waiter: ThreadPoolExecutor,
     stop: threading.Event,
+    ahead: StreamHasher | None = None,
 ) -> AuditReport:
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -122,7 +146,7 @@ def _audit(
     chat_rows: list[int] = []
     not_chat_rows: list[int] = []
     for i, r in enumerate(records):
-        if messages_of(r.data):  # what ``to_conv`` tests: a view, or None
+        if is_chat(r.data):  # what ``to_conv`` tests: a view, or None
             chat_records.append(r)
             chat_rows.append(i)
         else:
@@ -139,7 +163,17 @@ def _audit(
                 f"({len(records)}, dim) or per chat record ({n_convs}, dim)"
             )
 
-    if features is not None and len(chat_rows) < len(records):
+    facts: Any = None
+    if ahead is not None:
+        # Hashed and viewed in the workers while the file was read: a thread gathers both
+        # (the last chunks are still in the workers) while this one detects languages.
+        features = waiter.submit(_ahead_features, ahead, records, chat_rows)
+        facts = waiter.submit(
+            _with_findings,
+            lambda: _ahead_facts(ahead, features, n_convs, counter),
+            (chat_records, chat_rows, config, stop),
+        )
+    elif features is not None and len(chat_rows) < len(records):
         features = features.subset(chat_rows) if len(features) == len(records) else None
     elif features is None and runs_parallel(len(chat_records)):
         # The duplicate share's fingerprints (MinHash of every conversation, the costliest
@@ -158,10 +192,13 @@ def _audit(
     # collects them while this one detects languages and, when the fingerprints are at hand,
     # the diversity section (neither reads the facts).
     t0 = time.perf_counter()
-    facts: Any
-    if runs_parallel(n_convs):
+    if ahead is not None:
+        pass  # ``facts`` is being gathered
+    elif runs_parallel(n_convs):
         parts = map_chunks(chunk_facts, chat_records, (config,), stop)
-        facts = waiter.submit(_collect_facts, parts, counter)
+        # (The findings stay in this process: in ``curate run`` a worker's copy of the
+        # records they read would add to the run's peak memory.)
+        facts = waiter.submit(_with_findings, lambda: _collect_facts(parts, counter), None)
     else:
         facts = _collect_facts(_chunk_facts(chat_records, config, counter), counter)
     t_views = time.perf_counter() - t0
@@ -171,22 +208,31 @@ def _audit(
     languages, lang_findings = compute_languages(lazy, config)
     timings["languages"] = time.perf_counter() - t0
 
+    # The diversity section (the duplicate share) while a worker finds the per-record
+    # findings (``_with_findings``), except when the fingerprints are still being hashed in
+    # the background without ``ahead`` (``audit`` of records in memory): the findings first.
     diversity: dict[str, Any] | None = None
-    if not isinstance(features, Future):
+    if not isinstance(features, Future) or ahead is not None:
+        if isinstance(features, Future):
+            features = features.result()  # None when ``ahead`` failed: hashed here
         diversity = compute_diversity(chat_records, lazy, config, embeddings, timings, features)
 
-    # The findings before the diversity section when the fingerprints are still being hashed
-    # in the background (see ``audit``): only the latter needs them.
     t0 = time.perf_counter()
+    found: list[Finding] | None = None  # the per-record findings, when a worker found them
     if isinstance(facts, Future):
-        facts = facts.result()
+        facts, found = facts.result()
+    if facts is None:  # the workers of ``ahead`` failed: the views here, as without them
+        facts = _collect_facts(_chunk_facts(chat_records, config, counter), counter)
     shape_parts, style_facts, flagged, asked, keys = facts
     shape, series = shape_parts.result()
     timings["shape"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     findings = _structural_findings(bad_lines, not_chat, not_chat_rows)
-    flagged_convs = [view(p) for p in flagged]
-    findings += consistency.record_findings(flagged_convs, _shared(asked, keys, view), config)
+    if found is None:
+        flagged_convs = [view(p) for p in flagged]
+        shared_convs = [view(p) for p in _shared(asked, keys)]
+        found = consistency.record_findings(flagged_convs, shared_convs, config)
+    findings += found
     findings += lang_findings
     answered = style_facts.where
     style_findings, style_profile = style_facts.outliers(
@@ -226,6 +272,51 @@ def _audit(
     finish_report(report, n_convs, languages, diversity, config)
     timings["total"] = time.perf_counter() - t_start
     return report
+
+
+def is_chat(data: Any) -> bool:
+    """``bool(messages_of(data))``, without building the list when the first message is a
+    dict (the usual record: ``messages_of`` keeps it)."""
+    if type(data) is dict:
+        msgs = data.get("messages")
+        if type(msgs) is list and msgs and type(msgs[0]) is dict:
+            return True
+    return bool(messages_of(data))
+
+
+def _ahead_features(ahead: StreamHasher, records: Sequence[Record], chat_rows: list[int]) -> Any:
+    """The fingerprints ``ahead`` hashed, of the chat records only; None if it failed."""
+    features = ahead.features(records)
+    if features is not None and len(chat_rows) < len(records):
+        features = features.subset(chat_rows)
+    return features
+
+
+def _ahead_facts(
+    ahead: StreamHasher, features: Future, n_convs: int, counter: TokenCounter
+) -> tuple | None:
+    """The merged facts ``ahead``'s workers computed (``stream_facts`` of each chunk), at
+    the chat records' positions; None if it failed."""
+    if features.result() is None:
+        return None
+    return _collect_facts(_shifted(ahead.also, n_convs), counter)
+
+
+def stream_facts(records: Sequence[Record], base: int, config: AuditConfig) -> tuple[int, tuple]:
+    """``chunk_facts`` of the chat records among ``records`` (a chunk of everything read,
+    non-chat records included), at positions from 0, and how many they are: a chunk does
+    not know how many chat records come before it (``_shifted`` adds that)."""
+    chat = [r for r in records if is_chat(r.data)]  # what ``audit`` keeps as chat
+    return len(chat), chunk_facts(chat, 0, config)
+
+
+def _shifted(parts: list[tuple[int, tuple]], n_convs: int) -> Iterator[tuple[int, tuple]]:
+    """``stream_facts`` results, in order, as ``chunk_facts`` at their chat positions."""
+    at = 0
+    for _base, (n_chat, (shape_part, flags, style_part, asked, keys)) in parts:
+        yield at, (shape_part, [p + at for p in flags], style_part, asked + at, keys)
+        at += n_chat
+    assert at == n_convs, (at, n_convs)
 
 
 def _collect_facts(parts: Iterator[tuple[int, tuple]], counter: TokenCounter) -> tuple:
@@ -294,14 +385,46 @@ def _worker_counter(tokenizer: str | None) -> TokenCounter:
     return _COUNTERS[tokenizer]
 
 
-def _shared(asked: list[np.ndarray], keys: list[np.ndarray], view: Any) -> list[Conv]:
-    """The views of the conversations whose context key another one shares, in order: the
-    only ones ``conflicting_answers`` can group (it checks the keys again itself)."""
+def _shared(asked: list[np.ndarray], keys: list[np.ndarray]) -> list[int]:
+    """The positions of the conversations whose context key another one shares, in order:
+    the only ones ``conflicting_answers`` can group (it checks the keys again itself)."""
     if not asked:
         return []
     _, inverse, counts = np.unique(np.concatenate(keys), return_inverse=True, return_counts=True)
-    shared = np.concatenate(asked)[counts[inverse] > 1]
-    return [view(p) for p in shared.tolist()]
+    return np.concatenate(asked)[counts[inverse] > 1].tolist()
+
+
+def _with_findings(
+    facts_of: Callable[[], tuple | None], job: tuple | None
+) -> tuple[tuple | None, list[Finding] | None]:
+    """``facts_of()`` (run in a thread), then the per-record findings those facts call for,
+    found in a worker process while the audit's own thread computes the diversity section;
+    ``(facts, None)`` when the worker was stopped (the audit then finds them itself)."""
+    facts = facts_of()
+    if facts is None or job is None:  # (no job: this process finds them)
+        return facts, None
+    chat_records, chat_rows, config, stop = job
+    flagged, shared = facts[2], _shared(facts[3], facts[4])
+    items = [
+        (chat_records[p].line, chat_records[p].data, chat_rows[p]) for p in [*flagged, *shared]
+    ]
+    try:  # (orjson: ~9x cheaper than a pickle of the records; a pickle when not plain JSON)
+        payload: bytes | list = orjson.dumps(items)
+    except (TypeError, orjson.JSONEncodeError):
+        payload = items
+    # One task: ``conflicting_answers`` compares the shared conversations with each other.
+    for found in ordered_map(row_findings, [(payload, len(flagged), config)], 1, stop=stop):
+        return facts, found
+    return facts, None
+
+
+def row_findings(task: tuple) -> list[Finding]:
+    """``consistency.record_findings`` of the flagged conversations and of those whose
+    context another one shares, from ``(line, data, row)`` items (a worker's task)."""
+    payload, n_flagged, config = task
+    items = orjson.loads(payload) if isinstance(payload, bytes) else payload
+    convs = [to_conv(Record("", line, data, 0), row) for line, data, row in items]
+    return consistency.record_findings(convs[:n_flagged], convs[n_flagged:], config)  # type: ignore[arg-type]
 
 
 def finish_report(
@@ -360,8 +483,10 @@ class AuditStage:
         bad_lines: Sequence[BadLine] = (),
         source: str = "",
         embeddings: np.ndarray | None = None,
+        ahead: StreamHasher | None = None,
     ) -> None:
         self.config = config
+        self.ahead = ahead
         self.use_vectors = use_vectors
         self.embeddings = embeddings
         self.bad_lines = bad_lines
@@ -378,6 +503,7 @@ class AuditStage:
             bad_lines=self.bad_lines,
             source=self.source,
             features=batch.features,
+            ahead=self.ahead,
         )
         return BatchResult.keep_all(batch, report)
 
@@ -464,21 +590,27 @@ def _metrics(report: AuditReport, n_records: int, n_convs: int) -> dict[str, Any
     return m
 
 
-def read_for_audit(path: str | os.PathLike[str]) -> tuple[list[Record], list[BadLine], str]:
+def read_for_audit(
+    path: str | os.PathLike[str], ahead: StreamHasher | None = None
+) -> tuple[list[Record], list[BadLine], str]:
     """Read a file of chat, Alpaca or ShareGPT records, converting to chat when possible.
 
     Returns (records, bad lines, input format name). Nothing is dropped: bad lines come back
     to become findings, and records that cannot be converted are kept as they are and show up
-    as ``not_chat`` findings.
+    as ``not_chat`` findings. ``ahead``: a ``StreamHasher`` the records pass through as they
+    are read.
     """
     chat = read_chat(path, on_bad="keep")
-    records: list[Record] = []
     bad: list[BadLine] = []
-    for item in chat:
-        if type(item) is BadLine:
-            bad.append(item)
-        else:
-            records.append(item)  # type: ignore[arg-type]
+
+    def good() -> Iterator[Record]:
+        for item in chat:
+            if type(item) is BadLine:
+                bad.append(item)
+            else:
+                yield item  # type: ignore[misc]
+
+    records = list(good() if ahead is None else ahead.wrap(good()))
     return records, bad, chat.converter.source_format
 
 
@@ -490,15 +622,33 @@ def audit_path(
 ) -> AuditReport:
     """Read ``path`` (``-`` for stdin) and audit it.
 
-    ``processes``: how many processes hash the duplicate share's fingerprints (as
-    ``run.workers``: 0 is every available CPU, 1 this process only); the report is the same.
+    ``processes``: how many processes hash the duplicate share's fingerprints and build the
+    conversation views (as ``run.workers``: 0 is every available CPU, 1 this process only);
+    the report is the same. With more than one, each chunk of records goes to the workers
+    as soon as it is read (``StreamHasher``, as ``curate run`` hashes for dedup): the reading,
+    the hashing and the views overlap instead of following one another.
     """
-    t0 = time.perf_counter()
-    records, bad, fmt = read_for_audit(path)
-    t_read = time.perf_counter() - t0
-    stage = AuditStage(config, bad_lines=bad, source=str(path), embeddings=embeddings)
+    if has_fork_server():
+        # The workers fork from a server that has imported this module (and dedup's hashing)
+        # once, instead of each importing it (~0.5 s of CPU per worker). Only a server not
+        # started yet takes the list; it changes nothing but what is imported beforehand.
+        multiprocessing.get_context("forkserver").set_forkserver_preload([__name__])
     with workers(processes):
-        _, done = run_stages([stage], Batch.of(records), _no_drops)
+        ahead = StreamHasher(duplicate_config(), True, (stream_facts, (config or AuditConfig(),)))
+        try:
+            t0 = time.perf_counter()
+            records, bad, fmt = read_for_audit(path, ahead)
+            t_read = time.perf_counter() - t0
+            stage = AuditStage(
+                config,
+                bad_lines=bad,
+                source=str(path),
+                embeddings=embeddings,
+                ahead=ahead if ahead.pool is not None else None,
+            )
+            _, done = run_stages([stage], Batch.of(records), _no_drops)
+        finally:
+            ahead.close()
     report = done[stage.name].output
     report.shape["input_format"] = fmt
     report.timings["read"] = t_read

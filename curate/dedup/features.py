@@ -134,6 +134,7 @@ class _Rows:
         self.blank = np.zeros(n, np.bool_)
         self.sig = np.zeros((n, num_perm), np.uint32) if with_sig else None
         self.usable = np.zeros(n, np.bool_) if with_sig else None
+        self.also: Any = None  # a ``StreamHasher`` worker's other result for the chunk
 
     def put(self, base: int, part: _Rows) -> None:
         """Copy ``part`` (rows ``base ..``) in."""
@@ -196,21 +197,24 @@ def _fill(records: Sequence[Record], base: int, config: Any, out: _Rows, bar: An
         bar.advance(n % 4096)
 
 
-_JOB: tuple[Any, bool] | None = None  # (config, with_sig), set in each worker
+_JOB: tuple[Any, bool, Any] | None = None  # (config, with_sig, also), set in each worker
 
 
-def _start_worker(config: Any, with_sig: bool) -> None:
+def _start_worker(config: Any, with_sig: bool, also: Any = None) -> None:
     global _JOB
-    _JOB = (config, with_sig)
+    _JOB = (config, with_sig, also)
 
 
 def _work(task: tuple[int, list[Record] | bytes]) -> tuple[int, _Rows]:
     base, chunk = task
     assert _JOB is not None
-    config, with_sig = _JOB
+    config, with_sig, also = _JOB
     records = _decode(chunk) if isinstance(chunk, bytes) else chunk
     part = _Rows(len(records), config.num_perm, with_sig)
     _fill(records, 0, config, part, None)
+    if also is not None:
+        fn, args = also
+        part.also = fn(records, base, *args)
     return base, part
 
 
@@ -237,10 +241,16 @@ class StreamHasher:
     they equal a later ``compute_features`` over the same list. Inputs shorter than
     ``PARALLEL_MIN`` never start a pool (``features`` returns None: dedup hashes them in
     this process as before), nor does ``workers`` 1.
+
+    ``also``: ``(fn, args)``, another stage's per-chunk work done in the same task, on the
+    same decoded records (``fn(chunk, base, *args)``, a module-level function): the
+    standalone audit's conversation facts. ``features`` then leaves ``(base, result)`` for
+    each chunk, in order, in ``self.also``.
     """
 
-    def __init__(self, config: Any, with_sig: bool) -> None:
-        self.config, self.with_sig = config, with_sig
+    def __init__(self, config: Any, with_sig: bool, also: tuple[Any, tuple] | None = None) -> None:
+        self.config, self.with_sig, self.job = config, with_sig, also
+        self.also: list[tuple[int, Any]] = []
         self.nproc = _WORKERS
         self.records: list[Record] = []
         self.pending: list[tuple[int, Any]] = []  # (base, AsyncResult), oldest first
@@ -264,7 +274,7 @@ class StreamHasher:
             yield record
 
     def _start(self) -> None:
-        self.pool = process_pool(self.nproc, _start_worker, (self.config, self.with_sig))
+        self.pool = process_pool(self.nproc, _start_worker, (self.config, self.with_sig, self.job))
 
     def _send(self, stop: int) -> None:
         # A bounded queue: past IN_FLIGHT chunks per worker, wait for the oldest, so the
@@ -307,6 +317,9 @@ class StreamHasher:
             while self.parts:  # each part freed once copied: the rows are never held twice
                 base, part = self.parts.pop()
                 out.put(base, part)
+                if self.job is not None:
+                    self.also.append((base, part.also))
+            self.also.reverse()
             return out.features(self.config)
         finally:
             self.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pytest
 
 from curate.audit import AuditConfig, audit
@@ -15,6 +16,7 @@ from curate.audit.convs import to_conv
 from curate.audit.diversity import duplicate_config
 from curate.audit.shape import compute_shape
 from curate.audit.style import style_outliers
+from curate.chat import messages_of
 from curate.dedup import features as feat
 from curate.dedup.features import compute_features
 from curate.records import Record
@@ -84,18 +86,25 @@ def test_views_in_worker_processes_give_the_same_report(
     monkeypatch.setattr(feat, "PARALLEL_MIN", 10)
     monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
     calls: list[int] = []
-    real = audit_run.map_chunks
+    found: list[bool] = []
+    real, real_found = audit_run.map_chunks, audit_run._with_findings
 
     def counted(fn, records, args, stop):  # the real pool, counted: the worker path is taken
         calls.append(len(records))
         return real(fn, records, args, stop)
 
+    def found_counted(*args):  # the per-record findings came from a worker
+        got = real_found(*args)
+        found.append(got[1] is not None)
+        return got
+
     monkeypatch.setattr(audit_run, "map_chunks", counted)
+    monkeypatch.setattr(audit_run, "_with_findings", found_counted)
     records = _records()
     features = compute_features(records, duplicate_config(), True)  # (as `curate run` gives)
     with feat.workers(2):
         report = audit(records, CONFIG, features=features)
-    assert calls == [len(records) - 2]
+    assert calls == [len(records) - 2] and found == [False]  # (findings: this process)
     assert _view(report) == whole
 
 
@@ -133,3 +142,63 @@ def test_findings_and_shape_are_those_of_every_view_at_once() -> None:
     assert report.shape == shape
     assert report.series["tokens"] == series["tokens"]
     assert report.diversity["style"] == style_outliers(convs, config)[1]
+
+
+def test_views_built_while_reading_give_the_same_report(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # ``curate audit``: chunks go to the workers as they are read, chat or not (rows 70, 71
+    # are no conversation), and each chunk's facts are moved to its chat rows' positions.
+    monkeypatch.setattr(feat, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
+    gathered: list[int] = []
+    found: list[bool] = []
+    real, real_found = audit_run._ahead_facts, audit_run._with_findings
+
+    def counted(*args):  # the real gathering, counted: the reading path is taken
+        got = real(*args)
+        gathered.append(got is not None)
+        return got
+
+    def found_counted(*args):  # the per-record findings came from a worker
+        got = real_found(*args)
+        found.append(got[1] is not None)
+        return got
+
+    monkeypatch.setattr(audit_run, "_ahead_facts", counted)
+    monkeypatch.setattr(audit_run, "_with_findings", found_counted)
+    path = tmp_path / "mix.jsonl"
+    path.write_text("".join(orjson.dumps(r.data).decode() + "\n" for r in _records()))
+    serial = audit_run.audit_path(path, CONFIG, processes=1)
+    assert gathered == []
+    parallel = audit_run.audit_path(path, CONFIG, processes=2)
+    assert gathered == found == [True]
+    assert _view(parallel) == _view(serial)
+    m = serial.metrics
+    assert m["not_chat"] == 2 and m["refusal"] > 0 and m["conflicting_answers"] > 0
+
+
+def test_a_failed_reading_pool_leaves_the_audit_to_this_process(whole: tuple) -> None:
+    # No pool started (or one whose worker died): ``features`` is None, and the audit builds
+    # the views and hashes the fingerprints itself.
+    ahead = feat.StreamHasher(duplicate_config(), True, (audit_run.stream_facts, (CONFIG,)))
+    records = list(ahead.wrap(iter(_records())))
+    assert ahead.pool is None
+    assert _view(audit(records, CONFIG, ahead=ahead)) == whole
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"messages": [{"role": "user", "content": "hi"}]},
+        {"messages": []},
+        {"messages": ["text", {"role": "user", "content": "hi"}]},
+        {"messages": ["text"]},
+        {"messages": "not a list"},
+        {"text": "no messages"},
+        ["a", "list"],
+        None,
+    ],
+)
+def test_is_chat_is_what_messages_of_says(data) -> None:
+    assert audit_run.is_chat(data) is bool(messages_of(data))

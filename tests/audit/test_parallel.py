@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from curate.audit import AuditConfig, audit_path
+from curate.audit import AuditConfig, audit, audit_path
 from curate.audit import run as audit_run
+from curate.audit.run import read_for_audit
 from curate.dedup import features as feat
 from curate.records import Record
 from tests.audit.audit_data import write_jsonl
@@ -45,16 +46,33 @@ def test_parallel_fingerprints_give_the_serial_report(
     # (langdetect is slow on these word lists; the languages are not what is tested here)
     config = AuditConfig(embeddings=False, language_sample=5)
     calls: list[int] = []
-    real = audit_run.compute_features
+    gathered: list[int] = []
+    real, real_ahead = audit_run.compute_features, audit_run._ahead_features
 
     def counted(recs, *args):  # the real hashing, counted: the parallel path must be taken
         calls.append(len(recs))
         return real(recs, *args)
 
+    def ahead_counted(ahead, recs, rows):
+        gathered.append(len(recs))
+        return real_ahead(ahead, recs, rows)
+
     monkeypatch.setattr(audit_run, "compute_features", counted)
+    monkeypatch.setattr(audit_run, "_ahead_features", ahead_counted)
     serial = audit_path(path, config, processes=1)
-    assert calls == []  # one process: the duplicate share hashes as before
+    assert calls == gathered == []  # one process: the duplicate share hashes as before
     parallel = audit_path(path, config, processes=2)  # (``curate audit``: every CPU)
-    assert calls == [len(records) - 2]  # the chat rows, in the pool
+    # Hashed (and the views built) in the pool while the file was read, not after.
+    assert calls == [] and gathered == [len(records)]
     assert _view(parallel) == _view(serial)
     assert serial.diversity["near_duplicates"]["duplicates"] > 0  # the share had work to do
+    # ``audit`` of records in memory (no reading to overlap): hashed in the pool meanwhile.
+    with feat.workers(2):
+        given = audit(records, config, bad_lines=serial_bad(path), source=str(path))
+    assert calls == [len(records) - 2]  # the chat rows, in the pool
+    given.shape["input_format"] = parallel.shape["input_format"]
+    assert _view(given) == _view(parallel)
+
+
+def serial_bad(path) -> list:
+    return read_for_audit(path)[1]
