@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,15 @@ def _components(
     return groups, lambda a, b: local_sim(pos[a], pos[b])
 
 
+def _embedder(shared: dict[str, Any], config: DedupConfig) -> Any:
+    """The run's embedding model, loaded on first use and kept in ``shared``."""
+    if "embedder" not in shared:
+        from curate.embed import get_embedder
+
+        shared["embedder"] = get_embedder(config.model, cache_dir=config.cache_dir)
+    return shared["embedder"]
+
+
 class Engine:
     """One dedup run over ``records`` (and optionally ``against`` sets)."""
 
@@ -238,20 +248,20 @@ class Engine:
         self._features = features
         # One embedding model per run, shared with the engine of the --against sets.
         self.shared: dict[str, Any] = {} if shared is None else shared
-        self.vectors = _Vectors(self.texts, config, embeddings, self.embedder)
+        # Not the bound ``self.embedder``: that would be a reference cycle (engine -> vectors
+        # -> engine), which only the cycle collector frees, and ``curate run`` pauses it: the
+        # engine's record list (the records dedup removed, ~10% of the input) would outlive
+        # the stage.
+        self.vectors = _Vectors(
+            self.texts, config, embeddings, partial(_embedder, self.shared, config)
+        )
         self.explain: dict[str, Any] = {}
         # Semantic pairs over the threshold that the slot guard turned down (filled templates).
         self.slot_rejected = 0
         self.kept_apart: list[tuple[int, int, float]] = []
 
     def embedder(self) -> Any:
-        if "embedder" not in self.shared:
-            from curate.embed import get_embedder
-
-            self.shared["embedder"] = get_embedder(
-                self.config.model, cache_dir=self.config.cache_dir
-            )
-        return self.shared["embedder"]
+        return _embedder(self.shared, self.config)
 
     def features(self) -> Features:
         """Digests, lengths and signatures of every record, computed once on first use."""
