@@ -8,6 +8,7 @@ or drops it with a stable snake_case ``reason`` code and a human ``detail``. The
 from __future__ import annotations
 
 import sys
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -191,6 +192,7 @@ def narrow_rows(array: np.ndarray, rows: np.ndarray, holders: int = 0) -> np.nda
         and array.flags.writeable
         and array.base is None
         and sys.getrefcount(array) <= holders + 2
+        and weakref.getweakrefcount(array) == 0  # numpy will not resize such an array
     )
     if not own or (rows.size > 1 and not bool(np.all(rows[1:] > rows[:-1]))):
         return array[rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -210,6 +211,15 @@ def _components(
     return groups, lambda a, b: local_sim(pos[a], pos[b])
 
 
+def _embedder(shared: dict[str, Any], config: DedupConfig) -> Any:
+    """The run's one embedding model, kept in ``shared`` (engines of the --against sets)."""
+    if "embedder" not in shared:
+        from curate.embed import get_embedder
+
+        shared["embedder"] = get_embedder(config.model, cache_dir=config.cache_dir)
+    return shared["embedder"]
+
+
 class Engine:
     """One dedup run over ``records`` (and optionally ``against`` sets)."""
 
@@ -237,20 +247,18 @@ class Engine:
         self._features = features
         # One embedding model per run, shared with the engine of the --against sets.
         self.shared: dict[str, Any] = {} if shared is None else shared
-        self.vectors = _Vectors(self.texts, config, embeddings, self.embedder)
+        # Not the bound ``self.embedder``: a cycle (engine -> vectors -> engine) would keep
+        # the run's vector array alive until a garbage collection, after the batch dropped it.
+        self.vectors = _Vectors(
+            self.texts, config, embeddings, functools.partial(_embedder, self.shared, config)
+        )
         self.explain: dict[str, Any] = {}
         # Semantic pairs over the threshold that the slot guard turned down (filled templates).
         self.slot_rejected = 0
         self.kept_apart: list[tuple[int, int, float]] = []
 
     def embedder(self) -> Any:
-        if "embedder" not in self.shared:
-            from curate.embed import get_embedder
-
-            self.shared["embedder"] = get_embedder(
-                self.config.model, cache_dir=self.config.cache_dir
-            )
-        return self.shared["embedder"]
+        return _embedder(self.shared, self.config)
 
     def features(self) -> Features:
         """Digests, lengths and signatures of every record, computed once on first use."""
