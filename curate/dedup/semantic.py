@@ -204,7 +204,9 @@ def _lent(rows: Rows) -> Iterator[np.ndarray]:
     Filling row ``i`` of the operand overwrites row ``i`` of the array; ``rows`` reads row
     ``idx[i] >= i`` for it (ascending rows), so every row is read before it is overwritten.
     Anything else (a small operand, rows out of order, an array that is not float32
-    C-contiguous and writeable, or a file that cannot be written) gets a new array."""
+    C-contiguous and writeable, or a file that cannot be written) gets a new array. While
+    lent, the array must not be read by another thread (the run reads its vectors in its
+    main thread only; a read-only array, as Ray's object store gives, is never lent)."""
     a, idx = rows.array, rows.idx
     nbytes = len(rows) * a.shape[1] * 4 if a.ndim == 2 else 0
     usable = (
