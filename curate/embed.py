@@ -32,7 +32,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -601,7 +601,9 @@ class CachedEmbedder:
         self.misses += len(todo)
         if todo:
             started = time.perf_counter()
-            fresh = self.inner.encode([texts[i] for i in todo.values()], progress=progress)
+            # The new texts as a view (``_Picked``): made chunk by chunk when ``texts`` makes
+            # them on demand (``embed_records``), never all at once.
+            fresh = self.inner.encode(_Picked(texts, list(todo.values())), progress=progress)
             self.encode_seconds += time.perf_counter() - started
             if vecs.shape[1] != fresh.shape[1]:
                 vecs = np.zeros((len(texts), fresh.shape[1]), dtype=np.float32)
@@ -693,8 +695,49 @@ def embed_records(
     these rows are the vectors dedup would embed; the caller names the text so this module
     stays below the packages that define it.
     """
-    texts = [text_of(r) for r in records]
+    texts = LazyTexts(records, text_of)
     return get_embedder(model, cache_dir=cache_dir).encode(texts, progress=progress)
+
+
+class LazyTexts(Sequence[str]):
+    """``text_of(records[i])``, made when asked for and not kept: the key texts of a whole
+    run (~1.2 GB at 1M records) never stand in one list. The cached embedder reads each
+    text once for its key and once more, a chunk at a time, if it must embed it (~5 us a
+    record); the encoders see the same texts in the same chunks as from a list."""
+
+    def __init__(self, records: Sequence[Any], text_of: Callable[[Any], str]) -> None:
+        self.records = records
+        self.text_of = text_of
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self.text_of(r) for r in self.records[i]]
+        return self.text_of(self.records[i])
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self.text_of, self.records)
+
+
+class _Picked(Sequence[str]):
+    """Items ``rows`` of ``texts`` (in that order), read from ``texts`` when asked for."""
+
+    def __init__(self, texts: Sequence[str], rows: list[int]) -> None:
+        self.texts = texts
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self.texts[r] for r in self.rows[i]]
+        return self.texts[self.rows[i]]
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self.texts.__getitem__, self.rows)
 
 
 class EmbedStage:

@@ -7,6 +7,8 @@ or drops it with a stable snake_case ``reason`` code and a human ``detail``. The
 
 from __future__ import annotations
 
+import sys
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -161,10 +163,48 @@ class Batch:
 
     def keep(self, rows: Sequence[int] | np.ndarray) -> None:
         """Narrow this batch in place to ``rows`` (``select`` without a second batch): the
-        loop's way, so no caller's reference keeps the removed rows alive."""
+        loop's way, so no caller's reference keeps the removed rows alive. The vectors are
+        narrowed in their own memory when nothing else holds them (``narrow_rows``)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        vectors, self.vectors = self.vectors, None
         new = self.select(rows)
         self.records, self.index = new.records, new.index
-        self.vectors, self.features, self.semantic = new.vectors, new.features, new.semantic
+        self.features, self.semantic = new.features, new.semantic
+        if vectors is not None:
+            self.vectors = narrow_rows(vectors, rows, holders=1)
+
+
+NARROW_CHUNK = 65_536  # rows moved at a time by ``narrow_rows`` (64 MB of 256-dim float32)
+
+
+def narrow_rows(array: np.ndarray, rows: np.ndarray, holders: int = 0) -> np.ndarray:
+    """``array[rows]``, made in ``array``'s own memory when that is safe: ``rows`` ascending
+    and unique, and ``array`` a C-contiguous array of its own that nothing but the caller's
+    ``holders`` references (besides this call's) hold. At 1M rows of embeddings a copy is
+    ~1 GB beside the old array; here the rows move to the front (row ``i`` from ``rows[i] >=
+    i``, so a row is overwritten only after it was read) and the array shrinks in place
+    (``realloc``: the tail goes back to the system). Otherwise a copy, as before."""
+    # References to ``array`` now: the caller's ``holders``, this frame's, getrefcount's.
+    own = (
+        array.ndim >= 1
+        and array.flags.owndata
+        and array.flags.c_contiguous
+        and array.flags.writeable
+        and array.base is None
+        and sys.getrefcount(array) <= holders + 2
+        and weakref.getweakrefcount(array) == 0  # numpy will not resize such an array
+    )
+    if not own or (rows.size > 1 and not bool(np.all(rows[1:] > rows[:-1]))):
+        return array[rows]
+    if rows.size and (rows[0] < 0 or rows[-1] >= len(array)):
+        raise IndexError(f"rows out of range for {len(array)} rows")
+    n = int(rows.size)
+    for lo in range(0, n, NARROW_CHUNK):
+        part = rows[lo : lo + NARROW_CHUNK]
+        if part[0] != lo or part[-1] != lo + len(part) - 1:  # rows already in place: no move
+            array[lo : lo + len(part)] = array[part]  # the gather is made before the write
+    array.resize((n, *array.shape[1:]), refcheck=False)
+    return array
 
 
 @dataclass(slots=True)

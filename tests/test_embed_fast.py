@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import string
 
+import numpy as np
 import pytest
 from model2vec import StaticModel
 
@@ -184,3 +185,33 @@ def test_writing_into_an_all_new_answer_leaves_the_cache_alone(tmp_path) -> None
     got = cached.encode(texts[:3])
     assert cached.hits == 3
     assert np.array_equal(got, want[:3]) and np.abs(got).sum() > 0
+
+
+def test_embed_records_makes_the_texts_a_chunk_at_a_time(tmp_path) -> None:
+    """``embed_records`` never holds every record's text at once (~1.2 GB at 1M records):
+    the texts are made for their keys and again per chunk of the encoder, one chunk alive
+    at a time; the vectors are those of the texts given as a list, repeats and cache hits
+    included."""
+    from curate.embed import ENCODE_CHUNK, embed_records
+
+    class Text(str):
+        live = peak = 0
+
+        def __new__(cls, value: str) -> Text:
+            Text.live += 1
+            Text.peak = max(Text.peak, Text.live)
+            return super().__new__(cls, value)
+
+        def __del__(self) -> None:
+            Text.live -= 1
+
+    rng = random.Random(7)
+    words = ["alpha", "beta", "gamma", "delta", "tool", "answer", "prompt", "x1"]
+    texts = [" ".join(rng.choices(words, k=12)) + f" n{i % 9000}" for i in range(10_000)]
+    records = list(range(len(texts)))  # a record is its row; the text is made from it
+    want = get_embedder(cache_dir=False).encode(texts)
+    cache = tmp_path / "cache"
+    get_embedder(cache_dir=cache).encode(texts[:3000])  # some texts cached already
+    got = embed_records(records, lambda r: Text(texts[r]), cache_dir=cache)
+    assert np.array_equal(got, want)
+    assert 0 < Text.peak <= ENCODE_CHUNK * 4 < len(texts) and Text.live == 0

@@ -250,8 +250,8 @@ class Engine:
         self.shared: dict[str, Any] = {} if shared is None else shared
         # Not the bound ``self.embedder``: that would be a reference cycle (engine -> vectors
         # -> engine), which only the cycle collector frees, and ``curate run`` pauses it: the
-        # engine's record list (the records dedup removed, ~10% of the input) would outlive
-        # the stage.
+        # engine's record list (the records dedup removed, ~10% of the input) and the run's old
+        # vector array (after Batch.keep) would outlive the stage.
         self.vectors = _Vectors(
             self.texts, config, embeddings, partial(_embedder, self.shared, config)
         )

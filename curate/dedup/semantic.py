@@ -185,14 +185,93 @@ def _projected(rows: Rows, mean: np.ndarray, proj: np.ndarray) -> np.ndarray:
     """``unit((rows - mean) @ proj)``. The product stays one BLAS call over every row: split
     into other row counts, OpenBLAS gives some rows other last bits (it blocks rows in
     groups of its own), and the index's candidates could change. Its operand is filled a
-    chunk at a time from ``rows`` (the subtraction is elementwise: the same bits), so no
-    second full-size array stands beside it, and it is freed before the index is built."""
-    operand = np.empty(rows.shape, dtype=np.float32)
-    for lo, part in rows.chunks():
-        np.subtract(part, mean, out=operand[lo : lo + len(part)])
-    out = operand @ proj
-    del operand
+    chunk at a time from ``rows`` (the subtraction is elementwise: the same bits). A large
+    one is made in the memory of ``rows``' own array (``_lent``), so no second array of the
+    vectors' size stands beside them (~1 GB at 1M rows); a small one gets its own array."""
+    with _lent(rows) as operand:
+        for lo, part in rows.chunks():
+            np.subtract(part, mean, out=operand[lo : lo + len(part)])
+        out = operand @ proj
+        del operand
     return unit_rows_in_place(out)
+
+
+LEND_MIN_BYTES = 128 * 2**20  # operands below this get their own array (no file written)
+
+
+@contextmanager
+def _lent(rows: Rows) -> Iterator[np.ndarray]:
+    """An empty ``rows.shape`` float32 array for ``_projected``'s operand: the first rows of
+    ``rows.array`` itself when it is large, its bytes kept in a temporary file meanwhile and
+    put back, bit for bit, on the way out (an error or Ctrl-C included).
+
+    Filling row ``i`` of the operand overwrites row ``i`` of the array; ``rows`` reads row
+    ``idx[i] >= i`` for it (ascending rows), so every row is read before it is overwritten.
+    Anything else (a small operand, rows out of order, an array that is not float32
+    C-contiguous and writeable, or a file that cannot be written) gets a new array. While
+    lent, the array must not be read by another thread (the run reads its vectors in its
+    main thread only; a read-only array, as Ray's object store gives, is never lent)."""
+    a, idx = rows.array, rows.idx
+    nbytes = len(rows) * a.shape[1] * 4 if a.ndim == 2 else 0
+    usable = (
+        nbytes >= LEND_MIN_BYTES
+        and a.dtype == np.float32
+        and a.flags.c_contiguous
+        and a.flags.writeable
+        and (idx is None or bool(np.all(idx[1:] > idx[:-1])))
+    )
+    spill = _spilled(a) if usable else None
+    if spill is None:
+        yield np.empty(rows.shape, dtype=np.float32)
+        return
+    with spill:
+        yield a.reshape(-1)[: len(rows) * a.shape[1]].reshape(rows.shape)
+
+
+class _Spill:
+    """``array``'s bytes in a temporary file, written back into it on exit."""
+
+    def __init__(self, array: np.ndarray, fh: Any) -> None:
+        self.array, self.fh = array, fh
+
+    def __enter__(self) -> _Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.fh.seek(0)
+            for part in _byte_chunks(self.array):
+                view, got = memoryview(part).cast("B"), 0
+                while got < len(view):
+                    n = self.fh.readinto(view[got:])
+                    if not n:
+                        raise OSError("semantic: the spilled vectors came back short")
+                    got += n
+        finally:
+            self.fh.close()
+
+
+def _byte_chunks(a: np.ndarray) -> Iterator[np.ndarray]:
+    for lo in range(0, a.shape[0], ROW_CHUNK * 8):
+        yield a[lo : lo + ROW_CHUNK * 8]
+
+
+def _spilled(a: np.ndarray) -> _Spill | None:
+    """``a`` written to a temporary file (``$TMPDIR``), or None when it cannot be."""
+    import tempfile
+
+    try:
+        fh = tempfile.TemporaryFile()
+    except OSError:
+        return None
+    try:
+        for part in _byte_chunks(a):
+            fh.write(memoryview(part).cast("B"))
+        fh.flush()
+    except OSError:
+        fh.close()
+        return None  # a full disk: the operand gets its own array
+    return _Spill(a, fh)
 
 
 def _index(base: np.ndarray, seed: int):  # noqa: ANN202 - a faiss index

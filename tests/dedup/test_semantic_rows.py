@@ -129,3 +129,42 @@ def test_cosine_of_rows_equals_cosine_of_their_arrays() -> None:
     for i, j in np.random.default_rng(0).integers(0, 300, (50, 2)).tolist():
         assert by_rows(i, j) == by_array(i, j)
         assert plain(i, j) == sem.cosine_of(vecs, vecs)(i, j)
+
+
+def test_projection_in_the_vectors_own_memory_gives_the_same_bits_and_puts_them_back(
+    monkeypatch,
+) -> None:
+    """A large projection operand is made in the run's vector array (its bytes kept in a
+    temporary file and written back): the projected rows are those of an operand of its
+    own, bit for bit, and the array is as it was, after an error too."""
+    vecs = _vectors(30_000, 256, seed=5)  # 256 dims: the static model's
+    before = vecs.copy()
+    idx = np.sort(np.random.default_rng(2).choice(len(vecs), 27_000, False))
+    rows = sem.Rows(vecs, idx)
+    rows.mean = rows.mean_of()
+    base, queries = sem.Rows(vecs, idx), rows  # one plain selection, one centred
+    pmean = rows.take(np.arange(500)).mean(axis=0)
+    proj = np.linalg.qr(np.random.default_rng(4).standard_normal((256, 64)))[0]
+    proj = proj.astype(np.float32)
+    spills: list[int] = []
+    real = sem._spilled
+    monkeypatch.setattr(sem, "_spilled", lambda a: spills.append(a.size) or real(a))
+    monkeypatch.setattr(sem, "LEND_MIN_BYTES", 1 << 60)  # every operand its own array
+    want = [sem._projected(r, pmean, proj) for r in (base, queries, sem.Rows(vecs))]
+    assert spills == []
+    monkeypatch.setattr(sem, "LEND_MIN_BYTES", 0)  # every operand in the vectors' memory
+    got = [sem._projected(r, pmean, proj) for r in (base, queries, sem.Rows(vecs))]
+    assert spills == [vecs.size] * 3
+    for w, g in zip(want, got, strict=True):
+        assert w.shape == g.shape and np.array_equal(w, g)
+    assert np.array_equal(vecs, before)
+    try:
+        sem._projected(queries, pmean, proj[:100])  # a product that fails half-way
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("the product should have failed")
+    assert len(spills) == 4 and np.array_equal(vecs, before)
+    # Rows out of order: the operand gets its own array, the vectors are never lent.
+    sem._projected(sem.Rows(vecs, idx[::-1].copy()), pmean, proj)
+    assert len(spills) == 4

@@ -133,3 +133,65 @@ def test_audit_duplicate_share_takes_dedups_fingerprints(monkeypatch: pytest.Mon
     assert near_duplicate_share(kept, res.features.subset(res.kept_rows)) == fresh
     with pytest.raises(AssertionError, match="computed again"):
         near_duplicate_share(kept)  # without them the pass runs (the patch is live)
+
+
+def test_keep_narrows_the_vectors_in_their_own_memory_when_only_the_batch_holds_them() -> None:
+    """Batch.keep moves the kept rows to the front of the batch's own array and shrinks it
+    (no second array beside the old one, ~1 GB at 1M rows); the rows are ``vectors[rows]``."""
+    from curate import stage
+
+    rng = np.random.default_rng(0)
+    n = 3 * stage.NARROW_CHUNK + 17  # several chunks, the last one short
+    vecs = rng.standard_normal((n, 4)).astype(np.float32)
+    records = [Record("f", i + 1, {"i": i}) for i in range(n)]
+    rows = np.sort(rng.choice(n, n - 5000, replace=False))
+    rows[: stage.NARROW_CHUNK] = np.arange(stage.NARROW_CHUNK)  # a first chunk left in place
+    expected = vecs[rows]  # a copy: it holds no reference to ``vecs``
+    batch = Batch.of(records, vecs)
+    del vecs
+    before = id(batch.vectors)
+    batch.keep(rows)
+    assert id(batch.vectors) == before  # the same array object, narrowed in place
+    assert batch.vectors.flags.owndata and batch.vectors.shape == expected.shape
+    assert np.array_equal(batch.vectors, expected)
+    assert batch.index.tolist() == rows.tolist()
+
+
+def test_keep_copies_vectors_that_something_else_holds_or_rows_out_of_order() -> None:
+    """The array is another holder's too (or the rows are not ascending): it is left as it
+    was and the batch gets a copy, as ``select`` gives."""
+    vecs = np.arange(40 * 3, dtype=np.float32).reshape(40, 3)
+    original = vecs.copy()
+    records = [Record("f", i + 1, {"i": i}) for i in range(40)]
+    batch = Batch.of(records, vecs)
+    batch.keep(np.arange(0, 40, 2))
+    assert np.array_equal(vecs, original)  # the caller's array is untouched
+    assert batch.vectors is not vecs and np.array_equal(batch.vectors, original[::2])
+    own = Batch.of(records, original.copy())
+    own.keep(np.array([5, 3, 9]))
+    assert np.array_equal(own.vectors, original[[5, 3, 9]])
+
+
+def test_dedup_leaves_no_cycle_holding_the_batch_vectors() -> None:
+    """After the dedup stage nothing but the batch holds its vectors, without a garbage
+    collection: the engine's vectors once held a bound method of the engine (a cycle), so
+    the old array (~1 GB at 1M rows) outlived ``Batch.keep``'s copy until a collection."""
+    import gc
+
+    from curate.dedup.engine import DedupStage
+
+    records = [Record("f", i + 1, r) for i, r in enumerate(good_rows(40))]
+    records += [Record("f", 41 + i, r.data) for i, r in enumerate(records[:5])]  # copies
+    vecs = np.random.default_rng(0).standard_normal((len(records), 8)).astype(np.float32)
+    batch = Batch.of(records, vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    del vecs
+    config = DedupConfig(methods=("exact", "semantic"), model="fast", cache_dir=False)
+    gc.disable()
+    try:
+        res = DedupStage(config)(batch, {})
+        before = id(batch.vectors)
+        assert len(res.kept) == 40
+        batch.keep(res.kept)
+        assert id(batch.vectors) == before  # narrowed in place: the batch held it alone
+    finally:
+        gc.enable()
