@@ -174,6 +174,15 @@ class Batch:
             self.vectors = narrow_rows(vectors, rows, holders=1)
 
 
+# ``sys.getrefcount`` counts every holder on CPython up to 3.13 with the GIL. From 3.14 the
+# interpreter may borrow references (lower counts), and free-threaded builds count
+# differently: there a shared array could pass for the caller's alone, so ``narrow_rows``
+# copies instead.
+_EXACT_REFCOUNTS = (
+    sys.implementation.name == "cpython"
+    and sys.version_info < (3, 14)
+    and getattr(sys, "_is_gil_enabled", lambda: True)()
+)
 NARROW_CHUNK = 65_536  # rows moved at a time by ``narrow_rows`` (64 MB of 256-dim float32)
 
 
@@ -186,7 +195,8 @@ def narrow_rows(array: np.ndarray, rows: np.ndarray, holders: int = 0) -> np.nda
     (``realloc``: the tail goes back to the system). Otherwise a copy, as before."""
     # References to ``array`` now: the caller's ``holders``, this frame's, getrefcount's.
     own = (
-        array.ndim >= 1
+        _EXACT_REFCOUNTS
+        and array.ndim >= 1
         and array.flags.owndata
         and array.flags.c_contiguous
         and array.flags.writeable

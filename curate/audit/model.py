@@ -124,7 +124,7 @@ class AuditReport:
 
     def to_dict(self, lazy: bool = False) -> dict[str, Any]:
         """``lazy``: findings that are not a list (the Ray driver keeps them in a file) stay
-        as they are, for a writer that streams them (``curate.pipeline.output.dump_report``)."""
+        as they are, for a writer that streams them (``curate.pipeline.output.dump_json``)."""
         lazy = lazy and not isinstance(self.findings, list)
         return {
             "tool": "curate audit",

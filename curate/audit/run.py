@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import multiprocessing
 import os
@@ -170,7 +171,8 @@ def _audit(
         features = waiter.submit(_ahead_features, ahead, records, chat_rows)
         facts = waiter.submit(
             _with_findings,
-            lambda: _ahead_facts(ahead, features, n_convs, counter),
+            # Bound now: ``features`` is replaced by its result below, maybe before this runs.
+            functools.partial(_ahead_facts, ahead, features, n_convs, counter),
             (chat_records, chat_rows, config, stop),
         )
     elif features is not None and len(chat_rows) < len(records):
@@ -299,7 +301,9 @@ def _ahead_facts(
     the chat records' positions; None if it failed."""
     if features.result() is None:
         return None
-    return _collect_facts(_shifted(ahead.also, n_convs), counter)
+    # Taken from ``ahead``: each chunk's facts are let go once merged (not held twice).
+    parts, ahead.also = ahead.also, []
+    return _collect_facts(_shifted(parts, n_convs), counter)
 
 
 def stream_facts(records: Sequence[Record], base: int, config: AuditConfig) -> tuple[int, tuple]:
@@ -311,9 +315,12 @@ def stream_facts(records: Sequence[Record], base: int, config: AuditConfig) -> t
 
 
 def _shifted(parts: list[tuple[int, tuple]], n_convs: int) -> Iterator[tuple[int, tuple]]:
-    """``stream_facts`` results, in order, as ``chunk_facts`` at their chat positions."""
+    """``stream_facts`` results, in order, as ``chunk_facts`` at their chat positions;
+    ``parts`` is emptied on the way."""
     at = 0
-    for _base, (n_chat, (shape_part, flags, style_part, asked, keys)) in parts:
+    parts.reverse()  # popped from the end: each part is dropped as it is handed on
+    while parts:
+        _base, (n_chat, (shape_part, flags, style_part, asked, keys)) = parts.pop()
         yield at, (shape_part, [p + at for p in flags], style_part, asked + at, keys)
         at += n_chat
     assert at == n_convs, (at, n_convs)
@@ -408,10 +415,14 @@ def _with_findings(
     items = [
         (chat_records[p].line, chat_records[p].data, chat_rows[p]) for p in [*flagged, *shared]
     ]
-    try:  # (orjson: ~9x cheaper than a pickle of the records; a pickle when not plain JSON)
-        payload: bytes | list = orjson.dumps(items)
+    if not items:  # nothing flagged or shared: no findings, no worker
+        return facts, []
+    try:  # (orjson: ~9x cheaper than a pickle of the records; a pickle when not plain JSON,
+        # dates included: as text they would not be what this process sees)
+        payload: bytes | list = orjson.dumps(items, option=orjson.OPT_PASSTHROUGH_DATETIME)
     except (TypeError, orjson.JSONEncodeError):
         payload = items
+    del items
     # One task: ``conflicting_answers`` compares the shared conversations with each other.
     for found in ordered_map(row_findings, [(payload, len(flagged), config)], 1, stop=stop):
         return facts, found
@@ -632,7 +643,7 @@ def audit_path(
         # The workers fork from a server that has imported this module (and dedup's hashing)
         # once, instead of each importing it (~0.5 s of CPU per worker). Only a server not
         # started yet takes the list; it changes nothing but what is imported beforehand.
-        multiprocessing.get_context("forkserver").set_forkserver_preload([__name__])
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", __name__])
     with workers(processes):
         ahead = StreamHasher(duplicate_config(), True, (stream_facts, (config or AuditConfig(),)))
         try:

@@ -118,10 +118,10 @@ def audit_command(
         write_card(report, card_path, license=card_license)
     _summary(report)
     if as_json:
-        import orjson
+        from curate.pipeline.output import write_json
 
-        sys.stdout.buffer.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
-        sys.stdout.buffer.write(b"\n")
+        # Streamed: a Ray audit's findings stay in their file (same bytes as one dump).
+        write_json(sys.stdout.buffer, report.to_dict(lazy=True), findings_at=())
         sys.stdout.flush()
     m = report.metrics
     flagged = [f"gate failed: {f['rule']}" for f in report.gates.get("failures", [])]

@@ -223,7 +223,11 @@ def _encode(chunk: Sequence[Record]) -> bytes | list[Record]:
     records, 2x cheaper to read), or the records themselves when their data is not plain
     JSON (orjson refuses it: a pickle then carries it exactly)."""
     try:
-        return orjson.dumps([(r.source, r.line, r.data, r.text_line) for r in chunk])
+        # Dates (Parquet) are not passed through as text: the pickle keeps them dates.
+        return orjson.dumps(
+            [(r.source, r.line, r.data, r.text_line) for r in chunk],
+            option=orjson.OPT_PASSTHROUGH_DATETIME,
+        )
     except (TypeError, orjson.JSONEncodeError):
         return list(chunk)
 

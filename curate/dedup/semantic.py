@@ -28,6 +28,7 @@ import functools
 import hashlib
 import os
 import sys
+import threading
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -208,9 +209,10 @@ def _lent(rows: Rows) -> Iterator[np.ndarray]:
     Filling row ``i`` of the operand overwrites row ``i`` of the array; ``rows`` reads row
     ``idx[i] >= i`` for it (ascending rows), so every row is read before it is overwritten.
     Anything else (a small operand, rows out of order, an array that is not float32
-    C-contiguous and writeable, or a file that cannot be written) gets a new array. While
-    lent, the array must not be read by another thread (the run reads its vectors in its
-    main thread only; a read-only array, as Ray's object store gives, is never lent)."""
+    C-contiguous, writeable and the owner of its memory, or a file that cannot be written)
+    gets a new array. While lent, the array must not be read by another thread (the run
+    reads its vectors in its main thread only; a read-only array, as Ray's object store
+    gives, is never lent)."""
     a, idx = rows.array, rows.idx
     nbytes = len(rows) * a.shape[1] * 4 if a.ndim == 2 else 0
     usable = (
@@ -218,6 +220,10 @@ def _lent(rows: Rows) -> Iterator[np.ndarray]:
         and a.dtype == np.float32
         and a.flags.c_contiguous
         and a.flags.writeable
+        # Its own memory only: never a view of another array or a caller's memory-mapped
+        # file (a kill while lent would leave the operand in their file).
+        and a.flags.owndata
+        and not isinstance(a, np.memmap)
         and (idx is None or bool(np.all(idx[1:] > idx[:-1])))
     )
     spill = _spilled(a) if usable else None
@@ -608,6 +614,9 @@ def _scan_lists(
     per_list = np.bincount(flat[flat >= 0], minlength=index.nlist)
     starts = int((flat < 0).sum()) + np.concatenate(([0], np.cumsum(per_list)))
     invlists = index.invlists
+    # Candidates gathered by every thread so far: a list is given up inside as soon as the
+    # total passes the cap (a list of many copies of one text holds billions of them).
+    seen, lock = [0], threading.Lock()
 
     def scan(c: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """List ``c``'s candidates: (queries, members) over the floor, less the margin."""
@@ -631,6 +640,10 @@ def _scan_lists(
                 r, col = np.nonzero(hit[rows])
                 got_q.append(part[rows[r]].astype(np.int64))
                 got_b.append(ids[col])
+                with lock:
+                    seen[0] += col.size
+                    if seen[0] > SCAN_CANDIDATES_MAX:
+                        break
         return got_q, got_b
 
     cand_q: list[np.ndarray] = []
@@ -642,7 +655,7 @@ def _scan_lists(
             cand_q += got_q
             cand_b += got_b
             gathered += sum(b.size for b in got_b)
-            if gathered > SCAN_CANDIDATES_MAX:
+            if gathered > SCAN_CANDIDATES_MAX or seen[0] > SCAN_CANDIDATES_MAX:
                 return None
             step = (starts[c + 1] * n) // flat.size - done
             bar.advance(step)

@@ -13,6 +13,7 @@ gone when the object is (or when the process ends).
 
 from __future__ import annotations
 
+import os
 import pickle
 import tempfile
 import weakref
@@ -98,8 +99,8 @@ class SpilledFindings(Sequence[Finding]):
         return int(self._starts.size)
 
     def _read(self, k: int) -> Finding:
-        self._fh.seek(int(self._starts[k]))
-        return pickle.loads(self._fh.read(int(self._sizes[k])))
+        # pread: no shared file offset, so readers on other threads cannot interleave.
+        return pickle.loads(os.pread(self._fh.fileno(), int(self._sizes[k]), int(self._starts[k])))
 
     @overload
     def __getitem__(self, k: int) -> Finding: ...
@@ -147,7 +148,8 @@ class SpilledFindings(Sequence[Finding]):
     __hash__ = None  # type: ignore[assignment]
 
     def __reduce__(self) -> Any:
-        # Sent to another process (a page worker): as the plain list it stands for.
+        # Nothing sends it to another process today; if something does, it goes as the plain
+        # list it stands for (a file handle cannot be pickled).
         return (list, (list(self),))
 
     def __repr__(self) -> str:

@@ -3,7 +3,9 @@ fan out."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
+from typing import IO, Any
 
 import orjson
 
@@ -77,35 +79,50 @@ def _parquet_shards(src: Path, folder: Path, names: list[str], sizes: list[int])
         start += size
 
 
-_LAZY = "\x00curate-lazy-findings\x00"
+def dump_json(path: Path, doc: dict) -> None:
+    """``report.json`` or the manifest, written atomically (``write_json``)."""
+    with atomic_writer(path, "wb") as fh:
+        write_json(fh, doc)
 
 
-def dump_report(path: Path, report: dict) -> None:
-    """``report.json``: ``orjson`` with two-space indents, as ``curate.pipeline.run._dump``,
-    except that ``report["audit"]["findings"]`` may be a sequence of ``Finding`` that is not
-    a list (``curate.engine.spill.SpilledFindings``: the Ray driver keeps them in a file).
-    Those are written one at a time, each as ``Finding.to_dict`` in the place and with the
+def write_json(fh: IO[bytes], doc: dict, findings_at: tuple[str, ...] = ("audit",)) -> None:
+    """``doc`` as ``orjson`` with two-space indents and a final newline, except that the
+    ``findings`` of the dict at ``findings_at`` may be a sequence of ``Finding`` that is not a
+    list (``curate.engine.spill.SpilledFindings``: the Ray driver keeps them in a file). Those
+    are written one at a time, each as ``Finding.to_dict`` in the place and with the
     indentation that the whole list would have had: the bytes are the same."""
-    option = orjson.OPT_INDENT_2
-    audit = report.get("audit")
-    found = audit.get("findings") if isinstance(audit, dict) else None
+    option = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+    holder: Any = doc
+    for key in findings_at:
+        holder = holder.get(key) if isinstance(holder, dict) else None
+    found = holder.get("findings") if isinstance(holder, dict) else None
     if found is None or isinstance(found, list):
-        with atomic_writer(path, "wb") as fh:
-            fh.write(orjson.dumps(report, option=option | orjson.OPT_APPEND_NEWLINE, default=str))
+        fh.write(orjson.dumps(doc, option=option, default=str))
         return
-    shell = {**report, "audit": {**audit, "findings": _LAZY}}
-    text = orjson.dumps(shell, option=option | orjson.OPT_APPEND_NEWLINE, default=str)
-    mark = orjson.dumps(_LAZY)
+    # A mark no input value can equal (a label or config string written before the findings
+    # would otherwise take their place).
+    lazy = "\x00" + secrets.token_hex(16)
+    shell = _replaced(doc, findings_at, {**holder, "findings": lazy})
+    text = orjson.dumps(shell, option=option, default=str)
+    mark = orjson.dumps(lazy)
+    if text.count(mark) != 1:
+        raise RuntimeError("JSON report: the findings' place is not unique")
     head, _, tail = text.partition(mark)
     indent = b" " * (len(head) - head.rfind(b"\n") - 1 - len(b'"findings": ') + 2)
-    with atomic_writer(path, "wb") as fh:
-        fh.write(head)
-        if not len(found):
-            fh.write(b"[]")
-        else:
-            fh.write(b"[\n")
-            for k, f in enumerate(found):
-                item = orjson.dumps(f.to_dict(), option=option, default=str)
-                fh.write((b",\n" if k else b"") + indent + item.replace(b"\n", b"\n" + indent))
-            fh.write(b"\n" + indent[:-2] + b"]")
-        fh.write(tail)
+    fh.write(head)
+    if not len(found):
+        fh.write(b"[]")
+    else:
+        fh.write(b"[\n")
+        for k, f in enumerate(found):
+            item = orjson.dumps(f.to_dict(), option=orjson.OPT_INDENT_2, default=str)
+            fh.write((b",\n" if k else b"") + indent + item.replace(b"\n", b"\n" + indent))
+        fh.write(b"\n" + indent[:-2] + b"]")
+    fh.write(tail)
+
+
+def _replaced(doc: dict, path: tuple[str, ...], value: dict) -> dict:
+    """``doc`` with the dict at ``path`` replaced by ``value`` (copies along the path only)."""
+    if not path:
+        return value
+    return {**doc, path[0]: _replaced(doc[path[0]], path[1:], value)}

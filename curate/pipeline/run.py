@@ -10,8 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from curate import __version__
 from curate.dedup.engine import DedupStage
 from curate.dedup.features import StreamHasher, runs_parallel, workers
@@ -19,7 +17,7 @@ from curate.pipeline.aside import Aside
 from curate.pipeline.config import RunConfig
 from curate.pipeline.filters import DropFindings, make_filter
 from curate.pipeline.manifest import MANIFEST_NAME, HashAhead, output_hashes, versions
-from curate.pipeline.output import dump_report
+from curate.pipeline.output import dump_json
 from curate.pipeline.page import collect_dupes, run_page, run_section
 from curate.pipeline.result import RunResult
 from curate.pipeline.stages import RejectSink, front
@@ -48,13 +46,6 @@ def _log(message: str) -> None:
         f"run: [{time.monotonic() - _T0:7.1f}s cpu {time.process_time():6.1f}s {rss:5.2f} GiB]"
         f" {message}\n"
     )
-
-
-def _dump(path: Path, obj: Any) -> None:
-    with atomic_writer(path, "wb") as fh:
-        fh.write(
-            orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE, default=str)
-        )
 
 
 class _Logged:
@@ -329,7 +320,7 @@ def _run_into(
             "split": sres.report(),
             "gates": {"rules": list(config.audit.fail_on), "failed": gates_failed},
         }
-        dump_report(staging / REPORT_JSON, report)
+        dump_json(staging / REPORT_JSON, report)
         head = run_section(
             read_stats.records + read_stats.bad_lines,
             {name: len(recs) for name, recs in sres.splits.items()},
@@ -408,7 +399,7 @@ def _run_into(
             f"{sink.total} rejected"
         )
     manifest["sha256"] = output_hashes(staging, known)
-    _dump(staging / MANIFEST_NAME, manifest)
+    dump_json(staging / MANIFEST_NAME, manifest)
     flagged = len(dres.leaks) if config.dedup.leak_action == "flag" else 0
     off = bool(config.split.strict and manifest["shares"]["off_target"])
     return RunResult(staging, manifest, gates_failed, leakage, flagged, off)

@@ -178,6 +178,33 @@ def test_views_built_while_reading_give_the_same_report(
     assert m["not_chat"] == 2 and m["refusal"] > 0 and m["conflicting_answers"] > 0
 
 
+def test_findings_thread_starting_late_still_gets_the_fingerprints(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # The thread that gathers the facts may start after the audit's own thread has replaced
+    # its ``features`` future by the result: the future must have been bound when submitted.
+    import time
+
+    monkeypatch.setattr(feat, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
+    real_found = audit_run._with_findings
+
+    found: list[bool] = []
+
+    def late(*args):
+        time.sleep(3.0)
+        got = real_found(*args)
+        found.append(got[0] is not None and got[1] is not None)
+        return got
+
+    monkeypatch.setattr(audit_run, "_with_findings", late)
+    path = tmp_path / "mix.jsonl"
+    path.write_text("".join(orjson.dumps(r.data).decode() + "\n" for r in _records()))
+    serial = audit_run.audit_path(path, CONFIG, processes=1)
+    assert _view(audit_run.audit_path(path, CONFIG, processes=2)) == _view(serial)
+    assert found == [True]  # the gathering thread's facts and the worker's findings
+
+
 def test_a_failed_reading_pool_leaves_the_audit_to_this_process(whole: tuple) -> None:
     # No pool started (or one whose worker died): ``features`` is None, and the audit builds
     # the views and hashes the fingerprints itself.

@@ -134,3 +134,32 @@ def test_scan_threads_stop_early_past_the_cap(monkeypatch: pytest.MonkeyPatch) -
             got = sem._scan_lists(index, vecs, vecs, 11, 0.5, np.zeros(len(vecs), bool), bar)
     assert got is None
     assert not [t for t in threading.enumerate() if t.name.startswith("curate-scan")]
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_scan_gives_up_inside_a_list_past_the_cap(
+    monkeypatch: pytest.MonkeyPatch, threads: str
+) -> None:
+    """One list of many copies of one vector holds far more candidates than the cap: the
+    scan stops within that list, not after gathering all of it (memory, not the answer)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(7)
+    vecs = rng.standard_normal((sem.FLAT_LIMIT + 1_000, 32)).astype(np.float32)
+    vecs[:6_000] = vecs[0]
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    monkeypatch.setattr(sem, "SCAN_CANDIDATES_MAX", 100_000)
+    monkeypatch.setenv("CURATE_SCAN_THREADS", threads)
+    with sem.work_threads():
+        index = sem._index(vecs, seed=0)
+        tracemalloc.start()
+        try:
+            with Progress("test", len(vecs), False) as bar:
+                got = sem._scan_lists(index, vecs, vecs, 11, 0.5, np.zeros(len(vecs), bool), bar)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert got is None
+    # 6,000 copies give 36M pairs (~580 MB of int64 candidates) when the list is gathered
+    # whole; one block of the scan makes ~4M (~140 MB with its temporaries).
+    assert peak < 250 * 2**20, peak

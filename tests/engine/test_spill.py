@@ -15,7 +15,7 @@ from curate.audit import AuditConfig, audit_path
 from curate.audit.card import card_text
 from curate.engine.spill import SpilledFindings, SpillWriter
 from curate.findings import Finding
-from curate.pipeline.output import dump_report
+from curate.pipeline.output import dump_json
 from curate.report.audit_page import render_audit_page
 from tests.engine.helpers import audit_set
 
@@ -83,7 +83,7 @@ def test_report_json_streamed_is_byte_identical(report, tmp_path: Path, n: int |
     out = {}
     for name, rep in (("list", whole), ("lazy", lazy)):
         doc = {"curate_version": "x", "audit": rep.to_dict(lazy=True), "split": {"train": 1}}
-        dump_report(tmp_path / f"{name}.json", doc)
+        dump_json(tmp_path / f"{name}.json", doc)
         out[name] = (tmp_path / f"{name}.json").read_bytes()
     expected = orjson.dumps(
         {"curate_version": "x", "audit": whole.to_dict(), "split": {"train": 1}},
@@ -91,6 +91,21 @@ def test_report_json_streamed_is_byte_identical(report, tmp_path: Path, n: int |
     )
     assert out["list"] == expected
     assert out["lazy"] == expected
+
+
+def test_report_json_streamed_with_a_value_like_a_placeholder(report, tmp_path: Path) -> None:
+    # An input value (a label, a config string) written before the findings must not be
+    # taken for their place: the old fixed placeholder was spliced into the first match.
+    odd = "\x00curate-lazy-findings\x00"
+    whole = dataclasses.replace(report, findings=list(report.findings[:3]))
+    lazy = dataclasses.replace(report, findings=_spilled(list(report.findings[:3])))
+    doc = {"curate_version": odd, "audit": lazy.to_dict(lazy=True)}
+    dump_json(tmp_path / "r.json", doc)
+    expected = orjson.dumps(
+        {"curate_version": odd, "audit": whole.to_dict()},
+        option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE,
+    )
+    assert (tmp_path / "r.json").read_bytes() == expected
 
 
 def test_page_and_card_same_from_a_spilled_report(report) -> None:

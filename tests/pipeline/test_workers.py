@@ -233,3 +233,20 @@ def test_the_run_hashes_each_record_once_while_reading(
     two = _run_with_against(tmp_path, data, 2, "")
     assert calls == []
     assert one == two
+
+
+def test_a_chunk_with_dates_reaches_a_worker_as_dates() -> None:
+    """orjson writes a date as ISO text ("2024-01-02T03:04:05"), where this process reads
+    ``str(date)`` ("2024-01-02 03:04:05"): a chunk holding dates (Parquet) goes pickled, so
+    a worker's fingerprints and facts are the run process's."""
+    import datetime
+
+    from curate.records import Record
+
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5)
+    chunk = [Record("x.parquet", 1, {"messages": [], "at": when})]
+    sent = feat._encode(chunk)
+    assert not isinstance(sent, bytes)
+    assert sent[0].data["at"] == when
+    plain = [Record("x.jsonl", 1, {"messages": [{"role": "user", "content": "hi"}]})]
+    assert feat._decode(feat._encode(plain)) == plain
