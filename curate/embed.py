@@ -601,9 +601,11 @@ class CachedEmbedder:
         self.misses += len(todo)
         if todo:
             started = time.perf_counter()
-            # The new texts as a view (``_Picked``): made chunk by chunk when ``texts`` makes
-            # them on demand (``embed_records``), never all at once.
-            fresh = self.inner.encode(_Picked(texts, list(todo.values())), progress=progress)
+            # The new texts as a view (``LazyTexts`` of their rows): made chunk by chunk when
+            # ``texts`` makes them on demand (``embed_records``), never all at once.
+            fresh = self.inner.encode(
+                LazyTexts(list(todo.values()), texts.__getitem__), progress=progress
+            )
             self.encode_seconds += time.perf_counter() - started
             if vecs.shape[1] != fresh.shape[1]:
                 vecs = np.zeros((len(texts), fresh.shape[1]), dtype=np.float32)
@@ -719,25 +721,6 @@ class LazyTexts(Sequence[str]):
 
     def __iter__(self) -> Iterator[str]:
         return map(self.text_of, self.records)
-
-
-class _Picked(Sequence[str]):
-    """Items ``rows`` of ``texts`` (in that order), read from ``texts`` when asked for."""
-
-    def __init__(self, texts: Sequence[str], rows: list[int]) -> None:
-        self.texts = texts
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self.texts[r] for r in self.rows[i]]
-        return self.texts[self.rows[i]]
-
-    def __iter__(self) -> Iterator[str]:
-        return map(self.texts.__getitem__, self.rows)
 
 
 class EmbedStage:
