@@ -5,6 +5,8 @@ those of the detectors run over every view at once, whatever the chunk size."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -79,6 +81,20 @@ def test_chunked_views_give_the_report_of_one_chunk(
     assert _view(audit(_records(), CONFIG)) == whole
 
 
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str, note: Callable[[Any], Any]) -> list:
+    """``audit_run.<name>`` still runs; ``note`` of each call's result is kept in the list
+    returned (which path the audit took: the reading path, the findings worker)."""
+    real, seen = getattr(audit_run, name), []
+
+    def spied(*args: Any) -> Any:
+        got = real(*args)
+        seen.append(note(got))
+        return got
+
+    monkeypatch.setattr(audit_run, name, spied)
+    return seen
+
+
 def test_views_in_worker_processes_give_the_same_report(
     whole: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -86,20 +102,14 @@ def test_views_in_worker_processes_give_the_same_report(
     monkeypatch.setattr(feat, "PARALLEL_MIN", 10)
     monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
     calls: list[int] = []
-    found: list[bool] = []
-    real, real_found = audit_run.map_chunks, audit_run._with_findings
+    real = audit_run.map_chunks
 
     def counted(fn, records, args, stop):  # the real pool, counted: the worker path is taken
         calls.append(len(records))
         return real(fn, records, args, stop)
 
-    def found_counted(*args):  # the per-record findings came from a worker
-        got = real_found(*args)
-        found.append(got[1] is not None)
-        return got
-
     monkeypatch.setattr(audit_run, "map_chunks", counted)
-    monkeypatch.setattr(audit_run, "_with_findings", found_counted)
+    found = _spy(monkeypatch, "_with_findings", lambda got: got[1] is not None)
     records = _records()
     features = compute_features(records, duplicate_config(), True)  # (as `curate run` gives)
     with feat.workers(2):
@@ -151,22 +161,8 @@ def test_views_built_while_reading_give_the_same_report(
     # are no conversation), and each chunk's facts are moved to its chat rows' positions.
     monkeypatch.setattr(feat, "PARALLEL_MIN", 10)
     monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
-    gathered: list[int] = []
-    found: list[bool] = []
-    real, real_found = audit_run._ahead_facts, audit_run._with_findings
-
-    def counted(*args):  # the real gathering, counted: the reading path is taken
-        got = real(*args)
-        gathered.append(got is not None)
-        return got
-
-    def found_counted(*args):  # the per-record findings came from a worker
-        got = real_found(*args)
-        found.append(got[1] is not None)
-        return got
-
-    monkeypatch.setattr(audit_run, "_ahead_facts", counted)
-    monkeypatch.setattr(audit_run, "_with_findings", found_counted)
+    gathered = _spy(monkeypatch, "_ahead_facts", lambda got: got is not None)
+    found = _spy(monkeypatch, "_with_findings", lambda got: got[1] is not None)
     path = tmp_path / "mix.jsonl"
     path.write_text("".join(orjson.dumps(r.data).decode() + "\n" for r in _records()))
     serial = audit_run.audit_path(path, CONFIG, processes=1)
