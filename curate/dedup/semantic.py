@@ -234,36 +234,24 @@ def _lent(rows: Rows) -> Iterator[np.ndarray]:
         yield a.reshape(-1)[: len(rows) * a.shape[1]].reshape(rows.shape)
 
 
-class _Spill:
-    """``array``'s bytes in a temporary file, written back into it on exit."""
-
-    def __init__(self, array: np.ndarray, fh: Any) -> None:
-        self.array, self.fh = array, fh
-
-    def __enter__(self) -> _Spill:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+@contextmanager
+def _kept_aside(a: np.ndarray, fh: Any) -> Iterator[None]:
+    """``a``'s bytes, already in ``fh``, written back into ``a`` on the way out."""
+    try:
+        yield
+    finally:
         try:
-            self.fh.seek(0)
-            for part in _byte_chunks(self.array):
-                view, got = memoryview(part).cast("B"), 0
-                while got < len(view):
-                    n = self.fh.readinto(view[got:])
-                    if not n:
-                        raise OSError("semantic: the spilled vectors came back short")
-                    got += n
+            fh.seek(0)
+            view = memoryview(a).cast("B")
+            if fh.readinto(view) != len(view):
+                raise OSError("semantic: the spilled vectors came back short")
         finally:
-            self.fh.close()
+            fh.close()
 
 
-def _byte_chunks(a: np.ndarray) -> Iterator[np.ndarray]:
-    for lo in range(0, a.shape[0], ROW_CHUNK * 8):
-        yield a[lo : lo + ROW_CHUNK * 8]
-
-
-def _spilled(a: np.ndarray) -> _Spill | None:
-    """``a`` written to a temporary file (``$TMPDIR``), or None when it cannot be."""
+def _spilled(a: np.ndarray) -> Any:
+    """A context that keeps ``a``'s bytes in a temporary file (``$TMPDIR``) and puts them
+    back on exit, or None when they cannot be written."""
     import tempfile
 
     try:
@@ -271,13 +259,12 @@ def _spilled(a: np.ndarray) -> _Spill | None:
     except OSError:
         return None
     try:
-        for part in _byte_chunks(a):
-            fh.write(memoryview(part).cast("B"))
+        a.tofile(fh)
         fh.flush()
     except OSError:
         fh.close()
         return None  # a full disk: the operand gets its own array
-    return _Spill(a, fh)
+    return _kept_aside(a, fh)
 
 
 def _index(base: np.ndarray, seed: int):  # noqa: ANN202 - a faiss index
