@@ -30,7 +30,15 @@ import numpy as np
 import orjson
 
 from curate.dedup.exact import digest
-from curate.dedup.near import CHUNK_BYTES, shingle_hashes, signatures
+from curate.dedup.near import (
+    CHUNK_BYTES,
+    doc_shingles,
+    doc_word_counts,
+    shingle_hashes,
+    signatures,
+    word_bounds,
+    word_hashes,
+)
 from curate.dedup.normalize import key_text
 from curate.progress import Progress
 from curate.records import Record
@@ -152,6 +160,95 @@ class _Rows:
 
 def _fill(records: Sequence[Record], base: int, config: Any, out: _Rows, bar: Any) -> None:
     """Rows ``base ..`` of ``out`` from ``records`` (in this process)."""
+    normalizer = config.normalizer
+    if not normalizer.folds_in_bulk:
+        _fill_each(records, base, config, out, bar)
+        return
+    # Texts are folded a chunk at a time (``_fold_chunk``): ASCII texts go in as they are,
+    # others normalised here by ``to_bytes``.
+    table = normalizer.fold_table()
+    to_bytes = normalizer.to_bytes
+    key = config.key
+    n = len(records)
+    lengths: list[int] = []
+    blank: list[bool] = []
+    digests: list[bytes] = []
+    docs: list[bytes] = []
+    size = 0
+    start = 0
+
+    def flush(stop: int) -> None:
+        nonlocal docs, size, start
+        if stop > start:
+            digests.append(_fold_chunk(docs, table, config, out, base + start))
+        docs, size, start = [], 0, stop
+
+    for i, record in enumerate(records):
+        raw = key_text(record, key)
+        lengths.append(len(raw))
+        blank.append(not raw.strip())
+        doc = raw.encode("ascii") if raw.isascii() else to_bytes(raw)
+        docs.append(doc)
+        size += len(doc)
+        # Chunks of about CHUNK_BYTES of text keep the hashing temporaries small.
+        if size >= CHUNK_BYTES:
+            flush(i + 1)
+        if bar is not None and i % 4096 == 4095:
+            bar.advance(4096)
+    flush(n)
+    if n:
+        out.lengths[base : base + n] = lengths
+        out.blank[base : base + n] = blank
+        out.digests[base : base + n] = np.frombuffer(b"".join(digests), np.uint8).reshape(n, 16)
+    if bar is not None:
+        bar.advance(n % 4096)
+
+
+def _fold_chunk(docs: list[bytes], table: bytes, config: Any, out: _Rows, row: int) -> bytes:
+    """Fold a chunk of texts (``Normalizer.fold_table``) and fingerprint it: the signatures
+    go to ``out`` from ``row`` on, and the digests (16 bytes each, in order) are returned.
+
+    The whole chunk is one buffer: word bounds found once serve both the normalised texts
+    (the words joined by single spaces) and the word hashes, without a regex or a Python
+    object per text.
+    """
+    ndocs = len(docs)
+    arr = np.frombuffer(b" ".join(docs).translate(table), dtype=np.uint8)
+    keep = arr != 32
+    starts, ends = word_bounds(keep)
+    bounds = np.zeros(ndocs + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, docs), np.int64, ndocs) + 1, out=bounds[1:])
+    counts = doc_word_counts(starts, bounds)
+    nw = starts.size
+    # The normalised texts of the chunk, one after another: each word, with one space before
+    # each but the first.
+    keep[starts[1:] - 1] = True
+    text = arr[keep]
+    wl = ends - starts
+    w_start = np.zeros(nw, dtype=np.int64)
+    if nw:
+        np.cumsum(wl[:-1] + 1, out=w_start[1:])
+    w_end = w_start + wl
+    first = np.zeros(ndocs + 1, dtype=np.int64)
+    np.cumsum(counts, out=first[1:])
+    has = counts > 0
+    lo = np.zeros(ndocs, dtype=np.int64)
+    hi = np.zeros(ndocs, dtype=np.int64)
+    lo[has] = w_start[first[:-1][has]]
+    hi[has] = w_end[first[1:][has] - 1]
+    view = memoryview(text)
+    digests = b"".join([digest(view[a:b]) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
+    if out.with_sig:
+        hashes, offsets = doc_shingles(
+            word_hashes(text, w_start, w_end), counts, config.shingle_size
+        )
+        out.sig[row : row + ndocs] = signatures(hashes, offsets, config.num_perm, config.seed)
+        out.usable[row : row + ndocs] = np.diff(offsets) > 0
+    return digests
+
+
+def _fill_each(records: Sequence[Record], base: int, config: Any, out: _Rows, bar: Any) -> None:
+    """``_fill`` one text at a time (normalisers without punctuation folding)."""
     normalizer = config.normalizer
     folded = normalizer.whitespace or normalizer.punctuation
     with_sig = out.with_sig

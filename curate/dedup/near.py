@@ -59,6 +59,100 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
     return _pow_cache["pw"], _pow_cache["ipw"]
 
 
+def _mix64_into(x: np.ndarray) -> np.ndarray:
+    """``_mix64`` in place (``x`` is overwritten and returned): the same bits without the
+    finaliser's eight temporaries, which cost as much as its arithmetic on big arrays."""
+    t = np.empty_like(x)
+    for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        np.right_shift(x, U64(shift), out=t)
+        np.bitwise_xor(x, t, out=x)
+        np.multiply(x, U64(mult), out=x)
+    np.right_shift(x, U64(31), out=t)
+    np.bitwise_xor(x, t, out=x)
+    return x
+
+
+def word_bounds(word: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and (exclusive) ends of the runs of True in ``word``: one pass for both."""
+    padded = np.zeros(word.size + 2, dtype=np.int8)
+    padded[1:-1] = word
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return edges[0::2], edges[1::2]
+
+
+def word_hashes(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The 64-bit hash of each word ``arr[starts[i]:ends[i]]`` (uint8 bytes).
+
+    A polynomial over the word's bytes, scaled back to the word's first byte (``P`` is odd,
+    so ``P**-s`` exists mod 2**64): the hash does not depend on where the word lies.
+    """
+    pw, ipw = _powers(arr.size + 1)
+    prefix = np.empty(arr.size + 1, dtype=U64)
+    prefix[0] = 0
+    # The bytes widen inside the ufunc's buffer: no uint64 copy of the text.
+    np.multiply(arr, pw[: arr.size], out=prefix[1:])
+    np.cumsum(prefix[1:], out=prefix[1:])
+    wh = prefix[ends]
+    wh -= prefix[starts]
+    wh *= ipw[starts]
+    lengths = (ends - starts).astype(U64)
+    lengths *= _Q
+    wh += lengths
+    return _mix64_into(wh)
+
+
+def doc_shingles(wh: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``shingle_hashes``' result from the word hashes ``wh`` of consecutive documents,
+    document ``d`` having ``counts[d]`` words."""
+    ndocs = counts.size
+    nw = wh.size
+    first = np.zeros(ndocs + 1, dtype=np.int64)
+    np.cumsum(counts, out=first[1:])
+    regular = np.maximum(counts - (n - 1), 0)
+    short = np.flatnonzero((counts > 0) & (counts < n))
+    per_doc = regular if short.size == 0 else regular + ((counts > 0) & (counts < n))
+    offsets = np.zeros(ndocs + 1, dtype=np.int64)
+    np.cumsum(per_doc, out=offsets[1:])
+    if nw >= n:
+        # Every window of n words, then those that cross into the next document dropped:
+        # slices instead of index arrays (no gathers).
+        m = nw - n + 1
+        acc = wh[:m].copy()
+        for k in range(1, n):
+            acc *= _Q
+            acc += wh[k : k + m]
+        if ndocs > 1:
+            valid = np.ones(m, dtype=bool)
+            cuts = first[1:-1]
+            for k in range(1, n):
+                at = cuts - k
+                valid[at[(at >= 0) & (at < m)]] = False
+            acc = acc[valid]
+        sh = _mix64_into(acc)
+    else:
+        sh = np.zeros(0, U64)
+    if short.size:
+        # Rare: documents shorter than one shingle get one shingle of all their words.
+        lo, cnt = first[short], counts[short]
+        extra = wh[lo].copy()
+        for k in range(1, n - 1):
+            more = cnt > k
+            extra[more] = extra[more] * _Q + wh[lo[more] + k]
+        out = np.empty(int(offsets[-1]), dtype=U64)
+        slot = np.ones(out.size, dtype=bool)
+        slot[offsets[short]] = False
+        out[slot] = sh
+        out[offsets[short]] = _mix64_into(extra)
+        sh = out
+    return sh, offsets
+
+
+def doc_word_counts(starts: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Words per document, document ``d`` being bytes ``bounds[d]:bounds[d+1]`` (no word
+    crosses a bound)."""
+    return np.diff(np.searchsorted(starts, bounds))
+
+
 def shingle_hashes(docs: Sequence[bytes], n: int) -> tuple[np.ndarray, np.ndarray]:
     """64-bit hashes of the ``n``-word shingles of each normalised document.
 
@@ -74,50 +168,11 @@ def shingle_hashes(docs: Sequence[bytes], n: int) -> tuple[np.ndarray, np.ndarra
     arr = np.frombuffer(buf, dtype=np.uint8)
     if arr.size == 0:
         return np.zeros(0, U64), np.zeros(ndocs + 1, np.int64)
-    pw, ipw = _powers(arr.size + 1)
-    sep = (arr == 32) | (arr == 10)
-    word = ~sep
-    starts = np.flatnonzero(word & np.concatenate(([True], sep[:-1])))
-    ends = np.flatnonzero(word & np.concatenate((sep[1:], [True]))) + 1
-    prefix = np.zeros(arr.size + 1, dtype=U64)
-    np.cumsum(arr.astype(U64) * pw[: arr.size], out=prefix[1:])
-    lengths = (ends - starts).astype(U64)
-    wh = _mix64((prefix[ends] - prefix[starts]) * ipw[starts] + lengths * _Q)
-    newlines = np.flatnonzero(arr == 10)
-    doc_of_word = np.searchsorted(newlines, starts)
-    counts = np.bincount(doc_of_word, minlength=ndocs)
-
-    nw = wh.size
-    if nw >= n:
-        idx = np.arange(nw - n + 1)
-        valid = doc_of_word[idx] == doc_of_word[idx + n - 1]
-        idx = idx[valid]
-        acc = wh[idx].copy()
-        for k in range(1, n):
-            acc = acc * _Q + wh[idx + k]
-        sh = _mix64(acc)
-        sh_doc = doc_of_word[idx]
-    else:
-        sh = np.zeros(0, U64)
-        sh_doc = np.zeros(0, np.int64)
-    short = np.flatnonzero((counts > 0) & (counts < n))
-    if short.size:
-        # Rare: documents shorter than one shingle get one shingle of all their words.
-        first = np.concatenate(([0], np.cumsum(counts)))
-        extra = np.empty(short.size, dtype=U64)
-        for t, d in enumerate(short):
-            part = wh[first[d] : first[d + 1]]
-            acc = part[:1].copy()
-            for k in range(1, part.size):
-                acc = acc * _Q + part[k : k + 1]
-            extra[t] = _mix64(acc)[0]
-        sh = np.concatenate((sh, extra))
-        sh_doc = np.concatenate((sh_doc, short))
-        order = np.argsort(sh_doc, kind="stable")
-        sh, sh_doc = sh[order], sh_doc[order]
-    offsets = np.zeros(ndocs + 1, dtype=np.int64)
-    np.cumsum(np.bincount(sh_doc, minlength=ndocs), out=offsets[1:])
-    return sh, offsets
+    starts, ends = word_bounds((arr != 32) & (arr != 10))
+    bounds = np.zeros(ndocs + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, docs), np.int64, ndocs) + 1, out=bounds[1:])
+    counts = doc_word_counts(starts, bounds)
+    return doc_shingles(word_hashes(arr, starts, ends), counts, n)
 
 
 def sorted_unique(a: np.ndarray) -> np.ndarray:
@@ -146,13 +201,17 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int
     ndocs = offsets.size - 1
     sig = np.full(ndocs * num_perm, _MAX32, dtype=np.uint32)
     if hashes.size:
-        x = _mix64(hashes ^ _salt(seed))
+        x = hashes ^ _salt(seed)
+        _mix64_into(x)
         # "fast range": the high 32 bits pick the bin uniformly, the low 32 bits are the value.
-        bins = ((x >> U64(32)) * U64(num_perm)) >> U64(32)
-        doc = np.repeat(np.arange(ndocs, dtype=np.int64), np.diff(offsets))
-        np.minimum.at(
-            sig, doc * num_perm + bins.astype(np.int64), (x & U64(0xFFFFFFFF)).astype(np.uint32)
+        at = x >> U64(32)
+        at *= U64(num_perm)
+        at >>= U64(32)
+        flat = at.view(np.int64)  # bins < num_perm: the same values as int64
+        flat += np.repeat(
+            np.arange(0, ndocs * num_perm, num_perm, dtype=np.int64), np.diff(offsets)
         )
+        np.minimum.at(sig, flat, x.astype(np.uint32))  # the low 32 bits
     sig = sig.reshape(ndocs, num_perm)
     return _densify(sig, offsets)
 
@@ -169,16 +228,34 @@ def _densify(sig: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     if rows.size == 0:
         return sig
     k = sig.shape[1]
-    sub = sig[rows]
-    sub_empty = empty[rows]
-    pos = np.where(sub_empty, 2 * k, np.arange(k))
-    pos2 = np.concatenate((pos, pos + k), axis=1)
-    pos2 = np.where(np.concatenate((sub_empty, sub_empty), axis=1), 4 * k, pos2)
-    nxt = np.minimum.accumulate(pos2[:, ::-1], axis=1)[:, ::-1][:, :k]
-    src = nxt % k
-    dist = (nxt - np.arange(k)).astype(np.uint32)
-    filled = np.take_along_axis(sub, src, axis=1) ^ (dist * np.uint32(0x9E3779B1))
-    sig[rows] = np.where(sub_empty, filled, sub)
+    full = empty[rows].all(axis=1)
+    if full.any():
+        # Shingles whose values were all 0xFFFFFFFF (odds ~2**-32 each): no bin to copy
+        # from; such a row gets the values the doubled-row scan gave it (source: bin 0).
+        dist = (4 * k - np.arange(k)).astype(np.uint32)
+        sig[rows[full]] = _MAX32 ^ (dist * np.uint32(0x9E3779B1))
+        rows = rows[~full]
+        if rows.size == 0:
+            return sig
+    sub = sig[rows].ravel()
+    sub_empty = empty[rows].ravel()
+    # On the rows laid end to end: the next non-empty bin at or after each bin, by one
+    # running minimum from the right. A bin past its row's last non-empty one wraps around
+    # to the row's first non-empty one, ``k`` bins further on.
+    size = sub.size
+    itype = np.int32 if size + 2 * k < 2**31 else np.int64
+    pos = np.arange(size, dtype=itype)
+    nxt = np.where(sub_empty, itype(np.iinfo(itype).max), pos)
+    np.minimum.accumulate(nxt[::-1], out=nxt[::-1])
+    row_end = (pos // k + 1) * k
+    wrap = nxt >= row_end
+    # A row's first non-empty bin is the next one from the row's start.
+    first = np.repeat(nxt[::k], k)
+    src = np.where(wrap, first, nxt)
+    dist = src - pos
+    dist[wrap] += k
+    filled = sub[src] ^ (dist.astype(np.uint32) * np.uint32(0x9E3779B1))
+    sig[rows] = np.where(sub_empty, filled, sub).reshape(rows.size, k)
     return sig
 
 

@@ -24,6 +24,9 @@ _SPACE = re.compile(r"\s+")
 _ASCII_WORD = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _PUNCT_TABLE = bytes(c if c in _ASCII_WORD else 0x20 for c in range(256))
 _SPACES = re.compile(rb"  +")
+# ``fold_table``'s tables: as ``_PUNCT_TABLE`` (lowered, or not), but UTF-8 bytes kept.
+_PUNCT_TABLE_KEEP_HIGH = bytes(c if c in _ASCII_WORD or c >= 0x80 else 0x20 for c in range(256))
+_CASE_TABLE = bytes(bytes(_PUNCT_TABLE_KEEP_HIGH).lower())
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,21 @@ class Normalizer:
 
     def __call__(self, text: str) -> str:
         return self.to_bytes(text).decode("utf-8")
+
+    @property
+    def folds_in_bulk(self) -> bool:
+        """Whether ``fold_table`` applies (punctuation folding): dedup then folds ASCII texts
+        a chunk at a time (``curate.dedup.features``) instead of one by one."""
+        return self.punctuation
+
+    def fold_table(self) -> bytes:
+        """A ``bytes.translate`` table that, with runs of spaces collapsed and the ends
+        stripped, turns an ASCII text's bytes into ``to_bytes(text)`` (with ``folds_in_bulk``).
+
+        Bytes from 0x80 up stay as they are, and ``to_bytes``' output is a fixed point, so a
+        chunk may mix ASCII texts with other texts already normalised by ``to_bytes``.
+        """
+        return _CASE_TABLE if self.case else _PUNCT_TABLE_KEEP_HIGH
 
     def to_bytes(self, text: str) -> bytes:
         """The normalised text, UTF-8 encoded (what hashes and shingles are taken of)."""
