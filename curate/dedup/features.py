@@ -20,6 +20,7 @@ pickled.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -164,87 +165,69 @@ def _fill(records: Sequence[Record], base: int, config: Any, out: _Rows, bar: An
     if not normalizer.folds_in_bulk:
         _fill_each(records, base, config, out, bar)
         return
-    # Texts are folded a chunk at a time (``_fold_chunk``): ASCII texts go in as they are,
-    # others normalised here by ``to_bytes``.
-    table = normalizer.fold_table()
-    to_bytes = normalizer.to_bytes
     key = config.key
-    n = len(records)
-    lengths: list[int] = []
-    blank: list[bool] = []
-    digests: list[bytes] = []
-    docs: list[bytes] = []
-    size = 0
-    start = 0
-
-    def flush(stop: int) -> None:
-        nonlocal docs, size, start
-        if stop > start:
-            digests.append(_fold_chunk(docs, table, config, out, base + start))
-        docs, size, start = [], 0, stop
-
-    for i, record in enumerate(records):
-        raw = key_text(record, key)
-        lengths.append(len(raw))
-        blank.append(not raw.strip())
-        doc = raw.encode("ascii") if raw.isascii() else to_bytes(raw)
-        docs.append(doc)
-        size += len(doc)
+    row, texts, size = base, [], 0
+    it = iter(records)
+    while block := list(itertools.islice(it, 256)):
+        more = [key_text(r, key) for r in block]
+        texts += more
+        size += sum(map(len, more))
         # Chunks of about CHUNK_BYTES of text keep the hashing temporaries small.
-        if size >= CHUNK_BYTES:
-            flush(i + 1)
-        if bar is not None and i % 4096 == 4095:
-            bar.advance(4096)
-    flush(n)
-    if n:
-        out.lengths[base : base + n] = lengths
-        out.blank[base : base + n] = blank
-        out.digests[base : base + n] = np.frombuffer(b"".join(digests), np.uint8).reshape(n, 16)
-    if bar is not None:
-        bar.advance(n % 4096)
+        if size >= CHUNK_BYTES or len(block) < 256:
+            _fold_chunk(texts, normalizer, config, out, row)
+            row, texts, size = row + len(texts), [], 0
+        if bar is not None:
+            bar.advance(len(block))
+    if texts:
+        _fold_chunk(texts, normalizer, config, out, row)
 
 
-def _fold_chunk(docs: list[bytes], table: bytes, config: Any, out: _Rows, row: int) -> bytes:
-    """Fold a chunk of texts (``Normalizer.fold_table``) and fingerprint it: the signatures
-    go to ``out`` from ``row`` on, and the digests (16 bytes each, in order) are returned.
+def _fold_chunk(texts: list[str], normalizer: Any, config: Any, out: _Rows, row: int) -> None:
+    """Rows ``row ..`` of ``out`` from a chunk of key texts, normalised all at once.
 
-    The whole chunk is one buffer: word bounds found once serve both the normalised texts
-    (the words joined by single spaces) and the word hashes, without a regex or a Python
-    object per text.
+    ASCII texts are folded by one ``bytes.translate`` of the whole chunk
+    (``Normalizer.fold_table``), others by ``to_bytes`` first. Word bounds found once then
+    serve both the normalised texts (each word with one space before it but the first, for
+    the digests) and the word hashes; no regex, no Python object per text or word.
     """
-    ndocs = len(docs)
-    arr = np.frombuffer(b" ".join(docs).translate(table), dtype=np.uint8)
+    ndocs = len(texts)
+    stop = row + ndocs
+    out.lengths[row:stop] = sizes = np.fromiter(map(len, texts), np.int64, ndocs)
+    out.blank[row:stop] = [not t.strip() for t in texts]
+    joined = " ".join(texts)
+    if joined.isascii():
+        buf = joined.encode()
+    else:
+        to_bytes = normalizer.to_bytes
+        docs = [t.encode() if t.isascii() else to_bytes(t) for t in texts]
+        sizes = np.fromiter(map(len, docs), np.int64, ndocs)
+        buf = b" ".join(docs)
+    del joined
+    arr = np.frombuffer(buf.translate(normalizer.fold_table()), dtype=np.uint8)
     keep = arr != 32
     starts, ends = word_bounds(keep)
     bounds = np.zeros(ndocs + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, docs), np.int64, ndocs) + 1, out=bounds[1:])
+    np.cumsum(sizes + 1, out=bounds[1:])
     counts = doc_word_counts(starts, bounds)
-    nw = starts.size
-    # The normalised texts of the chunk, one after another: each word, with one space before
-    # each but the first.
+    # Normalised, the chunk's words are joined by single spaces: word j starts at
+    # ``at[j]`` there, and a text runs from its first word's start to its last word's end.
     keep[starts[1:] - 1] = True
     text = arr[keep]
-    wl = ends - starts
-    w_start = np.zeros(nw, dtype=np.int64)
-    if nw:
-        np.cumsum(wl[:-1] + 1, out=w_start[1:])
-    w_end = w_start + wl
+    at = np.zeros(starts.size + 1, dtype=np.int64)
+    np.cumsum(ends - starts + 1, out=at[1:])
     first = np.zeros(ndocs + 1, dtype=np.int64)
     np.cumsum(counts, out=first[1:])
-    has = counts > 0
-    lo = np.zeros(ndocs, dtype=np.int64)
-    hi = np.zeros(ndocs, dtype=np.int64)
-    lo[has] = w_start[first[:-1][has]]
-    hi[has] = w_end[first[1:][has] - 1]
+    lo = at[first[:-1]]
+    hi = np.maximum(at[first[1:]] - 1, lo)  # a text without words: empty
     view = memoryview(text)
-    digests = b"".join([digest(view[a:b]) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
+    found = [digest(view[a:b]) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+    out.digests[row:stop] = np.frombuffer(b"".join(found), np.uint8).reshape(ndocs, 16)
     if out.with_sig:
-        hashes, offsets = doc_shingles(
-            word_hashes(text, w_start, w_end), counts, config.shingle_size
-        )
-        out.sig[row : row + ndocs] = signatures(hashes, offsets, config.num_perm, config.seed)
-        out.usable[row : row + ndocs] = np.diff(offsets) > 0
-    return digests
+        # Word hashes do not depend on where the word lies: the folded buffer does.
+        wh = word_hashes(arr, starts, ends)
+        hashes, offsets = doc_shingles(wh, counts, config.shingle_size)
+        out.sig[row:stop] = signatures(hashes, offsets, config.num_perm, config.seed)
+        out.usable[row:stop] = np.diff(offsets) > 0
 
 
 def _fill_each(records: Sequence[Record], base: int, config: Any, out: _Rows, bar: Any) -> None:
