@@ -64,14 +64,16 @@ def side_text(messages: Sequence[Mapping[str, Any]], side: Side = "conversation"
     ``prompt`` is system/developer/user turns, ``response`` the assistant turns,
     ``conversation`` everything (tool turns included).
     """
+    roles = PROMPT_ROLES if side == "prompt" else RESPONSE_ROLES if side == "response" else None
     out = []
     for m in messages:
         role = m.get("role")
-        if side == "prompt" and role not in PROMPT_ROLES:
+        if roles is not None and role not in roles:
             continue
-        if side == "response" and role not in RESPONSE_ROLES:
-            continue
-        out.append(f"<{role}> {message_text(m)}")
+        text = m.get("content")
+        if type(text) is not str or m.get("tool_calls"):  # ``message_text``'s common case inline
+            text = message_text(m)
+        out.append(f"<{role}> {text}")
     return "\n".join(out)
 
 
