@@ -222,6 +222,9 @@ COMMAND = r"""
 import os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
 os.dup2(fd, 1)
+# ``python -c`` puts the working directory first: from a checkout it would shadow the tree.
+if sys.path and sys.path[0] == "":
+    del sys.path[0]
 import curate
 assert curate.__file__.startswith(sys.argv[2]), (curate.__file__, sys.argv[2])
 from curate.cli import main
