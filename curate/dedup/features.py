@@ -223,7 +223,8 @@ def _fold_chunk(texts: list[str], normalizer: Any, config: Any, out: _Rows, row:
     found = [digest(view[a:b]) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
     out.digests[row:stop] = np.frombuffer(b"".join(found), np.uint8).reshape(ndocs, 16)
     if out.with_sig:
-        # Word hashes do not depend on where the word lies: the folded buffer does.
+        # A word hash does not depend on where the word lies: the folded buffer gives the
+        # same hashes as the normalised texts would.
         wh = word_hashes(arr, starts, ends)
         hashes, offsets = doc_shingles(wh, counts, config.shingle_size)
         out.sig[row:stop] = signatures(hashes, offsets, config.num_perm, config.seed)
