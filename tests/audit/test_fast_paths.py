@@ -377,3 +377,32 @@ def test_conversation_view_equals_the_plain_walk() -> None:
         got = (c.messages, c.role_text, list(c.role_text), c.context, c.answer)
         got += (c.assistant_turns, c.row, c.roles, c.texts)
         assert got == slow(data, i), msgs
+
+
+def test_candidate_tables_cut_tokens_as_the_detector() -> None:
+    # ``repeats`` no longer lowers the text nor blanks its punctuation before cutting tokens:
+    # one table per byte says what the lowered, blanked byte would be (token byte, space, or
+    # an odd byte that sends the answer to the exact detector).
+    for c in range(256):
+        blanked = bytes([c]).lower().translate(repeats.PUNCT_TO_SPACE_B)
+        expected = 2 if bytes([c]) in repeats._ODD else 0 if blanked.isspace() else 1
+        assert repeats._WORD_ODD[c] == expected, c
+        # The token key's first byte: equal lowered bytes, equal keys.
+        assert (c | 0x20) == (bytes([c]).lower()[0] | 0x20), c
+
+
+def test_candidates_hold_every_repeating_answer_in_any_case() -> None:
+    # Case-mixed loops and sentences (the key reads the raw first byte, lowered by bit 0x20).
+    rng = random.Random(20)
+    texts = []
+    for _ in range(2000):
+        t = _text(rng)
+        texts.append("".join(ch.upper() if rng.random() < 0.3 else ch for ch in t))
+    slow = [repetition_reason(t) for t in texts]
+    assert repetition_reasons(texts) == slow
+    plain = [i for i, t in enumerate(texts) if t.isascii() and "`" not in t]
+    maybe = repeats.candidates(
+        [texts[i].encode() for i in plain], ((1, 6), (2, 4), (3, 4), (4, 4)), 12
+    )
+    assert all(maybe[k] for k, i in enumerate(plain) if slow[i] is not None)
+    assert sum(slow[i] is not None for i in plain) > 100
