@@ -406,3 +406,122 @@ def test_candidates_hold_every_repeating_answer_in_any_case() -> None:
     )
     assert all(maybe[k] for k, i in enumerate(plain) if slow[i] is not None)
     assert sum(slow[i] is not None for i in plain) > 100
+
+
+def _conflicting_answers_reference(convs: list, config: object) -> list:
+    """``conflicting_answers`` as it was before its shortcuts (copies of one context skip the
+    norm, one answer text skips the grams, a variant's grams made when first compared)."""
+    from collections import Counter
+
+    from curate.audit.consistency import GRAM_CHARS, _gram_codes, _gram_jaccard
+    from curate.audit.convs import excerpt, norm, squeezed
+    from curate.audit.model import Finding
+
+    asked = [c for c in convs if c.answer is not None and c.has_user]
+    keys = [squeezed(c.context) for c in asked]
+    shared = Counter(keys)
+    groups: dict = {}
+    for c, key in zip(asked, keys, strict=True):
+        if shared[key] > 1:
+            groups.setdefault(norm(c.context), []).append(c)
+    findings = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        variants: list = []
+        seen: dict = {}
+        for c in members:
+            key = norm(c.answer or "")
+            if key in seen:
+                seen[key].append(c)
+                continue
+            head = key[:GRAM_CHARS]
+            grams = _gram_codes(head)
+            for rep, rep_head, bucket in variants:
+                if _gram_jaccard(grams, head, rep, rep_head) >= config.conflict_similarity:  # type: ignore[attr-defined]
+                    bucket.append(c)
+                    seen[key] = bucket
+                    break
+            else:
+                variants.append((grams, head, [c]))
+                seen[key] = variants[-1][2]
+        if len(variants) < 2:
+            continue
+        a, b = variants[0][2][0], variants[1][2][0]
+        prompt = excerpt(a.role_text.get("user"), 200)
+        findings.append(
+            Finding(
+                code="conflicting_answers",
+                message=(
+                    f"{len(members)} conversations share one prompt but give {len(variants)} "
+                    "materially different answers"
+                ),
+                lines=sorted(c.line for c in members),
+                rows=sorted(c.row for c in members),
+                example=(
+                    f"prompt: {prompt}\n"
+                    f"line {a.line}: {excerpt(a.answer, 200)}\n"
+                    f"line {b.line}: {excerpt(b.answer, 200)}"
+                ),
+                detail={
+                    "prompt": prompt,
+                    "variants": len(variants),
+                    "variant_lines": [sorted(x.line for x in bucket) for *_, bucket in variants],
+                },
+            )
+        )
+    findings.sort(key=lambda f: f.lines[0])
+    return findings
+
+
+def test_conflicting_answers_equal_the_plain_grouping() -> None:
+    from curate.audit.consistency import conflicting_answers
+    from curate.audit.convs import to_conv
+    from curate.audit.model import AuditConfig
+    from curate.records import Record
+
+    # Few prompts and answers, written in ways that normalise alike or nearly alike (case,
+    # spacing, punctuation, NFKC forms, non-ASCII), so groups of copies, of variants, of one
+    # answer text and of answers equal only after normalisation all occur; lines repeat
+    # (several sources) to probe the order of groups with equal first lines.
+    prompts = [
+        "Explain X.",
+        "explain  x",
+        "EXPLAIN X!",
+        "Ｅｘｐｌａｉｎ X",
+        "Expla in X",
+        "Why?",
+        "w hy",
+        "中文?",
+    ]
+    answers = [
+        "Because of Y.",
+        "because of y",
+        "Because  of Y!!",
+        "Because of Z, mostly.",
+        "A completely different answer about something else entirely.",
+        "",
+        "Çà et là.",
+        "ca et la",
+        "x" * 2500,
+        "x" * 2500 + "y",
+    ]
+    systems = [None, "Be brief.", "be brief"]
+    rng = random.Random(11)
+    for config in (AuditConfig(), AuditConfig(conflict_similarity=0.3)):
+        for _ in range(20):
+            convs = []
+            for row in range(rng.randint(0, 60)):
+                msgs = []
+                system = rng.choice(systems)
+                if system is not None:
+                    msgs.append({"role": "system", "content": system})
+                if rng.random() < 0.95:
+                    msgs.append({"role": "user", "content": rng.choice(prompts)})
+                if rng.random() < 0.95:
+                    msgs.append({"role": "assistant", "content": rng.choice(answers)})
+                c = to_conv(Record("x", rng.randint(1, 4), {"messages": msgs}), row)
+                if c is not None:
+                    convs.append(c)
+            got = conflicting_answers(convs, config)
+            assert got == _conflicting_answers_reference(convs, config)
