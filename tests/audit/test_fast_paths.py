@@ -525,3 +525,45 @@ def test_conflicting_answers_equal_the_plain_grouping() -> None:
                     convs.append(c)
             got = conflicting_answers(convs, config)
             assert got == _conflicting_answers_reference(convs, config)
+
+
+def test_feature_rows_equal_feature_row_per_text() -> None:
+    import numpy as np
+
+    from curate.audit.style import FEATURES, feature_row, feature_rows
+
+    # List items at a text's start, after blank lines, after whitespace-only texts (whose
+    # ``\s*`` in the joined search reaches back over the separator), with every kind of
+    # whitespace, Unicode digits and bullets, items cut at a text's end, and the other
+    # features' characters (which send a text to ``feature_row``).
+    pieces = ["- a", "* b", "+ c", "• d", "1. e", "12) f", "1234. g", "٣. h", "-x", "1.x", "- "]
+    pieces += ["\n", "\n\n", " ", "\t", "\r\n", "\x1c", "\x0b", "\u2028", "\u3000", "word", "é"]
+    pieces += [
+        "# h",
+        "|",
+        "**b**",
+        "`c`",
+        "```\n- a\n- b\n```",
+        "{",
+        "[",
+        "x.",
+        "2.",
+        "\n3. i",
+        "\n- j",
+    ]
+    rng = random.Random(21)
+    texts: list[str] = ["", " ", "\n", "- a\n- b", "\n- a\n\n- b", "1. a\n2. b", "- a"]
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        if rng.random() < 0.5:  # most texts without the other features' characters
+            text = "".join(ch for ch in text if ch not in "`#|*{[")
+        texts.append(text)
+    for size in (1, 2, 7, len(texts)):
+        for start in range(0, len(texts), size):
+            chunk = texts[start : start + size]
+            got = feature_rows(chunk)
+            assert got.shape == (len(chunk), len(FEATURES))
+            assert got.tolist() == [list(feature_row(t)) for t in chunk]
+    rows = np.array([feature_row(t) for t in texts])
+    assert 200 < rows[:, 3].sum() < len(texts) - 200
+    assert 200 < rows[:, 4].sum() < len(texts) - 200
