@@ -567,3 +567,95 @@ def test_feature_rows_equal_feature_row_per_text() -> None:
     rows = np.array([feature_row(t) for t in texts])
     assert 200 < rows[:, 3].sum() < len(texts) - 200
     assert 200 < rows[:, 4].sum() < len(texts) - 200
+
+
+def test_template_placeholders_equal_the_plain_loop() -> None:
+    import re
+
+    from curate.audit import consistency
+    from curate.audit.convs import to_conv
+    from curate.records import Record
+
+    def placeholders_reference(text: str) -> list[str]:  # placeholders_in, no shortcuts
+        prose = consistency._CODE.sub(" ", text)
+        found: list[str] = []
+        for pattern in consistency._PLACEHOLDERS:
+            for m in pattern.finditer(prose):
+                tok = re.sub(r"\s+", "", m.group(0)) if m.group(0).startswith("{{") else m.group(0)
+                if tok not in found:
+                    found.append(tok)
+        return found
+
+    pieces = ["{{name}}", "{{ user.name }}", "{ {x}}", "{", "{{", "[Your Name]", "[insert date]"]
+    pieces += ["<INSERT>", "[COMPANY_NAME]", "<NAME>", "[TODO]", "[x]", "<b>", "a < b", "`{{c}}`"]
+    pieces += ["```\n[Your Name]\n```", "`", "text", "é", "中文", " ", "\n", "\x00"]
+    roles = ["system", "user", "assistant", "user", "assistant", "tool"]
+    rng = random.Random(13)
+    for _ in range(60):
+        convs = []
+        for row in range(rng.randint(0, 40)):
+            msgs = [
+                {
+                    "role": rng.choice(roles),
+                    "content": "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))),
+                }
+                for _ in range(rng.randint(1, 5))
+            ]
+            c = to_conv(Record("x", row + 1, {"messages": msgs}), row)
+            if c is not None:
+                convs.append(c)
+        plain = [
+            (c, role)
+            for c in convs
+            for role, text in c.role_text.items()
+            if "{{" in text or "[" in text or "<" in text
+        ]
+        assert consistency._holding(convs, ("{{", "[", "<")) == plain
+        for c, role in plain:
+            text = c.role_text[role]
+            assert consistency.placeholders_in(text) == placeholders_reference(text)
+        assert consistency.template_placeholders(convs) == _placeholders_reference(
+            convs, placeholders_reference
+        )
+
+
+def _placeholders_reference(convs: list, placeholders_in: object) -> list:
+    """``template_placeholders`` before its batched first test (every role text in turn)."""
+    from curate.audit.consistency import MAX_PLACEHOLDER_GROUPS, _around
+    from curate.audit.model import Finding
+
+    by_token: dict = {}
+    for c in convs:
+        for role, text in c.role_text.items():
+            for tok in placeholders_in(text):  # type: ignore[operator]
+                by_token.setdefault(tok, []).append((c, role))
+    ranked = sorted(by_token.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    head, tail = ranked[:MAX_PLACEHOLDER_GROUPS], ranked[MAX_PLACEHOLDER_GROUPS:]
+    findings = []
+    for tok, hits in head:
+        c, role = hits[0]
+        roles = sorted({r for _, r in hits})
+        findings.append(
+            Finding(
+                code="template_placeholder",
+                message=f"unfilled placeholder {tok} in {len(hits)} {'/'.join(roles)} turn(s)",
+                lines=sorted({x.line for x, _ in hits}),
+                rows=sorted({x.row for x, _ in hits}),
+                example=f"line {c.line} ({role}): {_around(c.role_text[role], tok)}",
+                detail={"placeholder": tok, "roles": roles},
+            )
+        )
+    if tail:
+        hits = [h for _, hs in tail for h in hs]
+        c, role = hits[0]
+        findings.append(
+            Finding(
+                code="template_placeholder",
+                message=f"{len(tail)} other placeholder tokens",
+                lines=sorted({x.line for x, _ in hits}),
+                rows=sorted({x.row for x, _ in hits}),
+                example=f"line {c.line} ({role}): {_around(c.role_text[role], tail[0][0])}",
+                detail={"placeholders": [t for t, _ in tail]},
+            )
+        )
+    return findings
