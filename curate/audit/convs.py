@@ -95,19 +95,26 @@ def to_conv(record: Record, row: int = -1) -> Conv | None:
     raw_roles = [m.get("role") for m in msgs]
     roles = [r if type(r) is str else str(r) for r in raw_roles]
     texts = [message_text(m) for m in msgs]
-    if len(set(roles)) == len(roles):  # the usual case: one turn per role, nothing to join
-        role_text = dict(zip(roles, texts, strict=True))
+    role_text = dict(zip(roles, texts))
+    answer: str | None
+    if len(role_text) == len(roles):  # the usual case: one turn per role, nothing to join
+        if "assistant" in role_text:
+            last_assistant = roles.index("assistant")
+            answer = role_text["assistant"]
+            assistant_turns = [answer]
+        else:
+            last_assistant, assistant_turns, answer = len(msgs), [], None
     else:
         parts: dict[str, list[str]] = {}
         for role, text in zip(roles, texts, strict=True):
             parts.setdefault(role, []).append(text)
         role_text = {r: "\n\n".join(p) for r, p in parts.items()}
-    if "assistant" in role_text:
-        last_assistant = len(roles) - 1 - roles[::-1].index("assistant")
-        assistant_turns = [t for r, t in zip(roles, texts, strict=True) if r == "assistant"]
-        answer: str | None = assistant_turns[-1]
-    else:
-        last_assistant, assistant_turns, answer = len(msgs), [], None
+        if "assistant" in role_text:
+            last_assistant = len(roles) - 1 - roles[::-1].index("assistant")
+            assistant_turns = [t for r, t in zip(roles, texts, strict=True) if r == "assistant"]
+            answer = assistant_turns[-1]
+        else:
+            last_assistant, assistant_turns, answer = len(msgs), [], None
     # ``side_text(msgs[:k], "conversation")`` from the texts already built.
     marked = zip(raw_roles[:last_assistant], texts, strict=False)
     context = "\n".join([f"<{r}> {t}" for r, t in marked])

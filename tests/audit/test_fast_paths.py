@@ -130,8 +130,12 @@ def test_conversation_views_equal_the_chat_helpers() -> None:
 
     counter = TokenCounter(None)
     rng = random.Random(7)
-    for _ in range(300):
-        msgs = [dict(m) for m in rng.sample(ODD_MESSAGES, rng.randint(1, len(ODD_MESSAGES)))]
+    for k in range(600):
+        if k % 2:  # one turn per role (the usual record), or none of the assistant
+            pool = [ODD_MESSAGES[i] for i in (0, 1, 2, 3, 4, 5)]
+            msgs = [dict(m) for m in rng.sample(pool, rng.randint(1, len(pool)))]
+        else:
+            msgs = [dict(m) for m in rng.sample(ODD_MESSAGES, rng.randint(1, len(ODD_MESSAGES)))]
         data = {"messages": msgs, **({"tools": [{"name": "t"}]} if rng.random() < 0.3 else {})}
         c = to_conv(Record(data=data, line=1, source="x"))
         assert c is not None
@@ -142,6 +146,15 @@ def test_conversation_views_equal_the_chat_helpers() -> None:
         if "tools" in data:
             context += '\n<tools> [{"name":"t"}]'
         assert c.context == context
+        # The roles' texts (joined when a role repeats, in first-appearance order), the
+        # assistant turns and the answer, whether or not a role repeats.
+        parts: dict = {}
+        for m in msgs:
+            parts.setdefault(str(m.get("role")), []).append(message_text(m))
+        assert c.role_text == {r: "\n\n".join(p) for r, p in parts.items()}
+        assert list(c.role_text) == list(parts)
+        assert c.assistant_turns == parts.get("assistant", [])
+        assert c.answer == (parts["assistant"][-1] if "assistant" in parts else None)
         by_role, total = counter.count_conversation(c.messages, c.roles, c.texts)
         assert by_role == counter.count_by_role(msgs)
         assert total == counter.count_messages(msgs)
