@@ -95,7 +95,7 @@ def to_conv(record: Record, row: int = -1) -> Conv | None:
     raw_roles = [m.get("role") for m in msgs]
     roles = [r if type(r) is str else str(r) for r in raw_roles]
     texts = [message_text(m) for m in msgs]
-    role_text = dict(zip(roles, texts))
+    role_text = dict(zip(roles, texts, strict=False))  # (equal lengths: built together)
     answer: str | None
     if len(role_text) == len(roles):  # the usual case: one turn per role, nothing to join
         if "assistant" in role_text:
