@@ -672,3 +672,25 @@ def _placeholders_reference(convs: list, placeholders_in: object) -> list:
             )
         )
     return findings
+
+
+def test_context_keys_group_equal_contexts_only() -> None:
+    # ``context_key`` (CRC-32 and length of the squeezed context) decides which rows the
+    # conflict detector sees: equal normalised contexts must share a key; the keys fit an
+    # int64 array; distinct contexts of a varied sample do not collide.
+    from curate.audit.convs import context_key, squeezed, to_conv
+    from curate.records import Record
+
+    rng = random.Random(8)
+    words = ["Explain", "explain", "X", "x!", "ｘ", "Why", "中文", "é", "e\u0301", " ", "\n"]
+    by_squeezed: dict = {}
+    for row in range(3000):
+        user = " ".join(rng.choice(words) for _ in range(rng.randint(1, 8)))
+        msgs = [{"role": "user", "content": user}, {"role": "assistant", "content": "a"}]
+        c = to_conv(Record("x", row + 1, {"messages": msgs}), row)
+        key = context_key(c)  # type: ignore[arg-type]
+        assert 0 <= key < 2**63
+        by_squeezed.setdefault(squeezed(c.context), set()).add(key)  # type: ignore[union-attr]
+    assert all(len(keys) == 1 for keys in by_squeezed.values())
+    distinct = [next(iter(keys)) for keys in by_squeezed.values()]
+    assert len(set(distinct)) == len(distinct) > 500
