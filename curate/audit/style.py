@@ -82,14 +82,15 @@ def feature_row(text: str) -> tuple[bool, ...]:
 
 def feature_rows(texts: Sequence[str]) -> np.ndarray:
     """``[feature_row(t) for t in texts]`` as a bool array (a row per text, ``FEATURES``
-    order). Only a text holding a backtick (fences, code spans), ``#``, ``|`` or ``**``, or
+    order). Only a text holding a backtick (fences, code spans), ``#``, ``|`` or ``*``, or
     whose first character may open JSON, can have a feature besides lists: those go to
     ``feature_row``. The others' list items are counted in one search of them joined."""
     n = len(texts)
     out = np.zeros((n, len(FEATURES)), dtype=bool)
     plain: list[int] = []
     for k, t in enumerate(texts):
-        if "`" in t or "#" in t or "|" in t or "**" in t or t[:1] in "{[" or t[:1].isspace():
+        # ("*" for "**": a one-character test is memchr, ~4x cheaper than a two-character one)
+        if "`" in t or "#" in t or "|" in t or "*" in t or t[:1] in "{[" or t[:1].isspace():
             out[k] = feature_row(t)  # (an empty text too: "" is in any string)
         else:
             plain.append(k)
