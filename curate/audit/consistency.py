@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import operator
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -88,22 +87,42 @@ def conflicting_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Find
     below ``config.conflict_similarity``: rewordings of one answer stay above it)."""
     asked = [c for c in convs if c.answer is not None and c.has_user]
     keys = [squeezed(c.context) for c in asked]
-    shared = Counter(keys)
-    groups: dict[str, list[Conv]] = {}
+    # Equal norms give equal keys, so the groups of equal norms split those of equal keys. A
+    # key's members with one context text (copies) are one group without a norm; the groups
+    # keep the order of their first members (a dict keyed by norm, filled in input order).
+    by_key: dict[bytes | str, list[int]] = {}
+    for i, key in enumerate(keys):
+        by_key.setdefault(key, []).append(i)
     normed: dict[str, str] = {}  # norm of each distinct text (copies repeat it verbatim)
-    for c, key in zip(asked, keys, strict=True):
-        if shared[key] > 1:  # a unique key is a unique context: a group of one, skipped
-            n = normed.get(c.context)
-            if n is None:
-                n = normed[c.context] = norm(c.context)
-            groups.setdefault(n, []).append(c)
-    findings = []
-    for members in groups.values():
-        if len(members) < 2:
+    split: list[list[int]] = []
+    for at in by_key.values():
+        if len(at) < 2:  # a unique key is a unique context: a group of one, skipped
             continue
+        first = asked[at[0]].context
+        if all(asked[i].context == first for i in at):
+            split.append(at)
+            continue
+        parts: dict[str, list[int]] = {}
+        for i in at:
+            text = asked[i].context
+            n = normed.get(text)
+            if n is None:
+                n = normed[text] = norm(text)
+            parts.setdefault(n, []).append(i)
+        split += parts.values()
+    split.sort(key=operator.itemgetter(0))
+    findings = []
+    for at in split:
+        if len(at) < 2:
+            continue
+        members = [asked[i] for i in at]
+        answer = members[0].answer
+        if all(c.answer == answer for c in members):
+            continue  # one answer text: one variant, whatever its norm
         # Greedy grouping of answers into variants: each answer joins the first variant it
-        # is similar to; a group with two or more variants conflicts.
-        variants: list[tuple[np.ndarray | set[str], str, list[Conv]]] = []
+        # is similar to; a group with two or more variants conflicts. (A variant's grams are
+        # made when an answer is first compared with it.)
+        variants: list[list] = []  # [grams or None, head, members]
         seen: dict[str, list[Conv]] = {}  # identical answers join without comparing grams
         for c in members:
             answer = c.answer or ""
@@ -114,14 +133,17 @@ def conflicting_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Find
                 seen[key].append(c)
                 continue
             head = key[:GRAM_CHARS]
-            grams = _gram_codes(head)
-            for rep, rep_head, bucket in variants:
-                if _gram_jaccard(grams, head, rep, rep_head) >= config.conflict_similarity:
+            grams = _gram_codes(head) if variants else None
+            for variant in variants:
+                rep, rep_head, bucket = variant
+                if rep is None:
+                    rep = variant[0] = _gram_codes(rep_head)
+                if _gram_jaccard(grams, head, rep, rep_head) >= config.conflict_similarity:  # type: ignore[arg-type]
                     bucket.append(c)
                     seen[key] = bucket
                     break
             else:
-                variants.append((grams, head, [c]))
+                variants.append([grams, head, [c]])
                 seen[key] = variants[-1][2]
         if len(variants) < 2:
             continue
@@ -172,7 +194,12 @@ def placeholders_in(text: str) -> list[str]:
     there)."""
     if "{{" not in text and "[" not in text and "<" not in text:
         return []  # the common case, decided without any regex
-    prose = _CODE.sub(" ", text) if "`" in text else text
+    if "`" in text:
+        prose = _CODE.sub(" ", text)
+        if "{{" not in prose and "[" not in prose and "<" not in prose:
+            return []  # all in code (each pattern opens with one of these)
+    else:
+        prose = text
     found: list[str] = []
     for pattern in _PLACEHOLDERS:
         for m in pattern.finditer(prose):
@@ -182,14 +209,43 @@ def placeholders_in(text: str) -> list[str]:
     return found
 
 
+def _holding(convs: Sequence[Conv], needles: tuple[str, ...]) -> list[tuple[Conv, str]]:
+    """The ``(conversation, role)`` of each role text of ``convs`` that holds one of
+    ``needles``, in order (``for c in convs for role in c.role_text``): the texts are joined
+    and each needle found with ``str.find``, jumping to the next text after a hit, instead of
+    an ``in`` test per needle and text in a Python loop. No needle may hold the separator
+    (NUL)."""
+    texts = [t for c in convs for t in c.role_text.values()]
+    if not texts:
+        return []
+    joined = "\x00".join(texts)
+    ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1)  # past each
+    hits: set[int] = set()
+    for needle in needles:
+        at = joined.find(needle)
+        while at >= 0:
+            k = int(ends.searchsorted(at, "right"))  # the text holding position ``at``
+            hits.add(k)
+            at = joined.find(needle, int(ends[k]))
+    if not hits:
+        return []
+    firsts = np.cumsum([0] + [len(c.role_text) for c in convs])  # each one's first text
+    out = []
+    for k in sorted(hits):
+        i = int(firsts.searchsorted(k, "right")) - 1
+        c = convs[i]
+        out.append((c, list(c.role_text)[k - int(firsts[i])]))
+    return out
+
+
 def template_placeholders(convs: Sequence[Conv]) -> list[Finding]:
     """One finding per placeholder token (``{{name}}``), listing every record containing it."""
     by_token: dict[str, list[tuple[Conv, str]]] = {}
-    for c in convs:
-        for role, text in c.role_text.items():
-            if "{{" in text or "[" in text or "<" in text:  # placeholders_in's own test, inline
-                for tok in placeholders_in(text):
-                    by_token.setdefault(tok, []).append((c, role))
+    # (Texts with a "{" are a superset of those with "{{": one-character needles are found
+    # with memchr, many times faster than a two-character search; placeholders_in decides.)
+    for c, role in _holding(convs, ("{", "[", "<")):
+        for tok in placeholders_in(c.role_text[role]):
+            by_token.setdefault(tok, []).append((c, role))
     ranked = sorted(by_token.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     head, tail = ranked[:MAX_PLACEHOLDER_GROUPS], ranked[MAX_PLACEHOLDER_GROUPS:]
     findings = []

@@ -27,6 +27,12 @@ _ODD = b"\x1c\x1d\x1e\x1f\x00"
 # Between answers: a token and a sentence of its own, so that neither a token nor a sentence
 # spans two answers, and a marker that says where each answer starts.
 _SEP = b"\n\x00\n"
+_LOWER_B = bytes(range(256)).lower()  # ``bytes.lower()`` as a translate table
+_SEP_TOKEN = (1 << 8) | 0x20  # the key of the separators' NUL token (no other token's: 0x20
+# is a space, and only the separators hold a NUL here)
+# Per byte, as ``repetition_reason`` cuts tokens: 0 for whitespace and punctuation (blanked
+# to spaces), 2 for the odd bytes, 1 for the other token bytes.
+_WORD_ODD = bytes(2 if c in _ODD else _IS_WORD[PUNCT_TO_SPACE_B[c]] for c in range(256))
 CHUNK_BYTES = 1_000_000  # bounds the transient arrays (a few times this, in int64s)
 
 
@@ -66,8 +72,13 @@ def _chunk(
 ) -> np.ndarray:
     if not texts:
         return np.zeros(0, dtype=bool)
-    joined = _SEP.join(texts).lower()
-    if len(joined.translate(None, _ODD)) != len(joined) - (len(texts) - 1):
+    # Not lowered here: the token table folds case into its test, the keys' bytes are lowered
+    # as they are gathered, and the sentences are lowered as their whitespace is deleted (three
+    # passes over the text fewer than lowering, blanking punctuation and finding odd bytes
+    # apart).
+    joined = _SEP.join(texts)
+    word_b = joined.translate(_WORD_ODD)
+    if word_b.count(2) != len(texts) - 1:
         # Rare: answers holding odd bytes are candidates; the others are checked without them.
         odd = np.array([len(t.translate(None, _ODD)) != len(t) for t in texts], dtype=bool)
         rest = np.flatnonzero(~odd)
@@ -76,12 +87,15 @@ def _chunk(
     flag = np.zeros(len(texts), dtype=bool)
     sep_key = (1 << 16) | 0 << 8 | 0
 
-    # Loops: toks[i] == toks[i + n] for n * (times - 1) positions in a row.
-    tb = joined.translate(PUNCT_TO_SPACE_B)
-    word = np.frombuffer(b"\x00" + tb.translate(_IS_WORD) + b"\x00", dtype=np.uint8)
+    # Loops: toks[i] == toks[i + n] for n * (times - 1) positions in a row. (The separators'
+    # NULs are 2 in ``word_b``, other token bytes 1: both change from the spaces around them.)
+    word = np.frombuffer(b"\x00" + word_b + b"\x00", dtype=np.uint8)
     edges = np.flatnonzero(word[1:] != word[:-1])
-    key = _keys(np.frombuffer(tb, dtype=np.uint8), edges[0::2], edges[1::2])
-    seps = np.flatnonzero(key == sep_key)  # token index of each separator
+    # A token's key: its length and first byte with bit 0x20 set (which lowers A-Z; equal
+    # lowered tokens get equal keys; other bytes only share keys more often).
+    starts = edges[0::2]
+    key = ((edges[1::2] - starts) << 8) | (np.frombuffer(joined, dtype=np.uint8)[starts] | 0x20)
+    seps = np.flatnonzero(key == _SEP_TOKEN)  # token index of each separator
     for n, times in loops:
         need = n * (times - 1)
         same = np.flatnonzero(key[:-n] == key[n:])
@@ -96,7 +110,7 @@ def _chunk(
     # Sentences: one that occurs 3+ times among the parts of ``min_sentence``+ characters,
     # compared without whitespace (the stripped part's whitespace inside is all it can
     # differ in); a part of 12+ characters keeps at least its first and last one.
-    dense = joined.translate(None, _WS.replace(b"\n", b""))
+    dense = joined.translate(_LOWER_B, _WS.replace(b"\n", b""))
     a = np.frombuffer(dense, dtype=np.uint8)
     ends = np.flatnonzero(np.frombuffer(dense.translate(_IS_END), dtype=bool))
     ss = np.concatenate(([0], ends + 1))

@@ -130,8 +130,12 @@ def test_conversation_views_equal_the_chat_helpers() -> None:
 
     counter = TokenCounter(None)
     rng = random.Random(7)
-    for _ in range(300):
-        msgs = [dict(m) for m in rng.sample(ODD_MESSAGES, rng.randint(1, len(ODD_MESSAGES)))]
+    for k in range(600):
+        if k % 2:  # one turn per role (the usual record), or none of the assistant
+            pool = [ODD_MESSAGES[i] for i in (0, 1, 2, 3, 4, 5)]
+            msgs = [dict(m) for m in rng.sample(pool, rng.randint(1, len(pool)))]
+        else:
+            msgs = [dict(m) for m in rng.sample(ODD_MESSAGES, rng.randint(1, len(ODD_MESSAGES)))]
         data = {"messages": msgs, **({"tools": [{"name": "t"}]} if rng.random() < 0.3 else {})}
         c = to_conv(Record(data=data, line=1, source="x"))
         assert c is not None
@@ -142,6 +146,15 @@ def test_conversation_views_equal_the_chat_helpers() -> None:
         if "tools" in data:
             context += '\n<tools> [{"name":"t"}]'
         assert c.context == context
+        # The roles' texts (joined when a role repeats, in first-appearance order), the
+        # assistant turns and the answer, whether or not a role repeats.
+        parts: dict = {}
+        for m in msgs:
+            parts.setdefault(str(m.get("role")), []).append(message_text(m))
+        assert c.role_text == {r: "\n\n".join(p) for r, p in parts.items()}
+        assert list(c.role_text) == list(parts)
+        assert c.assistant_turns == parts.get("assistant", [])
+        assert c.answer == (parts["assistant"][-1] if "assistant" in parts else None)
         by_role, total = counter.count_conversation(c.messages, c.roles, c.texts)
         assert by_role == counter.count_by_role(msgs)
         assert total == counter.count_messages(msgs)
@@ -377,3 +390,307 @@ def test_conversation_view_equals_the_plain_walk() -> None:
         got = (c.messages, c.role_text, list(c.role_text), c.context, c.answer)
         got += (c.assistant_turns, c.row, c.roles, c.texts)
         assert got == slow(data, i), msgs
+
+
+def test_candidate_tables_cut_tokens_as_the_detector() -> None:
+    # ``repeats`` no longer lowers the text nor blanks its punctuation before cutting tokens:
+    # one table per byte says what the lowered, blanked byte would be (token byte, space, or
+    # an odd byte that sends the answer to the exact detector).
+    for c in range(256):
+        blanked = bytes([c]).lower().translate(repeats.PUNCT_TO_SPACE_B)
+        expected = 2 if bytes([c]) in repeats._ODD else 0 if blanked.isspace() else 1
+        assert repeats._WORD_ODD[c] == expected, c
+        # The token key's first byte: equal lowered bytes, equal keys.
+        assert (c | 0x20) == (bytes([c]).lower()[0] | 0x20), c
+
+
+def test_candidates_hold_every_repeating_answer_in_any_case() -> None:
+    # Case-mixed loops and sentences (the key reads the raw first byte, lowered by bit 0x20).
+    rng = random.Random(20)
+    texts = []
+    for _ in range(2000):
+        t = _text(rng)
+        texts.append("".join(ch.upper() if rng.random() < 0.3 else ch for ch in t))
+    slow = [repetition_reason(t) for t in texts]
+    assert repetition_reasons(texts) == slow
+    plain = [i for i, t in enumerate(texts) if t.isascii() and "`" not in t]
+    maybe = repeats.candidates(
+        [texts[i].encode() for i in plain], ((1, 6), (2, 4), (3, 4), (4, 4)), 12
+    )
+    assert all(maybe[k] for k, i in enumerate(plain) if slow[i] is not None)
+    assert sum(slow[i] is not None for i in plain) > 100
+
+
+def _conflicting_answers_reference(convs: list, config: object) -> list:
+    """``conflicting_answers`` as it was before its shortcuts (copies of one context skip the
+    norm, one answer text skips the grams, a variant's grams made when first compared)."""
+    from collections import Counter
+
+    from curate.audit.consistency import GRAM_CHARS, _gram_codes, _gram_jaccard
+    from curate.audit.convs import excerpt, norm, squeezed
+    from curate.audit.model import Finding
+
+    asked = [c for c in convs if c.answer is not None and c.has_user]
+    keys = [squeezed(c.context) for c in asked]
+    shared = Counter(keys)
+    groups: dict = {}
+    for c, key in zip(asked, keys, strict=True):
+        if shared[key] > 1:
+            groups.setdefault(norm(c.context), []).append(c)
+    findings = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        variants: list = []
+        seen: dict = {}
+        for c in members:
+            key = norm(c.answer or "")
+            if key in seen:
+                seen[key].append(c)
+                continue
+            head = key[:GRAM_CHARS]
+            grams = _gram_codes(head)
+            for rep, rep_head, bucket in variants:
+                if _gram_jaccard(grams, head, rep, rep_head) >= config.conflict_similarity:  # type: ignore[attr-defined]
+                    bucket.append(c)
+                    seen[key] = bucket
+                    break
+            else:
+                variants.append((grams, head, [c]))
+                seen[key] = variants[-1][2]
+        if len(variants) < 2:
+            continue
+        a, b = variants[0][2][0], variants[1][2][0]
+        prompt = excerpt(a.role_text.get("user"), 200)
+        findings.append(
+            Finding(
+                code="conflicting_answers",
+                message=(
+                    f"{len(members)} conversations share one prompt but give {len(variants)} "
+                    "materially different answers"
+                ),
+                lines=sorted(c.line for c in members),
+                rows=sorted(c.row for c in members),
+                example=(
+                    f"prompt: {prompt}\n"
+                    f"line {a.line}: {excerpt(a.answer, 200)}\n"
+                    f"line {b.line}: {excerpt(b.answer, 200)}"
+                ),
+                detail={
+                    "prompt": prompt,
+                    "variants": len(variants),
+                    "variant_lines": [sorted(x.line for x in bucket) for *_, bucket in variants],
+                },
+            )
+        )
+    findings.sort(key=lambda f: f.lines[0])
+    return findings
+
+
+def test_conflicting_answers_equal_the_plain_grouping() -> None:
+    from curate.audit.consistency import conflicting_answers
+    from curate.audit.convs import to_conv
+    from curate.audit.model import AuditConfig
+    from curate.records import Record
+
+    # Few prompts and answers, written in ways that normalise alike or nearly alike (case,
+    # spacing, punctuation, NFKC forms, non-ASCII), so groups of copies, of variants, of one
+    # answer text and of answers equal only after normalisation all occur; lines repeat
+    # (several sources) to probe the order of groups with equal first lines.
+    prompts = [
+        "Explain X.",
+        "explain  x",
+        "EXPLAIN X!",
+        "Ｅｘｐｌａｉｎ X",
+        "Expla in X",
+        "Why?",
+        "w hy",
+        "中文?",
+    ]
+    answers = [
+        "Because of Y.",
+        "because of y",
+        "Because  of Y!!",
+        "Because of Z, mostly.",
+        "A completely different answer about something else entirely.",
+        "",
+        "Çà et là.",
+        "ca et la",
+        "x" * 2500,
+        "x" * 2500 + "y",
+    ]
+    systems = [None, "Be brief.", "be brief"]
+    rng = random.Random(11)
+    for config in (AuditConfig(), AuditConfig(conflict_similarity=0.3)):
+        for _ in range(20):
+            convs = []
+            for row in range(rng.randint(0, 60)):
+                msgs = []
+                system = rng.choice(systems)
+                if system is not None:
+                    msgs.append({"role": "system", "content": system})
+                if rng.random() < 0.95:
+                    msgs.append({"role": "user", "content": rng.choice(prompts)})
+                if rng.random() < 0.95:
+                    msgs.append({"role": "assistant", "content": rng.choice(answers)})
+                c = to_conv(Record("x", rng.randint(1, 4), {"messages": msgs}), row)
+                if c is not None:
+                    convs.append(c)
+            got = conflicting_answers(convs, config)
+            assert got == _conflicting_answers_reference(convs, config)
+
+
+def test_feature_rows_equal_feature_row_per_text() -> None:
+    import numpy as np
+
+    from curate.audit.style import FEATURES, feature_row, feature_rows
+
+    # List items at a text's start, after blank lines, after whitespace-only texts (whose
+    # ``\s*`` in the joined search reaches back over the separator), with every kind of
+    # whitespace, Unicode digits and bullets, items cut at a text's end, and the other
+    # features' characters (which send a text to ``feature_row``).
+    pieces = ["- a", "* b", "+ c", "• d", "1. e", "12) f", "1234. g", "٣. h", "-x", "1.x", "- "]
+    pieces += ["\n", "\n\n", " ", "\t", "\r\n", "\x1c", "\x0b", "\u2028", "\u3000", "word", "é"]
+    pieces += [
+        "# h",
+        "|",
+        "**b**",
+        "`c`",
+        "```\n- a\n- b\n```",
+        "{",
+        "[",
+        "x.",
+        "2.",
+        "\n3. i",
+        "\n- j",
+    ]
+    rng = random.Random(21)
+    texts: list[str] = ["", " ", "\n", "- a\n- b", "\n- a\n\n- b", "1. a\n2. b", "- a"]
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        if rng.random() < 0.5:  # most texts without the other features' characters
+            text = "".join(ch for ch in text if ch not in "`#|*{[")
+        texts.append(text)
+    for size in (1, 2, 7, len(texts)):
+        for start in range(0, len(texts), size):
+            chunk = texts[start : start + size]
+            got = feature_rows(chunk)
+            assert got.shape == (len(chunk), len(FEATURES))
+            assert got.tolist() == [list(feature_row(t)) for t in chunk]
+    rows = np.array([feature_row(t) for t in texts])
+    assert 200 < rows[:, 3].sum() < len(texts) - 200
+    assert 200 < rows[:, 4].sum() < len(texts) - 200
+
+
+def test_template_placeholders_equal_the_plain_loop() -> None:
+    import re
+
+    from curate.audit import consistency
+    from curate.audit.convs import to_conv
+    from curate.records import Record
+
+    def placeholders_reference(text: str) -> list[str]:  # placeholders_in, no shortcuts
+        prose = consistency._CODE.sub(" ", text)
+        found: list[str] = []
+        for pattern in consistency._PLACEHOLDERS:
+            for m in pattern.finditer(prose):
+                tok = re.sub(r"\s+", "", m.group(0)) if m.group(0).startswith("{{") else m.group(0)
+                if tok not in found:
+                    found.append(tok)
+        return found
+
+    pieces = ["{{name}}", "{{ user.name }}", "{ {x}}", "{", "{{", "[Your Name]", "[insert date]"]
+    pieces += ["<INSERT>", "[COMPANY_NAME]", "<NAME>", "[TODO]", "[x]", "<b>", "a < b", "`{{c}}`"]
+    pieces += ["```\n[Your Name]\n```", "`", "text", "é", "中文", " ", "\n", "\x00"]
+    roles = ["system", "user", "assistant", "user", "assistant", "tool"]
+    rng = random.Random(13)
+    for _ in range(60):
+        convs = []
+        for row in range(rng.randint(0, 40)):
+            msgs = [
+                {
+                    "role": rng.choice(roles),
+                    "content": "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))),
+                }
+                for _ in range(rng.randint(1, 5))
+            ]
+            c = to_conv(Record("x", row + 1, {"messages": msgs}), row)
+            if c is not None:
+                convs.append(c)
+        plain = [
+            (c, role)
+            for c in convs
+            for role, text in c.role_text.items()
+            if "{{" in text or "[" in text or "<" in text
+        ]
+        assert consistency._holding(convs, ("{{", "[", "<")) == plain
+        for c, role in plain:
+            text = c.role_text[role]
+            assert consistency.placeholders_in(text) == placeholders_reference(text)
+        assert consistency.template_placeholders(convs) == _placeholders_reference(
+            convs, placeholders_reference
+        )
+
+
+def _placeholders_reference(convs: list, placeholders_in: object) -> list:
+    """``template_placeholders`` before its batched first test (every role text in turn)."""
+    from curate.audit.consistency import MAX_PLACEHOLDER_GROUPS, _around
+    from curate.audit.model import Finding
+
+    by_token: dict = {}
+    for c in convs:
+        for role, text in c.role_text.items():
+            for tok in placeholders_in(text):  # type: ignore[operator]
+                by_token.setdefault(tok, []).append((c, role))
+    ranked = sorted(by_token.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    head, tail = ranked[:MAX_PLACEHOLDER_GROUPS], ranked[MAX_PLACEHOLDER_GROUPS:]
+    findings = []
+    for tok, hits in head:
+        c, role = hits[0]
+        roles = sorted({r for _, r in hits})
+        findings.append(
+            Finding(
+                code="template_placeholder",
+                message=f"unfilled placeholder {tok} in {len(hits)} {'/'.join(roles)} turn(s)",
+                lines=sorted({x.line for x, _ in hits}),
+                rows=sorted({x.row for x, _ in hits}),
+                example=f"line {c.line} ({role}): {_around(c.role_text[role], tok)}",
+                detail={"placeholder": tok, "roles": roles},
+            )
+        )
+    if tail:
+        hits = [h for _, hs in tail for h in hs]
+        c, role = hits[0]
+        findings.append(
+            Finding(
+                code="template_placeholder",
+                message=f"{len(tail)} other placeholder tokens",
+                lines=sorted({x.line for x, _ in hits}),
+                rows=sorted({x.row for x, _ in hits}),
+                example=f"line {c.line} ({role}): {_around(c.role_text[role], tail[0][0])}",
+                detail={"placeholders": [t for t, _ in tail]},
+            )
+        )
+    return findings
+
+
+def test_context_keys_group_equal_contexts_only() -> None:
+    # ``context_key`` (CRC-32 and length of the squeezed context) decides which rows the
+    # conflict detector sees: equal normalised contexts must share a key; the keys fit an
+    # int64 array; distinct contexts of a varied sample do not collide.
+    from curate.audit.convs import context_key, squeezed, to_conv
+    from curate.records import Record
+
+    rng = random.Random(8)
+    words = ["Explain", "explain", "X", "x!", "ｘ", "Why", "中文", "é", "e\u0301", " ", "\n"]
+    by_squeezed: dict = {}
+    for row in range(3000):
+        user = " ".join(rng.choice(words) for _ in range(rng.randint(1, 8)))
+        msgs = [{"role": "user", "content": user}, {"role": "assistant", "content": "a"}]
+        c = to_conv(Record("x", row + 1, {"messages": msgs}), row)
+        key = context_key(c)  # type: ignore[arg-type]
+        assert 0 <= key < 2**63
+        by_squeezed.setdefault(squeezed(c.context), set()).add(key)  # type: ignore[union-attr]
+    assert all(len(keys) == 1 for keys in by_squeezed.values())
+    distinct = [next(iter(keys)) for keys in by_squeezed.values()]
+    assert len(set(distinct)) == len(distinct) > 500
