@@ -123,6 +123,11 @@ class ChatReader:
         if self.convert and self.detect == "file":
             items = self.converter.prime(items)
         validator, on_drop, as_read = self.validator, self.on_drop, self.as_read
+        # Per record: one call into the converter under file detection (``_convert`` adds
+        # a second call that only picks it), no attribute look-ups for the settings.
+        convert = (
+            (self.converter if self.detect == "file" else self._convert) if self.convert else None
+        )
         for item in items:
             if type(item) is BadLine:
                 if self.on_bad == "keep":
@@ -134,8 +139,8 @@ class ChatReader:
                     on_drop(unreadable(item) if validator is None else validator.reject(item))
                 continue
             record = item
-            if self.convert:
-                done = self._convert(item)
+            if convert is not None:
+                done = convert(item)
                 if type(done) is Dropped:
                     if self.on_unconvertible == "keep":
                         done = item

@@ -134,6 +134,10 @@ INT_MAX = 2**64 - 1
 # times faster than the regex \d{19} on every line.)
 _DIGIT_MAP = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
 _DIGITS_19 = b"0" * 19
+# The reader's one scan for both cheap checks: digits to "0", "[" and "{" to "[", the rest to
+# " ". Its count of "[" is the line's count of "[" and "{"; its runs of "0" are the digit runs.
+# One copy of the line instead of three passes over it (~20% of the reader's own checks).
+_SCAN_MAP = bytes(48 if 48 <= i <= 57 else 91 if i in (91, 123) else 32 for i in range(256))
 _NUMBER = re.compile(rb"-?\d+(\.\d*)?([eE][-+]?\d+)?")
 _NUMBER_TEXT = re.compile(_NUMBER.pattern.decode())
 _NON_JSON_CONSTANT = re.compile(rb"-?(NaN|Infinity)")
@@ -374,10 +378,9 @@ class RecordReader:
                 # The whole line goes to rejects, so nothing is lost (bad bytes: U+FFFD).
                 yield BadLine(path, lineno, reason, message, _text(raw))
                 continue
-            # Two cheap scans decide whether the exact checks (depth, integer range) are due.
-            if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH or _DIGITS_19 in raw.translate(
-                _DIGIT_MAP
-            ):
+            # One cheap scan decides whether the exact checks (depth, integer range) are due.
+            scan = raw.translate(_SCAN_MAP)
+            if scan.count(b"[") > MAX_DEPTH or _DIGITS_19 in scan:
                 problem = _unwritable(raw, value)
                 if problem is not None:
                     stats.bad_lines += 1

@@ -230,7 +230,7 @@ def _run_into(
             fmt=config.convert.fmt,
             validator=validator,
             fields=config.convert.field_map(),
-            filter_step=make_filter(config.filter),
+            filter_step=make_filter(config.filter) if config.filter.active else None,
         )
         if cluster is not None:
             # Read, filter and dedup on the cluster; the driver gets the surviving records.

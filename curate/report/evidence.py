@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -127,6 +128,9 @@ def collect_findings(
     return out
 
 
+_LINE, _SOURCE = attrgetter("line"), attrgetter("source")
+
+
 class Placement:
     """Where each kept record of a run went: split side and stratum, looked up by record.
 
@@ -153,7 +157,9 @@ class Placement:
         self._placed: dict[tuple[str, int], Place] = {}
         if self._lazy is not None:
             return
-        keys = np.fromiter((self._key(r) for recs in splits.values() for r in recs), np.int64)
+        keys = np.concatenate(
+            [self._keys_of(recs) for recs in splits.values()] or [np.zeros(0, dtype=np.int64)]
+        )
         sides = np.concatenate(
             [np.full(len(recs), k, dtype=np.int16) for k, recs in enumerate(splits.values())]
             or [np.zeros(0, dtype=np.int16)]
@@ -163,13 +169,23 @@ class Placement:
         by_member = np.full(len(split_input), -1, dtype=np.int32)
         for k, s in enumerate(strata):
             by_member[np.asarray(s.members, dtype=np.int64)] = k
-        skeys = np.fromiter(map(self._key, split_input), np.int64, count=len(split_input))
+        skeys = self._keys_of(split_input)
         sorder = np.argsort(skeys, kind="stable")
         self._skeys, self._stratum = skeys[sorder], by_member[sorder]
 
     def _key(self, record: Record) -> int:
         ordinal = self._sources.setdefault(record.source, len(self._sources))
         return (ordinal << self._LINE_BITS) | record.line
+
+    def _keys_of(self, records: Sequence[Record]) -> np.ndarray:
+        """``_key`` of each record. Records of one source (most runs) in two C-level passes,
+        no call per record: every kept record is keyed twice per run."""
+        lines = np.fromiter(map(_LINE, records), np.int64, count=len(records))
+        sources = set(map(_SOURCE, records))
+        if len(sources) != 1:
+            return np.fromiter(map(self._key, records), np.int64, count=len(records))
+        ordinal = self._sources.setdefault(sources.pop(), len(self._sources))
+        return lines | (ordinal << self._LINE_BITS)
 
     def _lookup_key(self, record: Record) -> int:
         ordinal = self._sources.get(record.source)

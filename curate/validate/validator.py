@@ -6,7 +6,7 @@ import contextlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from curate.errors import ConfigError
 from curate.formats import Converter
@@ -25,12 +25,10 @@ from curate.tokens import TokenCounter
 from curate.validate.checks import check_chat, fast_tokens
 from curate.validate.codes import READ_CODES, SCHEMA_CODES, Finding, finding
 from curate.validate.lengths import LengthStats
-from curate.validate.schema import (
-    BUNDLED_SCHEMA,
-    SchemaValidator,
-    load_schema,
-    schema_findings,
-)
+from curate.validate.schema import BUNDLED_SCHEMA, load_schema, schema_findings
+
+if TYPE_CHECKING:
+    from curate.validate.schema import SchemaValidator
 
 STAGE = "validate"
 MAX_LISTED = 10_000  # invalid records / warnings listed in a report; counts are always complete
@@ -127,7 +125,14 @@ class Validator:
             n = fast_tokens(data)
             if n >= 0:  # the hottest path: plainly valid, estimate already summed
                 self.valid += 1
-                if self.lengths.add(n):
+                # ``LengthStats.add`` inlined: once per input record (the same tallies).
+                lengths = self.lengths
+                hist = lengths.hist
+                hist[n] = hist.get(n, 0) + 1
+                lengths.n += 1
+                lengths.total += n
+                if lengths.max_tokens is not None and n > lengths.max_tokens:
+                    lengths.over += 1
                     self._warn_long(record)
                 return record
         if self.user_schema is None and type(data) is dict:
