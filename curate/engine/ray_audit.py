@@ -877,7 +877,7 @@ def _shape(st: dict[str, Any], n: int, counter: Any) -> dict[str, Any]:
 class HistSeries(Sequence):
     """A plot series held as its value histogram (distinct values, counts): reads as the
     series of those values in value order (what the page's histograms draw), without
-    holding it. ``np.asarray`` expands it for the plot, transiently."""
+    holding it. The page draws it from ``weighted()``; ``np.asarray`` expands it."""
 
     def __init__(self, hist: Counter[int]) -> None:
         values, counts = _sorted_hist(hist)
@@ -899,6 +899,12 @@ class HistSeries(Sequence):
     def __iter__(self) -> Iterator[int]:
         for v, c in zip(self.values.tolist(), self.counts.tolist(), strict=True):
             yield from itertools.repeat(v, c)
+
+    def weighted(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct values and their counts: what ``curate.report.plots.histogram`` draws
+        from (as weights), so the page's plots never expand the series to one per row."""
+        m = self.counts > 0
+        return self.values[m], self.counts[m]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = np.repeat(self.values, self.counts)

@@ -601,39 +601,18 @@ def _near_leak(eng: Any, alive: Any, sided: Any, a: str, b: str) -> bool:
             batch_size=BATCH,
             fn_kwargs={"config": cfg, "parts": eng.parts},
         )
+    # Only the pairs across the sides are formed (``across``), named by the run's row ids;
+    # they stay in the object store and are verified there, as near dedup's own candidates
+    # (``_verify_refs``): only the pairs at or above the threshold (leaks) come back. The
+    # driver never holds the candidate pairs, which grow faster than the rows.
     cand = banded.groupby("part", num_partitions=eng.parts).map_groups(
-        _bucket_pairs, batch_format="numpy"
+        _bucket_pairs, batch_format="numpy", fn_kwargs={"across": na}
     )
-    # Only the pairs across the sides come to the driver (sized by near copies across them,
-    # not by every candidate of the two sides).
-    pairs = _collect(
-        cand.map_batches(_across, batch_format="numpy", fn_kwargs={"na": na}), ["i", "j"]
-    )
-    i, j = pairs["i"], pairs["j"]
-    if not i.size:
-        return False
-    total = na + nb
-    codes = np.unique(i * total + j)
-    pl = np.stack((codes // total, codes % total), axis=1)
-    from curate.engine.ray_rows import _only
-
-    ids = _collect(
-        rows.select_columns(["idx", "orig"]).map_batches(
-            _only, batch_format="numpy", fn_kwargs={"ids": np.unique(pl)}
-        ),
-        ["idx", "orig"],
-    )
-    order = np.argsort(ids["idx"])
-    place, orig = ids["idx"][order], ids["orig"][order]
-    po = orig[np.searchsorted(place, pl)].astype(np.int64)
-    jac = eng._verify(alive, po)
-    return bool((jac >= cfg.near_threshold).any())
-
-
-def _across(batch: dict[str, np.ndarray], *, na: int) -> dict[str, np.ndarray]:
-    """Candidate pairs with one row on each side (side ``a`` holds places below ``na``)."""
-    keep = (batch["i"] < na) & (batch["j"] >= na)
-    return {"i": batch["i"][keep], "j": batch["j"][keep]}
+    pair_refs = cand.to_arrow_refs()
+    del cand, banded, rows
+    got = eng._verify_refs(alive, pair_refs, cfg.near_threshold)
+    _log(f"leak check {a}~{b}: {got['n']} candidate pairs verified, {got['i'].size} at or above")
+    return bool(got["i"].size)
 
 
 def _write_parts_all(sided: Any, work: Path) -> tuple[dict[str, np.ndarray], Path] | None:

@@ -61,23 +61,31 @@ def _band_keys(batch: dict[str, np.ndarray], config: Any) -> tuple[np.ndarray, n
     return usable, keys
 
 
-def _explode(ids: np.ndarray, keys: np.ndarray, parts: int) -> dict:
-    """One row per (row, band): the shuffle's input (``_bucket_pairs`` groups by ``part``)."""
+def _explode(ids: np.ndarray, keys: np.ndarray, parts: int, orig: np.ndarray | None = None) -> dict:
+    """One row per (row, band): the shuffle's input (``_bucket_pairs`` groups by ``part``);
+    with ``orig`` (the split's leakage check) each row's id in the run's rows rides along."""
     from curate.dedup.near import U64
 
     nb = keys.shape[1] if keys.ndim == 2 else 0
     bkey = np.ascontiguousarray(keys.T).reshape(-1) if nb else np.zeros(0, U64)
-    return {
+    out = {
         "band": np.repeat(np.arange(nb, dtype=np.int64), ids.size),
         "bkey": bkey,
         "idx": np.tile(ids, nb),
         "part": (bkey % U64(parts)).astype(np.int64),
     }
+    if orig is not None:
+        out["orig"] = np.tile(np.asarray(orig, dtype=np.int64), nb)
+    return out
+
+
+def _orig(batch: dict[str, np.ndarray], m: np.ndarray) -> np.ndarray | None:
+    return batch["orig"][m] if "orig" in batch else None
 
 
 def _band_rows(batch: dict[str, np.ndarray], *, config: Any, parts: int) -> dict:
     usable, keys = _band_keys(batch, config)
-    return _explode(batch["idx"][usable], keys[usable], parts)
+    return _explode(batch["idx"][usable], keys[usable], parts, _orig(batch, usable))
 
 
 def _with_bands(batch: dict[str, np.ndarray], *, config: Any) -> dict:
@@ -90,11 +98,16 @@ def _with_bands(batch: dict[str, np.ndarray], *, config: Any) -> dict:
 def _carried_bands(batch: dict[str, np.ndarray], *, parts: int) -> dict:
     ok = np.asarray(batch["bok"], dtype=bool)
     keys = np.asarray(batch["bk"]).reshape(len(ok), -1)
-    return _explode(batch["idx"][ok], keys[ok], parts)
+    return _explode(batch["idx"][ok], keys[ok], parts, _orig(batch, ok))
 
 
-def _bucket_pairs(group: dict[str, np.ndarray]) -> dict:
-    """Candidate pairs inside one shuffle partition: the local ``candidate_pairs`` rule."""
+def _bucket_pairs(group: dict[str, np.ndarray], *, across: int | None = None) -> dict:
+    """Candidate pairs inside one shuffle partition: the local ``candidate_pairs`` rule.
+
+    ``across`` (the split's leakage check, whose ``idx`` is a row's place in side ``a``
+    then side ``b``): only the pairs with one row on each side (places below ``across``
+    are side ``a``), named by their ``orig`` ids, the ids ``RayDedup._verify_refs`` reads
+    the rows by; so they go on to be verified without passing through the driver."""
     from curate.dedup.near import BUCKET_WINDOW
 
     found = []
@@ -103,11 +116,15 @@ def _bucket_pairs(group: dict[str, np.ndarray]) -> dict:
         keys, ids = group["bkey"][m], group["idx"][m]
         order = np.lexsort((ids, keys))  # by key, ties by input order (a stable argsort)
         ks, ii = keys[order], ids[order]
+        oo = group["orig"][m][order] if across is not None else ii
         for d in range(1, BUCKET_WINDOW + 1):
             same = np.flatnonzero(ks[:-d] == ks[d:])
             if same.size == 0:
                 break
-            found.append(np.stack((ii[same], ii[same + d]), axis=1))
+            if across is not None:
+                # ids ascend within a key, so the first of a pair is the side-a one
+                same = same[(ii[same] < across) & (ii[same + d] >= across)]
+            found.append(np.stack((oo[same], oo[same + d]), axis=1))
     pairs = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
     # A near copy shares most of its bands with its twin: the same pair is found once per
     # shared band. Send each pair once per bucket partition (the verification's partitions

@@ -23,7 +23,7 @@ from curate.report.html import (
     pre,
     table,
 )
-from curate.report.plots import bar_chart, grouped_bar_chart, histogram
+from curate.report.plots import bar_chart, grouped_bar_chart, histogram, weighted
 from curate.report.records import PAGE_SCRIPT, RECORD_CSS, filter_bar, record_list
 from curate.report.topics import build_topics, topics_section
 
@@ -135,6 +135,13 @@ def _findings(report: Any, evidence: Evidence | None = None) -> Markup:
     return Markup("".join(out))
 
 
+def _floats(series: Any) -> Any:
+    # The values travel as float arrays (what ``histogram`` makes of them anyway): 8 bytes
+    # a value instead of a list's ~36 in the worker that draws them; a series held as its
+    # histogram (``weighted()``) travels as it is: its values and counts, nothing per row.
+    return series if hasattr(series, "weighted") else np.asarray(series, dtype=float)
+
+
 def audit_charts(report: Any, topics: bool = False) -> list[Chart]:
     """The page's charts, as plain data (``Chart``): ``draw_charts`` draws them, in this
     process or in a worker while the run goes on (``curate run``); the page is the same.
@@ -144,11 +151,9 @@ def audit_charts(report: Any, topics: bool = False) -> list[Chart]:
     """
     sh, series = report.shape, report.series
     out: list[Chart] = []
-    # The values travel as float arrays (what ``histogram`` makes of them anyway): 8 bytes
-    # a value instead of a list's ~36 in the worker that draws them.
-    turns = np.asarray(series.get("turns", []), dtype=float)
+    turns = _floats(series.get("turns", []))
     # A chart with one bar says nothing a sentence can't (every conversation single-turn).
-    if np.unique(turns).size > 1:
+    if np.unique(weighted(turns)[0]).size > 1:
         out.append(
             (
                 "turns",
@@ -158,9 +163,7 @@ def audit_charts(report: Any, topics: bool = False) -> list[Chart]:
                 "histogram of user turns per conversation",
             )
         )
-    tok_series = {
-        r: np.asarray(v, dtype=float) for r, v in series.get("tokens", {}).items() if len(v)
-    }
+    tok_series = {r: _floats(v) for r, v in series.get("tokens", {}).items() if len(v)}
     if tok_series:
         label = "tokens" if sh["tokens"]["exact"] else "tokens (estimated)"
         out.append(

@@ -7,6 +7,7 @@ be rendered from any thread or process and stay byte-identical for the same inpu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +77,18 @@ def grouped_bar_chart(
     return figure_to_data_uri(fig)
 
 
+def weighted(series: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """A series' values as floats, and their weights: a series held as its histogram (an
+    object with ``weighted()`` giving distinct values and their counts, e.g. the Ray audit's
+    ``HistSeries``) is drawn from those, not expanded to one value per row (the same bars);
+    any other series is its values with no weights."""
+    compact = getattr(series, "weighted", None)
+    if compact is not None:
+        values, counts = compact()
+        return np.asarray(values, dtype=float), np.asarray(counts)
+    return np.asarray(series, dtype=float), None
+
+
 def histogram(
     series: Mapping[str, Sequence[float]],
     title: str,
@@ -95,10 +108,10 @@ def histogram(
     from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, ScalarFormatter
 
     fig, ax = new_figure(width, height)
-    arrays = {k: np.asarray(v, dtype=float) for k, v in series.items() if len(v)}
+    arrays = {k: weighted(v) for k, v in series.items() if len(v)}
     if arrays:
-        lo = min(float(a.min()) for a in arrays.values())
-        hi = max(float(a.max()) for a in arrays.values())
+        lo = min(float(a.min()) for a, _ in arrays.values())
+        hi = max(float(a.max()) for a, _ in arrays.values())
         if discrete:
             edges = np.arange(np.floor(lo), np.ceil(hi) + 2) - 0.5
             if hi - lo <= 20:
@@ -116,9 +129,9 @@ def histogram(
         else:
             edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
         alpha = 0.55 if len(arrays) > 1 else 0.9
-        for i, (name, arr) in enumerate(arrays.items()):
+        for i, (name, (arr, w)) in enumerate(arrays.items()):
             vals = np.maximum(arr, 1.0) if log_x else arr
-            ax.hist(vals, bins=edges, alpha=alpha, label=name, color=COLORS[i % 8])
+            ax.hist(vals, bins=edges, weights=w, alpha=alpha, label=name, color=COLORS[i % 8])
         if len(arrays) > 1:
             # A fixed corner: matplotlib's "best" placement is timed, and warns when it is slow
             # (a busy machine), which would put a warning in the run's output.

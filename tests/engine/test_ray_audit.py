@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -58,6 +60,21 @@ def test_hist_series_reads_and_draws_as_the_expanded_series() -> None:
     assert set(series) == set(hist) and not HistSeries(Counter())
     for kw in ({"log_x": True}, {"discrete": True}):
         assert histogram({"a": series}, "t", **kw) == histogram({"a": expanded}, "t", **kw)
+
+    # The page draws it from its values and counts, never one value per row (the driver's
+    # memory stays flat in the rows while it writes the page).
+    class Unexpanded(HistSeries):
+        def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+            raise AssertionError("a HistSeries expanded to one value per row")
+
+        def __iter__(self) -> Iterator[int]:
+            raise AssertionError("a HistSeries expanded to one value per row")
+
+    other = Counter(rng.choice([2, 7, 300]) for _ in range(800))
+    for kw in ({"log_x": True}, {"discrete": True}, {}):
+        two = {"a": Unexpanded(hist), "b": Unexpanded(other)}
+        want = {"a": expanded, "b": array("q", sorted(other.elements()))}
+        assert histogram(two, "t", **kw) == histogram(want, "t", **kw)
 
 
 def _audit(path: Path, engine: str) -> tuple[int, dict]:

@@ -143,13 +143,30 @@ def test_planted_shards_same_answers(ray_cluster, tmp_path: Path) -> None:
     ]
 
 
-def test_split_on_workers_strata_as_local(ray_cluster, tmp_path: Path) -> None:
+def test_split_on_workers_strata_as_local(
+    ray_cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Strata of every kind the allocation has: big ones, small ones pooled into <other>,
     # one too small for val, rows without the field; val and test cuts found from the
     # workers' key histograms must give local's split and files byte for byte. Near copies
     # under dedup's threshold stay: the leakage check meets candidate pairs across sides,
     # and the audit's duplicate share (reusing the run's band keys) finds them.
     import random
+    import re
+
+    from curate.engine import ray_split
+
+    # What the split brings to the driver: per-block states, histograms, the rows at the
+    # cuts; never the leakage check's candidate pairs (they grow faster than the rows and
+    # are verified on the workers: regression for a driver that grew with them).
+    collected: list[tuple[str, ...]] = []
+    real_collect = ray_split._collect
+
+    def spy(ds, columns):  # noqa: ANN001, ANN202
+        collected.append(tuple(columns))
+        return real_collect(ds, columns)
+
+    monkeypatch.setattr(ray_split, "_collect", spy)
 
     rng = random.Random(5)
     sizes = {"big": 260, "mid": 90, "few": 25, "p1": 5, "p2": 6, "p3": 4}
@@ -190,6 +207,12 @@ def test_split_on_workers_strata_as_local(ray_cluster, tmp_path: Path) -> None:
         assert code in (0, 1), errs[engine]
     assert "split on the workers: train" in errs["ray"]
     assert compare_outputs(out["local"], out["ray"]) == []
+    assert collected and ("i", "j") not in collected, collected
+    verified = re.findall(
+        r"leak check (\w+~\w+): (\d+) candidate pairs verified, 0 at", errs["ray"]
+    )
+    assert {p for p, _ in verified} == {"test~train", "val~train", "test~val"}, errs["ray"]
+    assert sum(int(k) for _, k in verified) >= 5  # the near copies across sides, verified there
     assert sorted(p.name for p in (out["ray"] / "shards").iterdir()) == sorted(
         p.name for p in (out["local"] / "shards").iterdir()
     )
