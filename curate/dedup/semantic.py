@@ -499,6 +499,7 @@ def _semantic_pairs(
             del scanned
             if against is None:
                 codes = _pair_codes(i, j, n)
+                del i, j
             else:
                 order = np.argsort(i, kind="stable")
                 i, j = i[order], j[order]
