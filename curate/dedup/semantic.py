@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 
-from curate.dedup.near import sorted_unique
 from curate.embed import unit_rows_in_place
 from curate.progress import Progress
 
@@ -49,6 +48,9 @@ NPROBE = 8
 PCA_SAMPLE = 25_000
 SEARCH_CHUNK = 4096
 DOT_CHUNK = 32_768
+# Pairs ``_dots`` gathers at a time: ~3x 8 MB in flight (a row's dot product does not depend
+# on how many rows are computed beside it, so the chunk size changes no bit).
+PAIR_CHUNK = 8_192
 ROW_CHUNK = 8_192  # rows a ``Rows`` makes at a time (8 MB of 256-dim float32, ~3x that in flight)
 SCAN_MARGIN = 1e-3  # see _scan_lists
 SCAN_BLOCK = 4_194_304  # products per block in _scan_lists (16 MB of float32)
@@ -194,7 +196,11 @@ def _projected(rows: Rows, mean: np.ndarray, proj: np.ndarray) -> np.ndarray:
             np.subtract(part, mean, out=operand[lo : lo + len(part)])
         out = operand @ proj
         del operand
-    return unit_rows_in_place(out)
+    # Normalised a chunk of rows at a time (a row's norm is its own: the same bits), so the
+    # norm's squares are not a second array of the projected rows' size (~0.25 GB at 1M).
+    for lo in range(0, len(out), ROW_CHUNK):
+        unit_rows_in_place(out[lo : lo + ROW_CHUNK])
+    return out
 
 
 LEND_MIN_BYTES = 128 * 2**20  # operands below this get their own array (no file written)
@@ -473,6 +479,7 @@ def _semantic_pairs(
         search_q = search_base if against is None else vecs.whole()
     index = _index(search_base, seed)
     k = min(len(base), neighbours + (1 if against is None else 0))
+    codes: np.ndarray | None = None
     with Progress("semantic: search", n, progress) as bar:
         # The list scan gives the index's own pairs where their order does not matter (one
         # set: sorted below; against: one neighbour per query) and every kept candidate
@@ -489,18 +496,96 @@ def _semantic_pairs(
             scanned = None
         if scanned is not None:
             i, j = _over(*scanned, min_score, against is None)
-            order = np.argsort(i, kind="stable")
-            i, j = i[order], j[order]
+            del scanned
+            if against is None:
+                codes = _pair_codes(i, j, n)
+                del i, j
+            else:
+                order = np.argsort(i, kind="stable")
+                i, j = i[order], j[order]
+        elif against is None:
+            queries = _Queries(index, search_q)
+            # The index's lists hold the rows: the projected array (~0.25 KB a row) goes.
+            search_base = search_q = None
+            codes = _faiss_codes(index, queries, k, floor, min_score, n, full, bar)
+            del queries
         else:
             i, j = _faiss_search(index, search_q, k, floor, min_score, against, full, bar)
-    if against is None:
-        lo_, hi_ = np.minimum(i, j), np.maximum(i, j)
-        codes = sorted_unique(lo_ * n + hi_)
+    # The index and the projected rows are done: freed before the pairs' cosines (~0.5 KB
+    # a row; the candidate lists beside them took as much again).
+    del index, search_base, search_q
+    if codes is not None:
         pairs = np.stack((codes // n, codes % n), axis=1)
+        del codes
     else:
         pairs = np.stack((i, j), axis=1)
-    s = np.minimum(_dots(vecs, base, pairs), 1.0)
-    return pairs, s.astype(np.float64), full
+        del i, j
+    s = _dots(vecs, base, pairs)
+    return pairs, np.minimum(s, 1.0, out=s), full
+
+
+def _pair_codes(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    """The distinct pairs ``{i, j}`` as sorted codes ``min * n + max`` (one array, sorted in
+    place: ``sorted_unique(minimum(i, j) * n + maximum(i, j))``'s values)."""
+    codes = np.minimum(i, j)
+    codes *= n
+    codes += np.maximum(i, j)
+    return _unique_in_place(codes)
+
+
+def _unique_in_place(codes: np.ndarray) -> np.ndarray:
+    """``sorted_unique(codes)``, sorting ``codes`` (the caller's own) in place."""
+    codes.sort()
+    if codes.size < 2:
+        return codes
+    keep = np.empty(codes.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=keep[1:])
+    return codes[keep]
+
+
+class _Queries:
+    """The projected rows, for the index's search of its own rows: the array itself, or,
+    for an inverted-file index, the rows read back from its lists in chunks (the same
+    floats), so the projected array (~0.25 KB a row) is not kept beside the lists' copy."""
+
+    def __init__(self, index: Any, array: np.ndarray) -> None:
+        self.shape = array.shape
+        self.array: np.ndarray | None = array
+        self.index = index
+        if hasattr(index, "make_direct_map"):
+            index.make_direct_map(True)  # row -> (list, offset): 8 bytes a row
+            self.array = None
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        if self.array is not None:
+            return self.array[rows]
+        keys = np.arange(self.shape[0], dtype=np.int64)[rows]
+        return self.index.reconstruct_batch(keys)
+
+
+def _faiss_codes(
+    index: Any,
+    queries: _Queries,
+    k: int,
+    floor: float | None,
+    min_score: float | None,
+    n: int,
+    full: np.ndarray,
+    bar: Progress,
+) -> np.ndarray:
+    """``_faiss_search`` of one set's rows against themselves, as ``_pair_codes`` of the
+    candidates: each chunk's distinct codes are kept (8 bytes a candidate, not the 16 of
+    its two rows and the copies made of them), then made distinct over every chunk."""
+    found: list[np.ndarray] = []
+    for lo in range(0, queries.shape[0], SEARCH_CHUNK):
+        part = queries[lo : lo + SEARCH_CHUNK]
+        i, j = _search_chunk(index, part, lo, k, floor, min_score, True, full)
+        found.append(_pair_codes(i, j, n))
+        bar.advance(len(part))
+    codes = np.concatenate(found) if found else np.zeros(0, np.int64)
+    found.clear()
+    return _unique_in_place(codes)
 
 
 def _over(
@@ -528,17 +613,33 @@ def _faiss_search(
     """The index's own search, chunk by chunk: candidate ``(rows, cols)``; sets ``full``."""
     found_i, found_j = [], []
     for lo in range(0, queries.shape[0], SEARCH_CHUNK):
-        scores, idx = index.search(queries[lo : lo + SEARCH_CHUNK], k)
-        last_ok = idx[:, -1] >= 0
-        if floor is not None:
-            last_ok &= scores[:, -1] >= floor
-        full[lo : lo + len(idx)] = last_ok
-        rows = np.repeat(np.arange(lo, lo + len(idx)), k)
-        i, j = _over(rows, idx.ravel(), scores.ravel(), min_score, against is None)
+        part = queries[lo : lo + SEARCH_CHUNK]
+        i, j = _search_chunk(index, part, lo, k, floor, min_score, against is None, full)
         found_i.append(i)
         found_j.append(j)
-        bar.advance(len(idx))
+        bar.advance(len(part))
     return np.concatenate(found_i), np.concatenate(found_j)
+
+
+def _search_chunk(
+    index: Any,
+    part: np.ndarray,
+    lo: int,
+    k: int,
+    floor: float | None,
+    min_score: float | None,
+    own: bool,
+    full: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The index's search of query rows ``lo ..`` (``part``): candidate ``(rows, cols)``;
+    sets their ``full`` flags."""
+    scores, idx = index.search(part, k)
+    last_ok = idx[:, -1] >= 0
+    if floor is not None:
+        last_ok &= scores[:, -1] >= floor
+    full[lo : lo + len(idx)] = last_ok
+    rows = np.repeat(np.arange(lo, lo + len(idx)), k)
+    return _over(rows, idx.ravel(), scores.ravel(), min_score, own)
 
 
 def _exact_ip(queries: np.ndarray, base: np.ndarray, qi: np.ndarray, bj: np.ndarray) -> np.ndarray:
@@ -722,8 +823,8 @@ def _dots(a: Rows, b: Rows, pairs: np.ndarray) -> np.ndarray:
     """``a[i] . b[j]`` for each pair, in chunks (a gather of all pairs at once would need
     pairs x dim floats twice over)."""
     out = np.empty(pairs.shape[0], dtype=np.float64)
-    for lo in range(0, pairs.shape[0], DOT_CHUNK):
-        p = pairs[lo : lo + DOT_CHUNK]
+    for lo in range(0, pairs.shape[0], PAIR_CHUNK):
+        p = pairs[lo : lo + PAIR_CHUNK]
         out[lo : lo + len(p)] = np.einsum("ij,ij->i", a.take(p[:, 0]), b.take(p[:, 1]))
     return out
 
