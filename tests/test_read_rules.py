@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
+from curate import records
 from curate.records import MAX_DEPTH, BadLine, Record, RecordReader
 from curate.validate import validate_file
 
@@ -75,6 +77,44 @@ def test_one_set_of_rules_for_jsonl_and_json_arrays(tmp_path: Path) -> None:
         assert items[1].data == {"n": 2**64 - 1} and type(items[1].data["n"]) is int
     report = validate_file(array)
     assert report.records == len(texts)
+
+
+class _Counted(bytes):
+    """A line that counts the passes made over it (``translate`` and ``count``)."""
+
+    passes = 0
+
+    def translate(self, *args: Any) -> bytes:
+        type(self).passes += 1
+        return super().translate(*args)
+
+    def count(self, *args: Any) -> int:
+        type(self).passes += 1
+        return super().count(*args)
+
+
+def test_the_reader_scans_a_line_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reader's scan decides whether the exact checks run; it then serves them too (they
+    # scanned the line twice more before). Same decisions either way.
+    lines = [GOOD, *(t for t, r in CASES if r in (None, "too_deep", "integer_out_of_range"))]
+    got: list[bool] = []
+    real = records._unwritable
+
+    def spy(raw: bytes, value: Any, scan: bytes | None = None) -> tuple[str, str] | None:
+        got.append(scan == raw.translate(records._SCAN_MAP))
+        _Counted.passes = 0
+        problem = real(_Counted(raw), value, scan)
+        assert _Counted.passes == 0
+        assert problem == real(raw, value)  # the scan made inside: the same outcome
+        return problem
+
+    monkeypatch.setattr(records, "_unwritable", spy)
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = list(RecordReader(path))
+    want = [None] + [r for _, r in CASES if r in (None, "too_deep", "integer_out_of_range")]
+    assert [outcome(i) for i in items] == want
+    assert got and all(got)  # called with the scan, for the lines its checks were due on
 
 
 def test_array_resynchronises_after_a_syntax_error_and_a_deep_element(tmp_path: Path) -> None:

@@ -170,12 +170,22 @@ def _fill(records: Sequence[Record], base: int, config: Any, out: _Rows, bar: An
     it = iter(records)
     while block := list(itertools.islice(it, 256)):
         more = [key_text(r, key) for r in block]
-        texts += more
-        size += sum(map(len, more))
-        # Chunks of about CHUNK_BYTES of text keep the hashing temporaries small.
-        if size >= CHUNK_BYTES or len(block) < 256:
-            _fold_chunk(texts, normalizer, config, out, row)
-            row, texts, size = row + len(texts), [], 0
+        sizes = list(map(len, more))
+        total = sum(sizes)
+        # Chunks of about CHUNK_BYTES of text keep the hashing temporaries (and the cached
+        # powers of ``word_hashes``) small: a chunk ends at the record whose text reaches
+        # CHUNK_BYTES, so a block of long texts never makes one huge chunk. Blocks that
+        # cannot reach it (short texts, the common case) go in whole.
+        if size + total < CHUNK_BYTES:
+            texts += more
+            size += total
+        else:
+            for text, length in zip(more, sizes, strict=True):
+                texts.append(text)
+                size += length
+                if size >= CHUNK_BYTES:
+                    _fold_chunk(texts, normalizer, config, out, row)
+                    row, texts, size = row + len(texts), [], 0
         if bar is not None:
             bar.advance(len(block))
     if texts:

@@ -28,40 +28,37 @@ _P_INV = np.array([pow(0x100000001B3, -1, 1 << 64)], dtype=U64)
 _Q = np.array([0x9E3779B97F4A7C15], dtype=U64)  # odd multiplier for combining words
 _MAX32 = np.uint32(0xFFFFFFFF)
 CHUNK_BYTES = 1 << 19  # text per chunk: temporaries stay ~ 8 x this
+_POW_CACHE_MAX = 4 * CHUNK_BYTES  # powers kept between calls (16 bytes each)
 BUCKET_WINDOW = 64  # pairs are formed with at most this many following members of a bucket
 
 _pow_cache: dict[str, np.ndarray] = {}
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: spreads every input bit over the whole word (arrays only)."""
-    x = x ^ (x >> U64(30))
-    x = x * U64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> U64(27))
-    x = x * U64(0x94D049BB133111EB)
-    return x ^ (x >> U64(31))
-
-
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """P**k and P**-k (mod 2**64) for k < n, grown by doubling and cached."""
+    """P**k and P**-k (mod 2**64) for k < n, grown by doubling and cached up to
+    ``_POW_CACHE_MAX`` entries; a longer request (one huge text) is computed for that call
+    only, so it does not hold ``16 * n`` bytes for the rest of the process."""
     have = _pow_cache.get("pw")
-    if have is None or len(have) < n:
-        size = max(n, min(2 * len(have), 4 * CHUNK_BYTES) if have is not None else 1 << 16)
-        pw = np.empty(size, dtype=U64)
-        pw[0] = 1
-        pw[1:] = _P[0]
-        np.cumprod(pw, out=pw)
-        ipw = np.empty(size, dtype=U64)
-        ipw[0] = 1
-        ipw[1:] = _P_INV[0]
-        np.cumprod(ipw, out=ipw)
+    if have is not None and len(have) >= n:
+        return have, _pow_cache["ipw"]
+    size = max(n, min(2 * len(have), _POW_CACHE_MAX) if have is not None else 1 << 16)
+    pw = np.empty(size, dtype=U64)
+    pw[0] = 1
+    pw[1:] = _P[0]
+    np.cumprod(pw, out=pw)
+    ipw = np.empty(size, dtype=U64)
+    ipw[0] = 1
+    ipw[1:] = _P_INV[0]
+    np.cumprod(ipw, out=ipw)
+    if size <= _POW_CACHE_MAX:
         _pow_cache["pw"], _pow_cache["ipw"] = pw, ipw
-    return _pow_cache["pw"], _pow_cache["ipw"]
+    return pw, ipw
 
 
 def _mix64_into(x: np.ndarray) -> np.ndarray:
-    """``_mix64`` in place (``x`` is overwritten and returned): the same bits without the
-    finaliser's eight temporaries, which cost as much as its arithmetic on big arrays."""
+    """splitmix64 finaliser, in place (``x``, uint64, is overwritten and returned): spreads
+    every input bit over the whole word, without the eight temporaries of the plain
+    expression, which cost as much as its arithmetic on big arrays."""
     t = np.empty_like(x)
     for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
         np.right_shift(x, U64(shift), out=t)
@@ -70,6 +67,11 @@ def _mix64_into(x: np.ndarray) -> np.ndarray:
     np.right_shift(x, U64(31), out=t)
     np.bitwise_xor(x, t, out=x)
     return x
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """``_mix64_into`` on a copy: ``x`` is left as it is."""
+    return _mix64_into(x.copy())
 
 
 def word_bounds(word: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -288,7 +290,7 @@ def candidate_pairs(
         key = sig[at, b * rows].astype(U64)
         for r in range(1, rows):
             key = key * _Q + sig[at, b * rows + r].astype(U64)
-        key = _mix64(key + U64(b))
+        key = _mix64_into(key + U64(b))
         order = np.argsort(key, kind="stable")
         ks = key[order]
         for d in range(1, BUCKET_WINDOW + 1):
@@ -332,22 +334,27 @@ def _signatures_of(
     sig = np.empty((n_docs, num_perm), dtype=np.uint32)
     usable = np.zeros(n_docs, dtype=bool)
     with Progress("near: minhash", n_docs, progress) as bar:
-        start = 0
-        while start < n_docs:
-            # Chunks hold about CHUNK_BYTES of text so the temporary arrays stay small.
-            stop = min(n_docs, start + 256)
-            docs = docs_of(np.arange(start, stop))
-            size = sum(map(len, docs))
-            while stop < n_docs and size < CHUNK_BYTES:
-                more = docs_of(np.arange(stop, min(n_docs, stop + 256)))
-                docs.extend(more)
-                size += sum(map(len, more))
-                stop += len(more)
+        start, docs, size = 0, [], 0
+
+        def flush() -> None:
+            nonlocal start, docs, size
+            stop = start + len(docs)
             hashes, offsets = shingle_hashes(docs, shingle_size)
             sig[start:stop] = signatures(hashes, offsets, num_perm, seed)
             usable[start:stop] = np.diff(offsets) > 0
             bar.advance(stop - start)
-            start = stop
+            start, docs, size = stop, [], 0
+
+        for lo in range(0, n_docs, 256):
+            # Chunks hold about CHUNK_BYTES of text so the temporary arrays stay small: a
+            # chunk ends at the document that reaches it, whatever the block's length.
+            for doc in docs_of(np.arange(lo, min(n_docs, lo + 256))):
+                docs.append(doc)
+                size += len(doc)
+                if size >= CHUNK_BYTES:
+                    flush()
+        if docs:
+            flush()
     return sig, usable
 
 

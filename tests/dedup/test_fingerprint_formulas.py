@@ -9,14 +9,16 @@ texts, long words and long texts, under the default normaliser and others.
 from __future__ import annotations
 
 import random
+import tracemalloc
+from typing import Any
 
 import numpy as np
 import pytest
 
-from curate.dedup import DedupConfig, Normalizer, key_text
+from curate.dedup import DedupConfig, Normalizer, features, key_text, near
 from curate.dedup.exact import digest
 from curate.dedup.features import compute_features
-from curate.dedup.near import _densify, shingle_hashes, signatures
+from curate.dedup.near import CHUNK_BYTES, _densify, _mix64, shingle_hashes, signatures
 from curate.records import Record
 
 U64 = np.uint64
@@ -26,7 +28,7 @@ _Q = np.array([0x9E3779B97F4A7C15], dtype=U64)
 _MAX32 = np.uint32(0xFFFFFFFF)
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
+def old_mix64(x: np.ndarray) -> np.ndarray:
     x = x ^ (x >> U64(30))
     x = x * U64(0xBF58476D1CE4E5B9)
     x = x ^ (x >> U64(27))
@@ -50,7 +52,7 @@ def old_shingle_hashes(docs: list[bytes], n: int) -> tuple[np.ndarray, np.ndarra
     prefix = np.zeros(arr.size + 1, dtype=U64)
     np.cumsum(arr.astype(U64) * pw[: arr.size], out=prefix[1:])
     lengths = (ends - starts).astype(U64)
-    wh = _mix64((prefix[ends] - prefix[starts]) * ipw[starts] + lengths * _Q)
+    wh = old_mix64((prefix[ends] - prefix[starts]) * ipw[starts] + lengths * _Q)
     doc_of_word = np.searchsorted(np.flatnonzero(arr == 10), starts)
     counts = np.bincount(doc_of_word, minlength=ndocs)
     nw = wh.size
@@ -60,7 +62,7 @@ def old_shingle_hashes(docs: list[bytes], n: int) -> tuple[np.ndarray, np.ndarra
         acc = wh[idx].copy()
         for k in range(1, n):
             acc = acc * _Q + wh[idx + k]
-        sh, sh_doc = _mix64(acc), doc_of_word[idx]
+        sh, sh_doc = old_mix64(acc), doc_of_word[idx]
     else:
         sh, sh_doc = np.zeros(0, U64), np.zeros(0, np.int64)
     short = np.flatnonzero((counts > 0) & (counts < n))
@@ -72,7 +74,7 @@ def old_shingle_hashes(docs: list[bytes], n: int) -> tuple[np.ndarray, np.ndarra
             acc = part[:1].copy()
             for k in range(1, part.size):
                 acc = acc * _Q + part[k : k + 1]
-            extra[t] = _mix64(acc)[0]
+            extra[t] = old_mix64(acc)[0]
         sh = np.concatenate((sh, extra))
         sh_doc = np.concatenate((sh_doc, short))
         order = np.argsort(sh_doc, kind="stable")
@@ -103,8 +105,8 @@ def old_signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int, seed:
     ndocs = offsets.size - 1
     sig = np.full(ndocs * num_perm, _MAX32, dtype=np.uint32)
     if hashes.size:
-        salt = _mix64(np.array([(seed * 0x632BE59BD9B4E019 + 0x1234567) % (1 << 64)], U64))
-        x = _mix64(hashes ^ salt)
+        salt = old_mix64(np.array([(seed * 0x632BE59BD9B4E019 + 0x1234567) % (1 << 64)], U64))
+        x = old_mix64(hashes ^ salt)
         bins = ((x >> U64(32)) * U64(num_perm)) >> U64(32)
         doc = np.repeat(np.arange(ndocs, dtype=np.int64), np.diff(offsets))
         np.minimum.at(
@@ -189,6 +191,12 @@ def test_features_match_the_per_record_formulas(
     records: list[Record], normalizer: Normalizer, key: str
 ) -> None:
     cfg = DedupConfig(methods=("exact", "near"), normalizer=normalizer, key=key, num_perm=64)
+    _check_against_formulas(records, cfg, key, normalizer)
+
+
+def _check_against_formulas(
+    records: list[Record], cfg: DedupConfig, key: str, normalizer: Normalizer
+) -> None:
     got = compute_features(records, cfg, True)
     texts = [key_text(r, key) for r in records]
     norms = [normalizer.to_bytes(t) for t in texts]
@@ -204,3 +212,102 @@ def test_features_match_the_per_record_formulas(
     # Exact dedup alone (no signatures) gives the same digests.
     alone = compute_features(records, cfg, False)
     assert np.array_equal(alone.digests, got.digests)
+
+
+def test_mix64_is_the_finaliser_and_leaves_its_input() -> None:
+    x = np.random.default_rng(1).integers(0, 2**64, 1000, dtype=np.uint64, endpoint=False)
+    before = x.copy()
+    assert np.array_equal(_mix64(x), old_mix64(x))
+    assert np.array_equal(x, before)
+
+
+LONG_AT = (10, 255, 300)  # where the texts over 600k characters are
+
+
+def _long_records() -> list[Record]:
+    """512 records, short texts but three over 600k characters: the chunk's text reaches
+    CHUNK_BYTES at records 10 (inside a block of 256), 255 (a block's end) and 300."""
+    rng = random.Random(9)
+    recs = _records(512, seed=9)
+    ascii_words = [w for w in WORDS if w.isascii()]
+    for i in LONG_AT:
+        text = " ".join(rng.choices(WORDS if i == 300 else ascii_words, k=90_000))
+        assert len(text) > 600_000
+        recs[i] = Record("t.jsonl", i + 1, {"messages": [{"role": "user", "content": text}]})
+    return recs
+
+
+def test_long_texts_end_their_chunk_and_match_the_formulas(monkeypatch) -> None:
+    # Before, the size was checked after each block of 256 records: one chunk held a block's
+    # long texts all together (hashing temporaries ~8x its size, and the powers kept).
+    recs = _long_records()
+    chunks: list[tuple[int, int]] = []
+    fold = features._fold_chunk
+
+    def spy(texts: list[str], *args: Any) -> None:
+        chunks.append((args[-1], len(texts)))
+        fold(texts, *args)
+
+    monkeypatch.setattr(features, "_fold_chunk", spy)
+    normalizer = Normalizer()
+    cfg = DedupConfig(
+        methods=("exact", "near"), normalizer=normalizer, key="conversation", num_perm=64
+    )
+    _check_against_formulas(recs, cfg, "conversation", normalizer)
+    # Chunks end at the record whose text reaches CHUNK_BYTES (with signatures and without).
+    assert chunks == [(0, 11), (11, 245), (256, 45), (301, 211)] * 2
+
+
+def test_signatures_of_ends_a_chunk_at_chunk_bytes(monkeypatch) -> None:
+    docs = [Normalizer().to_bytes(key_text(r, "conversation")) for r in _long_records()]
+    sizes: list[int] = []
+    real = near.shingle_hashes
+
+    def spy(chunk: list[bytes], n: int) -> tuple[np.ndarray, np.ndarray]:
+        sizes.append(len(chunk))
+        return real(chunk, n)
+
+    monkeypatch.setattr(near, "shingle_hashes", spy)
+    sig, usable = near._signatures_of(
+        lambda idx: [docs[i] for i in idx], len(docs), 5, 64, 3, False
+    )
+    assert sizes == [11, 245, 45, 211]
+    hashes, offsets = old_shingle_hashes(docs, 5)
+    assert np.array_equal(sig, old_signatures(hashes, offsets, 64, 3))
+    assert np.array_equal(usable, np.diff(offsets) > 0)
+
+
+def test_powers_past_the_cache_bound_are_not_kept() -> None:
+    # One huge text once made the cache hold 16 bytes per byte of it for the process's life.
+    cached, _ = near._powers(1000)
+    n = near._POW_CACHE_MAX + 5
+    pw, ipw = near._powers(n)
+    assert pw.size >= n and int(pw[n - 1]) == pow(int(_P[0]), n - 1, 1 << 64)
+    assert int(pw[n - 1]) * int(ipw[n - 1]) % (1 << 64) == 1
+    assert np.array_equal(cached[:1000], pw[:1000])
+    assert near._pow_cache["pw"] is cached
+
+
+def test_long_records_keep_the_pass_small() -> None:
+    # ~300 records of ~85 KB, exact + near: the traced peak was ~830 MB when a chunk held a
+    # block of 256 of them (~22 MB of text), ~36 MB with chunks of CHUNK_BYTES.
+    rng = random.Random(4)
+    words = [w for w in WORDS if w.isascii()]
+    recs = [
+        Record(
+            "t.jsonl",
+            i + 1,
+            {"messages": [{"role": "user", "content": " ".join(rng.choices(words, k=9_000))}]},
+        )
+        for i in range(300)
+    ]
+    assert sum(len(key_text(r, "conversation")) for r in recs[:256]) > 30 * CHUNK_BYTES
+    cfg = DedupConfig(methods=("exact", "near"), num_perm=128)
+    tracemalloc.start()
+    try:
+        got = compute_features(recs, cfg, True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.sig is not None and got.usable is not None and bool(got.usable.all())
+    assert peak < 200 * 2**20, f"traced peak {peak / 2**20:.0f} MB"
