@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from curate.audit import repeats
-from curate.audit.convs import Conv, excerpt, norm, squeezed
+from curate.audit.convs import Conv, Joined, excerpt, norm, squeezed
 from curate.audit.model import AuditConfig, Finding
 from curate.dedup.near import sorted_unique
 from curate.tokens import estimate_tokens
@@ -218,15 +218,14 @@ def _holding(convs: Sequence[Conv], needles: tuple[str, ...]) -> list[tuple[Conv
     texts = [t for c in convs for t in c.role_text.values()]
     if not texts:
         return []
-    joined = "\x00".join(texts)
-    ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1)  # past each
+    joined = Joined(texts, "\x00")
     hits: set[int] = set()
     for needle in needles:
-        at = joined.find(needle)
+        at = joined.text.find(needle)
         while at >= 0:
-            k = int(ends.searchsorted(at, "right"))  # the text holding position ``at``
+            k = int(joined.owner(at))
             hits.add(k)
-            at = joined.find(needle, int(ends[k]))
+            at = joined.text.find(needle, int(joined.ends[k]))
     if not hits:
         return []
     firsts = np.cumsum([0] + [len(c.role_text) for c in convs])  # each one's first text

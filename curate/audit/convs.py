@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import numpy as np
 import orjson
 
 from curate.chat import message_text, messages_of
@@ -96,14 +97,15 @@ def to_conv(record: Record, row: int = -1) -> Conv | None:
     roles = [r if type(r) is str else str(r) for r in raw_roles]
     texts = [message_text(m) for m in msgs]
     role_text = dict(zip(roles, texts, strict=False))  # (equal lengths: built together)
-    answer: str | None
+    # Until an assistant turn is found: no answer, and every message is context.
+    answer: str | None = None
+    assistant_turns: list[str] = []
+    last_assistant = len(msgs)
     if len(role_text) == len(roles):  # the usual case: one turn per role, nothing to join
         if "assistant" in role_text:
             last_assistant = roles.index("assistant")
             answer = role_text["assistant"]
             assistant_turns = [answer]
-        else:
-            last_assistant, assistant_turns, answer = len(msgs), [], None
     else:
         parts: dict[str, list[str]] = {}
         for role, text in zip(roles, texts, strict=True):
@@ -113,8 +115,6 @@ def to_conv(record: Record, row: int = -1) -> Conv | None:
             last_assistant = len(roles) - 1 - roles[::-1].index("assistant")
             assistant_turns = [t for r, t in zip(roles, texts, strict=True) if r == "assistant"]
             answer = assistant_turns[-1]
-        else:
-            last_assistant, assistant_turns, answer = len(msgs), [], None
     # ``side_text(msgs[:k], "conversation")`` from the texts already built.
     marked = zip(raw_roles[:last_assistant], texts, strict=False)
     context = "\n".join([f"<{r}> {t}" for r, t in marked])
@@ -152,6 +152,29 @@ class Lazy(Sequence[T], Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         return map(self.item, range(self.n))
+
+
+class Joined:
+    """Texts joined into one string, each led by ``sep``, so that one search (``str.find``,
+    a regex) covers them all instead of a Python loop over them; ``owner`` maps a position
+    of the string back to the text holding it.
+
+    Attributes:
+        text: ``sep`` + ``sep.join(texts)``.
+        ends: where each text ends in ``text`` (where the next one's ``sep`` is).
+    """
+
+    __slots__ = ("ends", "text")
+
+    def __init__(self, texts: Sequence[str], sep: str) -> None:
+        self.text = sep.join(["", *texts])
+        sizes = np.fromiter(map(len, texts), np.int64, len(texts)) + len(sep)
+        self.ends = np.cumsum(sizes)
+
+    def owner(self, at: int | np.ndarray) -> Any:
+        """The index of the text holding position ``at`` (or each of an array of positions);
+        a text's leading ``sep`` counts as its own."""
+        return self.ends.searchsorted(at, "right")
 
 
 def context_key(c: Conv) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from curate.audit.convs import Conv, excerpt
+from curate.audit.convs import Conv, Joined, excerpt
 from curate.audit.model import AuditConfig, Finding
 from curate.tokens import estimate_many
 
@@ -33,14 +33,24 @@ FEATURES: dict[str, str] = {
     "bold": "bold text",
 }
 _HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
-_BULLET = re.compile(r"^\s*[-*+•] \S", re.MULTILINE)
-_NUMBERED = re.compile(r"^\s*\d{1,3}[.)] \S", re.MULTILINE)
+_BULLET_MARK = "[-*+•]"
+_NUMBER_MARK = r"\d{1,3}[.)]"
+
+
+def _item(mark: str) -> str:
+    """A list item from its line's start: indent, ``mark``, a space, then text (the one
+    fragment every list pattern below is built from)."""
+    return rf"\s*{mark} \S"
+
+
+_BULLET = re.compile("^" + _item(_BULLET_MARK), re.MULTILINE)
+_NUMBERED = re.compile("^" + _item(_NUMBER_MARK), re.MULTILINE)
 # The same two items, anchored at the start / led by a newline (see ``_maybe``).
-_BULLET_HINT = (re.compile(r"\s*[-*+•] \S"), re.compile(r"\n\s*[-*+•] \S"))
-_NUMBERED_HINT = (re.compile(r"\s*\d{1,3}[.)] \S"), re.compile(r"\n\s*\d{1,3}[.)] \S"))
+_BULLET_HINT = (re.compile(_item(_BULLET_MARK)), re.compile(r"\n" + _item(_BULLET_MARK)))
+_NUMBERED_HINT = (re.compile(_item(_NUMBER_MARK)), re.compile(r"\n" + _item(_NUMBER_MARK)))
 # A bullet (group 1) or numbered (group 2) item of ``_BULLET`` / ``_NUMBERED``, led by a
 # newline instead of ``^`` (``feature_rows`` joins texts with one).
-_LIST_ITEM = re.compile(r"\n\s*(?:([-*+•])|(\d{1,3}[.)])) \S")
+_LIST_ITEM = re.compile(r"\n" + _item(f"(?:({_BULLET_MARK})|({_NUMBER_MARK}))"))
 _TABLE = re.compile(r"^\s*\|.*\|\s*$", re.MULTILINE)
 _BOLD = re.compile(r"\*\*[^*\n]+\*\*")  # not __x__: Python dunders would read as bold
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
@@ -83,8 +93,9 @@ def feature_row(text: str) -> tuple[bool, ...]:
 def feature_rows(texts: Sequence[str]) -> np.ndarray:
     """``[feature_row(t) for t in texts]`` as a bool array (a row per text, ``FEATURES``
     order). Only a text holding a backtick (fences, code spans), ``#``, ``|`` or ``*``, or
-    whose first character may open JSON, can have a feature besides lists: those go to
-    ``feature_row``. The others' list items are counted in one search of them joined."""
+    whose first character is ``{``, ``[`` or whitespace (a JSON body may follow: ``_is_json``
+    strips the text), can have a feature besides lists: those go to ``feature_row``. The
+    others' list items are counted in one search of them joined."""
     n = len(texts)
     out = np.zeros((n, len(FEATURES)), dtype=bool)
     plain: list[int] = []
@@ -101,13 +112,11 @@ def feature_rows(texts: Sequence[str]) -> np.ndarray:
     # in it, and a match's ``\s*`` never spans a non-space character, so each match ends
     # inside the text whose item it is, and ``findall``'s non-overlapping items are the
     # matches one for one (each begins at the first newline of the whitespace before its item).
-    joined = "\n" + "\n".join([texts[k] for k in plain])
-    sizes = np.fromiter((len(texts[k]) + 1 for k in plain), dtype=np.int64, count=len(plain))
-    seps = np.cumsum(sizes) - sizes  # where the newline before each text is
-    found = [(m.end(), m.lastindex) for m in _LIST_ITEM.finditer(joined)]
+    joined = Joined([texts[k] for k in plain], "\n")
+    found = [(m.end(), m.lastindex) for m in _LIST_ITEM.finditer(joined.text)]
     if found:
         ends, kinds = np.array(found, dtype=np.int64).reshape(-1, 2).T
-        owner = seps.searchsorted(ends - 1, "right") - 1
+        owner = joined.owner(ends - 1)  # (a match may begin before its text: see above)
         rows = np.asarray(plain)
         for col, kind in ((3, 1), (4, 2)):  # bullet_list, numbered_list
             items = np.bincount(owner[kinds == kind], minlength=len(plain))

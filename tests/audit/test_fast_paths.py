@@ -548,7 +548,8 @@ def test_feature_rows_equal_feature_row_per_text() -> None:
     # List items at a text's start, after blank lines, after whitespace-only texts (whose
     # ``\s*`` in the joined search reaches back over the separator), with every kind of
     # whitespace, Unicode digits and bullets, items cut at a text's end, and the other
-    # features' characters (which send a text to ``feature_row``).
+    # features' characters (which send a text to ``feature_row``): JSON bodies among them,
+    # at a text's start or after whitespace (``_is_json`` strips the text).
     pieces = ["- a", "* b", "+ c", "• d", "1. e", "12) f", "1234. g", "٣. h", "-x", "1.x", "- "]
     pieces += ["\n", "\n\n", " ", "\t", "\r\n", "\x1c", "\x0b", "\u2028", "\u3000", "word", "é"]
     pieces += [
@@ -559,6 +560,11 @@ def test_feature_rows_equal_feature_row_per_text() -> None:
         "```\n- a\n- b\n```",
         "{",
         "[",
+        "}",
+        "]",
+        '{"a": 1}',
+        "[1, 2]",
+        ' {"k": [1]}',
         "x.",
         "2.",
         "\n3. i",
@@ -567,7 +573,9 @@ def test_feature_rows_equal_feature_row_per_text() -> None:
     rng = random.Random(21)
     texts: list[str] = ["", " ", "\n", "- a\n- b", "\n- a\n\n- b", "1. a\n2. b", "- a"]
     for _ in range(4000):
-        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        # One text in five of one or two pieces: those are where whole JSON bodies occur.
+        size = rng.randint(0, 14) if rng.random() < 0.8 else rng.randint(1, 2)
+        text = "".join(rng.choice(pieces) for _ in range(size))
         if rng.random() < 0.5:  # most texts without the other features' characters
             text = "".join(ch for ch in text if ch not in "`#|*{[")
         texts.append(text)
@@ -578,8 +586,13 @@ def test_feature_rows_equal_feature_row_per_text() -> None:
             assert got.shape == (len(chunk), len(FEATURES))
             assert got.tolist() == [list(feature_row(t)) for t in chunk]
     rows = np.array([feature_row(t) for t in texts])
-    assert 200 < rows[:, 3].sum() < len(texts) - 200
-    assert 200 < rows[:, 4].sum() < len(texts) - 200
+    assert 100 < rows[:, 3].sum() < len(texts) - 100
+    assert 100 < rows[:, 4].sum() < len(texts) - 100
+    # JSON bodies with nothing else that sends them to ``feature_row``, some led by
+    # whitespace: the fast path's JSON guards (first character ``{``/``[``, or whitespace).
+    alone = [t for t, row in zip(texts, rows, strict=True) if row[1] and not set(t) & set("`#|*")]
+    assert sum(not t[:1].isspace() for t in alone) >= 10
+    assert sum(t[:1].isspace() for t in alone) >= 10
 
 
 def test_template_placeholders_equal_the_plain_loop() -> None:
@@ -694,3 +707,52 @@ def test_context_keys_group_equal_contexts_only() -> None:
     assert all(len(keys) == 1 for keys in by_squeezed.values())
     distinct = [next(iter(keys)) for keys in by_squeezed.values()]
     assert len(set(distinct)) == len(distinct) > 500
+
+
+def test_context_key_collision_costs_no_finding() -> None:
+    # Two users with one CRC-32 and one length: their contexts share a context key. The
+    # audit's shared-context grouping (``chunk_facts``' keys, ``_shared``, the worker's
+    # ``row_findings``) passes all three rows on, and ``conflicting_answers`` must tell the
+    # two contexts apart: exactly the plain grouping's one finding, rows 0 and 2.
+    import zlib
+
+    import orjson
+
+    from curate.audit.convs import context_key, squeezed, to_conv
+    from curate.audit.model import AuditConfig
+    from curate.audit.run import _shared, chunk_facts, row_findings
+    from curate.records import Record
+
+    a, b = "hsjmfpguhofy", "gkuujhmjokcy"
+    assert zlib.crc32(a.encode()) == zlib.crc32(b.encode())
+    answers = [
+        "Because of Y, as the first answer says.",
+        "A completely different answer about something else entirely.",
+        "Nothing like the first one: zebras, quartz and violins.",
+    ]
+    records = [
+        Record(
+            "x",
+            row + 1,
+            {
+                "messages": [
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": answer},
+                ]
+            },
+        )
+        for row, (user, answer) in enumerate(zip((a, b, a), answers, strict=True))
+    ]
+    convs = [to_conv(r, row) for row, r in enumerate(records)]
+    assert squeezed(convs[0].context) != squeezed(convs[1].context)  # type: ignore[union-attr]
+    assert context_key(convs[0]) == context_key(convs[1])  # type: ignore[arg-type]
+    config = AuditConfig()
+    _, flagged, _, asked, keys = chunk_facts(records, 0, config)
+    assert flagged == [] and len(set(keys.tolist())) == 1
+    shared = _shared([asked], [keys])
+    assert shared == [0, 1, 2]
+    items = [(records[p].line, records[p].data, p) for p in shared]
+    got = row_findings((orjson.dumps(items), 0, config))
+    plain = _conflicting_answers_reference(convs, config)
+    assert got == plain
+    assert [f.rows for f in got] == [[0, 2]]
