@@ -181,7 +181,14 @@ def sorted_unique(a: np.ndarray) -> np.ndarray:
     """``np.unique(a)`` of a 1-d array, by one sort: numpy 2's ``np.unique`` hashes first and
     then sorts the distinct values, 2-5x slower on the mostly distinct hashes and pair codes
     dedup feeds it (measured on numpy 2.4)."""
-    a = np.sort(a, axis=None)
+    # np.sort(a, axis=None)'s own steps: a flattened copy, sorted in place.
+    return sorted_unique_in_place(np.asanyarray(a).flatten())
+
+
+def sorted_unique_in_place(a: np.ndarray) -> np.ndarray:
+    """``sorted_unique(a)`` of a 1-d array the caller owns, sorted in place: no sorted copy
+    beside it (the semantic search's pair codes, 8 bytes a candidate)."""
+    a.sort()
     if a.size < 2:
         return a
     keep = np.empty(a.size, dtype=bool)

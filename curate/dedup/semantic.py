@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.dedup.near import sorted_unique_in_place
 from curate.embed import unit_rows_in_place
 from curate.progress import Progress
 
@@ -392,14 +393,14 @@ def _code_digest() -> bytes:
     from importlib.metadata import PackageNotFoundError, version
 
     from curate import chat
-    from curate.dedup import normalize, slots
+    from curate.dedup import near, normalize, slots
 
     try:  # the distribution's version: importing faiss would cost a warm rerun ~0.4 s
         faiss_version = version("faiss-cpu")
     except PackageNotFoundError:
         faiss_version = "other"
     h = hashlib.blake2b(repr((faiss_version, np.__version__)).encode(), digest_size=16)
-    for module in (sys.modules[__name__], slots, normalize, chat):
+    for module in (sys.modules[__name__], near, slots, normalize, chat):
         h.update(Path(module.__file__).read_bytes())
     return h.digest()
 
@@ -495,6 +496,9 @@ def _semantic_pairs(
         else:
             scanned = None
         if scanned is not None:
+            # As on faiss's path: the projected rows (~0.25 KB a row) are done with, so they
+            # are not kept through the candidates' codes.
+            search_base = search_q = None
             i, j = _over(*scanned, min_score, against is None)
             del scanned
             if against is None:
@@ -515,7 +519,7 @@ def _semantic_pairs(
     # a row; the candidate lists beside them took as much again).
     del index, search_base, search_q
     if codes is not None:
-        pairs = np.stack((codes // n, codes % n), axis=1)
+        pairs = _code_pairs(codes, n)
         del codes
     else:
         pairs = np.stack((i, j), axis=1)
@@ -530,18 +534,16 @@ def _pair_codes(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
     codes = np.minimum(i, j)
     codes *= n
     codes += np.maximum(i, j)
-    return _unique_in_place(codes)
+    return sorted_unique_in_place(codes)
 
 
-def _unique_in_place(codes: np.ndarray) -> np.ndarray:
-    """``sorted_unique(codes)``, sorting ``codes`` (the caller's own) in place."""
-    codes.sort()
-    if codes.size < 2:
-        return codes
-    keep = np.empty(codes.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(codes[1:], codes[:-1], out=keep[1:])
-    return codes[keep]
+def _code_pairs(codes: np.ndarray, n: int) -> np.ndarray:
+    """The ``(m, 2)`` pairs ``(code // n, code % n)`` of ``_pair_codes``' codes, divided
+    straight into the two columns of one array: no quotient and remainder arrays beside
+    it (8 bytes a pair each) before they are stacked."""
+    pairs = np.empty((codes.size, 2), dtype=codes.dtype)
+    np.divmod(codes, n, out=(pairs[:, 0], pairs[:, 1]))
+    return pairs
 
 
 class _Queries:
@@ -560,7 +562,9 @@ class _Queries:
     def __getitem__(self, rows: slice) -> np.ndarray:
         if self.array is not None:
             return self.array[rows]
-        keys = np.arange(self.shape[0], dtype=np.int64)[rows]
+        # The slice's own row numbers only: an arange over all n rows cut down to the chunk
+        # would be O(n) per chunk (~2 GB written per search at 1M rows).
+        keys = np.arange(*rows.indices(self.shape[0]), dtype=np.int64)
         return self.index.reconstruct_batch(keys)
 
 
@@ -585,7 +589,7 @@ def _faiss_codes(
         bar.advance(len(part))
     codes = np.concatenate(found) if found else np.zeros(0, np.int64)
     found.clear()
-    return _unique_in_place(codes)
+    return sorted_unique_in_place(codes)
 
 
 def _over(

@@ -236,9 +236,10 @@ class RayDedup:
 
     def _verify(self, ds: Any, pairs: np.ndarray) -> np.ndarray:
         """True Jaccard of the given pairs, in their order, computed on the workers; for
-        pair lists sized by duplicates (the near pass's own candidates go through
-        ``_verify_refs`` without coming here). A pair may be ``i > j`` (the split's leakage
-        check passes mapped ids): each is verified and looked up as given."""
+        pair lists sized by duplicates: the near pass's removed rows and keepers that are
+        not among its edges (its own candidates, and the split's leakage check, go through
+        ``_verify_refs`` without coming here). Each pair is verified and looked up as
+        given, in either order (``i > j`` too)."""
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
         if pairs.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)

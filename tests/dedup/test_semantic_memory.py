@@ -6,12 +6,13 @@ projected rows freed before the pairs' cosines; and the list scan's pair codes."
 from __future__ import annotations
 
 import tracemalloc
+import weakref
 
 import numpy as np
 import pytest
 
 import curate.dedup.semantic as sem
-from curate.dedup.near import sorted_unique
+from curate.dedup.near import sorted_unique, sorted_unique_in_place
 from curate.embed import unit_rows_in_place
 
 
@@ -80,30 +81,113 @@ def test_list_scan_pair_codes_equal_sorted_unique() -> None:
     j = rng.integers(0, 5_000, 40_000)
     want = sorted_unique(np.minimum(i, j) * 5_000 + np.maximum(i, j))
     assert np.array_equal(sem._pair_codes(i, j, 5_000), want)
-    assert np.array_equal(sem._unique_in_place(np.zeros(0, np.int64)), np.zeros(0, np.int64))
+    assert np.array_equal(want, np.unique(np.minimum(i, j) * 5_000 + np.maximum(i, j)))
+    for size in (0, 1):
+        a = np.arange(size, dtype=np.int64)
+        assert np.array_equal(sorted_unique_in_place(a), a)
+    # In place: the caller's array is the one sorted (no sorted copy beside it).
+    own = rng.integers(0, 50, 1_000)
+    before = own.copy()
+    got = sorted_unique_in_place(own)
+    assert np.array_equal(own, np.sort(before))
+    assert np.array_equal(got, np.unique(before))
 
 
-def test_the_pairs_cosines_are_computed_without_the_index_alive(monkeypatch) -> None:
-    """At the pairs' cosines nothing of the search is left: the traced memory then is the
-    pairs and a chunk of rows, not the index and projected rows beside them."""
+def test_a_chunk_of_queries_numbers_only_its_own_rows() -> None:
+    """A chunk read back from the index's lists numbers its own rows only: an arange over
+    all n rows cut down to each chunk made the reads O(n^2 / chunk) (~2 GB written per
+    search at 1M rows, tens of seconds at 10M)."""
+    import faiss
+
+    rng = np.random.default_rng(3)
+    base = unit_rows_in_place(rng.standard_normal((2_000, 8)).astype(np.float32))
+    with sem.faiss_threads():
+        quantizer = faiss.IndexFlatIP(8)
+        index = faiss.IndexIVFFlat(quantizer, 8, 4, faiss.METRIC_INNER_PRODUCT)
+        index.train(base)
+        index.add(base)
+        # 5M rows declared (only the shape is read), 2,000 in the lists: the chunk asks
+        # the index for its 1,000 rows; numbering all 5M rows first took 40 MB.
+        queries = sem._Queries(index, np.broadcast_to(np.float32(0), (5_000_000, 8)))
+        assert queries.array is None
+        tracemalloc.start()
+        try:
+            got = queries[100:1_100]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert np.array_equal(got, base[100:1_100])
+    assert peak < 1_000_000  # the chunk's rows and numbers (~40 KB)
+
+
+def test_pairs_are_divided_out_of_their_codes_into_one_array() -> None:
+    rng = np.random.default_rng(4)
+    n = 50_000
+    codes = sorted_unique(rng.integers(0, n * n, 200_000))
+    want = np.stack((codes // n, codes % n), axis=1)
+    tracemalloc.start()
+    try:
+        got = sem._code_pairs(codes, n)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(got, want)
+    assert got.dtype == want.dtype and got.flags.c_contiguous
+    # The pairs alone (3.2 MB): a quotient and a remainder stacked took twice that.
+    assert peak < got.nbytes + 1_000_000
+
+
+@pytest.mark.parametrize("min_score", [None, 0.5])
+def test_the_pairs_cosines_are_computed_without_the_index_alive(monkeypatch, min_score) -> None:
+    """At the pairs' cosines nothing of the search is left: the index is gone (its memory is
+    faiss's, which tracemalloc does not see: a weak reference to it tells), and the traced
+    memory is the pairs and a chunk of rows, not the projected rows and the candidates beside
+    them. The projected rows are gone before the candidates' codes are made too: on faiss's
+    path (None: ``explain``) and on the list scan's (0.5)."""
     vecs = _vectors(sem.FLAT_LIMIT + 4_000, 256, seed=9)
     n = len(vecs)
     seen: list[int] = []
-    dots = sem._dots
+    refs: dict[str, list] = {"index": [], "projected": []}
+    make_index, project, pair_codes, dots = sem._index, sem._project, sem._pair_codes, sem._dots
 
-    def spy(a, b, pairs):  # noqa: ANN001, ANN202
+    def gone(kind: str) -> bool:
+        return bool(refs[kind]) and all(ref() is None for ref in refs[kind])
+
+    def index_spy(base, seed):  # noqa: ANN001, ANN202
+        index = make_index(base, seed)
+        refs["index"].append(weakref.ref(index))
+        return index
+
+    def project_spy(base, queries, seed):  # noqa: ANN001, ANN202
+        out = project(base, queries, seed)
+        refs["projected"] += [weakref.ref(a) for a in out]
+        return out
+
+    def pair_codes_spy(i, j, n):  # noqa: ANN001, ANN202
+        assert gone("projected")
+        return pair_codes(i, j, n)
+
+    def dots_spy(a, b, pairs):  # noqa: ANN001, ANN202
+        assert gone("index") and gone("projected")
         seen.append(tracemalloc.get_traced_memory()[0] - start)
         return dots(a, b, pairs)
 
     # A first search imports faiss and fills the libraries' caches, outside the trace.
-    sem.semantic_search(vecs[:9_000], neighbours=10, min_score=None, full_floor=0.5)
-    monkeypatch.setattr(sem, "_dots", spy)
+    sem.semantic_search(vecs[:9_000], neighbours=10, min_score=min_score, full_floor=0.5)
+    for name, spy in (
+        ("_index", index_spy),
+        ("_project", project_spy),
+        ("_pair_codes", pair_codes_spy),
+        ("_dots", dots_spy),
+    ):
+        monkeypatch.setattr(sem, name, spy)
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
-        found = sem.semantic_search(vecs, neighbours=10, min_score=None, full_floor=0.5)
+        found = sem.semantic_search(vecs, neighbours=10, min_score=min_score, full_floor=0.5)
     finally:
         tracemalloc.stop()
+    assert len(found.pairs) >= 800  # the planted near copies at least
     pairs_bytes = found.pairs.nbytes + found.full.nbytes
     # Before: the projected rows (n x 64 float32) and the candidates' rows and codes
     # (~5 x 8 bytes per candidate) were alive here too, ~3x the pairs.
