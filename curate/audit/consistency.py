@@ -245,6 +245,11 @@ def template_placeholders(convs: Sequence[Conv]) -> list[Finding]:
     for c, role in _holding(convs, ("{", "[", "<")):
         for tok in placeholders_in(c.role_text[role]):
             by_token.setdefault(tok, []).append((c, role))
+    return placeholder_findings(by_token)
+
+
+def placeholder_findings(by_token: dict[str, list[tuple[Conv, str]]]) -> list[Finding]:
+    """The findings of ``template_placeholders`` from each token's (conversation, role) hits."""
     ranked = sorted(by_token.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     head, tail = ranked[:MAX_PLACEHOLDER_GROUPS], ranked[MAX_PLACEHOLDER_GROUPS:]
     findings = []

@@ -647,44 +647,14 @@ def test_template_placeholders_equal_the_plain_loop() -> None:
 
 def _placeholders_reference(convs: list, placeholders_in: object) -> list:
     """``template_placeholders`` before its batched first test (every role text in turn)."""
-    from curate.audit.consistency import MAX_PLACEHOLDER_GROUPS, _around
-    from curate.audit.model import Finding
+    from curate.audit.consistency import placeholder_findings
 
     by_token: dict = {}
     for c in convs:
         for role, text in c.role_text.items():
             for tok in placeholders_in(text):  # type: ignore[operator]
                 by_token.setdefault(tok, []).append((c, role))
-    ranked = sorted(by_token.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    head, tail = ranked[:MAX_PLACEHOLDER_GROUPS], ranked[MAX_PLACEHOLDER_GROUPS:]
-    findings = []
-    for tok, hits in head:
-        c, role = hits[0]
-        roles = sorted({r for _, r in hits})
-        findings.append(
-            Finding(
-                code="template_placeholder",
-                message=f"unfilled placeholder {tok} in {len(hits)} {'/'.join(roles)} turn(s)",
-                lines=sorted({x.line for x, _ in hits}),
-                rows=sorted({x.row for x, _ in hits}),
-                example=f"line {c.line} ({role}): {_around(c.role_text[role], tok)}",
-                detail={"placeholder": tok, "roles": roles},
-            )
-        )
-    if tail:
-        hits = [h for _, hs in tail for h in hs]
-        c, role = hits[0]
-        findings.append(
-            Finding(
-                code="template_placeholder",
-                message=f"{len(tail)} other placeholder tokens",
-                lines=sorted({x.line for x, _ in hits}),
-                rows=sorted({x.row for x, _ in hits}),
-                example=f"line {c.line} ({role}): {_around(c.role_text[role], tail[0][0])}",
-                detail={"placeholders": [t for t, _ in tail]},
-            )
-        )
-    return findings
+    return placeholder_findings(by_token)
 
 
 def test_context_keys_group_equal_contexts_only() -> None:
