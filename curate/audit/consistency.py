@@ -147,31 +147,35 @@ def conflicting_answers(convs: Sequence[Conv], config: AuditConfig) -> list[Find
                 seen[key] = variants[-1][2]
         if len(variants) < 2:
             continue
-        a, b = variants[0][2][0], variants[1][2][0]
-        prompt = excerpt(a.role_text.get("user"), 200)
-        findings.append(
-            Finding(
-                code="conflicting_answers",
-                message=(
-                    f"{len(members)} conversations share one prompt but give {len(variants)} "
-                    "materially different answers"
-                ),
-                lines=sorted(c.line for c in members),
-                rows=sorted(c.row for c in members),
-                example=(
-                    f"prompt: {prompt}\n"
-                    f"line {a.line}: {excerpt(a.answer, 200)}\n"
-                    f"line {b.line}: {excerpt(b.answer, 200)}"
-                ),
-                detail={
-                    "prompt": prompt,
-                    "variants": len(variants),
-                    "variant_lines": [sorted(x.line for x in bucket) for *_, bucket in variants],
-                },
-            )
-        )
+        findings.append(conflict_finding(members, [bucket for *_, bucket in variants]))
     findings.sort(key=lambda f: f.lines[0])
     return findings
+
+
+def conflict_finding(members: Sequence[Conv], variants: list[list[Conv]]) -> Finding:
+    """The ``conflicting_answers`` finding of one shared prompt's ``members``, grouped into
+    ``variants`` (each a list of conversations, in the order they were formed)."""
+    a, b = variants[0][0], variants[1][0]
+    prompt = excerpt(a.role_text.get("user"), 200)
+    return Finding(
+        code="conflicting_answers",
+        message=(
+            f"{len(members)} conversations share one prompt but give {len(variants)} "
+            "materially different answers"
+        ),
+        lines=sorted(c.line for c in members),
+        rows=sorted(c.row for c in members),
+        example=(
+            f"prompt: {prompt}\n"
+            f"line {a.line}: {excerpt(a.answer, 200)}\n"
+            f"line {b.line}: {excerpt(b.answer, 200)}"
+        ),
+        detail={
+            "prompt": prompt,
+            "variants": len(variants),
+            "variant_lines": [sorted(x.line for x in bucket) for bucket in variants],
+        },
+    )
 
 
 # -- placeholders ------------------------------------------------------------------------------

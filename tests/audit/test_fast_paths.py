@@ -426,9 +426,8 @@ def _conflicting_answers_reference(convs: list, config: object) -> list:
     norm, one answer text skips the grams, a variant's grams made when first compared)."""
     from collections import Counter
 
-    from curate.audit.consistency import GRAM_CHARS, _gram_codes, _gram_jaccard
-    from curate.audit.convs import excerpt, norm, squeezed
-    from curate.audit.model import Finding
+    from curate.audit.consistency import GRAM_CHARS, _gram_codes, _gram_jaccard, conflict_finding
+    from curate.audit.convs import norm, squeezed
 
     asked = [c for c in convs if c.answer is not None and c.has_user]
     keys = [squeezed(c.context) for c in asked]
@@ -460,29 +459,7 @@ def _conflicting_answers_reference(convs: list, config: object) -> list:
                 seen[key] = variants[-1][2]
         if len(variants) < 2:
             continue
-        a, b = variants[0][2][0], variants[1][2][0]
-        prompt = excerpt(a.role_text.get("user"), 200)
-        findings.append(
-            Finding(
-                code="conflicting_answers",
-                message=(
-                    f"{len(members)} conversations share one prompt but give {len(variants)} "
-                    "materially different answers"
-                ),
-                lines=sorted(c.line for c in members),
-                rows=sorted(c.row for c in members),
-                example=(
-                    f"prompt: {prompt}\n"
-                    f"line {a.line}: {excerpt(a.answer, 200)}\n"
-                    f"line {b.line}: {excerpt(b.answer, 200)}"
-                ),
-                detail={
-                    "prompt": prompt,
-                    "variants": len(variants),
-                    "variant_lines": [sorted(x.line for x in bucket) for *_, bucket in variants],
-                },
-            )
-        )
+        findings.append(conflict_finding(members, [bucket for *_, bucket in variants]))
     findings.sort(key=lambda f: f.lines[0])
     return findings
 
