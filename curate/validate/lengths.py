@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -70,18 +69,6 @@ class LengthStats:
             self.over += 1
             return True
         return False
-
-    def add_many(self, lengths: Sequence[int]) -> None:
-        """``add`` each of ``lengths`` (the validator's fast path: a batch of records in one
-        call, counted by ``Counter`` in C)."""
-        hist = self.hist
-        for n, count in Counter(lengths).items():
-            hist[n] = hist.get(n, 0) + count
-        self.n += len(lengths)
-        self.total += sum(lengths)
-        limit = self.limit
-        if limit < math.inf:
-            self.over += sum(1 for n in lengths if n > limit)
 
     def percentile(self, p: float) -> int | None:
         if not self.n:
