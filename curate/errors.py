@@ -14,3 +14,8 @@ class InputError(CurateError):
 
 class ConfigError(CurateError):
     """A configuration file or option is invalid or contradictory."""
+
+
+class ClusterError(CurateError):
+    """The Ray cluster handed back other counts than it was given (a worker's part files
+    lost or repeated): nothing is written, and running again is the fix."""

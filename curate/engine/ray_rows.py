@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from curate.errors import CurateError
+from curate.errors import ClusterError, CurateError
 from curate.records import ReadStats, Record
 
 IDX_BITS = 40  # global row index: up to 10^12 rows
@@ -101,6 +101,20 @@ def _curate_error(exc: BaseException) -> CurateError | None:
             return e
         todo += [e.__cause__, e.__context__, getattr(e, "cause", None)]
     return None
+
+
+def check_count(what: str, got: int, want: int) -> None:
+    """A count the workers handed back against the one they were given.
+
+    Raises:
+        ClusterError: they differ (a part file lost or written twice): one line for the
+            user, and no output folder, instead of outputs that silently miss rows.
+    """
+    if got != want:
+        raise ClusterError(
+            f"{what}: {got}, expected {want} (a Ray worker's part files were lost or "
+            "repeated); run again"
+        )
 
 
 @contextlib.contextmanager

@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from curate.engine.ray_rows import BATCH, _atomic_bytes, _collect, _log, _records
+from curate.engine.ray_rows import BATCH, _atomic_bytes, _collect, _log, _records, check_count
+from curate.errors import ClusterError
 from curate.records import Record, atomic_writer
 from curate.split import SplitResult
 from curate.split.allocate import (
@@ -408,8 +409,7 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
     for st in states:
         labels.update(st[3])
         present = [x + y for x, y in zip(present, st[4], strict=True)]
-    if sum(labels.values()) != n:
-        raise RuntimeError(f"ray split: {sum(labels.values())} labelled rows, {n} kept")
+    check_count("ray split: labelled rows", sum(labels.values()), n)
     if n and not all(present):
         return None  # the driver's check names the missing field, as local does
 
@@ -461,7 +461,10 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
         counts = +per.get(sid, Counter())
         want = {SIDES.index(k): v for k, v in rep.counts.items()}
         if dict(counts) != want:
-            raise RuntimeError(f"ray split: stratum {rep.stratum!r} got {counts}, want {want}")
+            raise ClusterError(
+                f"ray split: stratum {rep.stratum!r} got {dict(counts)}, expected {want} "
+                "(a Ray worker's part files were lost or repeated); run again"
+            )
         # rep.members stays empty: the page places the rows it lists from the workers
         # (``Rows.places``), so no per-row array is kept here.
     del got
@@ -639,8 +642,7 @@ def _concat(got: dict, folder: Path, names: list[str], totals: Counter, staging:
         code = SIDES.index(name)
         m = got["side"] == code
         firsts, rows = got["first"][m], got["rows"][m]
-        if int(rows.sum()) != totals[code]:
-            raise RuntimeError(f"ray split: {int(rows.sum())} {name} rows written, {totals[code]}")
+        check_count(f"ray split: {name} rows written", int(rows.sum()), totals[code])
         with atomic_writer(staging / f"{name}.jsonl", "wb") as out:
             for first in np.sort(firsts).tolist():
                 with open(folder / name / f"{first:012d}.jsonl", "rb") as part:

@@ -39,6 +39,7 @@ from curate.engine.ray_rows import (
     _record,
     _records,
     _without,
+    check_count,
     worker_errors,
 )
 from curate.errors import ConfigError
@@ -331,7 +332,7 @@ def _write_kept(eng: Any, alive: Any, out: Any, expect: int) -> int:
     blocks interleave (``_merge_parts``). Nothing per row is held here.
 
     Raises:
-        RuntimeError: the parts hold other than ``expect`` rows (the report's counts are
+        ClusterError: the parts hold other than ``expect`` rows (the report's counts are
             built from this one, so a lost part must not pass silently).
     """
 
@@ -343,8 +344,7 @@ def _write_kept(eng: Any, alive: Any, out: Any, expect: int) -> int:
         ),
         ["first", "last", "rows"],
     )
-    if int(got["rows"].sum()) != expect:
-        raise RuntimeError(f"ray dedup: {int(got['rows'].sum())} kept rows written, {expect}")
+    check_count("ray dedup: kept rows written", int(got["rows"].sum()), expect)
     _merge_parts(folder, got, out)
     return int(got["rows"].sum())
 
@@ -424,9 +424,7 @@ def _write_dedup_rejects(
         ),
         ["first", "last", "rows"],
     )
-    if int(got["rows"].sum()) != ids.size:
-        raise RuntimeError(f"ray dedup: {int(got['rows'].sum())} rejects written, {ids.size}")
-
+    check_count("ray dedup: rejects written", int(got["rows"].sum()), int(ids.size))
     _merge_parts(folder, got, sink.fh)
     return _count_dedup(method, sink)
 

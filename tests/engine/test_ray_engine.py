@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -469,3 +470,56 @@ def test_near_leak_found_on_the_workers_is_repaired_as_local(ray_cluster, tmp_pa
     assert leakage["repair_rounds"] >= 1 and leakage["total"] == 0  # local did repair
     assert "split on the driver: a near leak test~train to repair" in errs["ray"]
     assert compare_outputs(out["local"], out["ray"]) == []
+
+
+def test_lost_part_is_one_line_error_and_no_output(
+    ray_cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count the workers hand back short (a reject part file lost: one row fewer counted
+    than the driver planned) ends as one line, exit 2, and no output folder, not a
+    ``RuntimeError`` traceback."""
+    import curate.engine.ray_stages as stages
+
+    real = stages._collect
+
+    def one_row_lost(ds, cols):  # noqa: ANN001, ANN202
+        got = real(ds, cols)
+        if "rows" in got:
+            got["rows"] = np.append(got["rows"], -1)
+        return got
+
+    monkeypatch.setattr(stages, "_collect", one_row_lost)
+    planted_shards(tmp_path / "shards")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["run", str(tmp_path / "shards"), "-o", str(out), "--no-semantic", "--engine", "ray"],
+    )
+    assert result.exit_code == 2, result.stderr
+    errors = [x for x in result.stderr.splitlines() if x.startswith("Error")]
+    assert len(errors) == 1 and errors[0].startswith("Error: ray dedup: rejects written: ")
+    assert "expected" in errors[0] and "run again" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".out.curate-tmp-*"))
+
+
+def test_split_count_mismatch_is_a_curate_error(tmp_path: Path) -> None:
+    """The split's side files are checked against the drawn counts before they are joined:
+    a short count is a ``ClusterError`` (exit 2, one line), and no side file is written."""
+    from collections import Counter
+
+    from curate.engine.ray_split import _concat
+    from curate.errors import ClusterError, CurateError
+
+    folder = tmp_path / "split"
+    (folder / "train").mkdir(parents=True)
+    (folder / "train" / f"{0:012d}.jsonl").write_bytes(b"{}\n{}\n")
+    got = {"side": np.array([0]), "first": np.array([0]), "rows": np.array([2])}
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with pytest.raises(ClusterError, match=r"ray split: train rows written: 2, expected 3"):
+        _concat(got, folder, ["train"], Counter({0: 3}), staging)
+    assert issubclass(ClusterError, CurateError)
+    assert not (staging / "train.jsonl").exists()
+    _concat(got, folder, ["train"], Counter({0: 2}), staging)
+    assert (staging / "train.jsonl").read_bytes() == b"{}\n{}\n"
