@@ -228,16 +228,16 @@ def _block_state(batch: dict[str, np.ndarray], *, config: Any) -> dict[str, Any]
 
 
 def _context_keys(batch: dict[str, np.ndarray], *, parts: int) -> dict[str, np.ndarray]:
-    """Each answered conversation's normalised-context hash (the conflict detector's group)."""
-    from curate.audit.convs import norm
-    from curate.dedup.exact import digest
+    """Each answered conversation's context key (``convs.context_key``, the local detector's
+    own: equal normalised contexts get equal keys, so each group meets in one partition)."""
+    from curate.audit.convs import context_key
 
     _, convs = _convs(batch)
     ids, keys = [], []
     for c in convs:
         if c is not None and c.answer is not None and c.has_user:
             ids.append(c.row)
-            keys.append(int.from_bytes(digest(norm(c.context).encode())[:8], "little") >> 1)
+            keys.append(context_key(c))
     h = np.asarray(keys, dtype=np.int64)
     return {"idx": np.asarray(ids, np.int64), "h": h, "part": h % parts}
 

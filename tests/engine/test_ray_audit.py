@@ -167,3 +167,46 @@ def _audit_plain(path: Path, engine: str) -> tuple[int, dict]:
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, json.loads(result.stdout)
+
+
+def test_workers_key_contexts_as_the_local_detector() -> None:
+    """The workers group conversations for the conflict check by ``convs.context_key``, the
+    local detector's key (one way to key a context, not a second hash beside it): contexts
+    equal after normalisation share a key, and each row's key is local's."""
+    import orjson
+
+    from curate.audit.convs import context_key, to_conv
+    from curate.engine.ray_audit import _context_keys
+    from curate.records import Record
+
+    chats = [
+        ("What is 2+2?", "4"),
+        ("what is 2 + 2 ?", "Four."),  # the same context after normalisation
+        ("Name a prime.", "7"),
+        ("Ünïcode, ÉTÉ?", "ok"),
+        ("ünïcode été", "yes"),
+    ]
+    data = [
+        orjson.dumps(
+            {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+        )
+        for q, a in chats
+    ]
+    n = len(data)
+    batch = {
+        "idx": np.arange(10, 10 + n, dtype=np.int64),
+        "source": np.array(["t.jsonl"] * n, dtype=object),
+        "line": np.arange(1, n + 1, dtype=np.int64),
+        "text_line": np.arange(1, n + 1, dtype=np.int64),
+        "data": np.array(data, dtype=object),
+    }
+    got = _context_keys(batch, parts=4)
+    want = [
+        context_key(to_conv(Record("t.jsonl", i + 1, orjson.loads(d)), 10 + i))
+        for i, d in enumerate(data)
+    ]
+    assert got["idx"].tolist() == list(range(10, 10 + n))
+    assert got["h"].tolist() == want
+    assert got["h"][0] == got["h"][1] and got["h"][3] == got["h"][4]
+    assert len({got["h"][0], got["h"][2], got["h"][3]}) == 3
+    assert got["part"].tolist() == [k % 4 for k in want]
