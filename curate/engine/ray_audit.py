@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from curate.engine.ray_rows import _collect, _log, _only, _records, worker_errors
+from curate.engine.ray_rows import _collect, _fetched, _log, _only, _records, worker_errors
 from curate.engine.spill import SpillWriter
 from curate.errors import ConfigError, CurateError, InputError
 from curate.records import BadLine, Record
@@ -250,10 +250,11 @@ def _repeated(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {"idx": group["idx"][keep], "part": group["part"][keep]}
 
 
-def _with_part(
-    batch: dict[str, np.ndarray], *, ids: np.ndarray, parts: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The rows named by ``ids`` (sorted), with the partition of their context hash."""
+def _with_part(batch: dict[str, np.ndarray], *, repeated: list) -> dict[str, np.ndarray]:
+    """The repeated-context rows (``repeated``: the blocks of their ids and partitions,
+    fetched from the object store), with the partition of their context hash."""
+    table = _fetched(repeated).sort_by("idx")
+    ids, parts = table["idx"].to_numpy(), table["part"].to_numpy()
     keep = np.isin(batch["idx"], ids)
     out = {k: batch[k][keep] for k in ("idx", "source", "line", "text_line", "data")}
     out["part"] = parts[np.searchsorted(ids, out["idx"])]
@@ -561,14 +562,14 @@ class RayAudit:
         rep = keyed.groupby("part", num_partitions=self.parts).map_groups(
             _repeated, batch_format="numpy"
         )
-        got = _collect(rep, ["idx", "part"])
-        if not got["idx"].size:
+        # The repeated-context rows stay in the object store: each task of the second
+        # shuffle fetches them there, the driver holds their blocks' refs only.
+        rep = rep.materialize()
+        n_repeated = rep.count()
+        if not n_repeated:
             return np.zeros(0, dtype=np.int64)
-        order = np.argsort(got["idx"])
-        ids, parts = got["idx"][order], got["part"][order]
-        del got
         rows = self.ds.map_batches(
-            _with_part, batch_format="numpy", fn_kwargs={"ids": ids, "parts": parts}
+            _with_part, batch_format="numpy", fn_kwargs={"repeated": rep.to_arrow_refs()}
         )
         found = rows.groupby("part", num_partitions=self.parts).map_groups(
             _conflicts, batch_format="numpy", fn_kwargs={"config": self.config}
@@ -581,7 +582,8 @@ class RayAudit:
             del batch
         first = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
         line = np.concatenate(lines) if lines else np.zeros(0, np.int64)
-        _log(f"audit: {ids.size} repeated-context rows, {line.size} conflicts")
+        del rows, rep
+        _log(f"audit: {n_repeated} repeated-context rows, {line.size} conflicts")
         ids_in_spill = np.concatenate(at) if at else np.zeros(0, np.int64)
         return ids_in_spill[np.lexsort((first, line))]
 
@@ -703,13 +705,12 @@ class RayAudit:
                         _without, batch_format="numpy", fn_kwargs={"removed": out}
                     )
                 r = eng.near(alive, b)
-            by_method[method] = len(r.keep)
-            clusters += len(set(r.keep.values()))
-            if r.keep:
-                gone = np.fromiter(r.keep, dtype=np.int64)
-                out = np.union1d(out, gone)
+            by_method[method] = len(r)
+            clusters += r.clusters()
+            if len(r):
+                out = np.union1d(out, r.ids)
                 alive = alive.map_batches(
-                    _without, batch_format="numpy", fn_kwargs={"removed": np.sort(gone)}
+                    _without, batch_format="numpy", fn_kwargs={"removed": r.ids}
                 ).materialize()
         dups = sum(by_method.values())
         n = self.n - self.not_chat.size

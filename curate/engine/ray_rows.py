@@ -83,6 +83,17 @@ def _without(batch: dict[str, np.ndarray], removed: np.ndarray) -> dict[str, np.
     return {k: v[keep] for k, v in batch.items()}
 
 
+def _fetched(blocks: list) -> Any:
+    """On a worker: the Arrow blocks of a dataset the driver left in the object store
+    (``to_arrow_refs``; resolved here unless Ray already did), as one table or None."""
+    import pyarrow as pa
+    import ray
+
+    tables = [ray.get(t) if isinstance(t, ray.ObjectRef) else t for t in blocks]
+    tables = [t for t in tables if t.num_rows]
+    return pa.concat_tables(tables) if tables else None
+
+
 def _only(batch: dict[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndarray]:
     keep = np.isin(batch["idx"], ids)
     return {k: v[keep] for k, v in batch.items()}

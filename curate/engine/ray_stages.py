@@ -35,7 +35,9 @@ from curate.engine.ray_rows import (
     WORK,
     _atomic_bytes,
     _collect,
+    _fetched,
     _log,
+    _only,
     _record,
     _records,
     _without,
@@ -169,9 +171,9 @@ def _read_dedup(
         else:
             r = eng.exact(alive)
         removed.append(r)
-        _log(f"{method}: removed {len(r.keep)}")
-        if r.keep:
-            gone = np.union1d(gone, np.fromiter(r.keep, dtype=np.int64))
+        _log(f"{method}: removed {len(r)}")
+        if len(r):
+            gone = np.union1d(gone, r.ids)
             alive = alive.map_batches(
                 _without, batch_format="numpy", fn_kwargs={"removed": gone}
             ).materialize()
@@ -179,33 +181,23 @@ def _read_dedup(
         alive = eng.embed(alive)
 
     # Drops, exactly as curate.dedup.engine.dedup words them.
-    keeper_of = {m: r.keep[m] for r in removed for m in r.keep}
-
-    def survivor(i: int) -> int:
-        while i in keeper_of:
-            i = keeper_of[i]
-        return i
-
-    need = set(keeper_of) | set(keeper_of.values()) | {survivor(k) for k in keeper_of.values()}
     clusters_n: dict[str, int] = {m: 0 for m in cfg.methods}
     removed_n: dict[str, int] = {m: 0 for m in cfg.methods}
     for r in removed:
-        clusters_n[r.method] = len(set(r.keep.values()))
-        removed_n[r.method] = len(r.keep)
-    # The workers write the removed rows' rejects (the records never come here); the
-    # driver needs only the ids and lines of the rows involved.
-    refs = _refs(base, np.array(sorted(need), dtype=np.int64)) if need else {}
-    by_reason = _write_dedup_rejects(
-        eng, base, removed, survivor, refs, sink if drops is None else drops
-    )
-    keeper_of.clear()
-    del need
+        clusters_n[r.method] = r.clusters()
+        removed_n[r.method] = len(r)
+    refs: dict[int, tuple[str, int]] = {}
+    if mode != "run":  # curate dedup --clusters names every member by its id and line
+        need = [r.ids for r in removed] + [r.keep for r in removed]
+        refs = _refs(base, np.unique(np.concatenate(need))) if need else {}
+    # The workers word and write the removed rows' rejects, naming the keepers themselves:
+    # the records, and their ids, never come here.
+    by_reason = _write_dedup_rejects(eng, base, removed, sink if drops is None else drops)
     clusters = [] if mode == "run" else _clusters(removed)  # only --clusters lists them
     if mode == "run":
         # Nothing after this needs a removed row's keeper, id or similarity (the rejects
         # name them; the page shows counts): the driver holds nothing per removed row.
         removed.clear()
-        refs = {}
     sres = None
     if mode == "run":
         # The split and its writers on the workers when the config allows (ray_split);
@@ -373,41 +365,81 @@ def _clusters(removed: list[_Removed]) -> list[Any]:
     clusters = []
     for r in removed:
         by_keep: dict[int, list[int]] = {}
-        for m, k in r.keep.items():
+        for m, k in zip(r.ids.tolist(), r.keep.tolist(), strict=True):
             by_keep.setdefault(k, []).append(m)
+        sim = dict(zip(r.ids.tolist(), r.sim.tolist(), strict=True))
         for k in sorted(by_keep, key=lambda k: min([k, *by_keep[k]])):
             members = tuple(sorted([k, *by_keep[k]]))
-            sims = tuple(1.0 if m == k else r.sim[m] for m in members)
+            sims = tuple(1.0 if m == k else sim[m] for m in members)
             clusters.append(Cluster(r.method, members, k, sims))
     return clusters
 
 
-def _write_dedup_rejects(
-    eng: Any, base: Any, removed: list[_Removed], survivor: Any, refs: dict, sink: Any
-) -> Counter[str]:
+def _survivors(ids: np.ndarray, keep: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Each of ``rows``' keeper at the end of all methods: a keeper that a later method
+    removed hands on to its own keeper (``ids`` sorted, ``keep`` their keepers)."""
+    out = rows.copy()
+    if not ids.size:
+        return out
+    while True:
+        at = np.minimum(np.searchsorted(ids, out), ids.size - 1)
+        hit = ids[at] == out
+        if not hit.any():
+            return out
+        out[hit] = keep[at[hit]]
+
+
+def _write_dedup_rejects(eng: Any, base: Any, removed: list[_Removed], sink: Any) -> Counter[str]:
     """Dedup's rejects, written by the workers as part files (each block's removed rows,
     worded as ``curate.dedup.engine.dedup`` words them) and merged into ``sink`` in row
-    order by file copy: what the driver wrote from the records before, byte for byte."""
+    order by file copy: what the driver wrote from the records before, byte for byte.
+
+    The plan (removed id, method, similarity, final keeper, keeper passed through) goes to
+    the workers as ``.npy`` files in the work folder, which they map; the keepers' record
+    ids are looked up on the workers (a dataset left in the object store): the driver holds
+    a few arrays of 8 bytes per removed row, no strings, no dicts.
+    """
 
     from curate.dedup.config import REASONS
     from curate.dedup.exact import STAGE
 
+    by_reason: Counter[str] = Counter()
+    for r in removed:
+        if len(r):
+            by_reason[REASONS[r.method]] += len(r)
     if sink is False:  # no rejects file asked for: the counts only, nothing per row built
-        by_reason: Counter[str] = Counter()
-        for r in removed:
-            if r.keep:
-                by_reason[REASONS[r.method]] += len(r.keep)
         return by_reason
-    plan = sorted((m, r.method, k) for r in removed for m, k in r.keep.items())
-    if not plan:
+    if not by_reason:
         return Counter()
-    sim = {m: r.sim[m] for r in removed for m in r.keep}
-    ids = np.array([m for m, _, _ in plan], dtype=np.int64)
-    method = np.array([meth for _, meth, _ in plan], dtype=object)
-    sims = np.array([round(sim[m], 4) for m, _, _ in plan], dtype=np.float64)
-    final = np.array([refs[survivor(k)][0] for _, _, k in plan], dtype=object)
-    via = np.array([refs[k][0] if survivor(k) != k else "" for _, _, k in plan], dtype=object)
-    del sim, plan
+    methods = [r.method for r in removed]
+    ids = np.concatenate([r.ids for r in removed])
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    keep = np.concatenate([r.keep for r in removed])[order]
+    plan = eng.work / "dedup-plan"
+    plan.mkdir(parents=True, exist_ok=True)
+    np.save(plan / "ids.npy", ids)
+    code = np.concatenate([np.full(len(r), t, np.uint8) for t, r in enumerate(removed)])
+    np.save(plan / "method.npy", code[order])
+    del code
+    # Python's round, as the local engine words the similarity.
+    sim = np.concatenate([r.sim for r in removed])[order]
+    np.save(plan / "sim.npy", np.array([round(x, 4) for x in sim.tolist()], dtype=np.float64))
+    del sim, order
+    final = _survivors(ids, keep, keep)
+    np.save(plan / "final.npy", final)
+    passed = final != keep
+    np.save(plan / "via.npy", np.where(passed, keep, -1))
+    names = np.unique(np.concatenate((final, keep[passed])))
+    n_removed = int(ids.size)
+    del ids, keep, final, passed
+    # The keepers' record ids, left on the workers: each reject task fetches them.
+    named = (
+        base.select_columns(["idx", "rid"])
+        .map_batches(_only, batch_format="numpy", fn_kwargs={"ids": names})
+        .materialize()
+    )
+    del names
     folder = eng.work / "dedup"
     folder.mkdir(parents=True, exist_ok=True)
     got = _collect(
@@ -416,7 +448,9 @@ def _write_dedup_rejects(
             batch_format="numpy",
             batch_size=None,
             fn_kwargs={
-                "plan": (ids, method, sims, final, via),
+                "plan": str(plan),
+                "names": named.to_arrow_refs(),
+                "methods": methods,
                 "folder": str(folder),
                 "stage": STAGE,
                 "reasons": dict(REASONS),
@@ -424,51 +458,76 @@ def _write_dedup_rejects(
         ),
         ["first", "last", "rows"],
     )
-    check_count("ray dedup: rejects written", int(got["rows"].sum()), int(ids.size))
+    del named
+    check_count("ray dedup: rejects written", int(got["rows"].sum()), n_removed)
     _merge_parts(folder, got, sink.fh)
-    return _count_dedup(method, sink)
+    # Counted in the order the rejects file first names each reason (by row id).
+    firsts = sorted((int(r.ids[0]), REASONS[r.method], len(r)) for r in removed if len(r))
+    counted: Counter[str] = Counter()
+    for _, reason, n in firsts:
+        sink.by_stage[(STAGE, reason)] += n
+        counted[reason] += n
+    return counted
 
 
-def _count_dedup(method: np.ndarray, sink: Any) -> Counter[str]:
-    from curate.dedup.config import REASONS
-    from curate.dedup.exact import STAGE
-
-    by_reason: Counter[str] = Counter()
-    for meth, n in Counter(method.tolist()).items():
-        sink.by_stage[(STAGE, REASONS[meth])] += n
-        by_reason[REASONS[meth]] += n
-    return by_reason
+def _keeper_names(names: list) -> tuple[np.ndarray, list[str]]:
+    """On a worker: the keepers' (row id, record id), sorted by row id."""
+    table = _fetched(names)
+    if table is None:
+        return np.zeros(0, np.int64), []
+    table = table.sort_by("idx")
+    return table["idx"].to_numpy(), table["rid"].to_pylist()
 
 
 def _dedup_rejects(
-    batch: dict[str, np.ndarray], *, plan: tuple, folder: str, stage: str, reasons: dict
+    batch: dict[str, np.ndarray],
+    *,
+    plan: str,
+    names: list,
+    methods: list[str],
+    folder: str,
+    stage: str,
+    reasons: dict,
 ) -> dict[str, np.ndarray]:
     """On a worker: this block's removed rows as reject lines, in row order, one part file
     (named by its first row id; a retried task rewrites the same bytes)."""
     from curate.records import dumps_line
     from curate.stage import Dropped
 
-    ids, method, sims, final, via = plan
+    root = Path(plan)
+    ids = np.load(root / "ids.npy", mmap_mode="r")
     idx = batch["idx"]
-    mine = np.flatnonzero(np.isin(idx, ids))
+    at = np.minimum(np.searchsorted(ids, idx), ids.size - 1)
+    mine = np.flatnonzero(ids[at] == idx)
     if not mine.size:
         z = np.zeros(0, np.int64)
         return {"first": z, "last": z, "rows": z}
     mine = mine[np.argsort(idx[mine], kind="stable")]
-    at = np.searchsorted(ids, idx[mine])
+    at = at[mine]
+    method = np.load(root / "method.npy", mmap_mode="r")[at]
+    sims = np.load(root / "sim.npy", mmap_mode="r")[at]
+    final = np.load(root / "final.npy", mmap_mode="r")[at]
+    via = np.load(root / "via.npy", mmap_mode="r")[at]
+    known, rid = _keeper_names(names)
+
+    def name(i: int) -> str:
+        return rid[int(np.searchsorted(known, i))]
+
     lines = []
-    for t, p in zip(mine.tolist(), at.tolist(), strict=True):
+    for p, t in enumerate(mine.tolist()):
         s = float(sims[p])
-        extra: dict[str, Any] = {"duplicate_of": final[p], "similarity": s}
-        if via[p]:
-            extra["via"] = via[p]
-        extra["method"] = method[p]
+        meth = methods[int(method[p])]
+        final_id = name(int(final[p]))
+        extra: dict[str, Any] = {"duplicate_of": final_id, "similarity": s}
+        if via[p] >= 0:
+            extra["via"] = name(int(via[p]))
+        extra["method"] = meth
         row = {c: batch[c][t] for c in ("source", "line", "text_line", "data")}
         d = Dropped(
             _record(row),
             stage,
-            reasons[method[p]],
-            f"duplicate_of={final[p]} similarity={s}",
+            reasons[meth],
+            f"duplicate_of={final_id} similarity={s}",
             extra,
         )
         lines.append(dumps_line(d.to_reject()))

@@ -523,3 +523,67 @@ def test_split_count_mismatch_is_a_curate_error(tmp_path: Path) -> None:
     assert not (staging / "train.jsonl").exists()
     _concat(got, folder, ["train"], Counter({0: 2}), staging)
     assert (staging / "train.jsonl").read_bytes() == b"{}\n{}\n"
+
+
+def test_rejects_name_the_keeper_passed_through_as_local(ray_cluster, tmp_path: Path) -> None:
+    """A row removed by exact dedup whose keeper near dedup then removes: its reject names
+    the final keeper and the one passed through (``via``), worded on the workers from the
+    plan files and the keepers' ids looked up there, byte for byte as local words it."""
+    import random
+
+    rng = random.Random(3)
+    words = [f"w{k}" for k in range(300)]
+
+    def chat(q: str, a: str) -> dict:
+        return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+
+    rows = [
+        chat(" ".join(rng.sample(words, 8)), " ".join(rng.sample(words, 40))) for _ in range(60)
+    ]
+    for s in (4, 30):  # S, then K (a near copy of S), then X (an exact copy of K), apart
+        q, a = rows[s]["messages"][0]["content"], rows[s]["messages"][1]["content"]
+        near = chat(q, a.replace(a.split()[5], "zeppelin", 1) + " indeed")
+        rows.insert(s + 3, near)
+        rows.insert(s + 9, json.loads(json.dumps(near)))
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for k in range(2):
+        part = rows[k * 40 : (k + 1) * 40]
+        (shards / f"part-{k}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
+    out = {}
+    for engine in ("local", "ray"):
+        out[engine] = tmp_path / engine
+        code, err = _run([str(shards), "-o", str(out[engine]), "--no-semantic", "--engine", engine])
+        assert code in (0, 1), err
+    assert compare_outputs(out["local"], out["ray"]) == []
+    rejects = [json.loads(x) for x in (out["ray"] / "rejects.jsonl").read_text().splitlines()]
+    passed = [r for r in rejects if "via" in r]
+    assert len(passed) == 2, rejects
+    assert sorted(r["reason"] for r in rejects).count("near_duplicate") == 2
+
+
+def test_survivors_follow_keepers_as_the_dict_walk() -> None:
+    """The final keeper of each removed row, over arrays (``_survivors``), is what the old
+    walk over a ``{removed: keeper}`` dict found, over chains of up to three methods."""
+    from curate.engine.ray_stages import _survivors
+
+    rng = np.random.default_rng(4)
+    keeper_of: dict[int, int] = {}
+    alive = list(range(400))
+    for _method in range(3):  # each method removes some alive rows, keeps other alive ones
+        rng.shuffle(alive)
+        gone, kept = alive[:60], alive[60:120]
+        keeper_of.update({m: int(rng.choice(kept)) for m in gone})
+        alive = alive[60:]
+
+    def walk(i: int) -> int:  # the old formula
+        while i in keeper_of:
+            i = keeper_of[i]
+        return i
+
+    ids = np.array(sorted(keeper_of), dtype=np.int64)
+    keep = np.array([keeper_of[m] for m in ids.tolist()], dtype=np.int64)
+    got = _survivors(ids, keep, keep)
+    assert got.tolist() == [walk(k) for k in keep.tolist()]
+    assert (got != keep).sum() > 10  # chains were walked, not only one step
+    assert _survivors(ids[:0], keep[:0], keep).tolist() == keep.tolist()

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
+from curate.errors import ClusterError
 from tests.engine.helpers import planted_shards
 
 pytestmark = pytest.mark.filterwarnings(
@@ -134,7 +135,7 @@ def test_kept_parts_merged_in_row_order_when_blocks_interleave(ray_cluster, tmp_
     # A part lost (fewer rows written than kept): an error, nothing written.
     eng.work = tmp_path / "short"
     out = io.BytesIO()
-    with pytest.raises(RuntimeError, match="40 kept rows written, 41"):
+    with pytest.raises(ClusterError, match="kept rows written: 40, expected 41"):
         _write_kept(eng, ds, out, 41)
     assert out.getvalue() == b""
 
@@ -221,10 +222,10 @@ def test_dedup_rejects_not_asked_builds_nothing_per_row() -> None:
     from curate.engine.ray_stages import _write_dedup_rejects
 
     removed = [
-        _Removed("exact", {3: 1, 4: 1}, {3: 1.0, 4: 1.0}),
-        _Removed("near", {7: 5}, {7: 0.9}),
+        _Removed.of("exact", [4, 3], [1, 1], [1.0, 1.0]),
+        _Removed.of("near", [7], [5], [0.9]),
     ]
-    got = _write_dedup_rejects(None, None, removed, lambda i: i, {}, False)
+    got = _write_dedup_rejects(None, None, removed, False)
     assert got == {"exact_duplicate": 2, "near_duplicate": 1}
 
 
