@@ -422,10 +422,8 @@ def _write_dedup_rejects(eng: Any, base: Any, removed: list[_Removed], sink: Any
     code = np.concatenate([np.full(len(r), t, np.uint8) for t, r in enumerate(removed)])
     np.save(plan / "method.npy", code[order])
     del code
-    # Python's round, as the local engine words the similarity.
-    sim = np.concatenate([r.sim for r in removed])[order]
-    np.save(plan / "sim.npy", np.array([round(x, 4) for x in sim.tolist()], dtype=np.float64))
-    del sim, order
+    np.save(plan / "sim.npy", np.concatenate([r.sim for r in removed])[order])
+    del order
     final = _survivors(ids, keep, keep)
     np.save(plan / "final.npy", final)
     passed = final != keep
@@ -515,7 +513,7 @@ def _dedup_rejects(
 
     lines = []
     for p, t in enumerate(mine.tolist()):
-        s = float(sims[p])
+        s = round(float(sims[p]), 4)  # Python's round, as the local engine words it
         meth = methods[int(method[p])]
         final_id = name(int(final[p]))
         extra: dict[str, Any] = {"duplicate_of": final_id, "similarity": s}
