@@ -624,7 +624,9 @@ def audit_path(
     conversation views (as ``run.workers``: 0 is every available CPU, 1 this process only);
     the report is the same. With more than one, each chunk of records goes to the workers
     as soon as it is read (``StreamHasher``, as ``curate run`` hashes for dedup): the reading,
-    the hashing and the views overlap instead of following one another.
+    the hashing and the views overlap instead of following one another. A file of at least
+    ``EARLY_POOL_BYTES`` starts the workers' fork server before reading and their pool at the
+    first chunk (``StreamHasher(early=True)``), so no core idles while they start.
     """
     # The workers fork from a server that has imported this module (and dedup's hashing)
     # once, instead of each importing it (~0.5 s of CPU per worker). Only a server not
@@ -633,14 +635,14 @@ def audit_path(
     if has_fork_server():
         multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     with workers(processes):
-        ahead = StreamHasher(duplicate_config(), True, (stream_facts, (config or AuditConfig(),)))
-        if can_start(ahead.nproc) and _large_input(path):
-            # A file this large will start the pool: its server boots on the other core
-            # while the first records are read, and the pool starts at the first chunk
-            # without this process waiting for it (it used to read 20,000 records with that
-            # core idle, then wait ~0.3 s for the server to boot).
+        # A file this large will start the pool: its server boots on the other core while
+        # the first records are read, and the pool starts at the first chunk without this
+        # process waiting for it (it used to read 20,000 records with that core idle, then
+        # wait ~0.3 s for the server to boot).
+        facts = (stream_facts, (config or AuditConfig(),))
+        ahead = StreamHasher(duplicate_config(), True, facts, early=_large_input(path))
+        if ahead.early and can_start(ahead.nproc):
             start_fork_server(preload)
-            ahead.early = True
         try:
             t0 = time.perf_counter()
             records, bad, fmt = read_for_audit(path, ahead)
