@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -41,6 +42,19 @@ def can_start(nproc: int) -> bool:
     """Whether ``nproc`` worker processes are worth starting here (more than one, and a
     fork server to start them from)."""
     return nproc > 1 and has_fork_server()
+
+
+def start_fork_server(preload: Sequence[str]) -> bool:
+    """Start the fork server now, with ``preload`` imported in it, and return at once (False
+    where there is none): it boots on another core while this process goes on reading,
+    instead of when the first worker is wanted, this process waiting for it (~0.3 CPU s: a
+    fresh interpreter importing the stages). Only a server not started yet takes the list;
+    one already running is kept."""
+    if not has_fork_server():
+        return False
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(preload))
+    multiprocessing.forkserver.ensure_running()
+    return True
 
 
 def process_pool(

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from curate.audit.model import FINDING_TITLES
+from curate.audit.model import FINDING_TITLES, first_findings
 from curate.language import UNKNOWN
 from curate.records import atomic_writer
 
@@ -105,17 +105,10 @@ def card_text(
         parts.append(f"- {md(text)}")
     parts.append("")
     gone = set(published.get("dropped_lines", ())) if published else set()
-    # Per code: its first 5 findings, how many, and the records they name; no more is held
-    # (the findings may be many, kept in a file on a Ray driver: curate.engine.spill).
-    by_code: dict[str, list] = {}
-    count: dict[str, int] = {}
+    # Per code: its first findings, how many, and the records they name, in one pass over
+    # the findings (they may be many, kept in a file on a Ray driver: curate.engine.spill).
     named: dict[str, set[int]] = {}
-    for f in _remaining(report.findings, gone):
-        group = by_code.setdefault(f.code, [])
-        if len(group) < 5:
-            group.append(f)
-        count[f.code] = count.get(f.code, 0) + 1
-        named.setdefault(f.code, set()).update(f.lines)
+    by_code, count = first_findings(_noting_lines(_remaining(report.findings, gone), named))
     if published:
         parts += _removed_section(published)
     parts.append("## Known issues\n")
@@ -129,11 +122,11 @@ def card_text(
         n = len(named[code])
         # Finding codes are our own constants: safe in a code span.
         parts.append(f"### {FINDING_TITLES.get(code, code)} (`{code}`, {n:,} records)\n")
-        for f in group[:5]:
+        for f in group:
             lines = _lines(f.lines)
             parts.append(f"- {md(f.message)} (records {lines}).")
-        if count[code] > 5:
-            parts.append(f"- … and {count[code] - 5} more findings of this kind.")
+        if count[code] > len(group):
+            parts.append(f"- … and {count[code] - len(group)} more findings of this kind.")
         parts.append("")
     if report.gates:
         parts.append("## Quality gates\n")
@@ -150,6 +143,13 @@ def card_text(
         "rules of thumb.\n"
     )
     return "\n".join(parts)
+
+
+def _noting_lines(findings: Iterable, named: dict[str, set[int]]) -> Iterator:
+    """``findings``, unchanged; the lines of each code gathered into ``named`` on the way."""
+    for f in findings:
+        named.setdefault(f.code, set()).update(f.lines)
+        yield f
 
 
 def _remaining(findings: Iterable, gone: set[int]) -> Iterator:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -92,6 +93,22 @@ class AuditConfig:
         out = asdict(self)
         out["fail_on"] = list(self.fail_on)
         return out
+
+
+def first_findings(
+    findings: Iterable[Finding], limit: int = 5
+) -> tuple[dict[str, list[Finding]], dict[str, int]]:
+    """Per code, in the order codes first appear: its first ``limit`` findings, and how many
+    findings it has. One pass that holds no more than that: the findings may be many, kept in
+    a file (``curate.engine.spill``). The HTML page and the dataset card list these."""
+    shown: dict[str, list[Finding]] = {}
+    count: dict[str, int] = {}
+    for f in findings:
+        group = shown.setdefault(f.code, [])
+        if len(group) < limit:
+            group.append(f)
+        count[f.code] = count.get(f.code, 0) + 1
+    return shown, count
 
 
 @dataclass

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import functools
-import gc
 import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +37,20 @@ from curate.dedup.features import (
     workers,
 )
 from curate.errors import ConfigError
+from curate.gcpause import gc_paused
 from curate.reader import read_chat
 from curate.records import BadLine, Record
 from curate.stage import Batch, BatchResult, Dropped, run_stages
 from curate.tokens import TokenCounter
-from curate.workers import has_fork_server, ordered_map
+from curate.workers import can_start, has_fork_server, ordered_map, start_fork_server
 
 EMBED_SIDES = ("conversation", "prompt", "response")
 # Conversation views built at a time: their memory (texts joined per role, the context copy,
 # lists per message) is freed chunk by chunk instead of held for every row at once.
 VIEW_CHUNK = 4_096
+# A file of this size holds ~13,000 records or more of usual chat data (~1.2 KB a line): enough
+# for the reading pool (``PARALLEL_MIN`` records) to pay, so ``audit_path`` starts it early.
+EARLY_POOL_BYTES = 16 * 2**20
 
 
 def _check_config(config: AuditConfig) -> None:
@@ -110,21 +112,6 @@ def audit(
             )
         finally:
             stop.set()
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside: the audit allocates millions of small objects
-    while the records it reads stay alive, and each collection walks all of them (~40% of
-    building the conversation views at 100k rows). Nothing it builds relies on the cycle
-    collector; reference counting frees it, and collection resumes after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _audit(
@@ -637,15 +624,25 @@ def audit_path(
     conversation views (as ``run.workers``: 0 is every available CPU, 1 this process only);
     the report is the same. With more than one, each chunk of records goes to the workers
     as soon as it is read (``StreamHasher``, as ``curate run`` hashes for dedup): the reading,
-    the hashing and the views overlap instead of following one another.
+    the hashing and the views overlap instead of following one another. A file of at least
+    ``EARLY_POOL_BYTES`` starts the workers' fork server before reading and their pool at the
+    first chunk (``StreamHasher(early=True)``), so no core idles while they start.
     """
+    # The workers fork from a server that has imported this module (and dedup's hashing)
+    # once, instead of each importing it (~0.5 s of CPU per worker). Only a server not
+    # started yet takes the list; it changes nothing but what is imported beforehand.
+    preload = ["__main__", __name__]
     if has_fork_server():
-        # The workers fork from a server that has imported this module (and dedup's hashing)
-        # once, instead of each importing it (~0.5 s of CPU per worker). Only a server not
-        # started yet takes the list; it changes nothing but what is imported beforehand.
-        multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", __name__])
+        multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     with workers(processes):
-        ahead = StreamHasher(duplicate_config(), True, (stream_facts, (config or AuditConfig(),)))
+        # A file this large will start the pool: its server boots on the other core while
+        # the first records are read, and the pool starts at the first chunk without this
+        # process waiting for it (it used to read 20,000 records with that core idle, then
+        # wait ~0.3 s for the server to boot).
+        facts = (stream_facts, (config or AuditConfig(),))
+        ahead = StreamHasher(duplicate_config(), True, facts, early=_large_input(path))
+        if ahead.early and can_start(ahead.nproc):
+            start_fork_server(preload)
         try:
             t0 = time.perf_counter()
             records, bad, fmt = read_for_audit(path, ahead)
@@ -655,7 +652,7 @@ def audit_path(
                 bad_lines=bad,
                 source=str(path),
                 embeddings=embeddings,
-                ahead=ahead if ahead.pool is not None else None,
+                ahead=ahead if ahead.started() else None,
             )
             _, done = run_stages([stage], Batch.of(records), _no_drops)
         finally:
@@ -665,6 +662,14 @@ def audit_path(
     report.timings["read"] = t_read
     report.series["records"] = records  # the HTML page lists each finding's records
     return report
+
+
+def _large_input(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a file of at least ``EARLY_POOL_BYTES`` (not stdin)."""
+    try:
+        return str(path) != "-" and os.stat(path).st_size >= EARLY_POOL_BYTES
+    except OSError:  # the reader reports what is wrong with it
+        return False
 
 
 def _no_drops(dropped: Dropped) -> None:

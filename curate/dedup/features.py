@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -337,14 +338,27 @@ class StreamHasher:
     ``PARALLEL_MIN`` never start a pool (``features`` returns None: dedup hashes them in
     this process as before), nor does ``workers`` 1.
 
+    ``early``: for an input known to be large (by its size): the pool starts at the first
+    chunk, in a thread, so the reading goes on while its workers wait for the fork server to
+    boot; the chunks read meanwhile are sent once it is up.
+
     ``also``: ``(fn, args)``, another stage's per-chunk work done in the same task, on the
     same decoded records (``fn(chunk, base, *args)``, a module-level function): the
     standalone audit's conversation facts. ``features`` then leaves ``(base, result)`` for
     each chunk, in order, in ``self.also``.
     """
 
-    def __init__(self, config: Any, with_sig: bool, also: tuple[Any, tuple] | None = None) -> None:
+    def __init__(
+        self,
+        config: Any,
+        with_sig: bool,
+        also: tuple[Any, tuple] | None = None,
+        early: bool = False,
+    ) -> None:
         self.config, self.with_sig, self.job = config, with_sig, also
+        self.early = early
+        self.warming: Future | None = None  # ``early``: the pool being started in a thread
+        self.starting: Any = None  # ... and that pool, shut down if it fails to start
         self.also: list[tuple[int, Any]] = []
         self.nproc = _WORKERS
         self.records: list[Record] = []
@@ -358,10 +372,11 @@ class StreamHasher:
         """``records``, unchanged and in order; full chunks go to the workers as they pass."""
         parallel = can_start(self.nproc)
         chunk, mine = PARALLEL_CHUNK, self.records
+        start_at = chunk if self.early else PARALLEL_MIN
         for record in records:
             mine.append(record)
             if parallel and len(mine) - self.sent >= chunk:
-                if self.pool is None and len(mine) >= PARALLEL_MIN:
+                if self.pool is None and self.warming is None and len(mine) >= start_at:
                     self._start()
                 if self.pool is not None:
                     while len(mine) - self.sent >= chunk:
@@ -369,7 +384,31 @@ class StreamHasher:
             yield record
 
     def _start(self) -> None:
-        self.pool = process_pool(self.nproc, _start_worker, (self.config, self.with_sig, self.job))
+        pool = process_pool(self.nproc, _start_worker, (self.config, self.with_sig, self.job))
+        if not self.early:
+            self.pool = pool
+            return
+        starter = ThreadPoolExecutor(1, thread_name_prefix="curate-pool-start")
+        self.warming, self.starting = starter.submit(self._warm, pool), pool
+        starter.shutdown(wait=False)
+
+    def _warm(self, pool: Any) -> None:
+        """(A thread's.) The first worker started, which waits for the fork server; then
+        ``pool`` is the one chunks go to."""
+        pool.submit(int).result()
+        self.pool = pool
+
+    def started(self) -> bool:
+        """Whether the workers took chunks (or will: an early pool still starting is waited
+        for; one that failed to start leaves the work to this process)."""
+        if self.warming is not None:
+            try:
+                self.warming.result()
+            except Exception:  # (BrokenProcessPool, OSError): hashed in this process instead
+                self.failed = True
+                self.starting.shutdown(wait=False, cancel_futures=True)
+            self.warming = self.starting = None
+        return self.pool is not None
 
     def _send(self, stop: int) -> None:
         # A bounded queue: past IN_FLIGHT chunks per worker, wait for the oldest, so the
@@ -397,11 +436,14 @@ class StreamHasher:
 
     def features(self, records: Sequence[Record]) -> Features | None:
         """The fingerprints of ``records`` (the list ``wrap`` passed through), or None."""
-        if self.pool is None:
+        if not self.started():
+            self.close()
             return None
         try:
             if len(records) != len(self.records) or self.failed:
                 return None
+            while len(records) - self.sent > PARALLEL_CHUNK:  # read while an early pool started
+                self._send(self.sent + PARALLEL_CHUNK)
             if self.sent < len(records):
                 self._send(len(records))
             while self.pending:
@@ -420,6 +462,8 @@ class StreamHasher:
             self.close()
 
     def close(self) -> None:
+        if self.warming is not None:
+            self.started()  # a pool still starting is shut down once it is up
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None

@@ -13,6 +13,7 @@ from typing import Any
 from curate import __version__
 from curate.dedup.engine import DedupStage
 from curate.dedup.features import StreamHasher, runs_parallel, workers
+from curate.gcpause import gc_paused
 from curate.pipeline.aside import Aside
 from curate.pipeline.config import RunConfig
 from curate.pipeline.filters import DropFindings, make_filter
@@ -180,7 +181,6 @@ def run_into(
 
     ``cluster`` (an engine's read + filter + dedup) replaces the local ones when given.
     """
-    from curate.audit.run import gc_paused
     from curate.pipeline.checks import preflight
 
     # Everything the config names is checked before any heavy stage (docs/run.md).

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.audit.model import FINDING_CODES, FINDING_TITLES
+from curate.audit.model import FINDING_CODES, FINDING_TITLES, first_findings
 from curate.records import Record
 from curate.report.evidence import Evidence, Place, collect_findings
 from curate.report.html import (
@@ -91,15 +91,7 @@ def _findings(report: Any, evidence: Evidence | None = None) -> Markup:
     if not report.findings:
         return para("No findings.")
     out = []
-    # The first findings of each code and how many there are: the page lists no more, so it
-    # holds no more (the findings may be many, kept in a file: curate.engine.spill).
-    by_code: dict[str, list] = {}
-    count: dict[str, int] = {}
-    for f in report.findings:
-        group = by_code.setdefault(f.code, [])
-        count[f.code] = count.get(f.code, 0) + 1
-        if len(group) < MAX_FINDINGS_PER_CODE:
-            group.append(f)
+    by_code, count = first_findings(report.findings, MAX_FINDINGS_PER_CODE)
     if evidence is not None:
         out.append(
             para(

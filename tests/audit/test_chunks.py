@@ -174,6 +174,53 @@ def test_views_built_while_reading_give_the_same_report(
     assert m["not_chat"] == 2 and m["refusal"] > 0 and m["conflicting_answers"] > 0
 
 
+def test_a_large_file_starts_its_pool_early_in_a_thread(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # ``curate audit`` of a file of at least EARLY_POOL_BYTES: the fork server boots while the
+    # first records are read and the pool starts at the first chunk, in a thread (this one
+    # reads on), instead of after PARALLEL_MIN records (never reached here); same report.
+    import threading
+
+    monkeypatch.setattr(feat, "PARALLEL_MIN", 10**9)
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
+    path = tmp_path / "mix.jsonl"
+    path.write_text("".join(orjson.dumps(r.data).decode() + "\n" for r in _records()))
+    serial = audit_run.audit_path(path, CONFIG, processes=1)
+    gathered = _spy(monkeypatch, "_ahead_facts", lambda got: got is not None)
+    assert _view(audit_run.audit_path(path, CONFIG, processes=2)) == _view(serial)
+    assert gathered == []  # too small for the pool, as before
+    monkeypatch.setattr(audit_run, "EARLY_POOL_BYTES", path.stat().st_size)
+    real_warm, warmed_in = feat.StreamHasher._warm, []
+
+    def warm(self: Any, pool: Any) -> None:
+        warmed_in.append(threading.current_thread() is threading.main_thread())
+        real_warm(self, pool)
+
+    monkeypatch.setattr(feat.StreamHasher, "_warm", warm)
+    assert _view(audit_run.audit_path(path, CONFIG, processes=2)) == _view(serial)
+    assert gathered == [True] and warmed_in == [False]  # the reading pool, started in a thread
+
+
+def test_an_early_pool_that_fails_to_start_leaves_the_audit_to_this_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    def broken(self: Any, pool: Any) -> None:
+        raise BrokenProcessPool("a worker died while starting")
+
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
+    monkeypatch.setattr(feat.StreamHasher, "_warm", broken)
+    path = tmp_path / "mix.jsonl"
+    path.write_text("".join(orjson.dumps(r.data).decode() + "\n" for r in _records()))
+    monkeypatch.setattr(audit_run, "EARLY_POOL_BYTES", 1)
+    gathered = _spy(monkeypatch, "_ahead_facts", lambda got: got is not None)
+    early = audit_run.audit_path(path, CONFIG, processes=2)
+    assert gathered == []  # no reading pool: the views and fingerprints made here
+    assert _view(early) == _view(audit_run.audit_path(path, CONFIG, processes=1))
+
+
 def test_findings_thread_starting_late_still_gets_the_fingerprints(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:

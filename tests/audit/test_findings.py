@@ -220,3 +220,37 @@ def test_fast_paths_give_what_the_plain_code_gives() -> None:
     said = "The cat sat on the mat. " * 3 + "Then it left."
     assert repetition_reason(said) == repetition_reason(said + "\x1c")
     assert repetition_reason(said) is not None
+
+
+def test_first_findings_per_code_serve_the_card_and_the_page() -> None:
+    """One function picks what the dataset card and the HTML page list of each code: its
+    first five findings in order and how many more there are, in one pass."""
+    from curate.audit.card import card_text
+    from curate.audit.model import first_findings
+    from curate.findings import Finding
+    from curate.report.audit_page import render_audit_page
+
+    made = [
+        Finding(code=code, message=f"{code} number {k}", lines=[k + 1], rows=[k])
+        for k, code in enumerate(["refusal"] * 7 + ["short_answer"] * 2)
+    ]
+    made.insert(1, made.pop(7))  # a short_answer among the refusals: order of first appearance
+    shown, count = first_findings(iter(made))  # one pass: an iterator is enough
+    assert list(shown) == ["refusal", "short_answer"]
+    assert [f.message for f in shown["refusal"]] == [f"refusal number {k}" for k in range(5)]
+    assert [f.message for f in shown["short_answer"]] == [
+        "short_answer number 7",
+        "short_answer number 8",
+    ]
+    assert count == {"refusal": 7, "short_answer": 2}
+    assert first_findings(made, limit=2)[0]["refusal"] == made[0:1] + made[2:3]
+
+    report = audit(as_records(clean_rows(30)), AuditConfig(embeddings=False, language_sample=0))
+    report.findings = made
+    card = card_text(report)
+    assert "refusal number 4" in card and "refusal number 5" not in card
+    assert "… and 2 more findings of this kind." in card
+    assert card.count("more findings of this kind") == 1  # none for short_answer's two
+    page = render_audit_page(report)
+    assert "refusal number 4" in page and "refusal number 5" not in page
+    assert "… and 2 more findings (all in --json)" in page
