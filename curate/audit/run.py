@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import functools
-import gc
 import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from curate.audit.model import (
 )
 from curate.audit.shape import ShapeParts, shape_chunk
 from curate.chat import messages_of
+from curate.collector import gc_paused
 from curate.dedup.features import (
     StreamHasher,
     compute_features,
@@ -110,21 +109,6 @@ def audit(
             )
         finally:
             stop.set()
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside: the audit allocates millions of small objects
-    while the records it reads stay alive, and each collection walks all of them (~40% of
-    building the conversation views at 100k rows). Nothing it builds relies on the cycle
-    collector; reference counting frees it, and collection resumes after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _audit(

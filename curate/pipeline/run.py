@@ -180,7 +180,7 @@ def run_into(
 
     ``cluster`` (an engine's read + filter + dedup) replaces the local ones when given.
     """
-    from curate.audit.run import gc_paused
+    from curate.collector import gc_paused
     from curate.pipeline.checks import preflight
 
     # Everything the config names is checked before any heavy stage (docs/run.md).
