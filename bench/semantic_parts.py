@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from baseline import BASELINE, baseline_tree
@@ -40,12 +41,15 @@ PARTS = [
     ("curate.dedup.semantic", "_project", "PCA fit + projection"),
     ("curate.dedup.semantic", "_index", "IVF index (train + add)"),
     ("curate.dedup.semantic", "_scan_lists", "list scan (coarse probes, products, re-score)"),
+    ("curate.dedup.semantic", "_faiss_codes", "faiss's search (explain: every candidate)"),
     ("curate.dedup.semantic", "_dots", "exact cosines of the pairs"),
     ("curate.dedup.engine", "Engine._similarity_of", "rows of the pairs over the threshold"),
     ("curate.dedup.engine", "Engine._same_slots", "slot guard"),
     ("curate.dedup.semantic", "_write_arrays", "cache writes (npz)"),
+    ("curate.dedup.engine", "explain_method", "explain (similarity histograms)"),
     ("curate.dedup.engine", "_components", "components"),
     ("curate.dedup.engine", "build_clusters", "clusters (keeper, similarities)"),
+    ("curate.dedup.engine", "Engine._semantic_groups", "semantic step, all of it (run mode)"),
 ]
 
 
@@ -65,7 +69,7 @@ def _wrap(owner: object, name: str, label: str, spent: dict[str, float]) -> None
     setattr(owner, name, unwrap(timed) if unwrap else timed)
 
 
-def worker(path: Path, rows: int | None) -> dict:
+def worker(path: Path, rows: int | None, run_mode: bool = False) -> dict:
     import gc
     import importlib
     from itertools import islice
@@ -98,25 +102,47 @@ def worker(path: Path, rows: int | None) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="sem-parts-") as cache:
         cfg = DedupConfig(methods=("semantic",), model="fast", cache_dir=cache)
+        given = None
+        if run_mode:
+            # As `curate run` calls it: exact and near first, `explain` on, the run's own
+            # vectors given (embedded before, outside the timing).
+            cfg = DedupConfig(
+                methods=("exact", "near", "semantic"), model="fast", cache_dir=cache, explain=True
+            )
+            given = embed.get_embedder("fast", cache_dir=False).encode(
+                [key_text(r, cfg.key) for r in records]
+            )
         embed.get_embedder("fast", cache_dir=False).encode(["load the model before timing"])
         gc.callbacks.append(on_gc)
+        if run_mode:
+            gc.disable()  # `curate run` pauses the cycle collector for the whole run
         c0 = time.process_time()
-        res = dedup(records, cfg)
+        res = dedup(records, cfg, embeddings=given)
         total = time.process_time() - c0
+        gc.enable()
         gc.callbacks.remove(on_gc)
+    # The key texts are built before the reference embedding is timed, as dedup must build
+    # them to embed: timed apart, so the ratio can be given against both.
+    c2 = time.process_time()
     texts = [key_text(r, cfg.key) for r in records]
+    key_texts = time.process_time() - c2
     embed._static_model.cache_clear()  # a fresh model: its tokenizer's word cache empty
     model = embed.get_embedder("fast", cache_dir=False)
     model.encode(["load the model before timing"])
+    in_dedup = collected[0]
+    gc.callbacks.append(on_gc)
     c1 = time.process_time()
     model.encode(texts)
     alone = time.process_time() - c1
+    gc.callbacks.remove(on_gc)
     return {
         "records": len(records),
         "total": total,
         "embed_only": alone,
+        "key_texts": key_texts,
         "parts": spent,
-        "gc": collected[0],
+        "gc": in_dedup,
+        "gc_alone": collected[0] - in_dedup,
         "faiss_import": faiss_s,
         "clusters": [list(c.members) for c in res.clusters],
     }
@@ -128,10 +154,16 @@ def main() -> None:
     ap.add_argument("--rows", type=int, help="first N lines only")
     ap.add_argument("--baseline", default=BASELINE)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument(
+        "--run",
+        action="store_true",
+        help="as curate run: exact+near+semantic, explain, vectors given (the total is then "
+        "the whole dedup beside the embedding it did not do)",
+    )
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.input, args.rows)))
+        print(json.dumps(worker(args.input, args.rows, args.run)))
         return
     runs = [("new", None)]
     if not args.no_baseline:
@@ -144,11 +176,14 @@ def main() -> None:
         cmd = [sys.executable, __file__, str(args.input), "--worker"]
         if args.rows:
             cmd += ["--rows", str(args.rows)]
+        if args.run:
+            cmd.append("--run")
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
         got[code] = json.loads(out.strip().splitlines()[-1])
     codes = list(got)
     first = got[codes[0]]
-    print(f"{first['records']} records, semantic only, fast model, cold cache; CPU s")
+    what = "exact+near+semantic, explain, vectors given" if args.run else "semantic only"
+    print(f"{first['records']} records, {what}, fast model, cold cache; CPU s")
     print(f"{'part':<48}" + "".join(f"{c:>10}" for c in codes))
     labels = [label for _, _, label in PARTS]
 
@@ -162,12 +197,25 @@ def main() -> None:
     row("faiss import (once per process, not in total)", [got[c]["faiss_import"] for c in codes])
     row("cold semantic dedup, total", [got[c]["total"] for c in codes])
     row("embedding alone (fresh model)", [got[c]["embed_only"] for c in codes])
+    row("  of it, garbage collection", [got[c].get("gc_alone") for c in codes])
     row(
         "beyond the embedding (total - embedding alone)",
         [got[c]["total"] - got[c]["embed_only"] for c in codes],
     )
-    ratios = "".join(f"{got[c]['total'] / max(got[c]['embed_only'], 1e-9):>9.2f}x" for c in codes)
-    print(f"{'total / embedding alone':<48}{ratios}")
+    row("key texts alone (built before the embedding)", [got[c].get("key_texts") for c in codes])
+
+    def ratio(label: str, base: Callable[[dict], float]) -> None:
+        cells = "".join(f"{got[c]['total'] / max(base(got[c]), 1e-9):>9.2f}x" for c in codes)
+        print(f"{label:<48}{cells}")
+
+    ratio("total / embedding alone", lambda g: g["embed_only"])
+    ratio("total / (key texts + embedding alone)", lambda g: g["embed_only"] + g["key_texts"])
+    if args.run:  # the total holds exact and near too: the semantic step's own ratio
+        step = "semantic step, all of it (run mode)"
+        alone = [max(got[c]["embed_only"], 1e-9) for c in codes]
+        spent = [got[c]["parts"].get(step, 0.0) for c in codes]
+        cells = "".join(f"{(a + t) / a:>9.2f}x" for a, t in zip(alone, spent, strict=True))
+        print(f"{'(embedding alone + semantic step) / embedding':<48}{cells}")
     same = all(got[c]["clusters"] == first["clusters"] for c in codes)
     print(f"same clusters: {same} ({len(first['clusters'])})")
 

@@ -1,9 +1,11 @@
-"""The cycle collector paused while a stage holds every record (the audit, ``curate run``).
+"""The cycle collector paused while a stage holds every record (the audit, dedup, ``curate run``).
 
-Both allocate millions of small objects while the records they read stay alive, and each full
+They allocate millions of small objects while the records they read stay alive, and each full
 collection walks all of them: ~40% of building the audit's conversation views at 100k rows,
-~13% of ``curate run``'s reading phase. Nothing they build relies on the cycle collector
-(reference counting frees it; ``tests/pipeline/test_gc_paused.py``), and it resumes after.
+~13% of ``curate run``'s reading phase, and in ``dedup()`` the embedder's token lists and the
+union-find's lists set them off. Nothing they build relies on the cycle collector (reference
+counting frees it; ``tests/pipeline/test_gc_paused.py``, ``tests/dedup/test_collector.py``),
+and it resumes after.
 """
 
 from __future__ import annotations
