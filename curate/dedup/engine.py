@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from curate.gcpause import gc_paused
 from curate.dedup.cluster import Cluster, UnionFind, build_clusters, components
 from curate.dedup.config import LEAK_STAGE, LEAKED, REASONS, DedupConfig
 from curate.dedup.exact import STAGE
@@ -34,6 +33,7 @@ from curate.dedup.semantic import (
 )
 from curate.dedup.slots import Slots, different_slots, texts_differ
 from curate.errors import ConfigError
+from curate.gcpause import gc_paused
 from curate.progress import Progress
 from curate.records import Record
 from curate.stage import Batch, BatchResult, Dropped, StageResult
