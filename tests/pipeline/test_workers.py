@@ -176,6 +176,7 @@ def test_a_killed_hashing_worker_leaves_the_rows_to_dedup(small_chunks: None) ->
     # it for ever; now the stream gives no rows and dedup hashes in this process.
     import os
     import signal
+    import time
 
     records = identity_records()
     cfg = DedupConfig(methods=("exact", "near"))
@@ -189,6 +190,15 @@ def test_a_killed_hashing_worker_leaves_the_rows_to_dedup(small_chunks: None) ->
                 # A ProcessPoolExecutor starts its workers on demand: wait for one.
                 hasher.pool.submit(int).result()
                 os.kill(next(iter(hasher.pool._processes)), signal.SIGKILL)
+                # The executor notices a death between results: while chunks sent before the
+                # kill keep finishing it may not have yet, and if every chunk were sent and
+                # hashed by then the rows would be whole and rightly returned. Wait until it
+                # has, so the chunks still to come meet the broken pool.
+                deadline = time.monotonic() + 60
+                while not hasher.pool._broken and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert hasher.pool._broken
+        assert len(passed) == len(records)
         assert hasher.features(passed) is None and hasher.pool is None
 
 
