@@ -70,3 +70,25 @@ def test_each_stage_starts_without_the_last_ones_free_heap() -> None:
     # 3202ffb: the ~70 MB freed in "churn" was still resident when "next" started.
     assert seen["churn_end"] - seen["next_start"] > 40 * MB, seen
     assert len(held) == 750
+
+
+def test_dedup_gives_the_heap_back_before_each_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between exact, near and semantic (one stage), the last method's garbage is released
+    before the next one starts: the semantic step's peak sits on what the near pass left."""
+    import curate.dedup.engine as engine
+    from curate.dedup import DedupConfig, dedup
+
+    calls: list[bool] = []
+
+    def spy() -> bool:
+        calls.append(release_free_heap())  # the real call, counted
+        return calls[-1]
+
+    monkeypatch.setattr(engine, "release_free_heap", spy)
+    rows = [
+        {"messages": [{"role": "user", "content": f"text {i % 5} of the set"}]} for i in range(20)
+    ]
+    recs = [Record("s", i + 1, r) for i, r in enumerate(rows)]
+    res = dedup(recs, DedupConfig(methods=("exact", "near")))
+    assert len(res.result.kept) == 5
+    assert len(calls) == 2  # 3202ffb: none
