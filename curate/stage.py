@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from curate.heap import release_free_heap
 from curate.records import BadLine, Record
 
 
@@ -274,6 +275,9 @@ def run_stages(
     """
     done: dict[str, BatchResult] = {}
     for stage in stages:
+        # What the last step freed among the records still held would otherwise stay
+        # resident under this stage's own peak (a run's peak is a stage's, on top of them).
+        release_free_heap()
         res = stage(batch, done)
         if len(res.kept) + len(res.dropped) != len(batch):
             raise RuntimeError(

@@ -34,6 +34,7 @@ from curate.dedup.semantic import (
 from curate.dedup.slots import Slots, different_slots, texts_differ
 from curate.errors import ConfigError
 from curate.gcpause import gc_paused
+from curate.heap import release_free_heap
 from curate.progress import Progress
 from curate.records import Record
 from curate.stage import Batch, BatchResult, Dropped, StageResult
@@ -294,6 +295,9 @@ class Engine:
         lengths = self.lengths()
         out: list[Cluster] = []
         for method in self.config.methods:
+            # The last method's garbage (the near pass's words, shingles) is freed among the
+            # records; its pages would stay resident under the semantic step's peak.
+            release_free_heap()
             idx = np.flatnonzero(alive)
             groups, simfn = self._groups(method, idx)
             found = build_clusters(method, groups, lengths, self.config.keep, simfn)
