@@ -378,6 +378,7 @@ def near_pairs(
     sig: np.ndarray | None = None,
     usable: np.ndarray | None = None,
     sig_rows: np.ndarray | None = None,
+    shingles_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Callable[[int, int], float]]:
     """Verified candidate pairs among ``n_docs`` documents, with their true Jaccard.
 
@@ -388,6 +389,9 @@ def near_pairs(
         sig, usable: the documents' signatures and usable mask when already computed
             (``curate.dedup.features``); only the candidates' texts are read then.
         sig_rows: document ``i``'s signature is ``sig[sig_rows[i]]`` (no copy of the rows).
+        shingles_of: ``shingle_hashes`` of the given documents, made another way (from the
+            key texts, folded in bulk: ``curate.dedup.features.text_shingles``); the
+            candidates are verified on these instead of on ``docs_of``'s bytes.
 
     Returns:
         ``(pairs, jaccard, similarity)``: every candidate pair (below threshold ones too,
@@ -400,10 +404,15 @@ def near_pairs(
     del sig
     sets: dict[int, np.ndarray] = {}
 
+    def shingled(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if shingles_of is not None:
+            return shingles_of(docs)
+        return shingle_hashes(docs_of(docs), shingle_size)
+
     def shingle_set(i: int) -> np.ndarray:
         got = sets.get(i)
         if got is None:
-            h, _ = shingle_hashes(docs_of(np.array([i])), shingle_size)
+            h, _ = shingled(np.array([i]))
             got = sets[i] = sorted_unique(h)
         return got
 
@@ -411,8 +420,7 @@ def near_pairs(
     with Progress("near: verify", int(involved.size), progress) as bar:
         for lo in range(0, involved.size, 512):
             chunk = involved[lo : lo + 512]
-            docs = docs_of(chunk)
-            hashes, offsets = shingle_hashes(docs, shingle_size)
+            hashes, offsets = shingled(chunk)
             for t, i in enumerate(chunk.tolist()):
                 sets[i] = sorted_unique(hashes[offsets[t] : offsets[t + 1]])
             bar.advance(chunk.size)
