@@ -20,6 +20,7 @@ from curate.dedup.features import (
     exact_groups,
     exact_matches,
     text_shingles,
+    verified_between,
 )
 from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
@@ -334,7 +335,9 @@ class Engine:
                 sig=feats.sig,  # rows idx, read in place (a copy was 256 B/record at peak)
                 usable=feats.usable[idx],
                 sig_rows=idx,
+                verified=verified_between([feats], [idx]),
             )
+            feats.keep_verified(idx, pairs, sims)  # for later passes (the audit's, the split's)
             threshold = cfg.near_threshold
         else:
             return self._semantic_groups(idx)
@@ -648,6 +651,7 @@ class Engine:
                 sig=np.concatenate((mine_f.sig[idx], theirs_f.sig)),
                 usable=np.concatenate((mine_f.usable[idx], theirs_f.usable)),
                 shingles_of=shingles_of if same_words else None,
+                verified=verified_between([mine_f, theirs_f], [idx, np.arange(m)]),
             )
             threshold = cfg.near_threshold
             pairs = np.stack((pairs[:, 0], pairs[:, 1] - na), axis=1) if pairs.size else pairs

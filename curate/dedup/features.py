@@ -62,6 +62,14 @@ class Features:
         sig: ``(n, num_perm)`` uint32 MinHash signatures, or None when near dedup is off.
         usable: records with at least one shingle (None with ``sig``).
         blank: records whose key text is empty or whitespace (nothing there to leak).
+        verified: ``(pairs, jaccard)``, near dedup's verified candidates: pairs ``i < j``
+            of ``origin`` rows (``(m, 2)``) and their true Jaccard, which depends only on
+            the two key texts and these settings. Later near passes over some of these
+            records (the audit's duplicate share, the split's leakage check) take the
+            Jaccard of each pair found here instead of shingling the two texts again
+            (``verified_between``). None until near dedup ran. Shared by every subset.
+        origin: row ``i`` is row ``origin[i]`` of the fingerprints ``verified`` numbers
+            (None: the same rows).
     """
 
     settings: tuple
@@ -70,6 +78,8 @@ class Features:
     sig: np.ndarray | None = None
     usable: np.ndarray | None = None
     blank: np.ndarray | None = None
+    verified: tuple[np.ndarray, np.ndarray] | None = None
+    origin: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.lengths.shape[0])
@@ -84,7 +94,18 @@ class Features:
             None if self.sig is None else self.sig[idx],
             None if self.usable is None else self.usable[idx],
             None if self.blank is None else self.blank[idx],
+            self.verified,
+            self.origin_of(idx),
         )
+
+    def origin_of(self, idx: np.ndarray) -> np.ndarray:
+        """The ``origin`` rows of rows ``idx``."""
+        return idx if self.origin is None else self.origin[idx]
+
+    def keep_verified(self, rows: np.ndarray, pairs: np.ndarray, jaccard: np.ndarray) -> None:
+        """Record a near pass's verified pairs (of rows ``rows``), unless some already are."""
+        if self.verified is None:
+            self.verified = (self.origin_of(rows)[pairs], jaccard)
 
     def fits(self, config: Any, n: int, need_sig: bool) -> bool:
         """Whether these fingerprints are the ones ``config`` would compute for ``n`` records."""
@@ -93,6 +114,28 @@ class Features:
             and self.settings == settings_of(config)
             and (self.sig is not None or not need_sig)
         )
+
+
+def verified_between(
+    features: Sequence[Features], rows: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The known Jaccards among the documents ``features[0]``'s rows ``rows[0]``, then
+    ``features[1]``'s rows ``rows[1]``, ...: ``(pairs, jaccard)``, pairs ``i < j`` by those
+    documents' positions (``curate.dedup.near.near_pairs``' ``verified``). None when none
+    are known, or the fingerprints do not share one table (made by different runs)."""
+    table = features[0].verified
+    if table is None or any(f.verified is not table for f in features):
+        return None
+    pairs, jaccard = table
+    origin = np.concatenate([f.origin_of(r) for f, r in zip(features, rows, strict=True)])
+    if not pairs.size or not origin.size:
+        return None
+    at = np.full(max(int(pairs.max()), int(origin.max())) + 1, -1, dtype=np.int64)
+    at[origin] = np.arange(origin.size, dtype=np.int64)
+    a, b = at[pairs[:, 0]], at[pairs[:, 1]]
+    both = (a >= 0) & (b >= 0)
+    a, b = a[both], b[both]
+    return np.stack((np.minimum(a, b), np.maximum(a, b)), axis=1), jaccard[both]
 
 
 _WORKERS = 1  # processes for compute_features; set with ``workers(n)``
