@@ -23,6 +23,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from curate.errors import ConfigError
+
 IN_FLIGHT = 4  # tasks per worker sent ahead: bounds what waits in the queues
 
 
@@ -32,6 +34,23 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def env_threads(name: str, default: int) -> int:
+    """The thread count in environment variable ``name`` (``default`` when unset).
+
+    A value that is not a whole number of at least 1 is a ``ConfigError`` naming the
+    variable: falling back to the default hid a typo and ran with other thread counts."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number of threads, at least 1")
+    return n
 
 
 def has_fork_server() -> bool:

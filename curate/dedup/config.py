@@ -9,6 +9,7 @@ from typing import Literal
 from curate.chat import Side
 from curate.dedup.normalize import Normalizer
 from curate.errors import ConfigError
+from curate.workers import env_threads
 
 Method = Literal["exact", "near", "semantic"]
 KeepPolicy = Literal["first", "longest", "shortest"]
@@ -134,6 +135,10 @@ class DedupConfig:
             raise ConfigError(f"neighbours must be >= 1, got {self.neighbours}")
         if self.leak_action not in ("drop", "flag"):
             raise ConfigError(f"leak_action must be drop or flag, got {self.leak_action!r}")
+        if "semantic" in self.methods:
+            # Read here so a bad value stops the command before any work, not mid-run.
+            env_threads("CURATE_THREADS", 1)
+            env_threads("CURATE_SCAN_THREADS", 2)
 
     def leak_key(self) -> str:
         """The key the leakage check compares (``against_key``, default ``prompt``)."""

@@ -14,7 +14,14 @@ from curate.dedup.cluster import Cluster, UnionFind, build_clusters, components
 from curate.dedup.config import LEAK_STAGE, LEAKED, REASONS, DedupConfig
 from curate.dedup.exact import STAGE
 from curate.dedup.explain import explain_method
-from curate.dedup.features import Features, compute_features, exact_groups, exact_matches
+from curate.dedup.features import (
+    Features,
+    compute_features,
+    exact_groups,
+    exact_matches,
+    text_shingles,
+    verified_between,
+)
 from curate.dedup.near import near_pairs
 from curate.dedup.normalize import key_text
 from curate.dedup.semantic import (
@@ -128,6 +135,11 @@ class _Texts:
 
     def raw(self, i: int) -> str:
         return key_text(self.records[i], self.key)
+
+    def shingles(self, rows: Sequence[int], shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """``shingle_hashes`` of the records ``rows``' ``words``, folded in bulk."""
+        texts = [self.raw(i) for i in rows]
+        return text_shingles(texts, self.normalizer, shingle_size)
 
     def words(self, i: int) -> bytes:
         """Normalised words separated by single spaces (what near dedup shingles)."""
@@ -317,6 +329,9 @@ class Engine:
             pairs, sims, local_sim = near_pairs(
                 lambda local: [self.texts.words(int(idx[k])) for k in local.tolist()],
                 idx.size,
+                shingles_of=lambda local: self.texts.shingles(
+                    idx[local].tolist(), cfg.shingle_size
+                ),
                 shingle_size=cfg.shingle_size,
                 num_perm=cfg.num_perm,
                 bands=cfg.bands,
@@ -325,7 +340,9 @@ class Engine:
                 sig=feats.sig,  # rows idx, read in place (a copy was 256 B/record at peak)
                 usable=feats.usable[idx],
                 sig_rows=idx,
+                verified=verified_between([feats], [idx]),
             )
+            feats.keep_verified(idx, pairs, sims)  # for later passes (the audit's, the split's)
             threshold = cfg.near_threshold
         else:
             return self._semantic_groups(idx)
@@ -619,6 +636,14 @@ class Engine:
                     for k in local.tolist()
                 ]
 
+            def shingles_of(local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                texts = [
+                    self.texts.raw(int(idx[k])) if k < na else other.texts.raw(k - na)
+                    for k in local.tolist()
+                ]
+                return text_shingles(texts, self.texts.normalizer, cfg.shingle_size)
+
+            same_words = self.texts.normalizer == other.texts.normalizer
             pairs, sims, _ = near_pairs(
                 docs_of,
                 na + m,
@@ -630,6 +655,8 @@ class Engine:
                 progress=cfg.progress,
                 sig=np.concatenate((mine_f.sig[idx], theirs_f.sig)),
                 usable=np.concatenate((mine_f.usable[idx], theirs_f.usable)),
+                shingles_of=shingles_of if same_words else None,
+                verified=verified_between([mine_f, theirs_f], [idx, np.arange(m)]),
             )
             threshold = cfg.near_threshold
             pairs = np.stack((pairs[:, 0], pairs[:, 1] - na), axis=1) if pairs.size else pairs

@@ -63,6 +63,14 @@ class Features:
         sig: ``(n, num_perm)`` uint32 MinHash signatures, or None when near dedup is off.
         usable: records with at least one shingle (None with ``sig``).
         blank: records whose key text is empty or whitespace (nothing there to leak).
+        verified: ``(pairs, jaccard)``, near dedup's verified candidates: pairs ``i < j``
+            of ``origin`` rows (``(m, 2)``) and their true Jaccard, which depends only on
+            the two key texts and these settings. Later near passes over some of these
+            records (the audit's duplicate share, the split's leakage check) take the
+            Jaccard of each pair found here instead of shingling the two texts again
+            (``verified_between``). None until near dedup ran. Shared by every subset.
+        origin: row ``i`` is row ``origin[i]`` of the fingerprints ``verified`` numbers
+            (None: the same rows).
     """
 
     settings: tuple
@@ -71,6 +79,8 @@ class Features:
     sig: np.ndarray | None = None
     usable: np.ndarray | None = None
     blank: np.ndarray | None = None
+    verified: tuple[np.ndarray, np.ndarray] | None = None
+    origin: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.lengths.shape[0])
@@ -85,7 +95,18 @@ class Features:
             None if self.sig is None else self.sig[idx],
             None if self.usable is None else self.usable[idx],
             None if self.blank is None else self.blank[idx],
+            self.verified,
+            self.origin_of(idx),
         )
+
+    def origin_of(self, idx: np.ndarray) -> np.ndarray:
+        """The ``origin`` rows of rows ``idx``."""
+        return idx if self.origin is None else self.origin[idx]
+
+    def keep_verified(self, rows: np.ndarray, pairs: np.ndarray, jaccard: np.ndarray) -> None:
+        """Record a near pass's verified pairs (of rows ``rows``), unless some already are."""
+        if self.verified is None:
+            self.verified = (self.origin_of(rows)[pairs], jaccard)
 
     def fits(self, config: Any, n: int, need_sig: bool) -> bool:
         """Whether these fingerprints are the ones ``config`` would compute for ``n`` records."""
@@ -94,6 +115,28 @@ class Features:
             and self.settings == settings_of(config)
             and (self.sig is not None or not need_sig)
         )
+
+
+def verified_between(
+    features: Sequence[Features], rows: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The known Jaccards among the documents ``features[0]``'s rows ``rows[0]``, then
+    ``features[1]``'s rows ``rows[1]``, ...: ``(pairs, jaccard)``, pairs ``i < j`` by those
+    documents' positions (``curate.dedup.near.near_pairs``' ``verified``). None when none
+    are known, or the fingerprints do not share one table (made by different runs)."""
+    table = features[0].verified
+    if table is None or any(f.verified is not table for f in features):
+        return None
+    pairs, jaccard = table
+    origin = np.concatenate([f.origin_of(r) for f, r in zip(features, rows, strict=True)])
+    if not pairs.size or not origin.size:
+        return None
+    at = np.full(max(int(pairs.max()), int(origin.max())) + 1, -1, dtype=np.int64)
+    at[origin] = np.arange(origin.size, dtype=np.int64)
+    a, b = at[pairs[:, 0]], at[pairs[:, 1]]
+    both = (a >= 0) & (b >= 0)
+    a, b = a[both], b[both]
+    return np.stack((np.minimum(a, b), np.maximum(a, b)), axis=1), jaccard[both]
 
 
 _WORKERS = 1  # processes for compute_features; set with ``workers(n)``
@@ -205,21 +248,7 @@ def _fold_chunk(texts: list[str], normalizer: Any, config: Any, out: _Rows, row:
     stop = row + ndocs
     out.lengths[row:stop] = sizes = np.fromiter(map(len, texts), np.int64, ndocs)
     out.blank[row:stop] = [not t.strip() for t in texts]
-    joined = " ".join(texts)
-    if joined.isascii():
-        buf = joined.encode()
-    else:
-        to_bytes = normalizer.to_bytes
-        docs = [t.encode() if t.isascii() else to_bytes(t) for t in texts]
-        sizes = np.fromiter(map(len, docs), np.int64, ndocs)
-        buf = b" ".join(docs)
-    del joined
-    arr = np.frombuffer(buf.translate(normalizer.fold_table()), dtype=np.uint8)
-    keep = arr != 32
-    starts, ends = word_bounds(keep)
-    bounds = np.zeros(ndocs + 1, dtype=np.int64)
-    np.cumsum(sizes + 1, out=bounds[1:])
-    counts = doc_word_counts(starts, bounds)
+    arr, keep, starts, ends, counts = _folded(texts, normalizer, sizes)
     # Normalised, the chunk's words are joined by single spaces: word j starts at
     # ``at[j]`` there, and a text runs from its first word's start to its last word's end.
     keep[starts[1:] - 1] = True
@@ -240,6 +269,51 @@ def _fold_chunk(texts: list[str], normalizer: Any, config: Any, out: _Rows, row:
         hashes, offsets = doc_shingles(wh, counts, config.shingle_size)
         out.sig[row:stop] = signatures(hashes, offsets, config.num_perm, config.seed)
         out.usable[row:stop] = np.diff(offsets) > 0
+
+
+def _folded(
+    texts: Sequence[str], normalizer: Any, sizes: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Texts folded all at once (``_fold_chunk``): ``(arr, keep, starts, ends, counts)``,
+    the folded bytes of the texts joined by spaces, which of them are not spaces, each
+    word's bounds, and each text's word count. ``sizes``: the texts' lengths, when known."""
+    ndocs = len(texts)
+    joined = " ".join(texts)
+    if joined.isascii():
+        buf = joined.encode()
+        if sizes is None:
+            sizes = np.fromiter(map(len, texts), np.int64, ndocs)
+    else:
+        to_bytes = normalizer.to_bytes
+        docs = [t.encode() if t.isascii() else to_bytes(t) for t in texts]
+        sizes = np.fromiter(map(len, docs), np.int64, ndocs)
+        buf = b" ".join(docs)
+    del joined
+    arr = np.frombuffer(buf.translate(normalizer.fold_table()), dtype=np.uint8)
+    keep = arr != 32
+    starts, ends = word_bounds(keep)
+    bounds = np.zeros(ndocs + 1, dtype=np.int64)
+    np.cumsum(sizes + 1, out=bounds[1:])
+    return arr, keep, starts, ends, doc_word_counts(starts, bounds)
+
+
+def text_shingles(
+    texts: Sequence[str], normalizer: Any, shingle_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``shingle_hashes`` of the texts' normalised words (``(hashes, offsets)``), folded a
+    chunk at a time as the fingerprint pass folds them when the normaliser allows it: near
+    dedup's verification reads its candidates' shingles this way (normalising them one by
+    one, with the normaliser's regular expressions, cost ~3x more)."""
+    if not normalizer.folds_in_bulk:
+        folded = normalizer.whitespace or normalizer.punctuation
+        docs = [normalizer.to_bytes(t) for t in texts]
+        return shingle_hashes(
+            docs if folded else [b" ".join(d.split()) for d in docs], shingle_size
+        )
+    if not texts:
+        return shingle_hashes([], shingle_size)
+    arr, _keep, starts, ends, counts = _folded(texts, normalizer)
+    return doc_shingles(word_hashes(arr, starts, ends), counts, shingle_size)
 
 
 def _fill_each(records: Sequence[Record], base: int, config: Any, out: _Rows, bar: Any) -> None:

@@ -42,6 +42,7 @@ import numpy as np
 from curate.dedup.near import sorted_unique_in_place
 from curate.embed import unit_rows_in_place
 from curate.progress import Progress
+from curate.workers import env_threads
 
 FLAT_LIMIT = 8_000
 SEARCH_DIMS = 64
@@ -68,11 +69,7 @@ def work_threads() -> Iterator[None]:
     """BLAS and OpenMP pools limited to ``$CURATE_THREADS`` (default 1), see the module doc."""
     from threadpoolctl import threadpool_limits
 
-    try:
-        n = max(1, int(os.environ.get("CURATE_THREADS", "1")))
-    except ValueError:
-        n = 1
-    with threadpool_limits(limits=n):
+    with threadpool_limits(limits=env_threads("CURATE_THREADS", 1)):
         yield
 
 
@@ -785,11 +782,7 @@ def scan_threads() -> int:
     ``$CURATE_SCAN_THREADS``, default 2, never more than the CPUs this process may use."""
     from curate.workers import available_cpus
 
-    try:
-        n = int(os.environ.get("CURATE_SCAN_THREADS", "2"))
-    except ValueError:
-        n = 2
-    return max(1, min(n, available_cpus()))
+    return min(env_threads("CURATE_SCAN_THREADS", 2), available_cpus())
 
 
 def _in_threads(fn: Callable[[int], Any], count: int, threads: int) -> Iterator[Any]:

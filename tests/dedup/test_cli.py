@@ -132,3 +132,34 @@ def test_cli_help_has_example() -> None:
     result = CliRunner().invoke(main, ["dedup", "--help"])
     assert result.exit_code == 0
     assert "Example:" in result.stdout
+
+
+def test_cli_bad_thread_counts_are_one_line_errors(tmp_path: Path, dup_rows: list[dict]) -> None:
+    """A bad ``CURATE_THREADS`` / ``CURATE_SCAN_THREADS`` stops the command before any work,
+    naming the variable and its value (it used to fall back to the default silently)."""
+    src = write_jsonl(tmp_path / "in.jsonl", dup_rows)
+    for name in ("CURATE_THREADS", "CURATE_SCAN_THREADS"):
+        for bad in ("abc", "0", "-1", ""):
+            for args in (
+                ["dedup", str(src), "-o", str(tmp_path / "o.jsonl"), "--method", "semantic"],
+                ["run", str(src), "-o", str(tmp_path / "run")],
+            ):
+                result = CliRunner().invoke(main, args, env={name: bad})
+                assert result.exit_code == 2, (name, bad, args[0], result.output)
+                assert result.stderr == (
+                    f"Error: {name}={bad!r}: expected a whole number of threads, at least 1\n"
+                )
+                assert not (tmp_path / "run").exists()
+    # Semantic dedup off: the variables are not read.
+    off = _run(str(src), "-o", str(tmp_path / "o.jsonl"), "--method", "exact")
+    assert (
+        CliRunner()
+        .invoke(
+            main,
+            ["dedup", str(src), "-o", str(tmp_path / "o.jsonl"), "--method", "exact"],
+            env={"CURATE_THREADS": "abc"},
+        )
+        .exit_code
+        == off.exit_code
+        == 1
+    )

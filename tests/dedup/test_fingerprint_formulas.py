@@ -311,3 +311,64 @@ def test_long_records_keep_the_pass_small() -> None:
         tracemalloc.stop()
     assert got.sig is not None and got.usable is not None and bool(got.usable.all())
     assert peak < 200 * 2**20, f"traced peak {peak / 2**20:.0f} MB"
+
+
+@pytest.mark.parametrize("normalizer", NORMALIZERS, ids=lambda n: repr(n)[10:])
+def test_text_shingles_are_the_shingles_of_the_normalised_words(
+    records: list[Record], normalizer: Normalizer
+) -> None:
+    """Near dedup verifies its candidates on ``text_shingles`` (texts folded in bulk) in
+    place of ``shingle_hashes`` of each normalised text (``_Texts.words``, before): the
+    same hashes in the same order, so the same Jaccards."""
+    texts = [key_text(r, "conversation") for r in records]
+    folded = normalizer.whitespace or normalizer.punctuation
+    words = [normalizer.to_bytes(t) for t in texts]
+    docs = [w if folded else b" ".join(w.split()) for w in words]
+    for n in (1, 2, 5):
+        for lo, hi in ((0, len(texts)), (0, 0), (7, 8), (40, 41), (100, 220)):
+            got_h, got_o = features.text_shingles(texts[lo:hi], normalizer, n)
+            want_h, want_o = old_shingle_hashes(docs[lo:hi], n)
+            assert np.array_equal(got_o, want_o)
+            assert np.array_equal(got_h, want_h)
+
+
+def test_near_dedup_verifies_on_the_same_jaccards_as_before(records: list[Record]) -> None:
+    """The engine's near pairs (verified on ``text_shingles``) against the verification on
+    each candidate's normalised words, as ``near_pairs`` did without ``shingles_of``."""
+    from curate.dedup.engine import Engine
+
+    cfg = DedupConfig(methods=("exact", "near"), num_perm=64, bands=32)
+    # Near copies: each text again with one word changed, so candidates abound.
+    more = [
+        Record(
+            "t.jsonl",
+            len(records) + i + 1,
+            {"messages": [{"role": "user", "content": key_text(r, "prompt") + " extra"}]},
+        )
+        for i, r in enumerate(records)
+    ]
+    rows = records + more
+    engine = Engine(rows, cfg)
+    idx = np.arange(len(rows))
+    feats = engine.features()
+    kw = dict(shingle_size=cfg.shingle_size, num_perm=cfg.num_perm, bands=cfg.bands, seed=0)
+
+    def docs_of(local: np.ndarray) -> list[bytes]:
+        return [engine.texts.words(int(k)) for k in local.tolist()]
+
+    pairs, sims, sim = near.near_pairs(
+        docs_of,
+        idx.size,
+        sig=feats.sig,
+        usable=feats.usable,
+        shingles_of=lambda local: engine.texts.shingles(local.tolist(), cfg.shingle_size),
+        **kw,
+    )
+    old_pairs, old_sims, old_sim = near.near_pairs(
+        docs_of, idx.size, sig=feats.sig, usable=feats.usable, **kw
+    )
+    assert pairs.shape[0] > 50 and (sims >= 0.75).sum() > 10
+    assert np.array_equal(pairs, old_pairs)
+    assert sims.tolist() == old_sims.tolist()
+    for a, b in pairs[:20].tolist():
+        assert sim(a, b) == old_sim(a, b)
