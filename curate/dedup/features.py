@@ -408,9 +408,9 @@ class StreamHasher:
     ``wrap`` passes the records through and sends each full chunk to the worker pool at
     once, so the hashing of the first records overlaps the reading of the rest instead of
     following it; ``features`` gathers the rows. Each row depends on its record alone, so
-    they equal a later ``compute_features`` over the same list. Inputs shorter than
-    ``PARALLEL_MIN`` never start a pool (``features`` returns None: dedup hashes them in
-    this process as before), nor does ``workers`` 1.
+    they equal a later ``compute_features`` over the same list. Without ``early``, inputs
+    shorter than ``PARALLEL_MIN`` never start a pool (``features`` returns None: dedup hashes
+    them in this process as before); ``workers`` 1 never does.
 
     ``early``: for an input known to be large (by its size): the pool starts at the first
     chunk, in a thread, so the reading goes on while its workers wait for the fork server to
@@ -478,7 +478,7 @@ class StreamHasher:
         if self.warming is not None:
             try:
                 self.warming.result()
-            except Exception:  # (BrokenProcessPool, OSError): hashed in this process instead
+            except (BrokenProcessPool, OSError, RuntimeError):  # hashed in this process instead
                 self.failed = True
                 self.starting.shutdown(wait=False, cancel_futures=True)
             self.warming = self.starting = None

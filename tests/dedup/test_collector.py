@@ -26,7 +26,7 @@ def _curate_work(frame: FrameType | None) -> str | None:
     while frame is not None:
         code = frame.f_code
         path = Path(code.co_filename)
-        if path.is_relative_to(CURATE) and path.name != "collector.py":
+        if path.is_relative_to(CURATE) and path.name != "gcpause.py":
             if code.co_name == "dedup" and path.name == "engine.py":
                 return work
             work = work or f"{path.name}:{code.co_name}"

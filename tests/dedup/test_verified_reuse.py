@@ -13,8 +13,10 @@ import random
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from curate.dedup import DedupConfig, dedup, find_duplicates, find_leaks, near
+from curate.dedup import engine as engine_module
 from curate.dedup.engine import Engine
 from curate.dedup.features import verified_between
 from curate.records import Record
@@ -37,6 +39,23 @@ def _records(n: int, seed: int) -> list[Record]:
 
 
 CFG = DedupConfig(methods=("exact", "near"), key="conversation", seed=0)
+
+
+def _shingled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of documents the engine's near passes shingle, one entry per pass."""
+    counts: list[int] = []
+
+    def counting(*args, shingles_of=None, **kw):
+        counts.append(0)
+
+        def counted(local: np.ndarray):
+            counts[-1] += local.size
+            return shingles_of(local)
+
+        return near.near_pairs(*args, shingles_of=counted if shingles_of else None, **kw)
+
+    monkeypatch.setattr(engine_module, "near_pairs", counting)
+    return counts
 
 
 def test_verified_between_keeps_the_pairs_of_the_rows_given() -> None:
@@ -69,7 +88,9 @@ def test_verified_between_keeps_the_pairs_of_the_rows_given() -> None:
     assert verified_between([a, other], [local[0], local[1]]) is None
 
 
-def test_a_pass_over_the_kept_records_equals_a_fresh_one() -> None:
+def test_a_pass_over_the_kept_records_equals_a_fresh_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     records = _records(600, 2)
     # Dedup at a higher threshold than the later pass: that pass then finds near copies.
     result = dedup(records, replace(CFG, near_threshold=0.95))
@@ -78,9 +99,12 @@ def test_a_pass_over_the_kept_records_equals_a_fresh_one() -> None:
     kept = [records[i] for i in kept_rows.tolist()]
     known = result.features.subset(kept_rows)
     assert known.verified is not None and known.verified[0].shape[0] > 20
+    shingled = _shingled(monkeypatch)
     reused = find_duplicates(kept, CFG, features=known)
     fresh = find_duplicates(kept, CFG)
     assert reused == fresh
+    # The reuse is real: the pass over the kept records shingles fewer documents.
+    assert len(shingled) == 2 and shingled[0] < shingled[1]
     assert sum(len(c.removed) for c in fresh if c.method == "near") > 5
 
 
@@ -133,7 +157,9 @@ def test_stable_argsort_is_numpys_stable_argsort() -> None:
             assert np.array_equal(ks, key[want])
 
 
-def test_a_leakage_check_between_kept_records_equals_a_fresh_one() -> None:
+def test_a_leakage_check_between_kept_records_equals_a_fresh_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The split's leakage check (train against test) takes dedup's Jaccards too."""
     records = _records(600, 5)
     result = dedup(records, replace(CFG, near_threshold=0.95))
@@ -144,6 +170,7 @@ def test_a_leakage_check_between_kept_records_equals_a_fresh_one() -> None:
     both = [feats.subset(train), feats.subset(test)]
     assert verified_between(both, [np.arange(train.size), np.arange(test.size)]) is not None
     side = [[records[i] for i in r.tolist()] for r in (train, test)]
+    shingled = _shingled(monkeypatch)
     reused = find_leaks(
         side[0],
         CFG,
@@ -152,6 +179,7 @@ def test_a_leakage_check_between_kept_records_equals_a_fresh_one() -> None:
         against_features=feats.subset(test),
     )
     fresh = find_leaks(side[0], CFG, side[1])
+    assert len(shingled) == 2 and shingled[0] < shingled[1]
     assert [(k.index, k.method, k.similarity, k.match_index) for k in reused] == [
         (k.index, k.method, k.similarity, k.match_index) for k in fresh
     ]
