@@ -1,8 +1,8 @@
 """The Ray driver's heap while dedup's rejects are planned: the structures of 3202ffb (dicts
 of keepers and similarities, the rows' record ids, plan tuples, object arrays; its code
-copied here) against the arrays that replace them (``_Removed``, ``_survivors``), at the
-removal counts of the 100k / 400k / 1M bench sets (1M: exact count assumed). tracemalloc
-peak, no Ray:
+copied here) against the arrays that replace them (``_Removed`` and ``_dedup_plan``, the
+production code itself), at the removal counts of the 100k / 400k / 1M bench sets (1M: exact
+count assumed). tracemalloc peak, no Ray, each side run once before measuring:
 
     python bench/ray_removal_memory.py
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from curate.engine.ray_dedup import _Removed
-from curate.engine.ray_stages import _survivors
+from curate.engine.ray_stages import _dedup_plan
 
 
 def removals(n_exact, n_near, rows, seed=1):
@@ -68,23 +68,19 @@ def new(ex, nr):
         _Removed.of("near", nr[0], nr[1], np.full(nr[0].size, 0.912345)),
     ]
     tracemalloc.start()
-    ids = np.concatenate([r.ids for r in removed])
-    order = np.argsort(ids, kind="stable")
-    ids = ids[order]
-    keep = np.concatenate([r.keep for r in removed])[order]
-    code = np.concatenate([np.full(len(r), t, np.uint8) for t, r in enumerate(removed)])[order]
-    sim = np.concatenate([r.sim for r in removed])[order]  # rounded on the workers now
-    final = _survivors(ids, keep, keep)
-    passed = final != keep
-    via = np.where(passed, keep, -1)
-    names = np.unique(np.concatenate((final, keep[passed])))
+    ids, code, sim, final, via, names = _dedup_plan(removed)  # the production code
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert len({ids.size, code.size, sim.size, via.size}) == 1 and names.size <= ids.size
+    assert len({ids.size, code.size, sim.size, final.size, via.size}) == 1
+    assert names.size <= ids.size
     return peak
 
 
 SETS = ((100_000, 6522, 3401), (400_000, 11656, 7173), (1_000_000, 30000, 34350))
+# Each side once before measuring: the first call's one-off allocations (numpy's and the
+# interpreter's caches, imports) are not the plan's.
+warm = removals(100, 50, 1000)
+old(*warm), new(*warm)
 for rows, n_exact, n_near in SETS:
     ex, nr = removals(n_exact, n_near, rows)
     o, n = old(ex, nr), new(ex, nr)

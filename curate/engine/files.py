@@ -65,6 +65,7 @@ def ray_dedup_file(
                 mode="read",
                 drops=RejectSink(dfh) if rej is not None else False,
                 kept_to=out,
+                clusters=cl is not None,
             )
             res = got.dres.result
             bad = [line for line in buf.getvalue().splitlines(keepends=True) if line]

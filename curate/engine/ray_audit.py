@@ -252,12 +252,18 @@ def _repeated(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _with_part(batch: dict[str, np.ndarray], *, repeated: list) -> dict[str, np.ndarray]:
     """The repeated-context rows (``repeated``: the blocks of their ids and partitions,
-    fetched from the object store), with the partition of their context hash."""
-    table = _fetched(repeated).sort_by("idx")
+    sorted by id, fetched from the object store), with the partition of their context
+    hash."""
+    table = _fetched(repeated)
     ids, parts = table["idx"].to_numpy(), table["part"].to_numpy()
-    keep = np.isin(batch["idx"], ids)
+    if (ids[1:] < ids[:-1]).any():  # the driver sorts them once; in case Ray's blocks did not
+        order = np.argsort(ids, kind="stable")
+        ids, parts = ids[order], parts[order]
+    idx = batch["idx"]
+    pos = np.minimum(np.searchsorted(ids, idx), ids.size - 1)
+    keep = ids[pos] == idx
     out = {k: batch[k][keep] for k in ("idx", "source", "line", "text_line", "data")}
-    out["part"] = parts[np.searchsorted(ids, out["idx"])]
+    out["part"] = parts[pos[keep]]
     return out
 
 
@@ -562,9 +568,10 @@ class RayAudit:
         rep = keyed.groupby("part", num_partitions=self.parts).map_groups(
             _repeated, batch_format="numpy"
         )
-        # The repeated-context rows stay in the object store: each task of the second
-        # shuffle fetches them there, the driver holds their blocks' refs only.
-        rep = rep.materialize()
+        # The repeated-context rows stay in the object store, sorted by row id once here:
+        # each task of the second shuffle fetches them there and looks its rows up without
+        # sorting them again; the driver holds their blocks' refs only.
+        rep = rep.sort("idx").materialize()
         n_repeated = rep.count()
         if not n_repeated:
             return np.zeros(0, dtype=np.int64)

@@ -230,22 +230,11 @@ class RayDedup:
             return _Removed.none("near")
         members = np.array(sorted({m for g in groups for m in g}), dtype=np.int64)
         lengths = self._lengths(ds, members) if cfg.keep != "first" else {}
-        from curate.dedup.cluster import choose_keep
-
-        ms_in, ks_in = [], []
-        for g in groups:
-            k = choose_keep(g, _LenLookup(lengths), cfg.keep)
-            for m in g:
-                if m != k:
-                    ms_in.append(m)
-                    ks_in.append(k)
+        ms, ks = _keepers(groups, lengths, cfg.keep)
         del groups
         # Each removed row's similarity to its keeper: looked up among the edges (sorted
         # codes, no per-pair dict); pairs not among them (a keeper reached through the
         # component) are verified now.
-        ms = np.array(ms_in, dtype=np.int64)
-        ks = np.array(ks_in, dtype=np.int64)
-        del ms_in, ks_in
         lo, hi = np.minimum(ms, ks), np.maximum(ms, ks)
         width = int(max(edges.max(), hi.max())) + 1
         codes = edges[:, 0] * width + edges[:, 1]
@@ -403,12 +392,8 @@ class RayDedup:
         groups = _components(edges)
         members = np.array(sorted({m for g in groups for m in g}), dtype=np.int64)
         lengths = self._lengths(ds, members) if cfg.keep != "first" else {}
-        from curate.dedup.cluster import choose_keep
-
-        keep: dict[int, int] = {}
-        for g in groups:
-            k = choose_keep(g, _LenLookup(lengths), cfg.keep)
-            keep.update({m: k for m in g if m != k})
+        ms, ks = _keepers(groups, lengths, cfg.keep)
+        del groups
         # Similarity to the keeper as the local engine computes it (float32 dot of the
         # centred vectors): the members' vectors, sized by duplicates, come to the driver.
         got_v = _collect(
@@ -418,12 +403,14 @@ class RayDedup:
             ["idx", "vec"],
         )
         vec = _unit_centered(np.asarray(got_v["vec"], dtype=np.float32), mean)
-        row = {i: t for t, i in enumerate(got_v["idx"].tolist())}
+        # Each pair's rows in ``vec`` (the members, in the order they came back).
+        order = np.argsort(got_v["idx"], kind="stable")
+        at = order[np.searchsorted(got_v["idx"], np.stack((ms, ks)), sorter=order)]
         sim = [
-            round(float(min(1.0, float(np.dot(vec[row[m]], vec[row[k]])))), 6)
-            for m, k in keep.items()
+            round(float(min(1.0, float(np.dot(vec[a], vec[b])))), 6)
+            for a, b in zip(at[0].tolist(), at[1].tolist(), strict=True)
         ]
-        return _Removed.of("semantic", list(keep), list(keep.values()), sim)
+        return _Removed.of("semantic", ms, ks, sim)
 
     def _kmeans(self, ds: Any, k: int, n: int, mean: Any) -> np.ndarray:
         """Centroids from a seeded sample (at most 64 rows per centroid) on the driver."""
@@ -465,6 +452,24 @@ class _LenLookup:
 
     def __getitem__(self, i: int) -> int:
         return self.lengths.get(i, 0)
+
+
+def _keepers(
+    groups: list[list[int]], lengths: dict[int, int], policy: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each component's keeper by the keep policy (``choose_keep``, over the members'
+    ``lengths``): (removed row ids, their keepers), in component order."""
+    from curate.dedup.cluster import choose_keep
+
+    ms: list[int] = []
+    ks: list[int] = []
+    for g in groups:
+        k = choose_keep(g, _LenLookup(lengths), policy)
+        for m in g:
+            if m != k:
+                ms.append(m)
+                ks.append(k)
+    return np.array(ms, dtype=np.int64), np.array(ks, dtype=np.int64)
 
 
 def _refs(ds: Any, ids: np.ndarray) -> dict[int, tuple[str, int]]:

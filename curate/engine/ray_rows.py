@@ -114,8 +114,9 @@ def _curate_error(exc: BaseException) -> CurateError | None:
     return None
 
 
-def check_count(what: str, got: int, want: int) -> None:
-    """A count the workers handed back against the one they were given.
+def check_count(what: str, got: Any, want: Any) -> None:
+    """A count the workers handed back against the one they were given (a number, or
+    counts by key).
 
     Raises:
         ClusterError: they differ (a part file lost or written twice): one line for the

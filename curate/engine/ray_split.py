@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 
 from curate.engine.ray_rows import BATCH, _atomic_bytes, _collect, _log, _records, check_count
-from curate.errors import ClusterError
 from curate.records import Record, atomic_writer
 from curate.split import SplitResult
 from curate.split.allocate import (
@@ -460,11 +459,7 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
     for sid, rep in enumerate(reports):
         counts = +per.get(sid, Counter())
         want = {SIDES.index(k): v for k, v in rep.counts.items()}
-        if dict(counts) != want:
-            raise ClusterError(
-                f"ray split: stratum {rep.stratum!r} got {dict(counts)}, expected {want} "
-                "(a Ray worker's part files were lost or repeated); run again"
-            )
+        check_count(f"ray split: stratum {rep.stratum!r}", dict(counts), want)
         # rep.members stays empty: the page places the rows it lists from the workers
         # (``Rows.places``), so no per-row array is kept here.
     del got

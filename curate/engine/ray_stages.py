@@ -44,7 +44,7 @@ from curate.engine.ray_rows import (
     check_count,
     worker_errors,
 )
-from curate.errors import ConfigError
+from curate.errors import ClusterError, ConfigError
 from curate.records import ReadStats
 
 
@@ -81,6 +81,7 @@ def read_dedup(
     mode: str = "run",
     drops: Any = None,
     kept_to: Any = None,
+    clusters: bool = False,
 ) -> Prepared:
     """``curate run``'s read -> convert -> validate -> filter -> dedup on Ray.
 
@@ -90,6 +91,8 @@ def read_dedup(
     only counted (``curate dedup`` without ``--rejects``). ``kept_to`` (``mode="read"``): a
     binary file the kept records go to as JSONL, in input order, written by the workers as
     part files and concatenated here; ``Prepared.kept`` is then only their count.
+    ``clusters`` (``curate dedup --clusters``): list the clusters and fetch the (record id,
+    line) of their members (``Prepared.refs``), which nothing else needs.
     """
     from curate.engine.session import ray_session
     from curate.shards import expand
@@ -100,7 +103,9 @@ def read_dedup(
     work = (staging / WORK).absolute()
     try:
         with worker_errors(), ray_session(config.run.ray_address) as ray:
-            return _read_dedup(ray, paths, work, sink, config, validator, mode, drops, kept_to)
+            return _read_dedup(
+                ray, paths, work, sink, config, validator, mode, drops, kept_to, clusters
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -115,6 +120,7 @@ def _read_dedup(
     mode: str,
     drops: Any = None,
     kept_to: Any = None,
+    clusters: bool = False,
 ) -> Prepared:
     from curate.dedup.config import REASONS
     from curate.dedup.engine import DedupResult
@@ -187,13 +193,14 @@ def _read_dedup(
         clusters_n[r.method] = r.clusters()
         removed_n[r.method] = len(r)
     refs: dict[int, tuple[str, int]] = {}
-    if mode != "run":  # curate dedup --clusters names every member by its id and line
+    listed: list[Any] = []
+    if clusters and gone.size:  # --clusters names every member by its id and line
         need = [r.ids for r in removed] + [r.keep for r in removed]
-        refs = _refs(base, np.unique(np.concatenate(need))) if need else {}
+        refs = _refs(base, np.unique(np.concatenate(need)))
+        listed = _clusters(removed)
     # The workers word and write the removed rows' rejects, naming the keepers themselves:
     # the records, and their ids, never come here.
     by_reason = _write_dedup_rejects(eng, base, removed, sink if drops is None else drops)
-    clusters = [] if mode == "run" else _clusters(removed)  # only --clusters lists them
     if mode == "run":
         # Nothing after this needs a removed row's keeper, id or similarity (the rejects
         # name them; the page shows counts): the driver holds nothing per removed row.
@@ -262,7 +269,7 @@ def _read_dedup(
     }
     if "semantic" in cfg.methods:
         stats["semantic_pairs_rejected_by_slot_guard"] = eng.slot_rejected
-    dres = DedupResult(StageResult(kept=kept, dropped=[], stats=stats), clusters)
+    dres = DedupResult(StageResult(kept=kept, dropped=[], stats=stats), listed)
     return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport, sres)
 
 
@@ -364,14 +371,15 @@ def _clusters(removed: list[_Removed]) -> list[Any]:
 
     clusters = []
     for r in removed:
-        by_keep: dict[int, list[int]] = {}
-        for m, k in zip(r.ids.tolist(), r.keep.tolist(), strict=True):
-            by_keep.setdefault(k, []).append(m)
-        sim = dict(zip(r.ids.tolist(), r.sim.tolist(), strict=True))
-        for k in sorted(by_keep, key=lambda k: min([k, *by_keep[k]])):
-            members = tuple(sorted([k, *by_keep[k]]))
-            sims = tuple(1.0 if m == k else sim[m] for m in members)
-            clusters.append(Cluster(r.method, members, k, sims))
+        # Each keeper's removed rows with their similarity (``r.sim`` is aligned with the
+        # sorted ``r.ids``, so each list is in row order).
+        by_keep: dict[int, list[tuple[int, float]]] = {}
+        for m, k, s in zip(r.ids.tolist(), r.keep.tolist(), r.sim.tolist(), strict=True):
+            by_keep.setdefault(k, []).append((m, s))
+        for k in sorted(by_keep, key=lambda k: min(k, by_keep[k][0][0])):
+            pairs = sorted([(k, 1.0), *by_keep[k]])
+            members = tuple(m for m, _ in pairs)
+            clusters.append(Cluster(r.method, members, k, tuple(s for _, s in pairs)))
     return clusters
 
 
@@ -387,6 +395,28 @@ def _survivors(ids: np.ndarray, keep: np.ndarray, rows: np.ndarray) -> np.ndarra
         if not hit.any():
             return out
         out[hit] = keep[at[hit]]
+
+
+def _dedup_plan(
+    removed: list[_Removed],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rejects' plan, in removed-row order: (removed id, method code (its index in
+    ``removed``), similarity, final keeper, keeper passed through (-1: none), the keepers
+    the rejects name (sorted, unique)). A row's final keeper is its keeper unless a later
+    method removed that one (then that one's keeper, and so on): ``via`` is then the keeper
+    it was removed for. Numbers only: 33 bytes a removed row, plus the names."""
+    ids = np.concatenate([r.ids for r in removed])
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    keep = np.concatenate([r.keep for r in removed])[order]
+    code = np.concatenate([np.full(len(r), t, np.uint8) for t, r in enumerate(removed)])[order]
+    sim = np.concatenate([r.sim for r in removed])[order]
+    del order
+    final = _survivors(ids, keep, keep)
+    passed = final != keep
+    via = np.where(passed, keep, -1)
+    names = np.unique(np.concatenate((final, keep[passed])))
+    return ids, code, sim, final, via, names
 
 
 def _write_dedup_rejects(eng: Any, base: Any, removed: list[_Removed], sink: Any) -> Counter[str]:
@@ -412,31 +442,22 @@ def _write_dedup_rejects(eng: Any, base: Any, removed: list[_Removed], sink: Any
     if not by_reason:
         return Counter()
     methods = [r.method for r in removed]
-    ids = np.concatenate([r.ids for r in removed])
-    order = np.argsort(ids, kind="stable")
-    ids = ids[order]
-    keep = np.concatenate([r.keep for r in removed])[order]
     plan = eng.work / "dedup-plan"
     plan.mkdir(parents=True, exist_ok=True)
-    np.save(plan / "ids.npy", ids)
-    code = np.concatenate([np.full(len(r), t, np.uint8) for t, r in enumerate(removed)])
-    np.save(plan / "method.npy", code[order])
-    del code
-    np.save(plan / "sim.npy", np.concatenate([r.sim for r in removed])[order])
-    del order
-    final = _survivors(ids, keep, keep)
-    np.save(plan / "final.npy", final)
-    passed = final != keep
-    np.save(plan / "via.npy", np.where(passed, keep, -1))
-    names = np.unique(np.concatenate((final, keep[passed])))
+    ids, code, sim, final, via, names = _dedup_plan(removed)
+    for name, arr in (("ids", ids), ("method", code), ("sim", sim), ("final", final), ("via", via)):
+        np.save(plan / f"{name}.npy", arr)
     n_removed = int(ids.size)
-    del ids, keep, final, passed
-    # The keepers' record ids, left on the workers: each reject task fetches them.
+    del ids, code, sim, final, via
+    # The keepers' record ids, left on the workers (sorted by row id once, here): each
+    # reject task fetches them and looks up the ones it names.
     named = (
         base.select_columns(["idx", "rid"])
         .map_batches(_only, batch_format="numpy", fn_kwargs={"ids": names})
+        .sort("idx")
         .materialize()
     )
+    check_count("ray dedup: keepers named", named.count(), int(names.size))
     del names
     folder = eng.work / "dedup"
     folder.mkdir(parents=True, exist_ok=True)
@@ -468,13 +489,27 @@ def _write_dedup_rejects(eng: Any, base: Any, removed: list[_Removed], sink: Any
     return counted
 
 
-def _keeper_names(names: list) -> tuple[np.ndarray, list[str]]:
-    """On a worker: the keepers' (row id, record id), sorted by row id."""
+def _keeper_names(names: list, want: np.ndarray) -> list[str]:
+    """On a worker: the record ids of the keepers ``want`` (row ids), from the blocks of
+    (row id, record id) the driver left sorted by row id.
+
+    Raises:
+        ClusterError: a keeper is not among them (a lost block), rather than a reject that
+            names another record.
+    """
+    if not want.size:
+        return []
     table = _fetched(names)
-    if table is None:
-        return np.zeros(0, np.int64), []
-    table = table.sort_by("idx")
-    return table["idx"].to_numpy(), table["rid"].to_pylist()
+    known = np.zeros(0, np.int64) if table is None else table["idx"].to_numpy()
+    pos = np.searchsorted(known, want)
+    found = pos < known.size
+    found[found] = known[pos[found]] == want[found]
+    if not found.all():
+        raise ClusterError(
+            f"ray dedup: keeper row {int(want[~found][0])} not among the keepers named "
+            "(a Ray worker's block was lost); run again"
+        )
+    return table["rid"].take(pos).to_pylist()
 
 
 def _dedup_rejects(
@@ -506,19 +541,19 @@ def _dedup_rejects(
     sims = np.load(root / "sim.npy", mmap_mode="r")[at]
     final = np.load(root / "final.npy", mmap_mode="r")[at]
     via = np.load(root / "via.npy", mmap_mode="r")[at]
-    known, rid = _keeper_names(names)
-
-    def name(i: int) -> str:
-        return rid[int(np.searchsorted(known, i))]
+    want = np.unique(np.concatenate((final, via[via >= 0])))
+    rid = _keeper_names(names, want)
+    final_ids = [rid[k] for k in np.searchsorted(want, final).tolist()]
+    via_at = np.searchsorted(want, via).tolist()
 
     lines = []
     for p, t in enumerate(mine.tolist()):
         s = round(float(sims[p]), 4)  # Python's round, as the local engine words it
         meth = methods[int(method[p])]
-        final_id = name(int(final[p]))
+        final_id = final_ids[p]
         extra: dict[str, Any] = {"duplicate_of": final_id, "similarity": s}
         if via[p] >= 0:
-            extra["via"] = name(int(via[p]))
+            extra["via"] = rid[via_at[p]]
         extra["method"] = meth
         row = {c: batch[c][t] for c in ("source", "line", "text_line", "data")}
         d = Dropped(

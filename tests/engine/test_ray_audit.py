@@ -210,3 +210,36 @@ def test_workers_key_contexts_as_the_local_detector() -> None:
     assert got["h"][0] == got["h"][1] and got["h"][3] == got["h"][4]
     assert len({got["h"][0], got["h"][2], got["h"][3]}) == 3
     assert got["part"].tolist() == [k % 4 for k in want]
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_with_part_finds_the_repeated_rows_as_isin(shuffled: bool) -> None:
+    """``_with_part`` looks each block's rows up in the repeated-context rows (sorted once
+    by the driver; re-sorted here only if Ray's blocks came out of order): the rows and
+    partitions 3202ffb's ``isin`` over the per-task sorted table gave."""
+    import pyarrow as pa
+
+    from curate.engine.ray_audit import _with_part
+
+    rng = np.random.default_rng(3)
+    rep_ids = np.sort(rng.choice(1000, 150, replace=False)).astype(np.int64)
+    rep_part = rng.integers(0, 4, rep_ids.size).astype(np.int64)
+    order = rng.permutation(rep_ids.size) if shuffled else np.arange(rep_ids.size)
+    cut = rep_ids.size // 3
+    blocks = [
+        pa.table({"idx": rep_ids[order[a:b]], "part": rep_part[order[a:b]]})
+        for a, b in ((0, cut), (cut, cut), (cut, rep_ids.size))
+    ]
+    idx = rng.permutation(1000)[:400].astype(np.int64)
+    batch = {
+        "idx": idx,
+        "source": np.array(["s.jsonl"] * idx.size, dtype=object),
+        "line": idx + 1,
+        "text_line": idx + 1,
+        "data": np.array([b"{}"] * idx.size, dtype=object),
+    }
+    got = _with_part(batch, repeated=blocks)
+    keep = np.isin(idx, rep_ids)  # the old formula
+    assert got["idx"].tolist() == idx[keep].tolist() and keep.sum() > 20
+    assert got["part"].tolist() == rep_part[np.searchsorted(rep_ids, idx[keep])].tolist()
+    assert got["line"].tolist() == (idx[keep] + 1).tolist()

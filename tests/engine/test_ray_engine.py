@@ -523,6 +523,12 @@ def test_split_count_mismatch_is_a_curate_error(tmp_path: Path) -> None:
     assert not (staging / "train.jsonl").exists()
     _concat(got, folder, ["train"], Counter({0: 2}), staging)
     assert (staging / "train.jsonl").read_bytes() == b"{}\n{}\n"
+    # The strata's side counts go through the same check (counts by side).
+    from curate.engine.ray_rows import check_count
+
+    with pytest.raises(ClusterError, match=r"ray split: stratum 'a': \{0: 2\}, expected \{0: 3"):
+        check_count("ray split: stratum 'a'", {0: 2}, {0: 3})
+    check_count("ray split: stratum 'a'", {0: 2, 1: 1}, {1: 1, 0: 2})
 
 
 def test_rejects_name_the_keeper_passed_through_as_local(ray_cluster, tmp_path: Path) -> None:
