@@ -311,6 +311,63 @@ def test_an_early_pool_that_fails_to_start_leaves_the_audit_to_this_process(
     assert _view(early) == _view(audit_run.audit_path(path, CONFIG, processes=1))
 
 
+def test_an_early_pool_whose_worker_is_killed_leaves_the_audit_to_this_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # A real death, not a mocked one: a thread SIGKILLs the first worker of the early pool as
+    # soon as it exists, while the reader waits (after 3 chunks) for the kill. Whether the
+    # pool was still starting or already up, the audit's result is the one-process audit's.
+    import os
+    import signal
+    import threading
+    import time
+
+    monkeypatch.setattr(feat, "PARALLEL_MIN", 10**9)
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
+    path = _write_mix(tmp_path)
+    serial = audit_run.audit_path(path, CONFIG, processes=1)
+    _large_at(monkeypatch, path)
+    hashers: list[feat.StreamHasher] = []
+    killed: list[int] = []
+
+    class Seen(feat.StreamHasher):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            hashers.append(self)
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            pool = hashers[0].starting if hashers else None
+            pids = list(getattr(pool, "_processes", None) or ())
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.001)
+
+    real_read = audit_run.read_chat
+
+    class Slowed:
+        def __init__(self, chat: Any) -> None:
+            self.chat, self.converter = chat, chat.converter
+
+        def __iter__(self) -> Any:
+            for i, item in enumerate(self.chat):
+                if i == 3 * 37:
+                    killer.join(130)
+                    assert killed, "no worker to kill"
+                yield item
+
+    monkeypatch.setattr(audit_run, "StreamHasher", Seen)
+    monkeypatch.setattr(audit_run, "read_chat", lambda *a, **k: Slowed(real_read(*a, **k)))
+    gathered = _spy(monkeypatch, "_ahead_facts", lambda got: got is not None)
+    killer = threading.Thread(target=kill_first_worker, daemon=True)
+    killer.start()
+    assert _view(audit_run.audit_path(path, CONFIG, processes=2)) == _view(serial)
+    assert len(killed) == 1 and hashers[0].failed
+    assert gathered in ([], [False])  # the reading pool's facts are not used
+
+
 def test_findings_thread_starting_late_still_gets_the_fingerprints(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
