@@ -98,6 +98,8 @@ def main() -> None:
         "--trim", action="store_true", help="with --heap: malloc_trim(0) there, RSS before/after"
     )
     a = ap.parse_args()
+    if a.trim and not a.heap:
+        ap.error("--trim goes with --heap")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = out / "curate.yaml"
@@ -111,8 +113,6 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from curate.cli import main as cli
 
-    if a.trim and not a.heap:
-        ap.error("--trim goes with --heap")
     if a.heap:
         _log_free_heap(a.trim)
 
