@@ -19,7 +19,9 @@ load's; what is read instead, per run:
 - an estimate of the quiet 2-core wall: serial + (total - serial) / 2.
 
 ``--baseline REV``: REV's code (``git archive``) and this tree's take turns; their reports
-(minus timings) must be equal. The probes add ~0.01 s of CPU per process.
+(minus timings) must be equal: this script exits 1 when they differ, and 2 when the command
+itself fails (an exit status other than 0 or 1, its stderr, kept in ``stderr.log``, shown).
+The probes add ~0.01 s of CPU per process.
 """
 
 from __future__ import annotations
@@ -171,7 +173,8 @@ def record(tree: Path, path: str, out: Path) -> dict:
     }
     t0 = time.monotonic()
     cmd = [sys.executable, "-c", CHILD, str(out / "report.json"), str(tree), path]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
+    errors = open(out / "stderr.log", "wb")  # (closed once the child exits)
+    proc = subprocess.Popen(cmd, env=env, stderr=errors)
     tick = os.sysconf("SC_CLK_TCK")
     samples, tree_pids, scanned = [], [], 0.0
     while proc.poll() is None:
@@ -190,6 +193,11 @@ def record(tree: Path, path: str, out: Path) -> dict:
             if seen:  # (an exited process has no threads left to read: its last figure stands)
                 samples.append((now - t0, pid, total))
         time.sleep(0.02)
+    errors.close()
+    if proc.returncode not in (0, 1):  # (1: the audit's findings; anything else failed)
+        tail = (out / "stderr.log").read_text(errors="replace")[-2000:]
+        print(f"curate audit ({tree}) exited {proc.returncode}:\n{tail}", file=sys.stderr)
+        sys.exit(2)
     return {"t0": t0, "wall": time.monotonic() - t0, "main": proc.pid, "samples": samples}
 
 
@@ -297,6 +305,7 @@ def main() -> None:
         trees.insert(0, (a.baseline, baseline_tree(a.baseline)))
     path = os.path.abspath(a.path)
     reports: dict[str, dict] = {}
+    differ = False
     for k in range(a.repeat):
         for label, tree in trees:
             out = base / f"{label}-{k + 1}"
@@ -326,6 +335,9 @@ def main() -> None:
         if len(reports) == 2:
             same = reports["new"] == reports[trees[0][0]]
             print(f"reports {'identical' if same else 'DIFFERENT'}")
+            differ = differ or not same
+    if differ:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

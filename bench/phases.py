@@ -1,6 +1,7 @@
 """Where a `curate run` holds its memory: the run process's RSS per phase, in one process.
 
     PYTHONPATH=$PWD python bench/phases.py DATA.jsonl OUT_DIR [--no-semantic] [--every 0.05]
+        [--heap [--trim]]
 
 Runs `curate run` (the bench's settings: fast model, exact/near/semantic, label and stratify
 by category, a cold embedding cache under OUT_DIR) in this process, with a thread that reads
@@ -10,6 +11,10 @@ the outermost curate function) and the innermost curate function. Prints, per st
 peak RSS and where it was; then the ten highest (stage, function) peaks. The hashing workers'
 memory is not in it (bench/run.py counts the process tree). Wall time here is load: use it
 for the memory only.
+
+``--heap``: each stage's log line also says how much of glibc's heap is free (held, unused);
+``--trim`` with it: and calls ``malloc_trim(0)`` there, logging the RSS before and after (what
+``curate.heap.release_free_heap`` would give back at that point).
 """
 
 from __future__ import annotations
@@ -61,8 +66,9 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
-def _log_free_heap() -> None:
-    """Each stage's log line also says how much of glibc's heap is free (held, unused)."""
+def _log_free_heap(trim: bool) -> None:
+    """Each stage's log line also says how much of glibc's heap is free (held, unused);
+    ``trim``: and what ``malloc_trim(0)`` gives back there."""
     import curate.pipeline.run as run
 
     libc = ctypes.CDLL("libc.so.6")
@@ -72,7 +78,7 @@ def _log_free_heap() -> None:
     def logged(message: str) -> None:
         info = libc.mallinfo2()
         note = f"heap {info.arena / GIB:.3f} GiB, free {info.fordblks / GIB:.3f} GiB"
-        if os.environ.get("PHASES_TRIM"):
+        if trim:
             before = _rss()
             libc.malloc_trim(0)
             note += f"; malloc_trim(0): RSS {before / GIB:.3f} -> {_rss() / GIB:.3f} GiB"
@@ -88,7 +94,12 @@ def main() -> None:
     ap.add_argument("--no-semantic", action="store_true")
     ap.add_argument("--every", type=float, default=0.05)
     ap.add_argument("--heap", action="store_true", help="log glibc's free heap at each stage")
+    ap.add_argument(
+        "--trim", action="store_true", help="with --heap: malloc_trim(0) there, RSS before/after"
+    )
     a = ap.parse_args()
+    if a.trim and not a.heap:
+        ap.error("--trim goes with --heap")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = out / "curate.yaml"
@@ -103,7 +114,7 @@ def main() -> None:
     from curate.cli import main as cli
 
     if a.heap:
-        _log_free_heap()
+        _log_free_heap(a.trim)
 
     main_id = threading.get_ident()
     peaks: dict[tuple[str, str], tuple[int, float]] = {}

@@ -297,6 +297,7 @@ class RecordReader:
         self.path = str(path)
         self.stats = ReadStats()
         self.max_record_bytes = max_record_bytes or MAX_RECORD_BYTES
+        self.strings = SharedStrings()
         if self.path != "-":
             p = Path(self.path)
             if not p.exists():
@@ -360,6 +361,7 @@ class RecordReader:
         stats = self.stats
         path = self.path
         loads = orjson.loads
+        share = self.strings.share
         limit = self.max_record_bytes
         for lineno, raw in enumerate(_lines(fh), start=1):
             stats.physical_lines = lineno
@@ -391,7 +393,7 @@ class RecordReader:
                     continue
             if type(value) is dict:
                 stats.records += 1
-                yield Record(path, lineno, share_strings(value), lineno)
+                yield Record(path, lineno, share(value), lineno)
             else:
                 stats.bad_lines += 1
                 yield BadLine(
@@ -625,7 +627,7 @@ class RecordReader:
                     )
                 elif type(value) is dict:
                     stats.records += 1
-                    yield Record(self.path, index, share_strings(value), start_line)
+                    yield Record(self.path, index, self.strings.share(value), start_line)
                 else:
                     stats.bad_lines += 1
                     yield BadLine(
@@ -689,7 +691,7 @@ class RecordReader:
         if features is not None:
             data = _decode_hf_json(data, features)
         self.stats.records += 1
-        return Record(source, row, share_strings(data) if type(data) is dict else data, row)
+        return Record(source, row, self.strings.share(data) if type(data) is dict else data, row)
 
 
 # Short values that repeat across records (roles, categories) are kept once: a run
@@ -697,37 +699,60 @@ class RecordReader:
 # for "assistant"; ~0.23 KB of the ~2.3 KB a bench record takes parsed, see docs/dedup.md).
 SHARED_MAX_CHARS = 32
 SHARED_MAX_VALUES = 4096
-_shared: dict[str, str] = {}
 
 
-def _one_copy(value: str) -> str:
-    kept = _shared.get(value)
-    if kept is not None:
-        return kept
-    if len(_shared) < SHARED_MAX_VALUES:
-        _shared[value] = value
-    return value
+class SharedStrings:
+    """One reader's table of the short values its records repeat (``share``).
 
+    A value enters the table the second time it is seen (its first copy, which the first
+    record keeps), so values that never repeat (ids like ``"r123"``) cannot fill it and starve
+    the ones that do (a category, a role first seen late); the values seen once are forgotten
+    each ``SHARED_MAX_VALUES`` new ones, which bounds them too. A table per reader: one
+    file's values do not use up another's room.
+    """
 
-def share_strings(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` with its short top-level string values, and the roles of the objects in its
-    top-level lists (the messages), replaced by one shared equal string. Values are equal, so
-    nothing a stage reads or writes changes; only the copies go. (Only ``role`` inside the
-    lists: reading every value of every message cost twice as much, ~1 us a record.)"""
-    limit = SHARED_MAX_CHARS
-    shared = _shared.get  # the common case, a value seen before, without a call of ours
-    for key, value in data.items():
-        kind = type(value)
-        if kind is str:
-            if len(value) <= limit:
-                data[key] = shared(value) or _one_copy(value)
-        elif kind is list:
-            for item in value:
-                if type(item) is dict:
-                    role = item.get("role")
-                    if type(role) is str and len(role) <= limit:
-                        item["role"] = shared(role) or _one_copy(role)
-    return data
+    def __init__(self) -> None:
+        self.kept: dict[str, str] = {}
+        self.seen_once: dict[str, str] = {}  # each value's first copy, until it repeats
+
+    def _one_copy(self, value: str) -> str:
+        kept = self.kept.get(value)
+        if kept is not None:
+            return kept
+        once = self.seen_once
+        first = once.get(value)
+        if first is None:
+            if len(once) >= SHARED_MAX_VALUES:
+                once.clear()
+            once[value] = value
+            return value
+        if len(self.kept) < SHARED_MAX_VALUES:
+            del once[value]
+            self.kept[value] = first
+        return first
+
+    def share(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with its short top-level string values, and the roles of the objects in
+        its top-level lists of objects (the messages), replaced by one shared equal string.
+        Values are equal, so nothing a stage reads or writes changes; only the copies go.
+        (Only ``role`` inside the lists: reading every value of every message cost twice as
+        much, ~1 us a record; and only lists whose first item is an object: pre-tokenized
+        rows hold lists of thousands of integers, which a walk paid for once each.)"""
+        limit = SHARED_MAX_CHARS
+        shared = self.kept.get  # the common case, a value seen before, without a call of ours
+        one_copy = self._one_copy
+        for key, value in data.items():
+            kind = type(value)
+            if kind is str:
+                if len(value) <= limit:
+                    data[key] = shared(value) or one_copy(value)
+            elif kind is list and value and type(value[0]) is dict:
+                for item in value:
+                    if type(item) is dict:
+                        role = item.get("role")
+                        if type(role) is str and len(role) <= limit:
+                            item["role"] = shared(role) or one_copy(role)
+        return data
 
 
 def _ignore(_text: str) -> int:

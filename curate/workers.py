@@ -63,17 +63,21 @@ def can_start(nproc: int) -> bool:
     return nproc > 1 and has_fork_server()
 
 
-def start_fork_server(preload: Sequence[str]) -> bool:
-    """Start the fork server now, with ``preload`` imported in it, and return at once (False
-    where there is none): it boots on another core while this process goes on reading,
-    instead of when the first worker is wanted, this process waiting for it (~0.3 CPU s: a
-    fresh interpreter importing the stages). Only a server not started yet takes the list;
-    one already running is kept."""
-    if not has_fork_server():
-        return False
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(preload))
-    multiprocessing.forkserver.ensure_running()
-    return True
+def preload_in_fork_server(modules: Sequence[str]) -> None:
+    """Have the fork server import ``modules`` when it starts, so each worker forks with them
+    imported instead of importing them itself. Only a server not started yet takes the list;
+    one already running is kept. (Nothing where there is no fork server.)"""
+    if has_fork_server():
+        multiprocessing.get_context("forkserver").set_forkserver_preload(list(modules))
+
+
+def start_fork_server() -> None:
+    """Start the fork server now (with what ``preload_in_fork_server`` named) and return at
+    once: it boots on another core while this process goes on reading, instead of when the
+    first worker is wanted, this process waiting for it (~0.3 CPU s: a fresh interpreter
+    importing the stages). Nothing where there is no fork server."""
+    if has_fork_server():
+        multiprocessing.forkserver.ensure_running()
 
 
 def process_pool(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 import threading
 import time
@@ -30,6 +29,7 @@ from curate.audit.model import (
 from curate.audit.shape import ShapeParts, shape_chunk
 from curate.chat import messages_of
 from curate.dedup.features import (
+    PARALLEL_MIN,
     StreamHasher,
     compute_features,
     map_chunks,
@@ -42,15 +42,22 @@ from curate.reader import read_chat
 from curate.records import BadLine, Record
 from curate.stage import Batch, BatchResult, Dropped, run_stages
 from curate.tokens import TokenCounter
-from curate.workers import can_start, has_fork_server, ordered_map, start_fork_server
+from curate.workers import can_start, ordered_map, preload_in_fork_server, start_fork_server
 
 EMBED_SIDES = ("conversation", "prompt", "response")
 # Conversation views built at a time: their memory (texts joined per role, the context copy,
 # lists per message) is freed chunk by chunk instead of held for every row at once.
 VIEW_CHUNK = 4_096
-# A file of this size holds ~13,000 records or more of usual chat data (~1.2 KB a line): enough
-# for the reading pool (``PARALLEL_MIN`` records) to pay, so ``audit_path`` starts it early.
-EARLY_POOL_BYTES = 16 * 2**20
+# ``audit_path`` starts the reading pool early for a file expected to reach ``PARALLEL_MIN``
+# records anyway (below it "forking costs more than it saves", and no pool starts): at least
+# this size (``PARALLEL_MIN`` records of usual chat data, ~1.2 KB a line: the bench's 20,000
+# rows take 23.5 MiB) ...
+EARLY_POOL_BYTES = 24 * 2**20
+# ... and with as many lines as that in its first bytes (a file of long records, ~12 KB and
+# more, would not even fill a chunk of ``PARALLEL_CHUNK``; the pool would never be used).
+EARLY_POOL_RECORDS = PARALLEL_MIN
+HEAD_BYTES = 256 * 2**10
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _check_config(config: AuditConfig) -> None:
@@ -624,16 +631,15 @@ def audit_path(
     conversation views (as ``run.workers``: 0 is every available CPU, 1 this process only);
     the report is the same. With more than one, each chunk of records goes to the workers
     as soon as it is read (``StreamHasher``, as ``curate run`` hashes for dedup): the reading,
-    the hashing and the views overlap instead of following one another. A file of at least
-    ``EARLY_POOL_BYTES`` starts the workers' fork server before reading and their pool at the
-    first chunk (``StreamHasher(early=True)``), so no core idles while they start.
+    the hashing and the views overlap instead of following one another. A file expected to
+    reach ``PARALLEL_MIN`` records (``_large_input``) starts the workers' fork server before
+    reading and their pool at the first chunk (``StreamHasher(early=True)``), so no core
+    idles while they start.
     """
     # The workers fork from a server that has imported this module (and dedup's hashing)
     # once, instead of each importing it (~0.5 s of CPU per worker). Only a server not
     # started yet takes the list; it changes nothing but what is imported beforehand.
-    preload = ["__main__", __name__]
-    if has_fork_server():
-        multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
+    preload_in_fork_server(["__main__", __name__])
     with workers(processes):
         # A file this large will start the pool: its server boots on the other core while
         # the first records are read, and the pool starts at the first chunk without this
@@ -642,7 +648,7 @@ def audit_path(
         facts = (stream_facts, (config or AuditConfig(),))
         ahead = StreamHasher(duplicate_config(), True, facts, early=_large_input(path))
         if ahead.early and can_start(ahead.nproc):
-            start_fork_server(preload)
+            start_fork_server()
         try:
             t0 = time.perf_counter()
             records, bad, fmt = read_for_audit(path, ahead)
@@ -665,11 +671,23 @@ def audit_path(
 
 
 def _large_input(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a file of at least ``EARLY_POOL_BYTES`` (not stdin)."""
-    try:
-        return str(path) != "-" and os.stat(path).st_size >= EARLY_POOL_BYTES
-    except OSError:  # the reader reports what is wrong with it
+    """Whether ``path`` is a file expected to hold ``EARLY_POOL_RECORDS`` records or more
+    (not stdin): at least ``EARLY_POOL_BYTES``, and its size times the line ends in its
+    first ``HEAD_BYTES`` over their length at least that many (a compressed file: its size
+    alone, which understates what it holds)."""
+    if str(path) == "-":
         return False
+    try:
+        size = os.stat(path).st_size
+        if size < EARLY_POOL_BYTES:
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError:  # (a directory: a dataset) the reader reports what is wrong with it
+        return False
+    if head.startswith(GZIP_MAGIC):
+        return True
+    return size * head.count(b"\n") >= EARLY_POOL_RECORDS * len(head)
 
 
 def _no_drops(dropped: Dropped) -> None:

@@ -174,23 +174,36 @@ def test_views_built_while_reading_give_the_same_report(
     assert m["not_chat"] == 2 and m["refusal"] > 0 and m["conflicting_answers"] > 0
 
 
+def _write_mix(tmp_path) -> Any:
+    path = tmp_path / "mix.jsonl"
+    path.write_text("".join(orjson.dumps(r.data).decode() + "\n" for r in _records()))
+    return path
+
+
+def _large_at(monkeypatch: pytest.MonkeyPatch, path: Any) -> None:
+    """``path`` (400 lines) counts as a large input: the thresholds lowered to it."""
+    monkeypatch.setattr(audit_run, "EARLY_POOL_BYTES", path.stat().st_size)
+    monkeypatch.setattr(audit_run, "EARLY_POOL_RECORDS", 400)
+
+
 def test_a_large_file_starts_its_pool_early_in_a_thread(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
-    # ``curate audit`` of a file of at least EARLY_POOL_BYTES: the fork server boots while the
-    # first records are read and the pool starts at the first chunk, in a thread (this one
-    # reads on), instead of after PARALLEL_MIN records (never reached here); same report.
+    # ``curate audit`` of a file expected to reach PARALLEL_MIN records: the fork server boots
+    # while the first records are read and the pool starts at the first chunk, in a thread
+    # (this one reads on), instead of after PARALLEL_MIN records (never reached here); same
+    # report.
     import threading
 
     monkeypatch.setattr(feat, "PARALLEL_MIN", 10**9)
     monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
-    path = tmp_path / "mix.jsonl"
-    path.write_text("".join(orjson.dumps(r.data).decode() + "\n" for r in _records()))
+    path = _write_mix(tmp_path)
     serial = audit_run.audit_path(path, CONFIG, processes=1)
     gathered = _spy(monkeypatch, "_ahead_facts", lambda got: got is not None)
+    booted = _spy(monkeypatch, "start_fork_server", lambda got: got)
     assert _view(audit_run.audit_path(path, CONFIG, processes=2)) == _view(serial)
-    assert gathered == []  # too small for the pool, as before
-    monkeypatch.setattr(audit_run, "EARLY_POOL_BYTES", path.stat().st_size)
+    assert gathered == [] and booted == []  # too small for the pool, as before
+    _large_at(monkeypatch, path)
     real_warm, warmed_in = feat.StreamHasher._warm, []
 
     def warm(self: Any, pool: Any) -> None:
@@ -200,6 +213,84 @@ def test_a_large_file_starts_its_pool_early_in_a_thread(
     monkeypatch.setattr(feat.StreamHasher, "_warm", warm)
     assert _view(audit_run.audit_path(path, CONFIG, processes=2)) == _view(serial)
     assert gathered == [True] and warmed_in == [False]  # the reading pool, started in a thread
+    assert booted == [None]  # the server booted before reading, once
+
+
+def test_the_fork_server_is_not_booted_for_input_that_will_not_use_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # 1c5f6b0 booted it for any file of 16 MiB: one of long records (< 2,000) never fills
+    # a chunk; stdin has no size to go by.
+    import gzip
+    import io
+    import sys
+
+    path = _write_mix(tmp_path)
+    _large_at(monkeypatch, path)
+    assert audit_run._large_input(path)
+    assert not audit_run._large_input(tmp_path / "missing.jsonl")
+    assert not audit_run._large_input(tmp_path)  # (a directory: a dataset)
+    monkeypatch.setattr(audit_run, "EARLY_POOL_RECORDS", 401)  # fewer lines than that
+    assert not audit_run._large_input(path)
+    packed = tmp_path / "mix.jsonl.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()) + bytes(path.stat().st_size))
+    assert audit_run._large_input(packed)  # (compressed: its size goes by itself)
+
+    booted = _spy(monkeypatch, "start_fork_server", lambda got: got)
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
+    serial = audit_run.audit_path(path, CONFIG, processes=1)
+    assert _view(audit_run.audit_path(path, CONFIG, processes=2)) == _view(serial)
+    monkeypatch.setattr(audit_run, "EARLY_POOL_BYTES", 1)
+    monkeypatch.setattr(audit_run, "EARLY_POOL_RECORDS", 1)
+    stdin = io.TextIOWrapper(io.BytesIO(path.read_bytes()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert audit_run.audit_path("-", CONFIG, processes=2).metrics == serial.metrics
+    assert booted == []
+
+
+def test_chunks_read_before_an_early_pool_is_up_are_sent_as_reading_goes_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # The pool comes up while the file is still being read: ``wrap`` sends the chunks read
+    # meanwhile and the next ones as they fill, before the reading ends (not all at the end,
+    # in ``features``). The reader waits after 3 chunks for the pool to be up.
+    import time
+
+    monkeypatch.setattr(feat, "PARALLEL_MIN", 10**9)
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
+    path = _write_mix(tmp_path)
+    serial = audit_run.audit_path(path, CONFIG, processes=1)
+    _large_at(monkeypatch, path)
+    hashers: list[feat.StreamHasher] = []
+    sent_when_read: list[int] = []
+
+    class Seen(feat.StreamHasher):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            hashers.append(self)
+
+    real_read = audit_run.read_chat
+
+    class Slowed:
+        def __init__(self, chat: Any) -> None:
+            self.chat, self.converter = chat, chat.converter
+
+        def __iter__(self) -> Any:
+            for i, item in enumerate(self.chat):
+                if i == 3 * 37:
+                    deadline = time.monotonic() + 120
+                    while hashers[0].pool is None:
+                        assert time.monotonic() < deadline, "the early pool never came up"
+                        time.sleep(0.01)
+                yield item
+            sent_when_read.append(hashers[0].sent)
+
+    monkeypatch.setattr(audit_run, "StreamHasher", Seen)
+    monkeypatch.setattr(audit_run, "read_chat", lambda *a, **k: Slowed(real_read(*a, **k)))
+    gathered = _spy(monkeypatch, "_ahead_facts", lambda got: got is not None)
+    assert _view(audit_run.audit_path(path, CONFIG, processes=2)) == _view(serial)
+    assert gathered == [True] and len(hashers) == 1
+    assert sent_when_read[-1] == 400 // 37 * 37  # every full chunk, sent while reading
 
 
 def test_an_early_pool_that_fails_to_start_leaves_the_audit_to_this_process(
@@ -212,13 +303,69 @@ def test_an_early_pool_that_fails_to_start_leaves_the_audit_to_this_process(
 
     monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
     monkeypatch.setattr(feat.StreamHasher, "_warm", broken)
-    path = tmp_path / "mix.jsonl"
-    path.write_text("".join(orjson.dumps(r.data).decode() + "\n" for r in _records()))
-    monkeypatch.setattr(audit_run, "EARLY_POOL_BYTES", 1)
+    path = _write_mix(tmp_path)
+    _large_at(monkeypatch, path)
     gathered = _spy(monkeypatch, "_ahead_facts", lambda got: got is not None)
     early = audit_run.audit_path(path, CONFIG, processes=2)
     assert gathered == []  # no reading pool: the views and fingerprints made here
     assert _view(early) == _view(audit_run.audit_path(path, CONFIG, processes=1))
+
+
+def test_an_early_pool_whose_worker_is_killed_leaves_the_audit_to_this_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # A real death, not a mocked one: a thread SIGKILLs the first worker of the early pool as
+    # soon as it exists, while the reader waits (after 3 chunks) for the kill. Whether the
+    # pool was still starting or already up, the audit's result is the one-process audit's.
+    import os
+    import signal
+    import threading
+    import time
+
+    monkeypatch.setattr(feat, "PARALLEL_MIN", 10**9)
+    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
+    path = _write_mix(tmp_path)
+    serial = audit_run.audit_path(path, CONFIG, processes=1)
+    _large_at(monkeypatch, path)
+    hashers: list[feat.StreamHasher] = []
+    killed: list[int] = []
+
+    class Seen(feat.StreamHasher):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            hashers.append(self)
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            pool = hashers[0].starting if hashers else None
+            pids = list(getattr(pool, "_processes", None) or ())
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.001)
+
+    real_read = audit_run.read_chat
+
+    class Slowed:
+        def __init__(self, chat: Any) -> None:
+            self.chat, self.converter = chat, chat.converter
+
+        def __iter__(self) -> Any:
+            for i, item in enumerate(self.chat):
+                if i == 3 * 37:
+                    killer.join(130)
+                    assert killed, "no worker to kill"
+                yield item
+
+    monkeypatch.setattr(audit_run, "StreamHasher", Seen)
+    monkeypatch.setattr(audit_run, "read_chat", lambda *a, **k: Slowed(real_read(*a, **k)))
+    gathered = _spy(monkeypatch, "_ahead_facts", lambda got: got is not None)
+    killer = threading.Thread(target=kill_first_worker, daemon=True)
+    killer.start()
+    assert _view(audit_run.audit_path(path, CONFIG, processes=2)) == _view(serial)
+    assert len(killed) == 1 and hashers[0].failed
+    assert gathered in ([], [False])  # the reading pool's facts are not used
 
 
 def test_findings_thread_starting_late_still_gets_the_fingerprints(

@@ -3,22 +3,37 @@ stage freed among the records still held is not resident under the next stage's 
 
 from __future__ import annotations
 
+import ctypes.util
 import os
-import sys
 
 import numpy as np
 import pytest
 
+from curate import heap
 from curate.heap import release_free_heap
 from curate.records import Record
 from curate.stage import Batch, BatchResult, run_stages
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1 << 20
-linux_glibc = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
-    reason="malloc_trim is glibc's",
-)
+# (Asks the C library itself: ``os.confstr("CS_GNU_LIBC_VERSION")`` raises OSError on musl.)
+linux_glibc = pytest.mark.skipif(heap._malloc_trim() is None, reason="malloc_trim is glibc's")
+
+
+@linux_glibc
+def test_malloc_trim_is_found_without_a_library_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ctypes.util.find_library`` ran ``ldconfig -p`` in a subprocess (~6 ms, gcc where
+    ldconfig is missing) at every first use; the symbol is in this process already."""
+
+    def searched(name: str) -> None:
+        raise AssertionError(f"find_library({name!r}) called")
+
+    monkeypatch.setattr(ctypes.util, "find_library", searched)
+    heap._malloc_trim.cache_clear()
+    try:
+        assert heap._malloc_trim() is not None
+    finally:
+        heap._malloc_trim.cache_clear()
 
 
 def _rss() -> int:

@@ -10,7 +10,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.records import SHARED_MAX_CHARS, Record, RecordReader
+from curate.records import SHARED_MAX_CHARS, SHARED_MAX_VALUES, Record, RecordReader
 
 LONG = "x" * (SHARED_MAX_CHARS + 1)
 
@@ -88,3 +88,44 @@ def test_read_records_hold_less_than_plain_parses(tmp_path: Path) -> None:
     # Per row: 3 roles and a category (~55 bytes each as their own strings); the
     # Record objects (~72 bytes a row) are extra on the read side.
     assert read < plain - 2000 * 120, (read / 2000, plain / 2000)
+
+
+def test_lists_that_do_not_start_with_an_object_are_not_walked(tmp_path: Path) -> None:
+    """Pre-tokenized rows (``input_ids``: thousands of integers) cost a type check per item
+    when every top-level list was walked (+93..126% read time at 1c5f6b0). Only a list whose
+    first item is an object (the messages) is: an object after an integer keeps its copy."""
+    rows = [
+        {
+            "input_ids": list(range(2048)),
+            "mixed": [7, {"role": "user"}],
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        for _ in range(5)
+    ]
+    recs = _records(_write(tmp_path / "d.jsonl", rows))
+    assert [r.data for r in recs] == rows
+    assert len({id(r.data["mixed"][1]["role"]) for r in recs}) == len(recs)  # not walked
+    assert len({id(r.data["messages"][0]["role"]) for r in recs}) == 1  # walked
+
+
+def test_values_that_never_repeat_do_not_starve_the_ones_that_do(tmp_path: Path) -> None:
+    """At 1c5f6b0 one table of 4,096 values served the whole process, first come first
+    served: unique short ids filled it, and a role or category first seen after them (or
+    in the next file) kept a copy per record."""
+    first = [{"id": f"r{i}", "messages": [{"role": "user", "content": "q"}]} for i in range(9000)]
+    late = [
+        {"id": f"s{i}", "category": "late", "messages": [{"role": "tool", "content": "t"}]}
+        for i in range(50)
+    ]
+    reader = RecordReader(_write(tmp_path / "a.jsonl", first + late))
+    recs = [r for r in reader if isinstance(r, Record)]
+    tail = recs[-50:]
+    assert len({id(r.data["category"]) for r in tail}) == 1
+    assert len({id(r.data["messages"][0]["role"]) for r in tail}) == 1
+    assert len({id(r.data["id"]) for r in recs}) == len(recs)  # each id its own string
+    assert set(reader.strings.kept) == {"user", "late", "tool"}
+    assert len(reader.strings.seen_once) <= SHARED_MAX_VALUES
+    # A second file's reader has a table of its own (the first one's is untouched).
+    again = _records(_write(tmp_path / "b.jsonl", late))
+    assert len({id(r.data["category"]) for r in again}) == 1
+    assert set(reader.strings.kept) == {"user", "late", "tool"}
