@@ -143,9 +143,7 @@ class _Texts:
 
     def words(self, i: int) -> bytes:
         """Normalised words separated by single spaces (what near dedup shingles)."""
-        out = self.normalizer.to_bytes(self.raw(i))
-        folded = self.normalizer.whitespace or self.normalizer.punctuation
-        return out if folded else b" ".join(out.split())
+        return self.normalizer.words(self.raw(i))
 
 
 class _Vectors:

@@ -305,11 +305,7 @@ def text_shingles(
     dedup's verification reads its candidates' shingles this way (normalising them one by
     one, with the normaliser's regular expressions, cost ~3x more)."""
     if not normalizer.folds_in_bulk:
-        folded = normalizer.whitespace or normalizer.punctuation
-        docs = [normalizer.to_bytes(t) for t in texts]
-        return shingle_hashes(
-            docs if folded else [b" ".join(d.split()) for d in docs], shingle_size
-        )
+        return shingle_hashes([normalizer.words(t) for t in texts], shingle_size)
     if not texts:
         return shingle_hashes([], shingle_size)
     arr, _keep, starts, ends, counts = _folded(texts, normalizer)
@@ -319,7 +315,6 @@ def text_shingles(
 def _fill_each(records: Sequence[Record], base: int, config: Any, out: _Rows, bar: Any) -> None:
     """``_fill`` one text at a time (normalisers without punctuation folding)."""
     normalizer = config.normalizer
-    folded = normalizer.whitespace or normalizer.punctuation
     with_sig = out.with_sig
     n = len(records)
     lengths: list[int] = []
@@ -346,7 +341,7 @@ def _fill_each(records: Sequence[Record], base: int, config: Any, out: _Rows, ba
         norm = normalizer.to_bytes(raw)
         digests.append(digest(norm))
         if with_sig:
-            words = norm if folded else b" ".join(norm.split())
+            words = normalizer.words_of(norm)
             docs.append(words)
             size += len(words)
             # Chunks of about CHUNK_BYTES of text keep the hashing temporaries small.

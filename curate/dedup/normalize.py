@@ -55,6 +55,17 @@ class Normalizer:
         a chunk at a time (``curate.dedup.features``) instead of one by one."""
         return self.punctuation
 
+    def words_of(self, normalised: bytes) -> bytes:
+        """``to_bytes``' output as near dedup shingles it: words separated by single spaces
+        (already so when whitespace or punctuation is folded)."""
+        if self.whitespace or self.punctuation:
+            return normalised
+        return b" ".join(normalised.split())
+
+    def words(self, text: str) -> bytes:
+        """The normalised words of ``text``, separated by single spaces."""
+        return self.words_of(self.to_bytes(text))
+
     def fold_table(self) -> bytes:
         """A ``bytes.translate`` table that, with runs of spaces collapsed and the ends
         stripped, turns an ASCII text's bytes into ``to_bytes(text)`` (with ``folds_in_bulk``).

@@ -36,12 +36,7 @@ def _words(records: list[Record], config: Any) -> list[bytes]:
     from curate.reader import chat_view
 
     norm = config.normalizer
-    folded = norm.whitespace or norm.punctuation
-    out = []
-    for r in records:
-        b = norm.to_bytes(key_text(chat_view(r), config.key))
-        out.append(b if folded else b" ".join(b.split()))
-    return out
+    return [norm.words(key_text(chat_view(r), config.key)) for r in records]
 
 
 def _band_keys(batch: dict[str, np.ndarray], config: Any) -> tuple[np.ndarray, np.ndarray]:
