@@ -339,7 +339,7 @@ class Engine:
                 progress=cfg.progress,
                 sig=feats.sig,  # rows idx, read in place (a copy was 256 B/record at peak)
                 usable=feats.usable[idx],
-                sig_rows=idx,
+                sig_rows=feats.signature_rows(idx),
                 verified=verified_between([feats], [idx]),
             )
             feats.keep_verified(idx, pairs, sims)  # for later passes (the audit's, the split's)
@@ -653,7 +653,7 @@ class Engine:
                 seed=cfg.seed,
                 cross=na,
                 progress=cfg.progress,
-                sig=np.concatenate((mine_f.sig[idx], theirs_f.sig)),
+                **_joined_signatures(mine_f, idx, theirs_f),
                 usable=np.concatenate((mine_f.usable[idx], theirs_f.usable)),
                 shingles_of=shingles_of if same_words else None,
                 verified=verified_between([mine_f, theirs_f], [idx, np.arange(m)]),
@@ -692,6 +692,17 @@ class Engine:
             if s >= threshold and (a not in best or s > best[a][1]):
                 best[a] = (b, s)
         return [(int(idx[a]), b, s) for a, (b, s) in sorted(best.items())]
+
+
+def _joined_signatures(mine: Features, idx: np.ndarray, theirs: Features) -> dict[str, Any]:
+    """``near_pairs``' ``sig`` and ``sig_rows`` for rows ``idx`` of ``mine`` then every row
+    of ``theirs``: read in place when both are rows of one array (the split's leakage
+    check, whose sides are subsets of the run's fingerprints), else joined in a copy."""
+    every = np.arange(len(theirs), dtype=np.int64)
+    if mine.sig is theirs.sig:
+        rows = np.concatenate((mine.signature_rows(idx), theirs.signature_rows(every)))
+        return {"sig": mine.sig, "sig_rows": rows}
+    return {"sig": np.concatenate((mine.signatures_of(idx), theirs.signatures_of(every)))}
 
 
 def find_duplicates(
