@@ -583,12 +583,16 @@ class Engine:
         # A record with nothing on the compared side (no user turn for the prompt key) has
         # nothing that can leak: empty texts would all match each other.
         af = against_features
+        # An array, not a list: a list of the train side's rows held ~36 bytes a record
+        # through the split's leakage check (issue 15).
         if af is not None and af.blank is not None and af.fits(cfg, len(against), False):
-            keep = np.flatnonzero(~af.blank).tolist()  # no key text rebuilt
+            keep = np.flatnonzero(~af.blank)  # no key text rebuilt
         else:
-            keep = [j for j, r in enumerate(against) if key_text(r, cfg.key).strip()]
-        if len(keep) < len(against):
-            against = [against[j] for j in keep]
+            keep = np.array(
+                [j for j, r in enumerate(against) if key_text(r, cfg.key).strip()], np.int64
+            )
+        if keep.size < len(against):
+            against = [against[j] for j in keep.tolist()]
             if isinstance(against_embeddings, Rows):
                 against_embeddings = against_embeddings.subset(keep)
             elif against_embeddings is not None:
@@ -615,7 +619,7 @@ class Engine:
             if idx.size == 0 or not against:
                 break
             for i, j, sim in self._matches(method, idx, other):
-                found.setdefault(i, Leak(i, self.records[i], against[j], method, sim, keep[j]))
+                found.setdefault(i, Leak(i, self.records[i], against[j], method, sim, int(keep[j])))
         return [found[i] for i in sorted(found)]
 
     def _matches(self, method: str, idx: np.ndarray, other: Engine) -> list[tuple[int, int, float]]:
