@@ -337,7 +337,7 @@ class Engine:
                 progress=cfg.progress,
                 sig=feats.sig,  # rows idx, read in place (a copy was 256 B/record at peak)
                 usable=feats.usable[idx],
-                sig_rows=idx,
+                sig_rows=feats.signature_rows(idx),
                 verified=verified_between([feats], [idx]),
             )
             feats.keep_verified(idx, pairs, sims)  # for later passes (the audit's, the split's)
@@ -581,12 +581,16 @@ class Engine:
         # A record with nothing on the compared side (no user turn for the prompt key) has
         # nothing that can leak: empty texts would all match each other.
         af = against_features
+        # An array, not a list: a list of the train side's rows held ~36 bytes a record
+        # through the split's leakage check (issue 15).
         if af is not None and af.blank is not None and af.fits(cfg, len(against), False):
-            keep = np.flatnonzero(~af.blank).tolist()  # no key text rebuilt
+            keep = np.flatnonzero(~af.blank)  # no key text rebuilt
         else:
-            keep = [j for j, r in enumerate(against) if key_text(r, cfg.key).strip()]
-        if len(keep) < len(against):
-            against = [against[j] for j in keep]
+            keep = np.array(
+                [j for j, r in enumerate(against) if key_text(r, cfg.key).strip()], np.int64
+            )
+        if keep.size < len(against):
+            against = [against[j] for j in keep.tolist()]
             if isinstance(against_embeddings, Rows):
                 against_embeddings = against_embeddings.subset(keep)
             elif against_embeddings is not None:
@@ -613,7 +617,7 @@ class Engine:
             if idx.size == 0 or not against:
                 break
             for i, j, sim in self._matches(method, idx, other):
-                found.setdefault(i, Leak(i, self.records[i], against[j], method, sim, keep[j]))
+                found.setdefault(i, Leak(i, self.records[i], against[j], method, sim, int(keep[j])))
         return [found[i] for i in sorted(found)]
 
     def _matches(self, method: str, idx: np.ndarray, other: Engine) -> list[tuple[int, int, float]]:
@@ -651,7 +655,7 @@ class Engine:
                 seed=cfg.seed,
                 cross=na,
                 progress=cfg.progress,
-                sig=np.concatenate((mine_f.sig[idx], theirs_f.sig)),
+                **_joined_signatures(mine_f, idx, theirs_f),
                 usable=np.concatenate((mine_f.usable[idx], theirs_f.usable)),
                 shingles_of=shingles_of if same_words else None,
                 verified=verified_between([mine_f, theirs_f], [idx, np.arange(m)]),
@@ -690,6 +694,17 @@ class Engine:
             if s >= threshold and (a not in best or s > best[a][1]):
                 best[a] = (b, s)
         return [(int(idx[a]), b, s) for a, (b, s) in sorted(best.items())]
+
+
+def _joined_signatures(mine: Features, idx: np.ndarray, theirs: Features) -> dict[str, Any]:
+    """``near_pairs``' ``sig`` and ``sig_rows`` for rows ``idx`` of ``mine`` then every row
+    of ``theirs``: read in place when both are rows of one array (the split's leakage
+    check, whose sides are subsets of the run's fingerprints), else joined in a copy."""
+    every = np.arange(len(theirs), dtype=np.int64)
+    if mine.sig is theirs.sig:
+        rows = np.concatenate((mine.signature_rows(idx), theirs.signature_rows(every)))
+        return {"sig": mine.sig, "sig_rows": rows}
+    return {"sig": np.concatenate((mine.signatures_of(idx), theirs.signatures_of(every)))}
 
 
 def find_duplicates(

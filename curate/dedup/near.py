@@ -325,12 +325,16 @@ def candidate_pairs(
             same = np.flatnonzero(ks[:-d] == ks[d:])
             if same.size == 0:
                 break
-            found.append(np.stack((ids[order[same]], ids[order[same + d]]), axis=1))
+            first, second = ids[order[same]], ids[order[same + d]]
+            if cross is not None:
+                # Dropped a band at a time: the pairs inside one set (most of them in the
+                # split's leakage check) never pile up in ``found``.
+                across = (np.minimum(first, second) < cross) & (np.maximum(first, second) >= cross)
+                first, second = first[across], second[across]
+            found.append(np.stack((first, second), axis=1))
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
     pairs = np.sort(np.concatenate(found), axis=1)
-    if cross is not None:
-        pairs = pairs[(pairs[:, 0] < cross) & (pairs[:, 1] >= cross)]
     n = int(usable.shape[0])
     codes = sorted_unique(pairs[:, 0] * n + pairs[:, 1])
     return np.stack((codes // n, codes % n), axis=1)

@@ -879,13 +879,15 @@ def best_matches(
     best = np.full(q.shape[0], -np.inf, dtype=np.float32)
     arg = np.full(q.shape[0], -1, dtype=np.int64)
 
-    def rows(b: np.ndarray) -> np.ndarray:
-        return b if mean is None else centered_on(b, mean)
+    def rows(b: np.ndarray, own: bool) -> np.ndarray:
+        # A chunk that is a copy (``Rows.take``) is centred in place: the same operations,
+        # one chunk-sized array fewer.
+        return b if mean is None else centered_on(b, mean, in_place=own)
 
     if q.shape[0] and len(base):
         with work_threads():
             for lo, part in base.chunks(DOT_CHUNK):
-                scores = rows(part) @ q.T
+                scores = rows(part, not base.plain) @ q.T
                 top = scores.argmax(axis=0)
                 val = scores[top, np.arange(q.shape[0])]
                 better = val > best
@@ -894,7 +896,7 @@ def best_matches(
     pairs = np.stack((hit, arg[hit]), axis=1) if hit.size else np.zeros((0, 2), np.int64)
     sims = np.zeros(0)
     if hit.size:
-        matched = rows(base.take(arg[hit]))
+        matched = rows(base.take(arg[hit]), True)
         sims = np.minimum(np.einsum("ij,ij->i", q[hit], matched).astype(np.float64), 1.0)
     ok = sims >= min_score
     return pairs[ok], sims[ok]

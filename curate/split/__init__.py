@@ -337,15 +337,19 @@ def _leakage(
     """(row, method, row of its match) for each record of one side that duplicates a record
     of another side (dedup's own matcher), rows being positions in ``records``."""
     found = []
+    # Each side's rows as an array: lists of Python ints held ~36 bytes a record through
+    # the check, the peak of a 1M-row run (issue 15).
+    names = sorted(set(sides))
+    code = np.fromiter(map({s: k for k, s in enumerate(names)}.__getitem__, sides), np.int8)
     for a, b in _PAIRS:
-        ia = [i for i, s in enumerate(sides) if s == a]
-        ib = [i for i, s in enumerate(sides) if s == b]
-        if not ia or not ib:
+        ia = np.flatnonzero(code == names.index(a)) if a in names else np.zeros(0, np.int64)
+        ib = np.flatnonzero(code == names.index(b)) if b in names else np.zeros(0, np.int64)
+        if not ia.size or not ib.size:
             continue
         hits = cross_duplicates(
-            [records[i] for i in ia],
+            [records[i] for i in ia.tolist()],
             _rows(embeddings, ia),
-            [records[i] for i in ib],
+            [records[i] for i in ib.tolist()],
             dedup_config,
             _rows(embeddings, ib),
             None if features is None else features.subset(ia),
@@ -353,11 +357,11 @@ def _leakage(
             None if semantic is None else semantic.subset(ia),
             None if semantic is None else semantic.subset(ib),
         )
-        found.extend((ia[a], method, ib[b]) for a, method, b in hits)
+        found.extend((int(ia[a]), method, int(ib[b])) for a, method, b in hits)
     return found
 
 
-def _rows(embeddings: np.ndarray | None, rows: list[int]) -> Any:
+def _rows(embeddings: np.ndarray | None, rows: np.ndarray) -> Any:
     """The vectors of one side: read in place from the run's float32 array (``Rows``), not
     copied (the train side's copy was ~0.8 GB at 1M rows)."""
     from curate.dedup.semantic import Rows
