@@ -645,7 +645,6 @@ class Engine:
                 ]
                 return text_shingles(texts, self.texts.normalizer, cfg.shingle_size)
 
-            same_words = self.texts.normalizer == other.texts.normalizer
             pairs, sims, _ = near_pairs(
                 docs_of,
                 na + m,
@@ -657,7 +656,7 @@ class Engine:
                 progress=cfg.progress,
                 **_joined_signatures(mine_f, idx, theirs_f),
                 usable=np.concatenate((mine_f.usable[idx], theirs_f.usable)),
-                shingles_of=shingles_of if same_words else None,
+                shingles_of=shingles_of,  # ``other`` has this config: the same normaliser
                 verified=verified_between([mine_f, theirs_f], [idx, np.arange(m)]),
             )
             threshold = cfg.near_threshold
