@@ -53,6 +53,9 @@ DOT_CHUNK = 32_768
 # Pairs ``_dots`` gathers at a time: ~3x 8 MB in flight (a row's dot product does not depend
 # on how many rows are computed beside it, so the chunk size changes no bit).
 PAIR_CHUNK = 8_192
+# Columns of a score block ``best_matches`` reduces at a time (its argmax's copy: 32k x 128
+# float32, 16 MB).
+ARGMAX_COLUMNS = 128
 ROW_CHUNK = 8_192  # rows a ``Rows`` makes at a time (8 MB of 256-dim float32, ~3x that in flight)
 SCAN_MARGIN = 1e-3  # see _scan_lists
 SCAN_BLOCK = 4_194_304  # products per block in _scan_lists (16 MB of float32)
@@ -865,6 +868,16 @@ def _centred_in_place(a: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return unit_rows_in_place(a)
 
 
+def _column_argmax(scores: np.ndarray, width: int = ARGMAX_COLUMNS) -> np.ndarray:
+    """``scores.argmax(axis=0)``, ``width`` columns at a time: numpy reduces along the
+    first axis of a C-ordered array through a transposed copy of all of it, a second
+    score block (32k x queries) at the split's peak. The same maximum and first index."""
+    top = np.empty(scores.shape[1], dtype=np.intp)
+    for lo in range(0, scores.shape[1], width):
+        top[lo : lo + width] = scores[:, lo : lo + width].argmax(axis=0)
+    return top
+
+
 def best_matches(
     queries: np.ndarray, base: np.ndarray | Rows, min_score: float, mean: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -888,10 +901,13 @@ def best_matches(
         with work_threads():
             for lo, part in base.chunks(DOT_CHUNK):
                 scores = rows(part, not base.plain) @ q.T
-                top = scores.argmax(axis=0)
+                top = _column_argmax(scores)
                 val = scores[top, np.arange(q.shape[0])]
                 better = val > best
                 best[better], arg[better] = val[better], top[better] + lo
+                # Freed before the next chunk and its block are made: bound through the
+                # next product, two score blocks (32k x queries each) were alive at once.
+                del scores, part
     hit = np.flatnonzero(arg >= 0)
     pairs = np.stack((hit, arg[hit]), axis=1) if hit.size else np.zeros((0, 2), np.int64)
     sims = np.zeros(0)
