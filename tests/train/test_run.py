@@ -65,10 +65,11 @@ def test_tokens_per_second_counts_training_time_only(qlora_run: dict[str, Any]) 
     m = qlora_run["metrics"]
     # eval ran inside the loop (each epoch); its seconds are reported apart, not in tokens/s
     assert m["eval_runtime_s"] > 0 and len(m["eval_history"]) >= 2
-    # train_runtime_s is rounded to ms in metrics.json, so allow that rounding
-    assert m["tokens_per_second"] == pytest.approx(
-        m["train_tokens"] / m["train_runtime_s"], rel=1e-3, abs=0.1
-    )
+    # train_runtime_s is rounded to ms in metrics.json and tokens_per_second to 0.1: on a fast
+    # machine the loop takes ~0.1 s, where a ms is ~0.5%, so bound it by the rounding itself
+    runtime, tokens = m["train_runtime_s"], m["train_tokens"]
+    low, high = tokens / (runtime + 0.0005) - 0.05, tokens / (runtime - 0.0005) + 0.05
+    assert low <= m["tokens_per_second"] <= high
 
 
 def test_loss_watch_fires_on_a_forced_divergence(
