@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -248,21 +249,21 @@ def test_the_fork_server_is_not_booted_for_input_that_will_not_use_it(
     assert booted == []
 
 
-def test_chunks_read_before_an_early_pool_is_up_are_sent_as_reading_goes_on(
-    monkeypatch: pytest.MonkeyPatch, tmp_path
-) -> None:
-    # The pool comes up while the file is still being read: ``wrap`` sends the chunks read
-    # meanwhile and the next ones as they fill, before the reading ends (not all at the end,
-    # in ``features``). The reader waits after 3 chunks for the pool to be up.
-    import time
-
+def _early_audit_pausing(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    pause: Callable[[], None],
+    read_all: Callable[[], None] = lambda: None,
+) -> tuple[Path, Any, list[feat.StreamHasher]]:
+    """The mixed file audited as a large one (its pool started early), with a reader that
+    calls ``pause`` after 3 chunks of 37 records and ``read_all`` once it has read them all:
+    (its path, the one-process audit of it, the hashers the audit makes)."""
     monkeypatch.setattr(feat, "PARALLEL_MIN", 10**9)
     monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
     path = _write_mix(tmp_path)
     serial = audit_run.audit_path(path, CONFIG, processes=1)
     _large_at(monkeypatch, path)
     hashers: list[feat.StreamHasher] = []
-    sent_when_read: list[int] = []
 
     class Seen(feat.StreamHasher):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -271,22 +272,41 @@ def test_chunks_read_before_an_early_pool_is_up_are_sent_as_reading_goes_on(
 
     real_read = audit_run.read_chat
 
-    class Slowed:
+    class Paused:
         def __init__(self, chat: Any) -> None:
             self.chat, self.converter = chat, chat.converter
 
         def __iter__(self) -> Any:
             for i, item in enumerate(self.chat):
                 if i == 3 * 37:
-                    deadline = time.monotonic() + 120
-                    while hashers[0].pool is None:
-                        assert time.monotonic() < deadline, "the early pool never came up"
-                        time.sleep(0.01)
+                    pause()
                 yield item
-            sent_when_read.append(hashers[0].sent)
+            read_all()
 
     monkeypatch.setattr(audit_run, "StreamHasher", Seen)
-    monkeypatch.setattr(audit_run, "read_chat", lambda *a, **k: Slowed(real_read(*a, **k)))
+    monkeypatch.setattr(audit_run, "read_chat", lambda *a, **k: Paused(real_read(*a, **k)))
+    return path, serial, hashers
+
+
+def test_chunks_read_before_an_early_pool_is_up_are_sent_as_reading_goes_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # The pool comes up while the file is still being read: ``wrap`` sends the chunks read
+    # meanwhile and the next ones as they fill, before the reading ends (not all at the end,
+    # in ``features``). The reader waits after 3 chunks for the pool to be up.
+    import time
+
+    sent_when_read: list[int] = []
+
+    def until_the_pool_is_up() -> None:
+        deadline = time.monotonic() + 120
+        while hashers[0].pool is None:
+            assert time.monotonic() < deadline, "the early pool never came up"
+            time.sleep(0.01)
+
+    path, serial, hashers = _early_audit_pausing(
+        monkeypatch, tmp_path, until_the_pool_is_up, lambda: sent_when_read.append(hashers[0].sent)
+    )
     gathered = _spy(monkeypatch, "_ahead_facts", lambda got: got is not None)
     assert _view(audit_run.audit_path(path, CONFIG, processes=2)) == _view(serial)
     assert gathered == [True] and len(hashers) == 1
@@ -322,18 +342,7 @@ def test_an_early_pool_whose_worker_is_killed_leaves_the_audit_to_this_process(
     import threading
     import time
 
-    monkeypatch.setattr(feat, "PARALLEL_MIN", 10**9)
-    monkeypatch.setattr(feat, "PARALLEL_CHUNK", 37)
-    path = _write_mix(tmp_path)
-    serial = audit_run.audit_path(path, CONFIG, processes=1)
-    _large_at(monkeypatch, path)
-    hashers: list[feat.StreamHasher] = []
     killed: list[int] = []
-
-    class Seen(feat.StreamHasher):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            hashers.append(self)
 
     def kill_first_worker() -> None:
         deadline = time.monotonic() + 120
@@ -345,21 +354,11 @@ def test_an_early_pool_whose_worker_is_killed_leaves_the_audit_to_this_process(
                 killed.append(pids[0])
             time.sleep(0.001)
 
-    real_read = audit_run.read_chat
+    def until_killed() -> None:
+        killer.join(130)
+        assert killed, "no worker to kill"
 
-    class Slowed:
-        def __init__(self, chat: Any) -> None:
-            self.chat, self.converter = chat, chat.converter
-
-        def __iter__(self) -> Any:
-            for i, item in enumerate(self.chat):
-                if i == 3 * 37:
-                    killer.join(130)
-                    assert killed, "no worker to kill"
-                yield item
-
-    monkeypatch.setattr(audit_run, "StreamHasher", Seen)
-    monkeypatch.setattr(audit_run, "read_chat", lambda *a, **k: Slowed(real_read(*a, **k)))
+    path, serial, hashers = _early_audit_pausing(monkeypatch, tmp_path, until_killed)
     gathered = _spy(monkeypatch, "_ahead_facts", lambda got: got is not None)
     killer = threading.Thread(target=kill_first_worker, daemon=True)
     killer.start()
