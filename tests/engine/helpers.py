@@ -162,3 +162,23 @@ def listed_records(folder: Path) -> list[str]:
 
     html = (folder / "report.html").read_text()
     return re.findall(r'<details class="rec"[^>]*><summary><code class="where">[^<]*</code>', html)
+
+
+def ray_run_error(tmp_path: Path) -> str:
+    """``curate run --engine ray`` over planted shards, expected to fail cleanly: exit 2, one
+    ``Error`` line, no traceback, no output folder. Returns that line."""
+    from click.testing import CliRunner
+
+    from curate.cli import main
+
+    planted_shards(tmp_path / "shards")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["run", str(tmp_path / "shards"), "-o", str(out), "--no-semantic", "--engine", "ray"],
+    )
+    assert result.exit_code == 2, result.stderr
+    errors = [x for x in result.stderr.splitlines() if x.startswith("Error")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert not out.exists()
+    return errors[0]
