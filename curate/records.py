@@ -318,7 +318,7 @@ class RecordReader:
         elif p.suffix == ".parquet":
             yield from self._read_parquet(p)
         else:
-            opener = gzip.open if p.suffix == ".gz" else open
+            opener = gzip.open if gzipped(p) else open
             try:
                 with opener(p, "rb") as fh:
                     yield from self._read_text_stream(fh)
@@ -692,6 +692,11 @@ class RecordReader:
             data = _decode_hf_json(data, features)
         self.stats.records += 1
         return Record(source, row, self.strings.share(data) if type(data) is dict else data, row)
+
+
+def gzipped(path: Path) -> bool:
+    """Whether the reader takes ``path`` for gzip-compressed JSONL (by its suffix)."""
+    return path.suffix == ".gz"
 
 
 # Short values that repeat across records (roles, categories) are kept once: a run

@@ -39,7 +39,7 @@ from curate.dedup.features import (
 from curate.errors import ConfigError
 from curate.gcpause import gc_paused
 from curate.reader import read_chat
-from curate.records import BadLine, Record
+from curate.records import BadLine, Record, gzipped
 from curate.stage import Batch, BatchResult, Dropped, run_stages
 from curate.tokens import TokenCounter
 from curate.workers import can_start, ordered_map, preload_in_fork_server, start_fork_server
@@ -57,7 +57,6 @@ EARLY_POOL_BYTES = 24 * 2**20
 # more, would not even fill a chunk of ``PARALLEL_CHUNK``; the pool would never be used).
 EARLY_POOL_RECORDS = PARALLEL_MIN
 HEAD_BYTES = 256 * 2**10
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _check_config(config: AuditConfig) -> None:
@@ -681,12 +680,12 @@ def _large_input(path: str | os.PathLike[str]) -> bool:
         size = os.stat(path).st_size
         if size < EARLY_POOL_BYTES:
             return False
+        if gzipped(Path(path)):
+            return True
         with open(path, "rb") as fh:
             head = fh.read(HEAD_BYTES)
     except OSError:  # (a directory: a dataset) the reader reports what is wrong with it
         return False
-    if head.startswith(GZIP_MAGIC):
-        return True
     return size * head.count(b"\n") >= EARLY_POOL_RECORDS * len(head)
 
 
