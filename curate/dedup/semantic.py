@@ -9,7 +9,9 @@ Measured on 100k rows (docs/dedup.md): this finds slightly more planted duplicat
 IVF index on the full 256 dimensions, in a third of the time. The index's search itself
 (each query scanning its ``NPROBE`` lists one vector at a time) is replaced by one matrix
 product per list over every query that probes it (``_scan_lists``): the same pairs and
-"full" flags, bit for bit, at about a third of the CPU (docs/dedup.md, "Fifth pass").
+"full" flags, bit for bit, at about a third of the CPU (docs/dedup.md, "Fifth pass"); with
+``explain`` (no floor: every query's k best at any score) each query gets its own floor from
+its first lists (``_first_list_floors``), about half of faiss's CPU ("Eleventh pass").
 
 Threads: the work here is many small BLAS calls (a 256x256 ``eigh``, chunked matrix products)
 and a chunked faiss search. With their default thread pools (OpenBLAS and OpenMP, one thread
@@ -49,6 +51,8 @@ SEARCH_DIMS = 64
 NPROBE = 8
 PCA_SAMPLE = 25_000
 SEARCH_CHUNK = 4096
+# Queries ``explain``'s list scan takes at a time (``_scan_codes``): whole search chunks.
+SCAN_QUERY_CHUNK = 32 * SEARCH_CHUNK
 DOT_CHUNK = 32_768
 # Pairs ``_dots`` gathers at a time: ~3x 8 MB in flight (a row's dot product does not depend
 # on how many rows are computed beside it, so the chunk size changes no bit).
@@ -58,6 +62,8 @@ PAIR_CHUNK = 8_192
 ARGMAX_COLUMNS = 128
 ROW_CHUNK = 8_192  # rows a ``Rows`` makes at a time (8 MB of 256-dim float32, ~3x that in flight)
 SCAN_MARGIN = 1e-3  # see _scan_lists
+# Probed lists whose best rows set each query's floor in a scan without one (``explain``).
+FLOOR_LISTS = 3
 SCAN_BLOCK = 4_194_304  # products per block in _scan_lists (16 MB of float32)
 # Candidates _scan_lists gathers before giving the search back to faiss (~0.3 GB of them): a
 # low threshold puts hundreds of rows of each probed list over the floor, where faiss keeps
@@ -484,7 +490,7 @@ def _semantic_pairs(
     with Progress("semantic: search", n, progress) as bar:
         # The list scan gives the index's own pairs where their order does not matter (one
         # set: sorted below; against: one neighbour per query) and every kept candidate
-        # lies at the floor or above (no ``explain``).
+        # lies at the floor or above (``explain``'s search is scanned below).
         if (
             hasattr(index, "nprobe")
             and min_score is not None
@@ -492,7 +498,8 @@ def _semantic_pairs(
             and floor <= min_score
             and (against is None or k == 1)
         ):
-            scanned = _scan_lists(index, search_base, search_q, k, floor, full, bar)
+            search_base = None  # the index's lists hold the rows the scan reads
+            scanned = _scan_lists(index, search_q, k, floor, full, bar)
         else:
             scanned = None
         if scanned is not None:
@@ -511,7 +518,10 @@ def _semantic_pairs(
             queries = _Queries(index, search_q)
             # The index's lists hold the rows: the projected array (~0.25 KB a row) goes.
             search_base = search_q = None
-            codes = _faiss_codes(index, queries, k, floor, min_score, n, full, bar)
+            if hasattr(index, "nprobe") and min_score is None:  # ``explain``: no floor
+                codes = _scan_codes(index, queries, k, floor, n, full, bar)
+            if codes is None:
+                codes = _faiss_codes(index, queries, k, floor, min_score, n, full, bar)
             del queries
         else:
             i, j = _faiss_search(index, search_q, k, floor, min_score, against, full, bar)
@@ -587,6 +597,37 @@ def _faiss_codes(
         i, j = _search_chunk(index, part, lo, k, floor, min_score, True, full)
         found.append(_pair_codes(i, j, n))
         bar.advance(len(part))
+    codes = np.concatenate(found) if found else np.zeros(0, np.int64)
+    found.clear()
+    return sorted_unique_in_place(codes)
+
+
+def _scan_codes(
+    index: Any,
+    queries: _Queries,
+    k: int,
+    full_floor: float | None,
+    n: int,
+    full: np.ndarray,
+    bar: Progress,
+) -> np.ndarray | None:
+    """``_faiss_codes`` without a floor (``explain``: every query's ``k`` best at any
+    score), by the list scan, ``SCAN_QUERY_CHUNK`` queries at a time: their candidates
+    (~20 a query before the top ``k`` is taken) and the chunk's rows stay ~0.1 GB, and the
+    probed lists come from the quantizer calls faiss makes (chunks of ``SEARCH_CHUNK``).
+    None when a chunk passes ``SCAN_CANDIDATES_MAX`` (the caller searches with faiss)."""
+    found: list[np.ndarray] = []
+    for lo in range(0, queries.shape[0], SCAN_QUERY_CHUNK):
+        part = queries[lo : lo + SCAN_QUERY_CHUNK]
+        got = _scan_lists(
+            index, part, k, None, full[lo : lo + len(part)], bar, full_floor=full_floor
+        )
+        if got is None:
+            return None
+        q, b, score = got
+        q += lo
+        found.append(_pair_codes(*_over(q, b, score, None, True), n))
+        del got, q, b, score, part
     codes = np.concatenate(found) if found else np.zeros(0, np.int64)
     found.clear()
     return sorted_unique_in_place(codes)
@@ -669,15 +710,18 @@ def _exact_ip(queries: np.ndarray, base: np.ndarray, qi: np.ndarray, bj: np.ndar
 
 def _scan_lists(
     index: Any,
-    base: np.ndarray,
     queries: np.ndarray,
     k: int,
-    floor: float,
+    floor: float | None,
     full: np.ndarray,
     bar: Progress,
+    full_floor: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """What ``index.search(queries, k)`` keeps at ``floor`` or above, computed list by list
     (None past ``SCAN_CANDIDATES_MAX`` candidates: the caller searches with faiss).
+    ``floor`` None: every query's ``k`` best at any score (``explain``), with each query's
+    own floor from its first list (``_first_list_floors``); ``full`` then marks a ``k``-th
+    best at ``full_floor`` or above (any score when None), as ``_search_chunk`` does.
 
     faiss scans each query's ``nprobe`` inverted lists one vector at a time; here every
     list is scored against all the queries that probe it in one matrix product (BLAS), so
@@ -706,46 +750,62 @@ def _scan_lists(
     per_list = np.bincount(flat[flat >= 0], minlength=index.nlist)
     starts = int((flat < 0).sum()) + np.concatenate(([0], np.cumsum(per_list)))
     invlists = index.invlists
+    # Each query's floor: a scalar, or per query (``floor`` None); candidates are gathered
+    # from the products at the floor less the margin, then kept on their exact score.
+    floors: Any = floor
+    if floor is None:
+        floors = _first_list_floors(index, queries, probes, k)
+    low = floors - np.float32(SCAN_MARGIN) if floor is None else floor - SCAN_MARGIN
     # Candidates gathered by every thread so far: a list is given up inside as soon as the
     # total passes the cap (a list of many copies of one text holds billions of them).
     seen, lock = [0], threading.Lock()
 
-    def scan(c: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """List ``c``'s candidates: (queries, members) over the floor, less the margin."""
+    def scan(c: int) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """List ``c``'s candidates at the floor: (queries, members, exact scores)."""
         got_q: list[np.ndarray] = []
         got_b: list[np.ndarray] = []
+        got_s: list[np.ndarray] = []
         qs = query_of[starts[c] : starts[c + 1]]
         size = invlists.list_size(c)
         if qs.size and size:
             ids = faiss.rev_swig_ptr(invlists.get_ids(c), size).astype(np.int64)
-            members = base[ids].T
+            stored = _list_rows(invlists, c, size, queries.shape[1])
+            members = stored.T
             # Queries in slices, so an uneven list (k-means lists can be) stays ~16 MB.
             step_q = max(1, SCAN_BLOCK // size)
             for lo in range(0, qs.size, step_q):
                 part = qs[lo : lo + step_q]
                 # Float32 products differ from faiss's in the last bits only: the margin
                 # keeps every candidate that could reach the floor for the exact re-score.
-                hit = queries[part] @ members >= floor - SCAN_MARGIN
-                # Few rows hold a candidate: finding them first is ~5x cheaper than a 2-D
-                # nonzero over the whole block.
-                rows = np.flatnonzero(hit.any(axis=1))
-                r, col = np.nonzero(hit[rows])
-                got_q.append(part[rows[r]].astype(np.int64))
-                got_b.append(ids[col])
+                lim = low if floor is not None else low[part, None]
+                hit = queries[part] @ members >= lim
+                # ``np.nonzero(hit)``'s rows and columns, in its order: a 2-D nonzero
+                # costs ~8x a flat one and its division (measured on 2,500 x 320 blocks).
+                r, col = np.divmod(np.flatnonzero(hit), size)
+                del hit
+                rq = part[r].astype(np.int64)
+                # Re-scored on the list's own rows: the floats the index scans.
+                score = _exact_ip(queries, stored, rq, col)
+                keep = score >= (floor if floor is not None else floors[rq])
+                got_q.append(rq[keep])
+                got_b.append(ids[col[keep]])
+                got_s.append(score[keep])
                 with lock:
                     seen[0] += col.size
                     if seen[0] > SCAN_CANDIDATES_MAX:
                         break
-        return got_q, got_b
+        return got_q, got_b, got_s
 
     cand_q: list[np.ndarray] = []
     cand_b: list[np.ndarray] = []
+    cand_s: list[np.ndarray] = []
     done = gathered = 0
     # Lists in order, whichever thread scanned them: the same candidates in the same order.
     with closing(_in_threads(scan, index.nlist, scan_threads())) as lists:
-        for c, (got_q, got_b) in enumerate(lists):
+        for c, (got_q, got_b, got_s) in enumerate(lists):
             cand_q += got_q
             cand_b += got_b
+            cand_s += got_s
             gathered += sum(b.size for b in got_b)
             if gathered > SCAN_CANDIDATES_MAX or seen[0] > SCAN_CANDIDATES_MAX:
                 return None
@@ -755,29 +815,105 @@ def _scan_lists(
     bar.advance(n - done)
     q = np.concatenate(cand_q) if cand_q else np.zeros(0, np.int64)
     b = np.concatenate(cand_b) if cand_b else np.zeros(0, np.int64)
-    score = _exact_ip(queries, base, q, b)
-    keep = score >= floor
-    q, b, score = q[keep], b[keep], score[keep]
+    score = np.concatenate(cand_s) if cand_s else np.zeros(0, np.float32)
+    del cand_q, cand_b, cand_s
     # Per query, best first; the top k of each is the index's list at the floor.
-    order = np.lexsort((-score, q))
+    order = _best_first(q, score)
     q, b, score = q[order], b[order], score[order]
     count = np.bincount(q, minlength=n)
     first = np.concatenate(([0], np.cumsum(count)[:-1]))
     rank = np.arange(q.size) - first[q]
     full[:] = count >= k
+    if floor is None and full_floor is not None:
+        at = np.flatnonzero(full)
+        full[at] = score[first[at] + k - 1] >= full_floor
     # A tie between the k-th and the (k+1)-th candidate: which one the index keeps depends
     # on its scan order, so those queries get the index's own search on the same lists.
     over = np.flatnonzero(count > k)
     tied = over[score[first[over] + k - 1] == score[first[over] + k]]
     inside = rank < k
     if tied.size:
-        inside &= ~np.isin(q, tied)
+        is_tied = np.zeros(n, dtype=bool)
+        is_tied[tied] = True
+        inside &= ~is_tied[q]
         ts, idx = index.search_preassigned(queries[tied], k, probes[tied], coarse[tied])
         tq, tb, ts = np.repeat(tied, k), idx.ravel(), ts.ravel()
-        ok = (tb >= 0) & (ts >= floor)
+        ok = tb >= 0
+        if floor is not None:
+            ok &= ts >= floor
         q = np.concatenate((q[inside], tq[ok]))
         return q, np.concatenate((b[inside], tb[ok])), np.concatenate((score[inside], ts[ok]))
     return q[inside], b[inside], score[inside]
+
+
+def _best_first(q: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The order of candidates by query, then by score, best first: ``np.lexsort((-score,
+    q))`` but for the order of equal scores of one query (which no caller depends on: a tie
+    at a query's k-th place is searched by faiss, the rest are kept or dropped together),
+    as one sort of 64-bit keys (query, then the score's bits made to sort descending)."""
+    bits = score.astype(np.float32).view(np.uint32)
+    # A float's bits sort as the float when negative ones are flipped whole and positive
+    # ones get their sign bit set; inverted, the best comes first.
+    up = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(1 << 31))
+    key = q.astype(np.uint64) << np.uint64(32)
+    key |= (~up).astype(np.uint64)
+    return np.argsort(key)
+
+
+def _list_rows(invlists: Any, c: int, size: int, dim: int) -> np.ndarray:
+    """The rows of inverted list ``c`` as the index keeps them (an ``IndexIVFFlat`` stores
+    each added row's floats as they are), a view: no gather of them from the added array."""
+    import faiss
+
+    return (
+        faiss.rev_swig_ptr(invlists.get_codes(c), size * dim * 4)
+        .view(np.float32)
+        .reshape(size, dim)
+    )
+
+
+def _first_list_floors(index: Any, queries: np.ndarray, probes: np.ndarray, k: int) -> np.ndarray:
+    """Per query, a score at or below its ``k + 1``-th best exact score in the index's
+    search: the ``k + 1``-th best product over its first ``FLOOR_LISTS`` probed lists, less
+    ``SCAN_MARGIN`` (the products differ from faiss's scores in the last bits only). The
+    index's ``k`` best and the next one all score at least as high as the ``k + 1``-th of any
+    of the rows it scans, so the scan gathers them (and the tie test sees the next one)
+    without ranking every row it scans; -inf where those lists hold fewer than ``k + 1``
+    rows (everything kept)."""
+
+    n, lists = queries.shape[0], min(FLOOR_LISTS, probes.shape[1])
+    # Each query's k + 1 best products in each of its first lists (-inf past a list's end).
+    best = np.full((n, lists * (k + 1)), -np.inf, dtype=np.float32)
+    flat = probes[:, :lists].ravel()
+    order = np.argsort(flat, kind="stable")
+    per_list = np.bincount(flat[flat >= 0], minlength=index.nlist)
+    starts = int((flat < 0).sum()) + np.concatenate(([0], np.cumsum(per_list)))
+    invlists = index.invlists
+
+    def rank(c: int) -> None:
+        probe = order[starts[c] : starts[c + 1]]
+        size = invlists.list_size(c)
+        if not probe.size or not size:
+            return
+        members = _list_rows(invlists, c, size, queries.shape[1]).T
+        top = min(size, k + 1)
+        step_q = max(1, SCAN_BLOCK // size)
+        for lo in range(0, probe.size, step_q):
+            part = probe[lo : lo + step_q]
+            qs, slot = part // lists, (part % lists) * (k + 1)
+            scores = queries[qs] @ members
+            if size > top:
+                scores = np.partition(scores, size - top, axis=1)[:, size - top :]
+            # Each (query, probe) writes its own cells only: the threads never share one.
+            best[qs[:, None], slot[:, None] + np.arange(top)] = scores
+
+    with closing(_in_threads(rank, index.nlist, scan_threads())) as done:
+        for _ in done:
+            pass
+    cut = best.shape[1] - (k + 1)
+    floors = np.partition(best, cut, axis=1)[:, cut]
+    floors -= np.float32(SCAN_MARGIN)
+    return floors
 
 
 def scan_threads() -> int:

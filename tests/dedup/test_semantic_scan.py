@@ -28,7 +28,7 @@ def _both(index, base, queries, k, floor, own):  # noqa: ANN001, ANN202
         i, j = sem._faiss_search(
             index, queries, k, floor, floor, None if own else base, full_f, bar
         )
-        si, sj, score = sem._scan_lists(index, base, queries, k, floor, full_s, bar)
+        si, sj, score = sem._scan_lists(index, queries, k, floor, full_s, bar)
     si, sj = sem._over(si, sj, score, floor, own)
     mine = set(zip(si.tolist(), sj.tolist(), strict=True))
     return (set(zip(i.tolist(), j.tolist(), strict=True)), full_f), (mine, full_s)
@@ -66,7 +66,7 @@ def test_scan_against_another_set_one_neighbour() -> None:
 
 def test_semantic_search_gives_the_same_pairs_as_before() -> None:
     """End to end (projection, index, exact cosines): the scan's result equals the search
-    through faiss's own loop (the path ``explain`` still takes)."""
+    through faiss's own loop."""
     vecs = _planted(sem.FLAT_LIMIT + 1_000, 96, seed=5)  # > SEARCH_DIMS: projected
     got = sem.semantic_search(vecs, neighbours=10, min_score=0.6)
     n = len(vecs)
@@ -114,7 +114,7 @@ def test_scan_threads_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
             assert sem.scan_threads() == min(int(threads), available_cpus())
             full = np.zeros(len(vecs), bool)
             with Progress("test", len(vecs), False) as bar:
-                q, b, score = sem._scan_lists(index, vecs, vecs, 11, 0.5, full, bar)
+                q, b, score = sem._scan_lists(index, vecs, 11, 0.5, full, bar)
             got.append((q.tobytes(), b.tobytes(), score.tobytes(), full.tobytes()))
     assert got[0] == got[1]
     assert full.sum() >= 40 * 14 and len(q) > len(vecs)  # ties and plenty of candidates
@@ -131,7 +131,7 @@ def test_scan_threads_stop_early_past_the_cap(monkeypatch: pytest.MonkeyPatch) -
     with sem.work_threads():
         index = sem._index(vecs, seed=0)
         with Progress("test", len(vecs), False) as bar:
-            got = sem._scan_lists(index, vecs, vecs, 11, 0.5, np.zeros(len(vecs), bool), bar)
+            got = sem._scan_lists(index, vecs, 11, 0.5, np.zeros(len(vecs), bool), bar)
     assert got is None
     assert not [t for t in threading.enumerate() if t.name.startswith("curate-scan")]
 
@@ -155,7 +155,7 @@ def test_scan_gives_up_inside_a_list_past_the_cap(
         tracemalloc.start()
         try:
             with Progress("test", len(vecs), False) as bar:
-                got = sem._scan_lists(index, vecs, vecs, 11, 0.5, np.zeros(len(vecs), bool), bar)
+                got = sem._scan_lists(index, vecs, 11, 0.5, np.zeros(len(vecs), bool), bar)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -163,3 +163,72 @@ def test_scan_gives_up_inside_a_list_past_the_cap(
     # 6,000 copies give 36M pairs (~580 MB of int64 candidates) when the list is gathered
     # whole; one block of the scan makes ~4M (~140 MB with its temporaries).
     assert peak < 250 * 2**20, peak
+
+
+@pytest.mark.parametrize(("full_floor", "block"), [(0.6, None), (None, 3_000), (0.95, None)])
+def test_scan_without_floor_keeps_every_query_k_best(
+    full_floor: float | None, block: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``explain``'s search (no floor: each query's k best at any score) by the list scan:
+    the index's own pairs and full flags, tied groups settled as faiss settles them."""
+    if block is not None:
+        monkeypatch.setattr(sem, "SCAN_BLOCK", block)
+    vecs = _planted(sem.FLAT_LIMIT + 1_000, 32, seed=8)
+    n = len(vecs)
+    with sem.work_threads():
+        index = sem._index(vecs, seed=0)
+        full_f, full_s = np.zeros(n, bool), np.zeros(n, bool)
+        with Progress("test", n, False) as bar:
+            i, j = sem._faiss_search(index, vecs, 11, full_floor, None, None, full_f, bar)
+            got = sem._scan_lists(index, vecs, 11, None, full_s, bar, full_floor=full_floor)
+    assert got is not None
+    si, sj = sem._over(*got, None, True)
+    want = set(zip(i.tolist(), j.tolist(), strict=True))
+    assert set(zip(si.tolist(), sj.tolist(), strict=True)) == want
+    assert len(si) == len(want)  # no candidate twice
+    # Every query's 11 best less itself, where a copy did not push it out of its own list.
+    assert len(want) >= n * 10
+    assert np.array_equal(full_s, full_f)
+    if full_floor == 0.6:
+        assert 40 * 14 <= full_f.sum() < n  # the tied groups' lists are full, not all
+
+
+@pytest.mark.parametrize("chunk", [None, sem.SEARCH_CHUNK])
+def test_explain_search_gives_the_same_pairs_as_faiss(
+    chunk: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end with ``min_score=None`` (``explain``): the scan's pairs, cosines and full
+    flags equal the search through faiss's own loop, bit for bit (one chunk of queries, or
+    three)."""
+    if chunk is not None:
+        monkeypatch.setattr(sem, "SCAN_QUERY_CHUNK", chunk)
+    vecs = _planted(sem.FLAT_LIMIT + 1_000, 96, seed=9)
+    scans = []
+    real_scan = sem._scan_lists
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        scans.append(real_scan(*args, **kwargs))
+        return scans[-1]
+
+    monkeypatch.setattr(sem, "_scan_lists", counted)
+    got = sem.semantic_search(vecs, neighbours=10, min_score=None, full_floor=0.45)
+    assert len(scans) == (1 if chunk is None else 3) and all(s is not None for s in scans)
+    monkeypatch.setattr(sem, "_scan_lists", lambda *a, **k: None)
+    want = sem.semantic_search(vecs, neighbours=10, min_score=None, full_floor=0.45)
+    assert got.pairs.tobytes() == want.pairs.tobytes()
+    assert got.sims.tobytes() == want.sims.tobytes()
+    assert got.full.tobytes() == want.full.tobytes()
+    assert 0 < want.full.sum() < len(vecs)
+
+
+def test_best_first_orders_as_lexsort() -> None:
+    """``_best_first``: by query, then score descending, as ``np.lexsort((-score, q))``,
+    negative scores, zeros of both signs and ties included (equal keys in any order)."""
+    rng = np.random.default_rng(10)
+    q = rng.integers(0, 50, 20_000)
+    score = rng.choice(np.float32([-0.75, -0.5, -0.0, 0.0, 0.25, 1.0]), 20_000)
+    score[::7] = rng.standard_normal(score[::7].size).astype(np.float32)
+    got, want = sem._best_first(q, score), np.lexsort((-score, q))
+    assert np.array_equal(q[got], q[want])
+    assert np.array_equal(score[got], score[want])  # -0.0 == 0.0 for the ties
+    assert sorted(got.tolist()) == list(range(q.size))
