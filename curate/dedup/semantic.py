@@ -52,7 +52,7 @@ NPROBE = 8
 PCA_SAMPLE = 25_000
 SEARCH_CHUNK = 4096
 # Queries ``explain``'s list scan takes at a time (``_scan_codes``): whole search chunks.
-SCAN_QUERY_CHUNK = 32 * SEARCH_CHUNK
+SCAN_QUERY_CHUNK = 16 * SEARCH_CHUNK
 DOT_CHUNK = 32_768
 # Pairs ``_dots`` gathers at a time: ~3x 8 MB in flight (a row's dot product does not depend
 # on how many rows are computed beside it, so the chunk size changes no bit).
@@ -759,6 +759,8 @@ def _scan_lists(
     # Candidates gathered by every thread so far: a list is given up inside as soon as the
     # total passes the cap (a list of many copies of one text holds billions of them).
     seen, lock = [0], threading.Lock()
+    # Candidates are held as int32 rows (12 bytes with their score, not 20) where they fit.
+    id_type = np.int32 if index.ntotal < 2**31 else np.int64
 
     def scan(c: int) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         """List ``c``'s candidates at the floor: (queries, members, exact scores)."""
@@ -783,12 +785,12 @@ def _scan_lists(
                 # costs ~8x a flat one and its division (measured on 2,500 x 320 blocks).
                 r, col = np.divmod(np.flatnonzero(hit), size)
                 del hit
-                rq = part[r].astype(np.int64)
+                rq = part[r]
                 # Re-scored on the list's own rows: the floats the index scans.
                 score = _exact_ip(queries, stored, rq, col)
                 keep = score >= (floor if floor is not None else floors[rq])
                 got_q.append(rq[keep])
-                got_b.append(ids[col[keep]])
+                got_b.append(ids[col[keep]].astype(id_type))
                 got_s.append(score[keep])
                 with lock:
                     seen[0] += col.size
@@ -813,10 +815,13 @@ def _scan_lists(
             bar.advance(step)
             done += step
     bar.advance(n - done)
-    q = np.concatenate(cand_q) if cand_q else np.zeros(0, np.int64)
-    b = np.concatenate(cand_b) if cand_b else np.zeros(0, np.int64)
+    # Each list of parts is let go as soon as it is joined: one copy of each at a time.
+    q = np.concatenate(cand_q) if cand_q else np.zeros(0, np.int32)
+    cand_q.clear()
+    b = np.concatenate(cand_b) if cand_b else np.zeros(0, id_type)
+    cand_b.clear()
     score = np.concatenate(cand_s) if cand_s else np.zeros(0, np.float32)
-    del cand_q, cand_b, cand_s
+    cand_s.clear()
     # Per query, best first; the top k of each is the index's list at the floor.
     order = _best_first(q, score)
     q, b, score = q[order], b[order], score[order]
@@ -841,9 +846,10 @@ def _scan_lists(
         ok = tb >= 0
         if floor is not None:
             ok &= ts >= floor
-        q = np.concatenate((q[inside], tq[ok]))
-        return q, np.concatenate((b[inside], tb[ok])), np.concatenate((score[inside], ts[ok]))
-    return q[inside], b[inside], score[inside]
+        q = np.concatenate((q[inside].astype(np.int64), tq[ok]))
+        b = np.concatenate((b[inside].astype(np.int64), tb[ok]))
+        return q, b, np.concatenate((score[inside], ts[ok]))
+    return q[inside].astype(np.int64), b[inside].astype(np.int64), score[inside]
 
 
 def _best_first(q: np.ndarray, score: np.ndarray) -> np.ndarray:
