@@ -236,31 +236,35 @@ def _pair_jaccard(pairs: np.ndarray, threshold: float | None, *sets: tuple) -> d
     return {"i": pairs[keep, 0], "j": pairs[keep, 1], "jac": jac[keep], "n": int(pairs.shape[0])}
 
 
-def _components(edges: np.ndarray) -> list[list[int]]:
-    """Connected components (size >= 2, sorted, by first member) over an edge list.
+def _components(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components (size >= 2) over the edges ``i[k]``--``j[k]``, as two arrays:
+    every row in some component, sorted by (its component's first member, row), and that
+    first member beside it (the component's id); the groups of a list of sorted member
+    lists ordered by first member.
 
-    A dict-based union-find: memory is proportional to the records in some edge, not to
-    the number of rows (``curate.dedup.cluster.components`` sizes its table by rows).
+    scipy's ``connected_components`` over the rows that are in some edge (renumbered
+    0..m-1): 16 bytes a member are left, and transient arrays sized by the edges, not
+    Python lists of the groups (a dict-based union-find was ~0.2 KB a member).
     """
-    parent: dict[int, int] = {}
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def find(x: int) -> int:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges.tolist():
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            if rb < ra:
-                ra, rb = rb, ra
-            parent[rb] = ra
-    groups: dict[int, list[int]] = {}
-    for x in sorted(parent):
-        groups.setdefault(find(x), []).append(x)
-    return [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1]
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    nodes, at = np.unique(np.concatenate((i, j)), return_inverse=True)
+    m = nodes.size
+    graph = coo_matrix(
+        (np.ones(i.size, dtype=np.float32), (at[: i.size], at[i.size :])), shape=(m, m)
+    )
+    del at
+    _, label = connected_components(graph, directed=False)
+    del graph
+    # ``nodes`` is sorted, so a label's first occurrence is its component's first member.
+    _, first_at, size = np.unique(label, return_index=True, return_counts=True)
+    first = nodes[first_at][label]
+    grouped = size[label] > 1
+    nodes, first = nodes[grouped], first[grouped]
+    order = np.argsort(first, kind="stable")  # members stay sorted inside a component
+    return nodes[order], first[order]
 
 
 # -- semantic --------------------------------------------------------------------------------
