@@ -250,12 +250,13 @@ def _components(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from scipy.sparse.csgraph import connected_components
 
     i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
-    nodes, at = np.unique(np.concatenate((i, j)), return_inverse=True)
+    nodes = np.unique(np.concatenate((i, j)))
     m = nodes.size
-    graph = coo_matrix(
-        (np.ones(i.size, dtype=np.float32), (at[: i.size], at[i.size :])), shape=(m, m)
-    )
-    del at
+    # Positions as int32 (scipy's own index type below 2**31 nodes): 8 bytes an edge.
+    at = np.int32 if m < 2**31 else np.int64
+    ai, aj = np.searchsorted(nodes, i).astype(at), np.searchsorted(nodes, j).astype(at)
+    graph = coo_matrix((np.ones(i.size, dtype=np.float32), (ai, aj)), shape=(m, m))
+    del ai, aj
     _, label = connected_components(graph, directed=False)
     del graph
     # ``nodes`` is sorted, so a label's first occurrence is its component's first member.
