@@ -251,6 +251,7 @@ def _read_dedup(
             eng.parts,
             embeddings if shared else None,
             reuse=(reuse, eng.bands),
+            work=eng.work,
         )
         eng.bands = None
         topics = (areport.series or {}).get("topics") if sres is not None else None
