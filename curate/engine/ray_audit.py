@@ -627,7 +627,8 @@ class RayAudit:
         else:
             first, line, at = self._conflicts_fetched(found, spill)
         del rows, rep
-        _log(f"audit: {n_repeated} repeated-context rows, {line.size} conflicts")
+        how = " (their findings written by the workers)" if folder is not None else ""
+        _log(f"audit: {n_repeated} repeated-context rows, {line.size} conflicts{how}")
         return at[np.lexsort((first, line))]
 
     @staticmethod

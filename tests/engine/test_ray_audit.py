@@ -308,8 +308,8 @@ def test_conflicts_written_by_the_workers_reach_the_spill_as_sent(tmp_path: Path
 
 def test_run_conflicts_written_by_the_workers_as_local(ray_cluster, tmp_path: Path) -> None:
     """``curate run --engine ray`` has its workers write the conflicts' findings into the
-    work folder: every output file (report.json with its findings in local's order, the
-    page, the card) is local's, and the work folder is gone."""
+    work folder (its log says so): every output file (report.json with its findings in
+    local's order, the page, the card) is local's, and the work folder is gone."""
     from tests.engine.helpers import compare_outputs
 
     path = tmp_path / "set.jsonl"
@@ -324,6 +324,7 @@ def test_run_conflicts_written_by_the_workers_as_local(ray_cluster, tmp_path: Pa
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
         assert result.exit_code in (0, 1), result.stderr
+    assert "conflicts (their findings written by the workers)" in result.stderr  # ray's
     report = json.loads((out["ray"] / "report.json").read_text())
     codes = [f["code"] for f in report["audit"]["findings"]]
     assert codes.count("conflicting_answers") >= 20
