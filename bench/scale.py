@@ -122,7 +122,8 @@ def stage_seconds(log: Path) -> dict[str, float]:
     return totals
 
 
-RSS = re.compile(r" \[driver rss ([0-9.]+) GiB\]$")
+# "[driver rss X GiB]", or with the object store's pages in it "[driver rss X GiB, store Y]"
+RSS = re.compile(r" \[driver rss ([0-9.]+) GiB(?:, store ([0-9.]+))?\]$")
 
 
 def stages(log: Path) -> str:
@@ -135,7 +136,10 @@ def stages(log: Path) -> str:
             what = m.group(3)
             rss = RSS.search(what)
             what = RSS.sub("", what)
-            marks.append((m.group(1), float(m.group(2)), what[:38], rss.group(1) if rss else ""))
+            at = ""
+            if rss:
+                at = rss.group(1) + (f" (store {rss.group(2)})" if rss.group(2) else "")
+            marks.append((m.group(1), float(m.group(2)), what[:38], at))
     out = []
     for (who, t, what, rss), (who2, t2, _, _) in zip(marks, marks[1:], strict=False):
         if who == who2:  # each prefix has its own clock

@@ -43,14 +43,24 @@ import pickle
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
-from curate.engine.ray_rows import _collect, _fetched, _log, _only, _records, worker_errors
+from curate.engine.ray_rows import (
+    _atomic_bytes,
+    _collect,
+    _fetched,
+    _log,
+    _only,
+    _records,
+    worker_errors,
+)
 from curate.engine.spill import SpillWriter
 from curate.errors import ConfigError, CurateError, InputError
+from curate.heap import release_free_heap
 from curate.records import BadLine, Record
 
 MAIN_ROLES = ("system", "user", "assistant")
@@ -267,21 +277,39 @@ def _with_part(batch: dict[str, np.ndarray], *, repeated: list) -> dict[str, np.
     return out
 
 
-def _conflicts(group: dict[str, np.ndarray], *, config: Any) -> dict[str, np.ndarray]:
+def _conflicts(
+    group: dict[str, np.ndarray], *, config: Any, folder: str | None = None
+) -> dict[str, np.ndarray]:
     """``conflicting_answers`` over one partition's repeated-context rows: every row whose
     normalised context equals another's is in the same partition (it is hashed by that
-    context), so the partition's groups are the whole input's. Sends back its findings."""
+    context), so the partition's groups are the whole input's. Sends back its findings,
+    pickled; or, with ``folder``, writes them there back to back (one file, named by the
+    partition's first row) and sends back only where each is: the file's number, start and
+    size (the driver copies the file into its spill file, never reading the findings)."""
     from curate.audit.consistency import conflicting_answers
 
     order = np.argsort(group["idx"], kind="stable")  # row order, as the driver's list was
     group = {k: v[order] for k, v in group.items()}
     _, convs = _convs(group)
     found = conflicting_answers([c for c in convs if c is not None], config)
-    return {
+    blobs = [pickle.dumps(f) for f in found]
+    out = {
         "first": np.asarray([f.rows[0] for f in found], np.int64),
         "line": np.asarray([f.lines[0] for f in found], np.int64),
-        "finding": np.asarray([pickle.dumps(f) for f in found], dtype=object),
     }
+    if folder is None:
+        return {**out, "finding": np.asarray(blobs, dtype=object)}
+    sizes = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
+    part = int(group["idx"][0]) if group["idx"].size else -1
+    if blobs:  # a retried task writes the same bytes again: aside, then renamed
+        _atomic_bytes(Path(folder) / _conflicts_file(part), b"".join(blobs))
+    starts = np.zeros(sizes.size, np.int64)
+    starts[1:] = np.cumsum(sizes)[:-1]
+    return {**out, "file": np.full(sizes.size, part, np.int64), "start": starts, "size": sizes}
+
+
+def _conflicts_file(part: int) -> str:
+    return f"{part:012d}.pkl"
 
 
 def _style_flags(
@@ -436,6 +464,9 @@ class RayAudit:
         self.vectors = vectors
         # ``curate run``: dedup's digests are columns of ``ds`` / its band rows (audit_kept).
         self.reuse: tuple[bool, Any] = (False, None)
+        # ``curate run``: its work folder (on the filesystem the workers share), where the
+        # workers write the conflicts' findings for the driver to copy (``_conflicts``).
+        self.work: Path | None = None
 
     def fetch(self, ids: Any) -> dict[int, Record]:
         """Records by row id (the sampled and flagged rows: bounded, never the whole set)."""
@@ -496,6 +527,9 @@ class RayAudit:
         t0 = time.perf_counter()
         lang_idx = sample_indices(n_convs, config.language_sample, config.seed)
         languages, lang_findings = compute_languages(self.sampled(lang_idx), config)
+        # The sample's records (~35 MiB for 10,000) are freed; give their pages back, or
+        # every later step's peak comes on top of them.
+        release_free_heap()
         timings["languages"] = time.perf_counter() - t0
         _log(f"audit: languages over {len(lang_idx)} sampled rows")
 
@@ -515,6 +549,7 @@ class RayAudit:
         # The conflicts (the findings that grow with the rows) go to a file as they arrive.
         spill = SpillWriter()
         conflicts = self._conflicts(spill)
+        release_free_heap()
         small += lang_findings
         style_findings, style_profile = self._style(st)
         small += style_findings
@@ -578,21 +613,55 @@ class RayAudit:
         rows = self.ds.map_batches(
             _with_part, batch_format="numpy", fn_kwargs={"repeated": rep.to_arrow_refs()}
         )
+        folder = None
+        if self.work is not None:
+            folder = self.work / "conflicts"
+            folder.mkdir(parents=True, exist_ok=True)
         found = rows.groupby("part", num_partitions=self.parts).map_groups(
-            _conflicts, batch_format="numpy", fn_kwargs={"config": self.config}
+            _conflicts,
+            batch_format="numpy",
+            fn_kwargs={"config": self.config, "folder": None if folder is None else str(folder)},
         )
+        if folder is not None:
+            first, line, at = self._conflicts_from_files(found, folder, spill)
+        else:
+            first, line, at = self._conflicts_fetched(found, spill)
+        del rows, rep
+        how = " (their findings written by the workers)" if folder is not None else ""
+        _log(f"audit: {n_repeated} repeated-context rows, {line.size} conflicts{how}")
+        return at[np.lexsort((first, line))]
+
+    @staticmethod
+    def _conflicts_fetched(found: Any, spill: SpillWriter) -> tuple[np.ndarray, ...]:
+        """The findings themselves come to the driver (``curate audit``, which has no work
+        folder the workers share), a block at a time, into ``spill``."""
         firsts, lines, at = [], [], []  # 24 bytes a finding; the findings go to the file
         for batch in found.iter_batches(batch_format="numpy", batch_size=None):
             firsts.append(np.asarray(batch["first"], dtype=np.int64))
             lines.append(np.asarray(batch["line"], dtype=np.int64))
             at.append(spill.add_pickled(list(batch["finding"]), "conflicting_answers"))
             del batch
-        first = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
-        line = np.concatenate(lines) if lines else np.zeros(0, np.int64)
-        del rows, rep
-        _log(f"audit: {n_repeated} repeated-context rows, {line.size} conflicts")
-        ids_in_spill = np.concatenate(at) if at else np.zeros(0, np.int64)
-        return ids_in_spill[np.lexsort((first, line))]
+        return tuple(np.concatenate(x) if x else np.zeros(0, np.int64) for x in (firsts, lines, at))
+
+    @staticmethod
+    def _conflicts_from_files(
+        found: Any, folder: Path, spill: SpillWriter
+    ) -> tuple[np.ndarray, ...]:
+        """The workers wrote the findings into ``folder``; only where each is comes back
+        (40 bytes a finding, freed on return): each file is copied into ``spill``. The
+        findings' bytes never pass through the object store into the driver, whose
+        resident memory would keep the store's pages it read (and the heap they were
+        unpickled into) after the step."""
+        got = _collect(found, ["first", "line", "file", "start", "size"])
+        at = np.zeros(got["file"].size, np.int64)
+        for part in np.unique(got["file"]).tolist():
+            mine = np.flatnonzero(got["file"] == part)
+            path = folder / _conflicts_file(part)
+            at[mine] = spill.add_file(
+                path, got["start"][mine], got["size"][mine], "conflicting_answers"
+            )
+            path.unlink()
+        return got["first"], got["line"], at
 
     def _diversity(self, st: dict[str, Any], n_convs: int, timings: dict[str, float]) -> dict:
         from curate.audit.diversity import (
@@ -1040,12 +1109,14 @@ def audit_kept(
     parts: int,
     vectors: Any,
     reuse: tuple[bool, Any] = (False, None),
+    work: Path | None = None,
 ) -> Any:
     """``curate run --engine ray``'s audit of the rows dedup kept (``alive``, whose ``idx``
     are the pre-dedup positions; ``gone`` the removed ones, sorted).
 
     ``reuse``: (the run's digests fit ``AUDIT_DEDUP``, the run's band rows or None): the
     duplicate share then hashes nothing again, as local reuses dedup's ``Features``.
+    ``work``: a folder the workers share, for the conflicts' findings (``RayAudit.work``).
     """
     digests, bands = reuse
     extra = ("digest", "klen") if digests else ()
@@ -1060,6 +1131,7 @@ def audit_kept(
         source = str(got["source"][int(np.argmin(got["idx"]))])
     aud = RayAudit(ray, ds, n, config, parts, vectors)
     aud.reuse = (digests, bands)
+    aud.work = work
     return aud.run([], source, None)
 
 

@@ -224,22 +224,20 @@ class RayDedup:
         _log(f"near: {got['n']} candidate pairs verified, {got['i'].size} at or above")
         if got["i"].size == 0:
             return _Removed.none("near")
-        edges = np.stack((got["i"], got["j"]), axis=1)
-        groups = _components(edges)
-        if not groups:
+        members, first = _components(got["i"], got["j"])
+        if not members.size:
             return _Removed.none("near")
-        members = np.array(sorted({m for g in groups for m in g}), dtype=np.int64)
-        lengths = self._lengths(ds, members) if cfg.keep != "first" else {}
-        ms, ks = _keepers(groups, lengths, cfg.keep)
-        del groups
+        ms, ks = _keepers(members, first, self._lengths(ds, members, cfg.keep), cfg.keep)
+        del members, first
         # Each removed row's similarity to its keeper: looked up among the edges (sorted
         # codes, no per-pair dict); pairs not among them (a keeper reached through the
         # component) are verified now.
         lo, hi = np.minimum(ms, ks), np.maximum(ms, ks)
-        width = int(max(edges.max(), hi.max())) + 1
-        codes = edges[:, 0] * width + edges[:, 1]
+        width = int(max(got["i"].max(), got["j"].max(), hi.max())) + 1
+        codes = got["i"] * width + got["j"]
         order = np.argsort(codes)
         known, jac = codes[order], got["jac"][order]
+        del codes, order, got
         want = lo * width + hi
         at = np.minimum(np.searchsorted(known, want), known.size - 1)
         hit = known[at] == want
@@ -327,14 +325,19 @@ class RayDedup:
         # Data's own); ``num_returns`` > 1 lets each piece go to its consumer directly.
         return self.ray.remote(fn).options(num_returns=returns, max_retries=3)
 
-    def _lengths(self, ds: Any, ids: np.ndarray) -> dict[int, int]:
+    def _lengths(self, ds: Any, ids: np.ndarray, policy: str) -> np.ndarray:
+        """The key text's length of each row of ``ids``, in their order (0 for a row not
+        found; zeros without asking the workers for the ``first`` policy, which ignores
+        them)."""
+        if policy == "first":
+            return np.zeros(ids.size, dtype=np.int64)
         got = _collect(
             ds.select_columns(["idx", "klen"]).map_batches(
-                _only, batch_format="numpy", fn_kwargs={"ids": ids}
+                _only, batch_format="numpy", fn_kwargs={"ids": np.sort(ids)}
             ),
             ["idx", "klen"],
         )
-        return dict(zip(got["idx"].tolist(), got["klen"].tolist(), strict=True))
+        return _lookup(got["idx"], got["klen"], ids)
 
     # semantic --------------------------------------------------------------------------
 
@@ -388,12 +391,10 @@ class RayDedup:
         cos = got["cos"][first]
         self.slot_rejected += int((cos < 0).sum())
         codes = codes[cos >= 0]
-        edges = np.stack((codes // width, codes % width), axis=1)
-        groups = _components(edges)
-        members = np.array(sorted({m for g in groups for m in g}), dtype=np.int64)
-        lengths = self._lengths(ds, members) if cfg.keep != "first" else {}
-        ms, ks = _keepers(groups, lengths, cfg.keep)
-        del groups
+        members, first = _components(codes // width, codes % width)
+        ms, ks = _keepers(members, first, self._lengths(ds, members, cfg.keep), cfg.keep)
+        members = np.sort(members)
+        del first
         # Similarity to the keeper as the local engine computes it (float32 dot of the
         # centred vectors): the members' vectors, sized by duplicates, come to the driver.
         got_v = _collect(
@@ -444,32 +445,39 @@ def _group_span(spans: np.ndarray) -> tuple[int, int]:
     return (int(full[:, 0].min()), int(full[:, 1].max())) if full.size else (1, 0)
 
 
-class _LenLookup:
-    """``lengths[m]`` for ``choose_keep`` over a dict (only the members' lengths are known)."""
-
-    def __init__(self, lengths: dict[int, int]) -> None:
-        self.lengths = lengths
-
-    def __getitem__(self, i: int) -> int:
-        return self.lengths.get(i, 0)
+def _lookup(keys: np.ndarray, values: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """``values`` at ``keys`` (unique, any order) for each of ``want``; 0 where absent."""
+    keys, values = np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.int64)
+    out = np.zeros(np.asarray(want).size, dtype=np.int64)
+    if keys.size:
+        order = np.argsort(keys, kind="stable")
+        at = np.minimum(np.searchsorted(keys, want, sorter=order), keys.size - 1)
+        hit = keys[order[at]] == want
+        out[hit] = values[order[at[hit]]]
+    return out
 
 
 def _keepers(
-    groups: list[list[int]], lengths: dict[int, int], policy: str
+    members: np.ndarray, first: np.ndarray, lengths: np.ndarray, policy: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each component's keeper by the keep policy (``choose_keep``, over the members'
-    ``lengths``): (removed row ids, their keepers), in component order."""
-    from curate.dedup.cluster import choose_keep
-
-    ms: list[int] = []
-    ks: list[int] = []
-    for g in groups:
-        k = choose_keep(g, _LenLookup(lengths), policy)
-        for m in g:
-            if m != k:
-                ms.append(m)
-                ks.append(k)
-    return np.array(ms, dtype=np.int64), np.array(ks, dtype=np.int64)
+    """Each component's keeper by the keep policy, as ``choose_keep`` decides it (the
+    first member; or the longest / shortest of ``lengths``, ties to the earliest), over
+    ``_components``' arrays (``lengths``: each member's, beside it): (removed row ids,
+    their keepers), in component order, members in row order."""
+    members, first = np.asarray(members, np.int64), np.asarray(first, np.int64)
+    if policy == "first" or not members.size:
+        keeper = first
+    else:
+        sign = -1 if policy == "longest" else 1
+        rank = sign * np.asarray(lengths, dtype=np.int64)
+        # Members are grouped by ``first`` (sorted); inside each group the best
+        # (rank, row) comes first.
+        best = np.lexsort((members, rank, first))
+        starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
+        sizes = np.diff(np.r_[starts, first.size])
+        keeper = np.repeat(members[best[starts]], sizes)
+    removed = members != keeper
+    return members[removed], keeper[removed]
 
 
 def _refs(ds: Any, ids: np.ndarray) -> dict[int, tuple[str, int]]:

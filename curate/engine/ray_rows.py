@@ -34,13 +34,27 @@ _T0 = time.monotonic()
 def _log(message: str) -> None:
     # Progress on stderr, with elapsed time, like ``curate run``'s own lines; with
     # CURATE_RAY_RSS=1 also the driver's resident memory (bench/scale.py attributes the
-    # driver's growth to stages with it).
+    # driver's growth to stages with it), and how much of it is the object store's shared
+    # pages the driver has read (they stay resident in it after the objects are freed).
     rss = ""
     if os.environ.get("CURATE_RAY_RSS"):
         import psutil
 
-        rss = f" [driver rss {psutil.Process().memory_info().rss / 2**30:.2f} GiB]"
+        total = psutil.Process().memory_info().rss / 2**30
+        rss = f" [driver rss {total:.2f} GiB, store {_shared_rss() / 2**30:.2f}]"
     sys.stderr.write(f"ray: [{time.monotonic() - _T0:7.1f}s] {message}{rss}\n")
+
+
+def _shared_rss() -> int:
+    """Bytes of shared memory resident in this process (Linux ``RssShmem``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("RssShmem:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:

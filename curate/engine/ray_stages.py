@@ -124,8 +124,6 @@ def _read_dedup(
 ) -> Prepared:
     from curate.dedup.config import REASONS
     from curate.dedup.engine import DedupResult
-    from curate.engine.merge import merge_converters, merge_validator
-    from curate.shards import merge_read_stats
     from curate.stage import StageResult
 
     eng = RayDedup(ray, config, work)
@@ -147,17 +145,8 @@ def _read_dedup(
     _log(f"{len(paths)} shard(s) on {eng.parts // 2} CPU(s), {eng.gpus} GPU(s)")
     primed = _prime(paths, config) if mode == "run" else None
     base, summaries = eng.front(paths, mode, primed)
-    read_stats = ReadStats()
-    for i, (stats, vstate, _conv, by_stage, _n) in enumerate(summaries):
-        merge_read_stats(read_stats, stats)
-        merge_validator(validator, vstate)
-        for k, v in by_stage.items():
-            sink.by_stage[k] += v
-        sink.fh.write((work / "rejects" / f"{i:08d}.jsonl").read_bytes())
-    converter = merge_converters([s[2] for s in summaries], config.convert.fmt)
-    if primed:
-        converter.votes = dict(primed[2])
-    n_in = int(sum(s[4] for s in summaries))
+    read_stats, converter, n_in = _merged_fronts(summaries, validator, sink, work, config, primed)
+    del summaries
     _log(f"{read_stats.records + read_stats.bad_lines} input records, {n_in} after front")
 
     alive = base
@@ -251,6 +240,7 @@ def _read_dedup(
             eng.parts,
             embeddings if shared else None,
             reuse=(reuse, eng.bands),
+            work=eng.work,
         )
         eng.bands = None
         topics = (areport.series or {}).get("topics") if sres is not None else None
@@ -363,6 +353,30 @@ def _kept_part(batch: dict[str, np.ndarray], *, folder: str) -> dict[str, np.nda
     data = batch["data"]
     lines = b"".join(dumps_line(orjson.loads(data[t])) for t in order.tolist())
     return _save_part(folder, idx[order], lines)
+
+
+def _merged_fronts(
+    summaries: list[tuple], validator: Any, sink: Any, work: Path, config: Any, primed: Any
+) -> tuple[ReadStats, Any, int]:
+    """The shards' front summaries merged into the driver's validator, rejects and read
+    stats: (read stats, converter, rows after the front). A function of its own so that no
+    shard's summary outlives it: each lists up to MAX_LISTED invalid records and warnings,
+    of which the merge keeps the first MAX_LISTED; the rest stayed for the whole run (~7
+    bytes an input row on the bench data: 0.9 MiB at 100k, 2.8 MiB at 400k)."""
+    from curate.engine.merge import merge_converters, merge_validator
+    from curate.shards import merge_read_stats
+
+    read_stats = ReadStats()
+    for i, (stats, vstate, _conv, by_stage, _n) in enumerate(summaries):
+        merge_read_stats(read_stats, stats)
+        merge_validator(validator, vstate)
+        for k, v in by_stage.items():
+            sink.by_stage[k] += v
+        sink.fh.write((work / "rejects" / f"{i:08d}.jsonl").read_bytes())
+    converter = merge_converters([s[2] for s in summaries], config.convert.fmt)
+    if primed:
+        converter.votes = dict(primed[2])
+    return read_stats, converter, int(sum(s[4] for s in summaries))
 
 
 def _clusters(removed: list[_Removed]) -> list[Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,19 +41,35 @@ class SpillWriter:
 
     def add_pickled(self, blobs: Sequence[bytes], code: str) -> np.ndarray:
         """Writes already pickled findings, all of ``code``; returns their ids."""
-        if code not in self.names:
-            self.names.append(code)
         sizes = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
         starts = np.zeros(len(blobs), np.int64)
         starts[1:] = np.cumsum(sizes)[:-1]
         for b in blobs:
             self.fh.write(b)
+        return self._note(starts, sizes, code, int(sizes.sum()))
+
+    def add_file(self, path: str | os.PathLike, starts: Any, sizes: Any, code: str) -> np.ndarray:
+        """Appends a file of findings, all of ``code``, pickled back to back (a worker's:
+        the findings never pass through this process's memory, a 1 MiB buffer at a time);
+        ``starts`` / ``sizes``: each finding's place in that file. Returns their ids, in
+        the order of ``starts``."""
+        with open(path, "rb") as src:
+            shutil.copyfileobj(src, self.fh, 1 << 20)
+            nbytes = src.tell()
+        starts, sizes = np.asarray(starts, np.int64), np.asarray(sizes, np.int64)
+        if sizes.size and int((starts + sizes).max()) > nbytes:
+            raise ValueError(f"{path}: {nbytes} bytes, its findings name more")
+        return self._note(starts, sizes, code, nbytes)
+
+    def _note(self, starts: np.ndarray, sizes: np.ndarray, code: str, nbytes: int) -> np.ndarray:
+        if code not in self.names:
+            self.names.append(code)
         self._starts.append(starts + self.pos)
         self._sizes.append(sizes)
-        self._codes.append(np.full(len(blobs), self.names.index(code), np.uint8))
-        self.pos += int(sizes.sum())
-        self.n += len(blobs)
-        return np.arange(self.n - len(blobs), self.n, dtype=np.int64)
+        self._codes.append(np.full(sizes.size, self.names.index(code), np.uint8))
+        self.pos += nbytes
+        self.n += sizes.size
+        return np.arange(self.n - sizes.size, self.n, dtype=np.int64)
 
     def add(self, findings: Iterable[Finding]) -> np.ndarray:
         ids = [self.add_pickled([pickle.dumps(f)], f.code) for f in findings]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -243,3 +244,89 @@ def test_with_part_finds_the_repeated_rows_as_isin(shuffled: bool) -> None:
     assert got["idx"].tolist() == idx[keep].tolist() and keep.sum() > 20
     assert got["part"].tolist() == rep_part[np.searchsorted(rep_ids, idx[keep])].tolist()
     assert got["line"].tolist() == (idx[keep] + 1).tolist()
+
+
+def _conflict_rows(n: int = 240, seed: int = 5) -> list[str]:
+    """Conversations with 40 prompts asked many times: conflicting answers, rewordings
+    that do not conflict, and answers repeated as they are."""
+    rng = random.Random(seed)
+    prompts = [f"question number {k}: {' '.join(rng.sample(WORDS, 6))}?" for k in range(40)]
+    rows = []
+    for _ in range(n):
+        base = " ".join(rng.sample(WORDS, 12))
+        answer = base if rng.random() < 0.5 else base.upper() + "."  # a rewording
+        if rng.random() < 0.4:
+            answer = " ".join(rng.sample(WORDS, 12))  # a different answer
+        msgs = [
+            {"role": "user", "content": rng.choice(prompts)},
+            {"role": "assistant", "content": answer},
+        ]
+        rows.append(json.dumps({"messages": msgs}))
+    return rows
+
+
+def test_conflicts_written_by_the_workers_reach_the_spill_as_sent(tmp_path: Path) -> None:
+    """With a work folder (``curate run``), a conflict partition writes its findings into a
+    file and sends back only where each is; the driver copies the file into its spill
+    (``SpillWriter.add_file``): the same findings, in the same order, as the partition
+    sending them pickled (``curate audit``, and ea0a5d0's ``curate run``)."""
+    from curate.audit.model import AuditConfig
+    from curate.engine.ray_audit import _conflicts, _conflicts_file
+    from curate.engine.spill import SpillWriter
+
+    rows = _conflict_rows()
+    n = len(rows)
+    group = {
+        "idx": np.arange(100, 100 + n, dtype=np.int64)[::-1].copy(),  # any order
+        "source": np.array(["t.jsonl"] * n, dtype=object),
+        "line": np.arange(n, 0, -1, dtype=np.int64),
+        "text_line": np.arange(n, 0, -1, dtype=np.int64),
+        "data": np.array([r.encode() for r in rows], dtype=object),
+    }
+    config = AuditConfig()
+    sent = _conflicts(dict(group), config=config)
+    written = _conflicts(dict(group), config=config, folder=str(tmp_path))
+    assert "finding" not in written and len(sent["finding"]) >= 20
+    assert [p.name for p in tmp_path.iterdir()] == [_conflicts_file(100)]
+    for k in ("first", "line"):
+        assert written[k].tolist() == sent[k].tolist()
+    assert written["file"].tolist() == [100] * len(sent["finding"])
+
+    spill = SpillWriter()
+    spill.add_pickled([b"x"], "other")  # the copied file lands after what is there
+    at = spill.add_file(
+        tmp_path / _conflicts_file(100), written["start"], written["size"], "conflicting_answers"
+    )
+    got = spill.finish(at)
+    assert list(got) == [pickle.loads(b) for b in sent["finding"]]
+    assert got.count_of("conflicting_answers") == len(sent["finding"])
+    with pytest.raises(ValueError, match="bytes, its findings name more"):
+        SpillWriter().add_file(
+            tmp_path / _conflicts_file(100), [0], [written["size"].sum() + 1], "x"
+        )
+
+
+def test_run_conflicts_written_by_the_workers_as_local(ray_cluster, tmp_path: Path) -> None:
+    """``curate run --engine ray`` has its workers write the conflicts' findings into the
+    work folder (its log says so): every output file (report.json with its findings in
+    local's order, the page, the card) is local's, and the work folder is gone."""
+    from tests.engine.helpers import compare_outputs
+
+    path = tmp_path / "set.jsonl"
+    path.write_text("\n".join(_conflict_rows(300, seed=6)) + "\n")
+    out = {}
+    for engine in ("local", "ray"):
+        out[engine] = tmp_path / engine
+        result = CliRunner().invoke(
+            main,
+            ["run", str(path), "-o", str(out[engine]), "--engine", engine, "--no-semantic"],
+        )
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        assert result.exit_code in (0, 1), result.stderr
+    assert "conflicts (their findings written by the workers)" in result.stderr  # ray's
+    report = json.loads((out["ray"] / "report.json").read_text())
+    codes = [f["code"] for f in report["audit"]["findings"]]
+    assert codes.count("conflicting_answers") >= 20
+    assert compare_outputs(out["local"], out["ray"]) == []
+    assert not list(out["ray"].glob(".ray-work*")) and not list(tmp_path.glob("**/conflicts"))

@@ -134,16 +134,83 @@ def test_keeper_missing_from_the_names_is_a_cluster_error(tmp_path: Path) -> Non
     assert not list(bad.iterdir())
 
 
+def _dict_components(edges: list[tuple[int, int]]) -> list[list[int]]:
+    """ea0a5d0's ``ray_udfs._components``: a dict-based union-find to a list of groups
+    (size >= 2, members sorted, groups by first member), the reference for the arrays."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            if rb < ra:
+                ra, rb = rb, ra
+            parent[rb] = ra
+    groups: dict[int, list[int]] = {}
+    for x in sorted(parent):
+        groups.setdefault(find(x), []).append(x)
+    return [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1]
+
+
+def _groups(members: np.ndarray, first: np.ndarray) -> list[list[int]]:
+    out: dict[int, list[int]] = {}
+    for m, f in zip(members.tolist(), first.tolist(), strict=True):
+        out.setdefault(f, []).append(m)
+    return list(out.values())
+
+
+def test_components_as_arrays_equal_the_dict_union_find() -> None:
+    """``_components`` (a union-find in rounds over numpy arrays) finds ea0a5d0's groups,
+    in its order: chains (one of 3,000 rows in random order), stars, repeated and reversed
+    edges, self loops, ids far apart; 16 bytes a member."""
+    from curate.engine.ray_udfs import _components
+
+    rng = np.random.default_rng(3)
+    cases = [
+        [(5, 9)],
+        [(3, 3)],  # a self loop is no component
+        [(3, 3), (7, 2), (2, 7), (7, 2)],
+        [(k + 1, k) for k in range(50)],  # a chain, each edge reversed
+        [(1 << 40, 1), (1, 1 << 41), (9, 8)],
+    ]
+    chain = rng.permutation(3000).tolist()  # one long chain, its rows in random order
+    cases.append(list(zip(chain[:-1], chain[1:], strict=True)))
+    for n, m in ((60, 40), (500, 300), (2000, 2500), (10**9, 3000)):
+        cases.append([(int(a), int(b)) for a, b in rng.integers(0, n, size=(m, 2))])
+    for edges in cases:
+        i = np.array([a for a, _ in edges], dtype=np.int64)
+        j = np.array([b for _, b in edges], dtype=np.int64)
+        members, first = _components(i, j)
+        want = _dict_components(edges)
+        assert _groups(members, first) == want
+        assert members.tolist() == [m for g in want for m in g]
+        assert members.dtype == first.dtype == np.int64
+        assert members.nbytes + first.nbytes == 16 * members.size
+
+
 def test_keepers_serve_both_shapes_as_choose_keep() -> None:
-    """``_keepers``: near's and semantic's keepers over components, as ``choose_keep``."""
+    """``_keepers``: near's and semantic's keepers over the components' arrays, as
+    ``choose_keep`` over ea0a5d0's list of groups."""
     from curate.dedup.cluster import choose_keep
-    from curate.engine.ray_dedup import _keepers
+    from curate.engine.ray_dedup import _keepers, _lookup
+    from curate.engine.ray_udfs import _components
 
     rng = random.Random(2)
-    groups = [sorted(rng.sample(range(500), rng.randint(2, 6))) for _ in range(50)]
+    edges = [(rng.randrange(500), rng.randrange(500)) for _ in range(300)]
+    groups = _dict_components(edges)
+    members, first = _components(*np.array(edges, dtype=np.int64).T)
     lengths = {m: rng.randint(1, 5) for g in groups for m in g}
+    del lengths[groups[0][0]]  # a member whose length did not come back counts 0, as before
+    table = np.array(sorted(lengths.items()), dtype=np.int64)
     for policy in ("first", "longest", "shortest"):
-        ms, ks = _keepers(groups, lengths if policy != "first" else {}, policy)
+        got = _lookup(table[:, 0], table[:, 1], members)
+        ms, ks = _keepers(members, first, got, policy)
         want = [
             (m, k)
             for g in groups
@@ -152,7 +219,13 @@ def test_keepers_serve_both_shapes_as_choose_keep() -> None:
             if m != k
         ]
         assert list(zip(ms.tolist(), ks.tolist(), strict=True)) == want
-    assert [a.size for a in _keepers([], {}, "first")] == [0, 0]
+        empty = np.zeros(0, np.int64)
+        assert [a.size for a in _keepers(empty, empty, empty, policy)] == [0, 0]
+    assert _lookup(np.array([4, 2]), np.array([40, 20]), np.array([2, 3, 4])).tolist() == [
+        20,
+        0,
+        40,
+    ]
 
 
 def test_clusters_as_the_dict_of_similarities() -> None:
