@@ -149,6 +149,35 @@ def pack(record: Record, from_json_text: bool = False) -> bool:
     return True
 
 
+def top_level_string(record: Any, key: str) -> str | None:
+    """``record.data[key]`` when ``data`` is an object and that value a string, else None.
+
+    A packed record whose last member is ``key`` with a plain string value (no escapes) is
+    read from its bytes without parsing them: orjson writes it as ``,"key":"value"}`` at the
+    very end. A quote that follows ``,``, ``{`` or ``:`` there is a real one (inside a JSON
+    string every quote is escaped, and the value holds no backslash), so this is the
+    top-level object's last member. Anything else parses the record as before.
+    """
+    packed = getattr(record, "packed", None)
+    if packed is not None and packed[-2:] == b'"}':
+        end = len(packed) - 2
+        start = packed.rfind(b'"', 0, end)  # the value's opening quote (if it has no escapes)
+        name = b'"' + key.encode() + b'":'
+        at = start - len(name)
+        if (
+            at > 0
+            and packed[at - 1] in b",{"
+            and packed.startswith(name, at)
+            and packed.find(b"\\", start, end) < 0
+            and b'"' not in name[1:-2]
+            and b"\\" not in name
+        ):
+            return packed[start + 1 : end].decode()
+    data = record.data
+    value = data.get(key) if type(data) is dict else None
+    return value if type(value) is str else None
+
+
 def json_value(record: Record) -> Any:
     """What a JSON writer needs of ``record.data``, without parsing a packed record: its
     bytes as an ``orjson.Fragment`` (written as they are: the same bytes as ``orjson.dumps``

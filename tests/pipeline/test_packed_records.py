@@ -14,14 +14,16 @@ import numpy as np
 import orjson
 import pytest
 
+from curate.audit.diversity import label_balance
 from curate.audit.run import is_chat, record_is_chat
 from curate.dedup import features as feat
 from curate.dedup.semantic import outcome_file
 from curate.pipeline import load_run_config, run_pipeline
 from curate.pipeline import run as run_mod
-from curate.records import Record, RecordReader, dumps_line, json_value, pack
+from curate.records import Record, RecordReader, dumps_line, json_value, pack, top_level_string
 from curate.split import SplitConfig, SplitResult
 from curate.split.output import write_splits
+from curate.split.strata import field_value, record_field
 from tests.dedup.identity_data import identity_rows
 
 PLAIN = [
@@ -200,3 +202,49 @@ def test_a_run_with_packed_records_writes_what_one_without_writes(
     assert with_packing.keys() == without.keys() and "train.jsonl" in without
     for name in without:
         assert with_packing[name] == without[name], name
+
+
+FIELD_CASES: list[Any] = [
+    {"messages": [], "category": "brainstorming"},
+    {"category": "a", "x": 1},
+    {"x": {"category": "b"}},
+    {"a": 'q","category":"z'},
+    {"category": "é漢"},
+    {"category": "a\\b"},
+    {"category": 'a"b'},
+    {"category": ""},
+    {"xcategory": "a"},
+    {"category": 1},
+    {"category": None},
+    {"category": ["a"]},
+    {"messages": [{"category": "in"}], "k": "v"},
+    {"k": "\\", "category": "c"},
+    {'cat"egory': "x"},
+    {"category": "a\nb"},
+    ["category", "a"],
+]
+
+
+def test_a_top_level_string_field_is_the_parsed_records_value() -> None:
+    for data in FIELD_CASES:
+        plain = data.get("category") if isinstance(data, dict) else None
+        expected = plain if isinstance(plain, str) else None
+        record = Record("f", 1, data, 1)
+        assert top_level_string(record, "category") == expected
+        assert record_field(record, "category") == field_value(data, "category")
+        assert pack(record)
+        assert top_level_string(record, "category") == expected, data
+        assert record_field(record, "category") == field_value(data, "category"), data
+        assert label_balance([record], "category") == label_balance(
+            [Record("f", 1, data, 1)], "category"
+        )
+
+
+def test_the_last_string_member_is_read_without_parsing() -> None:
+    # Bytes no parser accepts: only the shortcut can answer.
+    record = Record("f", 1, {}, 1, packed=b'{"messages":[?],"category":"chat"}')
+    object.__delattr__(record, "data")
+    assert top_level_string(record, "category") == "chat"
+    assert record_field(record, "category") == "chat"
+    with pytest.raises(orjson.JSONDecodeError):
+        top_level_string(record, "messages")  # not the last member: parsed
