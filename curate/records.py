@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import gzip
 import io
 import itertools
@@ -149,30 +150,30 @@ def pack(record: Record, from_json_text: bool = False) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=64)
+def _last_member(key: str) -> tuple[int, re.Pattern[bytes]]:
+    """For ``top_level_string``: the length of ``key`` as orjson writes it, and a pattern for
+    ``key`` as the last member of an object, with a plain string value."""
+    name = orjson.dumps(key)
+    return len(name), re.compile(rb"[,{]" + re.escape(name) + rb':"([^"\\]*)"}\Z')
+
+
 def top_level_string(record: Any, key: str) -> str | None:
     """``record.data[key]`` when ``data`` is an object and that value a string, else None.
 
     A packed record whose last member is ``key`` with a plain string value (no escapes) is
     read from its bytes without parsing them: orjson writes it as ``,"key":"value"}`` at the
-    very end. A quote that follows ``,``, ``{`` or ``:`` there is a real one (inside a JSON
-    string every quote is escaped, and the value holds no backslash), so this is the
-    top-level object's last member. Anything else parses the record as before.
+    very end. A quote that follows ``,`` or ``{`` is a real one (inside a JSON string every
+    quote is escaped), so this is the top-level object's last member. Anything else parses
+    the record as before.
     """
     packed = getattr(record, "packed", None)
-    if packed is not None and packed[-2:] == b'"}':
-        end = len(packed) - 2
-        start = packed.rfind(b'"', 0, end)  # the value's opening quote (if it has no escapes)
-        name = b'"' + key.encode() + b'":'
-        at = start - len(name)
-        if (
-            at > 0
-            and packed[at - 1] in b",{"
-            and packed.startswith(name, at)
-            and packed.find(b"\\", start, end) < 0
-            and b'"' not in name[1:-2]
-            and b"\\" not in name
-        ):
-            return packed[start + 1 : end].decode()
+    if packed is not None and packed.endswith(b'"}'):
+        size, pattern = _last_member(key)
+        start = packed.rfind(b'"', 0, len(packed) - 2)  # the value's opening quote
+        found = pattern.match(packed, start - size - 2) if start > size else None
+        if found is not None:
+            return found.group(1).decode()
     data = record.data
     value = data.get(key) if type(data) is dict else None
     return value if type(value) is str else None
@@ -1293,11 +1294,23 @@ def dumps_line(obj: Any) -> bytes:
 
 def write_jsonl(path: str | os.PathLike[str], objects: Iterable[Any]) -> int:
     """Atomically write objects as JSONL; returns the number of lines written."""
+    return write_lines(path, map(dumps_line, objects))
+
+
+def record_line(record: Record) -> bytes:
+    """``dumps_line(record.data)``; a packed record's bytes as they are (the same bytes:
+    ``pack`` made them with ``orjson.dumps``), without parsing them."""
+    packed = record.packed
+    return packed + b"\n" if packed is not None else dumps_line(record.data)
+
+
+def write_lines(path: str | os.PathLike[str], lines: Iterable[bytes]) -> int:
+    """Atomically write ready JSONL lines; returns the number of lines written."""
     n = 0
     with atomic_writer(path, "wb") as fh:
         # One write per 1,024 lines: a write call per line was ~30% of writing a split file.
-        it = iter(objects)
-        while batch := [dumps_line(obj) for obj in itertools.islice(it, 1024)]:
+        it = iter(lines)
+        while batch := list(itertools.islice(it, 1024)):
             fh.write(b"".join(batch))
             n += len(batch)
     return n

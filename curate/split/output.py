@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from curate.errors import InputError
-from curate.records import atomic_writer, json_value, to_columnar, write_jsonl
+from curate.records import atomic_writer, record_line, to_columnar, write_lines
 
 if TYPE_CHECKING:
     from curate.split import SplitResult
@@ -79,9 +79,9 @@ def write_splits(
     written: dict[str, Path] = {}
     for name, recs in result.splits.items():
         path = out / f"{name}.jsonl"
-        # A packed record's bytes are written as they are (``json_value``): no parse, no
+        # A packed record's bytes are written as they are (``record_line``): no parse, no
         # list of every parsed record beside the records.
-        write_jsonl(path, map(json_value, recs))
+        write_lines(path, map(record_line, recs))
         written[path.name] = path
         if parquet:
             ppath = out / f"{name}.parquet"
