@@ -179,14 +179,6 @@ def top_level_string(record: Any, key: str) -> str | None:
     return value if type(value) is str else None
 
 
-def json_value(record: Record) -> Any:
-    """What a JSON writer needs of ``record.data``, without parsing a packed record: its
-    bytes as an ``orjson.Fragment`` (written as they are: the same bytes as ``orjson.dumps``
-    of the parsed object), else the parsed object."""
-    packed = record.packed
-    return orjson.Fragment(packed) if packed is not None else record.data
-
-
 @dataclass(frozen=True, slots=True)
 class BadLine:
     """A line that could not become a record.

@@ -132,7 +132,9 @@ def label_balance(convs: Sequence[Conv] | Sequence[Record], path: str) -> dict[s
     top = "." not in path
     for c in convs:
         # A top-level string label of a packed record: read without parsing it.
-        value = top_level_string(c, path) if top else None
+        value = None
+        if top and getattr(c, "packed", None) is not None:
+            value = top_level_string(c, path)
         if value is None:
             value = lookup(c.data, path)
         if value is None or isinstance(value, dict | list):

@@ -43,7 +43,7 @@ from curate.dedup.near import (
 )
 from curate.dedup.normalize import key_text
 from curate.progress import Progress
-from curate.records import Record, json_value
+from curate.records import Record
 from curate.workers import IN_FLIGHT, available_cpus, can_start, ordered_map, process_pool
 
 
@@ -404,7 +404,15 @@ def _encode(chunk: Sequence[Record]) -> bytes | list[Record]:
     try:
         # Dates (Parquet) are not passed through as text: the pickle keeps them dates.
         return orjson.dumps(
-            [(r.source, r.line, json_value(r), r.text_line) for r in chunk],
+            [
+                (
+                    r.source,
+                    r.line,
+                    r.data if r.packed is None else orjson.Fragment(r.packed),
+                    r.text_line,
+                )
+                for r in chunk
+            ],
             option=orjson.OPT_PASSTHROUGH_DATETIME,
         )
     except (TypeError, orjson.JSONEncodeError):

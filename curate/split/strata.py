@@ -28,7 +28,7 @@ FIELD_PREFIX = "field:"
 def record_field(record: Record, path: str) -> str:
     """``field_value(record.data, path)``; a top-level string field of a packed record is
     read without parsing it (``records.top_level_string``)."""
-    if "." not in path:
+    if record.packed is not None and "." not in path:
         value = top_level_string(record, path)
         if value is not None:
             return value
