@@ -20,7 +20,7 @@ from curate.audit.kmeans import choose_k, spherical_kmeans
 from curate.audit.languages import sample_indices
 from curate.audit.model import AuditConfig
 from curate.chat import side_text
-from curate.records import Record
+from curate.records import Record, top_level_string
 
 PAIRWISE_SAMPLE = 2_000
 MODEL_MAX_EMBED = 5_000
@@ -129,8 +129,14 @@ def label_balance(convs: Sequence[Conv] | Sequence[Record], path: str) -> dict[s
     of conversation views or of their records: the same)."""
     counts: Counter[str] = Counter()
     missing = 0
+    top = "." not in path
     for c in convs:
-        value = lookup(c.data, path)
+        # A top-level string label of a packed record: read without parsing it.
+        value = None
+        if top and getattr(c, "packed", None) is not None:
+            value = top_level_string(c, path)
+        if value is None:
+            value = lookup(c.data, path)
         if value is None or isinstance(value, dict | list):
             missing += 1
         else:

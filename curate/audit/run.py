@@ -140,7 +140,7 @@ def _audit(
     chat_rows: list[int] = []
     not_chat_rows: list[int] = []
     for i, r in enumerate(records):
-        if is_chat(r.data):  # what ``to_conv`` tests: a view, or None
+        if record_is_chat(r):  # what ``to_conv`` tests: a view, or None
             chat_records.append(r)
             chat_rows.append(i)
         else:
@@ -279,6 +279,20 @@ def is_chat(data: Any) -> bool:
     return bool(messages_of(data))
 
 
+# How orjson writes a dict whose first key is "messages", a list whose first item is an
+# object: the case ``is_chat`` accepts first.
+_CHAT_START = b'{"messages":[{'
+
+
+def record_is_chat(record: Record) -> bool:
+    """``is_chat(record.data)``; a packed record (``records.pack``) that starts as a chat
+    record is known to be one without parsing it."""
+    packed = record.packed
+    if packed is not None and packed.startswith(_CHAT_START):
+        return True
+    return is_chat(record.data)
+
+
 def _ahead_features(ahead: StreamHasher, records: Sequence[Record], chat_rows: list[int]) -> Any:
     """The fingerprints ``ahead`` hashed, of the chat records only; None if it failed."""
     features = ahead.features(records)
@@ -303,7 +317,7 @@ def stream_facts(records: Sequence[Record], base: int, config: AuditConfig) -> t
     """``chunk_facts`` of the chat records among ``records`` (a chunk of everything read,
     non-chat records included), at positions from 0, and how many they are: a chunk does
     not know how many chat records come before it (``_shifted`` adds that)."""
-    chat = [r for r in records if is_chat(r.data)]  # what ``audit`` keeps as chat
+    chat = [r for r in records if record_is_chat(r)]  # what ``audit`` keeps as chat
     return len(chat), chunk_facts(chat, 0, config)
 
 

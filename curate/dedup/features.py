@@ -404,7 +404,15 @@ def _encode(chunk: Sequence[Record]) -> bytes | list[Record]:
     try:
         # Dates (Parquet) are not passed through as text: the pickle keeps them dates.
         return orjson.dumps(
-            [(r.source, r.line, r.data, r.text_line) for r in chunk],
+            [
+                (
+                    r.source,
+                    r.line,
+                    r.data if r.packed is None else orjson.Fragment(r.packed),
+                    r.text_line,
+                )
+                for r in chunk
+            ],
             option=orjson.OPT_PASSTHROUGH_DATETIME,
         )
     except (TypeError, orjson.JSONEncodeError):

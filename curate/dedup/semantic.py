@@ -444,7 +444,7 @@ def outcome_file(folder: str | os.PathLike[str], settings: tuple, records: Seque
 
     h = _keyed(settings, len(records))
     for r in records:
-        b = orjson.dumps(r.data)
+        b = r.packed if r.packed is not None else orjson.dumps(r.data)
         h.update(len(b).to_bytes(8, "little"))
         h.update(b)
     return Path(folder) / "semantic" / f"{h.hexdigest()}.npz"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +23,7 @@ from curate.pipeline.page import collect_dupes, run_page, run_section
 from curate.pipeline.result import RunResult
 from curate.pipeline.stages import RejectSink, front
 from curate.progress import Progress
-from curate.records import Record, atomic_writer
+from curate.records import JSON_TEXT, ReadStats, Record, atomic_writer, pack
 from curate.stage import Batch, BatchResult, run_stages
 
 REJECTS = "rejects.jsonl"
@@ -269,7 +269,12 @@ def _run_into(
             # Dedup's per-record hashing runs in the workers while the rest is still read.
             hasher = StreamHasher(config.dedup, "near" in config.dedup.methods)
             try:
-                batch = Batch.of(hasher.wrap(stream))  # dedup compares across the whole set
+                kept = hasher.wrap(stream)
+                if config.run.semantic:
+                    # Held packed from here on (``records.pack``): the run's vectors make the
+                    # peak with semantic on, and the parsed records were most of the rest.
+                    kept = _packed(kept, read_stats)
+                batch = Batch.of(kept)  # dedup compares across the whole set
                 batch.features = hasher.features(batch.records)
             finally:
                 hasher.close()
@@ -403,6 +408,14 @@ def _run_into(
     flagged = len(dres.leaks) if config.dedup.leak_action == "flag" else 0
     off = bool(config.split.strict and manifest["shares"]["off_target"])
     return RunResult(staging, manifest, gates_failed, leakage, flagged, off)
+
+
+def _packed(records: Iterator[Record], stats: ReadStats) -> Iterator[Record]:
+    """``records``, each packed (``records.pack``) as it passes. ``stats.format`` is known
+    once the first record is read (a folder of shards in several formats: ``mixed``)."""
+    for record in records:
+        pack(record, stats.format in JSON_TEXT)
+        yield record
 
 
 def _findings_summary(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from curate.dedup.cluster import UnionFind
 from curate.records import Record
-from curate.split.strata import MISSING, field_value, require_field
+from curate.split.strata import MISSING, record_field, require_field
 
 __all__ = ["UnionFind", "union_field"]
 
@@ -20,7 +20,7 @@ def union_field(uf: UnionFind, records: Sequence[Record], path: str) -> int:
     """Join records with the same value at ``path``; returns how many joins happened."""
     first: dict[str, int] = {}
     joins = 0
-    values = [field_value(r.data, path) for r in records]
+    values = [record_field(r, path) for r in records]
     require_field(records, path, values, "group")
     for i, value in enumerate(values):
         if value == MISSING:

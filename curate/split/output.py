@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from curate.errors import InputError
-from curate.records import atomic_writer, to_columnar, write_jsonl
+from curate.records import atomic_writer, record_line, to_columnar, write_jsonl, write_lines
 
 if TYPE_CHECKING:
     from curate.split import SplitResult
@@ -77,17 +77,21 @@ def write_splits(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    rows = {name: [r.data for r in recs] for name, recs in result.splits.items()}
-    for name, data in rows.items():
+    for name, recs in result.splits.items():
         path = out / f"{name}.jsonl"
-        write_jsonl(path, data)
+        # A packed record's bytes are written as they are (``record_line``): no parse, no
+        # list of every parsed record beside the records.
+        if any(r.packed is not None for r in recs):
+            write_lines(path, map(record_line, recs))
+        else:
+            write_jsonl(path, [r.data for r in recs])
         written[path.name] = path
         if parquet:
             ppath = out / f"{name}.parquet"
-            _write_parquet(ppath, data)
+            _write_parquet(ppath, [r.data for r in recs])
             written[ppath.name] = ppath
     if hf_dataset:
-        _write_hf(out / "hf", rows)
+        _write_hf(out / "hf", {k: [r.data for r in recs] for k, recs in result.splits.items()})
         written["hf"] = out / "hf"
     if report:
         write_report(out / REPORT_NAME, result.report())

@@ -18,11 +18,21 @@ import orjson
 
 from curate.chat import message_text, messages_of
 from curate.errors import ConfigError
-from curate.records import Record
+from curate.records import Record, top_level_string
 
 COMPUTED = ("language", "cluster", "length")
 MISSING = "<missing>"
 FIELD_PREFIX = "field:"
+
+
+def record_field(record: Record, path: str) -> str:
+    """``field_value(record.data, path)``; a top-level string field of a packed record is
+    read without parsing it (``records.top_level_string``)."""
+    if record.packed is not None and "." not in path:
+        value = top_level_string(record, path)
+        if value is not None:
+            return value
+    return field_value(record.data, path)
 
 
 def field_value(data: Any, path: str) -> str:
@@ -166,7 +176,7 @@ def stratum_labels(
             columns.append(length_labels(records, length_buckets, tokenizer))
         else:
             path = key.removeprefix(FIELD_PREFIX)
-            values = [field_value(r.data, path) for r in records]
+            values = [record_field(r, path) for r in records]
             require_field(records, path, values, "stratify")
             columns.append(values)
     return ["|".join(parts) for parts in zip(*columns, strict=True)]
