@@ -594,9 +594,11 @@ class RayAudit:
         """``conflicting_answers``' findings, found on the workers: a shuffle of the context
         hashes names the rows whose context repeats (8 bytes a row here, with their
         partition), a second shuffle sends just those rows to their partition, where the
-        detector runs. Only the findings come back, written to ``spill`` a batch at a time
-        as they arrive; returns their ids in ``spill`` in local's order (by first line, ties
-        by first row as the local group order)."""
+        detector runs. Only the findings reach ``spill``: in ``curate run`` the workers write
+        them to files in the run's work folder, which are copied in (``SpillWriter.add_file``);
+        without a work folder they come back a batch at a time as they arrive. Returns
+        their ids in ``spill`` in local's order (by first line, ties by first row as the
+        local group order)."""
         keyed = self.ds.map_batches(
             _context_keys, batch_format="numpy", fn_kwargs={"parts": self.parts}
         )

@@ -300,10 +300,22 @@ def test_conflicts_written_by_the_workers_reach_the_spill_as_sent(tmp_path: Path
     got = spill.finish(at)
     assert list(got) == [pickle.loads(b) for b in sent["finding"]]
     assert got.count_of("conflicting_answers") == len(sent["finding"])
-    with pytest.raises(ValueError, match="bytes, its findings name more"):
-        SpillWriter().add_file(
-            tmp_path / _conflicts_file(100), [0], [written["size"].sum() + 1], "x"
-        )
+    # A file that is not exactly its findings back to back is refused before a byte is
+    # copied: one finding too long, one left out, two overlapping.
+    path, size = tmp_path / _conflicts_file(100), written["size"]
+    for starts, sizes in (
+        ([0], [size.sum() + 1]),
+        (written["start"][1:], size[1:]),
+        (np.zeros(size.size, np.int64), size),
+    ):
+        spill = SpillWriter()
+        with pytest.raises(ValueError, match="not the .* findings named"):
+            spill.add_file(path, starts, sizes, "x")
+        assert spill.pos == spill.fh.tell() == 0
+    # Findings named out of file order are fine: ids follow the order given.
+    spill = SpillWriter()
+    backwards = spill.add_file(path, written["start"][::-1], size[::-1], "conflicting_answers")
+    assert list(spill.finish(backwards[::-1])) == list(got)
 
 
 def test_run_conflicts_written_by_the_workers_as_local(ray_cluster, tmp_path: Path) -> None:
