@@ -56,7 +56,9 @@ class Record:
     text_line: int = 0
     # ``data`` as its orjson bytes while the parsed object is dropped (``pack``): None when
     # the record holds its parsed object, as every record does until ``curate run`` packs it.
-    packed: bytes | None = field(default=None, compare=False, repr=False)
+    # Not an init field: a new record (``Record(...)``, ``dataclasses.replace``) holds the
+    # data it is given, never bytes of some other data.
+    packed: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     def __getattr__(self, name: str) -> Any:
         # Reached only when a slot is unset: ``data`` of a packed record, parsed again on each
@@ -66,6 +68,23 @@ class Record:
             if packed is not None:
                 return orjson.loads(packed)
         raise AttributeError(f"'Record' object has no attribute '{name}'")
+
+    # A packed record is copied and pickled as its bytes (the generated pair would read
+    # ``data``, parsing it, and the copy would hold both the object and the bytes).
+    def __getstate__(self) -> tuple[Any, ...]:
+        packed = self.packed
+        data = None if packed is not None else self.data
+        return self.source, self.line, data, self.text_line, packed
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        source, line, data, text_line, packed = state
+        put = object.__setattr__
+        put(self, "source", source)
+        put(self, "line", line)
+        put(self, "text_line", text_line)
+        put(self, "packed", packed)
+        if packed is None:
+            put(self, "data", data)
 
     @property
     def ref(self) -> str:
@@ -115,9 +134,20 @@ def _plain_json(value: Any) -> bool:
     return True
 
 
-# Containers whose records orjson parsed from JSON text: their values (and what conversion
-# builds from them) are JSON's own types, so ``pack`` need not walk them.
-JSON_TEXT = frozenset({"jsonl", "json_array", "json_values"})
+def read_as_json_text(source: str) -> bool:
+    """Whether ``RecordReader(source)`` reads JSON text (JSONL, a JSON array, JSON values),
+    whose records orjson parsed: stdin, or a file that is not Parquet (the reader's own
+    rule). Such records (and what conversion builds from them) hold only JSON's own types,
+    so ``pack`` need not walk them. False for Parquet, a Hugging Face dataset folder, and a
+    path that is no file (any more): those records are walked.
+
+    Decided per source, i.e. per shard of a folder: a folder's ``ReadStats.format`` is the
+    shards' formats summed, and counts a shard only once it has been read.
+    """
+    if source == "-":
+        return True
+    path = Path(source)
+    return path.suffix != ".parquet" and path.is_file()
 
 
 def pack(record: Record, from_json_text: bool = False) -> bool:
@@ -130,10 +160,10 @@ def pack(record: Record, from_json_text: bool = False) -> bool:
     whose data would not read back as itself (see ``_plain_json``) stays parsed. Returns
     whether the record is packed.
 
-    ``from_json_text``: the record was read from JSON text (``JSON_TEXT``) and at most
-    converted: its values are JSON's own (orjson's reader refuses NaN, Infinity and integers
-    beyond 64 bits), so the walk over them (~1.8 us a chat record, more than the dump) is
-    skipped.
+    ``from_json_text``: the record was read from JSON text (``read_as_json_text`` of its
+    source) and at most converted: its values are JSON's own (orjson's reader refuses NaN,
+    Infinity and integers beyond 64 bits), so the walk over them (~1.8 us a chat record,
+    more than the dump) is skipped.
     """
     if record.packed is not None:
         return True
@@ -152,31 +182,29 @@ def pack(record: Record, from_json_text: bool = False) -> bool:
 
 @functools.lru_cache(maxsize=64)
 def _last_member(key: str) -> tuple[int, re.Pattern[bytes]]:
-    """For ``top_level_string``: the length of ``key`` as orjson writes it, and a pattern for
-    ``key`` as the last member of an object, with a plain string value."""
+    """For ``last_string_member``: the length of ``key`` as orjson writes it, and a pattern
+    for ``key`` as the last member of an object, with a plain string value."""
     name = orjson.dumps(key)
     return len(name), re.compile(rb"[,{]" + re.escape(name) + rb':"([^"\\]*)"}\Z')
 
 
-def top_level_string(record: Any, key: str) -> str | None:
-    """``record.data[key]`` when ``data`` is an object and that value a string, else None.
+def last_string_member(record: Any, key: str) -> str | None:
+    """``record.data[key]`` read from a packed record's bytes, without parsing them, when
+    that member is the top-level object's last one and its value a plain string (no
+    escapes); else None (not packed, or not found this way), and the caller reads
+    ``record.data`` itself: one parse, never two.
 
-    A packed record whose last member is ``key`` with a plain string value (no escapes) is
-    read from its bytes without parsing them: orjson writes it as ``,"key":"value"}`` at the
-    very end. A quote that follows ``,`` or ``{`` is a real one (inside a JSON string every
-    quote is escaped), so this is the top-level object's last member. Anything else parses
-    the record as before.
+    orjson writes such a member as ``,"key":"value"}`` at the very end. A quote that follows
+    ``,`` or ``{`` is a real one (inside a JSON string every quote is escaped), so this is
+    the top-level object's last member.
     """
     packed = getattr(record, "packed", None)
-    if packed is not None and packed.endswith(b'"}'):
-        size, pattern = _last_member(key)
-        start = packed.rfind(b'"', 0, len(packed) - 2)  # the value's opening quote
-        found = pattern.match(packed, start - size - 2) if start > size else None
-        if found is not None:
-            return found.group(1).decode()
-    data = record.data
-    value = data.get(key) if type(data) is dict else None
-    return value if type(value) is str else None
+    if packed is None or not packed.endswith(b'"}'):
+        return None
+    size, pattern = _last_member(key)
+    start = packed.rfind(b'"', 0, len(packed) - 2)  # the value's opening quote
+    found = pattern.match(packed, start - size - 2) if start > size else None
+    return found.group(1).decode() if found is not None else None
 
 
 @dataclass(frozen=True, slots=True)

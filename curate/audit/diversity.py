@@ -20,7 +20,7 @@ from curate.audit.kmeans import choose_k, spherical_kmeans
 from curate.audit.languages import sample_indices
 from curate.audit.model import AuditConfig
 from curate.chat import side_text
-from curate.records import Record, top_level_string
+from curate.records import Record, last_string_member
 
 PAIRWISE_SAMPLE = 2_000
 MODEL_MAX_EMBED = 5_000
@@ -131,10 +131,8 @@ def label_balance(convs: Sequence[Conv] | Sequence[Record], path: str) -> dict[s
     missing = 0
     top = "." not in path
     for c in convs:
-        # A top-level string label of a packed record: read without parsing it.
-        value = None
-        if top and getattr(c, "packed", None) is not None:
-            value = top_level_string(c, path)
+        # A top-level string label that ends a packed record: read without parsing it.
+        value = last_string_member(c, path) if top else None
         if value is None:
             value = lookup(c.data, path)
         if value is None or isinstance(value, dict | list):

@@ -23,7 +23,7 @@ from curate.pipeline.page import collect_dupes, run_page, run_section
 from curate.pipeline.result import RunResult
 from curate.pipeline.stages import RejectSink, front
 from curate.progress import Progress
-from curate.records import JSON_TEXT, ReadStats, Record, atomic_writer, pack
+from curate.records import Record, atomic_writer, pack, read_as_json_text
 from curate.stage import Batch, BatchResult, run_stages
 
 REJECTS = "rejects.jsonl"
@@ -273,7 +273,7 @@ def _run_into(
                 if config.run.semantic:
                     # Held packed from here on (``records.pack``): the run's vectors make the
                     # peak with semantic on, and the parsed records were most of the rest.
-                    kept = _packed(kept, read_stats)
+                    kept = _packed(kept)
                 batch = Batch.of(kept)  # dedup compares across the whole set
                 batch.features = hasher.features(batch.records)
             finally:
@@ -410,11 +410,18 @@ def _run_into(
     return RunResult(staging, manifest, gates_failed, leakage, flagged, off)
 
 
-def _packed(records: Iterator[Record], stats: ReadStats) -> Iterator[Record]:
-    """``records``, each packed (``records.pack``) as it passes. ``stats.format`` is known
-    once the first record is read (a folder of shards in several formats: ``mixed``)."""
+def _packed(records: Iterator[Record]) -> Iterator[Record]:
+    """``records``, each packed (``records.pack``) as it passes. The type walk is skipped
+    only for a record whose own source (file or shard) is read as JSON text
+    (``records.read_as_json_text``): a Parquet shard's dates or numpy values after a JSONL
+    shard are walked, and such a record stays parsed."""
+    from_text: dict[str, bool] = {}  # per source: a folder holds a few shards
     for record in records:
-        pack(record, stats.format in JSON_TEXT)
+        source = record.source
+        text = from_text.get(source)
+        if text is None:
+            text = from_text[source] = read_as_json_text(source)
+        pack(record, text)
         yield record
 
 

@@ -18,7 +18,7 @@ import orjson
 
 from curate.chat import message_text, messages_of
 from curate.errors import ConfigError
-from curate.records import Record, top_level_string
+from curate.records import Record, last_string_member
 
 COMPUTED = ("language", "cluster", "length")
 MISSING = "<missing>"
@@ -26,10 +26,11 @@ FIELD_PREFIX = "field:"
 
 
 def record_field(record: Record, path: str) -> str:
-    """``field_value(record.data, path)``; a top-level string field of a packed record is
-    read without parsing it (``records.top_level_string``)."""
+    """``field_value(record.data, path)``; a top-level string field that ends a packed
+    record is read without parsing it (``records.last_string_member``), any other field
+    with one parse."""
     if record.packed is not None and "." not in path:
-        value = top_level_string(record, path)
+        value = last_string_member(record, path)
         if value is not None:
             return value
     return field_value(record.data, path)

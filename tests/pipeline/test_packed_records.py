@@ -3,9 +3,12 @@ orjson bytes and parses it again where a stage reads it; nothing it writes chang
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime
 import json
 import math
+import pickle
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -14,13 +17,22 @@ import numpy as np
 import orjson
 import pytest
 
+from curate import records as records_mod
 from curate.audit.diversity import label_balance
 from curate.audit.run import is_chat, record_is_chat
 from curate.dedup import features as feat
 from curate.dedup.semantic import outcome_file
 from curate.pipeline import load_run_config, run_pipeline
 from curate.pipeline import run as run_mod
-from curate.records import Record, RecordReader, dumps_line, pack, record_line, top_level_string
+from curate.records import (
+    Record,
+    RecordReader,
+    dumps_line,
+    last_string_member,
+    pack,
+    read_as_json_text,
+    record_line,
+)
 from curate.split import SplitConfig, SplitResult
 from curate.split.output import write_splits
 from curate.split.strata import field_value, record_field
@@ -77,12 +89,19 @@ def test_records_that_would_not_read_back_as_themselves_stay_parsed() -> None:
         assert record.data is data  # the very object, untouched
 
 
-def test_records_read_from_json_text_pack_without_the_walk(tmp_path: Path) -> None:
+def test_records_read_from_json_text_pack_without_the_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "rows.jsonl"
     rows = [*PLAIN, *identity_rows(50)]
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
     records = [r for r in RecordReader(path) if isinstance(r, Record)]
     assert len(records) == len(rows)
+
+    def no_walk(value: Any) -> bool:
+        raise AssertionError("the type walk ran for a record read from JSON text")
+
+    monkeypatch.setattr(records_mod, "_plain_json", no_walk)
     for record, row in zip(records, rows, strict=True):
         assert pack(record, from_json_text=True)
         assert record.data == row
@@ -155,10 +174,10 @@ def test_written_splits_are_the_same_bytes(tmp_path: Path) -> None:
         assert a.equals(b)
 
 
-def _run(tmp_path: Path, data: Path, name: str) -> dict[str, bytes]:
+def _run(tmp_path: Path, data: Path, name: str, parquet: bool = False) -> dict[str, bytes]:
     cfg = tmp_path / "curate.yaml"
     cfg.write_text(
-        "run:\n  semantic: true\n  workers: 2\n"
+        f"run:\n  semantic: true\n  workers: 2\n  parquet: {str(parquet).lower()}\n"
         "dedup:\n  methods: [exact, near, semantic]\n"
         "audit:\n  language_sample: 10\n  label: category\n"
         "split:\n  test_size: 0.2\n  stratify: [category]\n"
@@ -229,21 +248,161 @@ def test_a_top_level_string_field_is_the_parsed_records_value() -> None:
         plain = data.get("category") if isinstance(data, dict) else None
         expected = plain if isinstance(plain, str) else None
         record = Record("f", 1, data, 1)
-        assert top_level_string(record, "category") == expected
+        assert last_string_member(record, "category") is None  # not packed: nothing to read
         assert record_field(record, "category") == field_value(data, "category")
         assert pack(record)
-        assert top_level_string(record, "category") == expected, data
+        assert last_string_member(record, "category") in (None, expected), data
         assert record_field(record, "category") == field_value(data, "category"), data
         assert label_balance([record], "category") == label_balance(
             [Record("f", 1, data, 1)], "category"
         )
+    # Read from the bytes only when it is the last member, a plain string.
+    for data, expected in (
+        ({"category": "a", "x": 1, "z": "q"}, None),
+        ({"x": [1], "category": "é漢"}, "é漢"),
+        ({"x": [1], "category": "a\\b"}, None),
+    ):
+        record = Record("f", 1, data, 1)
+        pack(record)
+        assert last_string_member(record, "category") == expected, data
+
+
+class CountingOrjson:
+    """``orjson`` with its ``loads`` calls counted (for ``curate.records``' reference)."""
+
+    def __init__(self) -> None:
+        self.loads_calls = 0
+
+    def loads(self, text: Any) -> Any:
+        self.loads_calls += 1
+        return orjson.loads(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(orjson, name)
+
+
+def test_a_field_of_a_packed_record_is_read_with_at_most_one_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counting = CountingOrjson()
+    monkeypatch.setattr(records_mod, "orjson", counting)
+    for data in [*FIELD_CASES, {"messages": [], "category": "last"}]:
+        record = Record("f", 1, data, 1)
+        assert pack(record)
+        for read in (
+            lambda r: record_field(r, "category"),
+            lambda r: label_balance([r], "category"),
+        ):
+            counting.loads_calls = 0
+            read(record)
+            assert counting.loads_calls <= 1, data
+    record = Record("f", 1, {"messages": [], "category": "last"}, 1)
+    pack(record)
+    counting.loads_calls = 0
+    assert record_field(record, "category") == "last"
+    assert label_balance([record], "category")["counts"][0]["label"] == "last"
+    assert counting.loads_calls == 0
+
+
+def _held_packed(record: Record) -> bool:
+    """Whether ``record`` holds only its bytes (its ``data`` slot unset)."""
+    try:
+        Record.data.__get__(record, Record)  # type: ignore[attr-defined]
+    except AttributeError:
+        return record.packed is not None
+    return False
+
+
+def test_a_packed_record_is_copied_and_pickled_as_its_bytes() -> None:
+    for data in PLAIN:
+        record = Record("f.jsonl", 3, data, 2)
+        pack(record)
+        assert _held_packed(record)
+        for twin in (
+            pickle.loads(pickle.dumps(record)),
+            copy.copy(record),
+            copy.deepcopy(record),
+        ):
+            assert _held_packed(twin)
+            assert twin.packed == record.packed
+            assert twin == record and twin.data == data
+            assert (twin.source, twin.line, twin.text_line) == ("f.jsonl", 3, 2)
+        plain = Record("f.jsonl", 3, data, 2)
+        twin = pickle.loads(pickle.dumps(plain))
+        assert twin.packed is None and twin.data == data and twin == plain
+
+
+def test_replacing_the_data_of_a_packed_record_gives_an_unpacked_record() -> None:
+    record = Record("f", 1, {"messages": [], "category": "old"}, 1)
+    pack(record)
+    new = {"messages": [], "category": "new"}
+    other = dataclasses.replace(record, data=new)
+    assert other.packed is None and other.data is new
+    assert record_line(other) == dumps_line(new)
+    assert record_field(other, "category") == "new"
+    assert record.data == {"messages": [], "category": "old"}  # the original is untouched
+    with pytest.raises(TypeError):
+        Record("f", 1, {}, 1, packed=b"{}")  # type: ignore[call-arg]
 
 
 def test_the_last_string_member_is_read_without_parsing() -> None:
     # Bytes no parser accepts: only the shortcut can answer.
-    record = Record("f", 1, {}, 1, packed=b'{"messages":[?],"category":"chat"}')
+    record = Record("f", 1, {}, 1)
+    object.__setattr__(record, "packed", b'{"messages":[?],"category":"chat"}')
     object.__delattr__(record, "data")
-    assert top_level_string(record, "category") == "chat"
+    assert last_string_member(record, "category") == "chat"
     assert record_field(record, "category") == "chat"
+    assert last_string_member(record, "messages") is None  # not the last member
     with pytest.raises(orjson.JSONDecodeError):
-        top_level_string(record, "messages")  # not the last member: parsed
+        record_field(record, "messages")  # parsed
+
+
+def test_only_json_text_sources_skip_the_walk(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(b"{}\n")
+    (tmp_path / "b.json.gz").write_bytes(b"")
+    (tmp_path / "c.parquet").write_bytes(b"")
+    (tmp_path / "hf").mkdir()
+    assert read_as_json_text("-")
+    assert read_as_json_text(str(tmp_path / "a.jsonl"))
+    assert read_as_json_text(str(tmp_path / "b.json.gz"))
+    assert not read_as_json_text(str(tmp_path / "c.parquet"))
+    assert not read_as_json_text(str(tmp_path / "hf"))
+    assert not read_as_json_text(str(tmp_path / "gone.jsonl"))
+
+
+def test_a_parquet_shard_after_a_jsonl_shard_is_packed_with_the_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A folder's ``ReadStats.format`` counts a shard once it has been read: while the
+    # Parquet shard is read it still says ``jsonl`` (the first shard's). Its dates must not
+    # be packed as strings.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = identity_rows(1100)
+    for i, r in enumerate(rows):
+        r["category"] = "abc"[i % 3]
+    (data / "a.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    dated = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {i} about the {w} of the day?"},
+                {"role": "assistant", "content": f"Answer {i}: the {w} is fine today."},
+            ],
+            "category": "abc"[i % 3],
+            "day": datetime.date(2024, 1, 1) + datetime.timedelta(days=i),
+        }
+        for i, w in enumerate(["harbour", "meadow", "bridge", "lantern", "orchard"] * 8)
+    ]
+    pq.write_table(pa.Table.from_pylist(dated), data / "b.parquet")
+
+    with_packing = _run(tmp_path, data, "packed", parquet=True)
+    monkeypatch.setattr(run_mod, "pack", lambda record, from_json_text=False: False)
+    without = _run(tmp_path, data, "parsed", parquet=True)
+    assert "train.parquet" in without
+    assert pq.read_schema(tmp_path / "parsed" / "train.parquet").field("day").type == pa.date32()
+    assert with_packing.keys() == without.keys()
+    for name in ("train.parquet", "test.parquet", *without):
+        assert with_packing[name] == without[name], name
