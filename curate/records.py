@@ -144,10 +144,19 @@ def read_as_json_text(source: str) -> bool:
     Decided per source, i.e. per shard of a folder: a folder's ``ReadStats.format`` is the
     shards' formats summed, and counts a shard only once it has been read.
     """
+    return container_of(source) == "text" and (source == "-" or Path(source).is_file())
+
+
+def container_of(source: str) -> str:
+    """How ``RecordReader`` reads ``source``: ``hf_dataset`` (a folder), ``parquet``, or
+    ``text`` (stdin, JSONL, a JSON array, JSON values, gzipped or not). One rule for the
+    reader and for ``read_as_json_text``."""
     if source == "-":
-        return True
+        return "text"
     path = Path(source)
-    return path.suffix != ".parquet" and path.is_file()
+    if path.is_dir():
+        return "hf_dataset"
+    return "parquet" if path.suffix == ".parquet" else "text"
 
 
 def pack(record: Record, from_json_text: bool = False) -> bool:
@@ -447,9 +456,10 @@ class RecordReader:
             yield from self._read_text_stream(sys.stdin.buffer)
             return
         p = Path(self.path)
-        if p.is_dir():
+        container = container_of(self.path)
+        if container == "hf_dataset":
             yield from self._read_hf(p)
-        elif p.suffix == ".parquet":
+        elif container == "parquet":
             yield from self._read_parquet(p)
         else:
             opener = gzip.open if gzipped(p) else open
