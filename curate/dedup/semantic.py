@@ -57,13 +57,15 @@ SEARCH_CHUNK = 4096
 # SCAN_CHUNK_RANKS``: whole search chunks, ~50 MB of candidates and probes at the default 10
 # neighbours. More neighbours take fewer queries at a time (``_scan_chunk``: queries x
 # (k + 1) at most ``SCAN_QUERY_CHUNK x SCAN_CHUNK_RANKS``); 24, not 12, because smaller
-# chunks cost CPU (100k rows, 62 neighbours: 3.5 CPU s in chunks of 4,096, 2.5 in 12,288).
+# chunks cost CPU (100k rows, 62 neighbours: 3.4-3.5 CPU s in chunks of 4,096, 2.5 in 12,288).
 SCAN_QUERY_CHUNK = 8 * SEARCH_CHUNK
 SCAN_CHUNK_RANKS = 24
-# ``explain``'s list scan is taken while ``k + 1 <= SCAN_RANKS_MAX``, faiss's own search past
-# it: each query's floor ranks ``k + 1`` products in each of ``FLOOR_LISTS`` lists, and the
-# candidates over it grow with ``k``, so past ~64 the scan costs more CPU than faiss's
-# search on small inputs (20k rows, 65 neighbours: 0.33-0.47 s against 0.36; docs/dedup.md).
+# ``explain``'s list scan is taken while ``k + 1 <= SCAN_RANKS_MAX`` (up to 62 neighbours),
+# faiss's own search past it: each query's floor ranks ``k + 1`` products in each of
+# ``FLOOR_LISTS`` lists and its candidates grow with ``k``, so its gain shrinks (100k rows,
+# CPU s scan / faiss: 1.2 / 2.5 at 10 neighbours, 1.8-2.2 / 3.6-3.8 at 32, 2.5-2.7 /
+# 3.3-4.4 at 62) while its memory reaches faiss's (traced 98 / 95 MB at 62) and passes it
+# (328 / 118 MB at 500 neighbours on 9,000 rows). docs/dedup.md, "Eleventh pass, bounded".
 SCAN_RANKS_MAX = 64
 DOT_CHUNK = 32_768
 # Pairs ``_dots`` gathers at a time: ~3x 8 MB in flight (a row's dot product does not depend
