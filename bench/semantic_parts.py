@@ -213,14 +213,10 @@ def main() -> None:
     ratio("total / embedding alone", lambda g: g["embed_only"])
     # Wall time: what the user waits for (the list scan's second thread shows only here);
     # on a shared machine it moves with the load, so only the columns of one run compare.
-    # (A baseline whose worker predates the wall figures shows "-".)
-    row("wall s: cold semantic dedup", [got[c].get("total_wall") for c in codes])
-    row("wall s: embedding alone", [got[c].get("embed_only_wall") for c in codes])
+    row("wall s: cold semantic dedup", [got[c]["total_wall"] for c in codes])
+    row("wall s: embedding alone", [got[c]["embed_only_wall"] for c in codes])
     walls = "".join(
-        f"{got[c]['total_wall'] / max(got[c]['embed_only_wall'], 1e-9):>9.2f}x"
-        if "total_wall" in got[c]
-        else f"{'-':>10}"
-        for c in codes
+        f"{got[c]['total_wall'] / max(got[c]['embed_only_wall'], 1e-9):>9.2f}x" for c in codes
     )
     print(f"{'wall: total / embedding alone':<48}{walls}")
     ratio("total / (key texts + embedding alone)", lambda g: g["embed_only"] + g["key_texts"])

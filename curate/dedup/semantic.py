@@ -11,7 +11,9 @@ IVF index on the full 256 dimensions, in a third of the time. The index's search
 product per list over every query that probes it (``_scan_lists``): the same pairs and
 "full" flags, bit for bit, at about a third of the CPU (docs/dedup.md, "Fifth pass"); with
 ``explain`` (no floor: every query's k best at any score) each query gets its own floor from
-its first lists (``_first_list_floors``), about half of faiss's CPU ("Eleventh pass").
+its first lists (``_first_list_floors``), about half of faiss's CPU ("Eleventh pass"), while
+``k + 1 <= SCAN_RANKS_MAX`` (faiss's own search past it: the floors rank ``k + 1`` products a
+list and the candidates grow with ``k``).
 
 Threads: the work here is many small BLAS calls (a 256x256 ``eigh``, chunked matrix products)
 and a chunked faiss search. With their default thread pools (OpenBLAS and OpenMP, one thread
@@ -51,9 +53,20 @@ SEARCH_DIMS = 64
 NPROBE = 8
 PCA_SAMPLE = 25_000
 SEARCH_CHUNK = 4096
-# Queries ``explain``'s list scan takes at a time (``_scan_codes``): whole search chunks,
-# ~50 MB of candidates and probes.
+# Queries ``explain``'s list scan takes at a time (``_scan_codes``) while ``k + 1 <=
+# SCAN_CHUNK_RANKS``: whole search chunks, ~50 MB of candidates and probes at the default 10
+# neighbours. More neighbours take fewer queries at a time (``_scan_chunk``: queries x
+# (k + 1) at most ``SCAN_QUERY_CHUNK x SCAN_CHUNK_RANKS``); 24, not 12, because smaller
+# chunks cost CPU (100k rows, 62 neighbours: 3.4-3.5 CPU s in chunks of 4,096, 2.5 in 12,288).
 SCAN_QUERY_CHUNK = 8 * SEARCH_CHUNK
+SCAN_CHUNK_RANKS = 24
+# ``explain``'s list scan is taken while ``k + 1 <= SCAN_RANKS_MAX`` (up to 62 neighbours),
+# faiss's own search past it: each query's floor ranks ``k + 1`` products in each of
+# ``FLOOR_LISTS`` lists and its candidates grow with ``k``, so its gain shrinks (100k rows,
+# CPU s scan / faiss: 1.2 / 2.5 at 10 neighbours, 1.8-2.2 / 3.6-3.8 at 32, 2.5-2.7 /
+# 3.3-4.4 at 62) while its memory reaches faiss's (traced 98 / 95 MB at 62) and passes it
+# (328 / 118 MB at 500 neighbours on 9,000 rows). docs/dedup.md, "Eleventh pass, bounded".
+SCAN_RANKS_MAX = 64
 DOT_CHUNK = 32_768
 # Pairs ``_dots`` gathers at a time: ~3x 8 MB in flight (a row's dot product does not depend
 # on how many rows are computed beside it, so the chunk size changes no bit).
@@ -519,11 +532,13 @@ def _semantic_pairs(
             queries = _Queries(index, search_q)
             # The index's lists hold the rows: the projected array (~0.25 KB a row) goes.
             search_base = search_q = None
-            if hasattr(index, "nprobe") and min_score is None:  # ``explain``: no floor
-                codes = _scan_codes(index, queries, k, floor, n, full, bar)
-            if codes is None:
-                codes = _faiss_codes(index, queries, k, floor, min_score, n, full, bar)
-            del queries
+            found: list[np.ndarray] = []
+            start = 0
+            # ``explain`` (no floor) with few neighbours: the list scan, as far as it goes.
+            if hasattr(index, "nprobe") and min_score is None and k + 1 <= SCAN_RANKS_MAX:
+                start = _scan_codes(index, queries, k, floor, n, full, bar, found)
+            codes = _faiss_codes(index, queries, k, floor, min_score, n, full, bar, found, start)
+            del queries, found
         else:
             i, j = _faiss_search(index, search_q, k, floor, min_score, against, full, bar)
     # The index and the projected rows are done: freed before the pairs' cosines (~0.5 KB
@@ -588,12 +603,16 @@ def _faiss_codes(
     n: int,
     full: np.ndarray,
     bar: Progress,
+    found: list[np.ndarray] | None = None,
+    start: int = 0,
 ) -> np.ndarray:
     """``_faiss_search`` of one set's rows against themselves, as ``_pair_codes`` of the
     candidates: each chunk's distinct codes are kept (8 bytes a candidate, not the 16 of
-    its two rows and the copies made of them), then made distinct over every chunk."""
-    found: list[np.ndarray] = []
-    for lo in range(0, queries.shape[0], SEARCH_CHUNK):
+    its two rows and the copies made of them), then made distinct over every chunk. The
+    search starts at query ``start`` (a multiple of ``SEARCH_CHUNK``), ``found`` holding
+    the codes of the queries before it (``_scan_codes``'s, the same by construction)."""
+    found = [] if found is None else found
+    for lo in range(start, queries.shape[0], SEARCH_CHUNK):
         part = queries[lo : lo + SEARCH_CHUNK]
         i, j = _search_chunk(index, part, lo, k, floor, min_score, True, full)
         found.append(_pair_codes(i, j, n))
@@ -611,29 +630,41 @@ def _scan_codes(
     n: int,
     full: np.ndarray,
     bar: Progress,
-) -> np.ndarray | None:
-    """``_faiss_codes`` without a floor (``explain``: every query's ``k`` best at any
-    score), by the list scan, ``SCAN_QUERY_CHUNK`` queries at a time: their candidates
-    (~20 a query before the top ``k`` is taken, 12 bytes each), the chunk's rows and probes
-    stay ~50 MB at any size of input (traced at 100k: 48 MB; 87 MB with 65,536 queries, 133
-    MB with all of them, for ~10% less CPU), and the probed lists come from the quantizer
-    calls faiss makes (chunks of ``SEARCH_CHUNK``).
-    None when a chunk passes ``SCAN_CANDIDATES_MAX`` (the caller searches with faiss)."""
-    found: list[np.ndarray] = []
-    for lo in range(0, queries.shape[0], SCAN_QUERY_CHUNK):
-        part = queries[lo : lo + SCAN_QUERY_CHUNK]
+    found: list[np.ndarray],
+) -> int:
+    """``_faiss_codes``' chunks without a floor (``explain``: every query's ``k`` best at
+    any score), by the list scan, ``_scan_chunk(k)`` queries at a time, appended to
+    ``found``; returns the query where it stopped: all of them, or the first of a chunk
+    that passed ``SCAN_CANDIDATES_MAX`` (faiss's search goes on from there). At the
+    default 10 neighbours a chunk's candidates (~20 a query before the top ``k`` is taken,
+    12 bytes each), rows and probes stay ~50 MB at any size of input (traced at 100k: 48
+    MB; 87 MB with 65,536 queries, 133 MB with all of them, for ~10% less CPU); with more
+    neighbours (up to ``SCAN_RANKS_MAX``) the chunk shrinks as ``k`` grows. The probed
+    lists come from the quantizer calls faiss makes (chunks of ``SEARCH_CHUNK``)."""
+    chunk = _scan_chunk(k)
+    for lo in range(0, queries.shape[0], chunk):
+        part = queries[lo : lo + chunk]
         got = _scan_lists(
             index, part, k, None, full[lo : lo + len(part)], bar, full_floor=full_floor
         )
         if got is None:
-            return None
+            return lo
         q, b, score = got
         q += lo
         found.append(_pair_codes(*_over(q, b, score, None, True), n))
         del got, q, b, score, part
-    codes = np.concatenate(found) if found else np.zeros(0, np.int64)
-    found.clear()
-    return sorted_unique_in_place(codes)
+    return queries.shape[0]
+
+
+def _scan_chunk(k: int) -> int:
+    """Queries ``_scan_codes`` takes at a time for ``k`` best each: ``SCAN_QUERY_CHUNK``
+    while ``k + 1 <= SCAN_CHUNK_RANKS``, fewer past it (each query's floor ranks ``k + 1``
+    products per list, and its candidates grow with ``k``), whole search chunks, at least
+    one."""
+    if k + 1 <= SCAN_CHUNK_RANKS:
+        return SCAN_QUERY_CHUNK
+    scaled = SCAN_QUERY_CHUNK * SCAN_CHUNK_RANKS // (k + 1)
+    return max(SEARCH_CHUNK, scaled // SEARCH_CHUNK * SEARCH_CHUNK)
 
 
 def _over(
@@ -721,9 +752,11 @@ def _scan_lists(
     full_floor: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """What ``index.search(queries, k)`` keeps at ``floor`` or above, computed list by list
-    (None past ``SCAN_CANDIDATES_MAX`` candidates: the caller searches with faiss).
+    (None past ``SCAN_CANDIDATES_MAX`` candidates: the caller searches these queries with
+    faiss, and ``bar`` is set back to where it was).
     ``floor`` None: every query's ``k`` best at any score (``explain``), with each query's
-    own floor from its first list (``_first_list_floors``); ``full`` then marks a ``k``-th
+    own floor from its first ``FLOOR_LISTS`` probed lists (``_first_list_floors``; take it
+    for small ``k`` only, ``SCAN_RANKS_MAX``); ``full`` then marks a ``k``-th
     best at ``full_floor`` or above (any score when None), as ``_search_chunk`` does.
 
     faiss scans each query's ``nprobe`` inverted lists one vector at a time; here every
@@ -813,6 +846,7 @@ def _scan_lists(
             cand_s += got_s
             gathered += sum(b.size for b in got_b)
             if gathered > SCAN_CANDIDATES_MAX or seen[0] > SCAN_CANDIDATES_MAX:
+                bar.advance(-done)  # faiss's search counts these queries again
                 return None
             step = (starts[c + 1] * n) // flat.size - done
             bar.advance(step)
@@ -885,10 +919,12 @@ def _first_list_floors(index: Any, queries: np.ndarray, probes: np.ndarray, k: i
     """Per query, a score at or below its ``k + 1``-th best exact score in the index's
     search: the ``k + 1``-th best product over its first ``FLOOR_LISTS`` probed lists, less
     ``SCAN_MARGIN`` (the products differ from faiss's scores in the last bits only). The
-    index's ``k`` best and the next one all score at least as high as the ``k + 1``-th of any
-    of the rows it scans, so the scan gathers them (and the tie test sees the next one)
-    without ranking every row it scans; -inf where those lists hold fewer than ``k + 1``
-    rows (everything kept)."""
+    index's ``k`` best all score at least as high as the ``k``-th of any of the rows it
+    scans, so the scan gathers them without ranking every row it scans. The tie test needs
+    the ``k``-th only (a row tied with it scores as much, so is over the floor too); the
+    ``k + 1``-th is a safety margin: one more row of room under the ``k``-th. -inf where
+    those lists hold fewer than ``k + 1`` rows (every row scanned is gathered). Its
+    ``n x FLOOR_LISTS (k + 1)`` products are why the scan is for small ``k`` only."""
 
     n, lists = queries.shape[0], min(FLOOR_LISTS, probes.shape[1])
     # Each query's k + 1 best products in each of its first lists (-inf past a list's end).

@@ -96,9 +96,11 @@ def test_too_many_candidates_give_the_search_back_to_faiss(
         return scans[-1]
 
     monkeypatch.setattr(sem, "_scan_lists", counted)
-    monkeypatch.setattr(sem, "SCAN_CANDIDATES_MAX", 100)
-    got = sem.semantic_search(vecs, neighbours=10, min_score=0.6)
+    monkeypatch.setattr(sem, "SCAN_CANDIDATES_MAX", 3_000)
+    bars = _bars(monkeypatch)
+    got = sem.semantic_search(vecs, neighbours=10, min_score=0.6, progress=True)
     assert scans == [None]  # the scan gave up
+    assert [bar.done for bar in bars] == [len(vecs)]  # faiss's search counted once
     assert np.array_equal(got.pairs, want.pairs) and np.array_equal(got.full, want.full)
 
 
@@ -232,3 +234,139 @@ def test_best_first_orders_as_lexsort() -> None:
     assert np.array_equal(q[got], q[want])
     assert np.array_equal(score[got], score[want])  # -0.0 == 0.0 for the ties
     assert sorted(got.tolist()) == list(range(q.size))
+
+
+def _scan_counted(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every ``_scan_lists`` result, as the calls made it."""
+    scans = []
+    real_scan = sem._scan_lists
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        scans.append(real_scan(*args, **kwargs))
+        return scans[-1]
+
+    monkeypatch.setattr(sem, "_scan_lists", counted)
+    return scans
+
+
+def _same_search(got: sem.Search, want: sem.Search) -> None:
+    assert got.pairs.tobytes() == want.pairs.tobytes()
+    assert got.sims.tobytes() == want.sims.tobytes()
+    assert got.full.tobytes() == want.full.tobytes()
+
+
+def test_explain_with_many_neighbours_is_faiss_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``SCAN_RANKS_MAX`` the floors' ranks and the candidates cost more than faiss's
+    search: ``explain``'s search is faiss's own, with its result."""
+    vecs = _planted(sem.FLAT_LIMIT + 1_000, 32, seed=11)
+    neighbours = sem.SCAN_RANKS_MAX  # k + 1 = SCAN_RANKS_MAX + 2
+    scans = _scan_counted(monkeypatch)
+    got = sem.semantic_search(vecs, neighbours=neighbours, min_score=None, full_floor=0.5)
+    assert scans == []
+    monkeypatch.setattr(sem, "_scan_lists", lambda *a, **k: None)
+    _same_search(
+        got, sem.semantic_search(vecs, neighbours=neighbours, min_score=None, full_floor=0.5)
+    )
+
+
+def test_scan_chunk_shrinks_as_k_grows() -> None:
+    """More neighbours, fewer queries a chunk (the floors' ranks stay ~the default's), in
+    whole search chunks."""
+    assert sem._scan_chunk(11) == sem.SCAN_QUERY_CHUNK
+    sizes = [sem._scan_chunk(k) for k in (11, 20, 33, sem.SCAN_RANKS_MAX - 1)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] < sizes[0]
+    for k, size in zip((11, 20, 33, sem.SCAN_RANKS_MAX - 1), sizes, strict=True):
+        assert size % sem.SEARCH_CHUNK == 0 and size >= sem.SEARCH_CHUNK
+        assert size * (k + 1) <= sem.SCAN_QUERY_CHUNK * sem.SCAN_CHUNK_RANKS
+
+
+def test_explain_scan_with_more_neighbours_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within ``SCAN_RANKS_MAX`` the scan, in the smaller chunks of a larger ``k``, gives
+    faiss's result byte for byte."""
+    vecs = _planted(sem.FLAT_LIMIT + 1_000, 32, seed=12)
+    neighbours = sem.SCAN_RANKS_MAX - 2  # k + 1 = SCAN_RANKS_MAX
+    monkeypatch.setattr(sem, "SCAN_QUERY_CHUNK", 4 * sem.SEARCH_CHUNK)
+    assert sem._scan_chunk(neighbours + 1) == sem.SEARCH_CHUNK
+    scans = _scan_counted(monkeypatch)
+    got = sem.semantic_search(vecs, neighbours=neighbours, min_score=None, full_floor=0.5)
+    assert len(scans) == 3 and all(s is not None for s in scans)
+    monkeypatch.setattr(sem, "_scan_lists", lambda *a, **k: None)
+    _same_search(
+        got, sem.semantic_search(vecs, neighbours=neighbours, min_score=None, full_floor=0.5)
+    )
+
+
+def test_scan_floor_minus_infinity_where_first_lists_are_short() -> None:
+    """Lists shorter than ``k + 1`` over a query's first ``FLOOR_LISTS``: no floor (-inf)
+    for it, every row it scans gathered, and the index's own k best still kept (its worst
+    ones score below zero here, so a floor of 0 would lose them)."""
+    import faiss
+
+    rng = np.random.default_rng(13)
+    vecs = unit_rows_in_place(rng.standard_normal((3_000, 128)).astype(np.float32))
+    n, k = len(vecs), 40
+    with sem.work_threads():
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(128), 128, 600, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed, index.cp.niter, index.cp.min_points_per_centroid = 0, 8, 1
+        index.train(vecs)
+        index.nprobe = sem.NPROBE
+        index.add(vecs)
+        _, probes = index.quantizer.search(vecs, sem.NPROBE)
+        floors = sem._first_list_floors(index, vecs, probes, k)
+        assert np.isneginf(floors).any()
+        full_f, full_s = np.zeros(n, bool), np.zeros(n, bool)
+        with Progress("test", n, False) as bar:
+            i, j = sem._faiss_search(index, vecs, k, None, None, None, full_f, bar)
+            got = sem._scan_lists(index, vecs, k, None, full_s, bar)
+    assert got is not None
+    si, sj = sem._over(*got, None, True)
+    want = set(zip(i.tolist(), j.tolist(), strict=True))
+    assert set(zip(si.tolist(), sj.tolist(), strict=True)) == want
+    assert len(si) == len(want)
+    # Queries without a floor keep candidates below 0 (a floor of 0 would lose them).
+    assert (got[2][np.isneginf(floors)[got[0]]] < 0).any()
+    assert np.array_equal(full_s, full_f)
+
+
+def _bars(monkeypatch: pytest.MonkeyPatch) -> list[Progress]:
+    """The progress bars ``semantic_search`` makes."""
+    made: list[Progress] = []
+
+    class Kept(Progress):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(sem, "Progress", Kept)
+    return made
+
+
+def test_explain_scan_past_the_cap_resumes_with_faiss(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan's second chunk passes the cap: faiss searches from that chunk on, the first
+    chunk's codes are kept, the result is faiss's, and the bar ends at the row count."""
+    vecs = _planted(sem.FLAT_LIMIT + 1_000, 32, seed=14)
+    n = len(vecs)
+    monkeypatch.setattr(sem, "SCAN_QUERY_CHUNK", sem.SEARCH_CHUNK)
+    bars = _bars(monkeypatch)
+    scans, searched = [], []
+    real_scan, real_chunk = sem._scan_lists, sem._search_chunk
+
+    def scan(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        with monkeypatch.context() as m:
+            if scans:  # the second chunk: past the cap after its first lists
+                m.setattr(sem, "SCAN_CANDIDATES_MAX", 20_000)
+            scans.append(real_scan(*args, **kwargs))
+        return scans[-1]
+
+    def chunk(index, part, lo, *args):  # noqa: ANN001, ANN002, ANN202
+        searched.append(lo)
+        return real_chunk(index, part, lo, *args)
+
+    monkeypatch.setattr(sem, "_scan_lists", scan)
+    monkeypatch.setattr(sem, "_search_chunk", chunk)
+    got = sem.semantic_search(vecs, neighbours=10, min_score=None, full_floor=0.45, progress=True)
+    assert scans[0] is not None and scans[1:] == [None]
+    assert searched == [sem.SEARCH_CHUNK, 2 * sem.SEARCH_CHUNK]  # not the first chunk again
+    assert [bar.done for bar in bars] == [n]
+    monkeypatch.setattr(sem, "_scan_lists", lambda *a, **k: None)
+    _same_search(got, sem.semantic_search(vecs, neighbours=10, min_score=None, full_floor=0.45))
