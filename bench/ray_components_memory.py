@@ -17,6 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from curate.engine.ray_dedup import _keepers
 from curate.engine.ray_udfs import _components
+from tests.engine.helpers import dict_components  # ea0a5d0's union-find, the reference
 
 
 def edges_of(n_edges: int, rows: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -37,28 +38,8 @@ def old(i: np.ndarray, j: np.ndarray) -> tuple[int, int]:
     from curate.dedup.cluster import choose_keep
 
     tracemalloc.start()
-    edges = np.stack((i, j), axis=1)
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges.tolist():
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            if rb < ra:
-                ra, rb = rb, ra
-            parent[rb] = ra
-    by_root: dict[int, list[int]] = {}
-    for x in sorted(parent):
-        by_root.setdefault(find(x), []).append(x)
-    groups = [sorted(g) for _, g in sorted(by_root.items()) if len(g) > 1]
-    parent.clear()
-    del by_root
+    # A generator, so the edge list is freed once read, as the old code's loop freed it.
+    groups = dict_components(e for e in np.stack((i, j), axis=1).tolist())
     members = np.array(sorted({m for g in groups for m in g}), dtype=np.int64)  # noqa: F841
     ms: list[int] = []
     ks: list[int] = []
@@ -69,7 +50,7 @@ def old(i: np.ndarray, j: np.ndarray) -> tuple[int, int]:
                 ms.append(m)
                 ks.append(k)
     out = np.array(ms, dtype=np.int64), np.array(ks, dtype=np.int64)
-    del groups, ms, ks, edges
+    del groups, ms, ks
     now, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del out

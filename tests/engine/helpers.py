@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import orjson
@@ -182,3 +183,27 @@ def ray_run_error(tmp_path: Path) -> str:
     assert len(errors) == 1 and "Traceback" not in result.stderr
     assert not out.exists()
     return errors[0]
+
+
+def dict_components(edges: Iterable[Sequence[int]]) -> list[list[int]]:
+    """ea0a5d0's ``ray_udfs._components``: a dict-based union-find to a list of groups
+    (size >= 2, members sorted, groups by first member), the reference for the arrays."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            if rb < ra:
+                ra, rb = rb, ra
+            parent[rb] = ra
+    groups: dict[int, list[int]] = {}
+    for x in sorted(parent):
+        groups.setdefault(find(x), []).append(x)
+    return [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1]

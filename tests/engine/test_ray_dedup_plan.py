@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from curate.cli import main
 from curate.engine.ray_dedup import _Removed
 from curate.errors import ClusterError
-from tests.engine.helpers import planted_shards, ray_run_error
+from tests.engine.helpers import dict_components, planted_shards, ray_run_error
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::DeprecationWarning",
@@ -134,30 +134,6 @@ def test_keeper_missing_from_the_names_is_a_cluster_error(tmp_path: Path) -> Non
     assert not list(bad.iterdir())
 
 
-def _dict_components(edges: list[tuple[int, int]]) -> list[list[int]]:
-    """ea0a5d0's ``ray_udfs._components``: a dict-based union-find to a list of groups
-    (size >= 2, members sorted, groups by first member), the reference for the arrays."""
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            if rb < ra:
-                ra, rb = rb, ra
-            parent[rb] = ra
-    groups: dict[int, list[int]] = {}
-    for x in sorted(parent):
-        groups.setdefault(find(x), []).append(x)
-    return [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1]
-
-
 def _groups(members: np.ndarray, first: np.ndarray) -> list[list[int]]:
     out: dict[int, list[int]] = {}
     for m, f in zip(members.tolist(), first.tolist(), strict=True):
@@ -187,7 +163,7 @@ def test_components_as_arrays_equal_the_dict_union_find() -> None:
         i = np.array([a for a, _ in edges], dtype=np.int64)
         j = np.array([b for _, b in edges], dtype=np.int64)
         members, first = _components(i, j)
-        want = _dict_components(edges)
+        want = dict_components(edges)
         assert _groups(members, first) == want
         assert members.tolist() == [m for g in want for m in g]
         assert members.dtype == first.dtype == np.int64
@@ -202,7 +178,7 @@ def test_keepers_serve_both_shapes_as_choose_keep() -> None:
 
     rng = random.Random(2)
     edges = [(rng.randrange(500), rng.randrange(500)) for _ in range(300)]
-    groups = _dict_components(edges)
+    groups = dict_components(edges)
     members, first = _components(*np.array(edges, dtype=np.int64).T)
     lengths = {m: rng.randint(1, 5) for g in groups for m in g}
     del lengths[groups[0][0]]  # a member whose length did not come back counts 0, as before
