@@ -390,7 +390,7 @@ def main() -> None:
                     # The driver's own time: after the cluster's last step to the end.
                     per_row.append((secs["ray"] * cpus / rows, max(0.0, wall - last_ray) / rows))
                 print(
-                    f"{rows:>9,} {engine:>12} {wall:>8.1f} {driver:>10.2f} {own:>10.2f} "
+                    f"{rows:>9,} {engine:>12} {wall:>8.1f} {driver:>10.3f} {own:>10.3f} "
                     f"{worker:>10.2f} "
                     f"{prec:>9.4f} {rec:>7.4f} {digest(out):>12} {cost:>13.2f}",
                     flush=True,
