@@ -7,7 +7,9 @@ first rows of a bigger file there (its truth restricted to them), else generates
 ../shared/bench/gen_chat.py (planted exact/near copies and same-prompt hard negatives, with a
 truth file) into ``--workdir``; cuts them into JSONL shards, runs
 `curate run DIR --no-semantic` once per engine as a child process, and prints side by side:
-wall time, peak RSS of the driver (the curate process) and of the biggest Ray worker process,
+wall time, peak RSS of the driver (the curate process: ``driver rss``, all of it; ``driver own``,
+less the object store's pages it has read, /proc's ``RssShmem``, which the store owns and
+counts too) and of the biggest Ray worker process,
 pair precision / recall of the dedup rejects against the truth, and whether the two engines'
 outputs are byte-identical. ``--baseline REV`` also runs REV's Ray engine (its files from
 git, first on PYTHONPATH) at ``--baseline-rows``, in the same run. Ray runs log the driver's
@@ -47,12 +49,29 @@ def shard(data: Path, out: Path, n: int) -> int:
     return per
 
 
+def shared_rss(pid: int) -> int:
+    """Bytes of shared memory resident in ``pid`` (Linux ``RssShmem``; 0 elsewhere): in a Ray
+    driver, the object store's pages it has mapped (/dev/shm), which stay resident in its RSS
+    after the objects are freed, though the store owns them (a 100 MiB ``ray.put`` adds 100
+    MiB here and nothing to ``RssAnon``; shutting Ray down takes it back to 0)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("RssShmem:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 class Peak:
-    """Polls RSS: the driver process, and every Ray worker process of this script's cluster."""
+    """Polls RSS: the driver process (all of it, and its own: less the object store's pages),
+    and every Ray worker process of this script's cluster."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.driver = 0
+        self.driver_own = 0
         self.worker = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -61,7 +80,9 @@ class Peak:
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                self.driver = max(self.driver, psutil.Process(self.pid).memory_info().rss)
+                rss = psutil.Process(self.pid).memory_info().rss
+                self.driver = max(self.driver, rss)
+                self.driver_own = max(self.driver_own, rss - shared_rss(self.pid))
             except psutil.NoSuchProcess:
                 pass
             # This script's own cluster only (its raylets are our children, their workers
@@ -77,15 +98,18 @@ class Peak:
                     pass
             time.sleep(0.5)
 
-    def done(self) -> tuple[float, float]:
+    def done(self) -> tuple[float, float, float]:
+        """Peaks in GiB: the driver's RSS, its own (RSS less the store's pages), biggest worker."""
         self.stop.set()
         self.thread.join()
-        return self.driver / 2**30, self.worker / 2**30
+        return self.driver / 2**30, self.driver_own / 2**30, self.worker / 2**30
 
 
 def run(
     engine: str, shards: Path, out: Path, address: str | None, code: Path = ROOT
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
+    """Runs one engine; (wall s, driver peak RSS, driver's own peak (RSS less the object
+    store's pages), biggest worker's peak RSS), in GiB."""
     cmd = [str(ROOT / ".venv/bin/curate"), "run", str(shards), "-o", str(out), "--overwrite"]
     cmd += ["--no-semantic", "--engine", engine]
     if address:
@@ -101,11 +125,11 @@ def run(
     peak = Peak(proc.pid)
     _, err = proc.communicate()
     wall = time.perf_counter() - t0
-    driver, worker = peak.done()
+    driver, own, worker = peak.done()
     (out.parent / f"{out.name}.stderr.log").write_bytes(err)
     if proc.returncode not in (0, 1):
         sys.exit(f"{engine} run failed:\n{err.decode()[-3000:]}")
-    return wall, driver, worker
+    return wall, driver, own, worker
 
 
 STAGE_LINE = re.compile(r"^(ray|run): \[\s*([0-9.]+)s[^]]*\] (.*)$")
@@ -258,7 +282,7 @@ def audit_compare(data: Path, workdir: Path, address: str) -> None:
             peak = Peak(proc.pid)
             proc.wait()
         wall = time.perf_counter() - t0
-        driver, worker = peak.done()
+        driver, _, worker = peak.done()
         reports[engine] = json.loads(out.read_text())
         print(
             f"audit {engine:>5}: {wall:7.1f}s, driver peak {driver:.2f} GiB, "
@@ -326,7 +350,8 @@ def main() -> None:
     cluster.wait_for_nodes()
     cpus = 2 * a.node_cpus
     print(
-        f"{'rows':>9} {'engine':>12} {'wall s':>8} {'driver GiB':>10} {'worker GiB':>10} "
+        f"{'rows':>9} {'engine':>12} {'wall s':>8} {'driver rss':>10} {'driver own':>10} "
+        f"{'worker GiB':>10} "
         f"{'precision':>9} {'recall':>7} {'outputs':>12} {'cpu-s/1k rows':>13}"
     )
     per_row = []
@@ -345,7 +370,7 @@ def main() -> None:
                 engines.append(f"ray@{a.baseline}")
             for engine in engines:
                 out = a.workdir / f"out-{rows}-{engine}"
-                wall, driver, worker = run(
+                wall, driver, own, worker = run(
                     engine.partition("@")[0],
                     shards,
                     out,
@@ -365,7 +390,8 @@ def main() -> None:
                     # The driver's own time: after the cluster's last step to the end.
                     per_row.append((secs["ray"] * cpus / rows, max(0.0, wall - last_ray) / rows))
                 print(
-                    f"{rows:>9,} {engine:>12} {wall:>8.1f} {driver:>10.2f} {worker:>10.2f} "
+                    f"{rows:>9,} {engine:>12} {wall:>8.1f} {driver:>10.3f} {own:>10.3f} "
+                    f"{worker:>10.2f} "
                     f"{prec:>9.4f} {rec:>7.4f} {digest(out):>12} {cost:>13.2f}",
                     flush=True,
                 )

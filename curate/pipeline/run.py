@@ -297,6 +297,9 @@ def _run_into(
     if "drop_findings" in done:
         flt = next(st for st in stages if st.name == "drop_findings")
         audited, dropped_lines = flt.audited, flt.lines
+    # Their outputs taken, the stages' results go: each also holds the positions it kept (8
+    # bytes a row per stage), which would otherwise live through the writing, the run's peak.
+    del done
     gates_failed = [f"{g['rule']}: {g['message']}" for g in areport.gates.get("failures", [])]
 
     _log("writing outputs")

@@ -238,3 +238,41 @@ def test_the_pipeline_never_picks_an_engine_it_is_not_given(messy_file, tmp_path
     with pytest.raises(ConfigError, match="curate.engine.run_pipeline"):
         run_pipeline(str(messy_file), tmp_path / "out", config)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_stages_kept_positions_are_freed_before_the_writing(
+    messy_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stages that keep every record (audit, split; on the Ray driver, the engine's) hold
+    # the positions they kept (8 bytes a row each); once the run has taken the stages'
+    # outputs, none may live through the writing, the run's peak (on the Ray driver: 5.4 MiB
+    # at 400k bench rows, 2.7 MiB a stage).
+    import gc
+    import weakref
+
+    from curate.pipeline import run as run_module
+    from curate.stage import BatchResult
+
+    kept: list[weakref.ref] = []
+    real_keep_all = BatchResult.keep_all
+
+    def noted(batch, output=None, stats=None) -> BatchResult:
+        res = real_keep_all(batch, output, stats)
+        kept.append(weakref.ref(res.kept))
+        return res
+
+    alive_at_writing: list[int] = []
+    real_log = run_module._log
+
+    def log(message: str) -> None:
+        if message == "writing outputs":
+            gc.collect()
+            alive_at_writing.append(sum(ref() is not None for ref in kept))
+        real_log(message)
+
+    monkeypatch.setattr(BatchResult, "keep_all", noted)
+    monkeypatch.setattr(run_module, "_log", log)
+    config = load_run_config(None, {"run": {"semantic": False}, "filter": {"max_tokens": 2000}})
+    run_pipeline(str(messy_file[0]), tmp_path / "out", config)
+    assert len(kept) >= 2  # the audit and the split
+    assert alive_at_writing == [0]
