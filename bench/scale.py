@@ -36,6 +36,9 @@ import psutil
 from gen_data import generate
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from curate.engine.ray_rows import shared_rss  # noqa: E402
+
 DUP_REASONS = {"exact_duplicate", "near_duplicate", "semantic_duplicate"}
 
 
@@ -47,21 +50,6 @@ def shard(data: Path, out: Path, n: int) -> int:
     for k in range(n):
         (out / f"part-{k:05d}.jsonl").write_bytes(b"".join(lines[k * per : (k + 1) * per]))
     return per
-
-
-def shared_rss(pid: int) -> int:
-    """Bytes of shared memory resident in ``pid`` (Linux ``RssShmem``; 0 elsewhere): in a Ray
-    driver, the object store's pages it has mapped (/dev/shm), which stay resident in its RSS
-    after the objects are freed, though the store owns them (a 100 MiB ``ray.put`` adds 100
-    MiB here and nothing to ``RssAnon``; shutting Ray down takes it back to 0)."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("RssShmem:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 class Peak:
