@@ -780,11 +780,10 @@ def _scan_lists(
         coarse[lo : lo + SEARCH_CHUNK], probes[lo : lo + SEARCH_CHUNK] = quantizer.search(
             queries[lo : lo + SEARCH_CHUNK], nprobe
         )
-    flat = probes.ravel()
+    order, starts = _probes_by_list(probes.ravel(), index.nlist)
     # The queries that probe each list, list by list (int32: 4 bytes per probe at 1M rows).
-    query_of = (np.argsort(flat, kind="stable") // nprobe).astype(np.int32)
-    per_list = np.bincount(flat[flat >= 0], minlength=index.nlist)
-    starts = int((flat < 0).sum()) + np.concatenate(([0], np.cumsum(per_list)))
+    query_of = (order // nprobe).astype(np.int32)
+    del order
     invlists = index.invlists
     # Each query's floor: a scalar, or per query (``floor`` None); candidates are gathered
     # from the products at the floor less the margin, then kept on their exact score.
@@ -848,7 +847,7 @@ def _scan_lists(
             if gathered > SCAN_CANDIDATES_MAX or seen[0] > SCAN_CANDIDATES_MAX:
                 bar.advance(-done)  # faiss's search counts these queries again
                 return None
-            step = (starts[c + 1] * n) // flat.size - done
+            step = (starts[c + 1] * n) // probes.size - done
             bar.advance(step)
             done += step
     bar.advance(n - done)
@@ -887,6 +886,16 @@ def _scan_lists(
         b = np.concatenate((b[inside].astype(np.int64), tb[ok]))
         return q, b, np.concatenate((score[inside], ts[ok]))
     return q[inside].astype(np.int64), b[inside].astype(np.int64), score[inside]
+
+
+def _probes_by_list(flat: np.ndarray, nlist: int) -> tuple[np.ndarray, np.ndarray]:
+    """``flat``'s probes (list numbers; -1: none) grouped by list: their positions in
+    ``flat``, list by list, in their order inside a list; and ``starts``, list ``c``'s being
+    ``starts[c]:starts[c + 1]`` of them (the -1 probes come first, in no list)."""
+    order = np.argsort(flat, kind="stable")
+    per_list = np.bincount(flat[flat >= 0], minlength=nlist)
+    starts = int((flat < 0).sum()) + np.concatenate(([0], np.cumsum(per_list)))
+    return order, starts
 
 
 def _best_first(q: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -929,10 +938,7 @@ def _first_list_floors(index: Any, queries: np.ndarray, probes: np.ndarray, k: i
     n, lists = queries.shape[0], min(FLOOR_LISTS, probes.shape[1])
     # Each query's k + 1 best products in each of its first lists (-inf past a list's end).
     best = np.full((n, lists * (k + 1)), -np.inf, dtype=np.float32)
-    flat = probes[:, :lists].ravel()
-    order = np.argsort(flat, kind="stable")
-    per_list = np.bincount(flat[flat >= 0], minlength=index.nlist)
-    starts = int((flat < 0).sum()) + np.concatenate(([0], np.cumsum(per_list)))
+    order, starts = _probes_by_list(probes[:, :lists].ravel(), index.nlist)
     invlists = index.invlists
 
     def rank(c: int) -> None:

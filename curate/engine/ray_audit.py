@@ -58,7 +58,7 @@ from curate.engine.ray_rows import (
     _records,
     worker_errors,
 )
-from curate.engine.spill import SpillWriter
+from curate.engine.spill import SpillWriter, back_to_back
 from curate.errors import ConfigError, CurateError, InputError
 from curate.heap import release_free_heap
 from curate.records import BadLine, Record
@@ -303,8 +303,7 @@ def _conflicts(
     part = int(group["idx"][0]) if group["idx"].size else -1
     if blobs:  # a retried task writes the same bytes again: aside, then renamed
         _atomic_bytes(Path(folder) / _conflicts_file(part), b"".join(blobs))
-    starts = np.zeros(sizes.size, np.int64)
-    starts[1:] = np.cumsum(sizes)[:-1]
+    starts = back_to_back(sizes)
     return {**out, "file": np.full(sizes.size, part, np.int64), "start": starts, "size": sizes}
 
 

@@ -26,6 +26,13 @@ import numpy as np
 from curate.findings import Finding
 
 
+def back_to_back(sizes: np.ndarray) -> np.ndarray:
+    """Where each of ``sizes`` starts when they are written back to back from 0."""
+    starts = np.zeros(sizes.size, np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    return starts
+
+
 class SpillWriter:
     """Appends pickled findings to one temporary file; ``finish`` orders them."""
 
@@ -42,8 +49,7 @@ class SpillWriter:
     def add_pickled(self, blobs: Sequence[bytes], code: str) -> np.ndarray:
         """Writes already pickled findings, all of ``code``; returns their ids."""
         sizes = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
-        starts = np.zeros(len(blobs), np.int64)
-        starts[1:] = np.cumsum(sizes)[:-1]
+        starts = back_to_back(sizes)
         for b in blobs:
             self.fh.write(b)
         return self._note(starts, sizes, code, int(sizes.sum()))
@@ -59,9 +65,8 @@ class SpillWriter:
             # Checked before a byte is copied: a file that is not exactly its findings back
             # to back would leave the spill's offsets wrong for every later finding.
             order = np.argsort(starts, kind="stable")
-            back_to_back = np.zeros(sizes.size, np.int64)
-            np.cumsum(sizes[order][:-1], out=back_to_back[1:])
-            if int(sizes.sum()) != nbytes or not np.array_equal(starts[order], back_to_back):
+            packed = back_to_back(sizes[order])
+            if int(sizes.sum()) != nbytes or not np.array_equal(starts[order], packed):
                 raise ValueError(f"{path}: {nbytes} bytes, not the {sizes.size} findings named")
             shutil.copyfileobj(src, self.fh, 1 << 20)
         return self._note(starts, sizes, code, nbytes)

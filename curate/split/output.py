@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from curate.errors import InputError
-from curate.records import atomic_writer, record_line, to_columnar, write_jsonl, write_lines
+from curate.records import atomic_writer, record_line, to_columnar, write_lines
 
 if TYPE_CHECKING:
     from curate.split import SplitResult
@@ -81,10 +81,7 @@ def write_splits(
         path = out / f"{name}.jsonl"
         # A packed record's bytes are written as they are (``record_line``): no parse, no
         # list of every parsed record beside the records.
-        if any(r.packed is not None for r in recs):
-            write_lines(path, map(record_line, recs))
-        else:
-            write_jsonl(path, [r.data for r in recs])
+        write_lines(path, map(record_line, recs))
         written[path.name] = path
         if parquet:
             ppath = out / f"{name}.parquet"
