@@ -94,3 +94,40 @@ def test_probes_by_list_in_16_bits_keep_the_stable_order(nlist) -> None:
         sem._probes_by_list(flat, nlist), _old_probes_by_list(flat, nlist), strict=True
     ):
         assert np.array_equal(got, want)
+
+
+RANK_PIECES = (
+    "first second third fourth fifth sixth seventh eighth ninth tenth nth kth n-th k-th "
+    "1st 2nd 3rd 4th 11th 102nd 7st x2nd 2x 12 th st - -- _ a x n k "
+    "highest largest biggest greatest maximum max lowest smallest least minimum min fewest "
+    "longest shortest oldest youngest newest latest earliest fastest slowest cheapest "
+    "closest farthest furthest deepest tallest heaviest lightest most best top "
+    "highestx xhighest maxi minimal leastwise the of salary"
+).split()
+RANK_GLUE = (" ", " ", " ", "-", " - ", "  ", "\t", "\n", "\x1c", "", "_", ".", ",", "(", "'", "é")
+
+
+def test_rank_lookup_finds_what_the_rank_pattern_finds() -> None:
+    """``_ascii_rank_matches`` (superlatives by ``str.find``, ordinals looked back for) gives
+    ``_RANK_ASCII.findall``'s matches on generated text: ordinals with and without word
+    boundaries, separators of every kind, superlatives inside longer words."""
+    import random
+
+    from curate.dedup import slots
+
+    rng = random.Random(23)
+    checked = with_ordinal = 0
+    for _ in range(20_000):
+        parts = []
+        for _ in range(rng.randint(1, 14)):
+            parts += [rng.choice(RANK_PIECES), rng.choice(RANK_GLUE)]
+        lower = "".join(parts).lower()
+        if not lower.isascii():
+            continue
+        words = frozenset(lower.translate(slots._NON_WORD_ASCII).split())
+        want = sorted(slots._RANK_ASCII.findall(lower))
+        got = sorted(slots._ascii_rank_matches(lower, words & slots._RANK_WORDS))
+        assert got == want, lower
+        checked += 1
+        with_ordinal += any(o for o, _ in want)
+    assert checked > 10_000 and with_ordinal > 1_000, (checked, with_ordinal)
