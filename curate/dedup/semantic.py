@@ -1024,10 +1024,11 @@ def _dots(a: Rows, b: Rows, pairs: np.ndarray) -> np.ndarray:
     pairs x dim floats twice over).
 
     Each chunk's distinct rows are made once (``Rows.take``: gathered, centred and
-    normalised), then repeated for the pairs: a record is in ~10 pairs of ``explain``'s
-    search, and its row was made again for each (most of this step's CPU). A row's bits do
-    not depend on which rows are made beside it, nor a row's dot product on the rows beside
-    it, so every score keeps its bits."""
+    normalised), then repeated for the pairs: the pairs come sorted, so a chunk's first
+    rows repeat (~10 pairs a row in ``explain``'s search); its second rows are spread over
+    the set and mostly distinct (~8% less CPU at 100k). A row's bits do not depend on which
+    rows are made beside it, nor a row's dot product on the rows beside it, so every score
+    keeps its bits."""
     out = np.empty(pairs.shape[0], dtype=np.float64)
     for lo in range(0, pairs.shape[0], PAIR_CHUNK):
         p = pairs[lo : lo + PAIR_CHUNK]

@@ -158,7 +158,7 @@ _RANK_ASCII = re.compile(_RANK.pattern)
 # ``_ascii_rank_matches``' boundary and separator tests.
 _ASCII_WORD_CHARS = frozenset(c for c in map(chr, range(128)) if re.fullmatch(r"\w", c))
 _ASCII_RANK_SEPARATORS = frozenset(c for c in map(chr, range(128)) if re.fullmatch(r"[\s-]", c))
-_FIXED_ORDINALS = tuple(k for k in _ORDINALS)
+_FIXED_ORDINALS = tuple(_ORDINALS)
 _ORDINAL_SUFFIXES = ("st", "nd", "rd", "th")
 
 
