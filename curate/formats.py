@@ -40,7 +40,7 @@ import orjson
 
 from curate.errors import ConfigError
 from curate.fieldmap import FieldMap, MappingError, describe, suggest_fields
-from curate.records import Record
+from curate.records import Record, parse_record
 from curate.stage import Dropped
 
 FORMATS = ("chat", "alpaca", "sharegpt", "prompt_completion")
@@ -67,7 +67,16 @@ CONSUMED = {
 
 
 class ConversionError(ValueError):
-    """A record that claims a format but cannot be turned into chat (code ``conversion_error``)."""
+    """A record that claims a format but cannot be turned into chat.
+
+    ``reason`` is the reject code: ``conversion_error``, or the reader's own code (such as
+    ``integer_out_of_range``) for a JSON string inside the record that the reader would
+    refuse as a line.
+    """
+
+    def __init__(self, message: str, reason: str = "conversion_error") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def detect_format(data: Any) -> str:
@@ -174,14 +183,25 @@ def _alpaca(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 # -- sharegpt -------------------------------------------------------------------------------
 
 
+def _nested_json(text: str, what: str) -> Any:
+    """A JSON value held as a string in the record (``tools``, a ``function_call`` value),
+    read under the rules of the reader: what the reader refuses in a line (an integer beyond
+    64 bits, which orjson would read as a float; NaN; a lone surrogate) is refused here with
+    the reader's reason, never written back changed. Duplicate keys keep the last value and
+    long decimals round to the nearest float, as for a line."""
+    value, reason, message = parse_record(text.encode("utf-8", "surrogatepass"))
+    if reason in ("json_decode", "invalid_utf8"):
+        raise ConversionError(f"{what} is a string but not valid JSON: {message}")
+    if reason:
+        raise ConversionError(f"{what}: {message}", reason)
+    return value
+
+
 def _tools(raw: Any) -> list[dict[str, Any]]:
     if raw is None or raw == "":
         return []
     if isinstance(raw, str):
-        try:
-            raw = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ConversionError(f"tools is a string but not valid JSON: {exc}") from exc
+        raw = _nested_json(raw, "tools")
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list):
@@ -199,13 +219,10 @@ def _tools(raw: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _tool_calls(value: Any, first_id: int) -> list[dict[str, Any]]:
+def _tool_calls(value: Any, first_id: int, where: str) -> list[dict[str, Any]]:
     """A ``function_call`` turn's value -> OpenAI ``tool_calls`` (one or several calls)."""
     if isinstance(value, str):
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise ConversionError(f"function_call value is not JSON: {exc}") from exc
+        value = _nested_json(value, where)
     calls = value if isinstance(value, list) else [value]
     out = []
     for call in calls:
@@ -255,7 +272,7 @@ def _sharegpt(
             if key not in known and not (key == "weight" and weight is not None):
                 notes.append("dropped_message_key")
         if role == "function_call":
-            calls = _tool_calls(value, n_calls + 1)
+            calls = _tool_calls(value, n_calls + 1, f"conversations[{i}] function_call value")
             n_calls += len(calls)
             pending.extend(c["id"] for c in calls)
             last = messages[-1] if messages else None
@@ -397,7 +414,7 @@ class Converter:
         try:
             data, notes = convert_record(data, fmt)
         except ConversionError as exc:
-            return Dropped(record, STAGE, "conversion_error", f"{fmt}: {exc}")
+            return Dropped(record, STAGE, exc.reason, f"{fmt}: {exc}")
         return self._converted(record, fmt, data, notes)
 
     def _converted(self, record: Record, fmt: str, data: Any, notes: list[str]) -> Record:
