@@ -283,12 +283,16 @@ def _sharegpt(
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": calls})
         elif role == "tool":
+            if value is None:
+                notes.append("null_value")
             if not pending:
                 raise ConversionError(f"conversations[{i}] answers no function_call")
             messages.append(
                 {"role": "tool", "tool_call_id": pending.pop(0), "content": _text(value, "value")}
             )
         else:
+            if value is None:  # written as "" (an empty turn, as validate reports it): noted
+                notes.append("null_value")
             messages.append({"role": role, "content": _text(value, f"conversations[{i}]")})
             if weight is not None:
                 messages[-1]["weight"] = weight

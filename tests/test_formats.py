@@ -465,3 +465,20 @@ def test_json_strings_in_sharegpt_are_read_under_the_readers_rules(tmp_path: Pat
     # A duplicate key keeps the last value, as the reader does for a line's own keys.
     (kept,) = map(json.loads, out.read_text().splitlines())
     assert kept["messages"][1]["tool_calls"][0]["function"]["arguments"] == '{"a":2}'
+
+
+def test_sharegpt_null_value_is_noted_and_run_rejects_it_as_empty(tmp_path: Path) -> None:
+    # qa10 #11: {"from": "gpt", "value": null} became content "" with no word of it.
+    rows = [
+        {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]},
+        {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": None}]},
+    ]
+    src = tmp_path / "sg.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = convert_file(src, tmp_path / "out.jsonl", rejects=tmp_path / "rej.jsonl")
+    assert report["stats"]["conversion_notes"] == {"null_value": 1}
+    assert report["stats"]["conversion_note_examples"] == {"null_value": [f"{src}:2"]}
+    kept = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert kept[1]["messages"][1] == {"role": "assistant", "content": ""}
+    # validate (and run) then reject it, as any empty turn
+    assert [f.code for f in validate_record(kept[1])] == ["empty_content"]
