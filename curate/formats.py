@@ -22,7 +22,8 @@ Supported inputs (``detect_format`` names):
   of turns ``{turns: dialogue, role: speaker, content: text, system: system_prompt}``.
 
 A file has one format, decided by a majority over its first ``SAMPLE`` records
-(``Converter.prime``); a record of another shape is rejected with the shape it looked like.
+(``Converter.prime``; each file of a folder has its own); a record of another shape is
+rejected with the shape it looked like.
 
 Conversion is lossless for what the chat format can hold; anything it cannot hold is reported
 as a *note* (a stable code such as ``dropped_message_key``), never dropped silently.
@@ -31,6 +32,7 @@ as a *note* (a stable code such as ``dropped_message_key``), never dropped silen
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ FORMATS = ("chat", "alpaca", "sharegpt", "prompt_completion")
 STAGE = "convert"
 MAX_NOTE_EXAMPLES = 5
 SAMPLE = 1000  # records read ahead to decide a file's format by majority
+_SOURCE = operator.attrgetter("source")
 
 SHAREGPT_ROLES = {
     "human": "user",
@@ -352,6 +355,10 @@ class Converter:
     suggestion: dict[str, Any] | None = None
     _chat: int = field(default=0, init=False, repr=False)
     _hints: dict[frozenset[str], str] = field(default_factory=dict, init=False, repr=False)
+    # Under ``prime``: each file's decided format (None: no early record had a known shape,
+    # then its first recognisable record decides), and the current file's votes.
+    _files: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
+    _file_votes: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.fmt is not None and self.fmt not in FORMATS:
@@ -362,15 +369,27 @@ class Converter:
             self.fmt = "fields"
 
     def prime(self, items: Iterable[Any]) -> Iterator[Any]:
-        """Decide the file's format by a majority over the first ``SAMPLE`` records.
+        """Decide each file's format by a majority over its first ``SAMPLE`` records.
 
-        Returns the same items (records and bad lines, in order) for the caller to stream on.
-        Ties go to the format seen first. A no-op when the format is already fixed.
+        Returns the same items (records and bad lines, in order) for the caller to stream on,
+        converting each item before the next is drawn. The items of a folder come file after
+        file (``curate.shards``): each file gets its own vote, taken when its first item is
+        reached, so a folder may mix formats (``format_by_file`` in ``stats``). Ties go to
+        the format seen first. A no-op when the format is already fixed.
         """
         it = iter(items)
         if self.fmt is not None:
             return it
-        head = list(itertools.islice(it, SAMPLE))
+        return self._primed(it)
+
+    def _primed(self, it: Iterator[Any]) -> Iterator[Any]:
+        for source, items in itertools.groupby(it, key=_SOURCE):  # one group a file
+            head = list(itertools.islice(items, SAMPLE))
+            self._vote(source, head)
+            yield from head
+            yield from items  # noqa: B031 (the rest of this file, after its head)
+
+    def _vote(self, source: str, head: list[Any]) -> None:
         votes: Counter[str] = Counter()
         first: dict[str, str] = {}
         for item in head:
@@ -379,12 +398,17 @@ class Converter:
                 if fmt != "unknown":
                     votes[fmt] += 1
                     first.setdefault(fmt, item.ref)
+        self.fmt, self._file_votes = None, {}
         if votes:
             order = list(first)
             best = max(votes, key=lambda f: (votes[f], -order.index(f)))
-            self.fmt, self.detected_from = best, first[best]
-            self.votes = dict(sorted(votes.items()))
-        return itertools.chain(head, it)
+            self.fmt, self._file_votes = best, dict(sorted(votes.items()))
+            if self.detected_from is None:
+                self.detected_from = first[best]
+            total = Counter(self.votes)
+            total.update(votes)
+            self.votes = dict(sorted(total.items()))
+        self._files[source] = self.fmt
 
     def __call__(self, record: Record) -> Record | Dropped:
         data = record.data
@@ -397,7 +421,9 @@ class Converter:
         detected = detect_format(data)
         if fmt is None and detected != "unknown":
             fmt = self.fmt = detected
-            self.detected_from = record.ref
+            self.detected_from = self.detected_from or record.ref
+            if record.source in self._files:
+                self._files[record.source] = fmt
         if detected == "unknown":
             if self.keep_unknown:
                 self.formats["unknown"] += 1
@@ -452,10 +478,11 @@ class Converter:
         return self._converted(record, "fields", out, notes)
 
     def _majority(self) -> str:
-        if not self.votes:
+        file_votes = self._file_votes if self._files else self.votes
+        if not file_votes:
             return ""
-        n = sum(self.votes.values())
-        votes = ", ".join(f"{k} {v}" for k, v in self.votes.items())
+        n = sum(file_votes.values())
+        votes = ", ".join(f"{k} {v}" for k, v in file_votes.items())
         return f" (by majority of the first {n:,} records: {votes})"
 
     def _unknown_detail(self, data: Any) -> str:
@@ -491,6 +518,8 @@ class Converter:
             "conversion_notes": dict(sorted(self.notes.items())),
             "conversion_note_examples": {k: v for k, v in sorted(self.note_examples.items())},
         }
+        if len(self._files) > 1:
+            out["format_by_file"] = {k: v or "unknown" for k, v in self._files.items()}
         if self.fields is not None:
             out["fields"] = self.fields.as_dict()
         if self.suggestion is not None:
@@ -499,8 +528,12 @@ class Converter:
 
     @property
     def source_format(self) -> str:
-        """The file's format (``unknown`` when no record had a recognisable shape)."""
-        return self.fmt or "unknown"
+        """The file's format (``unknown`` when no record had a recognisable shape;
+        ``mixed`` when the files of a folder have different formats)."""
+        if len({f for f in self._files.values() if f is not None}) > 1:
+            return "mixed"
+        known = [f for f in self._files.values() if f is not None]
+        return self.fmt or (known[0] if known else "unknown")
 
 
 def to_chat(record: Record, fmt: str | None = None) -> Record | Dropped:
