@@ -22,7 +22,8 @@ Supported inputs (``detect_format`` names):
   of turns ``{turns: dialogue, role: speaker, content: text, system: system_prompt}``.
 
 A file has one format, decided by a majority over its first ``SAMPLE`` records
-(``Converter.prime``); a record of another shape is rejected with the shape it looked like.
+(``Converter.prime``; each file of a folder has its own); a record of another shape is
+rejected with the shape it looked like.
 
 Conversion is lossless for what the chat format can hold; anything it cannot hold is reported
 as a *note* (a stable code such as ``dropped_message_key``), never dropped silently.
@@ -31,6 +32,7 @@ as a *note* (a stable code such as ``dropped_message_key``), never dropped silen
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,13 +42,14 @@ import orjson
 
 from curate.errors import ConfigError
 from curate.fieldmap import FieldMap, MappingError, describe, suggest_fields
-from curate.records import Record
+from curate.records import Record, parse_record
 from curate.stage import Dropped
 
 FORMATS = ("chat", "alpaca", "sharegpt", "prompt_completion")
 STAGE = "convert"
 MAX_NOTE_EXAMPLES = 5
 SAMPLE = 1000  # records read ahead to decide a file's format by majority
+_SOURCE = operator.attrgetter("source")
 
 SHAREGPT_ROLES = {
     "human": "user",
@@ -67,7 +70,16 @@ CONSUMED = {
 
 
 class ConversionError(ValueError):
-    """A record that claims a format but cannot be turned into chat (code ``conversion_error``)."""
+    """A record that claims a format but cannot be turned into chat.
+
+    ``reason`` is the reject code: ``conversion_error``, or the reader's own code (such as
+    ``integer_out_of_range``) for a JSON string inside the record that the reader would
+    refuse as a line.
+    """
+
+    def __init__(self, message: str, reason: str = "conversion_error") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def detect_format(data: Any) -> str:
@@ -174,14 +186,25 @@ def _alpaca(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 # -- sharegpt -------------------------------------------------------------------------------
 
 
+def _nested_json(text: str, what: str) -> Any:
+    """A JSON value held as a string in the record (``tools``, a ``function_call`` value),
+    read under the rules of the reader: what the reader refuses in a line (an integer beyond
+    64 bits, which orjson would read as a float; NaN; a lone surrogate) is refused here with
+    the reader's reason, never written back changed. Duplicate keys keep the last value and
+    long decimals round to the nearest float, as for a line."""
+    value, reason, message = parse_record(text.encode("utf-8", "surrogatepass"))
+    if reason in ("json_decode", "invalid_utf8"):
+        raise ConversionError(f"{what} is a string but not valid JSON: {message}")
+    if reason:
+        raise ConversionError(f"{what}: {message}", reason)
+    return value
+
+
 def _tools(raw: Any) -> list[dict[str, Any]]:
     if raw is None or raw == "":
         return []
     if isinstance(raw, str):
-        try:
-            raw = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ConversionError(f"tools is a string but not valid JSON: {exc}") from exc
+        raw = _nested_json(raw, "tools")
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list):
@@ -199,13 +222,10 @@ def _tools(raw: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _tool_calls(value: Any, first_id: int) -> list[dict[str, Any]]:
+def _tool_calls(value: Any, first_id: int, where: str) -> list[dict[str, Any]]:
     """A ``function_call`` turn's value -> OpenAI ``tool_calls`` (one or several calls)."""
     if isinstance(value, str):
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise ConversionError(f"function_call value is not JSON: {exc}") from exc
+        value = _nested_json(value, where)
     calls = value if isinstance(value, list) else [value]
     out = []
     for call in calls:
@@ -255,7 +275,7 @@ def _sharegpt(
             if key not in known and not (key == "weight" and weight is not None):
                 notes.append("dropped_message_key")
         if role == "function_call":
-            calls = _tool_calls(value, n_calls + 1)
+            calls = _tool_calls(value, n_calls + 1, f"conversations[{i}] function_call value")
             n_calls += len(calls)
             pending.extend(c["id"] for c in calls)
             last = messages[-1] if messages else None
@@ -266,12 +286,16 @@ def _sharegpt(
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": calls})
         elif role == "tool":
+            if value is None:
+                notes.append("null_value")
             if not pending:
                 raise ConversionError(f"conversations[{i}] answers no function_call")
             messages.append(
                 {"role": "tool", "tool_call_id": pending.pop(0), "content": _text(value, "value")}
             )
         else:
+            if value is None:  # written as "" (an empty turn, as validate reports it): noted
+                notes.append("null_value")
             messages.append({"role": role, "content": _text(value, f"conversations[{i}]")})
             if weight is not None:
                 messages[-1]["weight"] = weight
@@ -331,6 +355,10 @@ class Converter:
     suggestion: dict[str, Any] | None = None
     _chat: int = field(default=0, init=False, repr=False)
     _hints: dict[frozenset[str], str] = field(default_factory=dict, init=False, repr=False)
+    # Under ``prime``: each file's decided format (None: no early record had a known shape,
+    # then its first recognisable record decides), and the current file's votes.
+    _files: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
+    _file_votes: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.fmt is not None and self.fmt not in FORMATS:
@@ -341,15 +369,27 @@ class Converter:
             self.fmt = "fields"
 
     def prime(self, items: Iterable[Any]) -> Iterator[Any]:
-        """Decide the file's format by a majority over the first ``SAMPLE`` records.
+        """Decide each file's format by a majority over its first ``SAMPLE`` records.
 
-        Returns the same items (records and bad lines, in order) for the caller to stream on.
-        Ties go to the format seen first. A no-op when the format is already fixed.
+        Returns the same items (records and bad lines, in order) for the caller to stream on,
+        converting each item before the next is drawn. The items of a folder come file after
+        file (``curate.shards``): each file gets its own vote, taken when its first item is
+        reached, so a folder may mix formats (``format_by_file`` in ``stats``). Ties go to
+        the format seen first. A no-op when the format is already fixed.
         """
         it = iter(items)
         if self.fmt is not None:
             return it
-        head = list(itertools.islice(it, SAMPLE))
+        return self._primed(it)
+
+    def _primed(self, it: Iterator[Any]) -> Iterator[Any]:
+        for source, items in itertools.groupby(it, key=_SOURCE):  # one group a file
+            head = list(itertools.islice(items, SAMPLE))
+            self._vote(source, head)
+            yield from head
+            yield from items  # noqa: B031 (the rest of this file, after its head)
+
+    def _vote(self, source: str, head: list[Any]) -> None:
         votes: Counter[str] = Counter()
         first: dict[str, str] = {}
         for item in head:
@@ -358,12 +398,17 @@ class Converter:
                 if fmt != "unknown":
                     votes[fmt] += 1
                     first.setdefault(fmt, item.ref)
+        self.fmt, self._file_votes = None, {}
         if votes:
             order = list(first)
             best = max(votes, key=lambda f: (votes[f], -order.index(f)))
-            self.fmt, self.detected_from = best, first[best]
-            self.votes = dict(sorted(votes.items()))
-        return itertools.chain(head, it)
+            self.fmt, self._file_votes = best, dict(sorted(votes.items()))
+            if self.detected_from is None:
+                self.detected_from = first[best]
+            total = Counter(self.votes)
+            total.update(votes)
+            self.votes = dict(sorted(total.items()))
+        self._files[source] = self.fmt
 
     def __call__(self, record: Record) -> Record | Dropped:
         data = record.data
@@ -376,7 +421,9 @@ class Converter:
         detected = detect_format(data)
         if fmt is None and detected != "unknown":
             fmt = self.fmt = detected
-            self.detected_from = record.ref
+            self.detected_from = self.detected_from or record.ref
+            if record.source in self._files:
+                self._files[record.source] = fmt
         if detected == "unknown":
             if self.keep_unknown:
                 self.formats["unknown"] += 1
@@ -397,7 +444,7 @@ class Converter:
         try:
             data, notes = convert_record(data, fmt)
         except ConversionError as exc:
-            return Dropped(record, STAGE, "conversion_error", f"{fmt}: {exc}")
+            return Dropped(record, STAGE, exc.reason, f"{fmt}: {exc}")
         return self._converted(record, fmt, data, notes)
 
     def _converted(self, record: Record, fmt: str, data: Any, notes: list[str]) -> Record:
@@ -431,10 +478,11 @@ class Converter:
         return self._converted(record, "fields", out, notes)
 
     def _majority(self) -> str:
-        if not self.votes:
+        file_votes = self._file_votes if self._files else self.votes
+        if not file_votes:
             return ""
-        n = sum(self.votes.values())
-        votes = ", ".join(f"{k} {v}" for k, v in self.votes.items())
+        n = sum(file_votes.values())
+        votes = ", ".join(f"{k} {v}" for k, v in file_votes.items())
         return f" (by majority of the first {n:,} records: {votes})"
 
     def _unknown_detail(self, data: Any) -> str:
@@ -470,6 +518,8 @@ class Converter:
             "conversion_notes": dict(sorted(self.notes.items())),
             "conversion_note_examples": {k: v for k, v in sorted(self.note_examples.items())},
         }
+        if len(self._files) > 1:
+            out["format_by_file"] = {k: v or "unknown" for k, v in self._files.items()}
         if self.fields is not None:
             out["fields"] = self.fields.as_dict()
         if self.suggestion is not None:
@@ -478,8 +528,12 @@ class Converter:
 
     @property
     def source_format(self) -> str:
-        """The file's format (``unknown`` when no record had a recognisable shape)."""
-        return self.fmt or "unknown"
+        """The file's format (``unknown`` when no record had a recognisable shape;
+        ``mixed`` when the files of a folder have different formats)."""
+        if len({f for f in self._files.values() if f is not None}) > 1:
+            return "mixed"
+        known = [f for f in self._files.values() if f is not None]
+        return self.fmt or (known[0] if known else "unknown")
 
 
 def to_chat(record: Record, fmt: str | None = None) -> Record | Dropped:

@@ -32,7 +32,8 @@ from typing import Any, Literal, Protocol
 from curate.errors import InputError
 from curate.fieldmap import FieldMap
 from curate.formats import Converter, detect_format
-from curate.records import BadLine, ReadStats, Record, RecordReader
+from curate.records import BadLine, ReadStats, Record
+from curate.shards import open_input
 from curate.stage import Dropped, unreadable
 
 Policy = Literal["reject", "raise", "keep"]
@@ -83,8 +84,9 @@ class ChatReader:
             raise ValueError("a validator's drops go to on_drop")
         if detect not in ("file", "record"):
             raise ValueError(f"detect={detect!r}; expected file or record")
+        # A path may name a folder or a glob of data files (curate.shards), as for `run`.
         self.reader: _Source = (
-            RecordReader(source) if isinstance(source, str | os.PathLike) else source
+            open_input(source) if isinstance(source, str | os.PathLike) else source
         )
         # ConfigError here for an unknown format name, before anything is read.
         self.converter = Converter(fmt, keep_unknown=keep_unknown, fields=fields)
@@ -186,14 +188,15 @@ def read_chat(
     """Read ``source`` as canonical chat records, lazily, under one bad-line policy.
 
     Args:
-        source: a path (any container ``RecordReader`` knows, ``-`` for stdin) or an open
-            reader (``RecordReader`` / ``curate.shards.open_input``) with ``stats``.
+        source: a path (any container ``RecordReader`` knows, ``-`` for stdin, or a folder
+            or glob of such files, read one after the other as ``curate.shards.open_input``
+            does) or an open reader with ``stats``.
         fmt: the source format (``--from``); ``None`` detects it.
         fields: a ``FieldMap`` for other layouts (exclusive with ``fmt``).
         convert: ``False`` yields records as read (train and eval take chat as it is).
-        detect: ``file``: one format per file, by a majority over its first 1,000 records
-            (a record of another shape is unconvertible); ``record``: each record by its own
-            shape.
+        detect: ``file``: one format per file (each file of a folder its own), by a
+            majority over its first 1,000 records (a record of another shape is
+            unconvertible); ``record``: each record by its own shape.
         keep_unknown: records of no known shape pass through unconverted (the validator then
             reports them as ``missing_messages``, as OpenAI's checker does).
         validator: a ``curate.validate.Validator``; every converted record goes through it,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import glob
 import gzip
 import io
 import itertools
@@ -1093,15 +1094,30 @@ def check_output_paths(
 ) -> None:
     """Refuse outputs that would overwrite an input or each other (``-`` and None skipped).
 
-    The one check every writing command makes before any work. ``outputs`` are files a
-    command writes; ``folders`` are output folders it replaces whole (``curate run -o DIR
-    --overwrite``), so no input may lie inside one. Paths are compared resolved (symlinks)
+    The one check every writing command makes before any work. An input may be a folder or
+    a glob of data files (``curate.shards``): its files are inputs, and no output file may
+    lie inside an input folder. ``outputs`` are files a command writes; ``folders`` are
+    output folders it replaces whole (``curate run -o DIR --overwrite``), so no input may
+    lie inside one. Paths are compared resolved (symlinks)
     and by inode (hard links).
 
     Raises:
         InputError: naming the clashing path and the fix.
     """
-    ins = [Path(p) for p in inputs if p is not None and str(p) != "-"]
+    ins: list[Path] = []
+    in_dirs: list[Path] = []  # no output goes inside one: a later read would take it in
+    for raw in inputs:
+        if raw is None or str(raw) == "-":
+            continue
+        path = Path(raw)
+        ins.append(path)
+        # A folder or a glob (curate.shards) reads files: each file it holds or matches is
+        # taken as an input (a superset of its data files: the check only has to be safe).
+        if path.is_dir():
+            in_dirs.append(path)
+            ins.extend(f for f in path.rglob("*") if f.is_file())
+        elif not path.exists() and set("*?[") & set(str(raw)):
+            ins.extend(Path(f) for f in glob.glob(str(raw), recursive=True))
     seen: dict[Path, str] = {p.resolve(): "the input" for p in ins}
     inodes = {k: "the input" for p in ins if (k := _file_key(p)) is not None}
     for p in outputs:
@@ -1111,6 +1127,9 @@ def check_output_paths(
         clash = seen.get(key) or inodes.get(_file_key(key) or (-1, -1))  # type: ignore[arg-type]
         if clash:
             raise InputError(f"{p}: would overwrite {clash}; choose another path")
+        for d in in_dirs:
+            if key.is_relative_to(d.resolve()):
+                raise InputError(f"{p}: is inside the input folder {d}; choose a path outside it")
         seen[key] = "another output of this command"
         if (ino := _file_key(key)) is not None:
             inodes[ino] = "another output of this command"

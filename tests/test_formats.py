@@ -176,7 +176,11 @@ def test_sharegpt_tools_as_list_and_already_openai_form() -> None:
             None,
             "answers no function_call",
         ),
-        ([{"from": "function_call", "value": "not json"}], None, "not JSON"),
+        (
+            [{"from": "function_call", "value": "not json"}],
+            None,
+            "function_call value is a string but not valid JSON",
+        ),
         ([{"from": "function_call", "value": '{"arguments": {}}'}], None, "no function name"),
         ([{"from": "human", "value": "x"}], "{broken", "tools is a string but not valid JSON"),
         ("nope", None, "conversations is not a list"),
@@ -418,3 +422,63 @@ def test_cli_run_keeps_the_majority_format(tmp_path: Path) -> None:
     assert manifest["rejected_by_reason"] == {"conversion_error": 1}
     reject = json.loads((out / "rejects.jsonl").read_text().splitlines()[0])
     assert (reject["line"], reject["looks_like"]) == (1, "sharegpt")
+
+
+def _call_turns(value: str) -> list[dict[str, str]]:
+    return [
+        {"from": "human", "value": "call"},
+        {"from": "function_call", "value": value},
+        {"from": "observation", "value": "ok"},
+        {"from": "gpt", "value": "done"},
+    ]
+
+
+def test_json_strings_in_sharegpt_are_read_under_the_readers_rules(tmp_path: Path) -> None:
+    # qa10 #2: orjson reads an integer beyond 64 bits as a float; the line reader refuses
+    # it (integer_out_of_range), and a JSON string inside the record must not let it through.
+    big = "123456789012345678901234567890"
+    rows = [
+        {"conversations": _call_turns('{"name":"f","arguments":{"id":' + big + "}}")},
+        {
+            "conversations": _call_turns('{"name":"f","arguments":{"a":1}}'),
+            "tools": '[{"name":"f","parameters":{"n":' + big + "}}]",
+        },
+        {"conversations": _call_turns('{"name":"f","arguments":{"v":NaN}}')},
+        {"conversations": _call_turns('{"name":"f","arguments":{"s":"\\ud800"}}')},
+        {"conversations": _call_turns('{"name":"f","arguments":{"a":1,"a":2}}')},
+    ]
+    src = tmp_path / "sg.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
+    res = CliRunner().invoke(main, ["convert", str(src), "-o", str(out), "--rejects", str(rej)])
+    assert res.exit_code == 1, res.output
+    rejects = {r["line"]: r for r in map(json.loads, rej.read_text().splitlines())}
+    assert {k: r["reason"] for k, r in rejects.items()} == {
+        1: "integer_out_of_range",
+        2: "integer_out_of_range",
+        3: "conversion_error",
+        4: "lone_surrogate",
+    }
+    assert "conversations[1] function_call value: integer " + big in rejects[1]["detail"]
+    assert rejects[2]["detail"].startswith("sharegpt: tools: integer " + big)
+    assert "e+29" not in out.read_text()
+    # A duplicate key keeps the last value, as the reader does for a line's own keys.
+    (kept,) = map(json.loads, out.read_text().splitlines())
+    assert kept["messages"][1]["tool_calls"][0]["function"]["arguments"] == '{"a":2}'
+
+
+def test_sharegpt_null_value_is_noted_and_run_rejects_it_as_empty(tmp_path: Path) -> None:
+    # qa10 #11: {"from": "gpt", "value": null} became content "" with no word of it.
+    rows = [
+        {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]},
+        {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": None}]},
+    ]
+    src = tmp_path / "sg.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = convert_file(src, tmp_path / "out.jsonl", rejects=tmp_path / "rej.jsonl")
+    assert report["stats"]["conversion_notes"] == {"null_value": 1}
+    assert report["stats"]["conversion_note_examples"] == {"null_value": [f"{src}:2"]}
+    kept = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert kept[1]["messages"][1] == {"role": "assistant", "content": ""}
+    # validate (and run) then reject it, as any empty turn
+    assert [f.code for f in validate_record(kept[1])] == ["empty_content"]

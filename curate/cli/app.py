@@ -19,6 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a process Ctrl-C ended
 
 
 class UserError(click.ClickException):
@@ -104,12 +105,28 @@ def exit_code(
         reasons.append(
             f"{rejected:,} of {records:,} records rejected (--allow-rejects: exit 0 for that)"
         )
-    for reason in reasons:
-        echo_err(f"{command}: exit 1: {reason}")
+    if reasons:  # one line, whatever the number of reasons
+        echo_err(f"{command}: exit 1: {'; '.join(reasons)}")
     return EXIT_FINDINGS if reasons else EXIT_OK
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class CurateGroup(click.Group):
+    """The root group: Ctrl-C ends any command with exit 130 and one line, not Click's
+    "Aborted!" and exit 1 (which means findings here)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Outputs are written atomically (temp file, then rename): none is left half-done.
+            echo_err(f"{ctx.invoked_subcommand or 'curate'}: interrupted")
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+@click.group(
+    cls=CurateGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="curate")
 def main() -> None:
     """Audit, clean, deduplicate and split LLM fine-tuning data, then fine-tune on it.

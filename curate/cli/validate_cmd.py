@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -91,16 +92,26 @@ def validate(
     ctx.exit(exit_code("validate", report.records, n_invalid, allow_rejects))
 
 
-def _lines_by_code(report: dict[str, Any]) -> dict[str, list[int]]:
-    lines: dict[str, list[int]] = defaultdict(list)
+def _lines_by_code(report: dict[str, Any]) -> dict[str, list[int | str]]:
+    lines: dict[str, list[int | str]] = defaultdict(list)
     for inv in report["invalid"]:
         for err in inv["errors"]:
             if len(lines[err["code"]]) < MAX_LINES_SHOWN:
-                lines[err["code"]].append(inv["line"])
+                lines[err["code"]].append(_where(report["path"], inv))
     for w in report["warnings"]:
         if len(lines[w["code"]]) < MAX_LINES_SHOWN:
-            lines[w["code"]].append(w["line"])
+            lines[w["code"]].append(_where(report["path"], w))
     return lines
+
+
+def _where(path: str, item: dict[str, Any]) -> int | str:
+    """The line, and for a folder or glob input the file too (``b.jsonl:3``)."""
+    source = item.get("source")
+    if not source or source == path:
+        return item["line"]
+    if os.path.isdir(path):
+        source = os.path.relpath(source, path)
+    return f"{source}:{item['line']}"
 
 
 def _print_summary(report: dict[str, Any], rejects: str | None) -> None:

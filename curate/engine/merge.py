@@ -67,6 +67,7 @@ def merge_converters(parts: list[Converter], fmt: str | None) -> Converter:
             have = out.note_examples.setdefault(note, [])
             have.extend(refs[: max(0, MAX_NOTE_EXAMPLES - len(have))])
         chat += part._chat
+        out._files.update(part._files)  # each shard's own format, for ``format_by_file``
     out._chat = chat
     # One shard: the local vote exactly. Several: each shard decided its own format (the
     # workers read in parallel); the report sums their votes.

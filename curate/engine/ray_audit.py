@@ -373,8 +373,8 @@ def _dup_keys(batch: dict[str, np.ndarray], *, config: Any) -> dict[str, np.ndar
 
 
 def _read_shard(
-    batch: dict[str, np.ndarray], *, fmt: str | None, cwd: str
-) -> Any:  # one task per shard
+    batch: dict[str, np.ndarray], *, fmt: dict[str, str | None], cwd: str
+) -> Any:  # one task per shard; ``fmt``: each shard's format (``_detect_format``)
     import pyarrow as pa
 
     from curate.formats import Converter
@@ -386,7 +386,7 @@ def _read_shard(
     cols: dict[str, list[Any]] = {
         k: [] for k in ("shard", "pos", "source", "line", "text_line", "data", "bad")
     }
-    conv = Converter(fmt)
+    conv = Converter(fmt[path])
     pos = 0
     try:
         for item in RecordReader(path):
@@ -1009,21 +1009,21 @@ def _labels(st: dict[str, Any], path: str) -> dict[str, Any]:
 # -- entry point -------------------------------------------------------------------------------
 
 
-def _detect_format(paths: list[str]) -> tuple[str | None, str]:
-    """The input's format as local ``read_for_audit`` decides it: a vote over the first
-    records of the whole input (the shards in order)."""
+def _detect_format(paths: list[str]) -> tuple[dict[str, str | None], str]:
+    """Each shard's format as local ``read_for_audit`` decides it (a vote over the first
+    records of each file), and the input's format name (``mixed`` when they differ)."""
     import itertools
 
     from curate.formats import SAMPLE, Converter
     from curate.records import RecordReader
 
-    def head() -> Iterator[Any]:
-        for p in paths:
-            yield from RecordReader(p)
-
-    conv = Converter()
-    list(conv.prime(itertools.islice(head(), SAMPLE)))
-    return conv.fmt, conv.source_format
+    fmts: dict[str, str | None] = {}
+    for p in paths:
+        conv = Converter()
+        list(conv.prime(itertools.islice(RecordReader(p), SAMPLE)))
+        fmts[p] = conv.fmt
+    known = {f for f in fmts.values() if f is not None}
+    return fmts, "mixed" if len(known) > 1 else next(iter(known), "unknown")
 
 
 def audit_path_ray(path: str, config: Any, address: str | None = None) -> Any:
@@ -1044,7 +1044,7 @@ def audit_path_ray(path: str, config: Any, address: str | None = None) -> Any:
     return report
 
 
-def _audit(ray: Any, paths: list[str], fmt: str | None, config: Any, source: str) -> Any:
+def _audit(ray: Any, paths: list[str], fmt: dict[str, str | None], config: Any, source: str) -> Any:
     import ray.data
 
     ctx = ray.data.DataContext.get_current()
@@ -1081,7 +1081,7 @@ def _audit(ray: Any, paths: list[str], fmt: str | None, config: Any, source: str
         ds = ds.repartition(parts)
     ds = ds.materialize()
     aud = RayAudit(ray, ds, n, config, parts)
-    return aud.run(bad_lines, source, fmt or "unknown")
+    return aud.run(bad_lines, source, "unknown")  # the caller names the input's format
 
 
 def _dense(

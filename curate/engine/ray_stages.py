@@ -50,9 +50,9 @@ from curate.records import ReadStats
 
 def _prime(paths: list[str], config: Any) -> tuple | None:
     """(format, detected_from, votes) as the local engine's ``Converter.prime`` decides them
-    over the first records of the whole input (shards in order); None when the format is
-    given, fields are mapped, or no early record has a known shape (then each shard decides
-    from its first recognisable record)."""
+    over the first records of a one-file input; None when the format is given, fields are
+    mapped, no early record has a known shape (then the shard decides from its first
+    recognisable record), or the input has several files (each shard votes on its own)."""
     import itertools
 
     from curate.formats import SAMPLE, Converter
@@ -60,6 +60,8 @@ def _prime(paths: list[str], config: Any) -> tuple | None:
 
     if config.convert.fmt is not None or config.convert.field_map() is not None:
         return None
+    if len(paths) > 1:
+        return None  # each file has its own format, as locally: each shard primes its own
 
     def head() -> Any:
         for p in paths:

@@ -300,7 +300,7 @@ def _run_into(
     # Their outputs taken, the stages' results go: each also holds the positions it kept (8
     # bytes a row per stage), which would otherwise live through the writing, the run's peak.
     del done
-    gates_failed = [f"{g['rule']}: {g['message']}" for g in areport.gates.get("failures", [])]
+    gates_failed = [g["message"] for g in areport.gates.get("failures", [])]  # "rule: why"
 
     _log("writing outputs")
     if not getattr(sres, "written", False):  # an engine may have written them already

@@ -15,11 +15,11 @@ from curate.records import (
     BadLine,
     ReadStats,
     Record,
-    RecordReader,
     atomic_writer,
     check_output_paths,
     dumps_line,
 )
+from curate.shards import open_input
 from curate.stage import Dropped, unreadable
 from curate.tokens import TokenCounter
 from curate.validate.checks import check_chat, fast_tokens
@@ -276,7 +276,8 @@ def validate_file(
     from_format: str | None = None,
     rejects: str | os.PathLike[str] | None = None,
 ) -> ValidationReport:
-    """Read ``path`` (any container ``RecordReader`` knows), convert non-chat records, and
+    """Read ``path`` (any container ``RecordReader`` knows, or a folder / glob of them),
+    convert non-chat records, and
     validate every record, streaming (memory stays flat in the file size).
 
     Args:
@@ -292,7 +293,7 @@ def validate_file(
         InputError: the input cannot be opened or read. ConfigError: bad schema / format.
     """
     check_output_paths([path], [rejects])
-    reader = RecordReader(path)  # a missing input fails first, before any output is made
+    reader = open_input(path)  # a missing input fails first, before any output is made
     val = Validator(schema, tokenizer, max_tokens)
     out: list[IO[bytes] | None] = [None]  # the rejects file once it is open
 

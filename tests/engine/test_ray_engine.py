@@ -73,10 +73,11 @@ def test_sample_set_same_answers(ray_cluster, tmp_path: Path) -> None:
     assert manifest["balanced"] and manifest["config"]["run"]["engine"] == "ray"
 
 
-def test_format_vote_is_the_whole_inputs_as_local(ray_cluster, tmp_path: Path) -> None:
-    # Regression: each shard used to vote its own format over its own first records, so a
-    # stray ShareGPT row in shard 2 was rejected with shard 2's vote counts ("by majority of
-    # the first 40 records") and report.json summed the shards' votes.
+def test_format_vote_is_each_files_as_local(ray_cluster, tmp_path: Path) -> None:
+    # Each file of a folder votes on its own format over its own first records, on both
+    # engines (qa10 #7: a folder of a chat file and an Alpaca file rejected the whole Alpaca
+    # file when the vote was the whole input's); a stray row is rejected with its file's
+    # vote counts, and report.json sums the files' votes.
     shards = tmp_path / "shards"
     shards.mkdir()
     for k in range(2):
@@ -92,6 +93,11 @@ def test_format_vote_is_the_whole_inputs_as_local(ray_cluster, tmp_path: Path) -
         if k == 1:
             rows.insert(3, {"conversations": [{"from": "human", "value": "hello there"}]})
         (shards / f"part-{k}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    alpaca = [
+        {"instruction": f"Name river {i} near the stones", "output": f"River {i} " + "flows " * 9}
+        for i in range(20)
+    ]
+    (shards / "part-2.json").write_text(json.dumps(alpaca))
     out = {}
     for engine in ("local", "ray"):
         out[engine] = tmp_path / engine
@@ -100,7 +106,11 @@ def test_format_vote_is_the_whole_inputs_as_local(ray_cluster, tmp_path: Path) -
     assert compare_outputs(out["local"], out["ray"]) == []
     rejects = [json.loads(x) for x in (out["ray"] / "rejects.jsonl").read_text().splitlines()]
     assert [r["reason"] for r in rejects] == ["conversion_error"]
-    assert "first 81 records: chat 80, sharegpt 1" in rejects[0]["detail"]
+    assert "first 41 records: chat 40, sharegpt 1" in rejects[0]["detail"]
+    convert = json.loads((out["ray"] / "report.json").read_text())["convert"]
+    assert convert["formats"] == {"alpaca": 20, "chat": 80}
+    assert convert["format_votes"] == {"alpaca": 20, "chat": 80, "sharegpt": 1}
+    assert set(convert["format_by_file"].values()) == {"alpaca", "chat"}
 
 
 def test_planted_shards_same_answers(ray_cluster, tmp_path: Path) -> None:

@@ -155,6 +155,26 @@ def test_gate_failure_exits_1_and_still_writes(messy_file, tmp_path: Path) -> No
     assert "gate failed" in res.stderr
 
 
+def test_two_failed_gates_are_each_said_once_and_one_exit_line(messy_file, tmp_path: Path) -> None:
+    # qa10 #11: the rule was printed twice in each gate line, and each reason got its own
+    # "exit 1:" line.
+    path, _ = messy_file
+    out = tmp_path / "out"
+    gates = ["--fail-on", "min_records=1000", "--fail-on", "max_records=1"]
+    res = invoke(path, "-o", out, "--no-semantic", *gates)
+    assert res.exit_code == 1, res.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    n = manifest["input"]["records"] - manifest["rejected"]
+    failed = [f"min_records=1000: records is {n}", f"max_records=1: records is {n}"]
+    assert manifest["gates"]["failed"] == failed
+    lines = res.stderr.splitlines()
+    assert [x for x in lines if "gate failed" in x and "exit 1" not in x] == [
+        f"run: gate failed: {f}" for f in failed
+    ]
+    (exit_line,) = [x for x in lines if x.startswith("run: exit 1:")]
+    assert exit_line.startswith(f"run: exit 1: gate failed: {failed[0]}; gate failed: {failed[1]}")
+
+
 def test_stratify_and_group_flags_reach_split(messy_file, tmp_path: Path) -> None:
     path, _ = messy_file
     out = tmp_path / "out"
