@@ -11,15 +11,17 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
-    """A group of records that are duplicates of each other by one method.
+    """A kept record and the records removed as its duplicates by one method (``keep_walk``).
 
     Attributes:
         method: ``exact``, ``near`` or ``semantic``.
         members: indices into the records given to ``find_duplicates``/``dedup``, ascending.
         keep: the member that survives (by the keep policy).
         similarity: per member, its similarity to ``keep`` (1.0 for ``keep`` itself): Jaccard
-            for near, cosine for semantic. A member linked through a chain (a~b~c) can be
-            below the threshold against ``keep``; it is still above it against a neighbour.
+            for near, cosine for semantic; at or above the threshold. With
+            ``find_duplicates(whole_components=True)`` a cluster is a whole connected
+            component instead, and a member linked through a chain (a~b~c) can be below the
+            threshold against ``keep`` (still above it against a neighbour).
     """
 
     method: str
