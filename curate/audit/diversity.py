@@ -183,7 +183,9 @@ def near_duplicate_share(records: Sequence[Record], features: Any = None) -> dic
     dc = duplicate_config()
     # Dedup's fingerprints are used when they were made with these settings (``curate run``
     # with the default dedup seed): the MinHash pass is then not repeated.
-    clusters = find_duplicates(records, dc, features=features)
+    # Whole components (as the share has always counted): a record in a chain of duplicate
+    # pairs repeats an earlier one even where dedup would keep it.
+    clusters = find_duplicates(records, dc, features=features, whole_components=True)
     by_method = {m: sum(len(c.removed) for c in clusters if c.method == m) for m in dc.methods}
     dups = sum(by_method.values())
     n = len(records)

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
-    """A group of records that are duplicates of each other by one method.
+    """A kept record and the records removed as its duplicates by one method (``keep_walk``).
 
     Attributes:
         method: ``exact``, ``near`` or ``semantic``.
         members: indices into the records given to ``find_duplicates``/``dedup``, ascending.
         keep: the member that survives (by the keep policy).
         similarity: per member, its similarity to ``keep`` (1.0 for ``keep`` itself): Jaccard
-            for near, cosine for semantic. A member linked through a chain (a~b~c) can be
-            below the threshold against ``keep``; it is still above it against a neighbour.
+            for near, cosine for semantic; at or above the threshold. With
+            ``find_duplicates(whole_components=True)`` a cluster is a whole connected
+            component instead, and a member linked through a chain (a~b~c) can be below the
+            threshold against ``keep`` (still above it against a neighbour).
     """
 
     method: str
@@ -129,3 +132,131 @@ def group_ids(clusters: Sequence[Cluster], n: int) -> np.ndarray:
         for m in c.members[1:]:
             uf.union(c.members[0], m)
     return np.array([uf.find(i) for i in range(n)], dtype=np.int64)
+
+
+def keep_walk(
+    i: np.ndarray,
+    j: np.ndarray,
+    sims: np.ndarray | Sequence[float],
+    policy: str,
+    lengths_of: Callable[[np.ndarray], np.ndarray],
+    check: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    threshold: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which records of duplicate edges ``i[k]``--``j[k]`` (similarity ``sims[k]``, every
+    one at or above the threshold) are removed, and for what: (removed ids, the kept record
+    each is removed as a duplicate of, that edge's similarity rounded to 6 places), sorted
+    by removed id. The one rule of the local and Ray engines.
+
+    Records are walked in keep order (``choose_keep``'s: first, longest or shortest, ties by
+    position); a record with an edge to a record already kept is removed as a duplicate of
+    the kept one it is most similar to (ties: earliest in the order), else it is kept. So
+    every removed record is directly similar to its keeper, and a chain a~b~c whose ends
+    are not similar keeps a and c (whole connected components would remove c too).
+
+    The edges are what a search listed (the semantic search lists 10 neighbours a record), so
+    two kept records can be similar without an edge: ``check(a, b)`` (their similarities;
+    below ``threshold`` for a pair that is no duplicate, as the slot guard's) is asked about
+    pairs of kept records with a removed neighbour in common, and the walk is redone with
+    those at or above ``threshold`` until none is left.
+
+    ``lengths_of(ids)``: the key text's length of each of ``ids`` (not asked for the
+    ``first`` policy). Numpy over the edges; the loops run once per record with an edge to
+    an earlier one, and per removed record with two kept neighbours.
+    """
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    raw = np.asarray(sims, dtype=np.float64)
+    empty = np.zeros(0, dtype=np.int64)
+    if not i.size:
+        return empty, empty, np.zeros(0, dtype=np.float64)
+    nodes = np.unique(np.concatenate((i, j)))
+    if policy == "first":
+        order = np.arange(nodes.size)
+    else:
+        sign = -1 if policy == "longest" else 1
+        rank = sign * np.asarray(lengths_of(nodes), dtype=np.int64)
+        order = np.lexsort((nodes, rank))
+    pos = np.empty(nodes.size, dtype=np.int64)  # each node's place in the walk
+    pos[order] = np.arange(nodes.size)
+    walk = nodes[order]  # node id at each place
+    a, b = pos[np.searchsorted(nodes, i)], pos[np.searchsorted(nodes, j)]
+    pair = a != b
+    a, b, raw = a[pair], b[pair], raw[pair]
+    asked = set(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist(), strict=True))
+    while True:
+        keeper, sim = _walk(a, b, raw, nodes.size)
+        if check is None:
+            break
+        more = _kept_pairs(a, b, keeper)
+        more = [p for p in more if p not in asked]
+        if not more:
+            break
+        asked.update(more)
+        x, y = np.array(more, dtype=np.int64).T
+        got = np.asarray(check(walk[x], walk[y]), dtype=np.float64)
+        hit = got >= threshold
+        if not hit.any():
+            break
+        a, b, raw = np.r_[a, x[hit]], np.r_[b, y[hit]], np.r_[raw, got[hit]]
+    gone = np.flatnonzero(keeper >= 0)
+    removed, keep = walk[gone], walk[keeper[gone]]
+    by_id = np.argsort(removed, kind="stable")
+    return removed[by_id], keep[by_id], sim[gone][by_id]
+
+
+def _walk(a: np.ndarray, b: np.ndarray, raw: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``keep_walk`` over places ``0..n-1`` (edges ``a``--``b``): each place's keeper (-1:
+    kept) and the similarity to it, rounded."""
+    # Python's round (decimal, as the clusters report it): ties of the reported figures
+    # break alike in both engines whatever the last bits of their float32 products.
+    sims = np.array([round(s, 6) for s in raw.tolist()], dtype=np.float64)
+    later, earlier = np.maximum(a, b), np.minimum(a, b)
+    # Each record's edges to earlier ones, the most similar first (ties: earliest).
+    e = np.lexsort((earlier, -sims, later))
+    later, earlier, sims = later[e], earlier[e], sims[e]
+    starts = np.flatnonzero(np.r_[True, later[1:] != later[:-1]])
+    ends = np.r_[starts[1:], later.size]
+    kept = np.ones(n, dtype=bool)
+    keeper = np.full(n, -1, dtype=np.int64)
+    sim = np.zeros(n, dtype=np.float64)
+    for p, lo, hi in zip(later[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+        ok = kept[earlier[lo:hi]]
+        if ok.any():
+            k = lo + int(ok.argmax())
+            kept[p] = False
+            keeper[p], sim[p] = earlier[k], sims[k]
+    return keeper, sim
+
+
+def _kept_pairs(a: np.ndarray, b: np.ndarray, keeper: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs (low, high) of kept places with a removed neighbour in common."""
+    gone = keeper >= 0
+    # Each edge from a removed place to a kept one, grouped by the removed place.
+    r = np.r_[a[gone[a] & ~gone[b]], b[gone[b] & ~gone[a]]]
+    k = np.r_[b[gone[a] & ~gone[b]], a[gone[b] & ~gone[a]]]
+    order = np.lexsort((k, r))
+    r, k = r[order], k[order]
+    starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+    ends = np.r_[starts[1:], r.size]
+    out: set[tuple[int, int]] = set()
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        if hi - lo > 1:
+            out.update((x, y) for x, y in combinations(k[lo:hi].tolist(), 2) if x < y)
+    return sorted(out)
+
+
+def keeper_clusters(
+    method: str, removed: np.ndarray, keep: np.ndarray, sims: np.ndarray
+) -> list[Cluster]:
+    """``keep_walk``'s outcome as clusters: each kept record with the records removed as its
+    duplicates (members ascending), ordered by their first member."""
+    by_keep: dict[int, list[tuple[int, float]]] = {}
+    for m, k, s in zip(removed.tolist(), keep.tolist(), sims.tolist(), strict=True):
+        by_keep.setdefault(k, []).append((m, s))
+    out = []
+    for k, got in by_keep.items():
+        pairs = sorted([(k, 1.0), *got])
+        members = tuple(m for m, _ in pairs)
+        out.append(Cluster(method, members, k, tuple(s for _, s in pairs)))
+    out.sort(key=lambda c: c.members[0])
+    return out

@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from curate.dedup.cluster import Cluster, UnionFind, build_clusters, components
+from curate.dedup.cluster import (
+    Cluster,
+    UnionFind,
+    build_clusters,
+    components,
+    keep_walk,
+    keeper_clusters,
+)
 from curate.dedup.config import LEAK_STAGE, LEAKED, REASONS, DedupConfig
 from curate.dedup.exact import STAGE
 from curate.dedup.explain import explain_method
@@ -212,11 +219,54 @@ class _Vectors:
                 bar.advance(part.size)
 
 
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """``_components``' settings for ``keep_walk``: every record's length, the keep policy,
+    the method's threshold, and the slot guard (semantic: which pairs of rows it lets be
+    duplicates) for the pairs the walk asks about."""
+
+    lengths: np.ndarray
+    policy: str
+    threshold: float
+    guard: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+
+
 def _components(
-    idx: np.ndarray, keep: np.ndarray, local_sim: Callable[[int, int], float]
+    idx: np.ndarray,
+    keep: np.ndarray,
+    local_sim: Callable[[int, int], float],
+    walk: _Walk | None = None,
+    sims: np.ndarray | None = None,
 ) -> tuple[list[list[int]], Callable[[int, int], float]]:
     """Groups of records (rows of ``idx``) that the pairs ``keep`` join, and the similarity
-    of two of them by record index."""
+    of two of them by record index.
+
+    ``walk``: each group is a kept record and the records removed as its duplicates
+    (``keep_walk``: each directly similar to it); without, whole connected components (the
+    split's groups, the audit's duplicate share). ``sims``: each pair's similarity when
+    known (else asked of ``local_sim``)."""
+    if walk is not None:
+        if sims is None:
+            sims = np.array([local_sim(a, b) for a, b in keep.tolist()], dtype=np.float64)
+
+        def check(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            got = np.array([local_sim(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)])
+            return got if walk.guard is None else np.where(walk.guard(a, b), got, -1.0)
+
+        removed, keeper, got = keep_walk(
+            keep[:, 0],
+            keep[:, 1],
+            sims,
+            walk.policy,
+            lambda ids: walk.lengths[idx[ids]],
+            check,
+            walk.threshold,
+        )
+        removed, keeper = idx[removed], idx[keeper]
+        pairs = zip(removed.tolist(), keeper.tolist(), strict=True)
+        edge = dict(zip(pairs, got.tolist(), strict=True))
+        groups = [list(c.members) for c in keeper_clusters("", removed, keeper, got)]
+        return groups, lambda a, b: edge[(a, b)]
     local = components(idx.size, keep)
     groups = [[int(idx[k]) for k in g] for g in local]
     # Only clustered records are asked about (a dict of every row cost ~0.1 s per 100k).
@@ -244,9 +294,14 @@ class Engine:
         shared: dict[str, Any] | None = None,
         features: Features | None = None,
         semantic: SemanticCheck | None = None,
+        whole_components: bool = False,
     ) -> None:
         self.records = records
         self.config = config
+        # Clusters as whole connected components of the duplicate pairs (a~b~c all in one,
+        # c removed even when not similar to the keeper): what the split keeps together and
+        # the audit counts; dedup removes by ``keep_walk`` instead.
+        self.whole_components = whole_components
         # Given (a leakage check of records dedup kept): only its ``recheck`` rows are
         # searched, with dedup's centring. Made (a dedup run): ``semantic_check``.
         self.given_check = (
@@ -292,6 +347,30 @@ class Engine:
 
             return default_cache_dir()
         return Path(self.config.cache_dir)  # type: ignore[arg-type]
+
+    def _walk(self, method: str, idx: np.ndarray) -> _Walk | None:
+        """``_components``' ``walk`` for ``method`` on rows ``idx``: None for whole
+        components."""
+        if self.whole_components:
+            return None
+        cfg = self.config
+        if method == "near":
+            return _Walk(self.lengths(), cfg.keep, cfg.near_threshold)
+        threshold, _ = cfg.semantic_settings()
+        guard = None
+        if cfg.slot_guard:
+
+            def guard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+                pairs = np.stack((a, b), axis=1)
+                # Asked again about pairs the search did not list: not counted among the
+                # pairs the guard turned down (the report's figure is the search's).
+                counted = self.slot_rejected
+                ok = self._same_slots(pairs, lambda k: int(idx[k]), lambda k: int(idx[k]), self)
+                self.slot_rejected = counted
+                confirmed = {tuple(p) for p in ok.tolist()}
+                return np.array([tuple(p) in confirmed for p in pairs.tolist()], dtype=bool)
+
+        return _Walk(self.lengths(), cfg.keep, threshold, guard)
 
     def lengths(self) -> np.ndarray:
         if self.config.keep == "first":
@@ -348,7 +427,8 @@ class Engine:
             self.explain[method] = explain_method(
                 pairs, sims, threshold, idx.size, lambda k: int(idx[k]), self._describe, None
             )
-        return _components(idx, pairs[sims >= threshold], local_sim)
+        over = sims >= threshold
+        return _components(idx, pairs[over], local_sim, self._walk(method, idx), sims[over])
 
     def _semantic_groups(
         self, idx: np.ndarray
@@ -425,7 +505,7 @@ class Engine:
         recheck = np.ones(len(self.records), dtype=bool)
         recheck[idx[~full]] = False
         self.semantic_check = SemanticCheck(check_settings(cfg), recheck, mean)
-        return _components(idx, keep, local_sim)
+        return _components(idx, keep, local_sim, self._walk("semantic", idx))
 
     def _outcome_file(self, idx: np.ndarray) -> Path | None:
         """Where the semantic step's outcome on records ``idx`` is kept for a rerun, or None
@@ -711,12 +791,18 @@ def find_duplicates(
     config: DedupConfig,
     embeddings: np.ndarray | None = None,
     features: Features | None = None,
+    whole_components: bool = False,
 ) -> list[Cluster]:
     """Duplicate clusters among ``records`` by each enabled method; nothing is removed.
 
     Methods run in order (exact, near, semantic); a later method only sees the records an
     earlier one kept, so each record is in at most one cluster as a removed member. Use
     ``curate.dedup.group_ids`` to merge the clusters of all methods into one group per record.
+
+    A cluster is a kept record and the records ``dedup`` removes as its duplicates, each at
+    or above the threshold against it; with ``whole_components`` it is every record that a
+    chain of duplicate pairs joins (a~b, b~c: a, b and c, whatever a and c's similarity),
+    one kept: for grouping (the split keeps them on one side), not for removing.
 
     Args:
         records: the records, in input order.
@@ -727,7 +813,9 @@ def find_duplicates(
         features: fingerprints of ``records`` from an earlier run with the same settings
             (``DedupResult.features``, ``Features.subset``); ignored when they do not fit.
     """
-    engine = Engine(records, config, embeddings, features=features)
+    engine = Engine(
+        records, config, embeddings, features=features, whole_components=whole_components
+    )
     return engine.clusters(np.ones(len(records), dtype=bool))
 
 

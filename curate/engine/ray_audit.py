@@ -759,6 +759,7 @@ class RayAudit:
 
         dc = AUDIT_DEDUP
         eng = RayDedup(self.ray, SimpleNamespace(dedup=dc), None)
+        eng.whole_components = True  # as local ``near_duplicate_share``
         # Over the conversations only, as local (``compute_diversity`` gets the chat records).
         alive = self.ds
         out = np.sort(self.not_chat)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from curate.dedup.cluster import keep_walk
 from curate.dedup.semantic import faiss_threads
 from curate.engine.ray_rows import (
     BATCH,
@@ -124,6 +125,9 @@ class RayDedup:
         self.parts = max(2, 2 * cpus)
         self.gpus = int(ray.cluster_resources().get("GPU", 0))
         self.slot_rejected = 0
+        # near: whole connected components removed, one kept (the audit's duplicate share,
+        # as local ``find_duplicates(whole_components=True)``); else ``keep_walk``.
+        self.whole_components = False
         self.mode = "run"
         self.keep_bands = False
         self.bands: Any = None
@@ -224,6 +228,14 @@ class RayDedup:
         _log(f"near: {got['n']} candidate pairs verified, {got['i'].size} at or above")
         if got["i"].size == 0:
             return _Removed.none("near")
+        if not self.whole_components:
+            lengths = lambda ids: self._lengths(ds, ids, cfg.keep)  # noqa: E731
+            # Kept rows with a removed neighbour in common, verified on the workers.
+            check = lambda a, b: self._verify(ds, np.stack((a, b), axis=1))  # noqa: E731
+            ms, ks, sim = keep_walk(
+                got["i"], got["j"], got["jac"], cfg.keep, lengths, check, cfg.near_threshold
+            )
+            return _Removed.of("near", ms, ks, sim)
         members, first = _components(got["i"], got["j"])
         if not members.size:
             return _Removed.none("near")
@@ -391,11 +403,9 @@ class RayDedup:
         cos = got["cos"][first]
         self.slot_rejected += int((cos < 0).sum())
         codes = codes[cos >= 0]
-        members, first = _components(codes // width, codes % width)
-        ms, ks = _keepers(members, first, self._lengths(ds, members, cfg.keep), cfg.keep)
-        members = np.sort(members)
-        del first
-        # Similarity to the keeper as the local engine computes it (float32 dot of the
+        i, j = codes // width, codes % width
+        members = np.unique(np.concatenate((i, j)))
+        # Each edge's similarity as the local engine computes it (float32 dot of the
         # centred vectors): the members' vectors, sized by duplicates, come to the driver.
         got_v = _collect(
             ds.select_columns(["idx", "vec"]).map_batches(
@@ -404,14 +414,33 @@ class RayDedup:
             ["idx", "vec"],
         )
         vec = _unit_centered(np.asarray(got_v["vec"], dtype=np.float32), mean)
-        # Each pair's rows in ``vec`` (the members, in the order they came back).
-        order = np.argsort(got_v["idx"], kind="stable")
-        at = order[np.searchsorted(got_v["idx"], np.stack((ms, ks)), sorter=order)]
-        sim = [
-            round(float(min(1.0, float(np.dot(vec[a], vec[b])))), 6)
-            for a, b in zip(at[0].tolist(), at[1].tolist(), strict=True)
-        ]
-        return _Removed.of("semantic", ms, ks, sim)
+        # Each member's row in ``vec`` (the members, in the order they came back).
+        row_of = {x: k for k, x in enumerate(got_v["idx"].tolist())}
+
+        def cosines(a: list[int], b: list[int]) -> np.ndarray:
+            return np.array(
+                [
+                    float(min(1.0, float(np.dot(vec[row_of[x]], vec[row_of[y]]))))
+                    for x, y in zip(a, b, strict=True)
+                ],
+                dtype=np.float64,
+            )
+
+        def check(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            # Kept rows with a removed neighbour in common: their cosine, and the slot guard
+            # on the pairs over the threshold (their records, sized by duplicates, come here).
+            got = cosines(a.tolist(), b.tolist())
+            over = got >= threshold
+            if cfg.slot_guard and over.any():
+                ok = _same_slots(ds, a[over], b[over], cfg.key)
+                got[np.flatnonzero(over)[~ok]] = -1.0
+            return got
+
+        threshold, _ = cfg.semantic_settings()
+        sim = cosines(i.tolist(), j.tolist())
+        lengths = lambda ids: self._lengths(ds, ids, cfg.keep)  # noqa: E731
+        ms, ks, got_sim = keep_walk(i, j, sim, cfg.keep, lengths, check, threshold)
+        return _Removed.of("semantic", ms, ks, got_sim)
 
     def _kmeans(self, ds: Any, k: int, n: int, mean: Any) -> np.ndarray:
         """Centroids from a seeded sample (at most 64 rows per centroid) on the driver."""
@@ -478,6 +507,28 @@ def _keepers(
         keeper = np.repeat(members[best[starts]], sizes)
     removed = members != keeper
     return members[removed], keeper[removed]
+
+
+def _same_slots(ds: Any, a: np.ndarray, b: np.ndarray, key: str) -> np.ndarray:
+    """Whether each pair of rows ``a[k]``, ``b[k]`` passes the slot guard, as
+    ``ray_udfs._search_partition`` decides it (their records come to the driver)."""
+    from curate.dedup.normalize import key_text
+    from curate.dedup.slots import Slots, different_slots
+    from curate.engine.ray_rows import _records
+    from curate.reader import chat_view
+
+    cols = ["idx", "source", "line", "data", "text_line"]
+    ids = np.unique(np.concatenate((a, b)))
+    got = _collect(
+        ds.select_columns(cols).map_batches(_only, batch_format="numpy", fn_kwargs={"ids": ids}),
+        cols,
+    )
+    slots = {
+        int(i): Slots(key_text(chat_view(r), key))
+        for i, r in zip(got["idx"].tolist(), _records(got), strict=True)
+    }
+    pairs = zip(a.tolist(), b.tolist(), strict=True)
+    return np.array([not different_slots(slots[x], slots[y]) for x, y in pairs], dtype=bool)
 
 
 def _refs(ds: Any, ids: np.ndarray) -> dict[int, tuple[str, int]]:

@@ -51,7 +51,10 @@ def duplicate_clusters(
     """Index lists of the exact / near / semantic duplicate clusters among ``records``."""
     from curate.dedup import find_duplicates
 
-    clusters = find_duplicates(list(records), config, embeddings=embeddings, features=features)
+    # Whole components: a chain a~b~c stays on one side even where dedup would keep a and c.
+    clusters = find_duplicates(
+        list(records), config, embeddings=embeddings, features=features, whole_components=True
+    )
     return [list(c.members) for c in clusters]
 
 

@@ -25,12 +25,16 @@ CONFIGS = {
         methods=("semantic",), model="fast", slot_guard=False, cache_dir=False, keep="shortest"
     ),
 }
-# name -> (dedup digest, leakage digest), from 2009b00
+# name -> (dedup digest, leakage digest), from 2009b00; changed on purpose where dedup no
+# longer removes chained records (qa10 defect 5, tests/dedup/test_chains.py): exact_near
+# keeps 1 more record (its Jaccard to the old keeper 0.71), semantic_noguard 4 (cosines
+# 0.85-0.89), semantic_only 2 (0.87, 0.90); the leakage runs 1, 1 and 1 more. No record
+# is removed that 2009b00 kept.
 GOLDEN = {
-    "exact_near": ("7c602d33ad196b2d", "312fcfb8be889bb2"),
+    "exact_near": ("f1e146dde9494ecb", "0b66c50857b7f39b"),
     "longest_prompt": ("d9d88ae475604aad", "13391385d8033662"),
-    "semantic_noguard": ("a26a20154af197e5", "6131d0ed610b7427"),
-    "semantic_only": ("d9afce796e4c8271", "02e58a02011eddf4"),
+    "semantic_noguard": ("7cb157a188333d99", "40645a4838a78940"),
+    "semantic_only": ("bd55e4c9293bfe88", "705df07b8b5ad279"),
 }
 GOLDEN_NEAR_SHARE = "004a87e8049d2032"
 

@@ -60,8 +60,10 @@ def test_fast_model_keeps_code_variants_apart_and_finds_the_paraphrase() -> None
     ]
     cfg.slot_guard = False
     unguarded = dedup(recs, cfg)
-    # Without the guard the embeddings merge the language and rank variants too.
-    assert [d.record.line for d in unguarded.result.dropped] == [2, 5, 7]
+    # Without the guard the embeddings merge the language and rank variants too; row 7 (a
+    # paraphrase of row 5, itself removed as a duplicate of row 4) is not similar enough to
+    # a kept row (0.88 to row 4): kept (before qa10 defect 5 it went with row 5's cluster).
+    assert [d.record.line for d in unguarded.result.dropped] == [2, 5]
 
 
 def test_slot_shortcut_reads_what_the_regexes_read() -> None:

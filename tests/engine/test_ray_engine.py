@@ -595,3 +595,52 @@ def test_survivors_follow_keepers_as_the_dict_walk() -> None:
     assert got.tolist() == [walk(k) for k in keep.tolist()]
     assert (got != keep).sum() > 10  # chains were walked, not only one step
     assert _survivors(ids[:0], keep[:0], keep).tolist() == keep.tolist()
+
+
+def test_chains_keep_their_far_ends_as_local(ray_cluster, tmp_path: Path) -> None:
+    """No chained removals on the Ray engine either (qa10 defect 5): prompts drifting a word
+    at a time (a~b, b~c near duplicates, a and c not) keep both ends, and semantic chains
+    as local; every reject is at or above its threshold; rejects and clusters byte for byte
+    as local's (one ``keep_walk`` serves both)."""
+    from tests.dedup.dedup_data import chat
+    from tests.dedup.test_chains import sliding_rows
+
+    words = [f"w{k}" for k in range(300)]
+    rng = np.random.default_rng(4)
+    rows = sliding_rows(10)
+    rows += [chat(" ".join(rng.choice(words, 12)), "Sure.") for _ in range(30)]
+    rows += [
+        chat(q, "I am {{name}}, made by {{author}}.")
+        for q in (
+            "hi",
+            "hello",
+            "Who are you?",
+            "Are you trained by OpenAI?",
+            "Are you based on GPT-2?",
+            "What is your name?",
+            "Who made you?",
+        )
+    ]
+    src = tmp_path / "chain.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    files = {}
+    for engine in ("local", "ray"):
+        d = tmp_path / engine
+        d.mkdir()
+        args = [
+            "dedup", "--allow-rejects", str(src), "-o", str(d / "kept.jsonl"),
+            "--rejects", str(d / "rej.jsonl"), "--clusters", str(d / "cl.jsonl"),
+            "--method", "exact,near,semantic", "--model", "fast", "--no-cache",
+            "--engine", engine,
+        ]  # fmt: skip
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.stderr
+        files[engine] = d
+    for name in ("kept.jsonl", "rej.jsonl", "cl.jsonl"):
+        assert (files["local"] / name).read_bytes() == (files["ray"] / name).read_bytes(), name
+    rejects = [json.loads(x) for x in (files["ray"] / "rej.jsonl").read_text().splitlines()]
+    near = [r for r in rejects if r["reason"] == "near_duplicate"]
+    assert near and all(r["similarity"] >= 0.75 for r in near)
+    assert all(r["similarity"] >= 0.9 for r in rejects if r["reason"] == "semantic_duplicate")
+    # 8648697 removed the chain's far end at Jaccard 0.64 (a component); now as a
+    # semantic duplicate of the first (cosine >= 0.9), when at all.
