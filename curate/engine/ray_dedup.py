@@ -21,6 +21,7 @@ from curate.engine.ray_rows import (
     _front_shard,
     _log,
     _only,
+    row_ids,
 )
 from curate.engine.ray_udfs import (
     _assign,
@@ -106,7 +107,7 @@ class _Removed:
 class RayDedup:
     """Runs front + dedup for one input on a connected Ray; see the module docstring."""
 
-    def __init__(self, ray: Any, config: Any, work: Path) -> None:
+    def __init__(self, ray: Any, config: Any, work: Path | None) -> None:
         import ray.data
 
         self.ray = ray
@@ -333,7 +334,7 @@ class RayDedup:
             return np.zeros(ids.size, dtype=np.int64)
         got = _collect(
             ds.select_columns(["idx", "klen"]).map_batches(
-                _only, batch_format="numpy", fn_kwargs={"ids": np.sort(ids)}
+                _only, batch_format="numpy", fn_kwargs={"ids": row_ids(np.sort(ids), self.work)}
             ),
             ["idx", "klen"],
         )

@@ -42,6 +42,7 @@ from curate.engine.ray_rows import (
     _records,
     _without,
     check_count,
+    row_ids,
     worker_errors,
 )
 from curate.errors import ClusterError, ConfigError
@@ -170,7 +171,7 @@ def _read_dedup(
         if len(r):
             gone = np.union1d(gone, r.ids)
             alive = alive.map_batches(
-                _without, batch_format="numpy", fn_kwargs={"removed": gone}
+                _without, batch_format="numpy", fn_kwargs={"removed": row_ids(gone, work)}
             ).materialize()
     if config.run.semantic and not embedded and n_in:
         alive = eng.embed(alive)
