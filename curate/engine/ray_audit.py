@@ -57,6 +57,7 @@ from curate.engine.ray_rows import (
     _log,
     _only,
     _records,
+    block_count,
     ids_of,
     row_ids,
     worker_errors,
@@ -1107,8 +1108,9 @@ def _audit(
     offsets = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
     n = int(counts.sum())
     ds = raw.map_batches(_with_idx, batch_format="numpy", fn_kwargs={"offsets": offsets})
-    if raw.num_blocks() < parts and n:
-        ds = ds.repartition(parts)
+    blocks = block_count(raw.num_blocks(), raw.size_bytes(), parts)
+    if blocks != raw.num_blocks() and n:
+        ds = ds.repartition(blocks)
     ds = ds.materialize()
     aud = RayAudit(ray, ds, n, config, parts)
     aud.work = work

@@ -21,6 +21,7 @@ from curate.engine.ray_rows import (
     _front_shard,
     _log,
     _only,
+    block_count,
     row_ids,
 )
 from curate.engine.ray_udfs import (
@@ -168,9 +169,11 @@ class RayDedup:
             batch_format="numpy",
             fn_kwargs={"offsets": offsets, "keep": self.config.dedup.keep},
         )
-        if shards.num_blocks() < self.parts and int(counts.sum()) > 0:
-            # Few big shards: split their blocks so every CPU (and embedding actor) has work.
-            base = base.repartition(self.parts)
+        # Few big shards: their blocks are split so every CPU (and embedding actor) has work;
+        # many small ones are put together (``block_count``), in order.
+        blocks = block_count(shards.num_blocks(), shards.size_bytes(), self.parts)
+        if blocks != shards.num_blocks() and int(counts.sum()) > 0:
+            base = base.repartition(blocks)
         return base.materialize(), summaries
 
     # exact -----------------------------------------------------------------------------

@@ -27,6 +27,9 @@ BATCH = 2048
 PARTITION_ROWS = 4000  # semantic: rows per k-means partition searched exactly
 BORDER = 0.05  # semantic: a row this close to its second centroid is searched there too
 WORK = ".ray-work"
+# Input shards smaller than this are put together into blocks of about this size (never
+# fewer blocks than partitions): see ``block_count``.
+BLOCK_BYTES = 64 << 20
 
 # -- small helpers ---------------------------------------------------------------------------
 
@@ -61,6 +64,20 @@ def shared_rss(pid: int | str = "self") -> int:
     except OSError:
         pass
     return 0
+
+
+def block_count(blocks: int, size_bytes: int, parts: int) -> int:
+    """How many blocks the rows of ``blocks`` input shards (one block each, ``size_bytes`` in
+    all) are processed in: at least ``parts`` (every CPU has work); and small shards put
+    together, up to ``BLOCK_BYTES`` a block, never split.
+
+    The driver holds state for every block of every dataset it keeps and for every task it
+    ran (object refs, their lineage, Ray Data's block metadata, and the heap they leave:
+    ~10 KB a block and step, measured in docs/ray.md), so its memory follows the number of
+    blocks, not the rows: many small shards would make it grow with the shard count."""
+    if blocks < parts:
+        return parts
+    return max(parts, min(blocks, -(-size_bytes // BLOCK_BYTES)))
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:

@@ -148,7 +148,10 @@ def _read_dedup(
     base, summaries = eng.front(paths, mode, primed)
     read_stats, converter, n_in = _merged_fronts(summaries, validator, sink, work, config, primed)
     del summaries
-    _log(f"{read_stats.records + read_stats.bad_lines} input records, {n_in} after front")
+    _log(
+        f"{read_stats.records + read_stats.bad_lines} input records, {n_in} after front, "
+        f"in {base.num_blocks()} block(s)"
+    )
 
     alive = base
     removed: list[_Removed] = []

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from curate.cli import main
 from curate.engine.ray_audit import _work_folder
-from curate.engine.ray_rows import _only, _without, ids_of, row_ids
-from tests.engine.helpers import audit_set, planted_shards
+from curate.engine.ray_rows import _only, _without, block_count, ids_of, row_ids
+from tests.engine.helpers import audit_set, compare_outputs, planted_shards
 from tests.engine.test_ray_engine import PLANTED_CONFIG
 
 pytestmark = pytest.mark.filterwarnings(
@@ -132,3 +132,39 @@ def test_audit_on_a_cluster_of_several_machines_has_no_work_folder() -> None:
     assert not here.exists()
     with _work_folder(ray_on("10.0.0.1", "10.0.0.2")) as there:
         assert there is None
+
+
+def test_small_shards_are_put_together_in_blocks_never_split() -> None:
+    # The driver's memory follows the blocks (state per block and task), so many small
+    # shards go on fewer, bigger blocks; big shards are never split below their count,
+    # and there are never fewer blocks than partitions (every CPU has work).
+    mib = 1 << 20
+    assert block_count(32, 120 * mib, 4) == 4  # 32 shards of ~4 MiB: one block a partition
+    assert block_count(32, 1000 * mib, 4) == 16  # ~64 MiB a block
+    assert block_count(8, 1200 * mib, 4) == 8  # 150 MiB shards: kept as they are
+    assert block_count(3, 10 * mib, 4) == 4  # fewer shards than partitions: split
+    assert block_count(4, 0, 4) == 4
+
+
+def test_many_small_shards_run_in_fewer_blocks_as_local(ray_cluster, tmp_path: Path) -> None:
+    # Twelve small shards (one block each out of the front) are put together into one block
+    # a partition, in order: every output is local's.
+    planted_shards(tmp_path / "planted")
+    rows = []
+    for part in sorted((tmp_path / "planted").glob("*.jsonl")):
+        rows += part.read_text().splitlines()
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for k in range(12):
+        (shards / f"part-{k:03d}.jsonl").write_text("".join(r + "\n" for r in rows[k::12]))
+    config = tmp_path / "c.yaml"
+    config.write_text(PLANTED_CONFIG)
+    out = {}
+    for engine in ("local", "ray"):
+        out[engine] = tmp_path / engine
+        args = [str(shards), "-o", str(out[engine]), "--config", str(config), "--no-semantic"]
+        result = CliRunner().invoke(main, ["run", *args, "--engine", engine, "--allow-rejects"])
+        assert result.exit_code == 0, result.stderr
+    assert "12 shard(s) on 2 CPU(s)" in result.stderr
+    assert "after front, in 4 block(s)" in result.stderr, result.stderr
+    assert compare_outputs(out["local"], out["ray"]) == []
