@@ -35,6 +35,7 @@ record for that; ``curate run``'s page does list them, the run holds its kept re
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -56,6 +57,9 @@ from curate.engine.ray_rows import (
     _log,
     _only,
     _records,
+    block_count,
+    ids_of,
+    row_ids,
     worker_errors,
 )
 from curate.engine.spill import SpillWriter, back_to_back
@@ -463,8 +467,10 @@ class RayAudit:
         self.vectors = vectors
         # ``curate run``: dedup's digests are columns of ``ds`` / its band rows (audit_kept).
         self.reuse: tuple[bool, Any] = (False, None)
-        # ``curate run``: its work folder (on the filesystem the workers share), where the
-        # workers write the conflicts' findings for the driver to copy (``_conflicts``).
+        # A folder on the filesystem the workers share (``curate run``'s work folder; for
+        # ``curate audit``, a temporary one when every node is this machine): the workers
+        # write the conflicts' findings there for the driver to copy (``_conflicts``) and
+        # read the removed rows' ids from it (``row_ids``).
         self.work: Path | None = None
 
     def fetch(self, ids: Any) -> dict[int, Record]:
@@ -593,9 +599,9 @@ class RayAudit:
         """``conflicting_answers``' findings, found on the workers: a shuffle of the context
         hashes names the rows whose context repeats (8 bytes a row here, with their
         partition), a second shuffle sends just those rows to their partition, where the
-        detector runs. Only the findings reach ``spill``: in ``curate run`` the workers write
-        them to files in the run's work folder, which are copied in (``SpillWriter.add_file``);
-        without a work folder they come back a batch at a time as they arrive. Returns
+        detector runs. Only the findings reach ``spill``: with a work folder (``self.work``) the
+        workers write them to files there, which are copied in (``SpillWriter.add_file``);
+        without one they come back a batch at a time as they arrive. Returns
         their ids in ``spill`` in local's order (by first line, ties by first row as the
         local group order)."""
         keyed = self.ds.map_batches(
@@ -634,8 +640,9 @@ class RayAudit:
 
     @staticmethod
     def _conflicts_fetched(found: Any, spill: SpillWriter) -> tuple[np.ndarray, ...]:
-        """The findings themselves come to the driver (``curate audit``, which has no work
-        folder the workers share), a block at a time, into ``spill``."""
+        """The findings themselves come to the driver (``curate audit`` on a cluster of
+        several machines: no work folder the workers share), a block at a time, into
+        ``spill``."""
         firsts, lines, at = [], [], []  # 24 bytes a finding; the findings go to the file
         for batch in found.iter_batches(batch_format="numpy", batch_size=None):
             firsts.append(np.asarray(batch["first"], dtype=np.int64))
@@ -758,13 +765,15 @@ class RayAudit:
         from curate.engine.ray_rows import _without
 
         dc = AUDIT_DEDUP
-        eng = RayDedup(self.ray, SimpleNamespace(dedup=dc), None)
+        eng = RayDedup(self.ray, SimpleNamespace(dedup=dc), self.work)
         eng.whole_components = True  # as local ``near_duplicate_share``
         # Over the conversations only, as local (``compute_diversity`` gets the chat records).
         alive = self.ds
         out = np.sort(self.not_chat)
         if out.size:
-            alive = alive.map_batches(_without, batch_format="numpy", fn_kwargs={"removed": out})
+            alive = alive.map_batches(
+                _without, batch_format="numpy", fn_kwargs={"removed": row_ids(out, self.work)}
+            )
         digests, bands = self.reuse
         if digests:  # the run's own digests (same settings): rank = row id, keep first
             alive = alive.map_batches(_rank_is_idx, batch_format="numpy")
@@ -780,7 +789,9 @@ class RayAudit:
                 b = None
                 if bands is not None:  # the run's band keys of the rows still in play
                     b = bands.map_batches(
-                        _without, batch_format="numpy", fn_kwargs={"removed": out}
+                        _without,
+                        batch_format="numpy",
+                        fn_kwargs={"removed": row_ids(out, self.work)},
                     )
                 r = eng.near(alive, b)
             by_method[method] = len(r)
@@ -788,7 +799,7 @@ class RayAudit:
             if len(r):
                 out = np.union1d(out, r.ids)
                 alive = alive.map_batches(
-                    _without, batch_format="numpy", fn_kwargs={"removed": r.ids}
+                    _without, batch_format="numpy", fn_kwargs={"removed": row_ids(r.ids, self.work)}
                 ).materialize()
         dups = sum(by_method.values())
         n = self.n - self.not_chat.size
@@ -1037,15 +1048,40 @@ def audit_path_ray(path: str, config: Any, address: str | None = None) -> Any:
         raise ConfigError("--engine ray reads files (its workers cannot see stdin); give a path")
     t0 = time.perf_counter()
     fmt, fmt_name = _detect_format(paths)
-    with worker_errors(), ray_session(address) as ray:
-        report = _audit(ray, paths, fmt, config, str(path))
+    with worker_errors(), ray_session(address) as ray, _work_folder(ray) as work:
+        report = _audit(ray, paths, fmt, config, str(path), work)
     report.shape["input_format"] = fmt_name
     report.timings["read"] = report.timings.get("read", 0.0)
     report.timings["total"] = time.perf_counter() - t0
     return report
 
 
-def _audit(ray: Any, paths: list[str], fmt: dict[str, str | None], config: Any, source: str) -> Any:
+@contextlib.contextmanager
+def _work_folder(ray: Any) -> Iterator[Path | None]:
+    """A temporary folder the workers and the driver share, when every node of the Ray
+    cluster is this machine (a private Ray, or nodes started here): the workers then write
+    the conflicts' findings and read the removed rows' ids there instead of passing them
+    through the object store. None on a cluster of several machines (``curate audit`` has
+    no output folder on the filesystem they share)."""
+    import tempfile
+
+    here = ray.util.get_node_ip_address()
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if any(n.get("NodeManagerAddress") != here for n in nodes):
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="curate-audit-ray-") as folder:
+        yield Path(folder)
+
+
+def _audit(
+    ray: Any,
+    paths: list[str],
+    fmt: dict[str, str | None],
+    config: Any,
+    source: str,
+    work: Path | None,
+) -> Any:
     import ray.data
 
     ctx = ray.data.DataContext.get_current()
@@ -1078,24 +1114,27 @@ def _audit(ray: Any, paths: list[str], fmt: dict[str, str | None], config: Any, 
     offsets = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
     n = int(counts.sum())
     ds = raw.map_batches(_with_idx, batch_format="numpy", fn_kwargs={"offsets": offsets})
-    if raw.num_blocks() < parts and n:
-        ds = ds.repartition(parts)
+    blocks = block_count(raw.num_blocks(), raw.size_bytes(), parts)
+    if blocks != raw.num_blocks() and n:
+        ds = ds.repartition(blocks)
     ds = ds.materialize()
     aud = RayAudit(ray, ds, n, config, parts)
+    aud.work = work
     return aud.run(bad_lines, source, "unknown")  # the caller names the input's format
 
 
 def _dense(
-    batch: dict[str, np.ndarray], *, gone: np.ndarray, extra: tuple = ()
+    batch: dict[str, np.ndarray], *, gone: np.ndarray | str, extra: tuple = ()
 ) -> dict[str, np.ndarray]:
     """Row ids after dedup: each kept row's position in the list the local audit gets."""
-    idx = batch["idx"] - np.searchsorted(gone, batch["idx"])
+    idx = batch["idx"] - np.searchsorted(ids_of(gone), batch["idx"])
     cols = ("source", "line", "text_line", "data", *extra)
     return {"idx": idx.astype(np.int64), **{k: batch[k] for k in cols}}
 
 
-def _dense_bands(batch: dict[str, np.ndarray], *, gone: np.ndarray) -> dict[str, np.ndarray]:
+def _dense_bands(batch: dict[str, np.ndarray], *, gone: np.ndarray | str) -> dict[str, np.ndarray]:
     """The run's band rows of the kept rows, renumbered as ``_dense`` numbers the rows."""
+    gone = ids_of(gone)
     keep = ~np.isin(batch["idx"], gone)
     out = {k: v[keep] for k, v in batch.items()}
     out["idx"] = (out["idx"] - np.searchsorted(gone, out["idx"])).astype(np.int64)
@@ -1122,11 +1161,14 @@ def audit_kept(
     """
     digests, bands = reuse
     extra = ("digest", "klen") if digests else ()
+    # The removed rows' ids reach the workers as a file in the run's work folder, not
+    # through the object store (``row_ids``): written once, read by both maps.
+    gone_arg = row_ids(gone, work)
     ds = alive.map_batches(
-        _dense, batch_format="numpy", fn_kwargs={"gone": gone, "extra": extra}
+        _dense, batch_format="numpy", fn_kwargs={"gone": gone_arg, "extra": extra}
     ).materialize()
     if bands is not None:
-        bands = bands.map_batches(_dense_bands, batch_format="numpy", fn_kwargs={"gone": gone})
+        bands = bands.map_batches(_dense_bands, batch_format="numpy", fn_kwargs={"gone": gone_arg})
     source = ""
     if n:  # local names the audit after its first record's source
         got = _collect(ds.map_batches(_first_row, batch_format="numpy"), ["idx", "source"])

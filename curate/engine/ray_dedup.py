@@ -22,6 +22,8 @@ from curate.engine.ray_rows import (
     _front_shard,
     _log,
     _only,
+    block_count,
+    row_ids,
 )
 from curate.engine.ray_udfs import (
     _assign,
@@ -107,7 +109,7 @@ class _Removed:
 class RayDedup:
     """Runs front + dedup for one input on a connected Ray; see the module docstring."""
 
-    def __init__(self, ray: Any, config: Any, work: Path) -> None:
+    def __init__(self, ray: Any, config: Any, work: Path | None) -> None:
         import ray.data
 
         self.ray = ray
@@ -171,9 +173,11 @@ class RayDedup:
             batch_format="numpy",
             fn_kwargs={"offsets": offsets, "keep": self.config.dedup.keep},
         )
-        if shards.num_blocks() < self.parts and int(counts.sum()) > 0:
-            # Few big shards: split their blocks so every CPU (and embedding actor) has work.
-            base = base.repartition(self.parts)
+        # Few big shards: their blocks are split so every CPU (and embedding actor) has work;
+        # many small ones are put together (``block_count``), in order.
+        blocks = block_count(shards.num_blocks(), shards.size_bytes(), self.parts)
+        if blocks != shards.num_blocks() and int(counts.sum()) > 0:
+            base = base.repartition(blocks)
         return base.materialize(), summaries
 
     # exact -----------------------------------------------------------------------------
@@ -345,7 +349,7 @@ class RayDedup:
             return np.zeros(ids.size, dtype=np.int64)
         got = _collect(
             ds.select_columns(["idx", "klen"]).map_batches(
-                _only, batch_format="numpy", fn_kwargs={"ids": np.sort(ids)}
+                _only, batch_format="numpy", fn_kwargs={"ids": row_ids(np.sort(ids), self.work)}
             ),
             ["idx", "klen"],
         )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import pickle
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,9 @@ BATCH = 2048
 PARTITION_ROWS = 4000  # semantic: rows per k-means partition searched exactly
 BORDER = 0.05  # semantic: a row this close to its second centroid is searched there too
 WORK = ".ray-work"
+# Input shards smaller than this are put together into blocks of about this size (never
+# fewer blocks than partitions): see ``block_count``.
+BLOCK_BYTES = 64 << 20
 
 # -- small helpers ---------------------------------------------------------------------------
 
@@ -59,6 +64,20 @@ def shared_rss(pid: int | str = "self") -> int:
     except OSError:
         pass
     return 0
+
+
+def block_count(blocks: int, size_bytes: int, parts: int) -> int:
+    """How many blocks the rows of ``blocks`` input shards (one block each, ``size_bytes`` in
+    all) are processed in: at least ``parts`` (every CPU has work); and small shards put
+    together, up to ``BLOCK_BYTES`` a block, never split.
+
+    The driver holds state for every block of every dataset it keeps and for every task it
+    ran (object refs, their lineage, Ray Data's block metadata, and the heap they leave:
+    ~10 KB a block and step, measured in docs/ray.md), so its memory follows the number of
+    blocks, not the rows: many small shards would make it grow with the shard count."""
+    if blocks < parts:
+        return parts
+    return max(parts, min(blocks, -(-size_bytes // BLOCK_BYTES)))
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
@@ -96,8 +115,40 @@ def _collect(ds: Any, columns: list[str]) -> dict[str, np.ndarray]:
     return {c: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for c, v in parts.items()}
 
 
-def _without(batch: dict[str, np.ndarray], removed: np.ndarray) -> dict[str, np.ndarray]:
-    keep = ~np.isin(batch["idx"], removed)
+def row_ids(ids: np.ndarray, work: Path | None) -> np.ndarray | str:
+    """Row ids for a task's ``fn_kwargs``: with ``work`` (a folder every node sees), the
+    path of a ``.npy`` file there holding them; without, the array itself.
+
+    Ray Data puts a map's ``fn_kwargs`` into the object store from the driver, so an array
+    sized by the removed rows costs the driver that many object-store pages, resident in
+    it for the rest of the run (a fresh copy for every map, though the array is the same);
+    a file costs it nothing. The workers read either through ``ids_of``. Each file is
+    written once under a new name (a worker caches what it read by path)."""
+    if work is None:
+        return ids
+    folder = work / "ids"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.npy"
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, np.asarray(ids, dtype=np.int64))
+    os.replace(tmp, path)
+    return str(path)
+
+
+def ids_of(ids: np.ndarray | str) -> np.ndarray:
+    """On a worker: the row ids ``row_ids`` handed over (an array, or its file's path)."""
+    return ids if isinstance(ids, np.ndarray) else _ids_file(ids)
+
+
+@functools.lru_cache(maxsize=4)
+def _ids_file(path: str) -> np.ndarray:
+    # One read per worker process and file, not one per batch (the files never change).
+    return np.load(path)
+
+
+def _without(batch: dict[str, np.ndarray], removed: np.ndarray | str) -> dict[str, np.ndarray]:
+    keep = ~np.isin(batch["idx"], ids_of(removed))
     return {k: v[keep] for k, v in batch.items()}
 
 
@@ -112,8 +163,8 @@ def _fetched(blocks: list) -> Any:
     return pa.concat_tables(tables) if tables else None
 
 
-def _only(batch: dict[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndarray]:
-    keep = np.isin(batch["idx"], ids)
+def _only(batch: dict[str, np.ndarray], ids: np.ndarray | str) -> dict[str, np.ndarray]:
+    keep = np.isin(batch["idx"], ids_of(ids))
     return {k: v[keep] for k, v in batch.items()}
 
 

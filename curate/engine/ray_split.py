@@ -39,7 +39,16 @@ from typing import Any
 
 import numpy as np
 
-from curate.engine.ray_rows import BATCH, _atomic_bytes, _collect, _log, _records, check_count
+from curate.engine.ray_rows import (
+    BATCH,
+    _atomic_bytes,
+    _collect,
+    _log,
+    _records,
+    check_count,
+    ids_of,
+    row_ids,
+)
 from curate.records import Record, atomic_writer
 from curate.split import SplitResult
 from curate.split.allocate import (
@@ -103,7 +112,7 @@ class WorkerSplit(SplitResult):
 
 
 def _label_rows(
-    batch: dict[str, np.ndarray], *, gone: np.ndarray, seed: int, paths: list[str], key: str
+    batch: dict[str, np.ndarray], *, gone: np.ndarray | str, seed: int, paths: list[str], key: str
 ) -> dict[str, np.ndarray]:
     """Each kept row's position in the split's input, stratum label and order key."""
     from curate.dedup.normalize import key_text
@@ -111,7 +120,7 @@ def _label_rows(
 
     recs = _records(batch)
     idx = batch["idx"]
-    pos = (idx - np.searchsorted(gone, idx)).astype(np.int64)
+    pos = (idx - np.searchsorted(ids_of(gone), idx)).astype(np.int64)
     labels = ["|".join(field_value(r.data, p) for p in paths) for r in recs]
     return {
         "idx": idx,
@@ -392,7 +401,12 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
     lab = alive.map_batches(
         _label_rows,
         batch_format="numpy",
-        fn_kwargs={"gone": gone, "seed": s.seed, "paths": paths, "key": config.dedup.key},
+        fn_kwargs={
+            "gone": row_ids(gone, eng.work),
+            "seed": s.seed,
+            "paths": paths,
+            "key": config.dedup.key,
+        },
     ).materialize()
     states = _summaries(lab, fields)
     if _interleave(states):

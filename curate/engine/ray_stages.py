@@ -42,6 +42,7 @@ from curate.engine.ray_rows import (
     _records,
     _without,
     check_count,
+    row_ids,
     worker_errors,
 )
 from curate.errors import ClusterError, ConfigError
@@ -149,7 +150,10 @@ def _read_dedup(
     base, summaries = eng.front(paths, mode, primed)
     read_stats, converter, n_in = _merged_fronts(summaries, validator, sink, work, config, primed)
     del summaries
-    _log(f"{read_stats.records + read_stats.bad_lines} input records, {n_in} after front")
+    _log(
+        f"{read_stats.records + read_stats.bad_lines} input records, {n_in} after front, "
+        f"in {base.num_blocks()} block(s)"
+    )
 
     alive = base
     removed: list[_Removed] = []
@@ -172,7 +176,7 @@ def _read_dedup(
         if len(r):
             gone = np.union1d(gone, r.ids)
             alive = alive.map_batches(
-                _without, batch_format="numpy", fn_kwargs={"removed": gone}
+                _without, batch_format="numpy", fn_kwargs={"removed": row_ids(gone, work)}
             ).materialize()
     if config.run.semantic and not embedded and n_in:
         alive = eng.embed(alive)
