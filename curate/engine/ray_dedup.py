@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from curate.dedup.engine import CENTRE_MIN_ROWS
 from curate.dedup.semantic import faiss_threads
 from curate.engine.ray_rows import (
     BATCH,
@@ -38,7 +39,9 @@ from curate.engine.ray_udfs import (
     _pair_pieces,
     _pair_requests,
     _search_partition,
+    _seen_rows,
     _unit_centered,
+    _unseen_count,
     _vec_sum,
     _with_bands,
 )
@@ -124,6 +127,8 @@ class RayDedup:
         self.parts = max(2, 2 * cpus)
         self.gpus = int(ray.cluster_resources().get("GPU", 0))
         self.slot_rejected = 0
+        self.unseen = 0  # rows the semantic step left out: the model cannot see their text
+        self.too_few_to_centre = 0
         self.mode = "run"
         self.keep_bands = False
         self.bands: Any = None
@@ -365,6 +370,17 @@ class RayDedup:
     def semantic(self, ds: Any, n: int) -> _Removed:
         cfg = self.config.dedup
         _, center = cfg.semantic_settings()
+        # As the local engine: rows whose text the model cannot see are left out (their
+        # vectors neither in the centre nor in a pair).
+        counts = ds.select_columns(["unseen"]).map_batches(_unseen_count, batch_format="numpy")
+        got = _collect(counts, ["n"])
+        self.unseen = int(got["n"].sum())
+        if self.unseen:
+            ds = ds.map_batches(_seen_rows, batch_format="numpy")
+            n -= self.unseen
+        if center and n < CENTRE_MIN_ROWS:  # as the local engine (its comment)
+            self.too_few_to_centre = n
+            return _Removed.none("semantic")
         mean = None
         if center:
             sums = _collect(
