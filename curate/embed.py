@@ -653,9 +653,15 @@ class EmbeddingCache:
         self._load()
         if self._table is None:
             if self._keys:
-                allk = np.concatenate(self._keys).view(_KEY).ravel()
-                shard = np.repeat(np.arange(len(self._keys)), [len(k) for k in self._keys])
-                row = np.concatenate([np.arange(len(k)) for k in self._keys])
+                # Shards with every text's share of unknown tokens first: a key also held by
+                # a shard written before the shares were is read from the newer one.
+                order = sorted(
+                    range(len(self._keys)), key=lambda s: bool((self._marks[s] < 0).any())
+                )
+                keys = [self._keys[s] for s in order]
+                allk = np.concatenate(keys).view(_KEY).ravel()
+                shard = np.repeat(np.asarray(order, dtype=np.int64), [len(k) for k in keys])
+                row = np.concatenate([np.arange(len(k)) for k in keys])
                 uniq, first = np.unique(allk, return_index=True)
                 self._table = (uniq, shard[first], row[first])
             else:
@@ -822,8 +828,22 @@ class CachedEmbedder:
         keys = [text_key(t) for t in texts]
         vecs, found = self.cache.lookup(keys)
         if found.any():
-            hit = [keys[i] for i in np.flatnonzero(found).tolist()]
-            self._note(hit, self.cache.marks(hit))
+            rows = np.flatnonzero(found)
+            hit = [keys[i] for i in rows.tolist()]
+            shares = self.cache.marks(hit)
+            old = np.flatnonzero(shares < 0)
+            if old.size:
+                # Cached before the shares were recorded: measured once (the model runs
+                # again on these texts) and stored with their vectors, so a rerun reads them.
+                mine = rows[old]
+                shares[old] = self.inner.unknown_share([texts[i] for i in mine.tolist()])
+                first: dict[bytes, tuple[int, int]] = {}  # key -> (text, its place in old)
+                for j, i in zip(old.tolist(), mine.tolist(), strict=True):
+                    first.setdefault(keys[i], (i, j))
+                at = np.asarray([i for i, _ in first.values()], dtype=np.int64)
+                got = shares[[j for _, j in first.values()]]
+                self.cache.store(list(first), vecs[at], keep=False, shares=got)
+            self._note(hit, shares)
         todo: dict[bytes, int] = {}
         for i in np.flatnonzero(~found).tolist():
             todo.setdefault(keys[i], i)

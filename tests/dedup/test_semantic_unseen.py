@@ -104,3 +104,33 @@ def test_cli_warns_and_names_the_switch(tmp_path) -> None:
     )
     assert out.exit_code == 0, out.output
     assert "left out 4 records" in out.stderr and "multilingual" in out.stderr
+
+
+def test_a_cache_written_before_the_shares_is_measured_once(tmp_path) -> None:
+    """Vectors cached by 8648697 have no shares: the run's embed stage measures them, so
+    dedup given its vectors still leaves the unseen texts out, and a rerun reads them back."""
+    from curate.dedup.normalize import key_text
+    from curate.embed import embed_records
+
+    recs = _records(ZH + EN)
+    texts = [key_text(r, "conversation") for r in recs]
+    emb = get_embedder(None, cache_dir=tmp_path)
+    vecs = emb.encode(texts)
+    for shard in emb.cache.dir.glob("shard-*.npz"):  # as the old code wrote them
+        with np.load(shard) as z:
+            keys, old = z["keys"], z["vecs"]
+        with open(shard, "wb") as fh:
+            np.savez(fh, keys=keys, vecs=old)
+    from curate import embed
+
+    embed._NOTED.clear()  # a new process
+    given = embed_records(recs, lambda r: key_text(r, "conversation"), None, tmp_path)
+    np.testing.assert_array_equal(given, vecs)
+    cfg = DedupConfig(methods=("semantic",), cache_dir=str(tmp_path))
+    res = dedup(recs, cfg, embeddings=given)
+    assert res.stats["semantic_unseen"] == 4 and res.stats["removed"]["semantic"] == 0
+    embed._NOTED.clear()
+    assert (
+        get_embedder(None, cache_dir=tmp_path).cache.marks([embed.text_key(texts[0])])[0]
+        > embed.UNSEEN_SHARE
+    )
