@@ -447,6 +447,14 @@ class Engine:
         ``self.unseen``). The shares were noted when the texts were embedded; vectors given
         by the caller are asked about without a model (``noted_unseen``: those the run's
         embed stage made are known, others are taken as seen)."""
+        if not idx.size:
+            return idx
+        unseen = self._unseen_of(idx)
+        self.unseen += int(unseen.sum())
+        return idx[~unseen] if unseen.any() else idx
+
+    def _unseen_of(self, idx: np.ndarray) -> np.ndarray:
+        """Whether the model cannot see the texts of records ``idx`` (``_seen``)."""
         from curate.embed import noted_unseen
 
         if self.vectors.given:
@@ -454,15 +462,11 @@ class Engine:
             unseen_of: Callable[[list[str]], np.ndarray] = lambda t: noted_unseen(model, t)  # noqa: E731
         else:
             unseen_of = self.embedder().unseen
-        parts = []
+        parts = [np.zeros(0, dtype=bool)]
         for lo in range(0, idx.size, EMBED_CHUNK):
             part = idx[lo : lo + EMBED_CHUNK]
             parts.append(unseen_of([self.texts.raw(i) for i in part.tolist()]))
-        if not parts:
-            return idx
-        unseen = np.concatenate(parts)
-        self.unseen += int(unseen.sum())
-        return idx[~unseen] if unseen.any() else idx
+        return np.concatenate(parts)
 
     def _outcome_file(self, idx: np.ndarray) -> Path | None:
         """Where the semantic step's outcome on records ``idx`` is kept for a rerun, or None
@@ -720,6 +724,9 @@ class Engine:
                     progress=cfg.progress,
                 )
                 pairs, sims = found.pairs, found.sims
+            if pairs.size:  # texts the model cannot see are no leak by meaning either
+                out = self._unseen_of(idx[pairs[:, 0]]) | other._unseen_of(pairs[:, 1])
+                pairs, sims = pairs[~out], sims[~out]
         if method == "semantic" and cfg.slot_guard and pairs.size:
             confirmed = self._same_slots(pairs, lambda k: int(idx[k]), lambda k: k, other)
             mask = {tuple(p) for p in confirmed.tolist()}

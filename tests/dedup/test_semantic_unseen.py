@@ -134,3 +134,14 @@ def test_a_cache_written_before_the_shares_is_measured_once(tmp_path) -> None:
         get_embedder(None, cache_dir=tmp_path).cache.marks([embed.text_key(texts[0])])[0]
         > embed.UNSEEN_SHARE
     )
+
+
+def test_unseen_texts_are_no_semantic_leak(tmp_path) -> None:
+    """The split's leakage check: a Chinese test record is no leak of a Chinese train record
+    the model sees as the same frame (the identity file's run moved 7 such rows to train)."""
+    from curate.dedup import find_leaks
+
+    cfg = DedupConfig(methods=("semantic",), cache_dir=str(tmp_path))
+    test = _records([ZH[1], *EN[:3]])
+    train = _records([ZH[0], *EN[3:], *PARA])
+    assert find_leaks(test, cfg, train) == []
