@@ -57,6 +57,31 @@ TRANSFORMER_CHUNK = 128  # texts per progress step for transformer models
 MAX_SHARDS = 16  # more shards than this are merged into one on the next write
 
 
+# A text is "unseen" by a model when more than this share of its tokens are unknown to it
+# ([UNK]). model2vec drops unknown tokens, so such a text's vector comes from the few tokens it
+# has left (punctuation, a shared word): two texts that differ only in unknown characters
+# (CJK for the packaged static model: 猫吃什么？ / 羊吃什么？) get the same vector. Past half,
+# most of what a text says is invisible to the model, and its neighbours are decided by the
+# minority it can see; semantic dedup leaves such texts out (docs/dedup.md). A third, not
+# half: dedup embeds chat with its role tags (``<user>``, ``<assistant>``: 3 known tokens each)
+# and punctuation, so a short exchange whose words are all unknown still shows under half
+# unknown tokens (猫吃什么？/猫吃鱼。: 7 of 15); past a third, what the model sees is mostly
+# that frame. Measured: the three real English sets and the 20k benchmark have no text
+# above 1% (docs/dedup.md).
+UNSEEN_SHARE = 1 / 3
+
+
+def unknown_shares(ids: Sequence[Sequence[int]], unk_id: int | None) -> np.ndarray:
+    """For each token-id list: the share of its ids that are ``unk_id`` (0 for none)."""
+    if unk_id is None:
+        return np.zeros(len(ids), dtype=np.float32)
+    return np.fromiter(
+        (t.count(unk_id) / len(t) if t else 0.0 for t in ids),  # type: ignore[attr-defined]
+        dtype=np.float32,
+        count=len(ids),
+    )
+
+
 # Text is cut to this many characters before it is tokenised for embedding. MiniLM reads 256
 # word pieces (about 1,500 characters) and drops the rest anyway, but only after tokenising
 # all of it: a 50 MB message cost gigabytes and minutes for a vector of its first lines.
@@ -93,6 +118,81 @@ class TextEmbedder(Protocol):
     name: str
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
+
+    def encode_marked(
+        self, texts: Sequence[str], progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def unseen(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def unknown_share(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+# Model fingerprint -> (sorted text keys, their shares of unknown tokens) of the texts this
+# process embedded with that model or found in its cache: the embedders of one run (its embed
+# stage's, its dedup's) share them, so dedup given the run's vectors reads the shares without
+# loading the model or reading a cache shard's vectors again (``noted_unseen``).
+_NOTED: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+
+def _note(fingerprint: str, keys: list[bytes], shares: np.ndarray) -> None:
+    karr = np.frombuffer(b"".join(keys), dtype=_KEY) if keys else np.zeros(0, _KEY)
+    order = np.argsort(karr, kind="stable")
+    noted = _NOTED.setdefault(fingerprint, [])
+    noted.append((karr[order], np.asarray(shares, dtype=np.float32)[order]))
+
+
+def _noted_shares(fingerprint: str, keys: Sequence[bytes]) -> np.ndarray:
+    """Per key, the share noted for it (``_note``), -1 where none was."""
+    out = np.full(len(keys), -1, dtype=np.float32)
+    q = np.frombuffer(b"".join(keys), dtype=_KEY) if keys else np.zeros(0, _KEY)
+    for karr, shares in _NOTED.get(fingerprint, ()):
+        if not karr.size:
+            continue
+        pos = np.minimum(np.searchsorted(karr, q), karr.size - 1)
+        hit = (karr[pos] == q) & (out < 0)
+        out[hit] = shares[pos[hit]]
+    return out
+
+
+def noted_unseen(model: str | None, texts: Sequence[str]) -> np.ndarray:
+    """Whether each text is unseen by ``model`` (``UNSEEN_SHARE``), as noted when this
+    process embedded it; False for a text it has not embedded (vectors given from elsewhere).
+    Loads no model."""
+    fingerprint = get_embedder(model, cache_dir=False).fingerprint()  # type: ignore[attr-defined]
+    return _noted_shares(fingerprint, [text_key(t) for t in texts]) > UNSEEN_SHARE
+
+
+class _Marked:
+    """``encode_marked`` and ``unseen`` from an encoder's ``encode_shares`` and
+    ``unknown_share`` (the share of each text's tokens the model does not know)."""
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self.encode_marked(texts, progress)[0]
+
+    def encode_marked(
+        self, texts: Sequence[str], progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors, and whether the model can see too little of each text to place it
+        (``UNSEEN_SHARE``); the shares are noted for ``noted_unseen``."""
+        vecs, shares = self.encode_shares(texts, progress)
+        _note(self.fingerprint(), [text_key(t) for t in texts], shares)
+        return vecs, shares > UNSEEN_SHARE
+
+    def fingerprint(self) -> str:
+        raise NotImplementedError
+
+    def unseen(self, texts: Sequence[str]) -> np.ndarray:
+        """Whether more than ``UNSEEN_SHARE`` of each text's tokens are unknown to the model."""
+        return self.unknown_share(texts) > UNSEEN_SHARE
+
+    def encode_shares(
+        self, texts: Sequence[str], progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def unknown_share(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
 
 
 def unit_rows_in_place(a: np.ndarray) -> np.ndarray:
@@ -156,7 +256,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-class Embedder:
+class Embedder(_Marked):
     """A sentence-transformers model, loaded lazily, on CPU unless told otherwise."""
 
     def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
@@ -185,9 +285,31 @@ class Embedder:
     def dim(self) -> int:
         return int(self._load().get_sentence_embedding_dimension())
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def unknown_share(self, texts: Sequence[str]) -> np.ndarray:
+        """The share of each text's tokens that the model's tokenizer makes its unknown token
+        (a byte-level BPE tokenizer has none: 0)."""
         if not texts:
-            return np.zeros((0, self.dim()), np.float32)
+            return np.zeros(0, dtype=np.float32)
+        model = self._load()
+        tok = getattr(model, "tokenizer", None)
+        unk = getattr(tok, "unk_token_id", None)
+        if unk is None:
+            return np.zeros(len(texts), dtype=np.float32)
+        limit = int(getattr(model, "max_seq_length", None) or MAX_TOKENS)
+        flags = []
+        for lo in range(0, len(texts), TRANSFORMER_CHUNK):
+            chunk = [t[:MAX_EMBED_CHARS] for t in texts[lo : lo + TRANSFORMER_CHUNK]]
+            ids = tok(chunk, add_special_tokens=False, truncation=True, max_length=limit)
+            flags.append(unknown_shares(ids["input_ids"], unk))
+        return np.concatenate(flags)
+
+    def encode_shares(
+        self, texts: Sequence[str], progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors, and ``unknown_share`` of the texts (its tokenizer run once more: a
+        small cost beside the transformer's)."""
+        if not texts:
+            return np.zeros((0, self.dim()), np.float32), np.zeros(0, dtype=np.float32)
         notice = slow_model_notice(texts, self.name)
         if notice:
             sys.stderr.write(f"curate: {notice}\n")
@@ -206,7 +328,7 @@ class Embedder:
                 )
                 out.put(lo, vecs)
                 bar.advance(len(chunk))
-        return out.array
+        return out.array, self.unknown_share(texts)
 
 
 @functools.lru_cache(maxsize=4)
@@ -229,10 +351,11 @@ def _static_model(path: str):  # noqa: ANN202 - a model2vec StaticModel
 
     model = StaticModel.from_pretrained(path)
     fast = AsciiWordPiece.for_tokenizer(model.tokenizer, model.unk_token_id)
-    if fast is not None:
-        # model2vec's encode() calls self.tokenize for the ids and does the rest (batching,
-        # pooling, normalising) itself: swapping only the tokenizer keeps the vectors identical.
-        model.tokenize = fast.tokenize
+    # model2vec's encode() calls self.tokenize for the ids and does the rest (batching,
+    # pooling, normalising) itself: swapping only the tokenizer keeps the vectors identical.
+    # The swapped one also notes each text's share of unknown tokens from the ids it
+    # made, before the unknown ones are dropped: no second tokenisation.
+    model.tokenize = _MarkingTokenize(model, fast)
     if (
         model.token_mapping is None
         and model.weights is None
@@ -240,6 +363,30 @@ def _static_model(path: str):  # noqa: ANN202 - a model2vec StaticModel
     ):
         model._encode_batch = functools.partial(_pooled_batch, model)
     return model
+
+
+class _MarkingTokenize:
+    """``StaticModel.tokenize`` (model2vec's: encode, then drop the unknown ids; or
+    ``AsciiWordPiece``'s, the same ids faster) that appends each text's share of unknown
+    tokens to ``marks`` when it is a list (``StaticEmbedder.encode_shares`` sets it)."""
+
+    def __init__(self, model: Any, fast: AsciiWordPiece | None) -> None:
+        self.model = model
+        self.fast = fast
+        self.marks: list[np.ndarray] | None = None
+
+    def __call__(self, sentences: Sequence[str]) -> list[list[int]]:
+        if self.fast is not None:
+            ids = self.fast.ids_with_unknown(sentences)
+        else:
+            enc = self.model.tokenizer.encode_batch_fast(sentences, add_special_tokens=False)
+            ids = [e.ids for e in enc]
+        unk = self.model.unk_token_id
+        if self.marks is not None:
+            self.marks.append(unknown_shares(ids, unk))
+        if unk is not None:
+            return [[t for t in i if t != unk] if unk in i else i for i in ids]
+        return ids
 
 
 def _pooled_batch(model: Any, sentences: Sequence[str], normalize: bool) -> np.ndarray:
@@ -371,6 +518,14 @@ class AsciiWordPiece:
     def tokenize(self, sentences: Sequence[str]) -> list[list[int]]:
         """What ``StaticModel.tokenize`` returns: ids per text, truncated as the tokenizer
         is set to, then unknown tokens removed."""
+        out = self.ids_with_unknown(sentences)
+        if self.unk_id is not None:
+            unk = self.unk_id
+            return [[t for t in ids if t != unk] if unk in ids else ids for ids in out]
+        return out
+
+    def ids_with_unknown(self, sentences: Sequence[str]) -> list[list[int]]:
+        """The tokenizer's ids per text, truncated as it is set to, unknown tokens kept."""
         trunc = self.tokenizer.truncation
         limit = trunc["max_length"] if trunc else None
         out: list[list[int] | None] = []
@@ -390,13 +545,10 @@ class AsciiWordPiece:
             )
             for i, e in zip(slow, enc, strict=True):
                 out[i] = e.ids
-        if self.unk_id is not None:
-            unk = self.unk_id
-            return [[t for t in ids if t != unk] if unk in ids else ids for ids in out]  # type: ignore[union-attr]
         return out  # type: ignore[return-value]
 
 
-class StaticEmbedder:
+class StaticEmbedder(_Marked):
     """A model2vec static model (token vectors averaged): no transformer at run time."""
 
     def __init__(self, path: str, name: str | None = None) -> None:
@@ -415,17 +567,31 @@ class StaticEmbedder:
     def dim(self) -> int:
         return int(self._load().dim)
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def encode_shares(
+        self, texts: Sequence[str], progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors, and each text's share of unknown tokens, from the one tokenisation
+        the encoding does."""
         if not texts:
-            return np.zeros((0, self.dim()), np.float32)
+            return np.zeros((0, self.dim()), np.float32), np.zeros(0, dtype=np.float32)
         model = self._load()
         out = _Filled(len(texts))
+        marks: list[np.ndarray] = []
         with _bar(f"embed ({self.name})", len(texts), progress) as bar:
             for lo in range(0, len(texts), ENCODE_CHUNK * 4):
                 chunk = [t[:MAX_EMBED_CHARS] for t in texts[lo : lo + ENCODE_CHUNK * 4]]
-                out.put(lo, model.encode(chunk, show_progress_bar=False))
+                model.tokenize.marks = marks
+                try:
+                    out.put(lo, model.encode(chunk, show_progress_bar=False))
+                finally:
+                    model.tokenize.marks = None
                 bar.advance(len(chunk))
-        return out.array
+        return out.array, np.concatenate(marks)
+
+    def unknown_share(self, texts: Sequence[str]) -> np.ndarray:
+        """Each text's share of unknown tokens: the texts are embedded again, which only an
+        embedder without a cache does (``CachedEmbedder`` reads the shares it noted)."""
+        return self.encode_shares(texts)[1]
 
 
 def _dir_fingerprint(path: str) -> str:
@@ -456,6 +622,9 @@ class EmbeddingCache:
         self._loaded = False
         self._keys: list[np.ndarray] = []  # per shard, (rows, 16) uint8
         self._shards: list[np.ndarray] = []  # per shard, (rows, dim) float32
+        # per shard, (rows,) float32: the share of the text's tokens unknown to the model, -1
+        # not recorded (a shard written before the shares were)
+        self._marks: list[np.ndarray] = []
         # (sorted unique keys, shard of each, row of each): the first shard holding a key wins
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # Shards written since the load without their vectors kept in memory (``keep=False``):
@@ -472,19 +641,27 @@ class EmbeddingCache:
             try:
                 with np.load(f) as z:
                     keys, vecs = z["keys"], z["vecs"]
+                    marks = z[_SHARE] if _SHARE in z.files else np.full(len(keys), -1)
             except (OSError, ValueError, KeyError, EOFError):
                 continue  # a shard removed by a concurrent merge, or a broken one
             self._keys.append(np.ascontiguousarray(keys, dtype=np.uint8))
             self._shards.append(vecs)
+            self._marks.append(np.asarray(marks, dtype=np.float32))
             self._table = None
 
     def _lookup_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self._load()
         if self._table is None:
             if self._keys:
-                allk = np.concatenate(self._keys).view(_KEY).ravel()
-                shard = np.repeat(np.arange(len(self._keys)), [len(k) for k in self._keys])
-                row = np.concatenate([np.arange(len(k)) for k in self._keys])
+                # Shards with every text's share of unknown tokens first: a key also held by
+                # a shard written before the shares were is read from the newer one.
+                order = sorted(
+                    range(len(self._keys)), key=lambda s: bool((self._marks[s] < 0).any())
+                )
+                keys = [self._keys[s] for s in order]
+                allk = np.concatenate(keys).view(_KEY).ravel()
+                shard = np.repeat(np.asarray(order, dtype=np.int64), [len(k) for k in keys])
+                row = np.concatenate([np.arange(len(k)) for k in keys])
                 uniq, first = np.unique(allk, return_index=True)
                 self._table = (uniq, shard[first], row[first])
             else:
@@ -517,22 +694,44 @@ class EmbeddingCache:
                 out[mine] = self._shards[s][row[pos[mine]]]
         return out, found
 
-    def store(self, keys: Sequence[bytes], vecs: np.ndarray, keep: bool = True) -> None:
+    def marks(self, keys: Sequence[bytes]) -> np.ndarray:
+        """Per key, its text's share of unknown tokens; -1 not known (not cached, or cached
+        before the shares were recorded)."""
+        pos, found = self._positions(keys)
+        out = np.full(len(keys), -1, dtype=np.float32)
+        if found.any():
+            _, shard, row = self._lookup_table()
+            hit = np.flatnonzero(found)
+            for s in np.unique(shard[pos[hit]]).tolist():
+                mine = hit[shard[pos[hit]] == s]
+                out[mine] = self._marks[s][row[pos[mine]]]
+        return out
+
+    def store(
+        self,
+        keys: Sequence[bytes],
+        vecs: np.ndarray,
+        keep: bool = True,
+        shares: np.ndarray | None = None,
+    ) -> None:
         """Write one new shard atomically; merge shards when there are too many.
 
         ``keep=False``: ``vecs`` is not kept in memory (the caller reuses or hands out its
-        buffer); the next lookup reads this shard, and only it, back from disk."""
+        buffer); the next lookup reads this shard, and only it, back from disk. ``shares``:
+        the texts' shares of unknown tokens, kept beside their vectors."""
         if not keys:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         karr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
+        marks = np.full(len(keys), -1, np.float32) if shares is None else shares.astype(np.float32)
         name = hashlib.blake2b(karr.tobytes(), digest_size=8).hexdigest()
         path = self.dir / f"shard-{name}.npz"
-        _atomic_npz(path, karr, np.asarray(vecs, np.float32))
+        _atomic_npz(path, karr, np.asarray(vecs, np.float32), marks)
         if keep:
             self._load()
             self._keys.append(karr)
             self._shards.append(np.asarray(vecs, np.float32))
+            self._marks.append(marks)
             self._table = None
         elif self._loaded:
             self._pending.append(path)  # not loaded yet: the first load finds it anyway
@@ -547,12 +746,14 @@ class EmbeddingCache:
         karr = np.ascontiguousarray(uniq[order]).view(np.uint8).reshape(-1, 16)
         dim = self._shards[0].shape[1]
         vecs = np.empty((len(order), dim), dtype=np.float32)
+        marks = np.empty(len(order), dtype=np.float32)
         for s in range(len(self._shards)):
             mine = np.flatnonzero(shard[order] == s)
             vecs[mine] = self._shards[s][row[order][mine]]
+            marks[mine] = self._marks[s][row[order][mine]]
         name = hashlib.blake2b(karr.tobytes(), digest_size=8).hexdigest()
         target = self.dir / f"shard-{name}.npz"
-        _atomic_npz(target, karr, vecs)
+        _atomic_npz(target, karr, vecs, marks)
         for f in shards:
             if f != target:
                 f.unlink(missing_ok=True)
@@ -571,11 +772,14 @@ def _spread(fresh: np.ndarray, rows: np.ndarray) -> None:
         fresh[lo:hi] = fresh[rows[lo:hi]]  # the gather is made before the assignment
 
 
-def _atomic_npz(path: Path, keys: np.ndarray, vecs: np.ndarray) -> None:
+_SHARE = "unknown_share"  # a shard's array of its texts' shares of unknown tokens
+
+
+def _atomic_npz(path: Path, keys: np.ndarray, vecs: np.ndarray, shares: np.ndarray) -> None:
     from curate.records import atomic_writer
 
     with atomic_writer(path, "wb") as fh:
-        np.savez(fh, keys=keys, vecs=vecs)
+        np.savez(fh, keys=keys, vecs=vecs, **{_SHARE: shares})
 
 
 class CachedEmbedder:
@@ -588,12 +792,58 @@ class CachedEmbedder:
         self.hits = 0
         self.misses = 0
         self.encode_seconds = 0.0  # time spent embedding (not in cache lookups)
+        self._fingerprint = inner.fingerprint()
+
+    def _note(self, keys: list[bytes], shares: np.ndarray) -> None:
+        _note(self._fingerprint, keys, shares)
+
+    def unseen(self, texts: Sequence[str]) -> np.ndarray:
+        """Whether more than ``UNSEEN_SHARE`` of each text's tokens are unknown to the model."""
+        return self.unknown_share(texts) > UNSEEN_SHARE
+
+    def unknown_share(self, texts: Sequence[str]) -> np.ndarray:
+        """Each text's share of unknown tokens, as noted when it was embedded (here, or in
+        the cache); texts without one are tokenised (embedded) again by the model."""
+        keys = [text_key(t) for t in texts]
+        marks = _noted_shares(self._fingerprint, keys)
+        rest = np.flatnonzero(marks < 0)
+        if rest.size:
+            marks[rest] = self.cache.marks([keys[i] for i in rest.tolist()])
+        rest = np.flatnonzero(marks < 0)
+        if rest.size:  # cached before the flags were recorded, or never embedded
+            got = self.inner.unknown_share([texts[i] for i in rest.tolist()])
+            marks[rest] = got
+            self._note([keys[i] for i in rest.tolist()], got)
+        return marks
+
+    def encode_marked(
+        self, texts: Sequence[str], progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``encode`` and ``unseen`` of ``texts``."""
+        return self.encode(texts, progress), self.unseen(texts)
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """One row per text, in an array of the caller's own (the cache keeps no reference
         to it: written into, it changes no later lookup)."""
         keys = [text_key(t) for t in texts]
         vecs, found = self.cache.lookup(keys)
+        if found.any():
+            rows = np.flatnonzero(found)
+            hit = [keys[i] for i in rows.tolist()]
+            shares = self.cache.marks(hit)
+            old = np.flatnonzero(shares < 0)
+            if old.size:
+                # Cached before the shares were recorded: measured once (the model runs
+                # again on these texts) and stored with their vectors, so a rerun reads them.
+                mine = rows[old]
+                shares[old] = self.inner.unknown_share([texts[i] for i in mine.tolist()])
+                first: dict[bytes, tuple[int, int]] = {}  # key -> (text, its place in old)
+                for j, i in zip(old.tolist(), mine.tolist(), strict=True):
+                    first.setdefault(keys[i], (i, j))
+                at = np.asarray([i for i, _ in first.values()], dtype=np.int64)
+                got = shares[[j for _, j in first.values()]]
+                self.cache.store(list(first), vecs[at], keep=False, shares=got)
+            self._note(hit, shares)
         todo: dict[bytes, int] = {}
         for i in np.flatnonzero(~found).tolist():
             todo.setdefault(keys[i], i)
@@ -603,10 +853,11 @@ class CachedEmbedder:
             started = time.perf_counter()
             # The new texts as a view (``LazyTexts`` of their rows): made chunk by chunk when
             # ``texts`` makes them on demand (``embed_records``), never all at once.
-            fresh = self.inner.encode(
+            fresh, unseen = self.inner.encode_shares(
                 LazyTexts(list(todo.values()), texts.__getitem__), progress=progress
             )
             self.encode_seconds += time.perf_counter() - started
+            self._note(list(todo), unseen)
             if vecs.shape[1] != fresh.shape[1]:
                 vecs = np.zeros((len(texts), fresh.shape[1]), dtype=np.float32)
                 found[:] = False
@@ -616,11 +867,11 @@ class CachedEmbedder:
                 # it is, not copied into ``vecs`` (a second array of the output's size), and
                 # not kept by the cache, which reads it back from disk when asked: a caller
                 # writing into the answer cannot change later lookups.
-                self.cache.store(list(todo), fresh, keep=False)
+                self.cache.store(list(todo), fresh, keep=False, shares=unseen)
                 return fresh
             if miss.size == len(texts):
                 # A cold cache and repeated texts: ``fresh`` grows into the answer in place.
-                self.cache.store(list(todo), fresh, keep=False)
+                self.cache.store(list(todo), fresh, keep=False, shares=unseen)
                 row_of = {k: r for r, k in enumerate(todo)}
                 rows = np.fromiter((row_of[k] for k in keys), np.int64, len(keys))
                 try:  # grown in place: only this frame may hold the array
@@ -631,7 +882,7 @@ class CachedEmbedder:
                     _spread(fresh, rows)
                     return fresh
             else:
-                self.cache.store(list(todo), fresh)
+                self.cache.store(list(todo), fresh, shares=unseen)
             row_of = {k: r for r, k in enumerate(todo)}
             rows = np.fromiter((row_of[keys[i]] for i in miss.tolist()), np.int64, miss.size)
             for lo in range(0, miss.size, ENCODE_CHUNK * 64):  # no temporary of all of them

@@ -210,6 +210,8 @@ def dedup_command(
         report = dedup_file(path, output, config, against, rejects, clusters_path)
     if explain and "explain" in report:
         echo_err(format_explain(report["explain"]))
+    for warning in report.get("warnings", []):
+        echo_err(f"dedup: warning: {warning}")
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
     removed = ", ".join(f"{k} {v:,}" for k, v in report["removed"].items() if v or k in methods)

@@ -39,11 +39,14 @@ def explain_method(
     (index, index) marks pairs over the threshold that a further check (the semantic slot
     guard) keeps apart. Texts are shown from a little before the point where they differ.
     """
-    best = np.full(n, -1.0)
+    # -inf, not -1: a record whose best candidate is at -1 (two centred vectors of a
+    # 2-record set) has a candidate; counted as "below 0", not as "no candidate".
+    best = np.full(n, -np.inf)
     if pairs.size:
         np.maximum.at(best, pairs[:, 0], sims)
         np.maximum.at(best, pairs[:, 1], sims)
     has = best >= 0
+    below_zero = int((np.isfinite(best) & ~has).sum())
     edges = np.round(np.arange(0.0, 1.0 + BIN_WIDTH / 2, BIN_WIDTH), 2)
     counts, _ = np.histogram(np.clip(best[has], 0.0, 1.0), bins=edges)
     histogram = [
@@ -68,7 +71,8 @@ def explain_method(
         "records": n,
         "candidate_pairs": int(pairs.shape[0]),
         "pairs_at_or_above": int((sims >= threshold).sum()),
-        "records_without_candidate": int((~has).sum()),
+        "records_without_candidate": int((~np.isfinite(best)).sum()),
+        "records_below_zero": below_zero,
         "histogram": histogram,
         "above": [pair(k) for k in above],
         "below": [pair(k) for k in below],
@@ -99,6 +103,29 @@ def _nearest(pairs: np.ndarray, sims: np.ndarray, threshold: float) -> tuple[lis
     return order_up[:SAMPLES].tolist(), order_down[-SAMPLES:][::-1].tolist()
 
 
+def semantic_warnings(stats: dict[str, Any]) -> list[str]:
+    """What the semantic step left out and why, from dedup's ``stats`` (each engine's)."""
+    out = []
+    model = stats.get("embedder") or (stats.get("config") or {}).get("model") or "fast"
+    unseen = stats.get("semantic_unseen") or 0
+    if unseen:
+        out.append(
+            f"semantic dedup left out {unseen:,} records whose text the {model} model mostly "
+            "cannot see (over a third of their tokens unknown to it, e.g. Chinese for the "
+            "default model): they were neither removed nor the cause of a removal by "
+            "meaning (exact and near dedup still apply); a multilingual sentence-transformers "
+            "model (--model PATH) compares them (--model minilm has the default model's "
+            "vocabulary: it cannot see them either)"
+        )
+    few = stats.get("semantic_too_few_to_centre") or 0
+    if few:
+        out.append(
+            f"semantic dedup skipped: {few} records are too few to centre the {model} "
+            "model's vectors on (fewer than 5); --model minilm compares them"
+        )
+    return out
+
+
 def format_explain(explain: dict[str, Any]) -> str:
     """Human text for stderr: one block per method."""
     lines: list[str] = []
@@ -117,6 +144,8 @@ def format_explain(explain: dict[str, Any]) -> str:
             if h["records"]:
                 bar = "#" * max(1, round(40 * h["records"] / peak))
                 lines.append(f"  {h['from']:.2f}-{h['to']:.2f} {h['records']:>7} {bar}")
+        if info.get("records_below_zero"):
+            lines.append(f"  below 0.00: {info['records_below_zero']}")
         if info["records_without_candidate"]:
             lines.append(f"  no candidate: {info['records_without_candidate']}")
         for side in ("above", "below"):

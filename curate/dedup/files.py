@@ -9,6 +9,7 @@ from typing import Any
 
 from curate.dedup.config import DedupConfig
 from curate.dedup.engine import DedupResult, DedupStage
+from curate.dedup.explain import semantic_warnings
 from curate.errors import InputError
 from curate.reader import read_chat
 from curate.records import (
@@ -177,9 +178,10 @@ def dedup_file(
         "config": result.stats["config"],
         "read": read_stats,
     }
-    for key in ("embedder", "embedding_cache", "embedding_seconds"):
+    for key in ("embedder", "embedding_cache", "embedding_seconds", "semantic_unseen"):
         if key in result.stats:
             report[key] = result.stats[key]
+    report["warnings"] = semantic_warnings(result.stats)
     if result.explain:
         report["explain"] = result.explain
     return report

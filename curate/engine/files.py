@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from curate.dedup.config import DedupConfig
+from curate.dedup.explain import semantic_warnings
 from curate.records import atomic_files, check_output_paths, dumps_line, recover_outputs
 
 
@@ -106,6 +107,8 @@ def ray_dedup_file(
         "config": stats["config"],
         "read": got.read_stats.as_dict(),
         "engine": "ray",
+        "semantic_unseen": stats.get("semantic_unseen", 0),
+        "warnings": semantic_warnings(stats),
     }
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from curate.dedup.cluster import keep_walk
+from curate.dedup.engine import CENTRE_MIN_ROWS
 from curate.dedup.semantic import faiss_threads
 from curate.engine.ray_rows import (
     BATCH,
@@ -41,7 +42,9 @@ from curate.engine.ray_udfs import (
     _pair_pieces,
     _pair_requests,
     _search_partition,
+    _seen_rows,
     _unit_centered,
+    _unseen_count,
     _vec_sum,
     _with_bands,
 )
@@ -130,6 +133,8 @@ class RayDedup:
         # near: whole connected components removed, one kept (the audit's duplicate share,
         # as local ``find_duplicates(whole_components=True)``); else ``keep_walk``.
         self.whole_components = False
+        self.unseen = 0  # rows the semantic step left out: the model cannot see their text
+        self.too_few_to_centre = 0
         self.mode = "run"
         self.keep_bands = False
         self.bands: Any = None
@@ -381,6 +386,17 @@ class RayDedup:
     def semantic(self, ds: Any, n: int) -> _Removed:
         cfg = self.config.dedup
         _, center = cfg.semantic_settings()
+        # As the local engine: rows whose text the model cannot see are left out (their
+        # vectors neither in the centre nor in a pair).
+        counts = ds.select_columns(["unseen"]).map_batches(_unseen_count, batch_format="numpy")
+        got = _collect(counts, ["n"])
+        self.unseen = int(got["n"].sum())
+        if self.unseen:
+            ds = ds.map_batches(_seen_rows, batch_format="numpy")
+            n -= self.unseen
+        if center and n < CENTRE_MIN_ROWS:  # as the local engine (its comment)
+            self.too_few_to_centre = n
+            return _Removed.none("semantic")
         mean = None
         if center:
             sums = _collect(

@@ -265,6 +265,8 @@ def _read_dedup(
     }
     if "semantic" in cfg.methods:
         stats["semantic_pairs_rejected_by_slot_guard"] = eng.slot_rejected
+        stats["semantic_unseen"] = eng.unseen
+        stats["semantic_too_few_to_centre"] = eng.too_few_to_centre
     dres = DedupResult(StageResult(kept=kept, dropped=[], stats=stats), listed)
     return Prepared(kept, embeddings, dres, read_stats, converter, refs, areport, sres)
 

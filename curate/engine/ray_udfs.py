@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import orjson
 
 from curate.engine.ray_rows import BORDER, IDX_MASK, _records
 from curate.records import Record
@@ -283,10 +282,13 @@ def _components(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Embed:
-    """One embedding model per actor; adds a ``vec`` column (the dedup key text's vector).
+    """One embedding model per actor; adds a ``vec`` column (the dedup key text's vector,
+    ``curate.dedup.normalize.key_text``, tools included: what the local engine embeds, for
+    ``curate dedup`` and ``curate run`` alike) and an ``unseen`` one (the model cannot see most
+    of the text: ``curate.embed.UNSEEN_SHARE``; left out of the semantic step).
 
-    ``key_text``: embed what ``curate dedup`` embeds (``curate.dedup.normalize.key_text``,
-    tools included); else what ``curate run`` embeds (``curate.chat.record_text``).
+    ``key_text``: the rows are as read (``curate dedup``: viewed as chat first); else they
+    are canonical records already (``curate run``).
     """
 
     def __init__(
@@ -300,16 +302,25 @@ class _Embed:
         self.key_text = key_text
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict:
-        from curate.chat import record_text
         from curate.dedup.normalize import key_text
         from curate.reader import chat_view
 
-        if self.key_text:
-            texts = [key_text(chat_view(r), self.side) for r in _records(batch)]  # type: ignore[arg-type]
+        view = chat_view if self.key_text else (lambda r: r)
+        texts = [key_text(view(r), self.side) for r in _records(batch)]  # type: ignore[arg-type]
+        if texts:
+            vecs, unseen = self.embedder.encode_marked(texts)
         else:
-            texts = [record_text(orjson.loads(d), self.side) for d in batch["data"]]
-        vecs = self.embedder.encode(texts) if texts else np.zeros((0, 1), np.float32)
-        return {**batch, "vec": np.asarray(vecs, dtype=np.float32)}
+            vecs, unseen = np.zeros((0, 1), np.float32), np.zeros(0, dtype=bool)
+        return {**batch, "vec": np.asarray(vecs, dtype=np.float32), "unseen": unseen}
+
+
+def _unseen_count(batch: dict[str, np.ndarray]) -> dict:
+    return {"n": np.array([int(np.count_nonzero(batch["unseen"]))], dtype=np.int64)}
+
+
+def _seen_rows(batch: dict[str, np.ndarray]) -> dict:
+    keep = ~np.asarray(batch["unseen"], dtype=bool)
+    return {k: v[keep] for k, v in batch.items()}
 
 
 def _vec_sum(batch: dict[str, np.ndarray]) -> dict:

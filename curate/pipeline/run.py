@@ -291,6 +291,9 @@ def _run_into(
     if "dedup" in done:
         dres, dupes = done["dedup"].output, dedup_stage.dupes
     areport, sres = done["audit"].output, done["split"].output
+    from curate.dedup.explain import semantic_warnings
+
+    areport.warnings.extend(semantic_warnings(dres.stats))
     kept = batch.records  # the split's input
     del batch
     audited, dropped_lines = kept, []  # what the findings' rows refer to, and the drops

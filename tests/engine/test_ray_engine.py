@@ -644,3 +644,55 @@ def test_chains_keep_their_far_ends_as_local(ray_cluster, tmp_path: Path) -> Non
     assert all(r["similarity"] >= 0.9 for r in rejects if r["reason"] == "semantic_duplicate")
     # 8648697 removed the chain's far end at Jaccard 0.64 (a component); now as a
     # semantic duplicate of the first (cosine >= 0.9), when at all.
+
+
+GLAIVE_TOOLS = Path(__file__).with_name("glaive_tools.jsonl")  # real glaive records, 40
+
+
+def test_run_embeds_the_tools_as_local(ray_cluster, tmp_path: Path) -> None:
+    """qa10 #3: ``curate run --engine ray`` embedded the messages without the record's
+    ``tools`` (``record_text``) while the local run embeds dedup's key text (tools first):
+    on these real glaive records the two engines rejected different lines."""
+    config = tmp_path / "curate.yaml"
+    config.write_text("dedup:\n  cache_dir: false\n  model: fast\n")
+    out, codes = {}, {}
+    for engine in ("local", "ray"):
+        out[engine] = tmp_path / engine
+        codes[engine], err = _run(
+            [str(GLAIVE_TOOLS), "-o", str(out[engine]), "--config", str(config), "--engine", engine]
+        )
+        assert codes[engine] in (0, 1), err
+    assert compare_outputs(out["local"], out["ray"]) == []
+    rejects = [json.loads(x) for x in (out["ray"] / "rejects.jsonl").read_text().splitlines()]
+    semantic = sorted(r["line"] for r in rejects if r["reason"] == "semantic_duplicate")
+    assert semantic == [23, 38]  # the local engine's answer
+
+
+def test_dedup_leaves_out_texts_the_model_cannot_see_as_local(ray_cluster, tmp_path: Path) -> None:
+    """qa10 #1: Chinese exchanges the fast model sees only as [UNK] (the same vector) are
+    neither removed nor the cause of a removal by meaning, on Ray as locally."""
+    zh = [("猫吃什么？", "猫吃鱼。"), ("羊吃什么？", "羊吃草。")]
+    en = [
+        ("What is the capital of France?", "Paris."),
+        ("Who wrote Hamlet?", "William Shakespeare."),
+        ("How do I sort a list in Python?", "Use sorted(xs) or xs.sort()."),
+        ("Name a primary color.", "Red."),
+        ("What is 7 times 8?", "56."),
+    ]
+    rows = [
+        {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+        for q, a in zh + en
+    ]
+    data = tmp_path / "zh.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    out = {}
+    for engine in ("local", "ray"):
+        kept = tmp_path / f"{engine}.jsonl"
+        args = ["dedup", str(data), "-o", str(kept), "--engine", engine, "--method", "semantic"]
+        result = CliRunner().invoke(main, [*args, "--no-cache", "--json"])
+        assert result.exit_code == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["removed"]["semantic"] == 0 and report["semantic_unseen"] == 2
+        assert "left out 2 records" in result.stderr
+        out[engine] = kept.read_bytes()
+    assert out["local"] == out["ray"]

@@ -1,0 +1,147 @@
+"""Texts the embedding model cannot see, and sets too small to centre (qa10 #1, #9).
+
+The packaged static model maps most CJK characters to [UNK], which model2vec drops: two
+Chinese exchanges that differ only in such characters got the same vector and were merged at
+similarity 1.0 (llamafactory_identity.json lines 59/60: 谁制作了你？ / 谁训练了你？).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from curate.cli import main
+from curate.dedup import DedupConfig, dedup
+from curate.dedup.explain import explain_method
+from curate.embed import get_embedder
+from curate.records import Record
+
+ZH = [
+    ("猫吃什么？", "猫吃鱼。"),
+    ("羊吃什么？", "羊吃草。"),
+    ("谁制作了你？", "{{author}} 制作了我，我的目的是回答用户问题并提供必要的支持。"),
+    ("谁训练了你？", "{{author}} 训练了我，我的目的是回答用户问题并提供必要的支持。"),
+]
+EN = [
+    ("What is the capital of France?", "Paris."),
+    ("Who wrote Hamlet?", "William Shakespeare."),
+    ("How do I sort a list in Python?", "Use sorted(xs) or xs.sort()."),
+    ("Name a primary color.", "Red."),
+    ("What is 7 times 8?", "56."),
+    ("Translate 'cat' to German.", "Katze."),
+]
+REVERSE = "Use my_list.reverse() to reverse it in place, or my_list[::-1] to get a reversed copy."
+PARA = [
+    ("How do I reverse a list in Python?", REVERSE),
+    ("What is the way to reverse a Python list?", REVERSE),
+]
+
+
+def _records(pairs: list[tuple[str, str]]) -> list[Record]:
+    return [
+        Record(
+            "t.jsonl",
+            k,
+            {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
+        )
+        for k, (q, a) in enumerate(pairs, start=1)
+    ]
+
+
+def test_the_static_model_cannot_see_chinese_and_says_so(tmp_path) -> None:
+    from curate.embed import UNSEEN_SHARE
+
+    emb = get_embedder(None, cache_dir=tmp_path)
+    texts = ["<user> 猫吃什么？\n<assistant> 猫吃鱼。", "<user> Who wrote Hamlet?"]
+    vecs, unseen = emb.encode_marked(texts)
+    assert unseen.tolist() == [True, False]
+    assert emb.unknown_share(texts)[0] > UNSEEN_SHARE
+    # the same answer from the cache, from a fresh embedder, and without a cache
+    assert get_embedder(None, cache_dir=tmp_path).unseen(texts).tolist() == [True, False]
+    assert get_embedder(None, cache_dir=False).unseen(texts).tolist() == [True, False]
+
+
+def test_chinese_records_are_not_merged_by_meaning(tmp_path) -> None:
+    recs = _records(ZH + EN)
+    res = dedup(recs, DedupConfig(methods=("semantic",), cache_dir=str(tmp_path)))
+    assert res.stats["removed"]["semantic"] == 0  # was 2 (both pairs at 1.0)
+    assert res.stats["semantic_unseen"] == 4
+    assert len(res.result.kept) == len(recs)
+
+
+def test_exact_dedup_still_applies_to_unseen_texts(tmp_path) -> None:
+    recs = _records([ZH[0], ZH[0], ZH[1], *EN])
+    res = dedup(recs, DedupConfig(methods=("exact", "semantic"), cache_dir=str(tmp_path)))
+    assert res.stats["removed"] == {"exact": 1, "semantic": 0, "leaked": 0}  # was semantic 1
+
+
+def test_a_two_record_file_is_not_compared_and_the_explanation_agrees(tmp_path) -> None:
+    recs = _records(PARA)
+    res = dedup(recs, DedupConfig(methods=("semantic",), cache_dir=str(tmp_path)))
+    assert res.stats["semantic_too_few_to_centre"] == 2
+    # with a few more records the pair is centred and found
+    res = dedup(_records(PARA + EN), DedupConfig(methods=("semantic",), cache_dir=str(tmp_path)))
+    assert res.stats["removed"]["semantic"] == 1
+
+
+def test_explain_counts_a_negative_best_match_as_a_candidate() -> None:
+    pairs = np.array([[0, 1]])
+    info = explain_method(pairs, np.array([-1.0]), 0.9, 2, int, lambda k: {"id": k, "text": str(k)})
+    assert info["records_without_candidate"] == 0  # was 2 beside "1 candidate pairs"
+    assert info["records_below_zero"] == 2
+
+
+def test_cli_warns_and_names_the_switch(tmp_path) -> None:
+    src = tmp_path / "zh.jsonl"
+    src.write_text(
+        "\n".join(json.dumps(r.data, ensure_ascii=False) for r in _records(ZH + EN)) + "\n"
+    )
+    out = CliRunner().invoke(
+        main,
+        ["dedup", str(src), "-o", str(tmp_path / "o.jsonl"), "--method", "semantic"],
+    )
+    assert out.exit_code == 0, out.output
+    assert "left out 4 records" in out.stderr and "multilingual" in out.stderr
+
+
+def test_a_cache_written_before_the_shares_is_measured_once(tmp_path) -> None:
+    """Vectors cached by 8648697 have no shares: the run's embed stage measures them, so
+    dedup given its vectors still leaves the unseen texts out, and a rerun reads them back."""
+    from curate.dedup.normalize import key_text
+    from curate.embed import embed_records
+
+    recs = _records(ZH + EN)
+    texts = [key_text(r, "conversation") for r in recs]
+    emb = get_embedder(None, cache_dir=tmp_path)
+    vecs = emb.encode(texts)
+    for shard in emb.cache.dir.glob("shard-*.npz"):  # as the old code wrote them
+        with np.load(shard) as z:
+            keys, old = z["keys"], z["vecs"]
+        with open(shard, "wb") as fh:
+            np.savez(fh, keys=keys, vecs=old)
+    from curate import embed
+
+    embed._NOTED.clear()  # a new process
+    given = embed_records(recs, lambda r: key_text(r, "conversation"), None, tmp_path)
+    np.testing.assert_array_equal(given, vecs)
+    cfg = DedupConfig(methods=("semantic",), cache_dir=str(tmp_path))
+    res = dedup(recs, cfg, embeddings=given)
+    assert res.stats["semantic_unseen"] == 4 and res.stats["removed"]["semantic"] == 0
+    embed._NOTED.clear()
+    assert (
+        get_embedder(None, cache_dir=tmp_path).cache.marks([embed.text_key(texts[0])])[0]
+        > embed.UNSEEN_SHARE
+    )
+
+
+def test_unseen_texts_are_no_semantic_leak(tmp_path) -> None:
+    """The split's leakage check: a Chinese test record is no leak of a Chinese train record
+    the model sees as the same frame (the identity file's run moved 7 such rows to train)."""
+    from curate.dedup import find_leaks
+
+    cfg = DedupConfig(methods=("semantic",), cache_dir=str(tmp_path))
+    test = _records([ZH[1], *EN[:3]])
+    train = _records([ZH[0], *EN[3:], *PARA])
+    assert find_leaks(test, cfg, train) == []
