@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import orjson
 
+from curate.records import parse_record
+
 Side = Literal["conversation", "prompt", "response"]
 PROMPT_ROLES = frozenset({"system", "developer", "user"})
 RESPONSE_ROLES = frozenset({"assistant"})
@@ -108,10 +110,11 @@ def _call_text(call: Any) -> str:
     fn = fn if isinstance(fn, Mapping) else {}
     args = fn.get("arguments")
     if isinstance(args, str):
-        try:
-            args = orjson.loads(args)
-        except orjson.JSONDecodeError:
-            pass  # kept as the string it is
+        # Read under the reader's rules: a string it would refuse (not JSON, an integer
+        # beyond 64 bits that would come back a float) is kept as the string it is.
+        value, reason, _ = parse_record(args.encode("utf-8", "surrogatepass"))
+        if not reason:
+            args = value
     return f"<tool_call>\n{_json({'name': fn.get('name'), 'arguments': args})}\n</tool_call>"
 
 

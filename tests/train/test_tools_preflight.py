@@ -105,6 +105,25 @@ def test_tools_as_text_format() -> None:
     assert msgs[2]["content"].count("<tool_response>") == 2
 
 
+def test_tools_as_text_keeps_arguments_it_cannot_read_exactly_as_their_string() -> None:
+    # An integer beyond 64 bits would come back from a plain JSON parse as a float
+    # (1.2345678901234568e+29): the training text would name another account.
+    big = '{"account":123456789012345678901234567890}'
+    row = {
+        "messages": [
+            {"role": "user", "content": "Balance?"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"type": "function", "function": {"name": "bal", "arguments": big}}],
+            },
+        ]
+    }
+    text = tools_as_text(row)["messages"][1]["content"]
+    assert json.loads(text.split("\n")[1])["arguments"] == big
+    assert "e+29" not in text
+
+
 def test_render_check_tells_templates_apart(tokenizer: Any, memo_model_dir: Path) -> None:
     lost = tool_render_problem(tokenizer, TOOL_ROW)
     assert lost == (
