@@ -139,3 +139,23 @@ def test_no_output_inside_an_input_folder(tmp_path: Path) -> None:
         res = CliRunner().invoke(main, [args[0], str(folder), *args[1:]])
         assert res.exit_code == 2 and said in res.stderr, res.output
     assert sorted(p.name for p in folder.iterdir()) == ["a.jsonl", "b.jsonl"]
+
+
+def test_dedup_writes_a_folders_rejects_file_by_file(tmp_path: Path) -> None:
+    # Sorted by line alone, b.jsonl:1 came before a.jsonl:2; the Ray engine (and run,
+    # convert, validate) write input order: file by file, then line.
+    src = tmp_path / "in"
+    src.mkdir()
+    row = json.dumps(_chat(1))
+    (src / "a.jsonl").write_text(f"{row}\n{row}\n")
+    (src / "b.jsonl").write_text("{bad\n")
+    rejects = tmp_path / "rejects.jsonl"
+    res = CliRunner().invoke(
+        main, ["dedup", str(src), "-o", str(tmp_path / "out.jsonl"), "--rejects", str(rejects)]
+    )
+    assert res.exit_code == 1, res.output
+    got = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(Path(r["source"]).name, r["line"], r["reason"]) for r in got] == [
+        ("a.jsonl", 2, "exact_duplicate"),
+        ("b.jsonl", 1, "json_decode"),
+    ]

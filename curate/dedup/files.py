@@ -19,6 +19,7 @@ from curate.records import (
     dumps_line,
     recover_outputs,
 )
+from curate.shards import expand
 from curate.stage import Batch, Dropped, run_stages
 
 # Data files taken from an --against folder (recursively, in sorted order).
@@ -147,7 +148,12 @@ def dedup_file(
     where = {id(r): k for k, r in enumerate(records)}
     kept = [as_read[k] for k in kept_batch.index.tolist()]
     dropped = [replace(d, record=as_read[where[id(d.record)]]) for d in stage_drops]
-    rejected = sorted([*bad, *dropped], key=lambda d: d.record.line)
+    # In input order, file by file (a folder's files as ``expand`` lists them), as the Ray
+    # engine writes them: sorted by line alone, a folder's rejects would interleave.
+    file_at = {source: k for k, source in enumerate(expand(str(path)))}
+    rejected = sorted(
+        [*bad, *dropped], key=lambda d: (file_at.get(d.record.source, 0), d.record.line)
+    )
     # Output, rejects and clusters appear together or not at all (a kill between two renames
     # is rolled forward by the next write), so their counts always add up.
     with atomic_files([output, rejects, clusters]) as (out_fh, rej_fh, cl_fh):
