@@ -1294,6 +1294,7 @@ def atomic_files(
     """
     handles: list[IO[bytes] | None] = []
     moves: list[tuple[str, Path]] = []
+    journaled = False
     try:
         for p in paths:
             if p is None:
@@ -1318,6 +1319,7 @@ def atomic_files(
             for _, dest in moves:
                 with atomic_writer(_journal(dest)) as jf:
                     jf.write(entry)
+            journaled = True
         for tmp, dest in moves:
             os.replace(tmp, dest)
         for folder in {dest.parent for _, dest in moves}:
@@ -1330,7 +1332,9 @@ def atomic_files(
             if fh is not None and fh is not sys.stdout.buffer:
                 with contextlib.suppress(OSError):
                     fh.close()
-        for tmp, _ in moves:
+        # Once the journals name the renames, an interrupt among them (Ctrl-C) leaves the
+        # temps for the next write to roll forward: removed, the journal could not.
+        for tmp, _ in [] if journaled else moves:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         raise

@@ -159,3 +159,32 @@ with r.atomic_files([{str(out)!r}, {str(rej)!r}]) as (o, j):
         o.write(b"3\n")
         j.write(b"4\n")
     assert out.read_text() == "3\n" and rej.read_text() == "4\n" and debris(tmp_path) == []
+
+
+def test_ctrl_c_between_the_renames_is_rolled_forward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (KeyboardInterrupt) right after the first rename: the temps stay for the
+    journal, so the next write finishes the set instead of leaving a torn pair."""
+    import curate.records as records
+
+    out, rej = tmp_path / "out.jsonl", tmp_path / "rej.jsonl"
+    out.write_text("old out\n")
+    rej.write_text("old rejects\n")
+    real = os.replace
+
+    def replace(a: str, b: Path) -> None:
+        real(a, b)
+        if str(b) == str(out):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(records.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt), atomic_files([out, rej]) as (o, j):
+        o.write(b"new out\n")
+        j.write(b"new rejects\n")
+    monkeypatch.setattr(records.os, "replace", real)
+    assert out.read_text() == "new out\n" and rej.read_text() == "old rejects\n"
+    monkeypatch.setattr(records, "_pid_alive", lambda pid: False)  # the next run's view
+    recover(rej)
+    assert out.read_text() == "new out\n" and rej.read_text() == "new rejects\n"
+    assert debris(tmp_path) == []
