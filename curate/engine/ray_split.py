@@ -81,6 +81,10 @@ def not_eligible(config: Any) -> str | None:
         return "Parquet / HF dataset outputs are written from memory"
     if config.run.semantic or "semantic" in config.dedup.methods:
         return "semantic leakage check"
+    if s.check_leakage and config.dedup.leak_key() != config.dedup.key:
+        # Rows sharing a prompt are grouped before the draw (curate.split), so groups are
+        # not single rows here.
+        return f"the leakage check's key ({config.dedup.leak_key()}) is not dedup's"
     return None
 
 
@@ -482,6 +486,7 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
         # Exact leaks cannot exist: dedup's exact pass left one row per digest.
         leakage = {
             "checked": True,
+            "key": dcfg.key,
             "methods": list(dcfg.methods),
             "pairs_checked": [
                 f"{a}~{b}" for a, b in PAIRS if a in present_sides and b in present_sides

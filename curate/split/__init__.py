@@ -4,11 +4,12 @@
     write_splits(result, "out/")        # train.jsonl, test.jsonl (val.jsonl), split_report.json
 
 Steps: stratum label per record (``strata``) -> groups that must stay together: ``--group``
-field values and duplicate clusters from ``curate.dedup.find_duplicates`` (``groups``) ->
-whole groups allocated per stratum to hit the exact share (``allocate``) -> leakage check of
-test/val against train with ``curate.dedup.dedup(..., against=...)``; any leak found is merged
-into the groups and the allocation redrawn (at most a few rounds), so the reported leakage is
-the leakage of the files written.
+field values, duplicate clusters from ``curate.dedup.find_duplicates`` (``groups``) and the
+clusters on the leakage check's key (the prompt by default) -> whole groups allocated per
+stratum to hit the exact share (``allocate``) -> leakage check of test/val against train with
+dedup's leakage matcher on that key (``curate.dedup.find_leaks``, as ``curate dedup
+--against``); any leak found is merged into the groups and the allocation redrawn (at most a
+few rounds), so the reported leakage is the leakage of the files written.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from curate.split.allocate import (
     min_records,
     share_report,
 )
-from curate.split.dupes import count_methods, cross_duplicates, default_dedup_config
+from curate.split.dupes import (
+    clusters_and_check,
+    count_methods,
+    cross_duplicates,
+    default_dedup_config,
+    leak_config,
+)
 from curate.split.dupes import duplicate_clusters as _duplicate_clusters
 from curate.split.groups import UnionFind, union_field
 from curate.split.output import write_splits
@@ -241,14 +248,26 @@ def split_records(
         side = getattr(dedup_config, "key", "conversation")
         embeddings = embed_records(records, model, side, getattr(dedup_config, "cache_dir", None))
 
-    if dedup_config is not None and n and (config.keep_duplicates_together or config.check_leakage):
+    if dedup_config is not None and n and config.keep_duplicates_together:
         features = _features(records, dedup_config, features)
-    if embeddings is None or dedup_config is None or "semantic" not in dedup_config.methods:
+    # The leakage check compares dedup's leak key (``against_key``, default prompt), as
+    # ``curate dedup --against``: records sharing a prompt leak whatever their answers.
+    check = leak_config(dedup_config) if dedup_config is not None and config.check_leakage else None
+    leak_vectors = None
+    leak_features = None
+    if check is not None and n:
+        leak_features = _features(records, check, features)
+        if embeddings is not None and check.key == dedup_config.key:
+            leak_vectors = embeddings
+        elif embeddings is not None and "semantic" in check.methods:
+            leak_vectors = embed_records(records, check.model, check.key, check.cache_dir)
+        # float32 once: every leakage round reads each side's rows of this array in place.
+        if leak_vectors is not None:
+            leak_vectors = np.asarray(leak_vectors, dtype=np.float32)
+    if leak_vectors is None or check is None or "semantic" not in check.methods:
         semantic = None
-    elif semantic is not None and not semantic.fits(dedup_config, n):
+    elif semantic is not None and not semantic.fits(check, n):
         semantic = None  # another model, key or threshold than dedup's: a fresh search
-    # float32 once: every leakage round reads each side's rows of this array in place.
-    leak_vectors = None if embeddings is None else np.asarray(embeddings, dtype=np.float32)
 
     labels = stratum_labels(
         records,
@@ -269,6 +288,18 @@ def split_records(
             uf.union_all(members)
         stats["duplicate_clusters"] = len(clusters)
         stats["records_in_duplicate_clusters"] = sum(len(c) for c in clusters)
+    if check is not None and n and check.key != dedup_config.key:
+        # Records the check would flag across sides (the same prompt, answered apart) go to
+        # one side in the first draw, not only after repair rounds.
+        clusters, searched = clusters_and_check(records, check, leak_vectors, leak_features)
+        if semantic is None and leak_vectors is not None and "semantic" in check.methods:
+            semantic = searched  # the rounds search only what this search left unsettled
+        # Records without a prompt cannot leak (the check skips them): not one group.
+        clusters = [c for c in (_with_text(records, c, check.key) for c in clusters) if len(c) > 1]
+        for members in clusters:
+            uf.union_all(members)
+        stats["leak_key_clusters"] = len(clusters)
+        stats["records_in_leak_key_clusters"] = sum(len(c) for c in clusters)
 
     leakage: dict[str, Any] = {"checked": False}
     for round_no in range(MAX_REPAIR_ROUNDS):
@@ -286,10 +317,10 @@ def split_records(
         # Not held through the check (a dict entry and a list per group, ~0.1 GiB at 1M
         # records): the next round rebuilds it, and ``_move_to_train`` builds its own.
         del groups
-        if not config.check_leakage or n == 0:
+        if check is None or n == 0:
             break
-        leaks = _leakage(records, sides, leak_vectors, dedup_config, features, semantic)
-        leakage = _leak_dict(records, leaks, sides, dedup_config, round_no)
+        leaks = _leakage(records, sides, leak_vectors, check, leak_features, semantic)
+        leakage = _leak_dict(records, leaks, sides, check, round_no)
         if not leaks:
             break
         # A leak the clusters missed (dedup matches pairs; clusters are cut per method):
@@ -300,11 +331,11 @@ def split_records(
             # Last resort: move every leaking group to train until nothing leaks. Train only
             # grows, so this ends; the strata moved are marked in the report.
             moved = _move_to_train(
-                records, sides, uf, leak_vectors, dedup_config, strata, features, semantic
+                records, sides, uf, leak_vectors, check, strata, leak_features, semantic
             )
             leakage.update(
                 _leak_report(
-                    records, sides, leak_vectors, dedup_config, round_no + 1, features, semantic
+                    records, sides, leak_vectors, check, round_no + 1, leak_features, semantic
                 )
             )
             leakage["moved_to_train"] = moved
@@ -315,6 +346,13 @@ def split_records(
 
 
 _PAIRS = ((TEST, TRAIN), (VAL, TRAIN), (TEST, VAL))
+
+
+def _with_text(records: list[Record], members: list[int], key: str) -> list[int]:
+    """The members whose ``key`` text is not blank."""
+    from curate.dedup import key_text
+
+    return [m for m in members if key_text(records[m], key).strip()]
 
 
 def _features(records: list[Record], dedup_config: Any, given: Any) -> Any:
@@ -384,6 +422,7 @@ def _leak_dict(
     present = set(sides)
     return {
         "checked": True,
+        "key": dedup_config.key,
         "methods": list(dedup_config.methods),
         "pairs_checked": [f"{a}~{b}" for a, b in _PAIRS if a in present and b in present],
         "by_method": count_methods(leaks, dedup_config.methods),

@@ -80,8 +80,15 @@ def test_bilingual_alpaca_stratified_by_language(bilingual_path: Path, embedder)
 
 
 def test_leakage_check_repairs_a_split_drawn_without_groups(sample_records, sample_embeddings):
+    from curate.dedup import DedupConfig
+
     config = SplitConfig(test_size=0.3, seed=4, keep_duplicates_together=False)
-    result = split_records(sample_records, config, embeddings=sample_embeddings)
+    # The check on the conversation (the key of the given vectors): no grouping on its key
+    # before the draw, as with the default key (prompt) there would be.
+    dedup_config = DedupConfig(methods=("exact", "near", "semantic"), against_key="conversation")
+    result = split_records(
+        sample_records, config, embeddings=sample_embeddings, dedup_config=dedup_config
+    )
     leak = result.report()["leakage"]
     assert leak["total"] == 0
     assert leak["repair_rounds"] >= 1  # the first draw leaked; the check caught and fixed it
