@@ -81,6 +81,11 @@ class SplitConfig:
         tolerance: the overall test (val) share is ``off_target`` when it misses its target
             by more than this share of the records (and by more than one record).
         strict: ``curate split`` / ``curate run`` exit 1 when a share is off target.
+        leakage_key: ``None`` (default): records with the same prompt (exact, after dedup's
+            normalisation) are kept on one side and counted as leaks (``exact_prompt``);
+            the near/semantic check compares dedup's key. A key (``prompt``...) other than
+            dedup's: group and check exact/near/semantic on that key, as ``curate dedup
+            --against`` (several times the CPU and memory: docs/split.md).
     """
 
     test_size: float = 0.1
@@ -97,6 +102,7 @@ class SplitConfig:
     min_stratum: int | None = None
     tolerance: float = 0.02
     strict: bool = False
+    leakage_key: str | None = None
 
     def __post_init__(self) -> None:
         self.stratify = tuple(self.stratify)
@@ -114,6 +120,12 @@ class SplitConfig:
             raise ConfigError(f"split: min_stratum must be >= 0, got {self.min_stratum}")
         if not 0 <= self.tolerance < 1:
             raise ConfigError(f"split: tolerance must be in [0, 1), got {self.tolerance}")
+        from curate.dedup.config import KEYS
+
+        if self.leakage_key is not None and self.leakage_key not in KEYS:
+            raise ConfigError(
+                f"split: unknown leakage_key {self.leakage_key!r}; choose from {', '.join(KEYS)}"
+            )
         if "cluster" in self.stratify and not self.semantic:
             raise ConfigError("split: --stratify cluster needs embeddings; drop --no-semantic")
 
@@ -250,9 +262,16 @@ def split_records(
 
     if dedup_config is not None and n and config.keep_duplicates_together:
         features = _features(records, dedup_config, features)
-    # The leakage check compares dedup's leak key (``against_key``, default prompt), as
-    # ``curate dedup --against``: records sharing a prompt leak whatever their answers.
-    check = leak_config(dedup_config) if dedup_config is not None and config.check_leakage else None
+    # The check's near/semantic part compares dedup's key; ``leakage_key`` (opt-in) moves all
+    # of it to another key (the prompt), as ``curate dedup --against``.
+    check = None
+    if dedup_config is not None and config.check_leakage:
+        check = leak_config(dedup_config, config.leakage_key)
+    # By default records asking the exact same prompt (answered apart) stay on one side and
+    # count as leaks across sides: one hash a record. The full prompt key checks it anyway.
+    prompts = None
+    if check is not None and n and check.key == dedup_config.key:
+        prompts = _prompt_digests(records, dedup_config)
     leak_vectors = None
     leak_features = None
     if check is not None and n:
@@ -304,6 +323,14 @@ def split_records(
             uf.union_all(members)
         stats["leak_key_clusters"] = len(clusters)
         stats["records_in_leak_key_clusters"] = sum(len(c) for c in clusters)
+    if prompts is not None:
+        from curate.dedup.features import exact_groups
+
+        clusters = exact_groups(prompts.digests, prompts.rows)
+        for members in clusters:
+            uf.union_all(members)
+        stats["prompt_clusters"] = len(clusters)
+        stats["records_in_prompt_clusters"] = sum(len(c) for c in clusters)
 
     leakage: dict[str, Any] = {"checked": False}
     for round_no in range(MAX_REPAIR_ROUNDS):
@@ -323,8 +350,8 @@ def split_records(
         del groups
         if check is None or n == 0:
             break
-        leaks = _leakage(records, sides, leak_vectors, check, leak_features, semantic)
-        leakage = _leak_dict(records, leaks, sides, check, round_no)
+        leaks = _leakage(records, sides, leak_vectors, check, leak_features, semantic, prompts)
+        leakage = _leak_dict(records, leaks, sides, check, round_no, prompts)
         if not leaks:
             break
         # A leak the clusters missed (dedup matches pairs; clusters are cut per method):
@@ -335,11 +362,18 @@ def split_records(
             # Last resort: move every leaking group to train until nothing leaks. Train only
             # grows, so this ends; the strata moved are marked in the report.
             moved = _move_to_train(
-                records, sides, uf, leak_vectors, check, strata, leak_features, semantic
+                records, sides, uf, leak_vectors, check, strata, leak_features, semantic, prompts
             )
             leakage.update(
                 _leak_report(
-                    records, sides, leak_vectors, check, round_no + 1, leak_features, semantic
+                    records,
+                    sides,
+                    leak_vectors,
+                    check,
+                    round_no + 1,
+                    leak_features,
+                    semantic,
+                    prompts,
                 )
             )
             leakage["moved_to_train"] = moved
@@ -350,6 +384,37 @@ def split_records(
 
 
 _PAIRS = ((TEST, TRAIN), (VAL, TRAIN), (TEST, VAL))
+
+
+@dataclass
+class _Prompts:
+    """Exact digests of the records' prompts (dedup's normalisation) and the rows that have
+    one (a record without a system or user turn is never grouped or flagged by it)."""
+
+    digests: np.ndarray
+    rows: np.ndarray
+
+
+EXACT_PROMPT = "exact_prompt"  # the leak method of two records with the same prompt
+
+
+def _prompt_digests(records: list[Record], dedup_config: Any) -> _Prompts:
+    from curate.dedup.features import compute_features
+
+    config = replace(dedup_config, key="prompt", methods=("exact",), against=())
+    got = compute_features(records, config, False, dedup_config.progress)
+    return _Prompts(got.digests, np.flatnonzero(~got.blank))
+
+
+def _prompt_leaks(prompts: _Prompts, ia: np.ndarray, ib: np.ndarray) -> list[tuple[int, str, int]]:
+    """(row of ``ia``, ``exact_prompt``, row of ``ib``) for the same prompt on both sides."""
+    from curate.dedup.features import exact_matches
+
+    ia = np.intersect1d(ia, prompts.rows)
+    ib = np.intersect1d(ib, prompts.rows)
+    hit = exact_matches(prompts.digests[ia], prompts.digests[ib])
+    at = np.flatnonzero(hit >= 0)
+    return [(int(ia[k]), EXACT_PROMPT, int(ib[hit[k]])) for k in at.tolist()]
 
 
 def _with_text(records: list[Record], members: list[int], key: str) -> list[int]:
@@ -378,9 +443,11 @@ def _leakage(
     dedup_config: Any,
     features: Any = None,
     semantic: Any = None,
+    prompts: _Prompts | None = None,
 ) -> list[tuple[int, str, int]]:
     """(row, method, row of its match) for each record of one side that duplicates a record
-    of another side (dedup's own matcher), rows being positions in ``records``."""
+    of another side (dedup's own matcher; and the same prompt, given ``prompts``), rows
+    being positions in ``records``."""
     found = []
     # Each side's rows as an array: lists of Python ints held ~36 bytes a record through
     # the check, the peak of a 1M-row run (issue 15).
@@ -403,6 +470,9 @@ def _leakage(
             None if semantic is None else semantic.subset(ib),
         )
         found.extend((int(ia[a]), method, int(ib[b])) for a, method, b in hits)
+        if prompts is not None:
+            seen = {(i, j) for i, _m, j in found}
+            found.extend(p for p in _prompt_leaks(prompts, ia, ib) if (p[0], p[2]) not in seen)
     return found
 
 
@@ -422,14 +492,16 @@ def _leak_dict(
     sides: list[str],
     dedup_config: Any,
     rounds: int,
+    prompts: _Prompts | None = None,
 ) -> dict[str, Any]:
     present = set(sides)
+    methods = list(dedup_config.methods) + ([EXACT_PROMPT] if prompts is not None else [])
     return {
         "checked": True,
         "key": dedup_config.key,
-        "methods": list(dedup_config.methods),
+        "methods": methods,
         "pairs_checked": [f"{a}~{b}" for a, b in _PAIRS if a in present and b in present],
-        "by_method": count_methods(leaks, dedup_config.methods),
+        "by_method": count_methods(leaks, methods),
         "total": len(leaks),
         "repair_rounds": rounds,
         "examples": [
@@ -447,9 +519,10 @@ def _leak_report(
     rounds: int,
     features: Any = None,
     semantic: Any = None,
+    prompts: _Prompts | None = None,
 ) -> dict[str, Any]:
-    leaks = _leakage(records, sides, embeddings, dedup_config, features, semantic)
-    return _leak_dict(records, leaks, sides, dedup_config, rounds)
+    leaks = _leakage(records, sides, embeddings, dedup_config, features, semantic, prompts)
+    return _leak_dict(records, leaks, sides, dedup_config, rounds, prompts)
 
 
 def _move_to_train(
@@ -461,11 +534,12 @@ def _move_to_train(
     strata: list[StratumReport],
     features: Any = None,
     semantic: Any = None,
+    prompts: _Prompts | None = None,
 ) -> int:
     """Move whole leaking groups to train until the leakage check finds nothing."""
     groups = uf.groups()
     moved = 0
-    while leaks := _leakage(records, sides, embeddings, dedup_config, features, semantic):
+    while leaks := _leakage(records, sides, embeddings, dedup_config, features, semantic, prompts):
         for row, _method, of in leaks:
             for i in (row, of):
                 for m in groups[uf.find(i)]:

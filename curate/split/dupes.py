@@ -42,14 +42,13 @@ def with_semantic(config: Any, semantic: bool, seed: int | None = None) -> Any:
     return dataclasses.replace(config, **changes)
 
 
-def leak_config(config: Any) -> Any:
-    """``config`` comparing the leakage check's key (``leak_key``: ``against_key``, default
-    ``prompt``): a test record whose prompt is in train leaks whatever answer each side gives
-    it, as ``curate dedup --against`` counts it."""
+def leak_config(config: Any, key: str | None) -> Any:
+    """``config`` comparing ``key`` (``split.leakage_key``; None: dedup's own key). On the
+    prompt, a test record whose prompt is in train leaks whatever answer each side gives it,
+    as ``curate dedup --against`` counts it."""
     import dataclasses
 
-    key = config.leak_key()
-    return config if key == config.key else dataclasses.replace(config, key=key)
+    return config if key is None or key == config.key else dataclasses.replace(config, key=key)
 
 
 def duplicate_clusters(

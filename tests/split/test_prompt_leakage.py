@@ -1,5 +1,7 @@
-"""The split keeps records that share a prompt on one side, and its leakage figure is the one
-``curate dedup --against`` gives (key ``prompt``), in ``curate split`` and ``curate run``.
+"""The split keeps records that share a prompt exactly on one side and counts such pairs
+across sides (``exact_prompt``), by default; with ``split.leakage_key: prompt`` its whole
+check is the one ``curate dedup --against`` runs (key ``prompt``), in ``curate split`` and
+``curate run``.
 
 Before: the split grouped and checked on dedup's key (the whole conversation), so a prompt
 asked twice with different answers could land in train and in test while the split reported
@@ -116,9 +118,48 @@ def _near_pair(records) -> set[str]:
 
 
 @pytest.mark.parametrize("semantic", [False, True])
-def test_shared_prompts_stay_on_one_side(fastchat_path: Path, semantic: bool) -> None:
+def test_same_prompts_stay_on_one_side_by_default(fastchat_path: Path, semantic: bool) -> None:
     records = read_chat_records(str(fastchat_path))
     result = split_records(records, SplitConfig(test_size=0.2, seed=3, semantic=semantic))
+    train, test = result.splits["train"], result.splits["test"]
+    assert len(train) + len(test) == len(records)
+    assert len({record_text(r.data) for r in records}) == len(records)
+    assert _prompts(train).isdisjoint(_prompts(test))
+    assert result.leakage["key"] == "conversation" and result.leakage["total"] == 0
+    assert "exact_prompt" in result.leakage["by_method"]
+    assert result.stats["prompt_clusters"] == len(PROMPTS)
+    assert result.stats["records_in_prompt_clusters"] == 3 * len(PROMPTS)
+    assert _prompts(test) & {key_text(r, "prompt") for r in records[: 3 * len(PROMPTS)]}
+    assert not result.off_target
+
+
+def test_exact_prompt_leak_is_counted_without_grouping() -> None:
+    # The check counts the same prompt across sides even when no grouping put them together.
+    from curate.records import Record
+    from curate.split import _leakage, _prompt_digests
+    from curate.split.dupes import default_dedup_config
+
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "Who are you?"},
+                {"role": "assistant", "content": a},
+            ]
+        }
+        for a in ANSWERS[:2]
+    ] + [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hey"}]}]
+    records = [Record("a.jsonl", i + 1, r) for i, r in enumerate(rows)]
+    cfg = default_dedup_config(False)
+    prompts = _prompt_digests(records, cfg)
+    leaks = _leakage(records, ["train", "test", "train"], None, cfg, None, None, prompts)
+    assert [m for _i, m, _j in leaks] == ["exact_prompt"]
+
+
+@pytest.mark.parametrize("semantic", [False, True])
+def test_shared_prompts_stay_on_one_side(fastchat_path: Path, semantic: bool) -> None:
+    records = read_chat_records(str(fastchat_path))
+    config = SplitConfig(test_size=0.2, seed=3, semantic=semantic, leakage_key="prompt")
+    result = split_records(records, config)
     train, test = result.splits["train"], result.splits["test"]
     assert len(train) + len(test) == len(records) == 3 * len(PROMPTS) + len(FACTS)
     # Every identity prompt appears three times with three different conversations.
@@ -139,9 +180,10 @@ def _cli(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def _flagged_by_dedup_against(out: Path, tmp_path: Path) -> int:
+def _flagged_by_dedup_against(out: Path, tmp_path: Path, method: str | None = None) -> int:
     """How many test records ``curate dedup test.jsonl --against train.jsonl`` (its default
-    key, prompt) finds in train."""
+    key, prompt; its default methods or ``method``) finds in train."""
+    more = ["--method", method] if method else []
     code, stdout, err = _cli(
         "dedup",
         str(out / "test.jsonl"),
@@ -152,6 +194,7 @@ def _flagged_by_dedup_against(out: Path, tmp_path: Path) -> int:
         "--leak-action",
         "flag",
         "--json",
+        *more,
     )
     assert code in (0, 1), err
     report = json.loads(stdout)
@@ -159,10 +202,38 @@ def _flagged_by_dedup_against(out: Path, tmp_path: Path) -> int:
     return len(report["leaks"])
 
 
-def test_cli_split_agrees_with_dedup_against(fastchat_path: Path, tmp_path: Path) -> None:
+def test_cli_split_default_leaves_no_exact_prompt_in_train(
+    fastchat_path: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "split"
     code, stdout, err = _cli(
         "split", str(fastchat_path), "-o", str(out), "--test-size", "0.2", "--json"
+    )
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["leakage"]["total"] == 0
+    assert _flagged_by_dedup_against(out, tmp_path, "exact") == 0
+    assert report["counts"]["test"] > 0
+
+
+def _opt_in(tmp_path: Path) -> str:
+    path = tmp_path / "prompt-key.yaml"
+    path.write_text("split:\n  leakage_key: prompt\n", encoding="utf-8")
+    return str(path)
+
+
+def test_cli_split_agrees_with_dedup_against(fastchat_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "split"
+    code, stdout, err = _cli(
+        "split",
+        str(fastchat_path),
+        "-o",
+        str(out),
+        "--test-size",
+        "0.2",
+        "--config",
+        _opt_in(tmp_path),
+        "--json",
     )
     assert code == 0, err
     report = json.loads(stdout)
@@ -193,14 +264,16 @@ def test_cli_split_stratified_within_tolerance(fastchat_path: Path, tmp_path: Pa
     for s in by.values():
         # Whole groups of three: a stratum's test side is within a group of its exact share.
         assert abs(s["test"] - 0.2 * s["records"]) <= 3, s
-    assert report["leakage"]["total"] == _flagged_by_dedup_against(out, tmp_path) == 0
+    assert report["leakage"]["total"] == _flagged_by_dedup_against(out, tmp_path, "exact") == 0
 
 
 @pytest.mark.parametrize("semantic", ["--no-semantic", "--semantic"])
+@pytest.mark.parametrize("opt_in", [False, True])
 def test_cli_run_agrees_with_dedup_against(
-    fastchat_path: Path, tmp_path: Path, semantic: str
+    fastchat_path: Path, tmp_path: Path, semantic: str, opt_in: bool
 ) -> None:
     out = tmp_path / "run"
+    config = ["--config", _opt_in(tmp_path)] if opt_in else []
     code, stdout, err = _cli(
         "run",
         str(fastchat_path),
@@ -211,12 +284,17 @@ def test_cli_run_agrees_with_dedup_against(
         semantic,
         "--allow-rejects",
         "--json",
+        *config,
     )
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
     leakage = report["split"]["leakage"]
-    assert leakage["total"] == _flagged_by_dedup_against(out, tmp_path) == 0
-    assert leakage["key"] == "prompt"
+    if opt_in:
+        assert leakage["total"] == _flagged_by_dedup_against(out, tmp_path) == 0
+        assert leakage["key"] == "prompt"
+    else:
+        assert leakage["total"] == _flagged_by_dedup_against(out, tmp_path, "exact") == 0
+        assert leakage["key"] == "conversation"
     test = [json.loads(line) for line in (out / "test.jsonl").read_text().splitlines()]
     assert len(test) >= 5
 
@@ -232,4 +310,6 @@ def test_records_without_a_prompt_are_not_one_group() -> None:
     records = [Record("a.jsonl", i + 1, r) for i, r in enumerate(rows)]
     result = split_records(records, SplitConfig(semantic=False))
     assert len(result.splits["test"]) == 3 and result.leakage["total"] == 0
-    assert result.stats["leak_key_clusters"] == 0
+    assert result.stats["prompt_clusters"] == 0
+    config = SplitConfig(semantic=False, leakage_key="prompt")
+    assert split_records(records, config).stats["leak_key_clusters"] == 0

@@ -51,7 +51,7 @@ def test_sample_stratified_by_category(sample_records, sample_embeddings) -> Non
     assert result.stats["duplicate_clusters"] >= 6
     leak = result.report()["leakage"]
     assert leak["checked"] and leak["total"] == 0
-    assert leak["methods"] == ["exact", "near", "semantic"]
+    assert leak["methods"] == ["exact", "near", "semantic", "exact_prompt"]
     # the same call again draws the same split
     again = split_records(sample_records, config, embeddings=sample_embeddings)
     assert side_of(again) == sides
