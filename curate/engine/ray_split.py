@@ -422,10 +422,10 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
             "seed": s.seed,
             "paths": paths,
             "key": config.dedup.key,
-            "dedup": config.dedup if s.check_leakage else None,
+            "dedup": config.dedup if s.check_leakage and s.leakage_key is None else None,
         },
     ).materialize()
-    if s.check_leakage and _prompts_repeat(lab):
+    if s.check_leakage and s.leakage_key is None and _prompts_repeat(lab):
         # Local keeps rows asking the same prompt on one side (a group, not one row): the
         # driver draws it (a digest prefix shared by chance only sends it there too).
         _log("split on the driver: rows share a prompt")
@@ -516,15 +516,16 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
                     _log(f"split on the driver: a near leak {a}~{b} to repair")
                     return None
         # Exact leaks cannot exist: dedup's exact pass left one row per digest.
+        methods = [*dcfg.methods] + (["exact_prompt"] if s.leakage_key is None else [])
         leakage = {
             "checked": True,
             "key": dcfg.key,
             # No prompt repeats (``_prompts_repeat``): no exact_prompt leak either.
-            "methods": [*dcfg.methods, "exact_prompt"],
+            "methods": methods,
             "pairs_checked": [
                 f"{a}~{b}" for a, b in PAIRS if a in present_sides and b in present_sides
             ],
-            "by_method": dict.fromkeys([*dcfg.methods, "exact_prompt"], 0),
+            "by_method": dict.fromkeys(methods, 0),
             "total": 0,
             "repair_rounds": 0,
             "examples": [],
@@ -535,7 +536,7 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
         name: Rows(ray, sided, totals[SIDES.index(name)], SIDES.index(name)) for name in side_names
     }
     stats = {"records": n, "groups": n, "multi_record_groups": 0}
-    if s.check_leakage and n:
+    if s.check_leakage and n and s.leakage_key is None:
         stats.update(prompt_clusters=0, records_in_prompt_clusters=0)
     _log(
         "split on the workers: " + ", ".join(f"{name} {len(rows)}" for name, rows in splits.items())

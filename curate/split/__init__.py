@@ -83,9 +83,11 @@ class SplitConfig:
         strict: ``curate split`` / ``curate run`` exit 1 when a share is off target.
         leakage_key: ``None`` (default): records with the same prompt (exact, after dedup's
             normalisation) are kept on one side and counted as leaks (``exact_prompt``);
-            the near/semantic check compares dedup's key. A key (``prompt``...) other than
-            dedup's: group and check exact/near/semantic on that key, as ``curate dedup
-            --against`` (several times the CPU and memory: docs/split.md).
+            the near/semantic check compares dedup's key. A key: the check compares that key
+            only; ``prompt`` groups and checks exact/near/semantic on the prompt, as
+            ``curate dedup --against`` (several times the CPU and memory: docs/split.md);
+            dedup's own key (``conversation``) is the check before qa10 #6 (no prompt
+            grouping).
     """
 
     test_size: float = 0.1
@@ -270,7 +272,7 @@ def split_records(
     # By default records asking the exact same prompt (answered apart) stay on one side and
     # count as leaks across sides: one hash a record. The full prompt key checks it anyway.
     prompts = None
-    if check is not None and n and check.key == dedup_config.key:
+    if check is not None and n and config.leakage_key is None:
         prompts = _prompt_digests(records, dedup_config)
     leak_vectors = None
     leak_features = None

@@ -1,5 +1,5 @@
-"""``curate run --engine ray`` splits as local does when rows share a prompt: grouped on the
-leakage check's key (prompt), none of test's prompts in train (qa10 #6)."""
+"""``curate run --engine ray`` splits as local does when rows share a prompt: rows with the
+same prompt grouped (on the driver), none of test's prompts in train (qa10 #6)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,6 @@ def test_shared_prompts_split_as_local(ray_cluster, tmp_path: Path) -> None:
     prompts = {s: {key_text(r, "prompt") for r in recs} for s, recs in sides.items()}
     assert sides["test"] and prompts["test"].isdisjoint(prompts["train"])
     report = json.loads((out["ray"] / "report.json").read_text())
-    assert report["split"]["leakage"]["key"] == "prompt"
-    assert report["split"]["records_in_leak_key_clusters"] > 0
-    assert "split on the driver: the leakage check's key (prompt) is not dedup's" in result.stderr
+    assert report["split"]["leakage"]["key"] == "conversation"
+    assert report["split"]["records_in_prompt_clusters"] > 0
+    assert "split on the driver: rows share a prompt" in result.stderr
