@@ -30,9 +30,6 @@ filter:
 dedup:
   methods: [exact, near]
   keep: longest
-  # The split's leakage key = dedup's key: rows are single groups, the split runs on the
-  # workers (with the default key, prompt, rows sharing a prompt are grouped on the driver).
-  against_key: conversation
 split:
   test_size: 0.2
   val_size: 0.1

@@ -33,9 +33,6 @@ CONFIG = DedupConfig(
     neighbours=1,
     slot_guard=False,
     cache_dir=False,
-    # The split's check on dedup's own key (the leakage key defaults to the prompt, whose
-    # vectors are not the given ones): the path that reuses dedup's search.
-    against_key="conversation",
 )
 
 

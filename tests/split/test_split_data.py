@@ -83,9 +83,8 @@ def test_leakage_check_repairs_a_split_drawn_without_groups(sample_records, samp
     from curate.dedup import DedupConfig
 
     config = SplitConfig(test_size=0.3, seed=4, keep_duplicates_together=False)
-    # The check on the conversation (the key of the given vectors): no grouping on its key
-    # before the draw, as with the default key (prompt) there would be.
-    dedup_config = DedupConfig(methods=("exact", "near", "semantic"), against_key="conversation")
+    # The check on dedup's key (the conversation, the key of the given vectors).
+    dedup_config = DedupConfig(methods=("exact", "near", "semantic"))
     result = split_records(
         sample_records, config, embeddings=sample_embeddings, dedup_config=dedup_config
     )
