@@ -72,11 +72,14 @@ def test_no_command_writes_over_its_input(data: Path, args: list[str]) -> None:
     assert sorted(p.name for p in d.iterdir()) == ["data.jsonl", "hardlink.jsonl", "train.jsonl"]
 
 
-def test_split_beside_its_input_is_still_fine(data: Path) -> None:
-    """Writing into the input's folder is allowed when no output replaces the input."""
-    res = invoke("split", data, "-o", data.parent, "--no-semantic")
-    assert res.exit_code == 0, res.output
-    assert {"data.jsonl", "train.jsonl", "test.jsonl"} <= {p.name for p in data.parent.iterdir()}
+def test_split_into_its_inputs_folder_is_refused(data: Path) -> None:
+    """As curate run: DIR is replaced whole (--overwrite), so it may not hold the input."""
+    before = sorted(p.name for p in data.parent.iterdir())
+    for extra in ((), ("--overwrite",)):
+        res = invoke("split", data, "-o", data.parent, "--no-semantic", *extra)
+        assert res.exit_code == 2, res.output
+        assert "the output folder would hold or replace the input" in res.stderr
+        assert sorted(p.name for p in data.parent.iterdir()) == before
 
 
 EMPTY = {"empty": "", "blank lines": "\n  \n\r\n", "empty array": "[]\n"}

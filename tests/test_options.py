@@ -142,7 +142,9 @@ def test_validate_convert_audit_split_read_their_sections(tmp_path: Path) -> Non
     argv = ["split", str(data), "-o", str(tmp_path / "s"), "--json", "--no-semantic"]
     config = _json(runner.invoke(main, [*argv, "--config", str(cfg)]))["config"]
     assert (config["test_size"], config["stratify"]) == (0.25, ["category"])
-    config = _json(runner.invoke(main, [*argv, "--config", str(cfg), "--test-size", "0.5"]))
+    # --overwrite: split refuses a non-empty output folder (qa10 #4).
+    again = [*argv, "--config", str(cfg), "--test-size", "0.5", "--overwrite"]
+    config = _json(runner.invoke(main, again))
     assert config["config"]["test_size"] == 0.5
 
 

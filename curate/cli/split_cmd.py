@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -17,7 +16,6 @@ from curate.cli.options import (
     section_flags,
     section_options,
 )
-from curate.records import check_output_paths
 
 
 def _option(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
@@ -75,14 +73,6 @@ def split_flags(ctx: click.Context) -> dict[str, Any]:
     return flags
 
 
-def _split_outputs(out_dir: str, parquet: bool, hf_dataset: bool) -> tuple[list[Path], list[Path]]:
-    """The files and folders ``curate split`` may write into OUT (checked against the input)."""
-    out = Path(out_dir)
-    exts = (".jsonl", ".parquet") if parquet else (".jsonl",)
-    files = [out / f"{side}{ext}" for side in ("train", "test", "val") for ext in exts]
-    return [*files, out / "split_report.json"], [out / "hf"] if hf_dataset else []
-
-
 @main.command("split")
 @click.argument("path", type=click.Path(dir_okay=True, allow_dash=True))
 @click.option(
@@ -91,8 +81,10 @@ def _split_outputs(out_dir: str, parquet: bool, hf_dataset: bool) -> tuple[list[
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Folder for train.jsonl, test.jsonl (val.jsonl), split_report.json.",
+    help="Folder for train.jsonl, test.jsonl (val.jsonl), split_report.json (created "
+    "atomically; see --overwrite).",
 )
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder (atomically).")
 @split_options
 @_option(
     "min_stratum",
@@ -119,6 +111,7 @@ def split_cmd(
     path: str,
     out_dir: str,
     config_path: str | None,
+    overwrite: bool,
     parquet: bool,
     hf_dataset: bool,
     as_json: bool,
@@ -133,19 +126,24 @@ def split_cmd(
     against its target. Exits 1 if the leakage check still finds a cross-split duplicate, PATH
     holds no records, or with --strict when the share is off target. An unreadable or
     unconvertible record is an error naming its line (exit 2; curate run rejects such records
-    instead).
+    instead). DIR is built beside itself and swapped in whole: a non-empty DIR is refused
+    unless --overwrite (then it ends up holding this split's files only); DIR may not hold
+    the input.
 
     Example:
 
         curate split data.jsonl -o splits/ --test-size 0.1 --stratify category --seed 1
     """
+    from curate.outdir import atomic_directory
     from curate.split import read_chat_records, split_records, write_splits
 
     config = section_options(ctx, "split", config_path, split_flags(ctx))
-    check_output_paths([path, config_path], *_split_outputs(out_dir, parquet, hf_dataset))
-    records = read_chat_records(path)
-    result = split_records(records, config)
-    written = write_splits(result, out_dir, parquet=parquet, hf_dataset=hf_dataset)
+    # As curate run: DIR is replaced whole (no earlier run's val.jsonl stays beside this
+    # run's files), so it may not hold the input or the config file.
+    with atomic_directory(out_dir, overwrite, inputs=[path, config_path]) as staging:
+        records = read_chat_records(path)
+        result = split_records(records, config)
+        written = write_splits(result, staging, parquet=parquet, hf_dataset=hf_dataset)
     report = result.report()
     counts = ", ".join(f"{k} {v}" for k, v in report["counts"].items())
     echo_err(f"split: {len(records)} records -> {counts}; written to {out_dir}")

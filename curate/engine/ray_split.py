@@ -90,6 +90,10 @@ def not_eligible(config: Any) -> str | None:
         return "Parquet / HF dataset outputs are written from memory"
     if config.run.semantic or "semantic" in config.dedup.methods:
         return "semantic leakage check"
+    if s.check_leakage and s.leakage_key not in (None, config.dedup.key):
+        # Rows sharing a prompt are grouped before the draw (curate.split), so groups are
+        # not single rows here.
+        return f"the leakage check's key ({s.leakage_key}) is not dedup's"
     return None
 
 
@@ -112,13 +116,33 @@ class WorkerSplit(SplitResult):
 
 
 def _label_rows(
-    batch: dict[str, np.ndarray], *, gone: np.ndarray | str, seed: int, paths: list[str], key: str
+    batch: dict[str, np.ndarray],
+    *,
+    gone: np.ndarray | str,
+    seed: int,
+    paths: list[str],
+    key: str,
+    dedup: Any = None,
 ) -> dict[str, np.ndarray]:
-    """Each kept row's position in the split's input, stratum label and order key."""
+    """Each kept row's position in the split's input, stratum label and order key (and,
+    given ``dedup``, 8 bytes of its prompt's exact digest; 0: no prompt)."""
+    from curate.dedup.exact import digest
     from curate.dedup.normalize import key_text
     from curate.split.strata import field_value
 
     recs = _records(batch)
+    extra = {}
+    if dedup is not None:
+        texts = [key_text(r, "prompt") for r in recs]
+        extra["phash"] = np.array(
+            [
+                int.from_bytes(digest(dedup.normalizer.to_bytes(t))[:8], "little")
+                if t.strip()
+                else 0
+                for t in texts
+            ],
+            dtype=np.uint64,
+        )
     idx = batch["idx"]
     pos = (idx - np.searchsorted(ids_of(gone), idx)).astype(np.int64)
     labels = ["|".join(field_value(r.data, p) for p in paths) for r in recs]
@@ -133,6 +157,7 @@ def _label_rows(
         "okey": np.array(order_keys(seed, pos.tolist()), dtype=np.uint64),
         "nonempty": np.array([bool(key_text(r, key).strip()) for r in recs], dtype=bool),
         **{c: batch[c] for c in BANDS if c in batch},
+        **extra,
     }
 
 
@@ -406,8 +431,14 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
             "seed": s.seed,
             "paths": paths,
             "key": config.dedup.key,
+            "dedup": config.dedup if s.check_leakage and s.leakage_key is None else None,
         },
     ).materialize()
+    if s.check_leakage and s.leakage_key is None and _prompts_repeat(lab):
+        # Local keeps rows asking the same prompt on one side (a group, not one row): the
+        # driver draws it (a digest prefix shared by chance only sends it there too).
+        _log("split on the driver: rows share a prompt")
+        return None
     states = _summaries(lab, fields)
     if _interleave(states):
         # Blocks whose position ranges overlap (a shuffle upstream) would not write parts
@@ -494,13 +525,16 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
                     _log(f"split on the driver: a near leak {a}~{b} to repair")
                     return None
         # Exact leaks cannot exist: dedup's exact pass left one row per digest.
+        methods = [*dcfg.methods] + (["exact_prompt"] if s.leakage_key is None else [])
         leakage = {
             "checked": True,
-            "methods": list(dcfg.methods),
+            "key": dcfg.key,
+            # No prompt repeats (``_prompts_repeat``): no exact_prompt leak either.
+            "methods": methods,
             "pairs_checked": [
                 f"{a}~{b}" for a, b in PAIRS if a in present_sides and b in present_sides
             ],
-            "by_method": dict.fromkeys(dcfg.methods, 0),
+            "by_method": dict.fromkeys(methods, 0),
             "total": 0,
             "repair_rounds": 0,
             "examples": [],
@@ -511,12 +545,20 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
         name: Rows(ray, sided, totals[SIDES.index(name)], SIDES.index(name)) for name in side_names
     }
     stats = {"records": n, "groups": n, "multi_record_groups": 0}
+    if s.check_leakage and n and s.leakage_key is None:
+        stats.update(prompt_clusters=0, records_in_prompt_clusters=0)
     _log(
         "split on the workers: " + ", ".join(f"{name} {len(rows)}" for name, rows in splits.items())
     )
     # As ``curate run`` configures its split: dedup already joined the duplicates.
     cfg = dataclasses.replace(s, keep_duplicates_together=False)
     return Rows(ray, sided, n), WorkerSplit(splits, reports, leakage, cfg, stats)
+
+
+def _prompts_repeat(lab: Any) -> bool:
+    got = _collect(lab, ["phash"])["phash"]
+    got = got[got != 0]
+    return bool(got.size) and np.unique(got).size < got.size
 
 
 def _summaries(lab: Any, fields: list[str]) -> list[tuple]:

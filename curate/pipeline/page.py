@@ -148,7 +148,7 @@ def run_page(
 
     placement = Placement(sres.splits, split_input, sres.strata)
     key = dupes.get("key", "conversation") if isinstance(dupes, Mapping) else "conversation"
-    leaks = _leak_pairs(split_input, sres.leakage, key)
+    leaks = _leak_pairs(split_input, sres.leakage, sres.leakage.get("key", key))
     after = [
         Section("Duplicates", dupes_section(dupes, leaks, dupes_body)),
         Section("Rejects", rejects_section(rejected_by_stage, read_rejects(rejects))),

@@ -155,7 +155,8 @@ def run_stages_for(
     # The audit takes the run's vectors when they embed what it would embed.
     shared = c.audit.embed_side == key and c.audit.model == model
     # dedup already left one member per duplicate cluster, so split's grouping step has
-    # nothing to join; its leakage check still runs on the files it writes.
+    # nothing to join; its leakage check (and the grouping of records sharing the check's
+    # key, the prompt by default) still runs on the files it writes.
     split_cfg = replace(c.split, keep_duplicates_together=False)
     stages: list[Any] = []
     if c.run.semantic:

@@ -4,18 +4,19 @@
     write_splits(result, "out/")        # train.jsonl, test.jsonl (val.jsonl), split_report.json
 
 Steps: stratum label per record (``strata``) -> groups that must stay together: ``--group``
-field values and duplicate clusters from ``curate.dedup.find_duplicates`` (``groups``) ->
-whole groups allocated per stratum to hit the exact share (``allocate``) -> leakage check of
-test/val against train with ``curate.dedup.dedup(..., against=...)``; any leak found is merged
-into the groups and the allocation redrawn (at most a few rounds), so the reported leakage is
-the leakage of the files written.
+field values, duplicate clusters from ``curate.dedup.find_duplicates`` (``groups``) and the
+clusters on the leakage check's key (the prompt by default) -> whole groups allocated per
+stratum to hit the exact share (``allocate``) -> leakage check of test/val against train with
+dedup's leakage matcher on that key (``curate.dedup.find_leaks``, as ``curate dedup
+--against``); any leak found is merged into the groups and the allocation redrawn (at most a
+few rounds), so the reported leakage is the leakage of the files written.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,13 @@ from curate.split.allocate import (
     min_records,
     share_report,
 )
-from curate.split.dupes import count_methods, cross_duplicates, default_dedup_config
+from curate.split.dupes import (
+    clusters_and_check,
+    count_methods,
+    cross_duplicates,
+    default_dedup_config,
+    leak_config,
+)
 from curate.split.dupes import duplicate_clusters as _duplicate_clusters
 from curate.split.groups import UnionFind, union_field
 from curate.split.output import write_splits
@@ -74,6 +81,13 @@ class SplitConfig:
         tolerance: the overall test (val) share is ``off_target`` when it misses its target
             by more than this share of the records (and by more than one record).
         strict: ``curate split`` / ``curate run`` exit 1 when a share is off target.
+        leakage_key: ``None`` (default): records with the same prompt (exact, after dedup's
+            normalisation) are kept on one side and counted as leaks (``exact_prompt``);
+            the near/semantic check compares dedup's key. A key: the check compares that key
+            only; ``prompt`` groups and checks exact/near/semantic on the prompt, as
+            ``curate dedup --against`` (several times the CPU and memory: docs/split.md);
+            dedup's own key (``conversation``) is the check before qa10 #6 (no prompt
+            grouping).
     """
 
     test_size: float = 0.1
@@ -90,6 +104,7 @@ class SplitConfig:
     min_stratum: int | None = None
     tolerance: float = 0.02
     strict: bool = False
+    leakage_key: str | None = None
 
     def __post_init__(self) -> None:
         self.stratify = tuple(self.stratify)
@@ -107,6 +122,12 @@ class SplitConfig:
             raise ConfigError(f"split: min_stratum must be >= 0, got {self.min_stratum}")
         if not 0 <= self.tolerance < 1:
             raise ConfigError(f"split: tolerance must be in [0, 1), got {self.tolerance}")
+        from curate.dedup.config import KEYS
+
+        if self.leakage_key is not None and self.leakage_key not in KEYS:
+            raise ConfigError(
+                f"split: unknown leakage_key {self.leakage_key!r}; choose from {', '.join(KEYS)}"
+            )
         if "cluster" in self.stratify and not self.semantic:
             raise ConfigError("split: --stratify cluster needs embeddings; drop --no-semantic")
 
@@ -241,14 +262,33 @@ def split_records(
         side = getattr(dedup_config, "key", "conversation")
         embeddings = embed_records(records, model, side, getattr(dedup_config, "cache_dir", None))
 
-    if dedup_config is not None and n and (config.keep_duplicates_together or config.check_leakage):
+    if dedup_config is not None and n and config.keep_duplicates_together:
         features = _features(records, dedup_config, features)
-    if embeddings is None or dedup_config is None or "semantic" not in dedup_config.methods:
+    # The check's near/semantic part compares dedup's key; ``leakage_key`` (opt-in) moves all
+    # of it to another key (the prompt), as ``curate dedup --against``.
+    check = None
+    if dedup_config is not None and config.check_leakage:
+        check = leak_config(dedup_config, config.leakage_key)
+    # By default records asking the exact same prompt (answered apart) stay on one side and
+    # count as leaks across sides: one hash a record. The full prompt key checks it anyway.
+    prompts = None
+    if check is not None and n and config.leakage_key is None:
+        prompts = _prompt_digests(records, dedup_config)
+    leak_vectors = None
+    leak_features = None
+    if check is not None and n:
+        leak_features = _features(records, check, features)
+        if embeddings is not None and check.key == dedup_config.key:
+            leak_vectors = embeddings
+        elif embeddings is not None and "semantic" in check.methods:
+            leak_vectors = embed_records(records, check.model, check.key, check.cache_dir)
+        # float32 once: every leakage round reads each side's rows of this array in place.
+        if leak_vectors is not None:
+            leak_vectors = np.asarray(leak_vectors, dtype=np.float32)
+    if leak_vectors is None or check is None or "semantic" not in check.methods:
         semantic = None
-    elif semantic is not None and not semantic.fits(dedup_config, n):
+    elif semantic is not None and not semantic.fits(check, n):
         semantic = None  # another model, key or threshold than dedup's: a fresh search
-    # float32 once: every leakage round reads each side's rows of this array in place.
-    leak_vectors = None if embeddings is None else np.asarray(embeddings, dtype=np.float32)
 
     labels = stratum_labels(
         records,
@@ -269,6 +309,30 @@ def split_records(
             uf.union_all(members)
         stats["duplicate_clusters"] = len(clusters)
         stats["records_in_duplicate_clusters"] = sum(len(c) for c in clusters)
+    grouped = () if check is None else tuple(m for m in check.methods if m != "near")
+    if check is not None and n and check.key != dedup_config.key and grouped:
+        # Records the check would flag across sides (the same prompt, answered apart) go to
+        # one side in the first draw. Not near pairs: on prompts that share a long system
+        # prompt nearly every record is a candidate of every other (2.5x the CPU of the
+        # grouping at 20k rows); the check meets only the pairs across sides, and joins them.
+        grouping = replace(check, methods=grouped)
+        clusters, searched = clusters_and_check(records, grouping, leak_vectors, leak_features)
+        if semantic is None and leak_vectors is not None and "semantic" in check.methods:
+            semantic = searched  # the rounds search only what this search left unsettled
+        # Records without a prompt cannot leak (the check skips them): not one group.
+        clusters = [c for c in (_with_text(records, c, check.key) for c in clusters) if len(c) > 1]
+        for members in clusters:
+            uf.union_all(members)
+        stats["leak_key_clusters"] = len(clusters)
+        stats["records_in_leak_key_clusters"] = sum(len(c) for c in clusters)
+    if prompts is not None:
+        from curate.dedup.features import exact_groups
+
+        clusters = exact_groups(prompts.digests, prompts.rows)
+        for members in clusters:
+            uf.union_all(members)
+        stats["prompt_clusters"] = len(clusters)
+        stats["records_in_prompt_clusters"] = sum(len(c) for c in clusters)
 
     leakage: dict[str, Any] = {"checked": False}
     for round_no in range(MAX_REPAIR_ROUNDS):
@@ -286,10 +350,10 @@ def split_records(
         # Not held through the check (a dict entry and a list per group, ~0.1 GiB at 1M
         # records): the next round rebuilds it, and ``_move_to_train`` builds its own.
         del groups
-        if not config.check_leakage or n == 0:
+        if check is None or n == 0:
             break
-        leaks = _leakage(records, sides, leak_vectors, dedup_config, features, semantic)
-        leakage = _leak_dict(records, leaks, sides, dedup_config, round_no)
+        leaks = _leakage(records, sides, leak_vectors, check, leak_features, semantic, prompts)
+        leakage = _leak_dict(records, leaks, sides, check, round_no, prompts)
         if not leaks:
             break
         # A leak the clusters missed (dedup matches pairs; clusters are cut per method):
@@ -300,11 +364,18 @@ def split_records(
             # Last resort: move every leaking group to train until nothing leaks. Train only
             # grows, so this ends; the strata moved are marked in the report.
             moved = _move_to_train(
-                records, sides, uf, leak_vectors, dedup_config, strata, features, semantic
+                records, sides, uf, leak_vectors, check, strata, leak_features, semantic, prompts
             )
             leakage.update(
                 _leak_report(
-                    records, sides, leak_vectors, dedup_config, round_no + 1, features, semantic
+                    records,
+                    sides,
+                    leak_vectors,
+                    check,
+                    round_no + 1,
+                    leak_features,
+                    semantic,
+                    prompts,
                 )
             )
             leakage["moved_to_train"] = moved
@@ -315,6 +386,44 @@ def split_records(
 
 
 _PAIRS = ((TEST, TRAIN), (VAL, TRAIN), (TEST, VAL))
+
+
+@dataclass
+class _Prompts:
+    """Exact digests of the records' prompts (dedup's normalisation) and the rows that have
+    one (a record without a system or user turn is never grouped or flagged by it)."""
+
+    digests: np.ndarray
+    rows: np.ndarray
+
+
+EXACT_PROMPT = "exact_prompt"  # the leak method of two records with the same prompt
+
+
+def _prompt_digests(records: list[Record], dedup_config: Any) -> _Prompts:
+    from curate.dedup.features import compute_features
+
+    config = replace(dedup_config, key="prompt", methods=("exact",), against=())
+    got = compute_features(records, config, False, dedup_config.progress)
+    return _Prompts(got.digests, np.flatnonzero(~got.blank))
+
+
+def _prompt_leaks(prompts: _Prompts, ia: np.ndarray, ib: np.ndarray) -> list[tuple[int, str, int]]:
+    """(row of ``ia``, ``exact_prompt``, row of ``ib``) for the same prompt on both sides."""
+    from curate.dedup.features import exact_matches
+
+    ia = np.intersect1d(ia, prompts.rows)
+    ib = np.intersect1d(ib, prompts.rows)
+    hit = exact_matches(prompts.digests[ia], prompts.digests[ib])
+    at = np.flatnonzero(hit >= 0)
+    return [(int(ia[k]), EXACT_PROMPT, int(ib[hit[k]])) for k in at.tolist()]
+
+
+def _with_text(records: list[Record], members: list[int], key: str) -> list[int]:
+    """The members whose ``key`` text is not blank."""
+    from curate.dedup import key_text
+
+    return [m for m in members if key_text(records[m], key).strip()]
 
 
 def _features(records: list[Record], dedup_config: Any, given: Any) -> Any:
@@ -336,9 +445,11 @@ def _leakage(
     dedup_config: Any,
     features: Any = None,
     semantic: Any = None,
+    prompts: _Prompts | None = None,
 ) -> list[tuple[int, str, int]]:
     """(row, method, row of its match) for each record of one side that duplicates a record
-    of another side (dedup's own matcher), rows being positions in ``records``."""
+    of another side (dedup's own matcher; and the same prompt, given ``prompts``), rows
+    being positions in ``records``."""
     found = []
     # Each side's rows as an array: lists of Python ints held ~36 bytes a record through
     # the check, the peak of a 1M-row run (issue 15).
@@ -361,6 +472,9 @@ def _leakage(
             None if semantic is None else semantic.subset(ib),
         )
         found.extend((int(ia[a]), method, int(ib[b])) for a, method, b in hits)
+        if prompts is not None:
+            seen = {(i, j) for i, _m, j in found}
+            found.extend(p for p in _prompt_leaks(prompts, ia, ib) if (p[0], p[2]) not in seen)
     return found
 
 
@@ -380,13 +494,16 @@ def _leak_dict(
     sides: list[str],
     dedup_config: Any,
     rounds: int,
+    prompts: _Prompts | None = None,
 ) -> dict[str, Any]:
     present = set(sides)
+    methods = list(dedup_config.methods) + ([EXACT_PROMPT] if prompts is not None else [])
     return {
         "checked": True,
-        "methods": list(dedup_config.methods),
+        "key": dedup_config.key,
+        "methods": methods,
         "pairs_checked": [f"{a}~{b}" for a, b in _PAIRS if a in present and b in present],
-        "by_method": count_methods(leaks, dedup_config.methods),
+        "by_method": count_methods(leaks, methods),
         "total": len(leaks),
         "repair_rounds": rounds,
         "examples": [
@@ -404,9 +521,10 @@ def _leak_report(
     rounds: int,
     features: Any = None,
     semantic: Any = None,
+    prompts: _Prompts | None = None,
 ) -> dict[str, Any]:
-    leaks = _leakage(records, sides, embeddings, dedup_config, features, semantic)
-    return _leak_dict(records, leaks, sides, dedup_config, rounds)
+    leaks = _leakage(records, sides, embeddings, dedup_config, features, semantic, prompts)
+    return _leak_dict(records, leaks, sides, dedup_config, rounds, prompts)
 
 
 def _move_to_train(
@@ -418,11 +536,12 @@ def _move_to_train(
     strata: list[StratumReport],
     features: Any = None,
     semantic: Any = None,
+    prompts: _Prompts | None = None,
 ) -> int:
     """Move whole leaking groups to train until the leakage check finds nothing."""
     groups = uf.groups()
     moved = 0
-    while leaks := _leakage(records, sides, embeddings, dedup_config, features, semantic):
+    while leaks := _leakage(records, sides, embeddings, dedup_config, features, semantic, prompts):
         for row, _method, of in leaks:
             for i in (row, of):
                 for m in groups[uf.find(i)]:

@@ -42,6 +42,15 @@ def with_semantic(config: Any, semantic: bool, seed: int | None = None) -> Any:
     return dataclasses.replace(config, **changes)
 
 
+def leak_config(config: Any, key: str | None) -> Any:
+    """``config`` comparing ``key`` (``split.leakage_key``; None: dedup's own key). On the
+    prompt, a test record whose prompt is in train leaks whatever answer each side gives it,
+    as ``curate dedup --against`` counts it."""
+    import dataclasses
+
+    return config if key is None or key == config.key else dataclasses.replace(config, key=key)
+
+
 def duplicate_clusters(
     records: Sequence[Record],
     config: Any,
@@ -56,6 +65,22 @@ def duplicate_clusters(
         list(records), config, embeddings=embeddings, features=features, whole_components=True
     )
     return [list(c.members) for c in clusters]
+
+
+def clusters_and_check(
+    records: Sequence[Record],
+    config: Any,
+    embeddings: np.ndarray | None,
+    features: Any = None,
+) -> tuple[list[list[int]], Any]:
+    """``duplicate_clusters``, and the semantic search's ``SemanticCheck`` (None without the
+    semantic method): the leakage rounds then search again only the records this search
+    left unsettled, as ``curate run``'s split does with dedup's."""
+    from curate.dedup.engine import Engine
+
+    engine = Engine(list(records), config, embeddings, features=features)
+    clusters = engine.clusters(np.ones(len(records), dtype=bool))
+    return [list(c.members) for c in clusters], engine.semantic_check
 
 
 def cross_duplicates(
@@ -83,8 +108,7 @@ def cross_duplicates(
 
     from curate.dedup import find_leaks
 
-    # Between splits, "duplicate" means what it means in dedup: the same key, not the
-    # decontamination default (prompt), so the split's groups and its check agree.
+    # ``config`` is already on the key to compare (``leak_config``): set it for both sides.
     flag = dataclasses.replace(
         config, leak_action="flag", explain=False, against_key=config.key, against=()
     )

@@ -195,7 +195,8 @@ def test_split_on_workers_strata_as_local(
         words = src["messages"][1]["content"].split()
         words[15] = "zeppelin"
         copy = json.loads(json.dumps(src))
-        copy["messages"][1]["content"] = " ".join(words)
+        # In the prompt: rows asking the same prompt are one group (split on the driver).
+        copy["messages"][0]["content"] = copy["messages"][0]["content"][:-2] + " zeppelin"
         rows.append(copy)
     rng.shuffle(rows)
     data = tmp_path / "in"
@@ -467,7 +468,9 @@ def test_near_leak_found_on_the_workers_is_repaired_as_local(ray_cluster, tmp_pa
     data = tmp_path / "in.jsonl"
     data.write_text(row(y) + "".join(fillers) + row(x))
     config = tmp_path / "c.yaml"
-    config.write_text("split:\n  test_size: 0.2\n  seed: 3\n")
+    # The check on the conversation only (no grouping of rows asking the same prompt, as all
+    # of these do): the split these rows test, drawn on the workers.
+    config.write_text("split:\n  test_size: 0.2\n  seed: 3\n  leakage_key: conversation\n")
     out, errs = {}, {}
     for engine in ("local", "ray"):
         out[engine] = tmp_path / engine

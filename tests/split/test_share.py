@@ -50,6 +50,7 @@ def test_tiny_strata_are_pooled_and_test_gets_its_share(tmp_path: Path) -> None:
 def test_without_pooling_the_miss_is_reported_and_strict_exits_1(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", _rows())
     args = [str(src), "-o", str(tmp_path / "s"), "--stratify", "app", "--no-semantic"]
+    args.append("--overwrite")  # each run replaces the last one's folder
     loose = _run(*args, "--min-stratum", "0", "--json")
     assert loose.exit_code == 0, loose.stderr
     shares = json.loads(loose.stdout)["shares"]

@@ -51,7 +51,7 @@ def test_sample_stratified_by_category(sample_records, sample_embeddings) -> Non
     assert result.stats["duplicate_clusters"] >= 6
     leak = result.report()["leakage"]
     assert leak["checked"] and leak["total"] == 0
-    assert leak["methods"] == ["exact", "near", "semantic"]
+    assert leak["methods"] == ["exact", "near", "semantic", "exact_prompt"]
     # the same call again draws the same split
     again = split_records(sample_records, config, embeddings=sample_embeddings)
     assert side_of(again) == sides
@@ -80,8 +80,14 @@ def test_bilingual_alpaca_stratified_by_language(bilingual_path: Path, embedder)
 
 
 def test_leakage_check_repairs_a_split_drawn_without_groups(sample_records, sample_embeddings):
+    from curate.dedup import DedupConfig
+
     config = SplitConfig(test_size=0.3, seed=4, keep_duplicates_together=False)
-    result = split_records(sample_records, config, embeddings=sample_embeddings)
+    # The check on dedup's key (the conversation, the key of the given vectors).
+    dedup_config = DedupConfig(methods=("exact", "near", "semantic"))
+    result = split_records(
+        sample_records, config, embeddings=sample_embeddings, dedup_config=dedup_config
+    )
     leak = result.report()["leakage"]
     assert leak["total"] == 0
     assert leak["repair_rounds"] >= 1  # the first draw leaked; the check caught and fixed it
