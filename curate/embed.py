@@ -82,6 +82,47 @@ def unknown_shares(ids: Sequence[Sequence[int]], unk_id: int | None) -> np.ndarr
     )
 
 
+# The role tags ``curate.dedup.key_text`` puts before each turn (``<user> ``, after a line
+# break but for the first) and before the tools offered (``<tools> ``).
+_ROLE_TAG = re.compile(r"(?:^|\n)<(?:system|developer|user|assistant|tool|tools|function)> ")
+
+
+def text_parts(text: str) -> list[str]:
+    """The turns of a dedup key text: each turn's content between the role tags, the tags
+    left out; the whole text when it has no tag."""
+    parts = _ROLE_TAG.split(text)
+    return parts if len(parts) > 1 else [text]
+
+
+def worst_part_shares(
+    texts: Sequence[str],
+    shares: np.ndarray,
+    ids_of: Callable[[list[str]], Sequence[Sequence[int]]],
+    unk_id: int | None,
+) -> np.ndarray:
+    """``shares`` (each text's share of unknown tokens over its whole text) replaced, for the
+    texts that have an unknown token, by the highest share among the text's parts
+    (``text_parts``; a part with no token is ignored), from ``ids_of`` (the model's token ids,
+    unknown ones kept). Why per part: over the whole text, a short prompt the model cannot
+    see is diluted by a reply it can (``<user> 猫吃什么？ <assistant> ok``: a third unknown),
+    and two such records differing only in the prompt get one vector. The texts without an
+    unknown token (all the plain-English ones) cost nothing more."""
+    out = np.array(shares, dtype=np.float32, copy=True)
+    if unk_id is None:
+        return out
+    todo = np.flatnonzero(out > 0).tolist()
+    if not todo:
+        return out
+    parts = [text_parts(texts[i]) for i in todo]
+    flat = [p for ps in parts for p in ps]
+    part_shares = unknown_shares(ids_of(flat), unk_id).tolist()
+    lo = 0
+    for i, ps in zip(todo, parts, strict=True):
+        out[i] = max(part_shares[lo : lo + len(ps)])  # a part with no token has share 0
+        lo += len(ps)
+    return out
+
+
 # Text is cut to this many characters before it is tokenised for embedding. MiniLM reads 256
 # word pieces (about 1,500 characters) and drops the rest anyway, but only after tokenising
 # all of it: a 50 MB message cost gigabytes and minutes for a vector of its first lines.
@@ -131,27 +172,34 @@ class TextEmbedder(Protocol):
 # Model fingerprint -> (sorted text keys, their shares of unknown tokens) of the texts this
 # process embedded with that model or found in its cache: the embedders of one run (its embed
 # stage's, its dedup's) share them, so dedup given the run's vectors reads the shares without
-# loading the model or reading a cache shard's vectors again (``noted_unseen``).
-_NOTED: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+# loading the model or reading a cache shard's vectors again (``noted_unseen``). One pair of
+# arrays per model, each key once: a text noted again is not stored again, so the size is
+# bounded by the distinct texts (20 B each) and a lookup is one binary search.
+_NOTED: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _note(fingerprint: str, keys: list[bytes], shares: np.ndarray) -> None:
     karr = np.frombuffer(b"".join(keys), dtype=_KEY) if keys else np.zeros(0, _KEY)
-    order = np.argsort(karr, kind="stable")
-    noted = _NOTED.setdefault(fingerprint, [])
-    noted.append((karr[order], np.asarray(shares, dtype=np.float32)[order]))
+    shares = np.asarray(shares, dtype=np.float32)
+    old = _NOTED.get(fingerprint)
+    if old is not None:
+        # The shares of a text depend only on the text and the model: the earlier note wins.
+        karr, shares = np.concatenate((old[0], karr)), np.concatenate((old[1], shares))
+    karr, first = np.unique(karr, return_index=True)  # sorted, each key once (its first)
+    _NOTED[fingerprint] = (karr, shares[first])
 
 
 def _noted_shares(fingerprint: str, keys: Sequence[bytes]) -> np.ndarray:
     """Per key, the share noted for it (``_note``), -1 where none was."""
     out = np.full(len(keys), -1, dtype=np.float32)
-    q = np.frombuffer(b"".join(keys), dtype=_KEY) if keys else np.zeros(0, _KEY)
-    for karr, shares in _NOTED.get(fingerprint, ()):
-        if not karr.size:
-            continue
-        pos = np.minimum(np.searchsorted(karr, q), karr.size - 1)
-        hit = (karr[pos] == q) & (out < 0)
-        out[hit] = shares[pos[hit]]
+    noted = _NOTED.get(fingerprint)
+    if noted is None or not noted[0].size or not keys:
+        return out
+    karr, shares = noted
+    q = np.frombuffer(b"".join(keys), dtype=_KEY)
+    pos = np.minimum(np.searchsorted(karr, q), karr.size - 1)
+    hit = karr[pos] == q
+    out[hit] = shares[pos[hit]]
     return out
 
 
@@ -296,11 +344,18 @@ class Embedder(_Marked):
         if unk is None:
             return np.zeros(len(texts), dtype=np.float32)
         limit = int(getattr(model, "max_seq_length", None) or MAX_TOKENS)
+
+        def ids_of(chunk: list[str]) -> list[list[int]]:
+            if not chunk:
+                return []
+            got = tok(chunk, add_special_tokens=False, truncation=True, max_length=limit)
+            return got["input_ids"]
+
         flags = []
         for lo in range(0, len(texts), TRANSFORMER_CHUNK):
             chunk = [t[:MAX_EMBED_CHARS] for t in texts[lo : lo + TRANSFORMER_CHUNK]]
-            ids = tok(chunk, add_special_tokens=False, truncation=True, max_length=limit)
-            flags.append(unknown_shares(ids["input_ids"], unk))
+            whole = unknown_shares(ids_of(chunk), unk)
+            flags.append(worst_part_shares(chunk, whole, ids_of, unk))
         return np.concatenate(flags)
 
     def encode_shares(
@@ -375,15 +430,20 @@ class _MarkingTokenize:
         self.fast = fast
         self.marks: list[np.ndarray] | None = None
 
-    def __call__(self, sentences: Sequence[str]) -> list[list[int]]:
+    def _ids_with_unknown(self, sentences: Sequence[str]) -> list[list[int]]:
         if self.fast is not None:
-            ids = self.fast.ids_with_unknown(sentences)
-        else:
-            enc = self.model.tokenizer.encode_batch_fast(sentences, add_special_tokens=False)
-            ids = [e.ids for e in enc]
+            return self.fast.ids_with_unknown(sentences)
+        enc = self.model.tokenizer.encode_batch_fast(sentences, add_special_tokens=False)
+        return [e.ids for e in enc]
+
+    def __call__(self, sentences: Sequence[str]) -> list[list[int]]:
+        ids = self._ids_with_unknown(sentences)
         unk = self.model.unk_token_id
         if self.marks is not None:
-            self.marks.append(unknown_shares(ids, unk))
+            # One tokenisation for every text; the parts of only those with an unknown token
+            # are tokenised again (``worst_part_shares``).
+            whole = unknown_shares(ids, unk)
+            self.marks.append(worst_part_shares(sentences, whole, self._ids_with_unknown, unk))
         if unk is not None:
             return [[t for t in i if t != unk] if unk in i else i for i in ids]
         return ids
@@ -772,7 +832,10 @@ def _spread(fresh: np.ndarray, rows: np.ndarray) -> None:
         fresh[lo:hi] = fresh[rows[lo:hi]]  # the gather is made before the assignment
 
 
-_SHARE = "unknown_share"  # a shard's array of its texts' shares of unknown tokens
+# A shard's array of its texts' shares of unknown tokens, the worst part's
+# (``worst_part_shares``). A new name: shards that hold the whole-text shares (8c82047) read
+# as not recorded, so those texts are measured again and stored under this name.
+_SHARE = "part_unknown_share"
 
 
 def _atomic_npz(path: Path, keys: np.ndarray, vecs: np.ndarray, shares: np.ndarray) -> None:

@@ -183,8 +183,9 @@ def keep_walk(
     pair = a != b
     a, b, raw = a[pair], b[pair], raw[pair]
     asked = set(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist(), strict=True))
+    sims_r = _rounded(raw)  # once: each round adds only its new edges' rounded figures
+    keeper, sim = _walk(a, b, sims_r, nodes.size)
     while True:
-        keeper, sim = _walk(a, b, raw, nodes.size)
         if check is None:
             break
         more = _kept_pairs(a, b, keeper)
@@ -197,28 +198,49 @@ def keep_walk(
         hit = got >= threshold
         if not hit.any():
             break
-        a, b, raw = np.r_[a, x[hit]], np.r_[b, y[hit]], np.r_[raw, got[hit]]
+        a, b, sims_r = np.r_[a, x[hit]], np.r_[b, y[hit]], np.r_[sims_r, _rounded(got[hit])]
+        # The walk decides each place from the places before it only: the places before the
+        # first one a new edge reaches (its later end; x < y) keep their outcome.
+        keeper, sim = _walk(a, b, sims_r, nodes.size, (keeper, sim, int(y[hit].min())))
     gone = np.flatnonzero(keeper >= 0)
     removed, keep = walk[gone], walk[keeper[gone]]
     by_id = np.argsort(removed, kind="stable")
     return removed[by_id], keep[by_id], sim[gone][by_id]
 
 
-def _walk(a: np.ndarray, b: np.ndarray, raw: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``keep_walk`` over places ``0..n-1`` (edges ``a``--``b``): each place's keeper (-1:
-    kept) and the similarity to it, rounded."""
-    # Python's round (decimal, as the clusters report it): ties of the reported figures
-    # break alike in both engines whatever the last bits of their float32 products.
-    sims = np.array([round(s, 6) for s in raw.tolist()], dtype=np.float64)
+def _rounded(raw: np.ndarray) -> np.ndarray:
+    """Similarities rounded to 6 places with Python's round (decimal, as the clusters report
+    them): ties of the reported figures break alike in both engines whatever the last bits of
+    their float32 products."""
+    return np.array([round(s, 6) for s in raw.tolist()], dtype=np.float64)
+
+
+def _walk(
+    a: np.ndarray,
+    b: np.ndarray,
+    sims: np.ndarray,
+    n: int,
+    prior: tuple[np.ndarray, np.ndarray, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``keep_walk`` over places ``0..n-1`` (edges ``a``--``b``, similarities ``sims``
+    rounded): each place's keeper (-1: kept) and the similarity to it. ``prior``: (keeper,
+    sim, start) of an earlier walk whose edges reaching a place from ``start`` on are the only
+    ones that changed: the places before ``start`` keep their outcome, the rest are walked."""
     later, earlier = np.maximum(a, b), np.minimum(a, b)
     # Each record's edges to earlier ones, the most similar first (ties: earliest).
     e = np.lexsort((earlier, -sims, later))
     later, earlier, sims = later[e], earlier[e], sims[e]
     starts = np.flatnonzero(np.r_[True, later[1:] != later[:-1]])
     ends = np.r_[starts[1:], later.size]
-    kept = np.ones(n, dtype=bool)
-    keeper = np.full(n, -1, dtype=np.int64)
-    sim = np.zeros(n, dtype=np.float64)
+    if prior is None:
+        keeper = np.full(n, -1, dtype=np.int64)
+        sim = np.zeros(n, dtype=np.float64)
+    else:
+        keeper, sim, start = prior[0].copy(), prior[1].copy(), prior[2]
+        keeper[start:], sim[start:] = -1, 0.0
+        first = int(np.searchsorted(later[starts], start))
+        starts, ends = starts[first:], ends[first:]
+    kept = keeper < 0
     for p, lo, hi in zip(later[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
         ok = kept[earlier[lo:hi]]
         if ok.any():

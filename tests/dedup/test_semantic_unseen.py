@@ -145,3 +145,79 @@ def test_unseen_texts_are_no_semantic_leak(tmp_path) -> None:
     test = _records([ZH[1], *EN[:3]])
     train = _records([ZH[0], *EN[3:], *PARA])
     assert find_leaks(test, cfg, train) == []
+
+
+# A short prompt the model cannot see, with a reply it can: over the whole text only a third of
+# the tokens are unknown, so 8c82047 took these as seen and merged them at 1.0 (fixemb2 #1).
+ZH_OK = [("猫吃什么？", "ok"), ("羊吃什么？", "ok"), ("谁训练了你？", "ok"), ("谁制作了你？", "ok")]
+
+
+def test_a_turn_the_model_cannot_see_makes_the_text_unseen(tmp_path) -> None:
+    texts = ["<user> 猫吃什么？\n<assistant> ok", "<user> How do I reset it?\n<assistant> ok"]
+    for emb in (get_embedder(None, cache_dir=tmp_path), get_embedder(None, cache_dir=False)):
+        assert emb.unseen(texts).tolist() == [True, False]
+        assert emb.encode_marked(texts)[1].tolist() == [True, False]
+    from curate.embed import text_parts
+
+    text = "<tools> [1]\n<user> 猫吃什么？\n<assistant> ok"
+    assert text_parts(text) == ["", "[1]", "猫吃什么？", "ok"]
+    assert text_parts("no tags here") == ["no tags here"]
+
+
+def test_chinese_prompts_with_an_english_reply_are_not_merged(tmp_path) -> None:
+    recs = _records(ZH_OK + EN)
+    res = dedup(recs, DedupConfig(methods=("semantic",), cache_dir=str(tmp_path)))
+    assert res.stats["removed"]["semantic"] == 0  # was 1, at similarity 1.0
+    assert res.stats["semantic_unseen"] == 4
+
+
+def test_a_cache_of_whole_text_shares_is_measured_again(tmp_path) -> None:
+    """Shards written by 8c82047 hold each text's share over the whole text under the old
+    name: read as not recorded, so the per-part share is measured and stored."""
+    from curate import embed
+
+    texts = ["<user> 猫吃什么？\n<assistant> ok", "<user> Who wrote Hamlet?"]
+    emb = get_embedder(None, cache_dir=tmp_path)
+    emb.encode(texts)
+    for shard in emb.cache.dir.glob("shard-*.npz"):
+        with np.load(shard) as z:
+            keys, vecs = z["keys"], z["vecs"]
+        with open(shard, "wb") as fh:  # as 8c82047 wrote them: the whole text's share
+            np.savez(fh, keys=keys, vecs=vecs, unknown_share=np.zeros(len(keys), np.float32))
+    embed._NOTED.clear()
+    assert get_embedder(None, cache_dir=tmp_path).unseen(texts).tolist() == [True, False]
+
+
+def test_noted_shares_keep_each_text_once(tmp_path) -> None:
+    """8c82047 appended a copy of the keys per call: 4 calls on 22 rows noted 102 keys."""
+    from curate import embed
+
+    embed._NOTED.clear()
+    texts = [f"<user> question {k}" for k in range(22)]
+    emb = get_embedder(None, cache_dir=False)
+    for _ in range(4):
+        emb.encode_marked(texts)
+        emb.encode_marked(texts[:5])
+    ((keys, shares),) = embed._NOTED.values()
+    assert len(keys) == len(shares) == 22
+    assert not embed.noted_unseen(None, texts).any()
+    assert embed.noted_unseen(None, ["<user> 猫吃什么？"]).tolist() == [False]  # never noted
+
+
+def test_an_unseen_nearest_neighbour_hides_no_leak(tmp_path) -> None:
+    """``--against``: each record's one nearest neighbour was searched among every record and
+    dropped after when unseen, so an unseen near-copy hid the real leak (fixemb2 #2)."""
+    from curate.dedup import find_leaks
+
+    cats = "Tell me a joke about cats."
+    train = _records([("How do I reset my password?", "ok"), (cats, "ok"), *EN[:3]])
+    test = _records(
+        [
+            ("Tell me a funny joke about cats.", "ok"),
+            *EN[3:],
+            (cats + " 猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫", "ok"),
+        ]
+    )
+    cfg = DedupConfig(methods=("semantic",), key="prompt", cache_dir=str(tmp_path))
+    leaks = find_leaks(train, cfg, test)
+    assert [(x.index, x.match_index) for x in leaks] == [(1, 0)]  # was none
