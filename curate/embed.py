@@ -211,6 +211,14 @@ def noted_unseen(model: str | None, texts: Sequence[str]) -> np.ndarray:
     return _noted_shares(fingerprint, [text_key(t) for t in texts]) > UNSEEN_SHARE
 
 
+def note_unseen(model: str | None, texts: Sequence[str], unseen: np.ndarray) -> None:
+    """Note for ``noted_unseen`` which of ``texts`` another process (a Ray worker) found
+    ``model`` cannot see."""
+    fingerprint = get_embedder(model, cache_dir=False).fingerprint()  # type: ignore[attr-defined]
+    shares = np.where(np.asarray(unseen, dtype=bool), 1.0, 0.0).astype(np.float32)
+    _note(fingerprint, [text_key(t) for t in texts], shares)
+
+
 class _Marked:
     """``encode_marked`` and ``unseen`` from an encoder's ``encode_shares`` and
     ``unknown_share`` (the share of each text's tokens the model does not know)."""

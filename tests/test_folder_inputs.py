@@ -134,7 +134,7 @@ def test_no_output_inside_an_input_folder(tmp_path: Path) -> None:
     for args, said in [
         (["convert", "-o", str(folder / "a.jsonl")], "would overwrite the input"),
         (["convert", "-o", str(folder / "new.jsonl")], "is inside the input folder"),
-        (["split", "-o", str(folder)], "is inside the input folder"),
+        (["split", "-o", str(folder)], "would hold or replace the input"),
     ]:
         res = CliRunner().invoke(main, [args[0], str(folder), *args[1:]])
         assert res.exit_code == 2 and said in res.stderr, res.output

@@ -592,22 +592,16 @@ class Engine:
         )
 
     def _recheck(
-        self,
-        idx: np.ndarray,
-        other: Engine,
-        floor: float,
-        mean: np.ndarray | None,
-        theirs_rows: np.ndarray,
+        self, idx: np.ndarray, other: Engine, floor: float, mean: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Semantic candidate pairs ``(position in idx, row of other)`` among records one
         dedup run kept: only the records its search left unsettled (``recheck``) are
         searched, on both sides (a pair is settled only if neither list was cut off), each
-        exactly against every record of the other side (its rows ``theirs_rows``). None when
-        that would cost more than ``EXACT_CHECK_BUDGET`` (the caller then searches every
-        record)."""
+        exactly against every record of the other side. None when that would cost more
+        than ``EXACT_CHECK_BUDGET`` (the caller then searches every record)."""
         mine_flag = np.flatnonzero(self.given_check.recheck[idx])  # type: ignore[union-attr]
-        theirs_flag = theirs_rows[other.given_check.recheck[theirs_rows]]  # type: ignore[union-attr]
-        m = theirs_rows.size
+        theirs_flag = np.flatnonzero(other.given_check.recheck)  # type: ignore[union-attr]
+        m = len(other.records)
         if mine_flag.size * m + theirs_flag.size * idx.size > EXACT_CHECK_BUDGET:
             return None
         found_p = [np.zeros((0, 2), dtype=np.int64)]
@@ -616,11 +610,8 @@ class Engine:
             q = self.vectors.take(idx[mine_flag])
             if mean is not None:
                 q = centered_on(q, mean, in_place=True)
-            whole = m == len(other.records)
-            theirs = other.vectors.all() if whole else other.vectors.take(theirs_rows)
-            p, sim = best_matches(q, theirs, floor, mean)
-            cols = p[:, 1] if whole else theirs_rows[p[:, 1]]
-            found_p.append(np.stack((mine_flag[p[:, 0]], cols), axis=1))
+            p, sim = best_matches(q, other.vectors.all(), floor, mean)
+            found_p.append(np.stack((mine_flag[p[:, 0]], p[:, 1]), axis=1))
             found_s.append(sim)
         if theirs_flag.size and idx.size:
             q = other.vectors.take(theirs_flag)
@@ -793,23 +784,15 @@ class Engine:
             pairs = np.stack((pairs[:, 0], pairs[:, 1] - na), axis=1) if pairs.size else pairs
         else:
             threshold, center = cfg.semantic_settings()
-            # Texts the model cannot see are no leak by meaning, and must not hide one either:
-            # left out before the search (one neighbour each: an unseen nearest one would
-            # hide a real leak) and before the centring, as dedup's ``_seen`` does.
-            mine_at = np.flatnonzero(~self._unseen_of(idx))  # positions in idx
-            theirs_rows = np.flatnonzero(~other._unseen_of(np.arange(m)))
-            sub = idx[mine_at]
             got = None
             if self._reusable(other, center):
                 mean = self.given_check.mean if center else None  # type: ignore[union-attr]
-                got = self._recheck(sub, other, threshold - SCORE_MARGIN, mean, theirs_rows)
+                got = self._recheck(idx, other, threshold - SCORE_MARGIN, mean)
             if got is not None:
                 pairs, sims = got
-            elif not sub.size or not theirs_rows.size:
-                pairs, sims = np.zeros((0, 2), dtype=np.int64), np.zeros(0)
             else:
-                mine = self.vectors.take(sub)
-                theirs_v = other.vectors.take(theirs_rows)
+                mine = self.vectors.take(idx)
+                theirs_v = other.vectors.take(np.arange(m))
                 if center:
                     mine, theirs_v = centered(mine, theirs_v)
                 found = semantic_search(
@@ -821,10 +804,9 @@ class Engine:
                     progress=cfg.progress,
                 )
                 pairs, sims = found.pairs, found.sims
-                if pairs.size:
-                    pairs = np.stack((pairs[:, 0], theirs_rows[pairs[:, 1]]), axis=1)
-            if pairs.size:
-                pairs = np.stack((mine_at[pairs[:, 0]], pairs[:, 1]), axis=1)
+            if pairs.size:  # texts the model cannot see are no leak by meaning either
+                out = self._unseen_of(idx[pairs[:, 0]]) | other._unseen_of(pairs[:, 1])
+                pairs, sims = pairs[~out], sims[~out]
         if method == "semantic" and cfg.slot_guard and pairs.size:
             confirmed = self._same_slots(pairs, lambda k: int(idx[k]), lambda k: k, other)
             mask = {tuple(p) for p in confirmed.tolist()}

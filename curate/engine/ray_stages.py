@@ -216,17 +216,25 @@ def _read_dedup(
     elif sres is None:
         _log("collecting the kept records")
         kept = []
+        from curate.dedup.normalize import key_text
+        from curate.embed import note_unseen
+
+        with_vec = embedded or (config.run.semantic and n_in)
         cols = ["idx", "source", "line", "text_line", "data"] + (
-            ["vec"] if embedded or (config.run.semantic and n_in) else []
+            ["vec", "unseen"] if with_vec else []
         )
         for batch in (
             alive.select_columns(cols)
             .sort("idx")
             .iter_batches(batch_format="numpy", batch_size=8192)
         ):
-            kept.extend(_records(batch))
+            records = _records(batch)
+            kept.extend(records)
             if "vec" in batch:
                 vecs.append(np.asarray(batch["vec"], dtype=np.float32))
+                # The driver's split asks which texts the model cannot see (its leak
+                # check leaves them out, as local's, whose embed stage noted them).
+                note_unseen(cfg.model, [key_text(r, cfg.key) for r in records], batch["unseen"])
     embeddings = np.concatenate(vecs) if vecs else None
     if embeddings is not None and not config.run.semantic:
         embeddings = None

@@ -202,22 +202,3 @@ def test_noted_shares_keep_each_text_once(tmp_path) -> None:
     assert len(keys) == len(shares) == 22
     assert not embed.noted_unseen(None, texts).any()
     assert embed.noted_unseen(None, ["<user> 猫吃什么？"]).tolist() == [False]  # never noted
-
-
-def test_an_unseen_nearest_neighbour_hides_no_leak(tmp_path) -> None:
-    """``--against``: each record's one nearest neighbour was searched among every record and
-    dropped after when unseen, so an unseen near-copy hid the real leak (fixemb2 #2)."""
-    from curate.dedup import find_leaks
-
-    cats = "Tell me a joke about cats."
-    train = _records([("How do I reset my password?", "ok"), (cats, "ok"), *EN[:3]])
-    test = _records(
-        [
-            ("Tell me a funny joke about cats.", "ok"),
-            *EN[3:],
-            (cats + " 猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫", "ok"),
-        ]
-    )
-    cfg = DedupConfig(methods=("semantic",), key="prompt", cache_dir=str(tmp_path))
-    leaks = find_leaks(train, cfg, test)
-    assert [(x.index, x.match_index) for x in leaks] == [(1, 0)]  # was none

@@ -34,6 +34,9 @@ split:
   test_size: 0.2
   val_size: 0.1
   stratify: [category]
+  # The planted rows repeat prompts: by default (same-prompt groups) the split is drawn on
+  # the driver (tests/engine/test_ray_split_key.py); these tests cover the workers' split.
+  leakage_key: conversation
 """
 
 
