@@ -164,6 +164,8 @@ class TextEmbedder(Protocol):
         self, texts: Sequence[str], progress: bool = False
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def has_shares(self, texts: Sequence[str]) -> np.ndarray: ...
+
     def unseen(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def unknown_share(self, texts: Sequence[str]) -> np.ndarray: ...
@@ -203,6 +205,21 @@ def _noted_shares(fingerprint: str, keys: Sequence[bytes]) -> np.ndarray:
     return out
 
 
+def _noted_or_measured(
+    fingerprint: str, texts: Sequence[str], measure: Callable[[list[str]], np.ndarray]
+) -> np.ndarray:
+    """Each text's share of unknown tokens: as noted when it was embedded (``_note``), else
+    ``measure``d (and noted). A text embedded in this process is never tokenised again."""
+    keys = [text_key(t) for t in texts]
+    shares = _noted_shares(fingerprint, keys)
+    rest = np.flatnonzero(shares < 0)
+    if rest.size:
+        got = measure([texts[i] for i in rest.tolist()])
+        shares[rest] = got
+        _note(fingerprint, [keys[i] for i in rest.tolist()], got)
+    return shares
+
+
 def noted_unseen(model: str | None, texts: Sequence[str]) -> np.ndarray:
     """Whether each text is unseen by ``model`` (``UNSEEN_SHARE``), as noted when this
     process embedded it; False for a text it has not embedded (vectors given from elsewhere).
@@ -238,9 +255,15 @@ class _Marked:
     def fingerprint(self) -> str:
         raise NotImplementedError
 
+    def has_shares(self, texts: Sequence[str]) -> np.ndarray:
+        """Whether each text's share of unknown tokens is known without the model (noted
+        when this process embedded it)."""
+        return _noted_shares(self.fingerprint(), [text_key(t) for t in texts]) >= 0
+
     def unseen(self, texts: Sequence[str]) -> np.ndarray:
-        """Whether more than ``UNSEEN_SHARE`` of each text's tokens are unknown to the model."""
-        return self.unknown_share(texts) > UNSEEN_SHARE
+        """Whether more than ``UNSEEN_SHARE`` of each text's tokens are unknown to the model
+        (the shares noted when the texts were embedded; the others measured)."""
+        return _noted_or_measured(self.fingerprint(), texts, self.unknown_share) > UNSEEN_SHARE
 
     def encode_shares(
         self, texts: Sequence[str], progress: bool = False
@@ -868,6 +891,16 @@ class CachedEmbedder:
     def _note(self, keys: list[bytes], shares: np.ndarray) -> None:
         _note(self._fingerprint, keys, shares)
 
+    def has_shares(self, texts: Sequence[str]) -> np.ndarray:
+        """Whether each text's share of unknown tokens is known without the model (noted, or
+        recorded in the cache)."""
+        keys = [text_key(t) for t in texts]
+        known = _noted_shares(self._fingerprint, keys) >= 0
+        rest = np.flatnonzero(~known)
+        if rest.size:
+            known[rest] = self.cache.marks([keys[i] for i in rest.tolist()]) >= 0
+        return known
+
     def unseen(self, texts: Sequence[str]) -> np.ndarray:
         """Whether more than ``UNSEEN_SHARE`` of each text's tokens are unknown to the model."""
         return self.unknown_share(texts) > UNSEEN_SHARE
@@ -875,16 +908,13 @@ class CachedEmbedder:
     def unknown_share(self, texts: Sequence[str]) -> np.ndarray:
         """Each text's share of unknown tokens, as noted when it was embedded (here, or in
         the cache); texts without one are tokenised (embedded) again by the model."""
-        keys = [text_key(t) for t in texts]
-        marks = _noted_shares(self._fingerprint, keys)
+        return _noted_or_measured(self._fingerprint, texts, self._cached_or_measured)
+
+    def _cached_or_measured(self, texts: list[str]) -> np.ndarray:
+        marks = self.cache.marks([text_key(t) for t in texts])
         rest = np.flatnonzero(marks < 0)
-        if rest.size:
-            marks[rest] = self.cache.marks([keys[i] for i in rest.tolist()])
-        rest = np.flatnonzero(marks < 0)
-        if rest.size:  # cached before the flags were recorded, or never embedded
-            got = self.inner.unknown_share([texts[i] for i in rest.tolist()])
-            marks[rest] = got
-            self._note([keys[i] for i in rest.tolist()], got)
+        if rest.size:  # cached before the shares were recorded, or never embedded
+            marks[rest] = self.inner.unknown_share([texts[i] for i in rest.tolist()])
         return marks
 
     def encode_marked(

@@ -537,15 +537,22 @@ class Engine:
         """Whether the model cannot see the texts of records ``idx`` (``_seen``)."""
         from curate.embed import noted_unseen
 
-        if self.vectors.given:
-            model = self.config.model
-            unseen_of: Callable[[list[str]], np.ndarray] = lambda t: noted_unseen(model, t)  # noqa: E731
-        else:
-            unseen_of = self.embedder().unseen
+        model = self.config.model
+        embedder = None if self.vectors.given else self.embedder()
         parts = [np.zeros(0, dtype=bool)]
         for lo in range(0, idx.size, EMBED_CHUNK):
             part = idx[lo : lo + EMBED_CHUNK]
-            parts.append(unseen_of([self.texts.raw(i) for i in part.tolist()]))
+            texts = [self.texts.raw(i) for i in part.tolist()]
+            if embedder is None:
+                parts.append(noted_unseen(model, texts))
+                continue
+            # A text whose share is known nowhere yet is embedded now (its vector is asked
+            # for next anyway): embedding notes the share, so no text is tokenised twice.
+            # Known ones (noted, or in the cache) are not: a warm rerun reads no vectors.
+            unknown = ~embedder.has_shares(texts)
+            if unknown.any():
+                self.vectors.rows(part[unknown])
+            parts.append(embedder.unseen(texts))
         return np.concatenate(parts)
 
     def _outcome_file(self, idx: np.ndarray) -> Path | None:

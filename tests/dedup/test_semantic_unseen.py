@@ -202,3 +202,31 @@ def test_noted_shares_keep_each_text_once(tmp_path) -> None:
     assert len(keys) == len(shares) == 22
     assert not embed.noted_unseen(None, texts).any()
     assert embed.noted_unseen(None, ["<user> 猫吃什么？"]).tolist() == [False]  # never noted
+
+
+def test_each_text_is_embedded_once_for_its_vector_and_its_share(tmp_path, monkeypatch) -> None:
+    # Asking which texts the model cannot see before their vectors exist used to run the
+    # model over every text a second time (without a cache, and with a cold one).
+    from curate import embed
+
+    real = embed.StaticEmbedder.encode_shares
+    seen: list[int] = []
+
+    def counted(self, texts, progress=False):  # noqa: ANN001, ANN202 - the wrapped method's
+        seen.append(len(texts))
+        return real(self, texts, progress)
+
+    monkeypatch.setattr(embed.StaticEmbedder, "encode_shares", counted)
+    records = [
+        Record("x", k + 1, {"messages": [
+            {"role": "user", "content": f"How do I cook dish number {k} well?"},
+            {"role": "assistant", "content": f"Cook it slowly, step {k}."},
+        ]})
+        for k in range(60)
+    ]  # fmt: skip
+    embedded = []
+    for cache in (False, tmp_path / "cache", tmp_path / "cache"):  # none, cold, warm
+        seen.clear()
+        dedup(records, DedupConfig(methods=("semantic",), cache_dir=cache))
+        embedded.append(sum(seen))
+    assert embedded == [60, 60, 0]
