@@ -397,13 +397,7 @@ class RayDedup:
         if center and n < CENTRE_MIN_ROWS:  # as the local engine (its comment)
             self.too_few_to_centre = n
             return _Removed.none("semantic")
-        mean = None
-        if center:
-            sums = _collect(
-                ds.select_columns(["vec"]).map_batches(_vec_sum, batch_format="numpy"), ["sum", "n"]
-            )
-            total = sums["sum"].reshape(-1, sums["sum"].shape[-1]).sum(axis=0)
-            mean = (total / max(1, int(sums["n"].sum()))).astype(np.float32)
+        mean = self._centre(ds) if center else None
         k = max(1, -(-n // PARTITION_ROWS))
         centroids = np.zeros((1, 1), np.float32)
         if k > 1:
@@ -462,6 +456,18 @@ class RayDedup:
         ms, ks, got_sim = keep_walk(i, j, sim, cfg.keep, lengths, check, threshold)
         return _Removed.of("semantic", ms, ks, got_sim)
 
+    def _centre(self, ds: Any) -> np.ndarray:
+        """The mean vector, its partial sums added in row order (``_vec_sum``)."""
+        sums = _collect(
+            ds.select_columns(["idx", "vec"]).map_batches(_vec_sum, batch_format="numpy"),
+            ["sum", "n", "first"],
+        )
+        part = sums["sum"].reshape(-1, sums["sum"].shape[-1])[np.argsort(sums["first"], kind="stable")]
+        total = np.zeros(part.shape[-1], dtype=np.float64)
+        for row in part:  # one at a time, in row order: the same bits in every run
+            total += row
+        return (total / max(1, int(sums["n"].sum()))).astype(np.float32)
+
     def _kmeans(self, ds: Any, k: int, n: int, mean: Any) -> np.ndarray:
         """Centroids from a seeded sample (at most 64 rows per centroid) on the driver."""
         want = min(n, 64 * k)
@@ -471,11 +477,14 @@ class RayDedup:
         def pick(batch: dict[str, np.ndarray]) -> dict:
             h = (batch["idx"].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)
             m = h < np.uint64(cut)
-            return {"vec": batch["vec"][m]}
+            return {"idx": batch["idx"][m], "vec": batch["vec"][m]}
 
-        sample = _collect(
-            ds.select_columns(["idx", "vec"]).map_batches(pick, batch_format="numpy"), ["vec"]
-        )["vec"]
+        got = _collect(
+            ds.select_columns(["idx", "vec"]).map_batches(pick, batch_format="numpy"),
+            ["idx", "vec"],
+        )
+        # In row order: the tasks finish in any order, and faiss's k-means depends on it.
+        sample = got["vec"][np.argsort(got["idx"], kind="stable")]
         sample = np.asarray(sample, dtype=np.float32).reshape(-1, sample.shape[-1])
         sample = _unit_centered(sample, mean)
         k = min(k, max(1, sample.shape[0] // 4))

@@ -324,8 +324,16 @@ def _seen_rows(batch: dict[str, np.ndarray]) -> dict:
 
 
 def _vec_sum(batch: dict[str, np.ndarray]) -> dict:
+    """The batch's vector sum and count, named by its first row id: the driver adds the
+    partial sums in row order, as the tasks finish in any order (float sums are not
+    associative: the centre, hence the pairs, would move from run to run)."""
     v = batch["vec"]
-    return {"sum": v.sum(axis=0, dtype=np.float64)[None, :], "n": np.array([v.shape[0]])}
+    first = int(batch["idx"].min()) if v.shape[0] else -1
+    return {
+        "sum": v.sum(axis=0, dtype=np.float64)[None, :],
+        "n": np.array([v.shape[0]]),
+        "first": np.array([first], dtype=np.int64),
+    }
 
 
 def _unit_centered(v: np.ndarray, mean: Any) -> np.ndarray:
