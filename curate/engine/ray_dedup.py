@@ -462,7 +462,9 @@ class RayDedup:
             ds.select_columns(["idx", "vec"]).map_batches(_vec_sum, batch_format="numpy"),
             ["sum", "n", "first"],
         )
-        part = sums["sum"].reshape(-1, sums["sum"].shape[-1])[np.argsort(sums["first"], kind="stable")]
+        part = sums["sum"].reshape(-1, sums["sum"].shape[-1])[
+            np.argsort(sums["first"], kind="stable")
+        ]
         total = np.zeros(part.shape[-1], dtype=np.float64)
         for row in part:  # one at a time, in row order: the same bits in every run
             total += row
