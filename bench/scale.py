@@ -6,7 +6,8 @@ For each size: takes ``chat-<rows>-<seed>.jsonl`` from ``--data-dir`` (read only
 first rows of a bigger file there (its truth restricted to them), else generates rows with
 ../shared/bench/gen_chat.py (planted exact/near copies and same-prompt hard negatives, with a
 truth file) into ``--workdir``; cuts them into JSONL shards, runs
-`curate run DIR --no-semantic` once per engine as a child process, and prints side by side:
+`curate run DIR --no-semantic` (``--semantic``: with the defaults, embeddings on) once per
+engine as a child process, and prints side by side:
 wall time, peak RSS of the driver (the curate process: ``driver rss``, all of it; ``driver own``,
 less the object store's pages it has read, /proc's ``RssShmem``, which the store owns and
 counts too) and of the biggest Ray worker process,
@@ -94,12 +95,17 @@ class Peak:
 
 
 def run(
-    engine: str, shards: Path, out: Path, address: str | None, code: Path = ROOT
+    engine: str,
+    shards: Path,
+    out: Path,
+    address: str | None,
+    code: Path = ROOT,
+    semantic: bool = False,
 ) -> tuple[float, float, float, float]:
     """Runs one engine; (wall s, driver peak RSS, driver's own peak (RSS less the object
     store's pages), biggest worker's peak RSS), in GiB."""
     cmd = [str(ROOT / ".venv/bin/curate"), "run", str(shards), "-o", str(out), "--overwrite"]
-    cmd += ["--no-semantic", "--engine", engine]
+    cmd += ([] if semantic else ["--no-semantic"]) + ["--engine", engine]
     if address:
         cmd += ["--ray-address", address]
     env = {**os.environ, "PYTHONPATH": str(code), "RAY_DISABLE_USAGE_STATS": "1"}
@@ -314,6 +320,11 @@ def main() -> None:
     ap.add_argument("--baseline-rows", default="", help="sizes for --baseline (comma list)")
     ap.add_argument("--node-cpus", type=int, default=1, help="CPUs per Ray node (2 nodes)")
     ap.add_argument(
+        "--semantic",
+        action="store_true",
+        help="run with the defaults (embeddings, semantic dedup and leakage check on)",
+    )
+    ap.add_argument(
         "--semantic-rows", type=int, default=0, help="also compare semantic dedup at this size"
     )
     ap.add_argument(
@@ -364,6 +375,7 @@ def main() -> None:
                     out,
                     cluster.address if engine != "local" else None,
                     base_code if "@" in engine else ROOT,
+                    a.semantic,
                 )
                 prec, rec = pairs_score(out, truth, per)
                 used = cpus if engine != "local" else 1
