@@ -135,6 +135,9 @@ class RayDedup:
         self.whole_components = False
         self.unseen = 0  # rows the semantic step left out: the model cannot see their text
         self.too_few_to_centre = 0
+        # The semantic step's (mean, k-means centroids), for the split's leakage check
+        # (``ray_leaks``); None until it has centred and partitioned the rows.
+        self.partitioning: tuple[Any, np.ndarray] | None = None
         self.mode = "run"
         self.keep_bands = False
         self.bands: Any = None
@@ -402,6 +405,7 @@ class RayDedup:
         centroids = np.zeros((1, 1), np.float32)
         if k > 1:
             centroids = self._kmeans(ds, k, n, mean)
+        self.partitioning = (mean, centroids)
         parted = ds.map_batches(
             _assign, batch_format="numpy", fn_kwargs={"centroids": centroids, "mean": mean}
         )

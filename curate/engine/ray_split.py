@@ -72,6 +72,7 @@ ITER_ROWS = 8192  # records made at a time when the driver streams kept rows (Ro
 # The leakage check's side pairs, as ``curate.split._PAIRS``.
 PAIRS = ((TEST, TRAIN), (VAL, TRAIN), (TEST, VAL))
 BANDS = ("bk", "bok")  # the near pass's band keys, carried by the rows (ray_udfs._with_bands)
+VECTORS = ("vec", "unseen")  # the semantic leakage check's (the embedding actors' columns)
 
 
 def not_eligible(config: Any) -> str | None:
@@ -88,8 +89,6 @@ def not_eligible(config: Any) -> str | None:
             return f"stratify key {key!r} is not a record field"
     if config.run.parquet or config.run.hf_dataset:
         return "Parquet / HF dataset outputs are written from memory"
-    if config.run.semantic or "semantic" in config.dedup.methods:
-        return "semantic leakage check"
     if s.check_leakage and s.leakage_key not in (None, config.dedup.key):
         # Rows sharing a prompt are grouped before the draw (curate.split), so groups are
         # not single rows here.
@@ -123,9 +122,11 @@ def _label_rows(
     paths: list[str],
     key: str,
     dedup: Any = None,
+    vectors: bool = False,
 ) -> dict[str, np.ndarray]:
     """Each kept row's position in the split's input, stratum label and order key (and,
-    given ``dedup``, 8 bytes of its prompt's exact digest; 0: no prompt)."""
+    given ``dedup``, 8 bytes of its prompt's exact digest; 0: no prompt; with ``vectors``,
+    its ``vec`` and ``unseen`` for the semantic leakage check)."""
     from curate.dedup.exact import digest
     from curate.dedup.normalize import key_text
     from curate.split.strata import field_value
@@ -157,6 +158,7 @@ def _label_rows(
         "okey": np.array(order_keys(seed, pos.tolist()), dtype=np.uint64),
         "nonempty": np.array([bool(key_text(r, key).strip()) for r in recs], dtype=bool),
         **{c: batch[c] for c in BANDS if c in batch},
+        **({c: batch[c] for c in VECTORS} if vectors else {}),
         **extra,
     }
 
@@ -209,7 +211,7 @@ def _sides(batch: dict[str, np.ndarray], *, sid_of: dict[str, int], cuts: dict) 
     test = _below(k, p, cuts["tk"][sid], cuts["tp"][sid])
     val = _below(k, p, cuts["vk"][sid], cuts["vp"][sid]) & ~test
     side = np.where(test, 2, np.where(val, 1, 0)).astype(np.int8)
-    cols = ("idx", "pos", "source", "line", "text_line", "data", "nonempty", *BANDS)
+    cols = ("idx", "pos", "source", "line", "text_line", "data", "nonempty", *BANDS, *VECTORS)
     out = {c: batch[c] for c in cols if c in batch}
     return {**out, "sid": sid, "side": side}
 
@@ -420,6 +422,13 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
         _log(f"split on the driver: {why}")
         return None
     s = config.split
+    # The check's key is dedup's (``not_eligible``): its semantic part is dedup's method.
+    semantic = s.check_leakage and n > 0 and "semantic" in config.dedup.methods
+    if semantic and eng.partitioning is None:
+        # Too few rows to centre (``too_few_to_centre``): local then searches the sides
+        # afresh, as the driver's split does; there are no partitions of dedup's to reuse.
+        _log("split on the driver: semantic dedup did not centre its rows (too few)")
+        return None
     ray = eng.ray
     paths = [k.removeprefix(FIELD_PREFIX) for k in s.stratify]
     fields = [p for _, p in named_fields(config)]
@@ -432,6 +441,7 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
             "paths": paths,
             "key": config.dedup.key,
             "dedup": config.dedup if s.check_leakage and s.leakage_key is None else None,
+            "vectors": semantic,
         },
     ).materialize()
     if s.check_leakage and s.leakage_key is None and _prompts_repeat(lab):
@@ -523,6 +533,14 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
                 both = a in present_sides and b in present_sides
                 if both and _near_leak(eng, alive, sided, a, b):
                     _log(f"split on the driver: a near leak {a}~{b} to repair")
+                    return None
+        if semantic:
+            from curate.engine.ray_leaks import semantic_leaks
+
+            for a, b in PAIRS:
+                both = a in present_sides and b in present_sides
+                if both and len(semantic_leaks(eng, sided, a, b)):
+                    _log(f"split on the driver: a semantic leak {a}~{b} to repair")
                     return None
         # Exact leaks cannot exist: dedup's exact pass left one row per digest.
         methods = [*dcfg.methods] + (["exact_prompt"] if s.leakage_key is None else [])

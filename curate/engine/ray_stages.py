@@ -210,6 +210,15 @@ def _read_dedup(
         if drawn is not None:
             kept, sres = drawn
     vecs: list[np.ndarray] = []
+    if sres is not None and config.run.semantic and (embedded or n_in):
+        # The records stay on the workers, but the audit's topics and spread take every
+        # kept vector, as local's audit takes the run's (``source: precomputed``).
+        for batch in (
+            alive.select_columns(["idx", "vec"])
+            .sort("idx")
+            .iter_batches(batch_format="numpy", batch_size=8192)
+        ):
+            vecs.append(np.asarray(batch["vec"], dtype=np.float32))
     if kept_to is not None:
         _log("the workers write the kept records")
         kept = _Written(_write_kept(eng, alive, kept_to, n_in - int(gone.size)))
