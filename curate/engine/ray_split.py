@@ -2,10 +2,12 @@
 
 The local split (``curate.split``) visits each stratum's groups in the order of a seeded hash
 of the group's first record (``curate.split.allocate._order_key``) and takes them until the
-stratum's exact share is reached. In a run every group is one record (dedup already left one
-per cluster), so a stratum's test side is its ``round(n * test_size)`` rows of lowest order
-key (ties by position), val the next ones. That needs no global sort, only each stratum's
-cut, found from mergeable pieces:
+stratum's exact share is reached. In a run most groups are one record (dedup already left one
+per cluster); the others (rows asking one prompt, rows a leak joined) are few and held on the
+driver (``curate.engine.ray_groups``), which replays the greedy take over them and the
+singletons counted between them: a stratum's singletons then go to test up to a cut in
+(order key, position), to val up to a second. That needs no global sort, only each
+stratum's cuts, found from mergeable pieces:
 
 * the workers label each kept row (stratum from its fields, order key from its position in
   the split's input) and count labels: strata are pooled as ``allocate`` pools them;
@@ -15,15 +17,17 @@ cut, found from mergeable pieces:
   write each side's rows as ordered part files; the driver concatenates them by file copy
   into ``<side>.jsonl``, byte for byte what ``write_splits`` writes;
 * the leakage check after the split: exact leaks cannot exist (dedup's exact pass left one
-  row per digest); near leaks are looked for as local does (``find_leaks``: MinHash bands
-  over side A then side B, the 64-neighbour window, pairs across the sides, true Jaccard),
-  with the band shuffle and the verification on the workers.
+  row per digest; rows sharing a prompt are one group); near leaks are looked for as local
+  does (``find_leaks``: MinHash bands over side A then side B, the 64-neighbour window,
+  pairs across the sides, true Jaccard, each row's best match), with the band shuffle and
+  the verification on the workers. Leaks found join their rows' groups and the split is
+  drawn again, in rounds, as local repairs it.
 
-The driver holds per-stratum counts, the cut buckets' rows and the candidate pairs across
-the sides; the records stay on the workers. When the config asks for something this path does not do
-(``not_eligible``), or the leakage check finds a leak (local then repairs the split in rounds),
-the run falls back to the driver's split over the records streamed back: the answers are
-the local engine's either way.
+The driver holds per-stratum counts, the cut buckets' rows, one entry per multi-record
+group and the leaks; the records stay on the workers. When the config asks for something
+this path does not do (``not_eligible``), or leaks are left after the last repair round
+(local then moves rows to train), the run falls back to the driver's split over the records
+streamed back: the answers are the local engine's either way.
 """
 
 from __future__ import annotations
