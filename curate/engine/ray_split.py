@@ -2,10 +2,12 @@
 
 The local split (``curate.split``) visits each stratum's groups in the order of a seeded hash
 of the group's first record (``curate.split.allocate._order_key``) and takes them until the
-stratum's exact share is reached. In a run every group is one record (dedup already left one
-per cluster), so a stratum's test side is its ``round(n * test_size)`` rows of lowest order
-key (ties by position), val the next ones. That needs no global sort, only each stratum's
-cut, found from mergeable pieces:
+stratum's exact share is reached. In a run most groups are one record (dedup already left one
+per cluster); the others (rows asking one prompt, rows a leak joined) are few and held on the
+driver (``curate.engine.ray_groups``), which replays the greedy take over them and the
+singletons counted between them: a stratum's singletons then go to test up to a cut in
+(order key, position), to val up to a second. That needs no global sort, only each
+stratum's cuts, found from mergeable pieces:
 
 * the workers label each kept row (stratum from its fields, order key from its position in
   the split's input) and count labels: strata are pooled as ``allocate`` pools them;
@@ -15,15 +17,17 @@ cut, found from mergeable pieces:
   write each side's rows as ordered part files; the driver concatenates them by file copy
   into ``<side>.jsonl``, byte for byte what ``write_splits`` writes;
 * the leakage check after the split: exact leaks cannot exist (dedup's exact pass left one
-  row per digest); near leaks are looked for as local does (``find_leaks``: MinHash bands
-  over side A then side B, the 64-neighbour window, pairs across the sides, true Jaccard),
-  with the band shuffle and the verification on the workers.
+  row per digest; rows sharing a prompt are one group); near leaks are looked for as local
+  does (``find_leaks``: MinHash bands over side A then side B, the 64-neighbour window,
+  pairs across the sides, true Jaccard, each row's best match), with the band shuffle and
+  the verification on the workers. Leaks found join their rows' groups and the split is
+  drawn again, in rounds, as local repairs it.
 
-The driver holds per-stratum counts, the cut buckets' rows and the candidate pairs across
-the sides; the records stay on the workers. When the config asks for something this path does not do
-(``not_eligible``), or the leakage check finds a leak (local then repairs the split in rounds),
-the run falls back to the driver's split over the records streamed back: the answers are
-the local engine's either way.
+The driver holds per-stratum counts, the cut buckets' rows, one entry per multi-record
+group and the leaks; the records stay on the workers. When the config asks for something
+this path does not do (``not_eligible``), or leaks are left after the last repair round
+(local then moves rows to train), the run falls back to the driver's split over the records
+streamed back: the answers are the local engine's either way.
 """
 
 from __future__ import annotations
@@ -39,6 +43,18 @@ from typing import Any
 
 import numpy as np
 
+from curate.engine.ray_groups import (
+    Group,
+    _gap_counts,
+    _member_labels,
+    _prompt_keys,
+    _repeats,
+    bounds_of,
+    draw_stratum,
+    form_strata,
+    group_of,
+    merged_groups,
+)
 from curate.engine.ray_rows import (
     BATCH,
     _atomic_bytes,
@@ -50,7 +66,7 @@ from curate.engine.ray_rows import (
     row_ids,
 )
 from curate.records import Record, atomic_writer
-from curate.split import SplitResult
+from curate.split import MAX_REPAIR_ROUNDS, SplitResult
 from curate.split.allocate import (
     POOLED,
     TEST,
@@ -58,9 +74,7 @@ from curate.split.allocate import (
     VAL,
     StratumReport,
     mark_off_target,
-    min_records,
     order_keys,
-    round_half_up,
     share_counts,
 )
 
@@ -125,8 +139,8 @@ def _label_rows(
     vectors: bool = False,
 ) -> dict[str, np.ndarray]:
     """Each kept row's position in the split's input, stratum label and order key (and,
-    given ``dedup``, 8 bytes of its prompt's exact digest; 0: no prompt; with ``vectors``,
-    its ``vec`` and ``unseen`` for the semantic leakage check)."""
+    given ``dedup``, its prompt's exact digest as ``ph1``, ``ph2``; ``hasp``: a prompt; with
+    ``vectors``, its ``vec`` and ``unseen`` for the semantic leakage check)."""
     from curate.dedup.exact import digest
     from curate.dedup.normalize import key_text
     from curate.split.strata import field_value
@@ -135,15 +149,12 @@ def _label_rows(
     extra = {}
     if dedup is not None:
         texts = [key_text(r, "prompt") for r in recs]
-        extra["phash"] = np.array(
-            [
-                int.from_bytes(digest(dedup.normalizer.to_bytes(t))[:8], "little")
-                if t.strip()
-                else 0
-                for t in texts
-            ],
-            dtype=np.uint64,
-        )
+        found = [digest(dedup.normalizer.to_bytes(t)) if t.strip() else bytes(16) for t in texts]
+        # All 16 bytes, as two halves: an 8-byte collision would join two prompts silently.
+        halves = np.frombuffer(b"".join(found), dtype="<u8").reshape(-1, 2)
+        extra["ph1"] = halves[:, 0].copy()
+        extra["ph2"] = halves[:, 1].copy()
+        extra["hasp"] = np.array([bool(t.strip()) for t in texts], dtype=bool)
     idx = batch["idx"]
     pos = (idx - np.searchsorted(ids_of(gone), idx)).astype(np.int64)
     labels = ["|".join(field_value(r.data, p) for p in paths) for r in recs]
@@ -164,7 +175,8 @@ def _label_rows(
 
 
 def _summary(batch: dict[str, np.ndarray], *, fields: list[str]) -> dict[str, np.ndarray]:
-    """One block: its position range, label counts and how many rows have each field."""
+    """One block: its position range, label counts, how many rows have each field and how
+    many have a prompt (grouping by prompt only)."""
     from curate.split.strata import MISSING, field_value
 
     pos = batch["pos"]
@@ -179,38 +191,60 @@ def _summary(batch: dict[str, np.ndarray], *, fields: list[str]) -> dict[str, np
         int(pos.size),
         Counter(batch["label"].tolist()),
         present,
+        int(np.count_nonzero(batch["hasp"])) if "hasp" in batch else 0,
     )
     return {"state": np.array([pickle.dumps(state)], dtype=object)}
 
 
-def _codes(batch: dict[str, np.ndarray], sid_of: dict[str, int]) -> np.ndarray:
-    sid = np.array([sid_of[x] for x in batch["label"].tolist()], dtype=np.uint64)
-    return (sid << np.uint64(16)) | (batch["okey"] >> BUCKET_SHIFT)
+def _codes(
+    batch: dict[str, np.ndarray], sid_of: dict[str, int], tables: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The singletons' (stratum, key bucket) codes, and which rows are singletons (the
+    cuts are among them; a group's rows take its side)."""
+    single = group_of(batch, tables) < 0
+    labels = batch["label"][single].tolist()
+    sid = np.array([sid_of[x] for x in labels], dtype=np.uint64)
+    return (sid << np.uint64(16)) | (batch["okey"][single] >> BUCKET_SHIFT), single
 
 
-def _hist(batch: dict[str, np.ndarray], *, sid_of: dict[str, int]) -> dict[str, np.ndarray]:
-    code, count = np.unique(_codes(batch, sid_of), return_counts=True)
+def _hist(
+    batch: dict[str, np.ndarray], *, sid_of: dict[str, int], tables: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    code, count = np.unique(_codes(batch, sid_of, tables)[0], return_counts=True)
     return {"code": code, "count": count.astype(np.int64)}
 
 
 def _in_buckets(
-    batch: dict[str, np.ndarray], *, sid_of: dict[str, int], wanted: np.ndarray
+    batch: dict[str, np.ndarray],
+    *,
+    sid_of: dict[str, int],
+    tables: dict[str, Any],
+    wanted: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    code = _codes(batch, sid_of)
+    code, single = _codes(batch, sid_of, tables)
     m = np.isin(code, wanted)
-    return {"code": code[m], "okey": batch["okey"][m], "pos": batch["pos"][m]}
+    return {"code": code[m], "okey": batch["okey"][single][m], "pos": batch["pos"][single][m]}
 
 
 def _below(k: np.ndarray, p: np.ndarray, tk: np.ndarray, tp: np.ndarray) -> np.ndarray:
     return (k < tk) | ((k == tk) & (p < tp))
 
 
-def _sides(batch: dict[str, np.ndarray], *, sid_of: dict[str, int], cuts: dict) -> dict:
-    sid = np.array([sid_of[x] for x in batch["label"].tolist()], dtype=np.int64)
+def _sides(
+    batch: dict[str, np.ndarray], *, sid_of: dict[str, int], cuts: dict, tables: dict[str, Any]
+) -> dict:
+    """Each row's stratum and side: a singleton's by its stratum's cuts, a group's row its
+    group's (``tables``: ``gsid``, ``gside``)."""
+    grp = group_of(batch, tables)
+    single = grp < 0
+    sid = np.zeros(grp.size, dtype=np.int64)
+    sid[single] = [sid_of[x] for x in batch["label"][single].tolist()]
+    sid[~single] = tables["gsid"][grp[~single]]
     k, p = batch["okey"], batch["pos"]
     test = _below(k, p, cuts["tk"][sid], cuts["tp"][sid])
     val = _below(k, p, cuts["vk"][sid], cuts["vp"][sid]) & ~test
     side = np.where(test, 2, np.where(val, 1, 0)).astype(np.int8)
+    side[~single] = tables["gside"][grp[~single]]
     cols = ("idx", "pos", "source", "line", "text_line", "data", "nonempty", *BANDS, *VECTORS)
     out = {c: batch[c] for c in cols if c in batch}
     return {**out, "sid": sid, "side": side}
@@ -277,6 +311,13 @@ def _leak_rows(
         for c, v in (("idx", place), ("orig", batch["idx"][m]), *((c, batch[c][m]) for c in extra)):
             cols.setdefault(c, []).append(v)
     return {c: np.concatenate(v) for c, v in cols.items()}
+
+
+def _pick(batch: dict[str, np.ndarray], *, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows at the given positions: their label and prompt digest (a leak's rows)."""
+    keep = np.isin(batch["pos"], ids)
+    cols = ("pos", "label", "hasp", "ph1", "ph2")
+    return {k: batch[k][keep] for k in cols if k in batch}
 
 
 def _only_pos(batch: dict[str, np.ndarray], *, ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -412,7 +453,8 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
     """Draw the split on the workers and write ``<side>.jsonl`` into ``staging``.
 
     Returns ``(all kept rows, WorkerSplit)``, or None when the split must run on the driver
-    (``not_eligible``, blocks out of order, a field no row has, or a leak to repair).
+    (``not_eligible``, blocks out of order, a field no row has, or leaks left after the
+    repair rounds, which local ends by moving rows to train).
     """
     from curate.pipeline.checks import named_fields
     from curate.split.strata import FIELD_PREFIX
@@ -432,6 +474,8 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
     ray = eng.ray
     paths = [k.removeprefix(FIELD_PREFIX) for k in s.stratify]
     fields = [p for _, p in named_fields(config)]
+    # Rows asking the same prompt are one group (local ``_prompt_digests``), by default.
+    by_prompt = s.check_leakage and s.leakage_key is None
     lab = alive.map_batches(
         _label_rows,
         batch_format="numpy",
@@ -440,15 +484,10 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
             "seed": s.seed,
             "paths": paths,
             "key": config.dedup.key,
-            "dedup": config.dedup if s.check_leakage and s.leakage_key is None else None,
+            "dedup": config.dedup if by_prompt else None,
             "vectors": semantic,
         },
     ).materialize()
-    if s.check_leakage and s.leakage_key is None and _prompts_repeat(lab):
-        # Local keeps rows asking the same prompt on one side (a group, not one row): the
-        # driver draws it (a digest prefix shared by chance only sends it there too).
-        _log("split on the driver: rows share a prompt")
-        return None
     states = _summaries(lab, fields)
     if _interleave(states):
         # Blocks whose position ranges overlap (a shuffle upstream) would not write parts
@@ -467,42 +506,192 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
     if n and not all(present):
         return None  # the driver's check names the missing field, as local does
 
-    # Strata as ``allocate`` forms them: every group is one row here.
-    strata: dict[str, list[str]] = {lab_: [lab_] for lab_ in labels}
-    pooled: list[str] = []
-    min_stratum = s.pool_below()
-    if min_stratum > 1 and len(strata) > 1:
-        small = [k for k in strata if sum(labels[x] for x in strata[k]) < min_stratum]
-        if len(small) > 1:
-            for k in sorted(small):
-                strata.setdefault(POOLED, []).extend(strata.pop(k))
-                pooled.append(k)
-    names = sorted(strata)
-    sid_of = {x: sid for sid, name in enumerate(names) for x in strata[name]}
+    stats: dict[str, Any] = {"records": n}
+    digest_groups: list[Group] = []
+    dig_index: dict[tuple[int, int], int] = {}
+    if by_prompt and n:
+        if sum(st[5] for st in states) > 1:
+            digest_groups, dig_index = _prompt_groups(eng, lab)
+        stats["prompt_clusters"] = len(digest_groups)
+        stats["records_in_prompt_clusters"] = sum(g.size for g in digest_groups)
+    check = s.check_leakage and n > 0
+    dcfg = config.dedup
+    # One finder per leak method, in local's order (``Engine.leaks``: a row a method found
+    # is not looked at by the next); each gives (row of side a, method, row of side b).
+    finders = [_near_finder] if check and "near" in dcfg.methods else []
+    if semantic:
+        finders.append(_semantic_finder)
+    side_names = [TRAIN, TEST] + ([VAL] if s.val_size > 0 else [])
+    leak_rows: dict[int, tuple[str, int]] = {}
+    pairs: list[tuple[int, int]] = []
+    for round_no in range(MAX_REPAIR_ROUNDS):
+        sided, reports, totals, gstats = _draw(
+            lab, labels, digest_groups, dig_index, leak_rows, pairs, s
+        )
+        present_sides = {name for name in side_names if totals[SIDES.index(name)]}
+        if not check:
+            break
+        leaks = _leaks(eng, alive, sided, gone, present_sides, finders)
+        if not leaks:
+            break
+        if round_no == MAX_REPAIR_ROUNDS - 1:
+            _log(f"split on the driver: leaks left after {MAX_REPAIR_ROUNDS} rounds")
+            return None
+        sided = None  # the next draw's rows replace these
+        pairs += [(i, j) for i, _method, j in leaks]
+        leak_rows.update(_leak_rows_of(lab, [p for ij in pairs for p in ij], dig_index))
+        _log(f"{len(leaks)} leak(s) joined, drawn again (round {round_no + 1})")
+    stats.update(gstats)
+    del lab
+
+    written = _write_parts_all(sided, eng.work)
+    if written is None:
+        _log("split on the driver: written blocks interleave")
+        return None
+    leakage: dict[str, Any] = {"checked": False}
+    if check:
+        # Exact leaks cannot exist: dedup's exact pass left one row per digest, and rows
+        # sharing a prompt are one group (no exact_prompt leak either). The last round
+        # found no leak (a leak left ends the split on the driver).
+        methods = [*dcfg.methods] + (["exact_prompt"] if s.leakage_key is None else [])
+        leakage = {
+            "checked": True,
+            "key": dcfg.key,
+            "methods": methods,
+            "pairs_checked": [
+                f"{a}~{b}" for a, b in PAIRS if a in present_sides and b in present_sides
+            ],
+            "by_method": dict.fromkeys(methods, 0),
+            "total": 0,
+            "repair_rounds": round_no,
+            "examples": [],
+        }
+
+    _concat(*written, side_names, totals, staging)
+    splits = {
+        name: Rows(ray, sided, totals[SIDES.index(name)], SIDES.index(name)) for name in side_names
+    }
+    _log(
+        "split on the workers: " + ", ".join(f"{name} {len(rows)}" for name, rows in splits.items())
+    )
+    # As ``curate run`` configures its split: dedup already joined the duplicates.
+    cfg = dataclasses.replace(s, keep_duplicates_together=False)
+    return Rows(ray, sided, n), WorkerSplit(splits, reports, leakage, cfg, stats)
+
+
+def _prompt_groups(eng: Any, lab: Any) -> tuple[list[Group], dict[tuple[int, int], int]]:
+    """The rows sharing a prompt digest (a shuffle by digest on the workers), as groups
+    ordered by root (local ``exact_groups``), and each digest's group index."""
+    keys = lab.map_batches(_prompt_keys, batch_format="numpy", fn_kwargs={"parts": eng.parts})
+    rep = keys.groupby("part", num_partitions=eng.parts).map_groups(_repeats, batch_format="numpy")
+    got = _collect(rep, ["ph1", "ph2", "n", "first"])
+    order = np.argsort(got["first"], kind="stable")
+    dig_index = {(int(got["ph1"][t]), int(got["ph2"][t])): k for k, t in enumerate(order.tolist())}
+    groups = [Group(int(got["first"][t]), int(got["n"][t])) for t in order.tolist()]
+    if not groups:
+        return groups, dig_index
+    tables = {"digest": dig_index, "pos": {}}
+    states = _collect(
+        lab.map_batches(
+            _member_labels, batch_format="numpy", batch_size=None, fn_kwargs={"tables": tables}
+        ),
+        ["state"],
+    )
+    for blob in states["state"].tolist():
+        for (g, label), (k, first) in pickle.loads(bytes(blob)).items():
+            got_ = groups[g].labels.setdefault(label, [0, first])
+            got_[0] += k
+            got_[1] = min(got_[1], first)
+    for g in groups:
+        check_count(
+            "ray split: rows of a prompt group", sum(v[0] for v in g.labels.values()), g.size
+        )
+    return groups, dig_index
+
+
+def _leak_rows_of(
+    lab: Any, positions: list[int], dig_index: dict[tuple[int, int], int]
+) -> dict[int, tuple[str, int]]:
+    """Position -> (label, digest group or -1) of the given rows, fetched from the workers."""
+    ids = np.unique(np.asarray(positions, dtype=np.int64))
+    cols = ["pos", "label"] + (["hasp", "ph1", "ph2"] if dig_index else [])
+    got = _collect(lab.map_batches(_pick, batch_format="numpy", fn_kwargs={"ids": ids}), cols)
+    out = {}
+    for t, pos in enumerate(got["pos"].tolist()):
+        d = -1
+        if dig_index and bool(got["hasp"][t]):
+            d = dig_index.get((int(got["ph1"][t]), int(got["ph2"][t])), -1)
+        out[int(pos)] = (str(got["label"][t]), d)
+    check_count("ray split: leaking rows fetched", len(out), int(ids.size))
+    return out
+
+
+def _draw(
+    lab: Any,
+    labels: Counter[str],
+    digest_groups: list[Group],
+    dig_index: dict[tuple[int, int], int],
+    leak_rows: dict[int, tuple[str, int]],
+    pairs: list[tuple[int, int]],
+    s: Any,
+) -> tuple[Any, list[StratumReport], Counter[int], dict[str, int]]:
+    """One draw of ``allocate`` over the groups (prompt groups joined by ``pairs``) and the
+    singletons: the rows with their sides (``sided``), the strata's reports, the rows per
+    side and the group figures of the stats."""
+    groups, of_digest, of_pos = merged_groups(digest_groups, leak_rows, pairs)
+    tables: dict[str, Any] = {"digest": {}, "pos": of_pos}
+    if dig_index:
+        tables["digest"] = {key: of_digest[d] for key, d in dig_index.items()}
+    single: Counter[str] = Counter(labels)
+    for g in groups:
+        for label, (k, _first) in g.labels.items():
+            single[label] -= k
+    names, pooled, sid_of, gsid = form_strata(single, groups, s.pool_below())
+    bounds = bounds_of(groups, gsid, s.seed)
+    gaps: dict[int, np.ndarray] = {}
+    if groups:
+        got = _collect(
+            lab.map_batches(
+                _gap_counts,
+                batch_format="numpy",
+                fn_kwargs={"sid_of": sid_of, "tables": tables, "bounds": bounds},
+            ),
+            ["sid", "gap", "n"],
+        )
+        for sid, (keys, _roots, _order) in bounds.items():
+            m = got["sid"] == sid
+            gaps[sid] = np.bincount(got["gap"][m], weights=got["n"][m], minlength=keys.size + 1)
+    gside = np.zeros(len(groups), dtype=np.int8)
+    singles_of = Counter()
+    for label, k in single.items():
+        if k:
+            singles_of[sid_of[label]] += k
     reports, ranks = [], []
-    for name in names:
-        ns = sum(labels[x] for x in strata[name])
-        rep = StratumReport(name, ns, ns, pooled=pooled if name == POOLED else [])
-        rep.target = {TEST: ns * s.test_size, VAL: ns * s.val_size}
-        nt = nv = 0
-        if ns < min_records(s.test_size):
-            rep.status = "too_small"
-        else:
-            nt = round_half_up(ns * s.test_size)
-            if s.val_size > 0:
-                if ns < min_records(s.val_size):
-                    rep.status = "val_too_small"
-                else:
-                    nv = min(round_half_up(ns * s.val_size), ns - nt)
-        rep.counts = {k: v for k, v in ((TEST, nt), (VAL, nv), (TRAIN, ns - nt - nv)) if v}
+    for sid, name in enumerate(names):
+        order = bounds[sid][2] if sid in bounds else np.zeros(0, dtype=np.int64)
+        sizes = [groups[k].size for k in order.tolist()]
+        ns = singles_of[sid]
+        gap = gaps[sid].astype(np.int64).tolist() if sid in gaps else [ns]
+        check_count(f"ray split: singletons of {name!r}", sum(gap), ns)
+        n = ns + sum(sizes)
+        status, nt, nv, sides = draw_stratum(n, gap, sizes, s.test_size, s.val_size)
+        rep = StratumReport(name, n, ns + len(sizes), pooled=pooled if name == POOLED else [])
+        rep.target = {TEST: n * s.test_size, VAL: n * s.val_size}
+        rep.status = status
+        gt = sum(z for z, c in zip(sizes, sides, strict=True) if c == 2)
+        gv = sum(z for z, c in zip(sizes, sides, strict=True) if c == 1)
+        for k, c in zip(order.tolist(), sides, strict=True):
+            gside[k] = c
+        test, val = nt + gt, nv + gv
+        rep.counts = {k: v for k, v in ((TEST, test), (VAL, val), (TRAIN, n - test - val)) if v}
         mark_off_target(rep)
         reports.append(rep)
         ranks.append((ns, nt, nt + nv))
-    cuts = _cuts(lab, sid_of, ranks)
+    tables["gsid"], tables["gside"] = gsid, gside
+    cuts = _cuts(lab, sid_of, tables, ranks)
     sided = lab.map_batches(
-        _sides, batch_format="numpy", fn_kwargs={"sid_of": sid_of, "cuts": cuts}
+        _sides, batch_format="numpy", fn_kwargs={"sid_of": sid_of, "cuts": cuts, "tables": tables}
     ).materialize()
-    del lab
     got = _collect(sided.map_batches(_side_counts, batch_format="numpy"), ["sid", "side", "n"])
     totals: Counter[int] = Counter()
     per: dict[int, Counter[int]] = {}
@@ -517,66 +706,12 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
         check_count(f"ray split: stratum {rep.stratum!r}", dict(counts), want)
         # rep.members stays empty: the page places the rows it lists from the workers
         # (``Rows.places``), so no per-row array is kept here.
-    del got
-    side_names = [TRAIN, TEST] + ([VAL] if s.val_size > 0 else [])
-
-    written = _write_parts_all(sided, eng.work)
-    if written is None:
-        _log("split on the driver: written blocks interleave")
-        return None
-    leakage: dict[str, Any] = {"checked": False}
-    if s.check_leakage and n:
-        dcfg = config.dedup
-        present_sides = {name for name in side_names if totals[SIDES.index(name)]}
-        if "near" in dcfg.methods:
-            for a, b in PAIRS:
-                both = a in present_sides and b in present_sides
-                if both and _near_leak(eng, alive, sided, a, b):
-                    _log(f"split on the driver: a near leak {a}~{b} to repair")
-                    return None
-        if semantic:
-            from curate.engine.ray_leaks import semantic_leaks
-
-            for a, b in PAIRS:
-                both = a in present_sides and b in present_sides
-                if both and len(semantic_leaks(eng, sided, a, b)):
-                    _log(f"split on the driver: a semantic leak {a}~{b} to repair")
-                    return None
-        # Exact leaks cannot exist: dedup's exact pass left one row per digest.
-        methods = [*dcfg.methods] + (["exact_prompt"] if s.leakage_key is None else [])
-        leakage = {
-            "checked": True,
-            "key": dcfg.key,
-            # No prompt repeats (``_prompts_repeat``): no exact_prompt leak either.
-            "methods": methods,
-            "pairs_checked": [
-                f"{a}~{b}" for a, b in PAIRS if a in present_sides and b in present_sides
-            ],
-            "by_method": dict.fromkeys(methods, 0),
-            "total": 0,
-            "repair_rounds": 0,
-            "examples": [],
-        }
-
-    _concat(*written, side_names, totals, staging)
-    splits = {
-        name: Rows(ray, sided, totals[SIDES.index(name)], SIDES.index(name)) for name in side_names
+    n_all = sum(labels.values())
+    gstats = {
+        "groups": n_all - sum(g.size for g in groups) + len(groups),
+        "multi_record_groups": len(groups),
     }
-    stats = {"records": n, "groups": n, "multi_record_groups": 0}
-    if s.check_leakage and n and s.leakage_key is None:
-        stats.update(prompt_clusters=0, records_in_prompt_clusters=0)
-    _log(
-        "split on the workers: " + ", ".join(f"{name} {len(rows)}" for name, rows in splits.items())
-    )
-    # As ``curate run`` configures its split: dedup already joined the duplicates.
-    cfg = dataclasses.replace(s, keep_duplicates_together=False)
-    return Rows(ray, sided, n), WorkerSplit(splits, reports, leakage, cfg, stats)
-
-
-def _prompts_repeat(lab: Any) -> bool:
-    got = _collect(lab, ["phash"])["phash"]
-    got = got[got != 0]
-    return bool(got.size) and np.unique(got).size < got.size
+    return sided, reports, totals, gstats
 
 
 def _summaries(lab: Any, fields: list[str]) -> list[tuple]:
@@ -594,13 +729,18 @@ def _interleave(states: list[tuple]) -> bool:
     return any(b[0] <= a[1] for a, b in itertools.pairwise(ranges))
 
 
-def _cuts(lab: Any, sid_of: dict[str, int], ranks: list[tuple[int, int, int]]) -> dict:
-    """Per stratum, the (order key, position) of the first row past test and past val."""
+def _cuts(
+    lab: Any, sid_of: dict[str, int], tables: dict[str, Any], ranks: list[tuple[int, int, int]]
+) -> dict:
+    """Per stratum, the (order key, position) of the first singleton past test and past
+    val (``ranks``: the stratum's singletons, those before each cut)."""
     k = len(ranks)
     tk, vk = np.zeros(k, np.uint64), np.zeros(k, np.uint64)
     tp, vp = np.full(k, -1, np.int64), np.full(k, -1, np.int64)
     hist = _collect(
-        lab.map_batches(_hist, batch_format="numpy", fn_kwargs={"sid_of": sid_of}),
+        lab.map_batches(
+            _hist, batch_format="numpy", fn_kwargs={"sid_of": sid_of, "tables": tables}
+        ),
         ["code", "count"],
     )
     codes, inv = np.unique(hist["code"].astype(np.uint64), return_inverse=True)
@@ -621,7 +761,9 @@ def _cuts(lab: Any, sid_of: dict[str, int], ranks: list[tuple[int, int, int]]) -
         wanted = np.unique(np.array([v[0] for v in need.values()], dtype=np.uint64))
         rows = _collect(
             lab.map_batches(
-                _in_buckets, batch_format="numpy", fn_kwargs={"sid_of": sid_of, "wanted": wanted}
+                _in_buckets,
+                batch_format="numpy",
+                fn_kwargs={"sid_of": sid_of, "tables": tables, "wanted": wanted},
             ),
             ["code", "okey", "pos"],
         )
@@ -635,10 +777,60 @@ def _cuts(lab: Any, sid_of: dict[str, int], ranks: list[tuple[int, int, int]]) -
     return {"tk": tk, "tp": tp, "vk": vk, "vp": vp}
 
 
-def _near_leak(eng: Any, alive: Any, sided: Any, a: str, b: str) -> bool:
-    """Whether local ``find_leaks`` would find a near duplicate of a side-``a`` row on side
-    ``b``: the same candidates (bands over the rows of ``a`` then ``b``, the bucket window,
-    pairs across), verified by true Jaccard on the workers."""
+Leak = tuple[int, str, int]  # (position on side a, method, position on side b)
+
+
+def _leaks(
+    eng: Any, alive: Any, sided: Any, gone: np.ndarray, present: set[str], finders: list
+) -> list[Leak]:
+    """The leaks local ``_leakage`` lists for this draw, side pair by side pair: each finder
+    (one per method, in the check's order) gives its leaks; a side-``a`` row one method
+    found is not a leak of the next (local ``Engine.leaks`` looks only at rows not found)."""
+    found: list[Leak] = []
+    for a, b in PAIRS:
+        if a not in present or b not in present:
+            continue
+        seen: set[int] = set()
+        for finder in finders:
+            got = [lk for lk in finder(eng, alive, sided, gone, a, b) if lk[0] not in seen]
+            seen.update(lk[0] for lk in got)
+            found.extend(got)
+    return found
+
+
+def _near_finder(eng: Any, alive: Any, sided: Any, gone: np.ndarray, a: str, b: str) -> list[Leak]:
+    """The near leaks local ``find_leaks`` finds from side ``a`` to side ``b``: each row of
+    ``a`` with its best match of ``b`` (highest Jaccard, ties the first), as positions."""
+    got = _near_pairs(eng, alive, sided, a, b)
+    if not got["i"].size:
+        return []
+    # Row ids -> positions in the split's input (the ids of the rows dedup removed, sorted,
+    # are below each one), as ``_label_rows`` numbers them.
+    gone = np.asarray(gone, dtype=np.int64)
+    i = got["i"] - np.searchsorted(gone, got["i"])
+    j = got["j"] - np.searchsorted(gone, got["j"])
+    order = np.lexsort((j, -got["jac"], i))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = i[order][1:] != i[order][:-1]
+    best = order[first]
+    return [(int(x), "near", int(y)) for x, y in zip(i[best], j[best], strict=True)]
+
+
+def _semantic_finder(
+    eng: Any, alive: Any, sided: Any, gone: np.ndarray, a: str, b: str
+) -> list[Leak]:
+    """The semantic leaks from side ``a`` to side ``b`` (``ray_leaks.semantic_leaks``:
+    each row of ``a`` with its best match of ``b``, in dedup's partitions), as positions."""
+    from curate.engine.ray_leaks import semantic_leaks
+
+    return [(i, "semantic", j) for i, j in semantic_leaks(eng, sided, a, b).pairs()]
+
+
+def _near_pairs(eng: Any, alive: Any, sided: Any, a: str, b: str) -> dict[str, np.ndarray]:
+    """The pairs (row ids ``i`` of side ``a``, ``j`` of side ``b``, ``jac``) local
+    ``find_leaks`` would verify at or above the threshold: the same candidates (bands over
+    the rows of ``a`` then ``b``, the bucket window, pairs across), verified by true
+    Jaccard on the workers."""
     from curate.engine.ray_udfs import _band_rows, _bucket_pairs, _carried_bands
 
     ca, cb = SIDES.index(a), SIDES.index(b)
@@ -654,7 +846,8 @@ def _near_leak(eng: Any, alive: Any, sided: Any, a: str, b: str) -> bool:
         off_a[first], off_b[first] = na, nb
         na, nb = na + xa, nb + xb
     if not na or not nb:
-        return False
+        z = np.zeros(0, dtype=np.int64)
+        return {"i": z, "j": z, "jac": np.zeros(0)}
     cfg = eng.config.dedup
     rows = sided.map_batches(
         _leak_rows,
@@ -684,7 +877,7 @@ def _near_leak(eng: Any, alive: Any, sided: Any, a: str, b: str) -> bool:
     del cand, banded, rows
     got = eng._verify_refs(alive, pair_refs, cfg.near_threshold)
     _log(f"leak check {a}~{b}: {got['n']} candidate pairs verified, {got['i'].size} at or above")
-    return bool(got["i"].size)
+    return got
 
 
 def _write_parts_all(sided: Any, work: Path) -> tuple[dict[str, np.ndarray], Path] | None:

@@ -452,7 +452,7 @@ def test_near_leak_found_on_the_workers_is_repaired_as_local(ray_cluster, tmp_pa
     # 64-neighbour window away from y. With split seed 3, x lands in test and y in train;
     # the leakage check lists test's rows then train's, x and y meet, and the split must be
     # repaired in rounds as local repairs it. The worker-side check (on the near pass's
-    # carried band keys) has to find that leak and hand the split to the driver.
+    # carried band keys) has to find that leak, join the pair and draw again there.
     import random
 
     rng = random.Random(1)
@@ -484,7 +484,7 @@ def test_near_leak_found_on_the_workers_is_repaired_as_local(ray_cluster, tmp_pa
         assert code in (0, 1) and out[engine].is_dir(), errs[engine]
     leakage = json.loads((out["local"] / "report.json").read_text())["split"]["leakage"]
     assert leakage["repair_rounds"] >= 1 and leakage["total"] == 0  # local did repair
-    assert "split on the driver: a near leak test~train to repair" in errs["ray"]
+    assert "drawn again (round 1)" in errs["ray"] and "split on the workers" in errs["ray"]
     assert compare_outputs(out["local"], out["ray"]) == []
 
 

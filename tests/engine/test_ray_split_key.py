@@ -1,5 +1,5 @@
 """``curate run --engine ray`` splits as local does when rows share a prompt: rows with the
-same prompt grouped (on the driver), none of test's prompts in train (qa10 #6)."""
+same prompt grouped (on the workers), none of test's prompts in train (qa10 #6)."""
 
 from __future__ import annotations
 
@@ -41,4 +41,4 @@ def test_shared_prompts_split_as_local(ray_cluster, tmp_path: Path) -> None:
     report = json.loads((out["ray"] / "report.json").read_text())
     assert report["split"]["leakage"]["key"] == "conversation"
     assert report["split"]["records_in_prompt_clusters"] > 0
-    assert "split on the driver: rows share a prompt" in result.stderr
+    assert "split on the workers" in result.stderr
