@@ -240,11 +240,16 @@ def _read_dedup(
         embeddings = None
     areport = None
     if mode == "run":
-        from curate.engine.ray_audit import audit_kept
+        from curate.engine.ray_audit import WorkerVectors, audit_kept
 
         _log("auditing the kept records on the workers")
         a = config.audit
         shared = a.embed_side == cfg.key and a.model == cfg.model
+        vectors = embeddings if shared else None
+        if shared and sres is not None and config.run.semantic and n_in:
+            # The split ran on the workers: the vectors are ``alive``'s ``vec`` column and
+            # stay there (the driver fetches the audit's samples, the workers assign).
+            vectors = WorkerVectors()
         areport = audit_kept(
             ray,
             alive,
@@ -252,7 +257,7 @@ def _read_dedup(
             len(kept),
             a,
             eng.parts,
-            embeddings if shared else None,
+            vectors,
             reuse=(reuse, eng.bands),
             work=eng.work,
         )
