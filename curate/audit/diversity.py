@@ -91,7 +91,15 @@ def cluster_stats(vecs: np.ndarray, config: AuditConfig) -> dict[str, Any]:
     n = len(vecs)
     k = choose_k(n, config.max_clusters)
     labels = spherical_kmeans(vecs, k, config.seed)
-    sizes = np.bincount(labels, minlength=k)
+    out = cluster_summary(np.bincount(labels, minlength=k), k)
+    # Per row, its cluster: the report names topics from it; popped before the JSON.
+    out["assignment"] = labels
+    return out
+
+
+def cluster_summary(sizes: np.ndarray, k: int) -> dict[str, Any]:
+    """The clusters' section from their sizes (``k`` of them, summing to the row count)."""
+    n = int(sizes.sum())
     sizes_sorted = np.sort(sizes)[::-1]
     p = sizes[sizes > 0] / n
     entropy = float(-(p * np.log(p)).sum() / math.log(k)) if k > 1 else 0.0
@@ -107,15 +115,17 @@ def cluster_stats(vecs: np.ndarray, config: AuditConfig) -> dict[str, Any]:
         "top_share": round(top_share, 4),
         "clusters_for_80pct": for80,
         "coverage": round(for80 / k, 4),
-        # Per row, its cluster: the report names topics from it; popped before the JSON.
-        "assignment": labels,
     }
 
 
 def mean_pairwise_distance(vecs: np.ndarray, seed: int) -> float:
     """Mean cosine distance over all pairs of a seeded sample of at most 2,000 vectors."""
-    idx = sample_indices(len(vecs), PAIRWISE_SAMPLE, seed)
-    v = vecs[idx].astype(np.float64)
+    return pairwise_mean(vecs[sample_indices(len(vecs), PAIRWISE_SAMPLE, seed)])
+
+
+def pairwise_mean(sample: np.ndarray) -> float:
+    """``mean_pairwise_distance`` of the sampled vectors themselves (in sample order)."""
+    v = np.asarray(sample).astype(np.float64)
     m = len(v)
     if m < 2:
         return 0.0

@@ -58,6 +58,7 @@ from curate.engine.ray_rows import (
     _only,
     _records,
     block_count,
+    check_count,
     ids_of,
     row_ids,
     worker_errors,
@@ -356,6 +357,74 @@ def _style_flags(
     }
 
 
+def _vecs_of(batch: dict[str, np.ndarray], *, ids: np.ndarray | str) -> dict[str, np.ndarray]:
+    """The vectors of the given rows (the k-means fit's and the pairwise distance's samples)."""
+    keep = np.isin(batch["idx"], ids_of(ids))
+    return {"idx": batch["idx"][keep], "vec": np.asarray(batch["vec"], np.float32)[keep]}
+
+
+def _assigned(
+    batch: dict[str, np.ndarray], *, centers: np.ndarray, not_chat: np.ndarray | str, listed: int
+) -> dict[str, np.ndarray]:
+    """Each conversation's cluster (``curate.audit.kmeans.assign``, as local assigns them),
+    sent back as the block's cluster sizes and, per cluster, its first ``listed`` rows (row
+    order) with their labels: what the page's named topics read (one pickled row)."""
+    from curate.audit.kmeans import assign
+
+    keep = ~np.isin(batch["idx"], ids_of(not_chat))
+    rows = batch["idx"][keep].astype(np.int64)
+    labels = assign(np.asarray(batch["vec"], np.float32)[keep], centers)
+    state = {
+        "sizes": np.bincount(labels, minlength=len(centers)),
+        **_first_per_cluster(rows, labels, listed),
+    }
+    return {"state": np.asarray([pickle.dumps(state)], dtype=object)}
+
+
+def _topic_sides(
+    batch: dict[str, np.ndarray], *, centers: np.ndarray, not_chat: np.ndarray | str
+) -> dict[str, np.ndarray]:
+    """The block's conversations per (cluster, split side): ``_assigned``'s clusters, the
+    side the workers' split gave each row (``ray_split.SIDES`` codes)."""
+    from curate.audit.kmeans import assign
+
+    # ``pos``: the row's place after dedup, the audit's ``idx`` (``_dense``).
+    keep = ~np.isin(batch["pos"], ids_of(not_chat))
+    labels = assign(np.asarray(batch["vec"], np.float32)[keep], centers)
+    code = labels.astype(np.int64) * 4 + batch["side"][keep].astype(np.int64)
+    return {"n": np.bincount(code, minlength=4 * len(centers))[None, :]}
+
+
+def topic_sides(sided: Any, topics: dict[str, Any], work: Path | None) -> None:
+    """Every conversation's count per (topic, split side) into ``topics["by_side"]``
+    (side name -> count per cluster), from the split's rows on the workers (``sided``: its
+    ``vec`` and ``side`` columns): the page's train/test share of each topic over all its
+    rows, as local's, while ``records`` lists only each topic's first rows."""
+    from curate.engine.ray_split import SIDES
+
+    centers, not_chat = topics.pop("centers"), topics.pop("not_chat")
+    got = _collect(
+        sided.select_columns(["pos", "vec", "side"]).map_batches(
+            _topic_sides,
+            batch_format="numpy",
+            fn_kwargs={"centers": centers, "not_chat": row_ids(not_chat, work)},
+        ),
+        ["n"],
+    )["n"]
+    n = got.reshape(-1, 4 * len(centers)).sum(axis=0).reshape(len(centers), 4)
+    topics["by_side"] = {name: n[:, code] for code, name in enumerate(SIDES)}
+
+
+def _first_per_cluster(rows: np.ndarray, labels: np.ndarray, listed: int) -> dict[str, np.ndarray]:
+    """The first ``listed`` rows (by row id) of each cluster, sorted by row id."""
+    order = np.lexsort((rows, labels))
+    lab = labels[order]
+    rank = np.arange(lab.size) - np.searchsorted(lab, lab, side="left")
+    pick = order[rank < listed]
+    pick = pick[np.argsort(rows[pick], kind="stable")]
+    return {"rows": rows[pick], "labels": labels[pick]}
+
+
 def _rank_is_idx(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {**batch, "rank": batch["idx"].astype(np.int64)}
 
@@ -452,6 +521,14 @@ class _Sparse(Sequence):
 
     def __iter__(self) -> Iterator[Any]:
         raise TypeError("a sparse audit sequence is read by position only")
+
+
+class WorkerVectors:
+    """``audit_kept``'s ``vectors`` when the run's vectors stay on the workers: the audited
+    rows' ``vec`` column (float32, one per row, the rows the driver array would hold). The
+    driver fetches only the sampled rows' vectors; the workers assign every row a cluster."""
+
+    column = "vec"
 
 
 class RayAudit:
@@ -583,7 +660,9 @@ class RayAudit:
         if fmt is not None:  # ``audit_path`` names the input's format; ``audit`` does not
             report.shape["input_format"] = fmt
         report.series.update(_series(st))
-        if topics is not None:
+        if topics is not None and "records" in topics:  # rows listed by the workers
+            report.series["topics"] = topics
+        elif topics is not None:
             report.series["topics"] = {
                 "records": self.conv_rows(np.asarray(topics["rows"])),
                 "labels": np.asarray(topics["labels"]),
@@ -695,7 +774,13 @@ class RayAudit:
         timings["near_duplicates"] = time.perf_counter() - t0
         if config.label:
             out["labels"] = _labels(st, config.label)
-        if self.vectors is not None:
+        if isinstance(self.vectors, WorkerVectors):
+            out["embeddings"] = {"source": "precomputed", "rows": n_convs, "of": n_convs}
+            if n_convs >= MIN_ROWS_FOR_CLUSTERS:
+                t0 = time.perf_counter()
+                out.update(self._clusters_on_workers(n_convs))
+                timings["clusters"] = time.perf_counter() - t0
+        elif self.vectors is not None:
             vecs = np.asarray(self.vectors, dtype=np.float32)
             if self.not_chat.size:
                 vecs = np.delete(vecs, self.not_chat, axis=0)
@@ -731,6 +816,77 @@ class RayAudit:
                 timings["clusters"] = time.perf_counter() - t0
         out["readings"] = readings(out)
         return out
+
+    def _clusters_on_workers(self, n_convs: int) -> dict[str, Any]:
+        """``cluster_stats`` and ``mean_pairwise_distance`` over the ``vec`` column: the
+        driver fetches the vectors of the fit's and the pairwise distance's seeded samples
+        (the positions local draws over its array, chat rows only), fits the centres with
+        local's code, and the workers assign every row (``_assigned``); their sizes merge
+        here. ``_topics`` lists each cluster's first rows (all the page reads) and the sizes.
+        """
+        from curate.audit.diversity import PAIRWISE_SAMPLE, cluster_summary, pairwise_mean
+        from curate.audit.kmeans import choose_k, fit_centers, fit_sample
+        from curate.audit.languages import sample_indices
+        from curate.report.topics import MAX_PROMPTS_PER_CLUSTER
+
+        config = self.config
+        k = choose_k(n_convs, config.max_clusters)
+        # Transient position arrays, drawn as local draws them (``fit_sample``,
+        # ``sample_indices``): numpy's draw itself may permute all positions.
+        fit_pos, rng = fit_sample(n_convs, config.seed)
+        pair_pos = sample_indices(n_convs, PAIRWISE_SAMPLE, config.seed)
+        fit_rows, pair_rows = self.conv_rows(fit_pos), self.conv_rows(pair_pos)
+        del fit_pos, pair_pos
+        want = np.union1d(fit_rows, pair_rows)
+        got = _collect(
+            self.ds.select_columns(["idx", "vec"]).map_batches(
+                _vecs_of, batch_format="numpy", fn_kwargs={"ids": row_ids(want, self.work)}
+            ),
+            ["idx", "vec"],
+        )
+        order = np.argsort(got["idx"], kind="stable")
+        ids, vecs = got["idx"][order], np.asarray(got["vec"], np.float32)[order]
+        del got, order
+        check_count("audit: sampled vectors", ids.size, want.size)  # (of the rows asked)
+        centers = fit_centers(vecs[np.searchsorted(ids, fit_rows)], k, rng)
+        mpd = pairwise_mean(vecs[np.searchsorted(ids, pair_rows)])
+        del vecs, ids, want
+        _log(f"audit: k-means fitted on {fit_rows.size} sampled vectors; assigning on the workers")
+        states = self.ds.select_columns(["idx", "vec"]).map_batches(
+            _assigned,
+            batch_format="numpy",
+            fn_kwargs={
+                "centers": centers,
+                "not_chat": row_ids(np.sort(self.not_chat), self.work),
+                "listed": MAX_PROMPTS_PER_CLUSTER,
+            },
+        )
+        sizes = np.zeros(k, np.int64)
+        rows = labels = np.zeros(0, np.int64)
+        # A block at a time: what stays is each cluster's first rows, never one per row.
+        for batch in states.iter_batches(batch_format="numpy", batch_size=None):
+            for blob in batch["state"]:
+                st = pickle.loads(blob)
+                sizes += st["sizes"]
+                both = _first_per_cluster(
+                    np.concatenate((rows, st["rows"])),
+                    np.concatenate((labels, st["labels"])),
+                    MAX_PROMPTS_PER_CLUSTER,
+                )
+                rows, labels = both["rows"], both["labels"]
+        check_count("audit: assigned conversations", int(sizes.sum()), n_convs)
+        return {
+            "clusters": cluster_summary(sizes, k),
+            "_topics": {
+                "records": rows,
+                "labels": labels,
+                "sizes": sizes,
+                # For the topics' shares per split (``topic_sides``), popped there.
+                "centers": centers,
+                "not_chat": np.sort(self.not_chat),
+            },
+            "mean_pairwise_distance": mpd,
+        }
 
     def _distinct_texts(self, n_convs: int) -> tuple[_Sparse, _Sparse]:
         """Prompts and answers at the head of distinct-n's seeded permutation: enough rows for
@@ -769,6 +925,8 @@ class RayAudit:
         eng.whole_components = True  # as local ``near_duplicate_share``
         # Over the conversations only, as local (``compute_diversity`` gets the chat records).
         alive = self.ds
+        if isinstance(self.vectors, WorkerVectors):  # not carried through dedup's shuffles
+            alive = alive.drop_columns([WorkerVectors.column])
         out = np.sort(self.not_chat)
         if out.size:
             alive = alive.map_batches(
@@ -1158,9 +1316,14 @@ def audit_kept(
     ``reuse``: (the run's digests fit ``AUDIT_DEDUP``, the run's band rows or None): the
     duplicate share then hashes nothing again, as local reuses dedup's ``Features``.
     ``work``: a folder the workers share, for the conflicts' findings (``RayAudit.work``).
+    ``vectors``: every kept row's vector on the driver (as the local audit shares them),
+    ``WorkerVectors()`` when they are ``alive``'s ``vec`` column, or None (the audit embeds
+    its own sample).
     """
     digests, bands = reuse
     extra = ("digest", "klen") if digests else ()
+    if isinstance(vectors, WorkerVectors):  # the vectors stay with their rows
+        extra += (WorkerVectors.column,)
     # The removed rows' ids reach the workers as a file in the run's work folder, not
     # through the object store (``row_ids``): written once, read by both maps.
     gone_arg = row_ids(gone, work)

@@ -485,7 +485,9 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
             "paths": paths,
             "key": config.dedup.key,
             "dedup": config.dedup if by_prompt else None,
-            "vectors": semantic,
+            # The vectors ride along for the leakage check and the audit's topics (their
+            # counts per side: ``ray_audit.topic_sides``).
+            "vectors": semantic or bool(config.run.semantic),
         },
     ).materialize()
     states = _summaries(lab, fields)

@@ -210,15 +210,6 @@ def _read_dedup(
         if drawn is not None:
             kept, sres = drawn
     vecs: list[np.ndarray] = []
-    if sres is not None and config.run.semantic and (embedded or n_in):
-        # The records stay on the workers, but the audit's topics and spread take every
-        # kept vector, as local's audit takes the run's (``source: precomputed``).
-        for batch in (
-            alive.select_columns(["idx", "vec"])
-            .sort("idx")
-            .iter_batches(batch_format="numpy", batch_size=8192)
-        ):
-            vecs.append(np.asarray(batch["vec"], dtype=np.float32))
     if kept_to is not None:
         _log("the workers write the kept records")
         kept = _Written(_write_kept(eng, alive, kept_to, n_in - int(gone.size)))
@@ -249,11 +240,16 @@ def _read_dedup(
         embeddings = None
     areport = None
     if mode == "run":
-        from curate.engine.ray_audit import audit_kept
+        from curate.engine.ray_audit import WorkerVectors, audit_kept
 
         _log("auditing the kept records on the workers")
         a = config.audit
         shared = a.embed_side == cfg.key and a.model == cfg.model
+        vectors = embeddings if shared else None
+        if shared and sres is not None and config.run.semantic and n_in:
+            # The split ran on the workers: the vectors are ``alive``'s ``vec`` column and
+            # stay there (the driver fetches the audit's samples, the workers assign).
+            vectors = WorkerVectors()
         areport = audit_kept(
             ray,
             alive,
@@ -261,12 +257,16 @@ def _read_dedup(
             len(kept),
             a,
             eng.parts,
-            embeddings if shared else None,
+            vectors,
             reuse=(reuse, eng.bands),
             work=eng.work,
         )
         eng.bands = None
         topics = (areport.series or {}).get("topics") if sres is not None else None
+        if topics is not None and "centers" in topics:
+            from curate.engine.ray_audit import topic_sides
+
+            topic_sides(kept.ds, topics, eng.work)
         if topics is not None and len(topics.get("records", ())):
             kept.prefetch(topics["records"])  # the page names topics by their records
     reasons = by_reason

@@ -24,8 +24,8 @@ from curate.report.records import first_user, one_line
 
 TERMS = 3
 SAMPLES = 3
-# Prompts per cluster read for its terms (first ones in input order: deterministic, and a
-# million-row run does not tokenize a million prompts for a label).
+# Prompts per cluster read for its terms and samples (first ones in input order:
+# deterministic, and a million-row run does not tokenize a million prompts for a label).
 MAX_PROMPTS_PER_CLUSTER = 2_000
 OVER, UNDER = 2.0, 0.5  # share / uniform share beyond which a topic is flagged
 MIN_EXPECTED_TEST = 5
@@ -106,13 +106,17 @@ def build_topics(
     """
     idx = np.asarray(topic_series["records"])
     labels = np.asarray(topic_series["labels"])
-    n = len(idx)
-    if n == 0:
+    # ``sizes`` (the Ray audit's, vectors on the workers): the clusters' sizes, and the
+    # series lists only each cluster's first MAX_PROMPTS_PER_CLUSTER rows, all read here.
+    sizes = topic_series.get("sizes")
+    n = int(np.sum(sizes)) if sizes is not None else len(idx)
+    if n == 0 or len(idx) == 0:
         return [], []
-    k = int(labels.max()) + 1
+    k = len(sizes) if sizes is not None else int(labels.max()) + 1
     members: list[list[int]] = [[] for _ in range(k)]
     for i, c in zip(idx.tolist(), labels.tolist(), strict=True):
         members[c].append(i)
+    size = [int(sizes[c]) if sizes is not None else len(members[c]) for c in range(k)]
     docs: list[Counter[str]] = []
     for ms in members:
         doc: Counter[str] = Counter()
@@ -120,19 +124,27 @@ def build_topics(
             doc.update(terms_of(first_user(records[i].data)))
         docs.append(doc)
     names = ctfidf_labels(docs)
-    sides = split_of(idx.tolist()) if split_of else [""] * n
-    side_total = Counter(s for s in sides if s)
     per: list[Counter[str]] = [Counter() for _ in range(k)]
-    for s, c in zip(sides, labels.tolist(), strict=True):
-        if s:
-            per[c][s] += 1
-    order = sorted(range(k), key=lambda c: (-len(members[c]), c))
+    by_side = topic_series.get("by_side")
+    if by_side is not None:  # every row's count per (topic, side), from the Ray workers
+        for s, counts in by_side.items():
+            for c, x in enumerate(np.asarray(counts).tolist()):
+                if x:
+                    per[c][s] += x
+        side_total = Counter({s: int(np.sum(x)) for s, x in by_side.items() if np.sum(x)})
+    else:
+        sides = split_of(idx.tolist()) if split_of else [""] * len(idx)
+        side_total = Counter(s for s in sides if s)
+        for s, c in zip(sides, labels.tolist(), strict=True):
+            if s:
+                per[c][s] += 1
+    order = sorted(range(k), key=lambda c: (-size[c], c))
     topics = []
     for c in order:
-        if not members[c]:
+        if not size[c]:
             continue
         samples = []
-        for i in members[c]:
+        for i in members[c][:MAX_PROMPTS_PER_CLUSTER]:
             text = one_line(first_user(records[i].data), 160)
             if text and text not in samples:
                 samples.append(text)
@@ -143,8 +155,8 @@ def build_topics(
         topics.append(
             Topic(
                 label=label or f"cluster {c + 1}",
-                size=len(members[c]),
-                share=len(members[c]) / n,
+                size=size[c],
+                share=size[c] / n,
                 samples=samples,
                 by_split={s: per[c][s] / t for s, t in side_total.items()},
                 expected_test=side_total.get("test", 0) * per[c]["train"] / side_total["train"]
