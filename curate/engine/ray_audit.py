@@ -400,7 +400,7 @@ def topic_sides(sided: Any, topics: dict[str, Any], work: Path | None) -> None:
     (side name -> count per cluster), from the split's rows on the workers (``sided``: its
     ``vec`` and ``side`` columns): the page's train/test share of each topic over all its
     rows, as local's, while ``records`` lists only each topic's first rows."""
-    from curate.engine.ray_split import SIDES
+    from curate.engine.ray_rows import SIDES
 
     centers, not_chat = topics.pop("centers"), topics.pop("not_chat")
     got = _collect(

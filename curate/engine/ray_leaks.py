@@ -148,7 +148,7 @@ def semantic_leaks(eng: Any, sided: Any, a: str, b: str) -> SemanticLeaks:
     """Side-``a`` rows of ``sided`` (the split's rows, with ``vec``, ``unseen`` and
     ``side``) whose best semantic match on side ``b`` is a duplicate by dedup's rule, found
     in dedup's partitions (``eng.partitioning``, set by its semantic step)."""
-    from curate.engine.ray_split import SIDES
+    from curate.engine.ray_rows import SIDES
 
     cfg = eng.config.dedup
     mean, centroids = eng.partitioning

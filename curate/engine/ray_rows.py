@@ -19,11 +19,13 @@ import orjson
 
 from curate.errors import ClusterError, CurateError
 from curate.records import ReadStats, Record
+from curate.split.allocate import TEST, TRAIN, VAL
 
 IDX_BITS = 40  # global row index: up to 10^12 rows
 IDX_MASK = (1 << IDX_BITS) - 1
 LEN_CAP = (1 << 22) - 1  # key-text length folded into the keep rank (longer ones tie)
 BATCH = 2048
+SIDES = (TRAIN, VAL, TEST)  # the split's side codes on the workers: 0, 1, 2
 PARTITION_ROWS = 4000  # semantic: rows per k-means partition searched exactly
 BORDER = 0.05  # semantic: a row this close to its second centroid is searched there too
 WORK = ".ray-work"

@@ -57,6 +57,7 @@ from curate.engine.ray_groups import (
 )
 from curate.engine.ray_rows import (
     BATCH,
+    SIDES,
     _atomic_bytes,
     _collect,
     _log,
@@ -78,7 +79,6 @@ from curate.split.allocate import (
     share_counts,
 )
 
-SIDES = (TRAIN, VAL, TEST)  # side codes 0, 1, 2 on the workers
 BUCKET_SHIFT = np.uint64(48)  # histogram buckets: the order key's top 16 bits
 MAX_KEY = np.uint64(2**64 - 1)
 MAX_POS = 2**62
