@@ -165,6 +165,20 @@ def listed_records(folder: Path) -> list[str]:
     return re.findall(r'<details class="rec"[^>]*><summary><code class="where">[^<]*</code>', html)
 
 
+def run_allowing_rejects(args: list[str]) -> tuple[int, str]:
+    """``curate run ARGS --allow-rejects`` in process (planted problems are rejected by
+    design, exit 1 otherwise): its exit code and stderr; an exception other than the exit
+    is raised."""
+    from click.testing import CliRunner
+
+    from curate.cli import main
+
+    result = CliRunner().invoke(main, ["run", *args, "--allow-rejects"])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stderr
+
+
 def ray_run_error(tmp_path: Path) -> str:
     """``curate run --engine ray`` over planted shards, expected to fail cleanly: exit 2, one
     ``Error`` line, no traceback, no output folder. Returns that line."""

@@ -150,11 +150,12 @@ def _same(driver: Any, workers: Any, rows: list[Record], fewer: bool) -> None:
     assert build_topics(rows, ta) == build_topics(rows, tb)
 
 
-def test_vectors_on_the_workers_give_the_driver_arrays_report(
-    ray_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Small samples (all read on the driver) so that a few hundred rows sample, and a
-    # non-chat record whose row is skipped in the fit's positions.
+def _clustered_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> tuple[list[Record], np.ndarray]:
+    """The audit set's records (one not a chat) and clustered random unit vectors, with
+    small samples (all read on the driver) so that a few hundred rows sample and the
+    topics list 5 rows each."""
     from curate.audit import diversity
     from curate.report import topics
 
@@ -164,10 +165,16 @@ def test_vectors_on_the_workers_give_the_driver_arrays_report(
     path = tmp_path / "set.jsonl"
     audit_set(path, n=420)
     rows = _rows(path)
-    rng = np.random.default_rng(8)
+    rng = np.random.default_rng(seed)
     centres = _unit(rng, 6, 48)
     vecs = centres[rng.integers(0, 6, len(rows))] + 0.6 * _unit(rng, len(rows), 48)
-    vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+    return rows, (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_vectors_on_the_workers_give_the_driver_arrays_report(
+    ray_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows, vecs = _clustered_set(tmp_path, monkeypatch, seed=8)
     config = AuditConfig(seed=5, language_sample=60, label="meta.category")
     driver, workers = _both(rows, vecs, config)
     assert driver.metrics["conversations"] < len(rows)  # the not_chat row is left out
@@ -195,21 +202,11 @@ def test_topic_shares_per_split_count_every_row(
     """With the vectors on the workers the topics list only each cluster's first rows;
     their train / val / test shares still count every row (``topic_sides``), as local's
     page counts them from every row's side."""
-    from curate.audit import diversity
     from curate.engine.ray_audit import topic_sides
-    from curate.engine.ray_split import SIDES
-    from curate.report import topics
+    from curate.engine.ray_rows import SIDES
 
-    monkeypatch.setattr(kmeans, "FIT_ROWS", 150)
-    monkeypatch.setattr(diversity, "PAIRWISE_SAMPLE", 100)
-    monkeypatch.setattr(topics, "MAX_PROMPTS_PER_CLUSTER", 5)
-    path = tmp_path / "set.jsonl"
-    audit_set(path, n=420)
-    rows = _rows(path)
+    rows, vecs = _clustered_set(tmp_path, monkeypatch, seed=3)
     rng = np.random.default_rng(3)
-    centres = _unit(rng, 6, 48)
-    vecs = centres[rng.integers(0, 6, len(rows))] + 0.6 * _unit(rng, len(rows), 48)
-    vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
     # Sides skewed by the vectors' first coordinate: topics differ in their test share.
     sides = np.where(vecs[:, 0] > 0.2, 2, rng.integers(0, 2, len(rows))).astype(np.int8)
     config = AuditConfig(seed=5, language_sample=60)

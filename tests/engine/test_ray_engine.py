@@ -14,7 +14,13 @@ from click.testing import CliRunner
 
 from curate.cli import main
 from tests.conftest import SAMPLE_DATA
-from tests.engine.helpers import compare_outputs, listed_records, planted_shards, ray_run_error
+from tests.engine.helpers import (
+    compare_outputs,
+    listed_records,
+    planted_shards,
+    ray_run_error,
+    run_allowing_rejects,
+)
 
 pytestmark = pytest.mark.filterwarnings(
     # Ray's own modules warn about their deprecated APIs at import/connect time.
@@ -34,18 +40,13 @@ split:
   test_size: 0.2
   val_size: 0.1
   stratify: [category]
-  # The planted rows repeat prompts: by default (same-prompt groups) the split is drawn on
-  # the driver (tests/engine/test_ray_split_key.py); these tests cover the workers' split.
+  # The planted rows repeat prompts: the default key groups them (tested in
+  # tests/engine/test_ray_split_groups.py); these tests cover dedup's key.
   leakage_key: conversation
 """
 
 
-def _run(args: list[str]) -> tuple[int, str]:
-    # --allow-rejects: the planted problems are rejected by design (exit 1 otherwise)
-    result = CliRunner().invoke(main, ["run", *args, "--allow-rejects"])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stderr
+_run = run_allowing_rejects
 
 
 def test_sample_set_same_answers(ray_cluster, tmp_path: Path) -> None:

@@ -10,11 +10,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from curate.cli import main
 from tests.conftest import SAMPLE_DATA
-from tests.engine.helpers import compare_outputs
+from tests.engine.helpers import compare_outputs, run_allowing_rejects
 
 pytestmark = pytest.mark.filterwarnings(
     # Ray's own modules warn about their deprecated APIs at import/connect time.
@@ -45,11 +43,7 @@ split:
 """
 
 
-def _run(args: list[str]) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["run", *args, "--allow-rejects"])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stderr
+_run = run_allowing_rejects
 
 
 def _both(tmp_path: Path, data: Path, config: str) -> tuple[dict[str, Path], dict[str, str]]:
