@@ -357,12 +357,6 @@ def _style_flags(
     }
 
 
-def _vecs_of(batch: dict[str, np.ndarray], *, ids: np.ndarray | str) -> dict[str, np.ndarray]:
-    """The vectors of the given rows (the k-means fit's and the pairwise distance's samples)."""
-    keep = np.isin(batch["idx"], ids_of(ids))
-    return {"idx": batch["idx"][keep], "vec": np.asarray(batch["vec"], np.float32)[keep]}
-
-
 def _assigned(
     batch: dict[str, np.ndarray], *, centers: np.ndarray, not_chat: np.ndarray | str, listed: int
 ) -> dict[str, np.ndarray]:
@@ -840,7 +834,7 @@ class RayAudit:
         want = np.union1d(fit_rows, pair_rows)
         got = _collect(
             self.ds.select_columns(["idx", "vec"]).map_batches(
-                _vecs_of, batch_format="numpy", fn_kwargs={"ids": row_ids(want, self.work)}
+                _only, batch_format="numpy", fn_kwargs={"ids": row_ids(want, self.work)}
             ),
             ["idx", "vec"],
         )

@@ -26,9 +26,19 @@ from typing import Any
 
 import numpy as np
 
-from curate.split.allocate import POOLED, min_records, order_keys, round_half_up
+from curate.engine.ray_rows import SIDES
+from curate.split.allocate import (
+    POOLED,
+    TEST,
+    TRAIN,
+    VAL,
+    min_records,
+    order_keys,
+    pooled_labels,
+    round_half_up,
+)
 
-TRAIN_CODE, VAL_CODE, TEST_CODE = 0, 1, 2  # as ``ray_split.SIDES``
+TRAIN_CODE, VAL_CODE, TEST_CODE = (SIDES.index(x) for x in (TRAIN, VAL, TEST))
 
 
 @dataclass(slots=True)
@@ -117,13 +127,9 @@ def form_strata(
     for g, label in zip(groups, glabels, strict=True):
         records[label] = records.get(label, 0) + g.size
     strata: dict[str, list[str]] = {x: [x] for x in records}
-    pooled: list[str] = []
-    if min_stratum > 1 and len(strata) > 1:
-        small = [k for k in strata if records[k] < min_stratum]
-        if len(small) > 1:
-            for k in sorted(small):
-                strata.setdefault(POOLED, []).extend(strata.pop(k))
-                pooled.append(k)
+    pooled = pooled_labels(records, min_stratum)
+    for k in pooled:
+        strata.setdefault(POOLED, []).extend(strata.pop(k))
     names = sorted(strata)
     sid_of = {x: sid for sid, name in enumerate(names) for x in strata[name]}
     gsid = np.array([sid_of[x] for x in glabels], dtype=np.int64)

@@ -20,6 +20,7 @@ a row's best match is looked up in its partitions only (one or two), as dedup's 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,20 +60,13 @@ def _pair_rows(
     return _assign(rows, centroids=centroids, mean=mean)
 
 
-def _best(scores: np.ndarray) -> np.ndarray:
-    """Each column's row of highest score (the first on ties), as ``best_matches``."""
-    from curate.dedup.semantic import _column_argmax
-
-    return _column_argmax(scores)
-
-
 def _cross_leaks(group: dict[str, np.ndarray], *, config: Any, mean: Any, a: int, b: int) -> dict:
     """One partition's leaks: each side's rows' best match on the other side, then the
     threshold, the unseen texts, the slot guard, as ``Engine._matches`` applies them. Rows
     ``(pos_a, pos_b, cos, rank)``: ``rank`` orders ties as local's list of pairs does (side
     ``a``'s queries first, then ``b``'s by position)."""
     from curate.dedup.normalize import key_text
-    from curate.dedup.semantic import centered_on
+    from curate.dedup.semantic import _column_argmax, centered_on
     from curate.dedup.slots import Slots, texts_differ
     from curate.engine.ray_rows import _records
 
@@ -96,11 +90,12 @@ def _cross_leaks(group: dict[str, np.ndarray], *, config: Any, mean: Any, a: int
         vecs = centered_on(vecs, mean, in_place=True)
     va, vb = vecs[ia], vecs[ib]
     threshold, _ = config.semantic_settings()
-    # Local's two searches: a's rows against b, then b's rows against a.
+    # Local's two searches (``best_matches``: each column's best row, the first on ties):
+    # a's rows against b, then b's rows against a.
     qa = np.arange(ia.size)
-    best_b = _best(vb @ va.T)
+    best_b = _column_argmax(vb @ va.T)
     qb = np.arange(ib.size)
-    best_a = _best(va @ vb.T)
+    best_a = _column_argmax(va @ vb.T)
     ka = np.concatenate((qa, best_a))
     kb = np.concatenate((best_b, qb))
     # The cosine as ``best_matches`` computes it: the query row first.
@@ -118,21 +113,12 @@ def _cross_leaks(group: dict[str, np.ndarray], *, config: Any, mean: Any, a: int
     ok &= ~unseen[ia[ka]] & ~unseen[ib[kb]]
     if config.slot_guard and ok.any():
         # Only the rows of pairs over the threshold are parsed (sized by leaks).
-        texts: dict[int, str] = {}
-        parsed: dict[str, Slots] = {}
-
+        @functools.cache
         def text(k: int) -> str:
-            if k not in texts:
-                one = {c: group[c][k : k + 1] for c in ("source", "line", "text_line", "data")}
-                texts[k] = key_text(
-                    _records({"idx": group["pos"][k : k + 1], **one})[0], config.key
-                )
-            return texts[k]
+            one = {c: group[c][k : k + 1] for c in ("source", "line", "text_line", "data")}
+            return key_text(_records({"idx": group["pos"][k : k + 1], **one})[0], config.key)
 
-        def parse(t: str) -> Slots:
-            if t not in parsed:
-                parsed[t] = Slots(t)
-            return parsed[t]
+        parse = functools.cache(Slots)  # one parse per distinct text
 
         for t in np.flatnonzero(ok).tolist():
             ok[t] = not texts_differ(text(int(ia[ka[t]])), text(int(ib[kb[t]])), parse)

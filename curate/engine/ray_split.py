@@ -541,7 +541,9 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
             return None
         sided = None  # the next draw's rows replace these
         pairs += [(i, j) for i, _method, j in leaks]
-        leak_rows.update(_leak_rows_of(lab, [p for ij in pairs for p in ij], dig_index))
+        new = [p for i, _method, j in leaks for p in (i, j) if p not in leak_rows]
+        if new:  # earlier rounds' rows are known
+            leak_rows.update(_leak_rows_of(lab, new, dig_index))
         _log(f"{len(leaks)} leak(s) joined, drawn again (round {round_no + 1})")
     stats.update(gstats)
     del lab

@@ -112,15 +112,11 @@ def allocate(
         else:
             label = Counter(labels[i] for i in members).most_common(1)[0][0]
         by_stratum.setdefault(label, []).append(members)
-    pooled: list[str] = []
-    if min_stratum > 1 and len(by_stratum) > 1:
-        small = [k for k, g in by_stratum.items() if sum(map(len, g)) < min_stratum]
-        if len(small) > 1:
-            # One small stratum alone gains nothing from pooling with itself.
-            for k in sorted(small):
-                by_stratum.setdefault(POOLED, []).extend(by_stratum.pop(k))
-                pooled.append(k)
-            by_stratum[POOLED].sort(key=lambda g: g[0])
+    pooled = pooled_labels({k: sum(map(len, g)) for k, g in by_stratum.items()}, min_stratum)
+    for k in pooled:
+        by_stratum.setdefault(POOLED, []).extend(by_stratum.pop(k))
+    if pooled:
+        by_stratum[POOLED].sort(key=lambda g: g[0])
 
     sides = [TRAIN] * len(labels)
     reports = []
@@ -152,6 +148,16 @@ def allocate(
         mark_off_target(rep)
         reports.append(rep)
     return sides, reports
+
+
+def pooled_labels(records: Mapping[str, int], min_stratum: int) -> list[str]:
+    """The strata (by record count) pooled into ``<other>``, sorted: those under
+    ``min_stratum``, when there are two or more of them (one small stratum alone gains
+    nothing from pooling with itself) and more than one stratum in all."""
+    if min_stratum <= 1 or len(records) <= 1:
+        return []
+    small = sorted(k for k, n in records.items() if n < min_stratum)
+    return small if len(small) > 1 else []
 
 
 def mark_off_target(rep: StratumReport) -> None:
