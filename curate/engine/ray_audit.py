@@ -375,38 +375,83 @@ def _assigned(
     return {"state": np.asarray([pickle.dumps(state)], dtype=object)}
 
 
-def _topic_sides(
-    batch: dict[str, np.ndarray], *, centers: np.ndarray, not_chat: np.ndarray | str
+def _topic_rows(
+    batch: dict[str, np.ndarray],
+    *,
+    listed: np.ndarray | str,
+    labels: np.ndarray | str,
+    k: int,
+    centers: np.ndarray | None,
+    not_chat: np.ndarray | str,
 ) -> dict[str, np.ndarray]:
-    """The block's conversations per (cluster, split side): ``_assigned``'s clusters, the
+    """The block's part of the page's named topics (one pickled row): the prompts' terms and
+    samples of its ``listed`` rows (``topics.topic_texts``, placed by row id), and with
+    ``centers`` its conversations per (cluster, split side): ``_assigned``'s clusters, the
     side the workers' split gave each row (``ray_split.SIDES`` codes)."""
-    from curate.audit.kmeans import assign
+    from curate.report.topics import topic_texts
 
     # ``pos``: the row's place after dedup, the audit's ``idx`` (``_dense``).
-    keep = ~np.isin(batch["pos"], ids_of(not_chat))
-    labels = assign(np.asarray(batch["vec"], np.float32)[keep], centers)
-    code = labels.astype(np.int64) * 4 + batch["side"][keep].astype(np.int64)
-    return {"n": np.bincount(code, minlength=4 * len(centers))[None, :]}
+    listed, labels = ids_of(listed), ids_of(labels)
+    at = np.flatnonzero(np.isin(batch["pos"], listed))
+    at = at[np.argsort(batch["pos"][at], kind="stable")]
+    places = batch["pos"][at].astype(np.int64)
+    data = dict(zip(places.tolist(), batch["data"][at], strict=True))
+    state: dict[str, Any] = {
+        "texts": topic_texts(
+            places.tolist(),
+            labels[np.searchsorted(listed, places)].tolist(),
+            k,
+            lambda p: orjson.loads(data[p]),
+        )
+    }
+    if centers is not None:
+        from curate.audit.kmeans import assign
+
+        keep = ~np.isin(batch["pos"], ids_of(not_chat))
+        assigned = assign(np.asarray(batch["vec"], np.float32)[keep], centers)
+        code = assigned.astype(np.int64) * 4 + batch["side"][keep].astype(np.int64)
+        state["n"] = np.bincount(code, minlength=4 * k)
+    return {"state": np.asarray([pickle.dumps(state)], dtype=object)}
 
 
-def topic_sides(sided: Any, topics: dict[str, Any], work: Path | None) -> None:
-    """Every conversation's count per (topic, split side) into ``topics["by_side"]``
-    (side name -> count per cluster), from the split's rows on the workers (``sided``: its
-    ``vec`` and ``side`` columns): the page's train/test share of each topic over all its
-    rows, as local's, while ``records`` lists only each topic's first rows."""
+def topics_on_workers(sided: Any, topics: dict[str, Any], work: Path | None) -> None:
+    """What the page's named topics read of the split's rows, on the workers (``sided``: its
+    ``data``, and ``vec`` and ``side`` columns): the prompts' terms and samples of the rows
+    ``records`` lists into ``topics["texts"]``, so no record comes to the driver for them;
+    with the vectors on the workers (``centers``) also every conversation's count per
+    (topic, split side) into ``topics["by_side"]`` (side name -> count per cluster): each
+    topic's train/test share over all its rows, as local's, while ``records`` lists only
+    each topic's first rows."""
     from curate.engine.ray_rows import SIDES
+    from curate.report.topics import merge_topic_texts
 
-    centers, not_chat = topics.pop("centers"), topics.pop("not_chat")
-    got = _collect(
-        sided.select_columns(["pos", "vec", "side"]).map_batches(
-            _topic_sides,
-            batch_format="numpy",
-            fn_kwargs={"centers": centers, "not_chat": row_ids(not_chat, work)},
-        ),
-        ["n"],
-    )["n"]
-    n = got.reshape(-1, 4 * len(centers)).sum(axis=0).reshape(len(centers), 4)
-    topics["by_side"] = {name: n[:, code] for code, name in enumerate(SIDES)}
+    centers, not_chat = topics.pop("centers", None), topics.pop("not_chat", None)
+    listed = np.asarray(topics["records"], np.int64)
+    order = np.argsort(listed, kind="stable")
+    k = len(topics["sizes"]) if "sizes" in topics else int(np.max(topics["labels"], initial=-1)) + 1
+    cols = ["pos", "data"] + (["vec", "side"] if centers is not None else [])
+    states = sided.select_columns(cols).map_batches(
+        _topic_rows,
+        batch_format="numpy",
+        fn_kwargs={
+            "listed": row_ids(listed[order], work),
+            "labels": row_ids(np.asarray(topics["labels"], np.int64)[order], work),
+            "k": k,
+            "centers": centers,
+            "not_chat": row_ids(np.zeros(0, np.int64) if not_chat is None else not_chat, work),
+        },
+    )
+    parts, n = [], np.zeros(4 * k, np.int64)
+    for batch in states.iter_batches(batch_format="numpy", batch_size=None):
+        for blob in batch["state"]:
+            st = pickle.loads(blob)
+            parts.append(st["texts"])
+            if "n" in st:
+                n += st["n"]
+    topics["texts"] = merge_topic_texts(parts, k)
+    if centers is not None:
+        n = n.reshape(k, 4)
+        topics["by_side"] = {name: n[:, code] for code, name in enumerate(SIDES)}
 
 
 def _first_per_cluster(rows: np.ndarray, labels: np.ndarray, listed: int) -> dict[str, np.ndarray]:
@@ -875,7 +920,7 @@ class RayAudit:
                 "records": rows,
                 "labels": labels,
                 "sizes": sizes,
-                # For the topics' shares per split (``topic_sides``), popped there.
+                # For the topics' shares per split (``topics_on_workers``), popped there.
                 "centers": centers,
                 "not_chat": np.sort(self.not_chat),
             },

@@ -486,7 +486,7 @@ def split_on_workers(eng: Any, alive: Any, gone: np.ndarray, n: int, config: Any
             "key": config.dedup.key,
             "dedup": config.dedup if by_prompt else None,
             # The vectors ride along for the leakage check and the audit's topics (their
-            # counts per side: ``ray_audit.topic_sides``).
+            # counts per side: ``ray_audit.topics_on_workers``).
             "vectors": semantic or bool(config.run.semantic),
         },
     ).materialize()

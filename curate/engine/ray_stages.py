@@ -263,12 +263,10 @@ def _read_dedup(
         )
         eng.bands = None
         topics = (areport.series or {}).get("topics") if sres is not None else None
-        if topics is not None and "centers" in topics:
-            from curate.engine.ray_audit import topic_sides
+        if topics is not None:
+            from curate.engine.ray_audit import topics_on_workers
 
-            topic_sides(kept.ds, topics, eng.work)
-        if topics is not None and len(topics.get("records", ())):
-            kept.prefetch(topics["records"])  # the page names topics by their records
+            topics_on_workers(kept.ds, topics, eng.work)
     reasons = by_reason
     stats: dict[str, Any] = {
         "n_in": n_in,

@@ -92,6 +92,59 @@ class Topic:
     expected_test: float = 0.0
 
 
+# Per cluster: term -> [count, place of its first occurrence], and the first distinct
+# sample prompts as (place, text). A place orders the prompts (row id, then the term's
+# position in its prompt), so parts read on different workers merge to what one reader in
+# that order gets: the same counts, terms in the same first-seen order (``most_common``
+# breaks ties by it) and the same samples.
+TopicTexts = tuple[list[dict[str, list[Any]]], list[list[tuple[int, str]]]]
+
+
+def topic_texts(
+    places: Sequence[int], labels: Sequence[int], k: int, data_of: Callable[[int], Any]
+) -> TopicTexts:
+    """The prompts' terms and samples of the rows at ``places`` (``data_of(place)``: the
+    record's data), per cluster in ``labels``, in the order of ``places``: at most
+    ``MAX_PROMPTS_PER_CLUSTER`` a cluster, the first ``SAMPLES`` distinct prompts each."""
+    terms: list[dict[str, list[Any]]] = [{} for _ in range(k)]
+    samples: list[list[tuple[int, str]]] = [[] for _ in range(k)]
+    seen = [0] * k
+    for place, c in zip(places, labels, strict=True):
+        if seen[c] == MAX_PROMPTS_PER_CLUSTER:
+            continue
+        seen[c] += 1
+        prompt = first_user(data_of(place))
+        for at, term in enumerate(terms_of(prompt)):
+            if term in terms[c]:
+                terms[c][term][0] += 1
+            else:
+                terms[c][term] = [1, (place, at)]
+        text = one_line(prompt, 160)
+        if text and len(samples[c]) < SAMPLES and all(text != t for _p, t in samples[c]):
+            samples[c].append((place, text))
+    return terms, samples
+
+
+def merge_topic_texts(parts: Sequence[TopicTexts], k: int) -> TopicTexts:
+    """``topic_texts`` of disjoint sets of rows -> what one ``topic_texts`` of them all gives."""
+    terms: list[dict[str, list[Any]]] = []
+    samples: list[list[tuple[int, str]]] = []
+    for c in range(k):
+        both: dict[str, list[Any]] = {}
+        for part_terms, _s in parts:
+            for term, (count, place) in part_terms[c].items():
+                got = both.setdefault(term, [0, place])
+                got[0] += count
+                got[1] = min(got[1], place)
+        terms.append(both)
+        shown: list[tuple[int, str]] = []
+        for place, text in sorted((x for _t, s in parts for x in s[c]), key=lambda x: x[0]):
+            if len(shown) < SAMPLES and all(text != t for _p, t in shown):
+                shown.append((place, text))
+        samples.append(shown)
+    return terms, samples
+
+
 def build_topics(
     records: Sequence[Record],
     topic_series: dict[str, Any],
@@ -113,16 +166,19 @@ def build_topics(
     if n == 0 or len(idx) == 0:
         return [], []
     k = len(sizes) if sizes is not None else int(labels.max()) + 1
-    members: list[list[int]] = [[] for _ in range(k)]
-    for i, c in zip(idx.tolist(), labels.tolist(), strict=True):
-        members[c].append(i)
-    size = [int(sizes[c]) if sizes is not None else len(members[c]) for c in range(k)]
-    docs: list[Counter[str]] = []
-    for ms in members:
-        doc: Counter[str] = Counter()
-        for i in ms[:MAX_PROMPTS_PER_CLUSTER]:
-            doc.update(terms_of(first_user(records[i].data)))
-        docs.append(doc)
+    size = (np.asarray(sizes) if sizes is not None else np.bincount(labels, minlength=k)).tolist()
+    # The Ray engine reads the prompts on its workers (``texts``, placed by row id); else
+    # they are read here, placed by their order in the series.
+    texts = topic_series.get("texts")
+    if texts is None:
+        rows = idx.tolist()
+        texts = topic_texts(range(len(rows)), labels.tolist(), k, lambda j: records[rows[j]].data)
+    terms, placed = texts
+    # Terms in first-seen order: ``ctfidf_labels``' ``most_common`` breaks ties by it.
+    docs = [
+        Counter({t: v[0] for t, v in sorted(ts.items(), key=lambda x: x[1][1])}) for ts in terms
+    ]
+    samples = [[text for _p, text in s] for s in placed]
     names = ctfidf_labels(docs)
     per: list[Counter[str]] = [Counter() for _ in range(k)]
     by_side = topic_series.get("by_side")
@@ -143,21 +199,15 @@ def build_topics(
     for c in order:
         if not size[c]:
             continue
-        samples = []
-        for i in members[c][:MAX_PROMPTS_PER_CLUSTER]:
-            text = one_line(first_user(records[i].data), 160)
-            if text and text not in samples:
-                samples.append(text)
-            if len(samples) == SAMPLES:
-                break
         # Prompts made only of stop words ("Who are you?") have no terms: quote one instead.
-        label = ", ".join(names[c]) or (f"“{one_line(samples[0], 40)}”" if samples else "")
+        first = samples[c][0] if samples[c] else ""
+        label = ", ".join(names[c]) or (f"“{one_line(first, 40)}”" if first else "")
         topics.append(
             Topic(
                 label=label or f"cluster {c + 1}",
                 size=size[c],
                 share=size[c] / n,
-                samples=samples,
+                samples=samples[c],
                 by_split={s: per[c][s] / t for s, t in side_total.items()},
                 expected_test=side_total.get("test", 0) * per[c]["train"] / side_total["train"]
                 if side_total.get("train")

@@ -200,9 +200,10 @@ def test_topic_shares_per_split_count_every_row(
     ray_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the vectors on the workers the topics list only each cluster's first rows;
-    their train / val / test shares still count every row (``topic_sides``), as local's
-    page counts them from every row's side."""
-    from curate.engine.ray_audit import topic_sides
+    their train / val / test shares still count every row, as local's page counts them from
+    every row's side, and their names and sample prompts are read on the workers: the same
+    topics as the page makes of the driver's records (``topics_on_workers``)."""
+    from curate.engine.ray_audit import topics_on_workers
     from curate.engine.ray_rows import SIDES
 
     rows, vecs = _clustered_set(tmp_path, monkeypatch, seed=3)
@@ -214,12 +215,13 @@ def test_topic_shares_per_split_count_every_row(
     ta, tb = driver.series["topics"], workers.series["topics"]
     assert len(tb["records"]) < len(ta["records"])
     sided, _ = _alive(rows, vecs, blocks=5, sides=sides)
-    topic_sides(sided, tb, None)
+    topics_on_workers(sided, tb, None)
     assert "centers" not in tb and "not_chat" not in tb
+    assert sum(len(s) for s in tb["texts"][1]) >= len(tb["sizes"])  # samples for each
 
     def split_of(idx: Any) -> list[str]:
         return [SIDES[int(sides[i])] for i in idx]
 
     want = build_topics(rows, ta, split_of)
     assert {s for t in want[0] for s in t.by_split} == {"train", "val", "test"}
-    assert build_topics(rows, tb) == want
+    assert build_topics([], tb) == want  # no record read on the driver

@@ -13,7 +13,7 @@ from curate.cli import main
 from curate.records import Record
 from curate.report.dupes import diff_html
 from curate.report.records import FOLD_CHARS, MAX_RECORD_CHARS, RecordView, render_record
-from curate.report.topics import build_topics, topics_section
+from curate.report.topics import build_topics, merge_topic_texts, topic_texts, topics_section
 from tests.audit.audit_data import chat, write_jsonl
 
 
@@ -61,6 +61,26 @@ def test_a_single_topic_draws_no_chart() -> None:
     assert len(topics) == 1
     html = topics_section(topics, splits, k=1)
     assert "<img" not in html and "nothing to compare" in html
+
+
+def test_topic_texts_read_in_parts_merge_to_one_reading() -> None:
+    """The Ray workers each read some rows' prompts (``topic_texts``); merged, the terms keep
+    their first-seen order (``most_common``'s tie-break, so single-mention labels agree)
+    and the samples are the first distinct prompts of all rows, as one reader's."""
+    prompts = ["zeta alpha", "same prompt", "alpha beta", "same prompt", "gamma", "delta"] * 3
+    data = [chat(p, "An answer.") for p in prompts]
+    labels = [i % 2 for i in range(len(prompts))]
+    rows = list(range(len(prompts)))
+    whole = topic_texts(rows, labels, 2, lambda i: data[i])
+    # Interleaved parts, the later rows read first.
+    parts = [topic_texts(rows[j::3], labels[j::3], 2, lambda i: data[i]) for j in (2, 0, 1)]
+    assert merge_topic_texts(parts, 2) == whole
+    assert [[t for _p, t in s] for s in whole[1]] == [
+        ["zeta alpha", "alpha beta", "gamma"],
+        ["same prompt", "delta"],
+    ]
+    assert list(whole[0][0]) == ["zeta", "alpha", "beta", "gamma"]
+    assert whole[0][0]["alpha"][0] == 6
 
 
 def test_diff_marks_only_the_words_that_differ() -> None:
