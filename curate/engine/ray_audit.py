@@ -423,19 +423,23 @@ def topics_on_workers(sided: Any, topics: dict[str, Any], work: Path | None) -> 
     topic's train/test share over all its rows, as local's, while ``records`` lists only
     each topic's first rows."""
     from curate.engine.ray_rows import SIDES
-    from curate.report.topics import merge_topic_texts
+    from curate.report.topics import MAX_PROMPTS_PER_CLUSTER, merge_topic_texts
 
     centers, not_chat = topics.pop("centers", None), topics.pop("not_chat", None)
-    listed = np.asarray(topics["records"], np.int64)
-    order = np.argsort(listed, kind="stable")
-    k = len(topics["sizes"]) if "sizes" in topics else int(np.max(topics["labels"], initial=-1)) + 1
+    labels = np.asarray(topics["labels"], np.int64)
+    k = len(topics["sizes"]) if "sizes" in topics else int(np.max(labels, initial=-1)) + 1
+    # The rows each cluster's prompts are read from, as local reads them: its first ones
+    # (all that ``records`` lists when the vectors were on the workers).
+    listed = _first_per_cluster(
+        np.asarray(topics["records"], np.int64), labels, MAX_PROMPTS_PER_CLUSTER
+    )
     cols = ["pos", "data"] + (["vec", "side"] if centers is not None else [])
     states = sided.select_columns(cols).map_batches(
         _topic_rows,
         batch_format="numpy",
         fn_kwargs={
-            "listed": row_ids(listed[order], work),
-            "labels": row_ids(np.asarray(topics["labels"], np.int64)[order], work),
+            "listed": row_ids(listed["rows"], work),
+            "labels": row_ids(listed["labels"], work),
             "k": k,
             "centers": centers,
             "not_chat": row_ids(np.zeros(0, np.int64) if not_chat is None else not_chat, work),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -10,6 +11,9 @@ from typing import Any
 
 from curate.errors import ConfigError
 from curate.extras import require_ray
+
+# The logger of Ray's "Token authentication is enabled for this Ray cluster" notice.
+AUTH_NOTICE = "ray._private.authentication.authentication_token_setup"
 
 
 @contextlib.contextmanager
@@ -28,6 +32,11 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
         # "local" starts a private Ray even when another one runs on this machine (a bare
         # ray.init() would join that one).
         address = "auto" if os.environ.get("RAY_ADDRESS") else "local"
+    if address == "local":
+        # A Ray started here turns token authentication on (its default) and says so in a
+        # WARNING line on every run's stderr; that notice alone is left out. (Setting
+        # RAY_AUTH_MODE=token instead makes Ray 2.60 start without generating the token.)
+        logging.getLogger(AUTH_NOTICE).setLevel(logging.ERROR)
     check_reachable(address)
     try:
         ray.init(
@@ -39,6 +48,10 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
         )
     except ConnectionError as exc:
         raise ConfigError(f"--ray-address {address}: cannot connect to Ray: {exc}") from exc
+    except (RuntimeError, ray.exceptions.RayError) as exc:  # not started: GCS, auth token...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        where = "cannot start a local Ray" if address == "local" else f"--ray-address {address}"
+        raise ConfigError(f"{where}: {first} (Ray's logs: /tmp/ray/session_latest/logs)") from exc
     try:
         yield ray
     finally:

@@ -253,18 +253,18 @@ def _run_into(
             # page shows the per-method counts only.
             dupes = collect_dupes(got.kept, replace(dres, clusters=[]), config.dedup.key)
             stages = stages[after:]
-            if got.sres is None:
+            given = {"audit": got.areport, "split": got.sres}
+            if all(given.get(st.name) is not None for st in stages):
+                # Audited, split and written on the workers (engine.ray_audit, ray_split): no
+                # stage left for the loop, which would hold each row's position (8 bytes a
+                # row, a stage) to keep them all. The records stay on the workers.
+                outputs, kept, stages = given, got.kept, []
+            else:
                 batch = Batch.of(got.kept, got.embeddings)
-            if got.areport is not None:  # audited on the workers (curate.engine.ray_audit)
                 stages = [
-                    _Given("audit", got.areport) if st.name == "audit" else st for st in stages
+                    st if given.get(st.name) is None else _Given(st.name, given[st.name])
+                    for st in stages
                 ]
-            if got.sres is not None:  # split and written on the workers (engine.ray_split)
-                import numpy as np
-
-                # The records stay on the workers: no list of them here (Batch.of makes one).
-                batch = Batch(got.kept, np.arange(len(got.kept), dtype=np.int64))
-                stages = [_Given("split", got.sres) if st.name == "split" else st for st in stages]
             del got
         else:
             # Dedup's per-record hashing runs in the workers while the rest is still read.
@@ -287,23 +287,25 @@ def _run_into(
                 f"{len(batch)} after validate/convert/filter"
             )
             check_fields(batch.records, config)
-        batch, done = run_stages(stages, batch, sink.drop)  # narrows ``batch`` in place
+        if stages:
+            batch, done = run_stages(stages, batch, sink.drop)  # narrows ``batch`` in place
+            kept = batch.records  # the split's input
+            # Their outputs taken, the stages' results go: each also holds the positions it
+            # kept (8 bytes a row per stage), which would otherwise live through the writing,
+            # the run's peak.
+            outputs = {name: res.output for name, res in done.items()}
+            del batch, done
         rejects_fh.flush()
-    if "dedup" in done:
-        dres, dupes = done["dedup"].output, dedup_stage.dupes
-    areport, sres = done["audit"].output, done["split"].output
+    if "dedup" in outputs:
+        dres, dupes = outputs["dedup"], dedup_stage.dupes
+    areport, sres = outputs["audit"], outputs["split"]
     from curate.dedup.explain import semantic_warnings
 
     areport.warnings.extend(semantic_warnings(dres.stats))
-    kept = batch.records  # the split's input
-    del batch
     audited, dropped_lines = kept, []  # what the findings' rows refer to, and the drops
-    if "drop_findings" in done:
+    if "drop_findings" in outputs:
         flt = next(st for st in stages if st.name == "drop_findings")
         audited, dropped_lines = flt.audited, flt.lines
-    # Their outputs taken, the stages' results go: each also holds the positions it kept (8
-    # bytes a row per stage), which would otherwise live through the writing, the run's peak.
-    del done
     gates_failed = [g["message"] for g in areport.gates.get("failures", [])]  # "rule: why"
 
     _log("writing outputs")

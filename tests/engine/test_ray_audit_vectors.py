@@ -225,3 +225,9 @@ def test_topic_shares_per_split_count_every_row(
     want = build_topics(rows, ta, split_of)
     assert {s for t in want[0] for s in t.by_split} == {"train", "val", "test"}
     assert build_topics([], tb) == want  # no record read on the driver
+    # The driver's vectors: the series lists every row; the workers read each topic's first
+    # rows only, as local does.
+    tc = dict(ta)
+    topics_on_workers(sided, tc, None)
+    assert "by_side" not in tc
+    assert build_topics([], tc) == build_topics(rows, ta)
